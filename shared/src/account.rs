@@ -1,0 +1,95 @@
+//! Accounts: what a client asks to open, and what the ledger holds.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::ids::AccountId;
+use crate::metadata::Metadata;
+use crate::money::{Balances, Currency};
+
+/// A request to open an account. Its id is the idempotency key of the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAccount {
+    pub id: AccountId,
+    pub currency: Currency,
+    pub allow_overdraft: bool,
+    pub metadata: Metadata,
+}
+
+/// An account as the ledger holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: AccountId,
+    pub currency: Currency,
+    pub allow_overdraft: bool,
+    pub metadata: Metadata,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(flatten)]
+    pub balances: Balances,
+    /// How many entries the account has: the sequence number of its latest entry. It versions the
+    /// account, so a write conditioned on it cannot race another.
+    pub entry_count: u64,
+}
+
+impl NewAccount {
+    pub fn open(self, now: OffsetDateTime) -> Account {
+        Account {
+            id: self.id,
+            currency: self.currency,
+            allow_overdraft: self.allow_overdraft,
+            metadata: self.metadata,
+            created_at: now,
+            balances: Balances::default(),
+            entry_count: 0,
+        }
+    }
+
+    /// The client-supplied fields on which `existing` differs from this request, in a fixed order.
+    /// Empty means the request replays the one that created `existing`.
+    pub fn differing_fields(&self, existing: &Account) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        if self.currency != existing.currency {
+            fields.push("currency");
+        }
+        if self.allow_overdraft != existing.allow_overdraft {
+            fields.push("allow_overdraft");
+        }
+        if self.metadata != existing.metadata {
+            fields.push("metadata");
+        }
+        fields
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn new_account() -> NewAccount {
+        NewAccount {
+            id: AccountId::parse("a").unwrap(),
+            currency: Currency::parse("EUR").unwrap(),
+            allow_overdraft: false,
+            metadata: Metadata::default(),
+        }
+    }
+
+    #[test]
+    fn opens_with_zero_balances() {
+        let account = new_account().open(OffsetDateTime::UNIX_EPOCH);
+        assert_eq!(account.balances.balance(), 0);
+        assert_eq!(account.entry_count, 0);
+    }
+
+    #[test]
+    fn replay_has_no_differing_fields_and_changes_are_named() {
+        let existing = new_account().open(OffsetDateTime::UNIX_EPOCH);
+        assert!(new_account().differing_fields(&existing).is_empty());
+        let mut changed = new_account();
+        changed.currency = Currency::parse("USD").unwrap();
+        changed.metadata = Metadata::parse(BTreeMap::from([("k".into(), "v".into())])).unwrap();
+        assert_eq!(changed.differing_fields(&existing), vec!["currency", "metadata"]);
+    }
+}

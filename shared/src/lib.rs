@@ -1,0 +1,19 @@
+//! The ledger's domain: accounts, transfers, money, the double-entry rules and their errors.
+//!
+//! Pure: no I/O, no clock (callers pass `now`), no AWS types. Adapters translate at the edges.
+
+pub mod account;
+pub mod error;
+pub mod ids;
+pub mod metadata;
+pub mod money;
+pub mod posting;
+pub mod transfer;
+
+pub use account::{Account, NewAccount};
+pub use error::{FieldError, LedgerError, RuleViolation};
+pub use ids::{AccountId, TenantId, TransferId};
+pub use metadata::Metadata;
+pub use money::{Amount, Balances, Currency};
+pub use posting::{Direction, Entry, apply};
+pub use transfer::{NewTransfer, Transfer, TransferStatus};

@@ -1,0 +1,150 @@
+//! Money: currencies, amounts in a currency's minor unit, and posted totals that cannot overflow.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::FieldError;
+
+/// An ISO-4217-shaped currency code: exactly three upper-case ASCII letters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        match raw.as_bytes() {
+            &[a, b, c] if [a, b, c].iter().all(u8::is_ascii_uppercase) => Ok(Self([a, b, c])),
+            _ => Err(FieldError::new("must be three upper-case letters, e.g. EUR")),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII upper-case letters are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or("???")
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = FieldError;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<Currency> for String {
+    fn from(c: Currency) -> String {
+        c.as_str().to_owned()
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A transfer amount in the currency's minor unit: 1 ..= 2^63-1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "u64", into = "u64")]
+pub struct Amount(u64);
+
+impl Amount {
+    pub const MAX: u64 = i64::MAX as u64;
+
+    pub fn new(minor_units: u64) -> Result<Self, FieldError> {
+        if (1..=Self::MAX).contains(&minor_units) {
+            Ok(Self(minor_units))
+        } else {
+            Err(FieldError::new(format!("must be an integer from 1 to {}", Self::MAX)))
+        }
+    }
+
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl TryFrom<u64> for Amount {
+    type Error = FieldError;
+    fn try_from(raw: u64) -> Result<Self, Self::Error> {
+        Self::new(raw)
+    }
+}
+
+impl From<Amount> for u64 {
+    fn from(a: Amount) -> u64 {
+        a.0
+    }
+}
+
+/// The largest posted total an account may reach: 10^38 - 1, the largest integer a DynamoDB
+/// number holds exactly (38 digits). It fits u128, and any balance (credits - debits) fits i128.
+pub const POSTED_LIMIT: u128 = 10u128.pow(38) - 1;
+
+/// An account's posted totals. `balance = credits_posted - debits_posted`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balances {
+    pub debits_posted: u128,
+    pub credits_posted: u128,
+}
+
+impl Balances {
+    pub fn balance(&self) -> i128 {
+        // Both totals are <= POSTED_LIMIT < i128::MAX, so neither the casts nor the difference overflow.
+        self.credits_posted as i128 - self.debits_posted as i128
+    }
+
+    /// The totals after debiting `amount`, or `None` if the debit total would pass POSTED_LIMIT.
+    pub fn debited(self, amount: Amount) -> Option<Self> {
+        let debits_posted = self.debits_posted.checked_add(amount.get().into())?;
+        (debits_posted <= POSTED_LIMIT).then_some(Self { debits_posted, ..self })
+    }
+
+    /// The totals after crediting `amount`, or `None` if the credit total would pass POSTED_LIMIT.
+    pub fn credited(self, amount: Amount) -> Option<Self> {
+        let credits_posted = self.credits_posted.checked_add(amount.get().into())?;
+        (credits_posted <= POSTED_LIMIT).then_some(Self { credits_posted, ..self })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn currency_is_three_upper_case_letters() {
+        assert_eq!(Currency::parse("EUR").unwrap().as_str(), "EUR");
+        for bad in ["eur", "EU", "EURO", "E1R", "", "ÉUR"] {
+            assert!(Currency::parse(bad).is_err(), "{bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn amount_range_is_one_to_i64_max() {
+        assert!(Amount::new(0).is_err());
+        assert!(Amount::new(1).is_ok());
+        assert!(Amount::new(i64::MAX as u64).is_ok());
+        assert!(Amount::new(i64::MAX as u64 + 1).is_err());
+        assert!(Amount::new(u64::MAX).is_err());
+    }
+
+    #[test]
+    fn totals_stop_at_the_posted_limit() {
+        let max = Amount::new(Amount::MAX).unwrap();
+        let near = Balances { debits_posted: POSTED_LIMIT - 1, credits_posted: POSTED_LIMIT - 1 };
+        assert_eq!(near.debited(max), None);
+        assert_eq!(near.credited(max), None);
+        let one = Amount::new(1).unwrap();
+        assert_eq!(near.credited(one).unwrap().credits_posted, POSTED_LIMIT);
+        assert_eq!(near.credited(one).unwrap().credited(one), None);
+    }
+
+    #[test]
+    fn extreme_balances_fit_i128() {
+        let all_debit = Balances { debits_posted: POSTED_LIMIT, credits_posted: 0 };
+        assert_eq!(all_debit.balance(), -(POSTED_LIMIT as i128));
+        let all_credit = Balances { debits_posted: 0, credits_posted: POSTED_LIMIT };
+        assert_eq!(all_credit.balance(), POSTED_LIMIT as i128);
+    }
+}

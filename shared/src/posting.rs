@@ -1,0 +1,204 @@
+//! The double-entry rules: applying a transfer to its two accounts, producing one entry on each.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::account::Account;
+use crate::error::RuleViolation;
+use crate::ids::{AccountId, TransferId};
+use crate::money::{Amount, Balances};
+use crate::transfer::NewTransfer;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Debit,
+    Credit,
+}
+
+/// One line of an account's history: the account's side of one transfer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub account_id: AccountId,
+    /// 1 for the account's first entry, then +1 for each: gapless, in the order applied.
+    pub sequence: u64,
+    pub transfer_id: TransferId,
+    pub direction: Direction,
+    pub amount: Amount,
+    pub counterparty_account_id: AccountId,
+    /// The account's totals right after this entry.
+    #[serde(flatten)]
+    pub balances_after: Balances,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl Entry {
+    pub fn balance_after(&self) -> i128 {
+        self.balances_after.balance()
+    }
+}
+
+/// Applies `transfer` to the two accounts (`None` where an account does not exist): on success the
+/// accounts hold their new totals and entry counts, and the two new entries are returned (debit,
+/// credit). On a rule violation nothing is changed.
+pub fn apply(
+    transfer: &NewTransfer,
+    debit: Option<&mut Account>,
+    credit: Option<&mut Account>,
+    now: OffsetDateTime,
+) -> Result<(Entry, Entry), RuleViolation> {
+    transfer.check_static()?;
+    let not_found = |id: &AccountId| RuleViolation::AccountNotFound { account_id: id.clone() };
+    let debit = debit.ok_or_else(|| not_found(&transfer.debit_account_id))?;
+    let credit = credit.ok_or_else(|| not_found(&transfer.credit_account_id))?;
+    debug_assert_eq!(debit.id, transfer.debit_account_id);
+    debug_assert_eq!(credit.id, transfer.credit_account_id);
+
+    for account in [&*debit, &*credit] {
+        if account.currency != transfer.currency {
+            return Err(RuleViolation::CurrencyMismatch { account_id: account.id.clone() });
+        }
+    }
+    let limit = |account: &Account| RuleViolation::BalanceLimitExceeded { account_id: account.id.clone() };
+    let debit_after = debit.balances.debited(transfer.amount).ok_or_else(|| limit(debit))?;
+    let credit_after = credit.balances.credited(transfer.amount).ok_or_else(|| limit(credit))?;
+    if !debit.allow_overdraft && debit_after.balance() < 0 {
+        return Err(RuleViolation::InsufficientFunds { account_id: debit.id.clone() });
+    }
+
+    let entry = |account: &mut Account, after: Balances, direction, counterparty: &AccountId| {
+        account.balances = after;
+        account.entry_count += 1;
+        Entry {
+            account_id: account.id.clone(),
+            sequence: account.entry_count,
+            transfer_id: transfer.id.clone(),
+            direction,
+            amount: transfer.amount,
+            counterparty_account_id: counterparty.clone(),
+            balances_after: after,
+            created_at: now,
+        }
+    };
+    let debit_entry = entry(debit, debit_after, Direction::Debit, &transfer.credit_account_id);
+    let credit_entry = entry(credit, credit_after, Direction::Credit, &transfer.debit_account_id);
+    Ok((debit_entry, credit_entry))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::NewAccount;
+    use crate::ids::TransferId;
+    use crate::metadata::Metadata;
+    use crate::money::{Currency, POSTED_LIMIT};
+    use proptest::prelude::*;
+
+    fn account(id: &str, currency: &str, allow_overdraft: bool) -> Account {
+        NewAccount {
+            id: AccountId::parse(id).unwrap(),
+            currency: Currency::parse(currency).unwrap(),
+            allow_overdraft,
+            metadata: Metadata::default(),
+        }
+        .open(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    fn transfer(id: &str, debit: &str, credit: &str, amount: u64) -> NewTransfer {
+        NewTransfer {
+            id: TransferId::parse(id).unwrap(),
+            debit_account_id: AccountId::parse(debit).unwrap(),
+            credit_account_id: AccountId::parse(credit).unwrap(),
+            amount: Amount::new(amount).unwrap(),
+            currency: Currency::parse("EUR").unwrap(),
+            metadata: Metadata::default(),
+        }
+    }
+
+    const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
+
+    #[test]
+    fn funding_moves_money_and_writes_two_entries() {
+        let (mut bank, mut alice) = (account("bank", "EUR", true), account("alice", "EUR", false));
+        let (d, c) = apply(&transfer("t", "bank", "alice", 100), Some(&mut bank), Some(&mut alice), NOW).unwrap();
+        assert_eq!((bank.balances.balance(), alice.balances.balance()), (-100, 100));
+        assert_eq!((d.sequence, d.balance_after(), d.direction), (1, -100, Direction::Debit));
+        assert_eq!((c.sequence, c.balance_after(), c.direction), (1, 100, Direction::Credit));
+        assert_eq!(c.counterparty_account_id.as_str(), "bank");
+    }
+
+    #[test]
+    fn overdraft_is_refused_without_permission_and_nothing_changes() {
+        let (mut alice, mut bob) = (account("alice", "EUR", false), account("bob", "EUR", false));
+        let before = (alice.clone(), bob.clone());
+        let err = apply(&transfer("t", "alice", "bob", 1), Some(&mut alice), Some(&mut bob), NOW).unwrap_err();
+        assert_eq!(err.code(), "insufficient_funds");
+        assert_eq!((alice, bob), before);
+    }
+
+    #[test]
+    fn exact_balance_may_be_spent() {
+        let (mut bank, mut alice, mut bob) =
+            (account("bank", "EUR", true), account("alice", "EUR", false), account("bob", "EUR", false));
+        apply(&transfer("t1", "bank", "alice", 7), Some(&mut bank), Some(&mut alice), NOW).unwrap();
+        apply(&transfer("t2", "alice", "bob", 7), Some(&mut alice), Some(&mut bob), NOW).unwrap();
+        assert_eq!((alice.balances.balance(), bob.balances.balance()), (0, 7));
+    }
+
+    #[test]
+    fn each_rule_has_its_code() {
+        let (mut eur, mut usd) = (account("eur", "EUR", true), account("usd", "USD", true));
+        let t = transfer("t", "eur", "usd", 1);
+        assert_eq!(apply(&t, Some(&mut eur), Some(&mut usd), NOW).unwrap_err().code(), "currency_mismatch");
+        assert_eq!(apply(&t, Some(&mut eur), None, NOW).unwrap_err().code(), "account_not_found");
+        let same = transfer("t", "eur", "eur", 1);
+        assert_eq!(same.check_static().unwrap_err().code(), "same_account");
+        let mut full = account("full", "EUR", false);
+        full.balances.credits_posted = POSTED_LIMIT;
+        let into_full = transfer("t", "eur", "full", 1);
+        let err = apply(&into_full, Some(&mut eur), Some(&mut full), NOW).unwrap_err();
+        assert_eq!(err, RuleViolation::BalanceLimitExceeded { account_id: full.id.clone() });
+    }
+
+    proptest! {
+        /// The bank invariant on the pure rules: whatever mix of transfers is attempted, balances
+        /// sum to zero, no account without overdraft goes negative, and each account's entries
+        /// replay to its totals with gapless sequence numbers.
+        #[test]
+        fn random_transfers_conserve_money(ops in prop::collection::vec((0usize..5, 0usize..5, 1u64..1_000), 1..200)) {
+            let mut accounts: Vec<Account> = (0..5).map(|i| account(&format!("a{i}"), "EUR", i == 0)).collect();
+            let mut entries: Vec<Vec<Entry>> = vec![Vec::new(); 5];
+            for (n, (from, to, amount)) in ops.into_iter().enumerate() {
+                let t = transfer(&format!("t{n}"), &format!("a{from}"), &format!("a{to}"), amount);
+                if from == to {
+                    prop_assert_eq!(t.check_static(), Err(RuleViolation::SameAccount));
+                    continue;
+                }
+                let (lo, hi) = (from.min(to), from.max(to));
+                let (left, right) = accounts.split_at_mut(hi);
+                let (a_lo, a_hi) = (&mut left[lo], &mut right[0]);
+                let (debit, credit) = if from < to { (a_lo, a_hi) } else { (a_hi, a_lo) };
+                if let Ok((d, c)) = apply(&t, Some(debit), Some(credit), NOW) {
+                    entries[from].push(d);
+                    entries[to].push(c);
+                }
+            }
+            prop_assert_eq!(accounts.iter().map(|a| a.balances.balance()).sum::<i128>(), 0);
+            for (account, history) in accounts.iter().zip(&entries) {
+                prop_assert!(account.allow_overdraft || account.balances.balance() >= 0);
+                prop_assert_eq!(account.entry_count, history.len() as u64);
+                let mut replayed = Balances::default();
+                for (i, entry) in history.iter().enumerate() {
+                    prop_assert_eq!(entry.sequence, i as u64 + 1);
+                    replayed = match entry.direction {
+                        Direction::Debit => replayed.debited(entry.amount).unwrap(),
+                        Direction::Credit => replayed.credited(entry.amount).unwrap(),
+                    };
+                    prop_assert_eq!(replayed, entry.balances_after);
+                }
+                prop_assert_eq!(replayed, account.balances);
+            }
+        }
+    }
+}
