@@ -1,0 +1,57 @@
+//! The ledger's store on DynamoDB. One table (key design in `keys`); a transfer is one conditional
+//! TransactWriteItems; every call is tenant-scoped by its keys.
+
+mod accounts;
+pub mod client;
+mod error;
+mod items;
+pub mod keys;
+mod transfers;
+
+pub use error::StoreError;
+
+use aws_sdk_dynamodb::Client;
+
+/// The result of an idempotent create: either it wrote a new item, or the id already held an
+/// identical request and this is a replay of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Created<T> {
+    New(T),
+    Replayed(T),
+}
+
+impl<T> Created<T> {
+    pub fn value(&self) -> &T {
+        match self {
+            Created::New(v) | Created::Replayed(v) => v,
+        }
+    }
+
+    pub fn is_replay(&self) -> bool {
+        matches!(self, Created::Replayed(_))
+    }
+}
+
+/// One page of a list, and where the next starts (`None`: this was the last).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T, C> {
+    pub items: Vec<T>,
+    pub next: Option<C>,
+}
+
+/// The DynamoDB-backed ledger store. Cheap to clone; build it once at init.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}

@@ -1,0 +1,259 @@
+//! Transfers: the double-entry write and its idempotency.
+//!
+//! A transfer is applied by ONE TransactWriteItems: put the transfer (only if its id is new),
+//! update both accounts (only if each is still at the version read), put one entry on each. The
+//! consistent read before it supplies the versions and the balances after; it decides nothing on
+//! its own, since a stale read makes the transaction's conditions fail and the whole attempt is
+//! redone. So no read-then-write race can move money twice or overdraw an account.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use ledger::{Account, LedgerError, NewTransfer, TenantId, Transfer, TransferId};
+use rand::Rng;
+use time::OffsetDateTime;
+
+use crate::error::is_transient_code;
+use crate::items::{self, Item, n, s};
+use crate::{Created, DynamoStore, StoreError, keys};
+
+/// Attempts of the read-then-conditional-write cycle when another transfer moved an account first.
+const MAX_CONFLICT_ATTEMPTS: u32 = 8;
+
+/// What one attempt of the write found.
+enum Attempt {
+    Done(Created<Transfer>),
+    /// An account moved between the read and the write, or another transaction held it: redo.
+    Contended,
+}
+
+impl DynamoStore {
+    /// Applies `request` once. Returns the recorded transfer: committed, or rejected by a business
+    /// rule (a rejection is recorded too, and the id is spent). A retry of an identical request
+    /// returns the first outcome as `Created::Replayed`; a request that reuses the id with other
+    /// fields is an `IdempotencyConflict`.
+    pub async fn create_transfer(
+        &self,
+        tenant: &TenantId,
+        request: NewTransfer,
+        now: OffsetDateTime,
+    ) -> Result<Created<Transfer>, StoreError> {
+        if let Err(rule) = request.check_static() {
+            return self.record_rejection(tenant, request.rejected(rule, now)).await;
+        }
+        for attempt in 0..MAX_CONFLICT_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
+            if let Attempt::Done(outcome) = self.try_transfer(tenant, &request, now).await? {
+                return Ok(outcome);
+            }
+        }
+        Err(StoreError::Unavailable(format!("accounts of transfer {} stayed contended", request.id)))
+    }
+
+    /// One strongly consistent GetItem.
+    pub async fn get_transfer(&self, tenant: &TenantId, id: &TransferId) -> Result<Transfer, StoreError> {
+        self.find_transfer(tenant, id)
+            .await?
+            .ok_or_else(|| LedgerError::NotFound { what: "transfer", id: id.to_string() }.into())
+    }
+
+    async fn find_transfer(&self, tenant: &TenantId, id: &TransferId) -> Result<Option<Transfer>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::transfer_pk(tenant, id)))
+            .key(keys::SK, s(keys::TRANSFER_SK))
+            .consistent_read(true)
+            .send()
+            .await?;
+        out.item().map(items::transfer_from).transpose()
+    }
+
+    async fn try_transfer(
+        &self,
+        tenant: &TenantId,
+        request: &NewTransfer,
+        now: OffsetDateTime,
+    ) -> Result<Attempt, StoreError> {
+        let snapshot = self.read_for_transfer(tenant, request).await?;
+        if let Some(existing) = snapshot.transfer {
+            return replay_or_conflict(request, existing).map(Attempt::Done);
+        }
+        let (mut debit, mut credit) = (snapshot.debit, snapshot.credit);
+        let versions = (debit.as_ref().map(|a| a.entry_count), credit.as_ref().map(|a| a.entry_count));
+        let (debit_entry, credit_entry) = match ledger::apply(request, debit.as_mut(), credit.as_mut(), now) {
+            Ok(entries) => entries,
+            Err(rule) => {
+                let rejected = request.clone().rejected(rule, now);
+                return self.record_rejection(tenant, rejected).await.map(Attempt::Done);
+            }
+        };
+        // `apply` succeeded, so both accounts exist.
+        let (Some(debit), Some(credit), (Some(debit_was), Some(credit_was))) = (debit, credit, versions) else {
+            return Err(StoreError::Unexpected("apply succeeded without both accounts".into()));
+        };
+        let transfer = request.clone().committed(now);
+        let written = self
+            .client
+            .transact_write_items()
+            .transact_items(put(&self.table, items::transfer_item(tenant, &transfer), true)?)
+            .transact_items(self.account_update(tenant, &debit, debit_was)?)
+            .transact_items(self.account_update(tenant, &credit, credit_was)?)
+            .transact_items(put(&self.table, items::entry_item(tenant, &debit_entry), false)?)
+            .transact_items(put(&self.table, items::entry_item(tenant, &credit_entry), false)?)
+            .send()
+            .await;
+        let err = match written {
+            Ok(_) => return Ok(Attempt::Done(Created::New(transfer))),
+            Err(err) => err,
+        };
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error() else {
+            return Err(err.into());
+        };
+        let codes: Vec<Option<&str>> = cancelled.cancellation_reasons().iter().map(|r| r.code()).collect();
+        if codes.first() == Some(&Some("ConditionalCheckFailed")) {
+            // The id was taken between our read and our write: the first writer's outcome stands.
+            let existing = self.find_transfer(tenant, &request.id).await?;
+            let existing = existing.ok_or_else(|| StoreError::Unexpected("transfer vanished".into()))?;
+            return replay_or_conflict(request, existing).map(Attempt::Done);
+        }
+        let contended = |c: &Option<&str>| {
+            matches!(c, Some("ConditionalCheckFailed" | "TransactionConflict")) || is_transient_code(*c)
+        };
+        if codes.iter().any(contended) {
+            return Ok(Attempt::Contended);
+        }
+        Err(StoreError::Unexpected(format!("transaction cancelled: {codes:?}")))
+    }
+
+    /// One strongly consistent BatchGetItem of both accounts and the transfer id.
+    async fn read_for_transfer(&self, tenant: &TenantId, request: &NewTransfer) -> Result<Snapshot, StoreError> {
+        let key = |pk: String, sk: &str| {
+            [(keys::PK.to_string(), s(pk)), (keys::SK.to_string(), s(sk))].into_iter().collect::<Item>()
+        };
+        let mut pending = KeysAndAttributes::builder()
+            .keys(key(keys::account_pk(tenant, &request.debit_account_id), keys::ACCOUNT_SK))
+            .keys(key(keys::account_pk(tenant, &request.credit_account_id), keys::ACCOUNT_SK))
+            .keys(key(keys::transfer_pk(tenant, &request.id), keys::TRANSFER_SK))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| StoreError::Unexpected(e.to_string()))?;
+        let mut found: Vec<Item> = Vec::new();
+        for attempt in 0..MAX_CONFLICT_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
+            let out = self.client.batch_get_item().request_items(&self.table, pending).send().await?;
+            found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                Some(rest) if !rest.keys.is_empty() => pending = rest,
+                _ => return Snapshot::from_items(&found, request),
+            }
+        }
+        Err(StoreError::Unavailable("reads of the transfer's accounts stayed unprocessed".into()))
+    }
+
+    /// Records a business rejection once; if the id was taken meanwhile, the first outcome stands.
+    async fn record_rejection(&self, tenant: &TenantId, rejected: Transfer) -> Result<Created<Transfer>, StoreError> {
+        let written = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(items::transfer_item(tenant, &rejected)))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match written {
+            Ok(_) => Ok(Created::New(rejected)),
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    let existing = match failed.item() {
+                        Some(item) => items::transfer_from(item)?,
+                        None => self.get_transfer(tenant, &rejected.request.id).await?,
+                    };
+                    replay_or_conflict(&rejected.request, existing)
+                }
+                _ => Err(err.into()),
+            },
+        }
+    }
+
+    /// Sets the account's new totals, only if no other entry was applied since it was read.
+    fn account_update(&self, tenant: &TenantId, account: &Account, was: u64) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::account_pk(tenant, &account.id)))
+            .key(keys::SK, s(keys::ACCOUNT_SK))
+            .update_expression("SET debits_posted = :d, credits_posted = :c, entry_count = :now")
+            .condition_expression("entry_count = :was")
+            .expression_attribute_values(":d", n(account.balances.debits_posted))
+            .expression_attribute_values(":c", n(account.balances.credits_posted))
+            .expression_attribute_values(":now", n(account.entry_count))
+            .expression_attribute_values(":was", n(was))
+            .build()
+            .map_err(|e| StoreError::Unexpected(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+fn put(table: &str, item: Item, only_if_new: bool) -> Result<TransactWriteItem, StoreError> {
+    let mut put = Put::builder().table_name(table).set_item(Some(item));
+    if only_if_new {
+        put = put.condition_expression("attribute_not_exists(pk)");
+    }
+    let put = put.build().map_err(|e| StoreError::Unexpected(e.to_string()))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+fn replay_or_conflict(request: &NewTransfer, existing: Transfer) -> Result<Created<Transfer>, StoreError> {
+    let fields = request.differing_fields(&existing.request);
+    if fields.is_empty() {
+        Ok(Created::Replayed(existing))
+    } else {
+        Err(LedgerError::IdempotencyConflict { fields }.into())
+    }
+}
+
+/// Full jitter on an exponential base: contended writers spread out instead of colliding again.
+async fn backoff(attempt: u32) {
+    let cap_ms = 5u64 << attempt.min(6);
+    let ms = rand::rng().random_range(0..=cap_ms);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// What the read before a transfer found.
+struct Snapshot {
+    debit: Option<Account>,
+    credit: Option<Account>,
+    transfer: Option<Transfer>,
+}
+
+impl Snapshot {
+    fn from_items(found: &[Item], request: &NewTransfer) -> Result<Self, StoreError> {
+        let mut snapshot = Snapshot { debit: None, credit: None, transfer: None };
+        for item in found {
+            match item.get(keys::SK).and_then(|v| v.as_s().ok()).map(String::as_str) {
+                Some(keys::TRANSFER_SK) => snapshot.transfer = Some(items::transfer_from(item)?),
+                Some(keys::ACCOUNT_SK) => {
+                    let account = items::account_from(item)?;
+                    if account.id == request.debit_account_id {
+                        snapshot.debit = Some(account);
+                    } else if account.id == request.credit_account_id {
+                        snapshot.credit = Some(account);
+                    }
+                }
+                _ => return Err(StoreError::Unexpected("batch read returned an unasked item".into())),
+            }
+        }
+        Ok(snapshot)
+    }
+}
+
