@@ -1,0 +1,121 @@
+//! The JSON shapes of requests and responses. Requests deserialise straight into domain newtypes
+//! (parse, don't validate); unknown fields are refused so a typo cannot pass unnoticed.
+
+use std::collections::BTreeMap;
+
+use ledger::{Account, AccountId, Amount, Currency, Direction, Entry, Metadata, NewAccount, NewTransfer, TransferId};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccount {
+    pub id: Option<AccountId>,
+    pub currency: Currency,
+    #[serde(default)]
+    pub allow_overdraft: bool,
+    #[serde(default)]
+    pub metadata: Metadata,
+}
+
+impl CreateAccount {
+    pub fn into_new_account(self) -> NewAccount {
+        NewAccount {
+            id: self.id.unwrap_or_else(AccountId::generate),
+            currency: self.currency,
+            allow_overdraft: self.allow_overdraft,
+            metadata: self.metadata,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTransfer {
+    pub id: TransferId,
+    pub debit_account_id: AccountId,
+    pub credit_account_id: AccountId,
+    pub amount: Amount,
+    pub currency: Currency,
+    #[serde(default)]
+    pub metadata: Metadata,
+}
+
+impl From<CreateTransfer> for NewTransfer {
+    fn from(b: CreateTransfer) -> Self {
+        NewTransfer {
+            id: b.id,
+            debit_account_id: b.debit_account_id,
+            credit_account_id: b.credit_account_id,
+            amount: b.amount,
+            currency: b.currency,
+            metadata: b.metadata,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AccountBody {
+    pub id: AccountId,
+    pub currency: Currency,
+    pub allow_overdraft: bool,
+    pub metadata: BTreeMap<String, String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub debits_posted: u128,
+    pub credits_posted: u128,
+    pub balance: i128,
+}
+
+impl From<Account> for AccountBody {
+    fn from(a: Account) -> Self {
+        Self {
+            balance: a.balances.balance(),
+            debits_posted: a.balances.debits_posted,
+            credits_posted: a.balances.credits_posted,
+            id: a.id,
+            currency: a.currency,
+            allow_overdraft: a.allow_overdraft,
+            metadata: a.metadata.into(),
+            created_at: a.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct EntryBody {
+    pub account_id: AccountId,
+    pub sequence: u64,
+    pub transfer_id: TransferId,
+    pub direction: Direction,
+    pub amount: Amount,
+    pub counterparty_account_id: AccountId,
+    pub debits_posted: u128,
+    pub credits_posted: u128,
+    pub balance_after: i128,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<Entry> for EntryBody {
+    fn from(e: Entry) -> Self {
+        Self {
+            balance_after: e.balance_after(),
+            debits_posted: e.balances_after.debits_posted,
+            credits_posted: e.balances_after.credits_posted,
+            account_id: e.account_id,
+            sequence: e.sequence,
+            transfer_id: e.transfer_id,
+            direction: e.direction,
+            amount: e.amount,
+            counterparty_account_id: e.counterparty_account_id,
+            created_at: e.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ListBody<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}

@@ -1,0 +1,133 @@
+//! Request extractors: they turn raw HTTP into domain values or an `ApiError`, never a panic.
+
+use std::collections::HashMap;
+
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Query, Request};
+use http::request::Parts;
+use lambda_http::request::RequestContext;
+use ledger::{LedgerError, TenantId};
+use serde::de::DeserializeOwned;
+
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The tenant named by a claim of the bearer token that API Gateway's JWT authorizer verified (the
+/// local stack plays that part). No verified claim, no tenant: 401.
+pub struct Tenant(pub TenantId);
+
+impl<S> FromRequestParts<S> for Tenant
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let claims = match parts.extensions.get::<RequestContext>() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()),
+            _ => None,
+        };
+        let claim = claims.and_then(|jwt| jwt.claims.get(state.tenant_claim.as_str()));
+        claim.and_then(|raw| TenantId::parse(raw.as_str()).ok()).map(Tenant).ok_or(ApiError::Unauthorized)
+    }
+}
+
+/// A JSON body of at most `MAX_BODY_BYTES`, deserialised into domain newtypes. A syntax error is
+/// `malformed_json`; a value that does not parse is `invalid_field` naming the field.
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let declared = req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
+        if declared.is_some_and(|len: usize| len > MAX_BODY_BYTES) {
+            return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES));
+        }
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge(MAX_BODY_BYTES))?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        classify(err.into_inner(), path)
+    })?;
+    // Trailing characters after the value make the body malformed too.
+    de.end().map_err(|err| classify(err, ".".into()))?;
+    Ok(value)
+}
+
+fn classify(inner: serde_json::Error, path: String) -> ApiError {
+    {
+        let message = without_position(&inner.to_string());
+        match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof | serde_json::error::Category::Io => {
+                ApiError::MalformedJson(message)
+            }
+            serde_json::error::Category::Data => {
+                let field = named_field(&message).unwrap_or(if path == "." { "body".into() } else { path });
+                LedgerError::invalid(field, ledger::FieldError::new(message)).into()
+            }
+        }
+    }
+}
+
+/// serde_json appends " at line L column C": useful for syntax errors, noise for a field's error.
+fn without_position(message: &str) -> String {
+    match message.rsplit_once(" at line ") {
+        Some((head, _)) => head.to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// serde reports a missing or unknown field at its parent's path, naming it in the message.
+fn named_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `").or_else(|| message.strip_prefix("unknown field `"))?;
+    rest.split_once('`').map(|(name, _)| name.to_owned())
+}
+
+/// `limit` (1-100, default 25) and the opaque `cursor` of a list.
+pub struct ListParams {
+    pub limit: u16,
+    pub cursor: Option<String>,
+}
+
+pub const DEFAULT_LIMIT: u16 = 25;
+pub const MAX_LIMIT: u16 = 100;
+
+impl<S: Send + Sync> FromRequestParts<S> for ListParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(raw) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| invalid("query", "is not a valid query string"))?;
+        let limit = match raw.get("limit") {
+            None => DEFAULT_LIMIT,
+            Some(v) => v
+                .parse::<u16>()
+                .ok()
+                .filter(|l| (1..=MAX_LIMIT).contains(l))
+                .ok_or_else(|| invalid("limit", &format!("must be an integer from 1 to {MAX_LIMIT}")))?,
+        };
+        Ok(ListParams { limit, cursor: raw.get("cursor").cloned() })
+    }
+}
+
+pub fn invalid(field: &str, reason: &str) -> ApiError {
+    LedgerError::invalid(field, ledger::FieldError::new(reason)).into()
+}
+

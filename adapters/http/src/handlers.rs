@@ -1,0 +1,119 @@
+//! Route handlers: extract, call the store, shape the response. No rules live here.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode};
+use ledger::{AccountId, LedgerError, TransferId, TransferStatus};
+use ledger_dynamodb::Created;
+use time::OffsetDateTime;
+
+use crate::body::{AccountBody, CreateAccount, CreateTransfer, EntryBody, ListBody};
+use crate::cursor;
+use crate::extract::{JsonBody, ListParams, Tenant};
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// Set on a response that replays the outcome of an earlier request with the same id.
+pub const REPLAY_HEADER: &str = "idempotent-replayed";
+
+fn created<T>(outcome: Created<T>, body: impl IntoResponse) -> Response {
+    let replayed = outcome.is_replay();
+    let status = if replayed { StatusCode::OK } else { StatusCode::CREATED };
+    with_replay_flag((status, body).into_response(), replayed)
+}
+
+fn with_replay_flag(mut response: Response, replayed: bool) -> Response {
+    if replayed {
+        response.headers_mut().insert(REPLAY_HEADER, HeaderValue::from_static("true"));
+    }
+    response
+}
+
+fn path_id<T>(raw: String, parse: impl FnOnce(String) -> Result<T, ledger::FieldError>) -> Result<T, ApiError> {
+    parse(raw).map_err(|e| LedgerError::invalid("id", e).into())
+}
+
+pub async fn create_account(
+    State(app): State<AppState>,
+    Tenant(tenant): Tenant,
+    JsonBody(body): JsonBody<CreateAccount>,
+) -> Result<Response, ApiError> {
+    let outcome = app.store.create_account(&tenant, body.into_new_account(), OffsetDateTime::now_utc()).await?;
+    let body = Json(AccountBody::from(outcome.value().clone()));
+    Ok(created(outcome, body))
+}
+
+pub async fn get_account(
+    State(app): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<AccountBody>, ApiError> {
+    let id = path_id(id, AccountId::parse)?;
+    Ok(Json(app.store.get_account(&tenant, &id).await?.into()))
+}
+
+pub async fn list_accounts(
+    State(app): State<AppState>,
+    Tenant(tenant): Tenant,
+    page: ListParams,
+) -> Result<Json<ListBody<AccountBody>>, ApiError> {
+    let after = page.cursor.as_deref().map(cursor::parse_account_cursor).transpose()?;
+    let found = app.store.list_accounts(&tenant, page.limit, after.as_ref()).await?;
+    Ok(Json(ListBody {
+        data: found.items.into_iter().map(AccountBody::from).collect(),
+        next_cursor: found.next.as_ref().map(cursor::account_cursor),
+    }))
+}
+
+pub async fn list_entries(
+    State(app): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+    page: ListParams,
+) -> Result<Json<ListBody<EntryBody>>, ApiError> {
+    let id = path_id(id, AccountId::parse)?;
+    let before = page.cursor.as_deref().map(cursor::parse_entry_cursor).transpose()?;
+    let found = app.store.list_entries(&tenant, &id, page.limit, before).await?;
+    Ok(Json(ListBody {
+        data: found.items.into_iter().map(EntryBody::from).collect(),
+        next_cursor: found.next.map(cursor::entry_cursor),
+    }))
+}
+
+/// 201 committed, 422 rejected by a rule; a retry of the same request gets the same answer with
+/// 200 instead of 201 and the replay header on both.
+pub async fn create_transfer(
+    State(app): State<AppState>,
+    Tenant(tenant): Tenant,
+    JsonBody(body): JsonBody<CreateTransfer>,
+) -> Result<Response, ApiError> {
+    let outcome = app.store.create_transfer(&tenant, body.into(), OffsetDateTime::now_utc()).await?;
+    match &outcome.value().status {
+        TransferStatus::Committed => {
+            let body = Json(outcome.value().clone());
+            Ok(created(outcome, body))
+        }
+        TransferStatus::Rejected { reason } => {
+            let problem = ApiError::from(LedgerError::Rejected(reason.clone())).into_response();
+            Ok(with_replay_flag(problem, outcome.is_replay()))
+        }
+    }
+}
+
+pub async fn get_transfer(
+    State(app): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<ledger::Transfer>, ApiError> {
+    let id = path_id(id, TransferId::parse)?;
+    Ok(Json(app.store.get_transfer(&tenant, &id).await?))
+}
+
+pub async fn route_not_found() -> ApiError {
+    ApiError::RouteNotFound
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,158 @@
+//! The HTTP layer's one error type and the one place errors become HTTP responses:
+//! `application/problem+json` (RFC 9457) with a stable machine-readable `code`.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use ledger::{LedgerError, RuleViolation};
+use ledger_dynamodb::StoreError;
+use serde::Serialize;
+
+/// Seconds a client should wait before retrying a 503.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("missing or invalid credentials")]
+    Unauthorized,
+    #[error("no route for this path")]
+    RouteNotFound,
+    #[error("the path does not accept this method")]
+    MethodNotAllowed,
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(err: LedgerError) -> Self {
+        ApiError::Store(StoreError::Ledger(err))
+    }
+}
+
+/// An RFC 9457 problem document, with this API's extension members.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    /// Stable, machine-readable; the OpenAPI document lists every value.
+    pub code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<&'static str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+}
+
+impl Problem {
+    fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            type_uri: format!("urn:ledger:problem:{code}"),
+            title,
+            status: status.as_u16(),
+            detail: detail.into(),
+            code,
+            field: None,
+            fields: None,
+            account_id: None,
+        }
+    }
+}
+
+/// Every `code` a problem can carry; the OpenAPI test checks the document lists exactly these.
+pub const PROBLEM_CODES: &[&str] = &[
+    "malformed_json",
+    "invalid_field",
+    "unauthorized",
+    "not_found",
+    "route_not_found",
+    "method_not_allowed",
+    "idempotency_conflict",
+    "payload_too_large",
+    "same_account",
+    "account_not_found",
+    "currency_mismatch",
+    "insufficient_funds",
+    "balance_limit_exceeded",
+    "service_unavailable",
+    "internal_error",
+];
+
+fn rule_problem(rule: &RuleViolation) -> Problem {
+    let mut p = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, rule.code(), "Transfer rejected", rule.to_string());
+    p.account_id = rule.account_id().map(ToString::to_string);
+    p
+}
+
+impl ApiError {
+    pub fn problem(&self) -> Problem {
+        use StatusCode as S;
+        match self {
+            ApiError::Store(StoreError::Ledger(err)) => match err {
+                LedgerError::InvalidField { field, error } => {
+                    let mut p = Problem::new(S::BAD_REQUEST, "invalid_field", "Invalid field", error.reason());
+                    p.detail = format!("{field}: {}", error.reason());
+                    p.field = Some(field.clone());
+                    p
+                }
+                LedgerError::Rejected(rule) => rule_problem(rule),
+                LedgerError::IdempotencyConflict { fields } => {
+                    let mut p =
+                        Problem::new(S::CONFLICT, "idempotency_conflict", "Idempotency conflict", err.to_string());
+                    p.fields = Some(fields.clone());
+                    p
+                }
+                LedgerError::NotFound { .. } => Problem::new(S::NOT_FOUND, "not_found", "Not found", err.to_string()),
+            },
+            ApiError::Store(StoreError::Unavailable(_)) => Problem::new(
+                S::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "Service unavailable",
+                "the ledger's store is overloaded or unreachable; retry the same request later",
+            ),
+            ApiError::Store(StoreError::Corrupt(_) | StoreError::Unexpected(_)) => {
+                Problem::new(S::INTERNAL_SERVER_ERROR, "internal_error", "Internal error", "an internal error occurred")
+            }
+            ApiError::MalformedJson(why) => Problem::new(S::BAD_REQUEST, "malformed_json", "Malformed JSON", why.clone()),
+            ApiError::PayloadTooLarge(_) => {
+                Problem::new(S::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large", self.to_string())
+            }
+            ApiError::Unauthorized => Problem::new(S::UNAUTHORIZED, "unauthorized", "Unauthorized", self.to_string()),
+            ApiError::RouteNotFound => Problem::new(S::NOT_FOUND, "route_not_found", "Not found", self.to_string()),
+            ApiError::MethodNotAllowed => {
+                Problem::new(S::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed", self.to_string())
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = self.problem();
+        if problem.status >= 500 {
+            tracing::error!(error = %self, code = problem.code, "request failed");
+        }
+        problem.into_response()
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let retry = status == StatusCode::SERVICE_UNAVAILABLE;
+        let mut response = (status, Json(self)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if retry {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        response
+    }
+}

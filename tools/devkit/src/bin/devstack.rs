@@ -1,0 +1,142 @@
+//! `cargo stack …`: the whole backend on this machine, and the test suite, each in one command.
+
+use std::path::Path;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use devkit::setup::{self, Requirements};
+use devkit::{DevAuth, Emulator, paths};
+use ledger_http::{AppState, DEFAULT_TENANT_CLAIM};
+
+#[derive(Parser)]
+#[command(about = "The ledger's local tooling")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the whole backend locally: emulator, tables from template.yaml, and the API.
+    Up {
+        /// Port of the API on 127.0.0.1.
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+        /// Port of the DynamoDB/SQS emulator on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        emulator_port: u16,
+    },
+    /// Install what the tests need (first run only), then run every test of the workspace.
+    Test {
+        /// Passed on to `cargo test`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Install the pinned Python tools: the emulator, or also SAM CLI, cfn-lint and cargo-lambda.
+    Setup {
+        #[arg(long)]
+        tools: bool,
+    },
+    /// Print a development token for a tenant (valid against `cargo stack up`).
+    Token {
+        #[arg(default_value = "acme")]
+        tenant: String,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    match cli.command {
+        Cmd::Setup { tools } => {
+            setup::ensure(Requirements::Emulator)?;
+            if tools {
+                setup::ensure(Requirements::Tools)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Test { args } => {
+            setup::ensure(Requirements::Emulator)?;
+            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["test", "--workspace"])
+                .args(args)
+                .current_dir(paths::workspace_root())
+                .status()?;
+            Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Cmd::Token { tenant } => {
+            println!("{}", dev_auth()?.token(&tenant, TOKEN_TTL));
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Up { port, emulator_port } => {
+            setup::ensure(Requirements::Emulator)?;
+            tokio::runtime::Runtime::new()?.block_on(up(port, emulator_port))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+const TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+
+fn tenant_claim() -> String {
+    std::env::var("TENANT_CLAIM").unwrap_or_else(|_| DEFAULT_TENANT_CLAIM.into())
+}
+
+/// The local signing key: random, made on first use, kept in .local/ so tokens outlive restarts.
+fn dev_auth() -> std::io::Result<DevAuth> {
+    let path = paths::local_dir().join("dev-signing-key");
+    let key = match std::fs::read(&path) {
+        Ok(key) if key.len() >= 32 => key,
+        _ => {
+            let key: [u8; 32] = rand::random();
+            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            std::fs::create_dir_all(paths::local_dir())?;
+            std::fs::write(&path, &hex)?;
+            hex.into_bytes()
+        }
+    };
+    Ok(DevAuth::new(key, tenant_claim()))
+}
+
+async fn up(port: u16, emulator_port: u16) -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt().with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into())).init();
+    let emulator = Emulator::start(emulator_port)?;
+    let table = "ledger-local";
+    let store = devkit::create_ledger_table(&emulator, table).await?;
+    let auth = dev_auth()?;
+    let state = AppState::new(store).with_tenant_claim(tenant_claim());
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    print_banner(&url, &emulator.endpoint(), table, &auth);
+    axum::serve(listener, devkit::local_router(state, auth))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+            eprintln!("\nstopping: API and emulator");
+        })
+        .await?;
+    drop(emulator);
+    Ok(())
+}
+
+fn print_banner(url: &str, emulator: &str, table: &str, auth: &DevAuth) {
+    let token = auth.token("acme", TOKEN_TTL);
+    let other = auth.token("globex", TOKEN_TTL);
+    let template = paths::template();
+    println!(
+        "\nLedger running locally (Ctrl-C stops everything)\n\
+         \n  API        {url}\n  emulator   {emulator} (table {table}, shaped by {})\n\
+         \n  token (tenant acme):\n    export TOKEN={token}\n  token (tenant globex):\n    export OTHER_TOKEN={other}\n\
+         \n  try:\n    curl -s -X POST {url}/v1/accounts -H \"authorization: Bearer $TOKEN\" \\\n\
+         \x20     -H 'content-type: application/json' -d '{{\"id\":\"bank\",\"currency\":\"EUR\",\"allow_overdraft\":true}}'\n",
+        Path::new(&template).display()
+    );
+}

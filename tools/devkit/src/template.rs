@@ -1,0 +1,168 @@
+//! Tables created in the emulator exactly as template.yaml declares them (keys, indexes, TTL):
+//! the template is the one source of truth for the table's shape.
+
+use std::io;
+use std::path::Path;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
+};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+struct Template {
+    #[serde(rename = "Resources")]
+    resources: std::collections::BTreeMap<String, Resource>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Resource {
+    #[serde(rename = "Type")]
+    kind: String,
+    #[serde(rename = "Properties", default)]
+    properties: Option<serde_norway::Value>,
+}
+
+/// A table's shape as the template declares it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TableSpec {
+    #[serde(skip)]
+    pub logical_id: String,
+    pub attribute_definitions: Vec<AttributeSpec>,
+    pub key_schema: Vec<KeySpec>,
+    #[serde(default)]
+    pub global_secondary_indexes: Vec<IndexSpec>,
+    pub time_to_live_specification: Option<TtlSpec>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AttributeSpec {
+    pub attribute_name: String,
+    pub attribute_type: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeySpec {
+    pub attribute_name: String,
+    pub key_type: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IndexSpec {
+    pub index_name: String,
+    pub key_schema: Vec<KeySpec>,
+    pub projection: ProjectionSpec,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProjectionSpec {
+    pub projection_type: String,
+    #[serde(default)]
+    pub non_key_attributes: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TtlSpec {
+    pub attribute_name: String,
+    pub enabled: bool,
+}
+
+fn invalid(why: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("template.yaml: {why}"))
+}
+
+/// Every `AWS::DynamoDB::Table` of the template.
+pub fn tables(template: &Path) -> io::Result<Vec<TableSpec>> {
+    let text = std::fs::read_to_string(template)?;
+    let parsed: Template = serde_norway::from_str(&text).map_err(invalid)?;
+    let mut tables = Vec::new();
+    for (logical_id, resource) in parsed.resources {
+        if resource.kind != "AWS::DynamoDB::Table" {
+            continue;
+        }
+        let properties = resource.properties.ok_or_else(|| invalid(format!("{logical_id} has no Properties")))?;
+        let mut spec: TableSpec = serde_norway::from_value(properties).map_err(invalid)?;
+        spec.logical_id = logical_id;
+        tables.push(spec);
+    }
+    Ok(tables)
+}
+
+/// The table of the template with this logical id.
+pub fn table(template: &Path, logical_id: &str) -> io::Result<TableSpec> {
+    tables(template)?
+        .into_iter()
+        .find(|t| t.logical_id == logical_id)
+        .ok_or_else(|| invalid(format!("no AWS::DynamoDB::Table named {logical_id}")))
+}
+
+fn key_schema(keys: &[KeySpec]) -> io::Result<Vec<KeySchemaElement>> {
+    keys.iter()
+        .map(|k| {
+            KeySchemaElement::builder()
+                .attribute_name(&k.attribute_name)
+                .key_type(KeyType::from(k.key_type.as_str()))
+                .build()
+                .map_err(invalid)
+        })
+        .collect()
+}
+
+impl TableSpec {
+    /// Creates the table under `name` (on-demand, as in the template), then its TTL if declared.
+    pub async fn create(&self, client: &Client, name: &str) -> io::Result<()> {
+        let mut create = client.create_table().table_name(name).billing_mode(BillingMode::PayPerRequest);
+        for a in &self.attribute_definitions {
+            create = create.attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(&a.attribute_name)
+                    .attribute_type(ScalarAttributeType::from(a.attribute_type.as_str()))
+                    .build()
+                    .map_err(invalid)?,
+            );
+        }
+        create = create.set_key_schema(Some(key_schema(&self.key_schema)?));
+        for index in &self.global_secondary_indexes {
+            let projection = Projection::builder()
+                .projection_type(ProjectionType::from(index.projection.projection_type.as_str()))
+                .set_non_key_attributes(
+                    (!index.projection.non_key_attributes.is_empty())
+                        .then(|| index.projection.non_key_attributes.clone()),
+                )
+                .build();
+            create = create.global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(&index.index_name)
+                    .set_key_schema(Some(key_schema(&index.key_schema)?))
+                    .projection(projection)
+                    .build()
+                    .map_err(invalid)?,
+            );
+        }
+        create.send().await.map_err(|e| io::Error::other(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
+        if let Some(ttl) = &self.time_to_live_specification {
+            client
+                .update_time_to_live()
+                .table_name(name)
+                .time_to_live_specification(
+                    TimeToLiveSpecification::builder()
+                        .attribute_name(&ttl.attribute_name)
+                        .enabled(ttl.enabled)
+                        .build()
+                        .map_err(invalid)?,
+                )
+                .send()
+                .await
+                .map_err(|e| io::Error::other(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
+        }
+        Ok(())
+    }
+}
