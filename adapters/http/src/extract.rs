@@ -78,6 +78,10 @@ fn classify(inner: serde_json::Error, path: String) -> ApiError {
                 ApiError::MalformedJson(message)
             }
             serde_json::error::Category::Data => {
+                // serde reads a struct from an array too; a body is an object or nothing.
+                if path.starts_with('[') {
+                    return invalid("body", "must be a JSON object");
+                }
                 let field = named_field(&message).unwrap_or(if path == "." { "body".into() } else { path });
                 LedgerError::invalid(field, ledger::FieldError::new(message)).into()
             }

@@ -6,6 +6,7 @@ pub mod emulator;
 pub mod paths;
 pub mod setup;
 pub mod template;
+pub mod throttle;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -1,0 +1,260 @@
+//! The store against the emulator, through the real aws-sdk-dynamodb client over HTTP.
+
+use std::collections::BTreeMap;
+
+use devkit::fresh_store;
+use devkit::throttle::ThrottlingEndpoint;
+use ledger::{
+    AccountId, Amount, Currency, Direction, LedgerError, Metadata, NewAccount, NewTransfer, RuleViolation, TenantId,
+    TransferId, TransferStatus,
+};
+use ledger_dynamodb::{Created, DynamoStore, StoreError, client::MAX_ATTEMPTS};
+use time::OffsetDateTime;
+
+fn tenant(name: &str) -> TenantId {
+    TenantId::parse(name).unwrap()
+}
+
+fn account(id: &str, overdraft: bool) -> NewAccount {
+    NewAccount {
+        id: AccountId::parse(id).unwrap(),
+        currency: Currency::parse("EUR").unwrap(),
+        allow_overdraft: overdraft,
+        metadata: Metadata::default(),
+    }
+}
+
+fn transfer(id: &str, debit: &str, credit: &str, amount: u64) -> NewTransfer {
+    NewTransfer {
+        id: TransferId::parse(id).unwrap(),
+        debit_account_id: AccountId::parse(debit).unwrap(),
+        credit_account_id: AccountId::parse(credit).unwrap(),
+        amount: Amount::new(amount).unwrap(),
+        currency: Currency::parse("EUR").unwrap(),
+        metadata: Metadata::default(),
+    }
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// bank (overdraft) and alice, bob (no overdraft) in tenant acme; alice funded with `funds`.
+async fn setup(funds: u64) -> (DynamoStore, TenantId) {
+    let store = fresh_store().await;
+    let t = tenant("acme");
+    for (id, overdraft) in [("bank", true), ("alice", false), ("bob", false)] {
+        store.create_account(&t, account(id, overdraft), now()).await.unwrap();
+    }
+    if funds > 0 {
+        let funded = store.create_transfer(&t, transfer("fund", "bank", "alice", funds), now()).await.unwrap();
+        assert!(matches!(funded, Created::New(_)));
+    }
+    (store, t)
+}
+
+fn id(raw: &str) -> AccountId {
+    AccountId::parse(raw).unwrap()
+}
+
+#[tokio::test]
+async fn creating_an_account_twice_replays_and_other_fields_conflict() {
+    let store = fresh_store().await;
+    let t = tenant("acme");
+    let first = store.create_account(&t, account("alice", false), now()).await.unwrap();
+    assert!(matches!(first, Created::New(_)));
+    let again = store.create_account(&t, account("alice", false), now()).await.unwrap();
+    assert_eq!(again, Created::Replayed(first.value().clone()));
+
+    let mut other = account("alice", true);
+    other.metadata = Metadata::parse(BTreeMap::from([("k".into(), "v".into())])).unwrap();
+    match store.create_account(&t, other, now()).await {
+        Err(StoreError::Ledger(LedgerError::IdempotencyConflict { fields })) => {
+            assert_eq!(fields, vec!["allow_overdraft", "metadata"])
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_transfer_moves_money_once_and_writes_both_entries() {
+    let (store, t) = setup(1_000).await;
+    let outcome = store.create_transfer(&t, transfer("t1", "alice", "bob", 300), now()).await.unwrap();
+    assert!(matches!(outcome, Created::New(ref tr) if tr.status == TransferStatus::Committed));
+    let replay = store.create_transfer(&t, transfer("t1", "alice", "bob", 300), now()).await.unwrap();
+    assert_eq!(replay, Created::Replayed(outcome.value().clone()));
+
+    let alice = store.get_account(&t, &id("alice")).await.unwrap();
+    let bob = store.get_account(&t, &id("bob")).await.unwrap();
+    let bank = store.get_account(&t, &id("bank")).await.unwrap();
+    assert_eq!((alice.balances.balance(), bob.balances.balance(), bank.balances.balance()), (700, 300, -1_000));
+
+    let entries = store.list_entries(&t, &id("alice"), 10, None).await.unwrap();
+    let seen: Vec<_> = entries.items.iter().map(|e| (e.sequence, e.direction, e.balance_after())).collect();
+    assert_eq!(seen, vec![(2, Direction::Debit, 700), (1, Direction::Credit, 1_000)]);
+    assert_eq!(entries.next, None);
+    let bob_entries = store.list_entries(&t, &id("bob"), 10, None).await.unwrap();
+    assert_eq!(bob_entries.items.len(), 1);
+    assert_eq!(bob_entries.items[0].transfer_id.as_str(), "t1");
+    assert_eq!(bob_entries.items[0].counterparty_account_id.as_str(), "alice");
+}
+
+#[tokio::test]
+async fn reusing_a_transfer_id_with_other_fields_conflicts_and_moves_nothing() {
+    let (store, t) = setup(1_000).await;
+    store.create_transfer(&t, transfer("t1", "alice", "bob", 300), now()).await.unwrap();
+    match store.create_transfer(&t, transfer("t1", "alice", "bob", 301), now()).await {
+        Err(StoreError::Ledger(LedgerError::IdempotencyConflict { fields })) => assert_eq!(fields, vec!["amount"]),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(store.get_account(&t, &id("bob")).await.unwrap().balances.balance(), 300);
+}
+
+#[tokio::test]
+async fn a_rejected_transfer_id_is_spent() {
+    let (store, t) = setup(100).await;
+    let rejected = store.create_transfer(&t, transfer("t1", "alice", "bob", 101), now()).await.unwrap();
+    let reason = RuleViolation::InsufficientFunds { account_id: id("alice") };
+    assert!(matches!(&rejected, Created::New(tr) if tr.status == TransferStatus::Rejected { reason: reason.clone() }));
+    // Funds arrive; a retry of the same request still gets the recorded rejection.
+    store.create_transfer(&t, transfer("top-up", "bank", "alice", 1_000), now()).await.unwrap();
+    let retried = store.create_transfer(&t, transfer("t1", "alice", "bob", 101), now()).await.unwrap();
+    assert_eq!(retried, Created::Replayed(rejected.value().clone()));
+    assert_eq!(store.get_account(&t, &id("bob")).await.unwrap().balances.balance(), 0);
+    // The same id with other fields is a conflict, not a second chance.
+    let other = store.create_transfer(&t, transfer("t1", "alice", "bob", 50), now()).await;
+    assert!(matches!(other, Err(StoreError::Ledger(LedgerError::IdempotencyConflict { .. }))));
+}
+
+#[tokio::test]
+async fn every_rule_is_enforced_by_the_store() {
+    let (store, t) = setup(100).await;
+    let mut usd = account("usd", true);
+    usd.currency = Currency::parse("USD").unwrap();
+    store.create_account(&t, usd, now()).await.unwrap();
+    let cases = [
+        (transfer("r1", "alice", "alice", 1), "same_account"),
+        (transfer("r2", "alice", "ghost", 1), "account_not_found"),
+        (transfer("r3", "usd", "alice", 1), "currency_mismatch"),
+        (transfer("r4", "bob", "alice", 1), "insufficient_funds"),
+    ];
+    for (request, code) in cases {
+        let outcome = store.create_transfer(&t, request, now()).await.unwrap();
+        match &outcome.value().status {
+            TransferStatus::Rejected { reason } => assert_eq!(reason.code(), code),
+            other => panic!("expected {code}, got {other:?}"),
+        }
+    }
+    let alice = store.get_account(&t, &id("alice")).await.unwrap();
+    assert_eq!((alice.balances.balance(), alice.entry_count), (100, 1));
+}
+
+#[tokio::test]
+async fn concurrent_duplicates_apply_exactly_once() {
+    let (store, t) = setup(1_000).await;
+    let attempts = (0..8).map(|_| {
+        let (store, t) = (store.clone(), t.clone());
+        tokio::spawn(async move { store.create_transfer(&t, transfer("dup", "alice", "bob", 10), now()).await })
+    });
+    let outcomes: Vec<_> = futures_join(attempts).await;
+    let new = outcomes.iter().filter(|o| matches!(o, Ok(Created::New(_)))).count();
+    let replayed = outcomes.iter().filter(|o| matches!(o, Ok(Created::Replayed(_)))).count();
+    assert_eq!((new, replayed), (1, 7), "{outcomes:?}");
+    assert_eq!(store.get_account(&t, &id("bob")).await.unwrap().balances.balance(), 10);
+}
+
+#[tokio::test]
+async fn concurrent_spends_never_overdraw() {
+    let (store, t) = setup(100).await;
+    // Twenty spends of 10 from an account holding 100: exactly ten may commit.
+    let attempts = (0..20).map(|i| {
+        let (store, t) = (store.clone(), t.clone());
+        tokio::spawn(async move { store.create_transfer(&t, transfer(&format!("s{i}"), "alice", "bob", 10), now()).await })
+    });
+    let outcomes = futures_join(attempts).await;
+    let committed =
+        outcomes.iter().filter(|o| matches!(o, Ok(c) if c.value().status == TransferStatus::Committed)).count();
+    assert_eq!(committed, 10, "{outcomes:?}");
+    let alice = store.get_account(&t, &id("alice")).await.unwrap();
+    assert_eq!(alice.balances.balance(), 0);
+    assert_eq!(alice.entry_count, 11);
+}
+
+async fn futures_join<T: Send + 'static>(
+    handles: impl Iterator<Item = tokio::task::JoinHandle<Result<T, StoreError>>>,
+) -> Vec<Result<T, StoreError>> {
+    let mut out = Vec::new();
+    for handle in handles.collect::<Vec<_>>() {
+        out.push(handle.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn tenants_cannot_see_each_other() {
+    let (store, acme) = setup(100).await;
+    let globex = tenant("globex");
+    let missing = store.get_account(&globex, &id("alice")).await;
+    assert!(matches!(missing, Err(StoreError::Ledger(LedgerError::NotFound { .. }))));
+    assert!(store.list_accounts(&globex, 100, None).await.unwrap().items.is_empty());
+    // The same ids in another tenant are other accounts altogether.
+    store.create_account(&globex, account("alice", true), now()).await.unwrap();
+    assert!(store.get_account(&globex, &id("alice")).await.unwrap().allow_overdraft);
+    assert!(!store.get_account(&acme, &id("alice")).await.unwrap().allow_overdraft);
+    let cross = store.create_transfer(&globex, transfer("x", "alice", "bank", 1), now()).await.unwrap();
+    assert!(matches!(&cross.value().status, TransferStatus::Rejected { reason } if reason.code() == "account_not_found"));
+}
+
+#[tokio::test]
+async fn lists_page_through_every_item_exactly_once() {
+    let (store, t) = setup(0).await;
+    for i in 0..7 {
+        store.create_account(&t, account(&format!("c{i}"), false), now()).await.unwrap();
+        store.create_transfer(&t, transfer(&format!("f{i}"), "bank", &format!("c{i}"), 5), now()).await.unwrap();
+    }
+    let mut ids = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.list_accounts(&t, 3, after.as_ref()).await.unwrap();
+        assert!(page.items.len() <= 3);
+        ids.extend(page.items.into_iter().map(|a| a.id.to_string()));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let mut expected: Vec<String> = ["alice", "bank", "bob"].map(String::from).to_vec();
+    expected.extend((0..7).map(|i| format!("c{i}")));
+    expected.sort();
+    assert_eq!(ids, expected);
+
+    let mut sequences = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store.list_entries(&t, &id("bank"), 2, before).await.unwrap();
+        sequences.extend(page.items.iter().map(|e| (e.sequence, e.balance_after())));
+        match page.next {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    let expected: Vec<(u64, i128)> = (1..=7).rev().map(|s| (s, -5 * s as i128)).collect();
+    assert_eq!(sequences, expected);
+}
+
+#[tokio::test]
+async fn entries_of_an_unknown_account_are_not_found_but_an_empty_history_is_empty() {
+    let (store, t) = setup(0).await;
+    assert!(store.list_entries(&t, &id("bob"), 10, None).await.unwrap().items.is_empty());
+    let missing = store.list_entries(&t, &id("ghost"), 10, None).await;
+    assert!(matches!(missing, Err(StoreError::Ledger(LedgerError::NotFound { .. }))));
+}
+
+#[tokio::test]
+async fn throttling_is_retried_with_backoff_then_reported_unavailable() {
+    let endpoint = ThrottlingEndpoint::start().await.unwrap();
+    let store = endpoint.store().await;
+    let result = store.get_account(&tenant("acme"), &id("alice")).await;
+    assert!(matches!(result, Err(StoreError::Unavailable(_))), "{result:?}");
+    assert_eq!(endpoint.calls(), MAX_ATTEMPTS as usize);
+}
