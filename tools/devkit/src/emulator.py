@@ -3,6 +3,11 @@
 Serial on purpose: moto applies a TransactWriteItems one item at a time, so serving one request at
 a time is what keeps a transaction atomic against concurrent requests. It exits by itself when the
 process that started it is gone, so a killed test run leaves nothing behind.
+
+One change to moto's behaviour, for speed only: moto backs up every table a transaction touches
+with a deep copy before applying it, so a transaction costs O(table size) (measured here: 5 ms on
+an empty table, 171 ms at 6,000 items). Here the transaction backs up only the items it names and
+restores just those when it is cancelled: the same all-or-nothing outcome at O(items).
 """
 
 import logging
@@ -21,10 +26,58 @@ def exit_with_parent(parent_pid: int) -> None:
     os._exit(0)
 
 
+def transactions_back_up_items_not_tables() -> None:
+    import copy
+
+    from moto.dynamodb import models
+    from moto.dynamodb.models.table import Table
+
+    original = models.DynamoDBBackend.transact_write_items
+
+    class TablesAreNotCopied:
+        @staticmethod
+        def deepcopy(value, memo=None):
+            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    def item_key(backend, op_type, op):
+        if op_type != "Put":
+            return op["Key"]
+        table = backend.get_table(op["TableName"])
+        names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+        return {name: op["Item"][name] for name in names if name in op["Item"]}
+
+    def transact_write_items(self, transact_items):
+        saved = []
+        for item in transact_items:
+            op_type, op = next(iter(item.items()))
+            try:
+                key = item_key(self, op_type, op)
+                current = self.get_item(op["TableName"], key)
+            except Exception:
+                continue  # moto's own validation reports it
+            saved.append((op["TableName"], key, current.to_json()["Attributes"] if current else None))
+        models.copy = TablesAreNotCopied
+        try:
+            return original(self, transact_items)
+        except Exception:
+            for table_name, key, attrs in reversed(saved):
+                if attrs is None:
+                    if self.get_item(table_name, key) is not None:
+                        self.delete_item(table_name, key)
+                else:
+                    self.put_item(table_name, attrs)
+            raise
+        finally:
+            models.copy = copy
+
+    models.DynamoDBBackend.transact_write_items = transact_write_items
+
+
 def main() -> None:
     host, port, parent_pid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     threading.Thread(target=exit_with_parent, args=(parent_pid,), daemon=True).start()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    transactions_back_up_items_not_tables()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(host, port, app, threaded=False)
 

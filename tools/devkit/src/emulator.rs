@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 
@@ -58,9 +59,17 @@ impl Emulator {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// An SDK configuration pointed at the emulator, with the project's retry and timeout settings.
+    /// An SDK configuration pointed at the emulator, with the project's retry settings. Timeouts
+    /// are longer than in AWS: the emulator serves one request at a time, so under load a call
+    /// waits in its queue.
     pub async fn sdk_config(&self) -> SdkConfig {
         ledger_dynamodb::client::config_loader()
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(20))
+                    .build(),
+            )
             .endpoint_url(self.endpoint())
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new("test", "test", None, None, "devkit"))
