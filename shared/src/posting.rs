@@ -121,7 +121,8 @@ mod tests {
     #[test]
     fn funding_moves_money_and_writes_two_entries() {
         let (mut bank, mut alice) = (account("bank", "EUR", true), account("alice", "EUR", false));
-        let (d, c) = apply(&transfer("t", "bank", "alice", 100), Some(&mut bank), Some(&mut alice), NOW).unwrap();
+        let (d, c) =
+            apply(&transfer("t", "bank", "alice", 100), Some(&mut bank), Some(&mut alice), NOW).unwrap();
         assert_eq!((bank.balances.balance(), alice.balances.balance()), (-100, 100));
         assert_eq!((d.sequence, d.balance_after(), d.direction), (1, -100, Direction::Debit));
         assert_eq!((c.sequence, c.balance_after(), c.direction), (1, 100, Direction::Credit));
@@ -132,7 +133,8 @@ mod tests {
     fn overdraft_is_refused_without_permission_and_nothing_changes() {
         let (mut alice, mut bob) = (account("alice", "EUR", false), account("bob", "EUR", false));
         let before = (alice.clone(), bob.clone());
-        let err = apply(&transfer("t", "alice", "bob", 1), Some(&mut alice), Some(&mut bob), NOW).unwrap_err();
+        let err =
+            apply(&transfer("t", "alice", "bob", 1), Some(&mut alice), Some(&mut bob), NOW).unwrap_err();
         assert_eq!(err.code(), "insufficient_funds");
         assert_eq!((alice, bob), before);
     }

@@ -120,10 +120,9 @@ impl DynamoStore {
         if out.items().is_empty() {
             return Err(LedgerError::NotFound { what: "account", id: account.to_string() }.into());
         }
-        let is_entry = |item: &&items::Item| {
-            matches!(item.get(keys::SK), Some(AttributeValue::S(sk)) if sk.starts_with(keys::ENTRY_SK_PREFIX))
-        };
-        let mut entries = out.items().iter().filter(is_entry).map(items::entry_from).collect::<Result<Vec<_>, _>>()?;
+        let is_entry = |item: &&items::Item| matches!(item.get(keys::SK), Some(AttributeValue::S(sk)) if sk.starts_with(keys::ENTRY_SK_PREFIX));
+        let mut entries =
+            out.items().iter().filter(is_entry).map(items::entry_from).collect::<Result<Vec<_>, _>>()?;
         let next = paginate(&mut entries, limit, |e| e.sequence);
         Ok(Page { items: entries, next })
     }

@@ -42,12 +42,18 @@ where
     fn from(err: SdkError<E, R>) -> Self {
         match &err {
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-                StoreError::Unavailable(format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&err)))
+                StoreError::Unavailable(format!(
+                    "{}",
+                    aws_smithy_types::error::display::DisplayErrorContext(&err)
+                ))
             }
             SdkError::ServiceError(service) if is_transient_code(service.err().code()) => {
                 StoreError::Unavailable(service.err().code().unwrap_or_default().to_owned())
             }
-            _ => StoreError::Unexpected(format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&err))),
+            _ => StoreError::Unexpected(format!(
+                "{}",
+                aws_smithy_types::error::display::DisplayErrorContext(&err)
+            )),
         }
     }
 }

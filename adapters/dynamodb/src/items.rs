@@ -146,7 +146,10 @@ impl Reader<'_> {
     }
 
     fn balances(&self) -> Result<Balances, StoreError> {
-        Ok(Balances { debits_posted: self.num("debits_posted")?, credits_posted: self.num("credits_posted")? })
+        Ok(Balances {
+            debits_posted: self.num("debits_posted")?,
+            credits_posted: self.num("credits_posted")?,
+        })
     }
 
     fn amount(&self) -> Result<Amount, StoreError> {

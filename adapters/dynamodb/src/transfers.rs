@@ -63,7 +63,11 @@ impl DynamoStore {
             .ok_or_else(|| LedgerError::NotFound { what: "transfer", id: id.to_string() }.into())
     }
 
-    async fn find_transfer(&self, tenant: &TenantId, id: &TransferId) -> Result<Option<Transfer>, StoreError> {
+    async fn find_transfer(
+        &self,
+        tenant: &TenantId,
+        id: &TransferId,
+    ) -> Result<Option<Transfer>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -96,7 +100,8 @@ impl DynamoStore {
             }
         };
         // `apply` succeeded, so both accounts exist.
-        let (Some(debit), Some(credit), (Some(debit_was), Some(credit_was))) = (debit, credit, versions) else {
+        let (Some(debit), Some(credit), (Some(debit_was), Some(credit_was))) = (debit, credit, versions)
+        else {
             return Err(StoreError::Unexpected("apply succeeded without both accounts".into()));
         };
         let transfer = request.clone().committed(now);
@@ -114,7 +119,8 @@ impl DynamoStore {
             Ok(_) => return Ok(Attempt::Done(Created::New(transfer))),
             Err(err) => err,
         };
-        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error() else {
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error()
+        else {
             return Err(err.into());
         };
         let codes: Vec<Option<&str>> = cancelled.cancellation_reasons().iter().map(|r| r.code()).collect();
@@ -134,7 +140,11 @@ impl DynamoStore {
     }
 
     /// One strongly consistent BatchGetItem of both accounts and the transfer id.
-    async fn read_for_transfer(&self, tenant: &TenantId, request: &NewTransfer) -> Result<Snapshot, StoreError> {
+    async fn read_for_transfer(
+        &self,
+        tenant: &TenantId,
+        request: &NewTransfer,
+    ) -> Result<Snapshot, StoreError> {
         let key = |pk: String, sk: &str| {
             [(keys::PK.to_string(), s(pk)), (keys::SK.to_string(), s(sk))].into_iter().collect::<Item>()
         };
@@ -161,7 +171,11 @@ impl DynamoStore {
     }
 
     /// Records a business rejection once; if the id was taken meanwhile, the first outcome stands.
-    async fn record_rejection(&self, tenant: &TenantId, rejected: Transfer) -> Result<Created<Transfer>, StoreError> {
+    async fn record_rejection(
+        &self,
+        tenant: &TenantId,
+        rejected: Transfer,
+    ) -> Result<Created<Transfer>, StoreError> {
         let written = self
             .client
             .put_item()
@@ -187,7 +201,12 @@ impl DynamoStore {
     }
 
     /// Sets the account's new totals, only if no other entry was applied since it was read.
-    fn account_update(&self, tenant: &TenantId, account: &Account, was: u64) -> Result<TransactWriteItem, StoreError> {
+    fn account_update(
+        &self,
+        tenant: &TenantId,
+        account: &Account,
+        was: u64,
+    ) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(&self.table)
             .key(keys::PK, s(keys::account_pk(tenant, &account.id)))
@@ -256,4 +275,3 @@ impl Snapshot {
         Ok(snapshot)
     }
 }
-

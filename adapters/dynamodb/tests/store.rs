@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use devkit::fresh_store;
 use devkit::throttle::ThrottlingEndpoint;
 use ledger::{
-    AccountId, Amount, Currency, Direction, LedgerError, Metadata, NewAccount, NewTransfer, RuleViolation, TenantId,
-    TransferId, TransferStatus,
+    AccountId, Amount, Currency, Direction, LedgerError, Metadata, NewAccount, NewTransfer, RuleViolation,
+    TenantId, TransferId, TransferStatus,
 };
 use ledger_dynamodb::{Created, DynamoStore, StoreError, client::MAX_ATTEMPTS};
 use time::OffsetDateTime;
@@ -47,7 +47,8 @@ async fn setup(funds: u64) -> (DynamoStore, TenantId) {
         store.create_account(&t, account(id, overdraft), now()).await.unwrap();
     }
     if funds > 0 {
-        let funded = store.create_transfer(&t, transfer("fund", "bank", "alice", funds), now()).await.unwrap();
+        let funded =
+            store.create_transfer(&t, transfer("fund", "bank", "alice", funds), now()).await.unwrap();
         assert!(matches!(funded, Created::New(_)));
     }
     (store, t)
@@ -87,7 +88,10 @@ async fn a_transfer_moves_money_once_and_writes_both_entries() {
     let alice = store.get_account(&t, &id("alice")).await.unwrap();
     let bob = store.get_account(&t, &id("bob")).await.unwrap();
     let bank = store.get_account(&t, &id("bank")).await.unwrap();
-    assert_eq!((alice.balances.balance(), bob.balances.balance(), bank.balances.balance()), (700, 300, -1_000));
+    assert_eq!(
+        (alice.balances.balance(), bob.balances.balance(), bank.balances.balance()),
+        (700, 300, -1_000)
+    );
 
     let entries = store.list_entries(&t, &id("alice"), 10, None).await.unwrap();
     let seen: Vec<_> = entries.items.iter().map(|e| (e.sequence, e.direction, e.balance_after())).collect();
@@ -104,7 +108,9 @@ async fn reusing_a_transfer_id_with_other_fields_conflicts_and_moves_nothing() {
     let (store, t) = setup(1_000).await;
     store.create_transfer(&t, transfer("t1", "alice", "bob", 300), now()).await.unwrap();
     match store.create_transfer(&t, transfer("t1", "alice", "bob", 301), now()).await {
-        Err(StoreError::Ledger(LedgerError::IdempotencyConflict { fields })) => assert_eq!(fields, vec!["amount"]),
+        Err(StoreError::Ledger(LedgerError::IdempotencyConflict { fields })) => {
+            assert_eq!(fields, vec!["amount"])
+        }
         other => panic!("expected a conflict, got {other:?}"),
     }
     assert_eq!(store.get_account(&t, &id("bob")).await.unwrap().balances.balance(), 300);
@@ -115,7 +121,9 @@ async fn a_rejected_transfer_id_is_spent() {
     let (store, t) = setup(100).await;
     let rejected = store.create_transfer(&t, transfer("t1", "alice", "bob", 101), now()).await.unwrap();
     let reason = RuleViolation::InsufficientFunds { account_id: id("alice") };
-    assert!(matches!(&rejected, Created::New(tr) if tr.status == TransferStatus::Rejected { reason: reason.clone() }));
+    assert!(
+        matches!(&rejected, Created::New(tr) if tr.status == TransferStatus::Rejected { reason: reason.clone() })
+    );
     // Funds arrive; a retry of the same request still gets the recorded rejection.
     store.create_transfer(&t, transfer("top-up", "bank", "alice", 1_000), now()).await.unwrap();
     let retried = store.create_transfer(&t, transfer("t1", "alice", "bob", 101), now()).await.unwrap();
@@ -154,7 +162,9 @@ async fn concurrent_duplicates_apply_exactly_once() {
     let (store, t) = setup(1_000).await;
     let attempts = (0..8).map(|_| {
         let (store, t) = (store.clone(), t.clone());
-        tokio::spawn(async move { store.create_transfer(&t, transfer("dup", "alice", "bob", 10), now()).await })
+        tokio::spawn(
+            async move { store.create_transfer(&t, transfer("dup", "alice", "bob", 10), now()).await },
+        )
     });
     let outcomes: Vec<_> = futures_join(attempts).await;
     let new = outcomes.iter().filter(|o| matches!(o, Ok(Created::New(_)))).count();
@@ -169,11 +179,15 @@ async fn concurrent_spends_never_overdraw() {
     // Twenty spends of 10 from an account holding 100: exactly ten may commit.
     let attempts = (0..20).map(|i| {
         let (store, t) = (store.clone(), t.clone());
-        tokio::spawn(async move { store.create_transfer(&t, transfer(&format!("s{i}"), "alice", "bob", 10), now()).await })
+        tokio::spawn(async move {
+            store.create_transfer(&t, transfer(&format!("s{i}"), "alice", "bob", 10), now()).await
+        })
     });
     let outcomes = futures_join(attempts).await;
-    let committed =
-        outcomes.iter().filter(|o| matches!(o, Ok(c) if c.value().status == TransferStatus::Committed)).count();
+    let committed = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(c) if c.value().status == TransferStatus::Committed))
+        .count();
     assert_eq!(committed, 10, "{outcomes:?}");
     let alice = store.get_account(&t, &id("alice")).await.unwrap();
     assert_eq!(alice.balances.balance(), 0);
@@ -202,7 +216,9 @@ async fn tenants_cannot_see_each_other() {
     assert!(store.get_account(&globex, &id("alice")).await.unwrap().allow_overdraft);
     assert!(!store.get_account(&acme, &id("alice")).await.unwrap().allow_overdraft);
     let cross = store.create_transfer(&globex, transfer("x", "alice", "bank", 1), now()).await.unwrap();
-    assert!(matches!(&cross.value().status, TransferStatus::Rejected { reason } if reason.code() == "account_not_found"));
+    assert!(
+        matches!(&cross.value().status, TransferStatus::Rejected { reason } if reason.code() == "account_not_found")
+    );
 }
 
 #[tokio::test]
@@ -210,7 +226,10 @@ async fn lists_page_through_every_item_exactly_once() {
     let (store, t) = setup(0).await;
     for i in 0..7 {
         store.create_account(&t, account(&format!("c{i}"), false), now()).await.unwrap();
-        store.create_transfer(&t, transfer(&format!("f{i}"), "bank", &format!("c{i}"), 5), now()).await.unwrap();
+        store
+            .create_transfer(&t, transfer(&format!("f{i}"), "bank", &format!("c{i}"), 5), now())
+            .await
+            .unwrap();
     }
     let mut ids = Vec::new();
     let mut after = None;
@@ -257,4 +276,28 @@ async fn throttling_is_retried_with_backoff_then_reported_unavailable() {
     let result = store.get_account(&tenant("acme"), &id("alice")).await;
     assert!(matches!(result, Err(StoreError::Unavailable(_))), "{result:?}");
     assert_eq!(endpoint.calls(), MAX_ATTEMPTS as usize);
+}
+
+#[tokio::test]
+async fn a_total_that_would_pass_the_storable_limit_is_rejected() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let (store, t) = setup(0).await;
+    // Bring bob to the limit directly in the table: no sequence of valid transfers gets there in a test.
+    let client = devkit::Emulator::shared().dynamodb().await;
+    client
+        .update_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S("T#acme#A#bob".into()))
+        .key("sk", AttributeValue::S("A".into()))
+        .update_expression("SET credits_posted = :max")
+        .expression_attribute_values(":max", AttributeValue::N(ledger::money::POSTED_LIMIT.to_string()))
+        .send()
+        .await
+        .unwrap();
+    let outcome = store.create_transfer(&t, transfer("over", "bank", "bob", 1), now()).await.unwrap();
+    assert!(
+        matches!(&outcome.value().status, TransferStatus::Rejected { reason } if reason.code() == "balance_limit_exceeded")
+    );
+    let bob = store.get_account(&t, &id("bob")).await.unwrap();
+    assert_eq!(bob.balances.credits_posted, ledger::money::POSTED_LIMIT);
 }

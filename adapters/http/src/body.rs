@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use ledger::{Account, AccountId, Amount, Currency, Direction, Entry, Metadata, NewAccount, NewTransfer, TransferId};
+use ledger::{
+    Account, AccountId, Amount, Currency, Direction, Entry, Metadata, NewAccount, NewTransfer, TransferId,
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 

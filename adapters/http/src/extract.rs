@@ -48,7 +48,8 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        let declared = req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
+        let declared =
+            req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
         if declared.is_some_and(|len: usize| len > MAX_BODY_BYTES) {
             return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES));
         }
@@ -74,9 +75,9 @@ fn classify(inner: serde_json::Error, path: String) -> ApiError {
     {
         let message = without_position(&inner.to_string());
         match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof | serde_json::error::Category::Io => {
-                ApiError::MalformedJson(message)
-            }
+            serde_json::error::Category::Syntax
+            | serde_json::error::Category::Eof
+            | serde_json::error::Category::Io => ApiError::MalformedJson(message),
             serde_json::error::Category::Data => {
                 // serde reads a struct from an array too; a body is an object or nothing.
                 if path.starts_with('[') {
@@ -134,4 +135,3 @@ impl<S: Send + Sync> FromRequestParts<S> for ListParams {
 pub fn invalid(field: &str, reason: &str) -> ApiError {
     LedgerError::invalid(field, ledger::FieldError::new(reason)).into()
 }
-

@@ -30,7 +30,10 @@ fn with_replay_flag(mut response: Response, replayed: bool) -> Response {
     response
 }
 
-fn path_id<T>(raw: String, parse: impl FnOnce(String) -> Result<T, ledger::FieldError>) -> Result<T, ApiError> {
+fn path_id<T>(
+    raw: String,
+    parse: impl FnOnce(String) -> Result<T, ledger::FieldError>,
+) -> Result<T, ApiError> {
     parse(raw).map_err(|e| LedgerError::invalid("id", e).into())
 }
 
@@ -39,7 +42,8 @@ pub async fn create_account(
     Tenant(tenant): Tenant,
     JsonBody(body): JsonBody<CreateAccount>,
 ) -> Result<Response, ApiError> {
-    let outcome = app.store.create_account(&tenant, body.into_new_account(), OffsetDateTime::now_utc()).await?;
+    let outcome =
+        app.store.create_account(&tenant, body.into_new_account(), OffsetDateTime::now_utc()).await?;
     let body = Json(AccountBody::from(outcome.value().clone()));
     Ok(created(outcome, body))
 }

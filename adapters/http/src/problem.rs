@@ -86,7 +86,8 @@ pub const PROBLEM_CODES: &[&str] = &[
 ];
 
 fn rule_problem(rule: &RuleViolation) -> Problem {
-    let mut p = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, rule.code(), "Transfer rejected", rule.to_string());
+    let mut p =
+        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, rule.code(), "Transfer rejected", rule.to_string());
     p.account_id = rule.account_id().map(ToString::to_string);
     p
 }
@@ -97,19 +98,26 @@ impl ApiError {
         match self {
             ApiError::Store(StoreError::Ledger(err)) => match err {
                 LedgerError::InvalidField { field, error } => {
-                    let mut p = Problem::new(S::BAD_REQUEST, "invalid_field", "Invalid field", error.reason());
+                    let mut p =
+                        Problem::new(S::BAD_REQUEST, "invalid_field", "Invalid field", error.reason());
                     p.detail = format!("{field}: {}", error.reason());
                     p.field = Some(field.clone());
                     p
                 }
                 LedgerError::Rejected(rule) => rule_problem(rule),
                 LedgerError::IdempotencyConflict { fields } => {
-                    let mut p =
-                        Problem::new(S::CONFLICT, "idempotency_conflict", "Idempotency conflict", err.to_string());
+                    let mut p = Problem::new(
+                        S::CONFLICT,
+                        "idempotency_conflict",
+                        "Idempotency conflict",
+                        err.to_string(),
+                    );
                     p.fields = Some(fields.clone());
                     p
                 }
-                LedgerError::NotFound { .. } => Problem::new(S::NOT_FOUND, "not_found", "Not found", err.to_string()),
+                LedgerError::NotFound { .. } => {
+                    Problem::new(S::NOT_FOUND, "not_found", "Not found", err.to_string())
+                }
             },
             ApiError::Store(StoreError::Unavailable(_)) => Problem::new(
                 S::SERVICE_UNAVAILABLE,
@@ -117,18 +125,30 @@ impl ApiError {
                 "Service unavailable",
                 "the ledger's store is overloaded or unreachable; retry the same request later",
             ),
-            ApiError::Store(StoreError::Corrupt(_) | StoreError::Unexpected(_)) => {
-                Problem::new(S::INTERNAL_SERVER_ERROR, "internal_error", "Internal error", "an internal error occurred")
+            ApiError::Store(StoreError::Corrupt(_) | StoreError::Unexpected(_)) => Problem::new(
+                S::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "Internal error",
+                "an internal error occurred",
+            ),
+            ApiError::MalformedJson(why) => {
+                Problem::new(S::BAD_REQUEST, "malformed_json", "Malformed JSON", why.clone())
             }
-            ApiError::MalformedJson(why) => Problem::new(S::BAD_REQUEST, "malformed_json", "Malformed JSON", why.clone()),
             ApiError::PayloadTooLarge(_) => {
                 Problem::new(S::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large", self.to_string())
             }
-            ApiError::Unauthorized => Problem::new(S::UNAUTHORIZED, "unauthorized", "Unauthorized", self.to_string()),
-            ApiError::RouteNotFound => Problem::new(S::NOT_FOUND, "route_not_found", "Not found", self.to_string()),
-            ApiError::MethodNotAllowed => {
-                Problem::new(S::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed", self.to_string())
+            ApiError::Unauthorized => {
+                Problem::new(S::UNAUTHORIZED, "unauthorized", "Unauthorized", self.to_string())
             }
+            ApiError::RouteNotFound => {
+                Problem::new(S::NOT_FOUND, "route_not_found", "Not found", self.to_string())
+            }
+            ApiError::MethodNotAllowed => Problem::new(
+                S::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+                self.to_string(),
+            ),
         }
     }
 }

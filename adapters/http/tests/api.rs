@@ -39,9 +39,13 @@ async fn the_documented_walkthrough() {
 
     let alice = api.get("/v1/accounts/alice", "acme").await;
     assert_eq!(alice.status, StatusCode::OK);
-    assert_eq!((alice.body["balance"].as_i64(), alice.body["metadata"]["name"].as_str()), (Some(750), Some("Alice")));
+    assert_eq!(
+        (alice.body["balance"].as_i64(), alice.body["metadata"]["name"].as_str()),
+        (Some(750), Some("Alice"))
+    );
     let entries = api.get("/v1/accounts/alice/entries", "acme").await;
-    let balances: Vec<_> = entries.body["data"].as_array().unwrap().iter().map(|e| e["balance_after"].as_i64()).collect();
+    let balances: Vec<_> =
+        entries.body["data"].as_array().unwrap().iter().map(|e| e["balance_after"].as_i64()).collect();
     assert_eq!(balances, vec![Some(750), Some(1000)]);
     assert_eq!(entries.body["next_cursor"], serde_json::Value::Null);
 
@@ -56,7 +60,10 @@ async fn business_rules_answer_422_with_their_code_and_replay_the_same() {
         (t("r1", "alice", "bob", 5000), "insufficient_funds"),
         (t("r2", "alice", "alice", 1), "same_account"),
         (t("r3", "alice", "ghost", 1), "account_not_found"),
-        (json!({"id": "r4", "debit_account_id": "bank", "credit_account_id": "bob", "amount": 1, "currency": "USD"}), "currency_mismatch"),
+        (
+            json!({"id": "r4", "debit_account_id": "bank", "credit_account_id": "bob", "amount": 1, "currency": "USD"}),
+            "currency_mismatch",
+        ),
     ];
     for (body, code) in cases {
         let first = api.post("/v1/transfers", "acme", body.clone()).await;
@@ -67,7 +74,10 @@ async fn business_rules_answer_422_with_their_code_and_replay_the_same() {
         assert!(again.replayed());
     }
     let r1 = api.get("/v1/transfers/r1", "acme").await;
-    assert_eq!((r1.body["status"].as_str(), r1.body["reason"]["code"].as_str()), (Some("rejected"), Some("insufficient_funds")));
+    assert_eq!(
+        (r1.body["status"].as_str(), r1.body["reason"]["code"].as_str()),
+        (Some("rejected"), Some("insufficient_funds"))
+    );
     assert_eq!(api.get("/v1/accounts/bob", "acme").await.body["balance"], 0);
 }
 
@@ -97,19 +107,47 @@ async fn bad_input_is_a_typed_400_naming_the_field() {
     assert_eq!(trailing.code(), "malformed_json");
 
     let cases = [
-        (json!({"id": "x", "debit_account_id": "alice", "credit_account_id": "bob", "amount": 0, "currency": "EUR"}), "amount"),
-        (json!({"id": "x", "debit_account_id": "alice", "credit_account_id": "bob", "amount": 9_223_372_036_854_775_808u64, "currency": "EUR"}), "amount"),
-        (json!({"id": "x", "debit_account_id": "alice", "credit_account_id": "bob", "amount": 1.5, "currency": "EUR"}), "amount"),
-        (json!({"id": "x", "debit_account_id": "alice", "credit_account_id": "bob", "amount": "1", "currency": "EUR"}), "amount"),
-        (json!({"id": "x", "debit_account_id": "a b", "credit_account_id": "bob", "amount": 1, "currency": "EUR"}), "debit_account_id"),
-        (json!({"id": "x", "debit_account_id": "alice", "credit_account_id": "bob", "amount": 1, "currency": "eur"}), "currency"),
-        (json!({"debit_account_id": "alice", "credit_account_id": "bob", "amount": 1, "currency": "EUR"}), "id"),
-        (json!({"id": "x", "debit_account_id": "alice", "credit_account_id": "bob", "amount": 1, "currency": "EUR", "memo": 1}), "memo"),
+        (
+            json!({"id": "x", "debit_account_id": "alice", "credit_account_id": "bob", "amount": 0, "currency": "EUR"}),
+            "amount",
+        ),
+        (
+            json!({"id": "x", "debit_account_id": "alice", "credit_account_id": "bob", "amount": 9_223_372_036_854_775_808u64, "currency": "EUR"}),
+            "amount",
+        ),
+        (
+            json!({"id": "x", "debit_account_id": "alice", "credit_account_id": "bob", "amount": 1.5, "currency": "EUR"}),
+            "amount",
+        ),
+        (
+            json!({"id": "x", "debit_account_id": "alice", "credit_account_id": "bob", "amount": "1", "currency": "EUR"}),
+            "amount",
+        ),
+        (
+            json!({"id": "x", "debit_account_id": "a b", "credit_account_id": "bob", "amount": 1, "currency": "EUR"}),
+            "debit_account_id",
+        ),
+        (
+            json!({"id": "x", "debit_account_id": "alice", "credit_account_id": "bob", "amount": 1, "currency": "eur"}),
+            "currency",
+        ),
+        (
+            json!({"debit_account_id": "alice", "credit_account_id": "bob", "amount": 1, "currency": "EUR"}),
+            "id",
+        ),
+        (
+            json!({"id": "x", "debit_account_id": "alice", "credit_account_id": "bob", "amount": 1, "currency": "EUR", "memo": 1}),
+            "memo",
+        ),
         (json!([1, 2]), "body"),
     ];
     for (body, field) in cases {
         let reply = api.post("/v1/transfers", "acme", body.clone()).await;
-        assert_eq!((reply.status, reply.code(), reply.body["field"].as_str()), (StatusCode::BAD_REQUEST, "invalid_field", Some(field)), "{body}");
+        assert_eq!(
+            (reply.status, reply.code(), reply.body["field"].as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_field", Some(field)),
+            "{body}"
+        );
     }
     let metadata = json!({"currency": "EUR", "metadata": {"k": "v".repeat(501)}});
     assert_eq!(api.post("/v1/accounts", "acme", metadata).await.body["field"], "metadata");
@@ -145,7 +183,8 @@ async fn credentials_and_tenants() {
     let api = funded().await;
     let anonymous = api.raw("GET", "/v1/accounts/alice", None, "").await;
     assert_eq!((anonymous.status, anonymous.code()), (StatusCode::UNAUTHORIZED, "unauthorized"));
-    let forged = devkit::DevAuth::new(b"another-key".to_vec(), "tenant_id").token("acme", std::time::Duration::from_secs(60));
+    let forged = devkit::DevAuth::new(b"another-key".to_vec(), "tenant_id")
+        .token("acme", std::time::Duration::from_secs(60));
     for bearer in [forged.as_str(), "garbage"] {
         let reply = api.with_bearer("/v1/accounts/alice", bearer).await;
         assert_eq!((reply.status, reply.code()), (StatusCode::UNAUTHORIZED, "unauthorized"));

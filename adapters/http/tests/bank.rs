@@ -75,7 +75,10 @@ async fn bank_invariants_hold_under_concurrent_duplicated_transfers() {
     let api = Arc::new(Api::new().await);
     api.post("/v1/accounts", "acme", json!({"id": "bank", "currency": "EUR", "allow_overdraft": true})).await;
     for i in 0..ACCOUNTS {
-        assert_eq!(api.post("/v1/accounts", "acme", json!({"id": name(i), "currency": "EUR"})).await.status, StatusCode::CREATED);
+        assert_eq!(
+            api.post("/v1/accounts", "acme", json!({"id": name(i), "currency": "EUR"})).await.status,
+            StatusCode::CREATED
+        );
         let fund = json!({"id": format!("fund-{i}"), "debit_account_id": "bank", "credit_account_id": name(i), "amount": FUNDS_EACH, "currency": "EUR"});
         assert_eq!(send(&api, &fund).await, (Outcome::Committed, false));
     }
@@ -142,7 +145,8 @@ async fn bank_invariants_hold_under_concurrent_duplicated_transfers() {
     }
     for i in 0..ACCOUNTS {
         let entries = all_entries(&api, &name(i)).await;
-        let balance = api.get(&format!("/v1/accounts/{}", name(i)), "acme").await.body["balance"].as_i64().unwrap();
+        let balance =
+            api.get(&format!("/v1/accounts/{}", name(i)), "acme").await.body["balance"].as_i64().unwrap();
         // Oldest first: gapless sequences, balances that follow each amount, never negative.
         let mut running = 0i64;
         let mut transfer_ids = BTreeSet::new();
@@ -152,7 +156,10 @@ async fn bank_invariants_hold_under_concurrent_duplicated_transfers() {
             running += if entry["direction"] == "credit" { amount } else { -amount };
             assert_eq!(entry["balance_after"].as_i64(), Some(running));
             assert!(running >= 0);
-            assert!(transfer_ids.insert(entry["transfer_id"].as_str().unwrap().to_owned()), "a transfer applied twice");
+            assert!(
+                transfer_ids.insert(entry["transfer_id"].as_str().unwrap().to_owned()),
+                "a transfer applied twice"
+            );
         }
         assert_eq!(running, balance);
         let expected: BTreeSet<String> = committed
@@ -163,7 +170,11 @@ async fn bank_invariants_hold_under_concurrent_duplicated_transfers() {
             .collect();
         assert_eq!(transfer_ids, expected, "entries of {} differ from the acknowledged transfers", name(i));
     }
-    println!("bank: {} committed, {} rejected, {reads} interleaved reads", committed.len(), TRANSFERS - committed.len());
+    println!(
+        "bank: {} committed, {} rejected, {reads} interleaved reads",
+        committed.len(),
+        TRANSFERS - committed.len()
+    );
 }
 
 async fn all_entries(api: &Api, account: &str) -> Vec<Value> {

@@ -51,8 +51,12 @@ impl DevAuth {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
-        let data = jsonwebtoken::decode::<HashMap<String, Value>>(token, &DecodingKey::from_secret(&self.key), &validation)
-            .ok()?;
+        let data = jsonwebtoken::decode::<HashMap<String, Value>>(
+            token,
+            &DecodingKey::from_secret(&self.key),
+            &validation,
+        )
+        .ok()?;
         let as_string = |v: Value| match v {
             Value::String(s) => s,
             other => other.to_string(),

@@ -40,7 +40,11 @@ fn run(cmd: &mut Command) -> io::Result<()> {
 pub fn ensure(set: Requirements) -> io::Result<()> {
     let python = paths::venv_python();
     let installed = python.exists()
-        && Command::new(&python).args(["-c", set.probe()]).output().map(|o| o.status.success()).unwrap_or(false);
+        && Command::new(&python)
+            .args(["-c", set.probe()])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
     if installed {
         return Ok(());
     }

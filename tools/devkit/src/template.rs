@@ -6,8 +6,8 @@ use std::path::Path;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use serde::Deserialize;
 
@@ -88,7 +88,8 @@ pub fn tables(template: &Path) -> io::Result<Vec<TableSpec>> {
         if resource.kind != "AWS::DynamoDB::Table" {
             continue;
         }
-        let properties = resource.properties.ok_or_else(|| invalid(format!("{logical_id} has no Properties")))?;
+        let properties =
+            resource.properties.ok_or_else(|| invalid(format!("{logical_id} has no Properties")))?;
         let mut spec: TableSpec = serde_norway::from_value(properties).map_err(invalid)?;
         spec.logical_id = logical_id;
         tables.push(spec);
@@ -147,7 +148,10 @@ impl TableSpec {
                     .map_err(invalid)?,
             );
         }
-        create.send().await.map_err(|e| io::Error::other(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
+        create
+            .send()
+            .await
+            .map_err(|e| io::Error::other(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
         if let Some(ttl) = &self.time_to_live_specification {
             client
                 .update_time_to_live()

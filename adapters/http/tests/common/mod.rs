@@ -51,7 +51,8 @@ impl Api {
 
     /// A request as tenant `tenant` (None: no credentials) with a raw body.
     pub async fn raw(&self, method: &str, path: &str, tenant: Option<&str>, body: impl Into<Body>) -> Reply {
-        let mut request = Request::builder().method(method).uri(path).header("content-type", "application/json");
+        let mut request =
+            Request::builder().method(method).uri(path).header("content-type", "application/json");
         if let Some(tenant) = tenant {
             request = request.header("authorization", format!("Bearer {}", self.token(tenant)));
         }

@@ -108,7 +108,9 @@ fn dev_auth() -> std::io::Result<DevAuth> {
 }
 
 async fn up(port: u16, emulator_port: u16) -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt().with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into())).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+        .init();
     let emulator = Emulator::start(emulator_port)?;
     let table = "ledger-local";
     let store = devkit::create_ledger_table(&emulator, table).await?;
