@@ -2,6 +2,7 @@
 //! TransactWriteItems; every call is tenant-scoped by its keys.
 
 mod accounts;
+pub mod capacity;
 pub mod client;
 mod error;
 mod items;

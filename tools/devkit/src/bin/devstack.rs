@@ -38,6 +38,8 @@ enum Cmd {
         #[arg(long)]
         tools: bool,
     },
+    /// Print each operation's DynamoDB calls and capacity units, computed from item sizes.
+    Capacity,
     /// Print a development token for a tenant (valid against `cargo stack up`).
     Token {
         #[arg(default_value = "acme")]
@@ -72,6 +74,10 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 .current_dir(paths::workspace_root())
                 .status()?;
             Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Cmd::Capacity => {
+            print_capacity();
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Token { tenant } => {
             println!("{}", dev_auth()?.token(&tenant, TOKEN_TTL));
@@ -141,4 +147,22 @@ fn print_banner(url: &str, emulator: &str, table: &str, auth: &DevAuth) {
          \x20     -H 'content-type: application/json' -d '{{\"id\":\"bank\",\"currency\":\"EUR\",\"allow_overdraft\":true}}'\n",
         Path::new(&template).display()
     );
+}
+
+fn print_capacity() {
+    use ledger_dynamodb::capacity;
+    let cases = [
+        ("typical: 16-char ids, no metadata", capacity::sample_items(16, &Default::default())),
+        ("largest: 64-char ids, 50 x 500-char metadata", capacity::sample_items(64, &capacity::largest_metadata())),
+    ];
+    for (label, items) in cases {
+        println!(
+            "\n{label}: account item {} B, transfer item {} B, entry item {} B\n",
+            items.account, items.transfer, items.entry
+        );
+        println!("| operation | DynamoDB calls | RCU | WCU |\n|---|---|---|---|");
+        for (op, calls, rcu, wcu) in capacity::operations(&items) {
+            println!("| `{op}` | {calls} | {rcu} | {wcu} |");
+        }
+    }
 }

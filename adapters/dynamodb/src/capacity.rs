@@ -1,0 +1,171 @@
+//! Item sizes by DynamoDB's rules, and the capacity each operation consumes, computed from them (the
+//! emulator's consumed-capacity figures are stubs). `cargo stack capacity` prints the table.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use ledger::{
+    Account, AccountId, Amount, Balances, Currency, Direction, Entry, Metadata, NewAccount, NewTransfer, TenantId,
+    TransferId, metadata,
+};
+use time::OffsetDateTime;
+
+use crate::items::{self, Item};
+
+/// Bytes of an item as DynamoDB bills it: for each attribute, its name plus its value.
+pub fn item_size(item: &Item) -> usize {
+    item.iter().map(|(name, value)| name.len() + value_size(value)).sum()
+}
+
+fn value_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(s) => s.len(),
+        // Up to 38 significant digits, two per byte, plus one.
+        AttributeValue::N(n) => n.trim_start_matches('-').trim_start_matches('0').len().div_ceil(2) + 1,
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        // Maps and lists: 3 bytes, plus 1 per element, plus the elements.
+        AttributeValue::M(m) => 3 + m.iter().map(|(k, v)| 1 + k.len() + value_size(v)).sum::<usize>(),
+        AttributeValue::L(l) => 3 + l.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        _ => 0,
+    }
+}
+
+/// Write units of one standard write of `bytes`: 1 per KB, rounded up.
+pub fn wcu(bytes: usize) -> usize {
+    bytes.div_ceil(1024).max(1)
+}
+
+/// Read units of one strongly consistent read of `bytes`: 1 per 4 KB, rounded up.
+pub fn rcu(bytes: usize) -> usize {
+    bytes.div_ceil(4096).max(1)
+}
+
+/// The three item kinds, built as the store writes them, for a given id length and metadata size.
+pub struct SampleItems {
+    pub account: usize,
+    pub transfer: usize,
+    pub entry: usize,
+}
+
+pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
+    let now = OffsetDateTime::UNIX_EPOCH;
+    let id = |c: char| c.to_string().repeat(id_len);
+    let tenant = TenantId::parse(id('t')).unwrap_or_else(|_| valid_sample());
+    let (a, b) = (AccountId::parse(id('a')).unwrap_or_else(|_| valid_sample()), AccountId::parse(id('b')).unwrap_or_else(|_| valid_sample()));
+    // Totals of a busy account: 15-digit sums.
+    let balances = Balances { debits_posted: 123_456_789_012_345, credits_posted: 223_456_789_012_345 };
+    let mut account: Account = NewAccount {
+        id: a.clone(),
+        currency: Currency::parse("EUR").unwrap_or_else(|_| valid_sample()),
+        allow_overdraft: false,
+        metadata: metadata.clone(),
+    }
+    .open(now);
+    account.balances = balances;
+    account.entry_count = 1_000_000;
+    let amount = Amount::new(1_000_000).unwrap_or_else(|_| valid_sample());
+    let transfer = NewTransfer {
+        id: TransferId::parse(id('x')).unwrap_or_else(|_| valid_sample()),
+        debit_account_id: a.clone(),
+        credit_account_id: b.clone(),
+        amount,
+        currency: account.currency,
+        metadata: metadata.clone(),
+    };
+    let entry = Entry {
+        account_id: a,
+        sequence: 1_000_000,
+        transfer_id: transfer.id.clone(),
+        direction: Direction::Debit,
+        amount,
+        counterparty_account_id: b,
+        balances_after: balances,
+        created_at: now,
+    };
+    SampleItems {
+        account: item_size(&items::account_item(&tenant, &account)),
+        transfer: item_size(&items::transfer_item(&tenant, &transfer.committed(now))),
+        entry: item_size(&items::entry_item(&tenant, &entry)),
+    }
+}
+
+fn valid_sample<T>() -> T {
+    // Only fixed, valid sample values are parsed above.
+    panic!("sample values are valid")
+}
+
+/// The largest metadata the domain accepts.
+pub fn largest_metadata() -> Metadata {
+    let map: BTreeMap<String, String> = (0..metadata::MAX_KEYS)
+        .map(|i| (format!("{i:0>width$}", width = metadata::MAX_KEY_CHARS), "v".repeat(metadata::MAX_VALUE_CHARS)))
+        .collect();
+    Metadata::parse(map).unwrap_or_default()
+}
+
+/// One row per operation: (operation, DynamoDB calls, RCU, WCU) for the given item sizes.
+pub fn operations(s: &SampleItems) -> Vec<(&'static str, &'static str, String, usize)> {
+    let tx = |bytes: usize| 2 * wcu(bytes); // transactional writes cost double (prepare + commit)
+    let gsi = |bytes: usize| wcu(bytes); // the accounts index projects ALL: an account write rewrites its index copy
+    let read3 = rcu(s.account) * 2 + rcu(s.transfer);
+    vec![
+        ("POST /v1/accounts (new)", "1 PutItem (conditional)", "0".into(), wcu(s.account) + gsi(s.account)),
+        ("POST /v1/accounts (replay)", "1 PutItem (condition fails, item returned)", "0".into(), wcu(s.account)),
+        (
+            "POST /v1/transfers (committed)",
+            "1 BatchGetItem (3 keys, consistent) + 1 TransactWriteItems (5 items)",
+            read3.to_string(),
+            tx(s.transfer) + 2 * tx(s.account) + 2 * tx(s.entry) + 2 * gsi(s.account),
+        ),
+        (
+            "POST /v1/transfers (rejected)",
+            "1 BatchGetItem (3 keys) + 1 PutItem (conditional)",
+            read3.to_string(),
+            wcu(s.transfer),
+        ),
+        ("POST /v1/transfers (replay)", "1 BatchGetItem (3 keys)", read3.to_string(), 0),
+        ("GET /v1/accounts/{id}", "1 GetItem (consistent)", rcu(s.account).to_string(), 0),
+        ("GET /v1/transfers/{id}", "1 GetItem (consistent)", rcu(s.transfer).to_string(), 0),
+        (
+            "GET /v1/accounts (25)",
+            "1 Query of gsi1 (eventually consistent, 26 items)",
+            format!("{}", (26 * s.account).div_ceil(4096) as f64 / 2.0),
+            0,
+        ),
+        (
+            "GET /v1/accounts/{id}/entries (25)",
+            "1 Query (consistent, 26 items)",
+            (26 * s.entry).div_ceil(4096).to_string(),
+            0,
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_follow_dynamodb_rules() {
+        assert_eq!(value_size(&AttributeValue::N("0".into())), 1);
+        assert_eq!(value_size(&AttributeValue::N("123456".into())), 4);
+        assert_eq!(value_size(&AttributeValue::S("héllo".into())), 6);
+        let m = AttributeValue::M([("k".to_string(), AttributeValue::S("vv".into()))].into());
+        assert_eq!(value_size(&m), 3 + 1 + 1 + 2);
+        assert_eq!((wcu(1), wcu(1024), wcu(1025), rcu(4096), rcu(4097)), (1, 1, 2, 1, 2));
+    }
+
+    #[test]
+    fn typical_items_fit_one_write_unit() {
+        let s = sample_items(16, &Metadata::default());
+        assert!(s.account < 1024 && s.transfer < 1024 && s.entry < 1024, "{} {} {}", s.account, s.transfer, s.entry);
+        let committed = operations(&s).into_iter().find(|o| o.0 == "POST /v1/transfers (committed)").unwrap();
+        assert_eq!(committed.3, 12);
+    }
+
+    #[test]
+    fn the_largest_metadata_still_fits_an_item() {
+        let s = sample_items(64, &largest_metadata());
+        assert!(s.account < 400 * 1024, "{}", s.account);
+        assert!(s.account > 25_000);
+    }
+}
