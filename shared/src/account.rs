@@ -27,9 +27,34 @@ pub struct Account {
     pub created_at: OffsetDateTime,
     #[serde(flatten)]
     pub balances: Balances,
-    /// How many entries the account has: the sequence number of its latest entry. It versions the
-    /// account, so a write conditioned on it cannot race another.
+    /// How many entries the account has (see [`AccountBalance::entry_count`]).
     pub entry_count: u64,
+}
+
+/// The part of an account a transfer reads and changes: the rule inputs (immutable) and the totals.
+/// Stored apart from the account's descriptive fields, so a transfer never rewrites those.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountBalance {
+    pub id: AccountId,
+    pub currency: Currency,
+    pub allow_overdraft: bool,
+    #[serde(flatten)]
+    pub balances: Balances,
+    /// How many entries the account has: the sequence number of its latest entry. It versions the
+    /// balance, so a write conditioned on it cannot race another.
+    pub entry_count: u64,
+}
+
+impl Account {
+    pub fn balance_state(&self) -> AccountBalance {
+        AccountBalance {
+            id: self.id.clone(),
+            currency: self.currency,
+            allow_overdraft: self.allow_overdraft,
+            balances: self.balances,
+            entry_count: self.entry_count,
+        }
+    }
 }
 
 impl NewAccount {

@@ -10,7 +10,7 @@ pub mod money;
 pub mod posting;
 pub mod transfer;
 
-pub use account::{Account, NewAccount};
+pub use account::{Account, AccountBalance, NewAccount};
 pub use error::{FieldError, LedgerError, RuleViolation};
 pub use ids::{AccountId, TenantId, TransferId};
 pub use metadata::Metadata;

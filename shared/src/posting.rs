@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::account::Account;
+use crate::account::AccountBalance;
 use crate::error::RuleViolation;
 use crate::ids::{AccountId, TransferId};
 use crate::money::{Amount, Balances};
@@ -44,8 +44,8 @@ impl Entry {
 /// credit). On a rule violation nothing is changed.
 pub fn apply(
     transfer: &NewTransfer,
-    debit: Option<&mut Account>,
-    credit: Option<&mut Account>,
+    debit: Option<&mut AccountBalance>,
+    credit: Option<&mut AccountBalance>,
     now: OffsetDateTime,
 ) -> Result<(Entry, Entry), RuleViolation> {
     transfer.check_static()?;
@@ -60,14 +60,15 @@ pub fn apply(
             return Err(RuleViolation::CurrencyMismatch { account_id: account.id.clone() });
         }
     }
-    let limit = |account: &Account| RuleViolation::BalanceLimitExceeded { account_id: account.id.clone() };
+    let limit =
+        |account: &AccountBalance| RuleViolation::BalanceLimitExceeded { account_id: account.id.clone() };
     let debit_after = debit.balances.debited(transfer.amount).ok_or_else(|| limit(debit))?;
     let credit_after = credit.balances.credited(transfer.amount).ok_or_else(|| limit(credit))?;
     if !debit.allow_overdraft && debit_after.balance() < 0 {
         return Err(RuleViolation::InsufficientFunds { account_id: debit.id.clone() });
     }
 
-    let entry = |account: &mut Account, after: Balances, direction, counterparty: &AccountId| {
+    let entry = |account: &mut AccountBalance, after: Balances, direction, counterparty: &AccountId| {
         account.balances = after;
         account.entry_count += 1;
         Entry {
@@ -95,7 +96,7 @@ mod tests {
     use crate::money::{Currency, POSTED_LIMIT};
     use proptest::prelude::*;
 
-    fn account(id: &str, currency: &str, allow_overdraft: bool) -> Account {
+    fn account(id: &str, currency: &str, allow_overdraft: bool) -> AccountBalance {
         NewAccount {
             id: AccountId::parse(id).unwrap(),
             currency: Currency::parse(currency).unwrap(),
@@ -103,6 +104,7 @@ mod tests {
             metadata: Metadata::default(),
         }
         .open(OffsetDateTime::UNIX_EPOCH)
+        .balance_state()
     }
 
     fn transfer(id: &str, debit: &str, credit: &str, amount: u64) -> NewTransfer {
@@ -169,7 +171,7 @@ mod tests {
         /// replay to its totals with gapless sequence numbers.
         #[test]
         fn random_transfers_conserve_money(ops in prop::collection::vec((0usize..5, 0usize..5, 1u64..1_000), 1..200)) {
-            let mut accounts: Vec<Account> = (0..5).map(|i| account(&format!("a{i}"), "EUR", i == 0)).collect();
+            let mut accounts: Vec<AccountBalance> = (0..5).map(|i| account(&format!("a{i}"), "EUR", i == 0)).collect();
             let mut entries: Vec<Vec<Entry>> = vec![Vec::new(); 5];
             for (n, (from, to, amount)) in ops.into_iter().enumerate() {
                 let t = transfer(&format!("t{n}"), &format!("a{from}"), &format!("a{to}"), amount);

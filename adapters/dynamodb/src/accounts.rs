@@ -1,16 +1,19 @@
 //! Accounts: create (idempotent), get, list (by the accounts index), and list an account's entries.
 
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::AttributeValue;
 use ledger::{Account, AccountId, Entry, LedgerError, NewAccount, TenantId};
 use time::OffsetDateTime;
 
-use crate::items::{self, s};
+use crate::items::{self, Item, s};
+use crate::transfers::{key, put_if_new};
 use crate::{Created, DynamoStore, Page, StoreError, keys};
 
 impl DynamoStore {
-    /// One conditional PutItem. If the id exists, the stored account comes back with the failed
-    /// condition (no second read) and is compared with the request: replay or conflict.
+    /// One TransactWriteItems putting the profile and the balance item, each only if new. If the id
+    /// exists, the stored account is read and compared with the request: replay or conflict.
     pub async fn create_account(
         &self,
         tenant: &TenantId,
@@ -18,54 +21,55 @@ impl DynamoStore {
         now: OffsetDateTime,
     ) -> Result<Created<Account>, StoreError> {
         let account = request.clone().open(now);
-        let put = self
+        let written = self
             .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(items::account_item(tenant, &account)))
-            .condition_expression("attribute_not_exists(pk)")
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .transact_write_items()
+            .transact_items(put_if_new(&self.table, items::profile_item(tenant, &account))?)
+            .transact_items(put_if_new(&self.table, items::balance_item(tenant, &account.balance_state()))?)
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(Created::New(account)),
-            Err(err) => match err.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
-                    let existing = match failed.item() {
-                        Some(item) => items::account_from(item)?,
-                        None => self.get_account(tenant, &account.id).await?,
-                    };
-                    let fields = request.differing_fields(&existing);
-                    if fields.is_empty() {
-                        Ok(Created::Replayed(existing))
-                    } else {
-                        Err(LedgerError::IdempotencyConflict { fields }.into())
-                    }
-                }
-                _ => Err(err.into()),
-            },
+        let err = match written {
+            Ok(_) => return Ok(Created::New(account)),
+            Err(err) => err,
+        };
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error()
+        else {
+            return Err(err.into());
+        };
+        if !cancelled.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed")) {
+            return Err(StoreError::Unavailable(format!("account creation cancelled: {cancelled}")));
+        }
+        let existing = self.get_account(tenant, &account.id).await?;
+        let fields = request.differing_fields(&existing);
+        if fields.is_empty() {
+            Ok(Created::Replayed(existing))
+        } else {
+            Err(LedgerError::IdempotencyConflict { fields }.into())
         }
     }
 
-    /// One strongly consistent GetItem.
+    /// One strongly consistent Query of the account's profile and balance items.
     pub async fn get_account(&self, tenant: &TenantId, id: &AccountId) -> Result<Account, StoreError> {
         let out = self
             .client
-            .get_item()
+            .query()
             .table_name(&self.table)
-            .key(keys::PK, s(keys::account_pk(tenant, id)))
-            .key(keys::SK, s(keys::ACCOUNT_SK))
+            .key_condition_expression("pk = :pk AND sk <= :balance")
+            .expression_attribute_values(":pk", s(keys::account_pk(tenant, id)))
+            .expression_attribute_values(":balance", s(keys::BALANCE_SK))
             .consistent_read(true)
             .send()
             .await?;
-        match out.item() {
-            Some(item) => items::account_from(item),
-            None => Err(LedgerError::NotFound { what: "account", id: id.to_string() }.into()),
+        match out.items() {
+            [] => Err(LedgerError::NotFound { what: "account", id: id.to_string() }.into()),
+            [profile, balance] => items::account_from(profile, balance),
+            _ => Err(StoreError::Corrupt(format!("account {id} lacks its profile or balance item"))),
         }
     }
 
-    /// One Query of the accounts index, ascending by id. The index is eventually consistent: an
-    /// account created a moment ago may be missing from a list for a moment.
+    /// One Query of the accounts index, ascending by id, then one BatchGetItem of the page's balance
+    /// items (consistent). The index is eventually consistent: an account created a moment ago may
+    /// be missing from a list for a moment.
     pub async fn list_accounts(
         &self,
         tenant: &TenantId,
@@ -86,15 +90,32 @@ impl DynamoStore {
                 .expression_attribute_values(":after", s(after.as_str())),
             None => query.key_condition_expression("gsi1pk = :pk"),
         };
-        let out = query.send().await?;
-        let mut accounts = out.items().iter().map(items::account_from).collect::<Result<Vec<_>, _>>()?;
-        let next = paginate(&mut accounts, limit, |a| a.id.clone());
+        let mut profiles = query.send().await?.items.unwrap_or_default();
+        let next_after = profiles.len() > usize::from(limit);
+        profiles.truncate(usize::from(limit));
+        let balance_keys =
+            profiles.iter().filter_map(|p| p.get(keys::PK)).map(|pk| key(pk.clone(), keys::BALANCE_SK));
+        let pk_of = |item: &Item| item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned();
+        let balances: HashMap<String, Item> = self
+            .batch_get(balance_keys.collect())
+            .await?
+            .into_iter()
+            .filter_map(|item| Some((pk_of(&item)?, item)))
+            .collect();
+        let mut accounts = Vec::with_capacity(profiles.len());
+        for profile in &profiles {
+            let balance = pk_of(profile).and_then(|pk| balances.get(&pk));
+            let balance =
+                balance.ok_or_else(|| StoreError::Corrupt("an account lacks its balance item".into()))?;
+            accounts.push(items::account_from(profile, balance)?);
+        }
+        let next = if next_after { accounts.last().map(|a| a.id.clone()) } else { None };
         Ok(Page { items: accounts, next })
     }
 
-    /// One Query of the account's item collection, newest entry first. The account item sorts below
-    /// every entry, so the same query proves the account exists when it has no entries (or none
-    /// left past the cursor) at no extra call.
+    /// One Query of the account's item collection, newest entry first. The account's own items sort
+    /// below every entry, so the same query proves the account exists when it has no entries (or
+    /// none left past the cursor) at no extra call.
     pub async fn list_entries(
         &self,
         tenant: &TenantId,

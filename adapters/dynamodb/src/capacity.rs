@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use ledger::{
-    Account, AccountId, Amount, Balances, Currency, Direction, Entry, Metadata, NewAccount, NewTransfer, TenantId,
-    TransferId, metadata,
+    Account, AccountId, Amount, Balances, Currency, Direction, Entry, Metadata, NewAccount, NewTransfer,
+    TenantId, TransferId, metadata,
 };
 use time::OffsetDateTime;
 
@@ -42,7 +42,8 @@ pub fn rcu(bytes: usize) -> usize {
 
 /// The three item kinds, built as the store writes them, for a given id length and metadata size.
 pub struct SampleItems {
-    pub account: usize,
+    pub profile: usize,
+    pub balance: usize,
     pub transfer: usize,
     pub entry: usize,
 }
@@ -51,7 +52,10 @@ pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
     let now = OffsetDateTime::UNIX_EPOCH;
     let id = |c: char| c.to_string().repeat(id_len);
     let tenant = TenantId::parse(id('t')).unwrap_or_else(|_| valid_sample());
-    let (a, b) = (AccountId::parse(id('a')).unwrap_or_else(|_| valid_sample()), AccountId::parse(id('b')).unwrap_or_else(|_| valid_sample()));
+    let (a, b) = (
+        AccountId::parse(id('a')).unwrap_or_else(|_| valid_sample()),
+        AccountId::parse(id('b')).unwrap_or_else(|_| valid_sample()),
+    );
     // Totals of a busy account: 15-digit sums.
     let balances = Balances { debits_posted: 123_456_789_012_345, credits_posted: 223_456_789_012_345 };
     let mut account: Account = NewAccount {
@@ -83,7 +87,8 @@ pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
         created_at: now,
     };
     SampleItems {
-        account: item_size(&items::account_item(&tenant, &account)),
+        profile: item_size(&items::profile_item(&tenant, &account)),
+        balance: item_size(&items::balance_item(&tenant, &account.balance_state())),
         transfer: item_size(&items::transfer_item(&tenant, &transfer.committed(now))),
         entry: item_size(&items::entry_item(&tenant, &entry)),
     }
@@ -97,7 +102,9 @@ fn valid_sample<T>() -> T {
 /// The largest metadata the domain accepts.
 pub fn largest_metadata() -> Metadata {
     let map: BTreeMap<String, String> = (0..metadata::MAX_KEYS)
-        .map(|i| (format!("{i:0>width$}", width = metadata::MAX_KEY_CHARS), "v".repeat(metadata::MAX_VALUE_CHARS)))
+        .map(|i| {
+            (format!("{i:0>width$}", width = metadata::MAX_KEY_CHARS), "v".repeat(metadata::MAX_VALUE_CHARS))
+        })
         .collect();
     Metadata::parse(map).unwrap_or_default()
 }
@@ -105,30 +112,42 @@ pub fn largest_metadata() -> Metadata {
 /// One row per operation: (operation, DynamoDB calls, RCU, WCU) for the given item sizes.
 pub fn operations(s: &SampleItems) -> Vec<(&'static str, &'static str, String, usize)> {
     let tx = |bytes: usize| 2 * wcu(bytes); // transactional writes cost double (prepare + commit)
-    let gsi = |bytes: usize| wcu(bytes); // the accounts index projects ALL: an account write rewrites its index copy
-    let read3 = rcu(s.account) * 2 + rcu(s.transfer);
+    let account = s.profile + s.balance;
+    // A missing item still costs a read unit; BatchGetItem bills each item on its own.
+    let transfer_read = 2 * rcu(s.balance) + rcu(s.transfer);
     vec![
-        ("POST /v1/accounts (new)", "1 PutItem (conditional)", "0".into(), wcu(s.account) + gsi(s.account)),
-        ("POST /v1/accounts (replay)", "1 PutItem (condition fails, item returned)", "0".into(), wcu(s.account)),
+        (
+            "POST /v1/accounts (new)",
+            "1 TransactWriteItems (2 conditional puts)",
+            "0".into(),
+            // + the index copy of the profile (projection ALL), a standard write.
+            tx(s.profile) + tx(s.balance) + wcu(s.profile),
+        ),
+        (
+            "POST /v1/accounts (replay)",
+            "1 TransactWriteItems (cancelled) + 1 Query",
+            rcu(account).to_string(),
+            tx(s.profile) + tx(s.balance),
+        ),
         (
             "POST /v1/transfers (committed)",
             "1 BatchGetItem (3 keys, consistent) + 1 TransactWriteItems (5 items)",
-            read3.to_string(),
-            tx(s.transfer) + 2 * tx(s.account) + 2 * tx(s.entry) + 2 * gsi(s.account),
+            transfer_read.to_string(),
+            tx(s.transfer) + 2 * tx(s.balance) + 2 * tx(s.entry),
         ),
         (
             "POST /v1/transfers (rejected)",
             "1 BatchGetItem (3 keys) + 1 PutItem (conditional)",
-            read3.to_string(),
+            transfer_read.to_string(),
             wcu(s.transfer),
         ),
-        ("POST /v1/transfers (replay)", "1 BatchGetItem (3 keys)", read3.to_string(), 0),
-        ("GET /v1/accounts/{id}", "1 GetItem (consistent)", rcu(s.account).to_string(), 0),
+        ("POST /v1/transfers (replay)", "1 BatchGetItem (3 keys)", transfer_read.to_string(), 0),
+        ("GET /v1/accounts/{id}", "1 Query (consistent, 2 items)", rcu(account).to_string(), 0),
         ("GET /v1/transfers/{id}", "1 GetItem (consistent)", rcu(s.transfer).to_string(), 0),
         (
             "GET /v1/accounts (25)",
-            "1 Query of gsi1 (eventually consistent, 26 items)",
-            format!("{}", (26 * s.account).div_ceil(4096) as f64 / 2.0),
+            "1 Query of gsi1 (eventual, 26 items) + 1 BatchGetItem (25 keys, consistent)",
+            format!("{}", (26 * s.profile).div_ceil(4096) as f64 / 2.0 + 25.0 * rcu(s.balance) as f64),
             0,
         ),
         (
@@ -157,15 +176,18 @@ mod tests {
     #[test]
     fn typical_items_fit_one_write_unit() {
         let s = sample_items(16, &Metadata::default());
-        assert!(s.account < 1024 && s.transfer < 1024 && s.entry < 1024, "{} {} {}", s.account, s.transfer, s.entry);
+        for size in [s.profile, s.balance, s.transfer, s.entry] {
+            assert!(size < 1024, "{size}");
+        }
         let committed = operations(&s).into_iter().find(|o| o.0 == "POST /v1/transfers (committed)").unwrap();
-        assert_eq!(committed.3, 12);
+        assert_eq!((committed.2.as_str(), committed.3), ("3", 10));
     }
 
     #[test]
     fn the_largest_metadata_still_fits_an_item() {
         let s = sample_items(64, &largest_metadata());
-        assert!(s.account < 400 * 1024, "{}", s.account);
-        assert!(s.account > 25_000);
+        assert!(s.profile < 400 * 1024 && s.transfer < 400 * 1024, "{} {}", s.profile, s.transfer);
+        // Metadata never weighs on the balance item a transfer rewrites.
+        assert!(s.balance < 1024, "{}", s.balance);
     }
 }

@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use ledger::{
-    Account, AccountId, Amount, Balances, Currency, Direction, Entry, Metadata, NewTransfer, RuleViolation,
-    TenantId, Transfer, TransferId, TransferStatus,
+    Account, AccountBalance, AccountId, Amount, Balances, Currency, Direction, Entry, Metadata, NewTransfer,
+    RuleViolation, TenantId, Transfer, TransferId, TransferStatus,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -33,7 +33,8 @@ fn metadata(m: &Metadata) -> AttributeValue {
     AttributeValue::M(m.as_map().iter().map(|(k, v)| (k.clone(), s(v))).collect())
 }
 
-pub fn account_item(tenant: &TenantId, account: &Account) -> Item {
+/// The account's descriptive item: written once, listed through the accounts index.
+pub fn profile_item(tenant: &TenantId, account: &Account) -> Item {
     HashMap::from([
         (keys::PK.into(), s(keys::account_pk(tenant, &account.id))),
         (keys::SK.into(), s(keys::ACCOUNT_SK)),
@@ -44,9 +45,20 @@ pub fn account_item(tenant: &TenantId, account: &Account) -> Item {
         ("allow_overdraft".into(), AttributeValue::Bool(account.allow_overdraft)),
         ("metadata".into(), metadata(&account.metadata)),
         ("created_at".into(), timestamp(account.created_at)),
-        ("debits_posted".into(), n(account.balances.debits_posted)),
-        ("credits_posted".into(), n(account.balances.credits_posted)),
-        ("entry_count".into(), n(account.entry_count)),
+    ])
+}
+
+/// The account's balance item: what a transfer reads and rewrites.
+pub fn balance_item(tenant: &TenantId, balance: &AccountBalance) -> Item {
+    HashMap::from([
+        (keys::PK.into(), s(keys::account_pk(tenant, &balance.id))),
+        (keys::SK.into(), s(keys::BALANCE_SK)),
+        ("id".into(), s(balance.id.as_str())),
+        ("currency".into(), s(balance.currency.as_str())),
+        ("allow_overdraft".into(), AttributeValue::Bool(balance.allow_overdraft)),
+        ("debits_posted".into(), n(balance.balances.debits_posted)),
+        ("credits_posted".into(), n(balance.balances.credits_posted)),
+        ("entry_count".into(), n(balance.entry_count)),
     ])
 }
 
@@ -129,6 +141,13 @@ impl Reader<'_> {
         parse(self.str(name)?).map_err(|_| self.corrupt(name, "does not parse"))
     }
 
+    fn bool(&self, name: &str) -> Result<bool, StoreError> {
+        match self.0.get(name) {
+            Some(AttributeValue::Bool(b)) => Ok(*b),
+            _ => Err(self.corrupt(name, "is missing or not a boolean")),
+        }
+    }
+
     fn timestamp(&self, name: &str) -> Result<OffsetDateTime, StoreError> {
         self.parsed(name, |v| OffsetDateTime::parse(v, &Rfc3339))
     }
@@ -157,19 +176,29 @@ impl Reader<'_> {
     }
 }
 
-pub fn account_from(item: &Item) -> Result<Account, StoreError> {
+pub fn balance_from(item: &Item) -> Result<AccountBalance, StoreError> {
     let r = Reader(item);
+    Ok(AccountBalance {
+        id: r.parsed("id", |v| AccountId::parse(v))?,
+        currency: r.parsed("currency", Currency::parse)?,
+        allow_overdraft: r.bool("allow_overdraft")?,
+        balances: r.balances()?,
+        entry_count: r.num("entry_count")?,
+    })
+}
+
+/// An account from its profile and balance items.
+pub fn account_from(profile: &Item, balance: &Item) -> Result<Account, StoreError> {
+    let r = Reader(profile);
+    let state = balance_from(balance)?;
     Ok(Account {
         id: r.parsed("id", |v| AccountId::parse(v))?,
         currency: r.parsed("currency", Currency::parse)?,
-        allow_overdraft: match item.get("allow_overdraft") {
-            Some(AttributeValue::Bool(b)) => *b,
-            _ => return Err(r.corrupt("allow_overdraft", "is missing or not a boolean")),
-        },
+        allow_overdraft: r.bool("allow_overdraft")?,
         metadata: r.metadata("metadata")?,
         created_at: r.timestamp("created_at")?,
-        balances: r.balances()?,
-        entry_count: r.num("entry_count")?,
+        balances: state.balances,
+        entry_count: state.entry_count,
     })
 }
 
@@ -241,9 +270,9 @@ mod tests {
         .open(datetime!(2026-11-28 10:00:00.123 UTC));
         account.balances = Balances { debits_posted: POSTED_LIMIT, credits_posted: 7 };
         account.entry_count = 42;
-        let item = account_item(&tenant(), &account);
-        assert_eq!(item["debits_posted"], n("99999999999999999999999999999999999999"));
-        assert_eq!(account_from(&item).unwrap(), account);
+        let balance = balance_item(&tenant(), &account.balance_state());
+        assert_eq!(balance["debits_posted"], n("99999999999999999999999999999999999999"));
+        assert_eq!(account_from(&profile_item(&tenant(), &account), &balance).unwrap(), account);
     }
 
     #[test]
@@ -268,6 +297,6 @@ mod tests {
         let mut item = HashMap::new();
         item.insert("id".to_string(), s("alice"));
         item.insert("currency".to_string(), s("euro"));
-        assert!(matches!(account_from(&item), Err(StoreError::Corrupt(_))));
+        assert!(matches!(balance_from(&item), Err(StoreError::Corrupt(_))));
     }
 }

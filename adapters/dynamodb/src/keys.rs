@@ -2,11 +2,15 @@
 //! these keys can reach another tenant's items. Ids never contain '#' (see `ledger::ids`), so the
 //! '#'-joined keys are unambiguous.
 //!
-//! | item     | pk                      | sk               | gsi1pk       | gsi1sk       |
-//! |----------|-------------------------|------------------|--------------|--------------|
-//! | account  | `T#{tenant}#A#{account}`| `A`              | `T#{tenant}#A` | `{account}` |
-//! | entry    | `T#{tenant}#A#{account}`| `E#{sequence:020}` | -          | -            |
-//! | transfer | `T#{tenant}#X#{transfer}` | `X`            | -            | -            |
+//! | item            | pk                        | sk                 | gsi1pk         | gsi1sk      |
+//! |-----------------|---------------------------|--------------------|----------------|-------------|
+//! | account profile | `T#{tenant}#A#{account}`  | `A`                | `T#{tenant}#A` | `{account}` |
+//! | account balance | `T#{tenant}#A#{account}`  | `B`                | -              | -           |
+//! | entry           | `T#{tenant}#A#{account}`  | `E#{sequence:020}` | -              | -           |
+//! | transfer        | `T#{tenant}#X#{transfer}` | `X`                | -              | -           |
+//!
+//! The balance item is apart from the profile so that a transfer rewrites only small items, never
+//! the metadata nor the index copy of the profile.
 
 use ledger::{AccountId, TenantId, TransferId};
 
@@ -17,6 +21,7 @@ pub const GSI1_PK: &str = "gsi1pk";
 pub const GSI1_SK: &str = "gsi1sk";
 
 pub const ACCOUNT_SK: &str = "A";
+pub const BALANCE_SK: &str = "B";
 pub const TRANSFER_SK: &str = "X";
 pub const ENTRY_SK_PREFIX: &str = "E#";
 
@@ -46,8 +51,8 @@ mod tests {
     fn entry_keys_sort_numerically() {
         assert!(entry_sk(9) < entry_sk(10));
         assert!(entry_sk(u64::MAX - 1) < entry_sk(u64::MAX));
-        // The account item sorts below every entry, so a descending query meets it last.
-        assert!(ACCOUNT_SK < entry_sk(0).as_str());
+        // The account's two items sort below every entry, so a descending query meets them last.
+        assert!(ACCOUNT_SK < BALANCE_SK && BALANCE_SK < entry_sk(0).as_str());
     }
 
     #[test]

@@ -11,9 +11,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
-use ledger::{Account, LedgerError, NewTransfer, TenantId, Transfer, TransferId};
+use ledger::{AccountBalance, LedgerError, NewTransfer, TenantId, Transfer, TransferId};
 use rand::Rng;
 use time::OffsetDateTime;
 
@@ -108,11 +108,11 @@ impl DynamoStore {
         let written = self
             .client
             .transact_write_items()
-            .transact_items(put(&self.table, items::transfer_item(tenant, &transfer), true)?)
-            .transact_items(self.account_update(tenant, &debit, debit_was)?)
-            .transact_items(self.account_update(tenant, &credit, credit_was)?)
-            .transact_items(put(&self.table, items::entry_item(tenant, &debit_entry), false)?)
-            .transact_items(put(&self.table, items::entry_item(tenant, &credit_entry), false)?)
+            .transact_items(put_if_new(&self.table, items::transfer_item(tenant, &transfer))?)
+            .transact_items(self.balance_update(tenant, &debit, debit_was)?)
+            .transact_items(self.balance_update(tenant, &credit, credit_was)?)
+            .transact_items(put(&self.table, items::entry_item(tenant, &debit_entry))?)
+            .transact_items(put(&self.table, items::entry_item(tenant, &credit_entry))?)
             .send()
             .await;
         let err = match written {
@@ -139,19 +139,29 @@ impl DynamoStore {
         Err(StoreError::Unexpected(format!("transaction cancelled: {codes:?}")))
     }
 
-    /// One strongly consistent BatchGetItem of both accounts and the transfer id.
+    /// One strongly consistent BatchGetItem of both balance items and the transfer id.
     async fn read_for_transfer(
         &self,
         tenant: &TenantId,
         request: &NewTransfer,
     ) -> Result<Snapshot, StoreError> {
-        let key = |pk: String, sk: &str| {
-            [(keys::PK.to_string(), s(pk)), (keys::SK.to_string(), s(sk))].into_iter().collect::<Item>()
-        };
+        let found = self
+            .batch_get(vec![
+                key(s(keys::account_pk(tenant, &request.debit_account_id)), keys::BALANCE_SK),
+                key(s(keys::account_pk(tenant, &request.credit_account_id)), keys::BALANCE_SK),
+                key(s(keys::transfer_pk(tenant, &request.id)), keys::TRANSFER_SK),
+            ])
+            .await?;
+        Snapshot::from_items(&found, request)
+    }
+
+    /// Strongly consistent BatchGetItem of at most 100 keys, retrying what DynamoDB left unprocessed.
+    pub(crate) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut pending = KeysAndAttributes::builder()
-            .keys(key(keys::account_pk(tenant, &request.debit_account_id), keys::ACCOUNT_SK))
-            .keys(key(keys::account_pk(tenant, &request.credit_account_id), keys::ACCOUNT_SK))
-            .keys(key(keys::transfer_pk(tenant, &request.id), keys::TRANSFER_SK))
+            .set_keys(Some(keys))
             .consistent_read(true)
             .build()
             .map_err(|e| StoreError::Unexpected(e.to_string()))?;
@@ -164,10 +174,10 @@ impl DynamoStore {
             found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
             match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
                 Some(rest) if !rest.keys.is_empty() => pending = rest,
-                _ => return Snapshot::from_items(&found, request),
+                _ => return Ok(found),
             }
         }
-        Err(StoreError::Unavailable("reads of the transfer's accounts stayed unprocessed".into()))
+        Err(StoreError::Unavailable("batch reads stayed unprocessed".into()))
     }
 
     /// Records a business rejection once; if the id was taken meanwhile, the first outcome stands.
@@ -201,16 +211,16 @@ impl DynamoStore {
     }
 
     /// Sets the account's new totals, only if no other entry was applied since it was read.
-    fn account_update(
+    fn balance_update(
         &self,
         tenant: &TenantId,
-        account: &Account,
+        account: &AccountBalance,
         was: u64,
     ) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(&self.table)
             .key(keys::PK, s(keys::account_pk(tenant, &account.id)))
-            .key(keys::SK, s(keys::ACCOUNT_SK))
+            .key(keys::SK, s(keys::BALANCE_SK))
             .update_expression("SET debits_posted = :d, credits_posted = :c, entry_count = :now")
             .condition_expression("entry_count = :was")
             .expression_attribute_values(":d", n(account.balances.debits_posted))
@@ -223,13 +233,25 @@ impl DynamoStore {
     }
 }
 
-fn put(table: &str, item: Item, only_if_new: bool) -> Result<TransactWriteItem, StoreError> {
-    let mut put = Put::builder().table_name(table).set_item(Some(item));
-    if only_if_new {
-        put = put.condition_expression("attribute_not_exists(pk)");
-    }
+fn put(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder().table_name(table).set_item(Some(item));
     let put = put.build().map_err(|e| StoreError::Unexpected(e.to_string()))?;
     Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// A transactional put that fails the transaction if the item exists.
+pub(crate) fn put_if_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk)");
+    let put = put.build().map_err(|e| StoreError::Unexpected(e.to_string()))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// The key of the item at (`pk`, `sk`).
+pub(crate) fn key(pk: AttributeValue, sk: &str) -> Item {
+    [(keys::PK.to_string(), pk), (keys::SK.to_string(), s(sk))].into_iter().collect()
 }
 
 fn replay_or_conflict(request: &NewTransfer, existing: Transfer) -> Result<Created<Transfer>, StoreError> {
@@ -250,8 +272,8 @@ async fn backoff(attempt: u32) {
 
 /// What the read before a transfer found.
 struct Snapshot {
-    debit: Option<Account>,
-    credit: Option<Account>,
+    debit: Option<AccountBalance>,
+    credit: Option<AccountBalance>,
     transfer: Option<Transfer>,
 }
 
@@ -261,8 +283,8 @@ impl Snapshot {
         for item in found {
             match item.get(keys::SK).and_then(|v| v.as_s().ok()).map(String::as_str) {
                 Some(keys::TRANSFER_SK) => snapshot.transfer = Some(items::transfer_from(item)?),
-                Some(keys::ACCOUNT_SK) => {
-                    let account = items::account_from(item)?;
+                Some(keys::BALANCE_SK) => {
+                    let account = items::balance_from(item)?;
                     if account.id == request.debit_account_id {
                         snapshot.debit = Some(account);
                     } else if account.id == request.credit_account_id {

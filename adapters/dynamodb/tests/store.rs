@@ -288,7 +288,7 @@ async fn a_total_that_would_pass_the_storable_limit_is_rejected() {
         .update_item()
         .table_name(store.table())
         .key("pk", AttributeValue::S("T#acme#A#bob".into()))
-        .key("sk", AttributeValue::S("A".into()))
+        .key("sk", AttributeValue::S("B".into()))
         .update_expression("SET credits_posted = :max")
         .expression_attribute_values(":max", AttributeValue::N(ledger::money::POSTED_LIMIT.to_string()))
         .send()

@@ -31,7 +31,8 @@ fn operations(doc: &Value) -> BTreeSet<(String, String)> {
 fn the_document_is_openapi_3_1_with_exactly_the_routers_routes() {
     let doc = document();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1."));
-    let routes: BTreeSet<_> = ledger_http::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    let routes: BTreeSet<_> =
+        ledger_http::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
     assert_eq!(operations(&doc), routes);
 }
 

@@ -153,12 +153,15 @@ fn print_capacity() {
     use ledger_dynamodb::capacity;
     let cases = [
         ("typical: 16-char ids, no metadata", capacity::sample_items(16, &Default::default())),
-        ("largest: 64-char ids, 50 x 500-char metadata", capacity::sample_items(64, &capacity::largest_metadata())),
+        (
+            "largest: 64-char ids, 50 x 500-char metadata",
+            capacity::sample_items(64, &capacity::largest_metadata()),
+        ),
     ];
     for (label, items) in cases {
         println!(
-            "\n{label}: account item {} B, transfer item {} B, entry item {} B\n",
-            items.account, items.transfer, items.entry
+            "\n{label}: account profile {} B, balance {} B, transfer {} B, entry {} B\n",
+            items.profile, items.balance, items.transfer, items.entry
         );
         println!("| operation | DynamoDB calls | RCU | WCU |\n|---|---|---|---|");
         for (op, calls, rcu, wcu) in capacity::operations(&items) {
