@@ -71,23 +71,18 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
-fn classify(inner: serde_json::Error, path: String) -> ApiError {
-    {
-        let message = without_position(&inner.to_string());
-        match inner.classify() {
-            serde_json::error::Category::Syntax
-            | serde_json::error::Category::Eof
-            | serde_json::error::Category::Io => ApiError::MalformedJson(message),
-            serde_json::error::Category::Data => {
-                // serde reads a struct from an array too; a body is an object or nothing.
-                if path.starts_with('[') {
-                    return invalid("body", "must be a JSON object");
-                }
-                let field = named_field(&message).unwrap_or(if path == "." { "body".into() } else { path });
-                LedgerError::invalid(field, ledger::FieldError::new(message)).into()
-            }
-        }
+/// Sorts a serde_json error into malformed JSON (syntax, with its position) or an invalid field.
+fn classify(err: serde_json::Error, path: String) -> ApiError {
+    if !matches!(err.classify(), serde_json::error::Category::Data) {
+        return ApiError::MalformedJson(err.to_string());
     }
+    // serde reads a struct from an array too; a body must be an object.
+    if path.starts_with('[') {
+        return invalid("body", "must be a JSON object");
+    }
+    let message = without_position(&err.to_string());
+    let field = named_field(&message).unwrap_or(if path == "." { "body".into() } else { path });
+    invalid(&field, &message)
 }
 
 /// serde_json appends " at line L column C": useful for syntax errors, noise for a field's error.
