@@ -73,6 +73,10 @@ id_type!(
     /// A transfer's id, chosen by the client: it is the transfer's idempotency key.
     TransferId
 );
+id_type!(
+    /// A batch of queued transfers, chosen by the client: the batch's idempotency key.
+    BatchId
+);
 
 impl AccountId {
     /// A fresh id for an account created without one: a UUIDv7, so generated ids sort by time.

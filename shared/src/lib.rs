@@ -3,6 +3,7 @@
 //! Pure: no I/O, no clock (callers pass `now`), no AWS types. Adapters translate at the edges.
 
 pub mod account;
+pub mod batch;
 pub mod error;
 pub mod ids;
 pub mod metadata;
@@ -12,7 +13,8 @@ pub mod transfer;
 
 pub use account::{Account, AccountBalance, NewAccount};
 pub use error::{FieldError, LedgerError, RuleViolation};
-pub use ids::{AccountId, TenantId, TransferId};
+pub use batch::{BatchCounts, TransferBatch};
+pub use ids::{AccountId, BatchId, TenantId, TransferId};
 pub use metadata::Metadata;
 pub use money::{Amount, Balances, Currency};
 pub use posting::{Direction, Entry, apply};

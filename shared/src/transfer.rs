@@ -26,6 +26,8 @@ pub struct NewTransfer {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum TransferStatus {
+    /// Accepted for asynchronous application and not applied yet.
+    Queued,
     Committed,
     Rejected { reason: RuleViolation },
 }
@@ -74,6 +76,10 @@ impl NewTransfer {
 
     pub fn committed(self, now: OffsetDateTime) -> Transfer {
         Transfer { request: self, created_at: now, status: TransferStatus::Committed }
+    }
+
+    pub fn queued(self, now: OffsetDateTime) -> Transfer {
+        Transfer { request: self, created_at: now, status: TransferStatus::Queued }
     }
 
     pub fn rejected(self, reason: RuleViolation, now: OffsetDateTime) -> Transfer {

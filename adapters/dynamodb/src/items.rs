@@ -76,6 +76,9 @@ pub fn transfer_item(tenant: &TenantId, transfer: &Transfer) -> Item {
         ("created_at".into(), timestamp(transfer.created_at)),
     ]);
     match &transfer.status {
+        TransferStatus::Queued => {
+            item.insert("status".into(), s("queued"));
+        }
         TransferStatus::Committed => {
             item.insert("status".into(), s("committed"));
         }
@@ -87,6 +90,16 @@ pub fn transfer_item(tenant: &TenantId, transfer: &Transfer) -> Item {
             }
         }
     }
+    item
+}
+
+/// The marker saying `transfer` was queued in `batch` (it holds the request, so a queued transfer can
+/// be shown before it is applied). Its `outcome` is set once, when the worker settles it.
+pub fn marker_item(tenant: &TenantId, batch: &ledger::BatchId, index: u32, queued: &Transfer) -> Item {
+    let mut item = transfer_item(tenant, queued);
+    item.insert(keys::SK.into(), s(keys::marker_sk(batch)));
+    item.insert("batch_id".into(), s(batch.as_str()));
+    item.insert("index".into(), n(index));
     item
 }
 
@@ -213,6 +226,7 @@ pub fn transfer_from(item: &Item) -> Result<Transfer, StoreError> {
         metadata: r.metadata("metadata")?,
     };
     let status = match r.str("status")? {
+        "queued" => TransferStatus::Queued,
         "committed" => TransferStatus::Committed,
         "rejected" => {
             let account = || r.parsed("reason_account_id", |v| AccountId::parse(v));

@@ -8,11 +8,15 @@
 //! | account balance | `T#{tenant}#A#{account}`  | `B`                | -              | -           |
 //! | entry           | `T#{tenant}#A#{account}`  | `E#{sequence:020}` | -              | -           |
 //! | transfer        | `T#{tenant}#X#{transfer}` | `X`                | -              | -           |
+//! | queued marker   | `T#{tenant}#X#{transfer}` | `Q#{batch}`        | -              | -           |
+//! | batch           | `T#{tenant}#Q#{batch}`    | `Q`                | -              | -           |
+//! | batch enqueued  | `T#{tenant}#Q#{batch}`    | `S`                | -              | -           |
+//! | batch counts    | `T#{tenant}#Q#{batch}`    | `C`                | -              | -           |
 //!
 //! The balance item is apart from the profile so that a transfer rewrites only small items, never
 //! the metadata nor the index copy of the profile.
 
-use ledger::{AccountId, TenantId, TransferId};
+use ledger::{AccountId, BatchId, TenantId, TransferId};
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
@@ -37,6 +41,20 @@ pub fn accounts_index_pk(tenant: &TenantId) -> String {
 /// Zero-padded so that the lexical order of sort keys is the numeric order of sequences.
 pub fn entry_sk(sequence: u64) -> String {
     format!("{ENTRY_SK_PREFIX}{sequence:020}")
+}
+
+pub const BATCH_SK: &str = "Q";
+pub const BATCH_ENQUEUED_SK: &str = "S";
+pub const BATCH_COUNTS_SK: &str = "C";
+pub const MARKER_SK_PREFIX: &str = "Q#";
+
+pub fn batch_pk(tenant: &TenantId, batch: &BatchId) -> String {
+    format!("T#{tenant}#Q#{batch}")
+}
+
+/// The queued marker of a transfer in a batch: it sorts below the transfer's own item (`Q#` < `X`).
+pub fn marker_sk(batch: &BatchId) -> String {
+    format!("{MARKER_SK_PREFIX}{batch}")
 }
 
 pub fn transfer_pk(tenant: &TenantId, transfer: &TransferId) -> String {

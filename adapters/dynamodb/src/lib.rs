@@ -2,14 +2,18 @@
 //! TransactWriteItems; every call is tenant-scoped by its keys.
 
 mod accounts;
+mod batches;
 pub mod capacity;
 pub mod client;
 mod error;
 mod items;
+mod queued;
 pub mod keys;
 mod transfers;
 
+pub use batches::{BatchRecord, BatchStatus};
 pub use error::StoreError;
+pub use queued::{MAX_TRANSACTION_ITEMS, QueuedItem, Settled};
 
 use aws_sdk_dynamodb::Client;
 

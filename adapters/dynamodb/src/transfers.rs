@@ -56,11 +56,24 @@ impl DynamoStore {
         Err(StoreError::Unavailable(format!("accounts of transfer {} stayed contended", request.id)))
     }
 
-    /// One strongly consistent GetItem.
+    /// One strongly consistent Query of the transfer's partition: the transfer if applied, else its
+    /// queued marker (status `queued`).
     pub async fn get_transfer(&self, tenant: &TenantId, id: &TransferId) -> Result<Transfer, StoreError> {
-        self.find_transfer(tenant, id)
-            .await?
-            .ok_or_else(|| LedgerError::NotFound { what: "transfer", id: id.to_string() }.into())
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(keys::transfer_pk(tenant, id)))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .send()
+            .await?;
+        // Descending: the applied transfer (`X`) comes before any queued marker (`Q#…`).
+        match out.items().first() {
+            Some(item) => items::transfer_from(item),
+            None => Err(LedgerError::NotFound { what: "transfer", id: id.to_string() }.into()),
+        }
     }
 
     async fn find_transfer(
@@ -233,7 +246,7 @@ impl DynamoStore {
     }
 }
 
-fn put(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+pub(crate) fn put(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
     let put = Put::builder().table_name(table).set_item(Some(item));
     let put = put.build().map_err(|e| StoreError::Unexpected(e.to_string()))?;
     Ok(TransactWriteItem::builder().put(put).build())
@@ -264,7 +277,7 @@ fn replay_or_conflict(request: &NewTransfer, existing: Transfer) -> Result<Creat
 }
 
 /// Full jitter on an exponential base: contended writers spread out instead of colliding again.
-async fn backoff(attempt: u32) {
+pub(crate) async fn backoff(attempt: u32) {
     let cap_ms = 5u64 << attempt.min(6);
     let ms = rand::rng().random_range(0..=cap_ms);
     tokio::time::sleep(Duration::from_millis(ms)).await;
