@@ -12,8 +12,8 @@ pub mod posting;
 pub mod transfer;
 
 pub use account::{Account, AccountBalance, NewAccount};
-pub use error::{FieldError, LedgerError, RuleViolation};
 pub use batch::{BatchCounts, TransferBatch};
+pub use error::{FieldError, LedgerError, RuleViolation};
 pub use ids::{AccountId, BatchId, TenantId, TransferId};
 pub use metadata::Metadata;
 pub use money::{Amount, Balances, Currency};

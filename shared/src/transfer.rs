@@ -29,7 +29,9 @@ pub enum TransferStatus {
     /// Accepted for asynchronous application and not applied yet.
     Queued,
     Committed,
-    Rejected { reason: RuleViolation },
+    Rejected {
+        reason: RuleViolation,
+    },
 }
 
 /// A transfer as the ledger records it. Immutable once written.

@@ -53,7 +53,8 @@ impl DynamoStore {
         batch: &TransferBatch,
         now: OffsetDateTime,
     ) -> Result<Created<BatchRecord>, StoreError> {
-        let record = BatchRecord { id: batch.id().clone(), total: batch.transfers().len() as u64, created_at: now };
+        let record =
+            BatchRecord { id: batch.id().clone(), total: batch.transfers().len() as u64, created_at: now };
         let pk = keys::batch_pk(tenant, batch.id());
         let item: Item = [
             (keys::PK.to_string(), s(&pk)),
@@ -61,7 +62,10 @@ impl DynamoStore {
             ("id".to_string(), s(batch.id().as_str())),
             ("fingerprint".to_string(), s(fingerprint(batch))),
             ("total".to_string(), n(record.total)),
-            ("created_at".to_string(), s(now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default())),
+            (
+                "created_at".to_string(),
+                s(now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()),
+            ),
         ]
         .into_iter()
         .collect();
@@ -71,7 +75,9 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
-            .return_values_on_condition_check_failure(aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
             .send()
             .await;
         let outcome = match put {
@@ -88,14 +94,24 @@ impl DynamoStore {
             },
         };
         let markers = batch.transfers().iter().enumerate().map(|(index, t)| {
-            items::marker_item(tenant, batch.id(), index as u32, &t.clone().queued(outcome.value().created_at))
+            items::marker_item(
+                tenant,
+                batch.id(),
+                index as u32,
+                &t.clone().queued(outcome.value().created_at),
+            )
         });
         self.write_all(markers.collect()).await?;
         Ok(outcome)
     }
 
     /// Notes that SQS acknowledged the transfers at these positions (one UpdateItem adding to a set).
-    pub async fn mark_enqueued(&self, tenant: &TenantId, batch: &BatchId, indexes: &[u32]) -> Result<(), StoreError> {
+    pub async fn mark_enqueued(
+        &self,
+        tenant: &TenantId,
+        batch: &BatchId,
+        indexes: &[u32],
+    ) -> Result<(), StoreError> {
         if indexes.is_empty() {
             return Ok(());
         }
@@ -105,7 +121,10 @@ impl DynamoStore {
             .key(keys::PK, s(keys::batch_pk(tenant, batch)))
             .key(keys::SK, s(keys::BATCH_ENQUEUED_SK))
             .update_expression("ADD enqueued :indexes")
-            .expression_attribute_values(":indexes", AttributeValue::Ns(indexes.iter().map(u32::to_string).collect()))
+            .expression_attribute_values(
+                ":indexes",
+                AttributeValue::Ns(indexes.iter().map(u32::to_string).collect()),
+            )
             .send()
             .await?;
         Ok(())
@@ -131,7 +150,8 @@ impl DynamoStore {
             Some(item) => batch_record(item)?,
             None => return Err(LedgerError::NotFound { what: "batch", id: batch.to_string() }.into()),
         };
-        let mut enqueued: Vec<u32> = match by_sk.get(keys::BATCH_ENQUEUED_SK).and_then(|i| i.get("enqueued")) {
+        let mut enqueued: Vec<u32> = match by_sk.get(keys::BATCH_ENQUEUED_SK).and_then(|i| i.get("enqueued"))
+        {
             Some(AttributeValue::Ns(set)) => set.iter().filter_map(|v| v.parse().ok()).collect(),
             _ => Vec::new(),
         };
@@ -139,7 +159,8 @@ impl DynamoStore {
         let number = |item: &Item, name: &str| -> u64 {
             item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
         };
-        let mut counts = BatchCounts { total: record.total, enqueued: enqueued.len() as u64, ..Default::default() };
+        let mut counts =
+            BatchCounts { total: record.total, enqueued: enqueued.len() as u64, ..Default::default() };
         if let Some(item) = by_sk.get(keys::BATCH_COUNTS_SK) {
             counts.committed = number(item, "committed");
             counts.rejected = number(item, "rejected");
@@ -156,15 +177,20 @@ impl DynamoStore {
     /// Unconditional puts of distinct new items, 25 per BatchWriteItem, retrying what DynamoDB
     /// leaves unprocessed.
     async fn write_all(&self, items: Vec<Item>) -> Result<(), StoreError> {
-        let calls = items.chunks(WRITE_BATCH).map(|chunk| {
-            let requests: Vec<WriteRequest> = chunk
-                .iter()
-                .filter_map(|item| PutRequest::builder().set_item(Some(item.clone())).build().ok())
-                .map(|put| WriteRequest::builder().put_request(put).build())
-                .collect();
-            self.write_batch(requests)
-        });
-        stream::iter(calls).buffer_unordered(WRITE_CONCURRENCY).try_collect::<Vec<()>>().await?;
+        let batches: Vec<Vec<WriteRequest>> = items
+            .chunks(WRITE_BATCH)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .filter_map(|item| PutRequest::builder().set_item(Some(item.clone())).build().ok())
+                    .map(|put| WriteRequest::builder().put_request(put).build())
+                    .collect()
+            })
+            .collect();
+        stream::iter(batches.into_iter().map(|requests| self.write_batch(requests)))
+            .buffer_unordered(WRITE_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
         Ok(())
     }
 

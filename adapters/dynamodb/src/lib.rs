@@ -7,8 +7,8 @@ pub mod capacity;
 pub mod client;
 mod error;
 mod items;
-mod queued;
 pub mod keys;
+mod queued;
 mod transfers;
 
 pub use batches::{BatchRecord, BatchStatus};

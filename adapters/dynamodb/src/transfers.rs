@@ -234,7 +234,11 @@ impl DynamoStore {
             .table_name(&self.table)
             .key(keys::PK, s(keys::account_pk(tenant, &account.id)))
             .key(keys::SK, s(keys::BALANCE_SK))
-            .update_expression("SET debits_posted = :d, credits_posted = :c, entry_count = :now")
+            // `writes` counts the item's writes: how hot it runs, visible in the table.
+            .update_expression(
+                "SET debits_posted = :d, credits_posted = :c, entry_count = :now ADD writes :one",
+            )
+            .expression_attribute_values(":one", n(1))
             .condition_expression("entry_count = :was")
             .expression_attribute_values(":d", n(account.balances.debits_posted))
             .expression_attribute_values(":c", n(account.balances.credits_posted))

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use ledger::BatchId;
 use ledger::{
     Account, AccountId, Amount, Currency, Direction, Entry, Metadata, NewAccount, NewTransfer, TransferId,
 };
@@ -54,6 +55,14 @@ impl From<CreateTransfer> for NewTransfer {
             metadata: b.metadata,
         }
     }
+}
+
+/// `POST /v1/transfer-batches`: the batch's id (its idempotency key) and its transfers, in order.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBatch {
+    pub id: BatchId,
+    pub transfers: Vec<CreateTransfer>,
 }
 
 #[derive(Debug, Serialize)]

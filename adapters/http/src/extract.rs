@@ -13,6 +13,8 @@ use crate::state::AppState;
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The largest body of a batch of up to 1,000 transfers.
+pub const MAX_BATCH_BODY_BYTES: usize = 1024 * 1024;
 
 /// The tenant named by a claim of the bearer token that API Gateway's JWT authorizer verified (the
 /// local stack plays that part). No verified claim, no tenant: 401.
@@ -36,11 +38,11 @@ where
     }
 }
 
-/// A JSON body of at most `MAX_BODY_BYTES`, deserialised into domain newtypes. A syntax error is
+/// A JSON body of at most `MAX` bytes, deserialised into domain newtypes. A syntax error is
 /// `malformed_json`; a value that does not parse is `invalid_field` naming the field.
-pub struct JsonBody<T>(pub T);
+pub struct JsonBody<T, const MAX: usize = MAX_BODY_BYTES>(pub T);
 
-impl<S, T> FromRequest<S> for JsonBody<T>
+impl<S, T, const MAX: usize> FromRequest<S> for JsonBody<T, MAX>
 where
     S: Send + Sync,
     T: DeserializeOwned,
@@ -50,12 +52,11 @@ where
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let declared =
             req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
-        if declared.is_some_and(|len: usize| len > MAX_BODY_BYTES) {
-            return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES));
+        if declared.is_some_and(|len: usize| len > MAX) {
+            return Err(ApiError::PayloadTooLarge(MAX));
         }
-        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
-            .await
-            .map_err(|_| ApiError::PayloadTooLarge(MAX_BODY_BYTES))?;
+        let bytes =
+            axum::body::to_bytes(req.into_body(), MAX).await.map_err(|_| ApiError::PayloadTooLarge(MAX))?;
         parse_json(&bytes).map(JsonBody)
     }
 }

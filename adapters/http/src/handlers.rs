@@ -23,7 +23,7 @@ fn created<T>(outcome: Created<T>, body: impl IntoResponse) -> Response {
     with_replay_flag((status, body).into_response(), replayed)
 }
 
-fn with_replay_flag(mut response: Response, replayed: bool) -> Response {
+pub(crate) fn with_replay_flag(mut response: Response, replayed: bool) -> Response {
     if replayed {
         response.headers_mut().insert(REPLAY_HEADER, HeaderValue::from_static("true"));
     }
@@ -90,11 +90,16 @@ pub async fn list_entries(
 pub async fn create_transfer(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
+    headers: http::HeaderMap,
     JsonBody(body): JsonBody<CreateTransfer>,
 ) -> Result<Response, ApiError> {
+    let prefer = headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok());
+    if prefer.flat_map(|v| v.split(',')).any(|p| p.trim().eq_ignore_ascii_case("respond-async")) {
+        return crate::batches::create_transfer_async(&app, &tenant, body).await;
+    }
     let outcome = app.store.create_transfer(&tenant, body.into(), OffsetDateTime::now_utc()).await?;
     match &outcome.value().status {
-        TransferStatus::Committed => {
+        TransferStatus::Committed | TransferStatus::Queued => {
             let body = Json(outcome.value().clone());
             Ok(created(outcome, body))
         }

@@ -1,6 +1,7 @@
 //! The ledger's HTTP API. One axum router, served by the Lambda function (API Gateway HTTP API,
 //! payload v2) and by the local stack, so both run the same code.
 
+mod batches;
 pub mod body;
 pub mod cursor;
 pub mod extract;
@@ -17,7 +18,7 @@ pub use state::{AppState, DEFAULT_TENANT_CLAIM};
 
 /// Every route with its handler. The router is built from this table, and the OpenAPI and template
 /// tests check their documents against `routes()`, so the three cannot drift apart.
-fn route_table() -> [(&'static str, &'static str, MethodRouter<AppState>); 6] {
+fn route_table() -> [(&'static str, &'static str, MethodRouter<AppState>); 8] {
     [
         ("POST", "/v1/accounts", post(handlers::create_account)),
         ("GET", "/v1/accounts", get(handlers::list_accounts)),
@@ -25,6 +26,8 @@ fn route_table() -> [(&'static str, &'static str, MethodRouter<AppState>); 6] {
         ("GET", "/v1/accounts/{id}/entries", get(handlers::list_entries)),
         ("POST", "/v1/transfers", post(handlers::create_transfer)),
         ("GET", "/v1/transfers/{id}", get(handlers::get_transfer)),
+        ("POST", "/v1/transfer-batches", post(batches::create_batch)),
+        ("GET", "/v1/transfer-batches/{id}", get(batches::get_batch)),
     ]
 }
 

@@ -228,8 +228,10 @@ async fn lists_paginate_with_opaque_cursors() {
 async fn a_throttled_store_answers_503_with_retry_after() {
     let endpoint = devkit::throttle::ThrottlingEndpoint::start().await.unwrap();
     let auth = devkit::DevAuth::new(b"k".to_vec(), ledger_http::DEFAULT_TENANT_CLAIM);
-    let router = devkit::local_router(ledger_http::AppState::new(endpoint.store().await), auth.clone());
-    let api = Api { router, auth };
+    let stack = devkit::fresh_stack().await;
+    let state = ledger_http::AppState::new(endpoint.store().await, stack.queue.clone());
+    let router = devkit::local_router(state, auth.clone());
+    let api = Api { router, auth, stack };
     let reply = api.post("/v1/transfers", "acme", t("t1", "alice", "bob", 1)).await;
     assert_eq!((reply.status, reply.code()), (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"));
     assert_eq!(reply.headers.get("retry-after").map(|v| v.to_str().unwrap()), Some("1"));

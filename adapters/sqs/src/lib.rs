@@ -46,15 +46,23 @@ impl TransferQueue {
     /// Sends the messages with SendMessageBatch, several calls in parallel. Returns the indexes that
     /// SQS acknowledged; any other was not enqueued (a failed call, or an entry SQS refused).
     pub async fn send(&self, messages: &[QueuedTransfer]) -> Vec<u32> {
-        let calls = messages.chunks(SEND_BATCH_SIZE).map(|chunk| self.send_chunk(chunk));
-        stream::iter(calls).buffer_unordered(SEND_CONCURRENCY).concat().await
+        // Owned chunks: the futures must not borrow from a closure argument to stay `Send`.
+        let chunks: Vec<Vec<QueuedTransfer>> = messages.chunks(SEND_BATCH_SIZE).map(<[_]>::to_vec).collect();
+        stream::iter(chunks.into_iter().map(|chunk| self.send_chunk(chunk)))
+            .buffer_unordered(SEND_CONCURRENCY)
+            .concat()
+            .await
     }
 
-    async fn send_chunk(&self, chunk: &[QueuedTransfer]) -> Vec<u32> {
+    async fn send_chunk(&self, chunk: Vec<QueuedTransfer>) -> Vec<u32> {
         let mut entries = Vec::with_capacity(chunk.len());
-        for message in chunk {
+        for message in &chunk {
             let Ok(body) = serde_json::to_string(message) else { continue };
-            match SendMessageBatchRequestEntry::builder().id(message.index.to_string()).message_body(body).build() {
+            match SendMessageBatchRequestEntry::builder()
+                .id(message.index.to_string())
+                .message_body(body)
+                .build()
+            {
                 Ok(entry) => entries.push(entry),
                 Err(err) => tracing::error!(error = %err, "cannot build a queue entry"),
             }
@@ -62,7 +70,11 @@ impl TransferQueue {
         match self.client.send_message_batch().queue_url(&self.url).set_entries(Some(entries)).send().await {
             Ok(out) => {
                 for failed in out.failed() {
-                    tracing::warn!(entry = failed.id(), code = failed.code(), "SQS refused a queued transfer");
+                    tracing::warn!(
+                        entry = failed.id(),
+                        code = failed.code(),
+                        "SQS refused a queued transfer"
+                    );
                 }
                 out.successful().iter().filter_map(|ok| ok.id().parse().ok()).collect()
             }

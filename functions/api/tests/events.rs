@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use http::StatusCode;
 use lambda_http::request::LambdaRequest;
-use ledger_http::AppState;
 use tower::ServiceExt;
 
 /// Each sample, in the order a user would invoke them, with the status it must produce.
@@ -45,7 +44,7 @@ async fn every_sample_event_gives_its_documented_status() {
     expected.sort();
     assert_eq!(files, expected, "every file in events/ needs an expected status here");
 
-    let router = ledger_http::router(AppState::new(devkit::fresh_store().await));
+    let router = ledger_http::router(devkit::fresh_stack().await.state());
     for (file, status) in EXPECTED {
         assert_eq!(invoke(&router, file).await, (*status, false), "{file}");
     }

@@ -4,6 +4,8 @@
 pub mod auth;
 pub mod emulator;
 pub mod paths;
+pub mod poller;
+pub mod queues;
 pub mod setup;
 pub mod template;
 pub mod throttle;
@@ -13,6 +15,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use axum::Router;
 use ledger_dynamodb::DynamoStore;
 use ledger_http::AppState;
+use ledger_sqs::TransferQueue;
 
 pub use auth::DevAuth;
 pub use emulator::Emulator;
@@ -27,15 +30,68 @@ pub async fn create_ledger_table(emulator: &Emulator, name: &str) -> std::io::Re
     Ok(DynamoStore::new(client, name))
 }
 
-/// A ledger table of its own for one test, in the process's shared emulator: tests run in parallel
-/// without seeing each other's data.
-pub async fn fresh_store() -> DynamoStore {
+/// The whole backend's state in the emulator: the table, the queues, and the worker's event source.
+#[derive(Clone)]
+pub struct Stack {
+    pub store: DynamoStore,
+    pub queue: TransferQueue,
+    pub dead_letter_url: String,
+    pub sqs: aws_sdk_sqs::Client,
+    pub event_source: queues::EventSourceSpec,
+}
+
+impl Stack {
+    /// Creates the table and the queues, shaped as template.yaml declares them, named with `prefix`.
+    pub async fn create(
+        emulator: &Emulator,
+        prefix: &str,
+        visibility_override: Option<u64>,
+    ) -> std::io::Result<Stack> {
+        let template = paths::template();
+        let store = create_ledger_table(emulator, prefix).await?;
+        let sqs = aws_sdk_sqs::Client::new(&emulator.sdk_config().await);
+        let created = queues::queue(&template, queues::TRANSFER_QUEUE)?
+            .create(&sqs, &template, prefix, visibility_override)
+            .await?;
+        let dead_letter_url =
+            created.dead_letter_url.ok_or_else(|| std::io::Error::other("the transfer queue has no DLQ"))?;
+        Ok(Stack {
+            store,
+            queue: TransferQueue::new(sqs.clone(), created.url),
+            dead_letter_url,
+            sqs,
+            event_source: queues::event_source(&template, queues::WORKER_FUNCTION)?,
+        })
+    }
+
+    pub fn state(&self) -> AppState {
+        AppState::new(self.store.clone(), self.queue.clone())
+    }
+
+    /// The worker fed from the transfer queue, as Lambda's event source mapping would.
+    pub fn worker(&self) -> poller::LocalEventSource {
+        poller::LocalEventSource {
+            client: self.sqs.clone(),
+            queue_url: self.queue.url().to_owned(),
+            spec: self.event_source,
+        }
+    }
+}
+
+/// A stack of its own for one test, in the process's shared emulator: tests run in parallel without
+/// seeing each other's data. Queues get a 2 s visibility timeout so redeliveries happen in test time.
+pub async fn fresh_stack() -> Stack {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let name = format!("ledger-test-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
-    match create_ledger_table(Emulator::shared(), &name).await {
-        Ok(store) => store,
-        Err(err) => panic!("cannot create table {name}: {err}"),
+    match Stack::create(Emulator::shared(), &name, Some(2)).await {
+        Ok(stack) => stack,
+        Err(err) => panic!("cannot create the stack {name}: {err}"),
     }
+}
+
+/// A ledger table of its own for one test (see `fresh_stack`).
+pub async fn fresh_store() -> DynamoStore {
+    fresh_stack().await.store
 }
 
 /// The API router as the local stack serves it: API Gateway's JWT check in front of the same router

@@ -9,13 +9,13 @@ use axum::Router;
 use axum::body::Body;
 use devkit::DevAuth;
 use http::{HeaderMap, Request, StatusCode};
-use ledger_http::AppState;
 use serde_json::Value;
 use tower::ServiceExt;
 
 pub struct Api {
     pub router: Router,
     pub auth: DevAuth,
+    pub stack: devkit::Stack,
 }
 
 pub struct Reply {
@@ -41,8 +41,9 @@ impl Reply {
 impl Api {
     pub async fn new() -> Api {
         let auth = DevAuth::new(b"test-signing-key".to_vec(), ledger_http::DEFAULT_TENANT_CLAIM);
-        let router = devkit::local_router(AppState::new(devkit::fresh_store().await), auth.clone());
-        Api { router, auth }
+        let stack = devkit::fresh_stack().await;
+        let router = devkit::local_router(stack.state(), auth.clone());
+        Api { router, auth, stack }
     }
 
     pub fn token(&self, tenant: &str) -> String {
@@ -56,16 +57,16 @@ impl Api {
         if let Some(tenant) = tenant {
             request = request.header("authorization", format!("Bearer {}", self.token(tenant)));
         }
-        self.send(request.body(body.into()).unwrap()).await
+        self.send_request(request.body(body.into()).unwrap()).await
     }
 
     /// A GET with the given bearer token, verbatim.
     pub async fn with_bearer(&self, path: &str, bearer: &str) -> Reply {
         let request = Request::builder().uri(path).header("authorization", format!("Bearer {bearer}"));
-        self.send(request.body(Body::empty()).unwrap()).await
+        self.send_request(request.body(Body::empty()).unwrap()).await
     }
 
-    async fn send(&self, request: Request<Body>) -> Reply {
+    pub async fn send_request(&self, request: Request<Body>) -> Reply {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use devkit::setup::{self, Requirements};
 use devkit::{DevAuth, Emulator, paths};
-use ledger_http::{AppState, DEFAULT_TENANT_CLAIM};
+use ledger_http::DEFAULT_TENANT_CLAIM;
 
 #[derive(Parser)]
 #[command(about = "The ledger's local tooling")]
@@ -119,12 +119,20 @@ async fn up(port: u16, emulator_port: u16) -> Result<(), Box<dyn std::error::Err
         .init();
     let emulator = Emulator::start(emulator_port)?;
     let table = "ledger-local";
-    let store = devkit::create_ledger_table(&emulator, table).await?;
+    let stack = devkit::Stack::create(&emulator, table, None).await?;
     let auth = dev_auth()?;
-    let state = AppState::new(store).with_tenant_claim(tenant_claim());
+    let state = stack.state().with_tenant_claim(tenant_claim());
+    tokio::spawn(stack.worker().run(stack.store.clone()));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let url = format!("http://{}", listener.local_addr()?);
     print_banner(&url, &emulator.endpoint(), table, &auth);
+    println!(
+        "  queue      {} (worker: batches of {}, window {} s, as template.yaml's event source)\n  dead letters {}\n",
+        stack.queue.url(),
+        stack.event_source.batch_size,
+        stack.event_source.batching_window_secs,
+        stack.dead_letter_url
+    );
     axum::serve(listener, devkit::local_router(state, auth))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
