@@ -187,3 +187,63 @@ async fn a_hot_account_costs_far_fewer_writes_than_transfers() {
     println!("hot account: {N} queued transfers, {writes} writes to its balance item");
     assert!(writes * 10 <= N, "{writes} writes for {N} transfers");
 }
+
+#[tokio::test]
+async fn an_unparseable_record_never_fails_its_batch_and_ends_in_the_dead_letter_queue() {
+    let api = Api::new().await;
+    accounts(&api, &[("alice", 100), ("bob", 0)]).await;
+    let sqs = &api.stack.sqs;
+    sqs.send_message().queue_url(api.stack.queue.url()).message_body("{not json").send().await.unwrap();
+    api.post(
+        "/v1/transfer-batches",
+        "acme",
+        json!({"id": "b1", "transfers": [t("ok1", "alice", "bob", 10)]}),
+    )
+    .await;
+    let worker = api.stack.worker();
+    let first = worker.poll_once(&api.stack.store).await.unwrap();
+    assert_eq!((first.received, first.failed), (2, 1));
+    assert_eq!(balance(&api, "bob").await, 10);
+    // Redelivered after each 2 s visibility timeout, until maxReceiveCount moves it to the DLQ.
+    let started = std::time::Instant::now();
+    let mut dead = Vec::new();
+    while dead.is_empty() && started.elapsed() < std::time::Duration::from_secs(60) {
+        worker.poll_once(&api.stack.store).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let out = sqs.receive_message().queue_url(&api.stack.dead_letter_url).send().await.unwrap();
+        dead = out.messages.unwrap_or_default();
+    }
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body(), Some("{not json"));
+}
+
+#[tokio::test]
+async fn redriven_dead_letters_apply_exactly_once() {
+    let api = Api::new().await;
+    accounts(&api, &[("alice", 100), ("bob", 0)]).await;
+    let (sqs, queue, dlq) =
+        (&api.stack.sqs, api.stack.queue.url().to_owned(), api.stack.dead_letter_url.clone());
+    api.post("/v1/transfer-batches", "acme", json!({"id": "b1", "transfers": [t("r1", "alice", "bob", 25)]}))
+        .await;
+    // As if every delivery had failed: move the message to the dead-letter queue, twice over.
+    let message = sqs.receive_message().queue_url(&queue).send().await.unwrap().messages.unwrap().remove(0);
+    for _ in 0..2 {
+        sqs.send_message().queue_url(&dlq).message_body(message.body().unwrap()).send().await.unwrap();
+    }
+    sqs.delete_message()
+        .queue_url(&queue)
+        .set_receipt_handle(message.receipt_handle.clone())
+        .send()
+        .await
+        .unwrap();
+
+    let listed = devkit::dlq::list(sqs, &dlq).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed[0].reason.contains("transfer r1 of batch b1"), "{}", listed[0].reason);
+    assert_eq!(devkit::dlq::redrive(sqs, &dlq, &queue).await.unwrap(), 2);
+    assert!(devkit::dlq::list(sqs, &dlq).await.unwrap().is_empty());
+    drain(&api).await;
+    assert_eq!((balance(&api, "alice").await, balance(&api, "bob").await), (75, 25));
+    let status = api.get("/v1/transfer-batches/b1", "acme").await;
+    assert_eq!((status.body["committed"].as_u64(), status.body["queued"].as_u64()), (Some(1), Some(0)));
+}

@@ -37,12 +37,13 @@ async fn every_sample_event_gives_its_documented_status() {
     let mut files: Vec<String> = std::fs::read_dir(events_dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|name| name.ends_with(".json"))
+        // The sqs-* samples are the worker's (functions/worker/tests/events.rs).
+        .filter(|name| name.ends_with(".json") && !name.starts_with("sqs-"))
         .collect();
     files.sort();
     let mut expected: Vec<String> = EXPECTED.iter().map(|(f, _)| f.to_string()).collect();
     expected.sort();
-    assert_eq!(files, expected, "every file in events/ needs an expected status here");
+    assert_eq!(files, expected, "every API event in events/ needs an expected status here");
 
     let router = ledger_http::router(devkit::fresh_stack().await.state());
     for (file, status) in EXPECTED {

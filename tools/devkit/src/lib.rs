@@ -2,6 +2,7 @@
 //! pieces the one-command local stack (`devstack`) and the tests share.
 
 pub mod auth;
+pub mod dlq;
 pub mod emulator;
 pub mod paths;
 pub mod poller;

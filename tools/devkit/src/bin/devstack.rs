@@ -16,6 +16,14 @@ struct Cli {
     command: Cmd,
 }
 
+#[derive(Subcommand, Clone, Copy)]
+enum DlqAction {
+    /// List what sits in the dead-letter queue, with why each message failed.
+    List,
+    /// Move every dead letter back to the transfer queue (after the fix); the worker applies each once.
+    Redrive,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the whole backend locally: emulator, tables from template.yaml, and the API.
@@ -37,6 +45,16 @@ enum Cmd {
     Setup {
         #[arg(long)]
         tools: bool,
+    },
+    /// The dead-letter queue of the running local stack (or, with --queue-url and --dlq-url, of a
+    /// deployed stack, with the default AWS credentials).
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+        #[arg(long, requires = "dlq_url")]
+        queue_url: Option<String>,
+        #[arg(long, requires = "queue_url")]
+        dlq_url: Option<String>,
     },
     /// Print each operation's DynamoDB calls and capacity units, computed from item sizes.
     Capacity,
@@ -74,6 +92,10 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 .current_dir(paths::workspace_root())
                 .status()?;
             Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Cmd::Dlq { action, queue_url, dlq_url } => {
+            tokio::runtime::Runtime::new()?.block_on(dlq(action, queue_url.zip(dlq_url)))?;
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Capacity => {
             print_capacity();
@@ -125,6 +147,13 @@ async fn up(port: u16, emulator_port: u16) -> Result<(), Box<dyn std::error::Err
     tokio::spawn(stack.worker().run(stack.store.clone()));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let url = format!("http://{}", listener.local_addr()?);
+    let running = serde_json::json!({
+        "emulator": emulator.endpoint(),
+        "queue_url": stack.queue.url(),
+        "dlq_url": stack.dead_letter_url,
+    });
+    std::fs::create_dir_all(paths::local_dir())?;
+    std::fs::write(running_file(), running.to_string())?;
     print_banner(&url, &emulator.endpoint(), table, &auth);
     println!(
         "  queue      {} (worker: batches of {}, window {} s, as template.yaml's event source)\n  dead letters {}\n",
@@ -176,4 +205,48 @@ fn print_capacity() {
             println!("| `{op}` | {calls} | {rcu} | {wcu} |");
         }
     }
+}
+
+/// Where `cargo stack up` notes its emulator and queues, for the other commands.
+fn running_file() -> std::path::PathBuf {
+    paths::local_dir().join("running-stack.json")
+}
+
+async fn dlq(action: DlqAction, urls: Option<(String, String)>) -> Result<(), Box<dyn std::error::Error>> {
+    let (client, queue_url, dlq_url) = match urls {
+        Some((queue, dlq)) => {
+            let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+            (aws_sdk_sqs::Client::new(&config), queue, dlq)
+        }
+        None => {
+            let text = std::fs::read_to_string(running_file()).map_err(
+                |_| "no running local stack: start `cargo stack up`, or pass --queue-url and --dlq-url",
+            )?;
+            let running: serde_json::Value = serde_json::from_str(&text)?;
+            let field = |name: &str| running[name].as_str().unwrap_or_default().to_owned();
+            let config = ledger_dynamodb::client::config_loader()
+                .endpoint_url(field("emulator"))
+                .region(aws_config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                    "test", "test", None, None, "devstack",
+                ))
+                .load()
+                .await;
+            (aws_sdk_sqs::Client::new(&config), field("queue_url"), field("dlq_url"))
+        }
+    };
+    match action {
+        DlqAction::List => {
+            let letters = devkit::dlq::list(&client, &dlq_url).await?;
+            println!("{} message(s) in {dlq_url}", letters.len());
+            for l in letters {
+                println!("- {} (received {} times): {}\n  {}", l.message_id, l.receives, l.reason, l.body);
+            }
+        }
+        DlqAction::Redrive => {
+            let moved = devkit::dlq::redrive(&client, &dlq_url, &queue_url).await?;
+            println!("moved {moved} message(s) from {dlq_url} to {queue_url}");
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,63 @@
+//! Drives the worker's handler with every SQS sample in events/ (sqs-*.json), as Lambda delivers
+//! them, against the emulator: a plain batch, a duplicate delivery, a malformed record.
+
+use std::path::PathBuf;
+
+use aws_lambda_events::sqs::SqsEvent;
+use ledger::{AccountId, Currency, Metadata, NewAccount, TenantId};
+use time::OffsetDateTime;
+
+/// Each sample with the message ids the worker must report as failed.
+const EXPECTED: &[(&str, &[&str])] = &[
+    ("sqs-transfers.json", &[]),
+    ("sqs-duplicate-delivery.json", &[]),
+    ("sqs-malformed-record.json", &["0b8b0b5e-1a4e-4c1b-9d0a-000000000022"]),
+];
+
+fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events")
+}
+
+#[tokio::test]
+async fn every_sqs_sample_gives_its_documented_failures() {
+    let mut files: Vec<String> = std::fs::read_dir(events_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with("sqs-") && name.ends_with(".json"))
+        .collect();
+    files.sort();
+    let mut expected: Vec<String> = EXPECTED.iter().map(|(f, _)| f.to_string()).collect();
+    expected.sort();
+    assert_eq!(files, expected, "every sqs-* event in events/ needs its expected failures here");
+
+    let store = devkit::fresh_store().await;
+    let tenant = TenantId::parse("acme").unwrap();
+    for (id, overdraft) in [("bank", true), ("alice", false)] {
+        let account = NewAccount {
+            id: AccountId::parse(id).unwrap(),
+            currency: Currency::parse("EUR").unwrap(),
+            allow_overdraft: overdraft,
+            metadata: Metadata::default(),
+        };
+        store.create_account(&tenant, account, OffsetDateTime::now_utc()).await.unwrap();
+    }
+    let mut applied = 0;
+    for (file, failures) in EXPECTED {
+        let raw = std::fs::read_to_string(events_dir().join(file)).unwrap();
+        let event: SqsEvent = serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let response = worker::handle(&store, event.clone()).await;
+        let failed: Vec<&str> =
+            response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        assert_eq!(&failed, failures, "{file}");
+        // Lambda may deliver the same batch again: nothing applies twice, nothing new fails.
+        let again = worker::handle(&store, event).await;
+        assert_eq!(again.batch_item_failures.len(), failures.len(), "{file} delivered again");
+        applied += match *file {
+            "sqs-transfers.json" => 350,
+            "sqs-duplicate-delivery.json" => 100,
+            _ => 100,
+        };
+        let alice = store.get_account(&tenant, &AccountId::parse("alice").unwrap()).await.unwrap();
+        assert_eq!(alice.balances.balance(), applied, "{file}");
+    }
+}
