@@ -2,6 +2,7 @@
 //! pieces the one-command local stack (`devstack`) and the tests share.
 
 pub mod auth;
+pub mod bench;
 pub mod dlq;
 pub mod emulator;
 pub mod paths;
@@ -82,9 +83,14 @@ impl Stack {
 /// A stack of its own for one test, in the process's shared emulator: tests run in parallel without
 /// seeing each other's data. Queues get a 2 s visibility timeout so redeliveries happen in test time.
 pub async fn fresh_stack() -> Stack {
+    fresh_stack_with_visibility(2).await
+}
+
+/// As `fresh_stack`, with the queue's visibility timeout in seconds.
+pub async fn fresh_stack_with_visibility(seconds: u64) -> Stack {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let name = format!("ledger-test-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
-    match Stack::create(Emulator::shared(), &name, Some(2)).await {
+    match Stack::create(Emulator::shared(), &name, Some(seconds)).await {
         Ok(stack) => stack,
         Err(err) => panic!("cannot create the stack {name}: {err}"),
     }

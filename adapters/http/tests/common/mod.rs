@@ -40,8 +40,11 @@ impl Reply {
 
 impl Api {
     pub async fn new() -> Api {
+        Api::on(devkit::fresh_stack().await)
+    }
+
+    pub fn on(stack: devkit::Stack) -> Api {
         let auth = DevAuth::new(b"test-signing-key".to_vec(), ledger_http::DEFAULT_TENANT_CLAIM);
-        let stack = devkit::fresh_stack().await;
         let router = devkit::local_router(stack.state(), auth.clone());
         Api { router, auth, stack }
     }

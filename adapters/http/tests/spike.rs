@@ -1,0 +1,181 @@
+//! A spike through the queued path, sized for 2 cores: 10,000 transfers posted in batches of 1,000 as
+//! fast as the API accepts them, duplicate deliveries injected, two workers draining concurrently.
+//! Afterwards every transfer is settled (committed or rejected with a reason), nothing is in flight,
+//! no transfer applied twice, and the bank invariant holds.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use common::Api;
+use http::StatusCode;
+use ledger::{BatchId, TenantId};
+use ledger_sqs::QueuedTransfer;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+const ACCOUNTS: usize = 16;
+const BATCHES: usize = 10;
+const PER_BATCH: usize = 1_000;
+const FUNDS_EACH: i64 = 40_000;
+
+fn name(i: usize) -> String {
+    format!("c{i}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_thousand_queued_transfers_settle_exactly_once() {
+    let api = Arc::new(Api::on(devkit::fresh_stack_with_visibility(120).await));
+    api.post("/v1/accounts", "acme", json!({"id": "bank", "currency": "EUR", "allow_overdraft": true})).await;
+    api.post("/v1/accounts", "acme", json!({"id": "merchant", "currency": "EUR"})).await;
+    for i in 0..ACCOUNTS {
+        api.post("/v1/accounts", "acme", json!({"id": name(i), "currency": "EUR"})).await;
+        let fund = json!({"id": format!("fund-{i}"), "debit_account_id": "bank", "credit_account_id": name(i), "amount": FUNDS_EACH, "currency": "EUR"});
+        assert_eq!(api.post("/v1/transfers", "acme", fund).await.status, StatusCode::CREATED);
+    }
+
+    // A third of the transfers pay the one hot merchant; amounts make some of them overdraw.
+    let mut rng = StdRng::seed_from_u64(7);
+    let batches: Vec<Value> = (0..BATCHES)
+        .map(|b| {
+            let transfers: Vec<Value> = (0..PER_BATCH)
+                .map(|i| {
+                    let from = rng.random_range(0..ACCOUNTS);
+                    let to = if i % 3 == 0 { "merchant".to_owned() } else { name((from + rng.random_range(1..ACCOUNTS)) % ACCOUNTS) };
+                    json!({"id": format!("s{b}-{i}"), "debit_account_id": name(from), "credit_account_id": to, "amount": rng.random_range(1..=2_000u64), "currency": "EUR"})
+                })
+                .collect();
+            json!({"id": format!("spike-{b}"), "transfers": transfers})
+        })
+        .collect();
+
+    let started = Instant::now();
+    // As a client does: a 503 (the batch only partly enqueued, or the store busy) is answered by
+    // posting the same batch again, which is idempotent and resumes what is missing.
+    // Two posts in flight: the emulator serves one request at a time, so more would only queue.
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(2));
+    let posts = batches.iter().cloned().map(|body| {
+        let (api, in_flight) = (api.clone(), in_flight.clone());
+        tokio::spawn(async move {
+            let _permit = in_flight.acquire_owned().await.unwrap();
+            for attempt in 0..10 {
+                let status = api.post("/v1/transfer-batches", "acme", body.clone()).await.status;
+                if status != StatusCode::SERVICE_UNAVAILABLE {
+                    return (status, attempt);
+                }
+            }
+            (StatusCode::SERVICE_UNAVAILABLE, 10)
+        })
+    });
+    let mut retried = 0;
+    for post in posts.collect::<Vec<_>>() {
+        let (status, attempts) = post.await.unwrap();
+        assert_eq!(status, StatusCode::ACCEPTED);
+        retried += attempts;
+    }
+    let accepted_in = started.elapsed();
+    // Duplicates: one batch posted again whole, and every 10th message sent again by hand.
+    assert_eq!(
+        api.post("/v1/transfer-batches", "acme", batches[3].clone()).await.status,
+        StatusCode::ACCEPTED
+    );
+    let copies: Vec<QueuedTransfer> = batches
+        .iter()
+        .flat_map(|b| {
+            let batch_id = BatchId::parse(b["id"].as_str().unwrap()).unwrap();
+            b["transfers"].as_array().unwrap().iter().enumerate().step_by(10).map(move |(i, t)| {
+                QueuedTransfer {
+                    tenant: TenantId::parse("acme").unwrap(),
+                    batch_id: batch_id.clone(),
+                    index: i as u32,
+                    transfer: serde_json::from_value(t.clone()).unwrap(),
+                }
+            })
+        })
+        .collect();
+    assert_eq!(api.stack.queue.send(&copies).await.len(), copies.len());
+
+    // Two workers drain concurrently, as two concurrent Lambda invocations would.
+    let workers = (0..2).map(|_| {
+        let api = api.clone();
+        tokio::spawn(async move { api.stack.worker().drain(&api.stack.store, 5).await.unwrap() })
+    });
+    let mut polls = Vec::new();
+    for worker in workers.collect::<Vec<_>>() {
+        polls.extend(worker.await.unwrap());
+    }
+    let applied_in = started.elapsed();
+
+    let mut committed = 0;
+    let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
+    for b in &batches {
+        let status =
+            api.get(&format!("/v1/transfer-batches/{}", b["id"].as_str().unwrap()), "acme").await.body;
+        assert_eq!(
+            (status["queued"].as_u64(), status["not_enqueued"].as_u64()),
+            (Some(0), Some(0)),
+            "{status}"
+        );
+        assert_eq!(
+            status["committed"].as_u64().unwrap() + status["rejected"].as_u64().unwrap(),
+            PER_BATCH as u64
+        );
+        committed += status["committed"].as_u64().unwrap();
+        for (reason, n) in status["rejected_by_reason"].as_object().unwrap() {
+            *reasons.entry(reason.clone()).or_default() += n.as_u64().unwrap();
+        }
+    }
+    assert_eq!(reasons.keys().map(String::as_str).collect::<Vec<_>>(), vec!["insufficient_funds"]);
+
+    // Entries: each committed transfer exactly once on each side; gapless; balances replay.
+    let mut sides: HashMap<String, u32> = HashMap::new();
+    let mut total = 0i64;
+    for account in (0..ACCOUNTS).map(name).chain(["merchant".to_owned(), "bank".to_owned()]) {
+        let mut cursor: Option<String> = None;
+        let mut entries = Vec::new();
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/v1/accounts/{account}/entries?limit=100&cursor={c}"),
+                None => format!("/v1/accounts/{account}/entries?limit=100"),
+            };
+            let page = api.get(&path, "acme").await.body;
+            entries.extend(page["data"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        let mut running = 0i64;
+        for (n, e) in entries.iter().rev().enumerate() {
+            assert_eq!(e["sequence"].as_u64(), Some(n as u64 + 1));
+            let amount = e["amount"].as_i64().unwrap();
+            running += if e["direction"] == "credit" { amount } else { -amount };
+            assert_eq!(e["balance_after"].as_i64(), Some(running));
+            assert!(account == "bank" || running >= 0, "{account} went negative");
+            *sides.entry(e["transfer_id"].as_str().unwrap().to_owned()).or_default() += 1;
+        }
+        let balance =
+            api.get(&format!("/v1/accounts/{account}"), "acme").await.body["balance"].as_i64().unwrap();
+        assert_eq!(running, balance);
+        total += balance;
+    }
+    assert_eq!(total, 0, "money was created or lost");
+    assert!(sides.values().all(|&n| n == 2), "a transfer has other than one entry per side");
+    let queued_sides = sides.keys().filter(|id| id.starts_with('s')).count() as u64;
+    assert_eq!(queued_sides, committed, "committed transfers and their entries disagree");
+    let received: usize = polls.iter().map(|p| p.received).sum();
+    println!(
+        "spike: {} transfers accepted in {:.1} s ({:.0}/s); all settled in {:.1} s ({:.0}/s); \
+         {committed} committed, {reasons:?} rejected; {received} messages received in {} worker batches; \
+         {retried} batch posts answered 503 and were posted again",
+        BATCHES * PER_BATCH,
+        accepted_in.as_secs_f64(),
+        (BATCHES * PER_BATCH) as f64 / accepted_in.as_secs_f64(),
+        applied_in.as_secs_f64(),
+        (BATCHES * PER_BATCH) as f64 / applied_in.as_secs_f64(),
+        polls.len()
+    );
+}
