@@ -250,7 +250,7 @@ impl DynamoStore {
         }
         for state in latest.values() {
             let was = versions.get(&state.id).copied().unwrap_or_default();
-            writes.push(self.netted_balance_update(tenant, state, was)?);
+            writes.push(self.balance_update(tenant, state, was)?);
         }
         for (batch, c) in &counts {
             writes.push(self.count_update(tenant, batch, c)?);
@@ -304,31 +304,6 @@ impl DynamoStore {
             .update_expression("SET outcome = :outcome")
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(outcome)")
             .expression_attribute_values(":outcome", s(code))
-            .build()
-            .map_err(|e| StoreError::Unexpected(e.to_string()))?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-
-    fn netted_balance_update(
-        &self,
-        tenant: &TenantId,
-        state: &AccountBalance,
-        was: u64,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::account_pk(tenant, &state.id)))
-            .key(keys::SK, s(keys::BALANCE_SK))
-            // `writes` counts the item's writes: how hot it runs, visible in the table.
-            .update_expression(
-                "SET debits_posted = :d, credits_posted = :c, entry_count = :now ADD writes :one",
-            )
-            .expression_attribute_values(":one", n(1))
-            .condition_expression("entry_count = :was")
-            .expression_attribute_values(":d", n(state.balances.debits_posted))
-            .expression_attribute_values(":c", n(state.balances.credits_posted))
-            .expression_attribute_values(":now", n(state.entry_count))
-            .expression_attribute_values(":was", n(was))
             .build()
             .map_err(|e| StoreError::Unexpected(e.to_string()))?;
         Ok(TransactWriteItem::builder().update(update).build())

@@ -224,7 +224,7 @@ impl DynamoStore {
     }
 
     /// Sets the account's new totals, only if no other entry was applied since it was read.
-    fn balance_update(
+    pub(crate) fn balance_update(
         &self,
         tenant: &TenantId,
         account: &AccountBalance,
