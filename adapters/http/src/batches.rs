@@ -1,18 +1,20 @@
 //! Asynchronous submission: record the batch, enqueue what is not enqueued yet, answer 202.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use ledger::{BatchId, LedgerError, NewTransfer, TenantId, TransferBatch};
 use ledger_dynamodb::BatchStatus;
 use ledger_sqs::QueuedTransfer;
 use serde::Serialize;
+use ledger_telemetry::{TraceContext, metrics};
 use time::OffsetDateTime;
 
 use crate::body::{CreateBatch, CreateTransfer};
 use crate::extract::{JsonBody, MAX_BATCH_BODY_BYTES, Tenant};
 use crate::handlers::with_replay_flag;
+use crate::observe::record;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -40,8 +42,10 @@ fn batch_body(status: BatchStatus) -> BatchBody {
 pub async fn submit(
     app: &AppState,
     tenant: &TenantId,
+    trace: &TraceContext,
     batch: TransferBatch,
 ) -> Result<(BatchStatus, bool), ApiError> {
+    record("batchId", batch.id().as_str());
     let recorded = app.store.record_batch(tenant, &batch, OffsetDateTime::now_utc()).await?;
     let already = if recorded.is_replay() {
         app.store.batch_status(tenant, batch.id()).await?.enqueued
@@ -60,7 +64,8 @@ pub async fn submit(
             transfer: transfer.clone(),
         })
         .collect();
-    let sent = app.queue.send(&messages).await;
+    let sent = app.queue.send(&messages, trace).await;
+    tracing::info!(transfers = batch.transfers().len(), sent = sent.len(), replayed = recorded.is_replay(), "batch enqueued");
     app.store.mark_enqueued(tenant, batch.id(), &sent).await?;
     let status = app.store.batch_status(tenant, batch.id()).await?;
     if status.counts.not_enqueued > 0 {
@@ -69,6 +74,11 @@ pub async fn submit(
             "{} of {} transfers could not be enqueued; post the same batch again",
             status.counts.not_enqueued, status.counts.total
         ))));
+    }
+    if recorded.is_replay() {
+        metrics::idempotent_replay();
+    } else {
+        metrics::submitted_batch(batch.transfers().len());
     }
     Ok((status, recorded.is_replay()))
 }
@@ -86,11 +96,12 @@ fn accepted(location: String, replayed: bool, body: impl Serialize) -> Response 
 pub async fn create_batch(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
+    Extension(trace): Extension<TraceContext>,
     JsonBody(body): JsonBody<CreateBatch, MAX_BATCH_BODY_BYTES>,
 ) -> Result<Response, ApiError> {
     let transfers: Vec<NewTransfer> = body.transfers.into_iter().map(NewTransfer::from).collect();
     let batch = TransferBatch::new(body.id, transfers)?;
-    let (status, replayed) = submit(&app, &tenant, batch).await?;
+    let (status, replayed) = submit(&app, &tenant, &trace, batch).await?;
     let body = batch_body(status);
     Ok(accepted(body.status_url.clone(), replayed, body))
 }
@@ -101,6 +112,7 @@ pub async fn get_batch(
     Path(id): Path<String>,
 ) -> Result<Json<BatchBody>, ApiError> {
     let id = BatchId::parse(id).map_err(|e| LedgerError::invalid("id", e))?;
+    record("batchId", id.as_str());
     Ok(Json(batch_body(app.store.batch_status(&tenant, &id).await?)))
 }
 
@@ -108,13 +120,14 @@ pub async fn get_batch(
 pub async fn create_transfer_async(
     app: &AppState,
     tenant: &TenantId,
+    trace: TraceContext,
     body: CreateTransfer,
 ) -> Result<Response, ApiError> {
     let transfer = NewTransfer::from(body);
     let batch_id = BatchId::parse(transfer.id.as_str()).map_err(|e| LedgerError::invalid("id", e))?;
     let location = format!("/v1/transfers/{}", transfer.id);
     let (status, replayed) =
-        submit(app, tenant, TransferBatch::new(batch_id, vec![transfer.clone()])?).await?;
+        submit(app, tenant, &trace, TransferBatch::new(batch_id, vec![transfer.clone()])?).await?;
     let body = app.store.get_transfer(tenant, &transfer.id).await.ok();
     Ok(accepted(
         location.clone(),

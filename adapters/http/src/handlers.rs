@@ -1,16 +1,19 @@
 //! Route handlers: extract, call the store, shape the response. No rules live here.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
 use ledger::{AccountId, LedgerError, TransferId, TransferStatus};
 use ledger_dynamodb::Created;
+use ledger_telemetry::metrics;
+use ledger_telemetry::TraceContext;
 use time::OffsetDateTime;
 
 use crate::body::{AccountBody, CreateAccount, CreateTransfer, EntryBody, ListBody};
 use crate::cursor;
 use crate::extract::{JsonBody, ListParams, Tenant};
+use crate::observe::record;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -19,6 +22,9 @@ pub const REPLAY_HEADER: &str = "idempotent-replayed";
 
 fn created<T>(outcome: Created<T>, body: impl IntoResponse) -> Response {
     let replayed = outcome.is_replay();
+    if replayed {
+        metrics::idempotent_replay();
+    }
     let status = if replayed { StatusCode::OK } else { StatusCode::CREATED };
     with_replay_flag((status, body).into_response(), replayed)
 }
@@ -44,6 +50,8 @@ pub async fn create_account(
 ) -> Result<Response, ApiError> {
     let outcome =
         app.store.create_account(&tenant, body.into_new_account(), OffsetDateTime::now_utc()).await?;
+    record("accountId", outcome.value().id.as_str());
+    tracing::info!(replayed = outcome.is_replay(), "account created");
     let body = Json(AccountBody::from(outcome.value().clone()));
     Ok(created(outcome, body))
 }
@@ -54,6 +62,7 @@ pub async fn get_account(
     Path(id): Path<String>,
 ) -> Result<Json<AccountBody>, ApiError> {
     let id = path_id(id, AccountId::parse)?;
+    record("accountId", id.as_str());
     Ok(Json(app.store.get_account(&tenant, &id).await?.into()))
 }
 
@@ -77,6 +86,7 @@ pub async fn list_entries(
     page: ListParams,
 ) -> Result<Json<ListBody<EntryBody>>, ApiError> {
     let id = path_id(id, AccountId::parse)?;
+    record("accountId", id.as_str());
     let before = page.cursor.as_deref().map(cursor::parse_entry_cursor).transpose()?;
     let found = app.store.list_entries(&tenant, &id, page.limit, before).await?;
     Ok(Json(ListBody {
@@ -91,21 +101,38 @@ pub async fn create_transfer(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
     headers: http::HeaderMap,
+    Extension(trace): Extension<TraceContext>,
     JsonBody(body): JsonBody<CreateTransfer>,
 ) -> Result<Response, ApiError> {
+    record("transferId", body.id.as_str());
     let prefer = headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok());
     if prefer.flat_map(|v| v.split(',')).any(|p| p.trim().eq_ignore_ascii_case("respond-async")) {
-        return crate::batches::create_transfer_async(&app, &tenant, body).await;
+        return crate::batches::create_transfer_async(&app, &tenant, trace, body).await;
     }
     let outcome = app.store.create_transfer(&tenant, body.into(), OffsetDateTime::now_utc()).await?;
+    let replayed = outcome.is_replay();
+    match &outcome.value().status {
+        TransferStatus::Committed if !replayed => {
+            metrics::transfer_committed();
+            tracing::info!("transfer committed");
+        }
+        TransferStatus::Rejected { reason } if !replayed => {
+            metrics::transfer_rejected(reason.code());
+            tracing::info!(reason = reason.code(), "transfer rejected");
+        }
+        _ => {}
+    }
     match &outcome.value().status {
         TransferStatus::Committed | TransferStatus::Queued => {
             let body = Json(outcome.value().clone());
             Ok(created(outcome, body))
         }
         TransferStatus::Rejected { reason } => {
+            if replayed {
+                metrics::idempotent_replay();
+            }
             let problem = ApiError::from(LedgerError::Rejected(reason.clone())).into_response();
-            Ok(with_replay_flag(problem, outcome.is_replay()))
+            Ok(with_replay_flag(problem, replayed))
         }
     }
 }
@@ -116,6 +143,7 @@ pub async fn get_transfer(
     Path(id): Path<String>,
 ) -> Result<Json<ledger::Transfer>, ApiError> {
     let id = path_id(id, TransferId::parse)?;
+    record("transferId", id.as_str());
     Ok(Json(app.store.get_transfer(&tenant, &id).await?))
 }
 

@@ -6,6 +6,7 @@ pub mod body;
 pub mod cursor;
 pub mod extract;
 mod handlers;
+pub mod observe;
 pub mod problem;
 mod state;
 
@@ -45,5 +46,6 @@ pub fn router(state: AppState) -> Router {
     router
         .fallback(handlers::route_not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
+        .layer(axum::middleware::from_fn(observe::observe))
         .with_state(state)
 }

@@ -158,6 +158,8 @@ impl IntoResponse for ApiError {
         let problem = self.problem();
         if problem.status >= 500 {
             tracing::error!(error = %self, code = problem.code, "request failed");
+        } else {
+            tracing::info!(code = problem.code, status = problem.status, "request refused");
         }
         problem.into_response()
     }

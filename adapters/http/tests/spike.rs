@@ -5,6 +5,7 @@
 
 mod common;
 
+use ledger_telemetry::{CorrelationId, TraceContext};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
@@ -96,7 +97,7 @@ async fn ten_thousand_queued_transfers_settle_exactly_once() {
             })
         })
         .collect();
-    assert_eq!(api.stack.queue.send(&copies).await.len(), copies.len());
+    assert_eq!(api.stack.queue.send(&copies, &TraceContext::new(CorrelationId::generate(), None)).await.len(), copies.len());
 
     // Two workers drain concurrently, as two concurrent Lambda invocations would.
     let workers = (0..2).map(|_| {

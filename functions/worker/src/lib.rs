@@ -4,33 +4,62 @@
 //! it to the dead-letter queue) and never fails the others. A transfer refused by a rule settles
 //! once as rejected and is not retried. Only what could not be settled now (contention, throttling,
 //! an unavailable store) is reported back for redelivery.
+//!
+//! Every line about a message is logged in that message's span, which carries the correlation id
+//! and X-Ray trace header the API sent with it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use ledger::{TenantId, TransferId};
 use ledger_dynamodb::{DynamoStore, QueuedItem, Settled};
 use ledger_sqs::QueuedTransfer;
+use ledger_telemetry::correlation::CORRELATION_ATTRIBUTE;
+use ledger_telemetry::{Function, metrics};
 use time::OffsetDateTime;
+use tracing::{Instrument, Span};
+use tracing::field::Empty;
+
+/// One parsed message with what the logs and metrics need about it.
+struct Message {
+    id: String,
+    queued: QueuedTransfer,
+    span: Span,
+    /// When SQS accepted it (its `SentTimestamp`).
+    sent_at: Option<SystemTime>,
+}
 
 /// Applies one SQS batch. Tenants are applied in parallel; within a tenant, transfers are applied in
 /// batch order (so transfers on the same account apply in the order submitted).
 pub async fn handle(store: &DynamoStore, event: SqsEvent) -> SqsBatchResponse {
+    let span = tracing::info_span!("batch", function = Function::Worker.as_str(), records = event.records.len());
+    apply_batch(store, event).instrument(span).await
+}
+
+async fn apply_batch(store: &DynamoStore, event: SqsEvent) -> SqsBatchResponse {
+    let records = event.records.len();
     let mut failed: Vec<String> = Vec::new();
-    let mut by_tenant: BTreeMap<TenantId, Vec<(String, QueuedTransfer)>> = BTreeMap::new();
+    let mut by_tenant: BTreeMap<TenantId, Vec<Message>> = BTreeMap::new();
     for record in event.records {
-        let message_id = record.message_id.unwrap_or_default();
+        let span = record_span(&record);
+        let id = record.message_id.clone().unwrap_or_default();
+        let sent_at = sent_at(&record);
         match record.body.as_deref().map(QueuedTransfer::parse) {
             Some(Ok(queued)) => {
-                by_tenant.entry(queued.tenant.clone()).or_default().push((message_id, queued))
+                span.record("tenant", queued.tenant.as_str());
+                span.record("batchId", queued.batch_id.as_str());
+                span.record("transferId", queued.transfer.id.as_str());
+                span.in_scope(|| tracing::info!(index = queued.index, "transfer received"));
+                by_tenant.entry(queued.tenant.clone()).or_default().push(Message { id, queued, span, sent_at });
             }
             Some(Err(err)) => {
-                tracing::error!(message_id, error = %err, "unparseable queued transfer: reported as failed, it will end in the dead-letter queue");
-                failed.push(message_id);
+                span.in_scope(|| tracing::error!(error = %err, "unparseable queued transfer: reported as failed, it will end in the dead-letter queue"));
+                failed.push(id);
             }
             None => {
-                tracing::error!(message_id, "queued transfer without a body: reported as failed");
-                failed.push(message_id);
+                span.in_scope(|| tracing::error!("queued transfer without a body: reported as failed"));
+                failed.push(id);
             }
         }
     }
@@ -39,6 +68,8 @@ pub async fn handle(store: &DynamoStore, event: SqsEvent) -> SqsBatchResponse {
     for group_failed in futures::future::join_all(groups).await {
         failed.extend(group_failed);
     }
+    metrics::worker_batch(records, failed.len());
+    tracing::info!(failed = failed.len(), "batch done");
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failed
         .into_iter()
@@ -51,59 +82,87 @@ pub async fn handle(store: &DynamoStore, event: SqsEvent) -> SqsBatchResponse {
     response
 }
 
+fn record_span(record: &SqsMessage) -> Span {
+    let attribute = |name: &str| record.message_attributes.get(name).and_then(|a| a.string_value.as_deref());
+    tracing::info_span!(
+        "message",
+        messageId = record.message_id.as_deref().unwrap_or_default(),
+        correlationId = attribute(CORRELATION_ATTRIBUTE),
+        xrayTraceHeader = record.attributes.get("AWSTraceHeader").map(String::as_str),
+        receiveCount = record.attributes.get("ApproximateReceiveCount").map(String::as_str),
+        tenant = Empty,
+        batchId = Empty,
+        transferId = Empty,
+    )
+}
+
+fn sent_at(record: &SqsMessage) -> Option<SystemTime> {
+    let millis: u64 = record.attributes.get("SentTimestamp")?.parse().ok()?;
+    Some(UNIX_EPOCH + Duration::from_millis(millis))
+}
+
 /// Applies one tenant's messages and returns the ids of those to deliver again. A transfer id met
 /// twice in one batch (a duplicate delivery, or the same id queued in two batches) is applied in a
 /// later round than its first occurrence, since one transaction cannot write an item twice.
 async fn apply_tenant(
     store: &DynamoStore,
     tenant: TenantId,
-    mut messages: Vec<(String, QueuedTransfer)>,
+    mut messages: Vec<Message>,
     now: OffsetDateTime,
 ) -> Vec<String> {
-    messages.sort_by(|a, b| (&a.1.batch_id, a.1.index).cmp(&(&b.1.batch_id, b.1.index)));
+    messages.sort_by(|a, b| (&a.queued.batch_id, a.queued.index).cmp(&(&b.queued.batch_id, b.queued.index)));
     let mut failed = Vec::new();
     let mut rest = messages;
     while !rest.is_empty() {
         let mut seen: HashMap<TransferId, ()> = HashMap::new();
         let (round, later): (Vec<_>, Vec<_>) =
-            rest.into_iter().partition(|(_, q)| seen.insert(q.transfer.id.clone(), ()).is_none());
+            rest.into_iter().partition(|m| seen.insert(m.queued.transfer.id.clone(), ()).is_none());
         rest = later;
         let items: Vec<QueuedItem> = round
             .iter()
-            .map(|(_, q)| QueuedItem { batch_id: q.batch_id.clone(), transfer: q.transfer.clone() })
+            .map(|m| QueuedItem { batch_id: m.queued.batch_id.clone(), transfer: m.queued.transfer.clone() })
             .collect();
         match store.apply_queued(&tenant, &items, now).await {
             Ok(settled) => {
-                for ((message_id, queued), outcome) in round.into_iter().zip(settled) {
+                for (message, outcome) in round.into_iter().zip(settled) {
+                    let _entered = message.span.enter();
                     match outcome {
-                        Some(outcome) => log_settled(&tenant, &queued, &outcome),
+                        Some(outcome) => settled_one(&message, &outcome),
                         None => {
-                            tracing::warn!(%tenant, transfer_id = %queued.transfer.id, "not settled now: delivered again");
-                            failed.push(message_id);
+                            tracing::warn!("not settled now: delivered again");
+                            failed.push(message.id.clone());
                         }
                     }
                 }
             }
             Err(err) => {
-                tracing::error!(%tenant, error = %err, count = round.len(), "queued transfers failed: delivered again");
-                failed.extend(round.into_iter().map(|(id, _)| id));
+                for message in round {
+                    message.span.in_scope(|| tracing::error!(error = %err, "not applied: delivered again"));
+                    failed.push(message.id);
+                }
             }
         }
     }
     failed
 }
 
-fn log_settled(tenant: &TenantId, queued: &QueuedTransfer, outcome: &Settled) {
-    let t = &queued.transfer;
+fn settled_one(message: &Message, outcome: &Settled) {
     match outcome {
         Settled::Committed => {
-            tracing::info!(%tenant, batch_id = %queued.batch_id, transfer_id = %t.id, "committed")
+            metrics::transfer_committed();
+            let waited = message.sent_at.and_then(|sent| SystemTime::now().duration_since(sent).ok());
+            if let Some(waited) = waited {
+                metrics::enqueue_to_commit(waited);
+            }
+            tracing::info!(enqueueToCommitMs = waited.map(|w| w.as_millis() as u64), "transfer committed");
         }
         Settled::Rejected(reason) => {
-            tracing::info!(%tenant, batch_id = %queued.batch_id, transfer_id = %t.id, reason, "rejected")
+            metrics::transfer_rejected(reason);
+            tracing::info!(reason, "transfer rejected");
         }
         Settled::AlreadySettled => {
-            tracing::info!(%tenant, batch_id = %queued.batch_id, transfer_id = %t.id, "already settled (duplicate delivery)")
+            metrics::idempotent_replay();
+            tracing::info!("already settled by an earlier delivery: nothing written");
         }
     }
 }

@@ -78,7 +78,7 @@ impl Emulator {
     }
 
     pub async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::new(&self.sdk_config().await)
+        ledger_dynamodb::client::dynamodb_client(&self.sdk_config().await)
     }
 
     fn wait_ready(&mut self, limit: Duration) -> io::Result<()> {

@@ -3,7 +3,10 @@
 
 pub mod auth;
 pub mod bench;
+pub mod dashboard;
 pub mod dlq;
+pub mod emf;
+pub mod load;
 pub mod emulator;
 pub mod paths;
 pub mod poller;
@@ -102,7 +105,18 @@ pub async fn fresh_store() -> DynamoStore {
 }
 
 /// The API router as the local stack serves it: API Gateway's JWT check in front of the same router
-/// the Lambda function runs.
+/// the Lambda function runs, inside what the Lambda runtime adds around an invocation (a span with
+/// its request id, a metrics flush after it).
 pub fn local_router(state: AppState, auth: DevAuth) -> Router {
-    ledger_http::router(state).layer(axum::middleware::from_fn_with_state(auth, auth::authorize))
+    ledger_http::router(state)
+        .layer(axum::middleware::from_fn_with_state(auth, auth::authorize))
+        .layer(axum::middleware::from_fn(dashboard::flush_after))
+        .layer(axum::middleware::from_fn(local_invocation))
+}
+
+/// The span lambda_runtime opens around each invocation, with a local request id.
+async fn local_invocation(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use tracing::Instrument;
+    let span = tracing::info_span!("Lambda runtime invoke", requestId = %uuid::Uuid::new_v4());
+    next.run(request).instrument(span).await
 }

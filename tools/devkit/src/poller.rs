@@ -4,9 +4,11 @@
 //! maxReceiveCount receives, in the dead-letter queue), as SQS does.
 
 use std::io;
+
+use tracing::Instrument;
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use ledger_dynamodb::DynamoStore;
@@ -44,6 +46,7 @@ impl LocalEventSource {
                 .queue_url(&self.queue_url)
                 .max_number_of_messages(want)
                 .message_system_attribute_names(MessageSystemAttributeName::All)
+                .message_attribute_names("All")
                 .send()
                 .await
                 .map_err(sqs_err)?;
@@ -67,13 +70,25 @@ impl LocalEventSource {
                 record.md5_of_body = m.md5_of_body.clone();
                 record.attributes =
                     m.attributes.iter().flatten().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect();
+                record.message_attributes = m
+                    .message_attributes
+                    .iter()
+                    .flatten()
+                    .map(|(name, value)| {
+                        let mut attribute = SqsMessageAttribute::default();
+                        attribute.string_value = value.string_value.clone();
+                        attribute.data_type = Some(value.data_type.clone());
+                        (name.clone(), attribute)
+                    })
+                    .collect();
                 record.event_source = Some("aws:sqs".into());
                 record
             })
             .collect();
         let mut event = SqsEvent::default();
         event.records = records;
-        let response = worker::handle(store, event).await;
+        let invocation = tracing::info_span!("Lambda runtime invoke", requestId = %uuid::Uuid::new_v4());
+        let response = worker::handle(store, event).instrument(invocation).await;
         let failed: Vec<&str> =
             response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         let done: Vec<DeleteMessageBatchRequestEntry> = messages

@@ -61,3 +61,32 @@ pub fn ensure(set: Requirements) -> io::Result<()> {
         .arg("-c")
         .arg(dir.join("constraints.txt")))
 }
+
+/// The Debian package (pinned) that the dashboard's browser test drives headless.
+const BROWSER_PACKAGE: &str = "chromium=148.0.7778.167-1~deb12u1";
+const BROWSER: &str = "chromium";
+
+/// Installs Debian's Chromium unless a `chromium` is already on PATH; returns its command name.
+pub fn ensure_browser() -> io::Result<&'static str> {
+    let present = |cmd: &str| Command::new(cmd).arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
+    if present(BROWSER) {
+        return Ok(BROWSER);
+    }
+    eprintln!("==> installing {BROWSER_PACKAGE} with apt-get (first run only)");
+    let apt = |args: &[&str]| {
+        let root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
+        let mut cmd = if root { Command::new("apt-get") } else { Command::new("sudo") };
+        if !root {
+            cmd.arg("apt-get");
+        }
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        run(&mut cmd)
+    };
+    let install = ["install", "-y", "--no-install-recommends", BROWSER_PACKAGE];
+    // A fresh machine may have no package lists yet.
+    if apt(&install).is_err() {
+        apt(&["update"])?;
+        apt(&install)?;
+    }
+    if present(BROWSER) { Ok(BROWSER) } else { Err(io::Error::other(format!("{BROWSER} did not install"))) }
+}

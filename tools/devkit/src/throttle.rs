@@ -55,6 +55,6 @@ impl ThrottlingEndpoint {
             .credentials_provider(Credentials::new("test", "test", None, None, "devkit"))
             .load()
             .await;
-        DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), "throttled")
+        DynamoStore::new(ledger_dynamodb::client::dynamodb_client(&config), "throttled")
     }
 }

@@ -153,3 +153,145 @@ fn sqs_event_sources_report_batch_item_failures_and_fit_the_visibility_timeout()
     }
     assert!(sqs_events > 0, "no function has an SQS event source");
 }
+
+/// A metric the template names in the ledger's own namespace: its name and dimensions (name, value).
+#[derive(Debug)]
+struct NamedMetric {
+    name: String,
+    dimensions: Vec<(String, String)>,
+    place: String,
+}
+
+fn is_own_namespace(v: &Value) -> bool {
+    matches!(v, Value::Tagged(t) if t.tag == "Ref" && t.value == "MetricsNamespace")
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Tagged(t) => format!("!{} {}", t.tag, scalar(&t.value)),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Every `{Namespace: !Ref MetricsNamespace, MetricName, Dimensions}` anywhere in the resources
+/// (alarms, anomaly detectors).
+fn metrics_in_resources(v: &Value, place: &str, out: &mut Vec<NamedMetric>) {
+    match v {
+        Value::Mapping(m) => {
+            if m.get("Namespace").is_some_and(is_own_namespace) {
+                let dimensions = m
+                    .get("Dimensions")
+                    .and_then(Value::as_sequence)
+                    .into_iter()
+                    .flatten()
+                    .map(|d| (scalar(&d["Name"]), scalar(&d["Value"])))
+                    .collect();
+                out.push(NamedMetric { name: scalar(&m["MetricName"]), dimensions, place: place.to_owned() });
+            }
+            m.values().for_each(|v| metrics_in_resources(v, place, out));
+        }
+        Value::Sequence(s) => s.iter().for_each(|v| metrics_in_resources(v, place, out)),
+        Value::Tagged(t) => metrics_in_resources(&t.value, place, out),
+        _ => {}
+    }
+}
+
+/// The metrics of the dashboard's widgets whose namespace is `${MetricsNamespace}`.
+fn metrics_on_dashboard(t: &Value) -> Vec<NamedMetric> {
+    let body = &t["Resources"]["LedgerDashboard"]["Properties"]["DashboardBody"];
+    let Value::Tagged(sub) = body else { panic!("DashboardBody is a !Sub string") };
+    let text = sub.value.as_str().unwrap().replace("${MetricsNamespace}", "NS");
+    let text = regex_free_substitute(&text);
+    let body: serde_json::Value = serde_json::from_str(&text).expect("the dashboard body is JSON");
+    let mut out = Vec::new();
+    for widget in body["widgets"].as_array().unwrap() {
+        for metric in widget["properties"]["metrics"].as_array().into_iter().flatten() {
+            let parts = metric.as_array().unwrap();
+            if parts[0] != "NS" {
+                continue;
+            }
+            let strings: Vec<String> = parts[1..].iter().filter_map(|p| p.as_str().map(str::to_owned)).collect();
+            let dimensions = strings[1..].chunks(2).map(|kv| (kv[0].clone(), kv[1].clone())).collect();
+            out.push(NamedMetric { name: strings[0].clone(), dimensions, place: "dashboard".into() });
+        }
+    }
+    out
+}
+
+/// Replaces the remaining `${…}` of a !Sub string with a placeholder, so the JSON parses.
+fn regex_free_substitute(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').map(|e| start + e + 1).unwrap_or(rest.len());
+        out.push_str("SUB");
+        rest = &rest[end..];
+    }
+    out + rest
+}
+
+#[test]
+fn dashboard_and_alarms_name_exactly_metrics_the_code_emits() {
+    use ledger_telemetry::metrics::{CATALOG, SERVICE_DIMENSION};
+    let t = template();
+    let mut named = metrics_on_dashboard(&t);
+    let on_dashboard: BTreeSet<String> = named.iter().map(|m| m.name.clone()).collect();
+    for (id, resource) in t["Resources"].as_mapping().unwrap() {
+        metrics_in_resources(resource, id.as_str().unwrap(), &mut named);
+    }
+    assert!(named.len() > CATALOG.len(), "the template names the ledger's metrics: {named:?}");
+    for metric in &named {
+        let spec = CATALOG
+            .iter()
+            .find(|s| s.name == metric.name)
+            .unwrap_or_else(|| panic!("{} names {}, which the code never emits", metric.place, metric.name));
+        let mut expected: Vec<&str> = spec.dimensions.to_vec();
+        expected.push(SERVICE_DIMENSION);
+        expected.sort();
+        let mut names: Vec<&str> = metric.dimensions.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort();
+        assert_eq!(names, expected, "{} names {} with other dimensions", metric.place, metric.name);
+        for (name, value) in &metric.dimensions {
+            match name.as_str() {
+                "reason" => assert!(ledger_http::PROBLEM_CODES.contains(&value.as_str()), "reason {value}"),
+                "function" => assert!(["api", "worker"].contains(&value.as_str()), "function {value}"),
+                _ => {}
+            }
+        }
+    }
+    let charted: BTreeSet<String> = CATALOG.iter().map(|s| s.name.to_owned()).collect();
+    assert_eq!(on_dashboard, charted, "the dashboard charts every metric the code emits");
+}
+
+#[test]
+fn anomaly_alarms_and_canary_deployments_are_wired() {
+    let t = template();
+    let resources = t["Resources"].as_mapping().unwrap();
+    let of_type = |ty: &'static str| resources.iter().filter(move |(_, r)| r["Type"] == ty);
+    assert_eq!(of_type("AWS::CloudWatch::AnomalyDetector").count(), 3);
+    let bands: Vec<&str> = of_type("AWS::CloudWatch::Alarm")
+        .filter(|(_, r)| {
+            r["Properties"]["Metrics"].as_sequence().into_iter().flatten().any(|m| {
+                m["Expression"].as_str().is_some_and(|e| e.starts_with("ANOMALY_DETECTION_BAND("))
+            })
+        })
+        .map(|(id, _)| id.as_str().unwrap())
+        .collect();
+    assert_eq!(bands.len(), 3, "anomaly alarms on rate, error rate and p99 latency: {bands:?}");
+    for (name, function) in functions(&t) {
+        let props = &function["Properties"];
+        assert_eq!(props["AutoPublishAlias"], "live", "{name}");
+        let preference = &props["DeploymentPreference"];
+        assert!(preference["Type"].as_str().unwrap().starts_with("Canary"), "{name}");
+        let alarms = preference["Alarms"].as_sequence().unwrap();
+        for alarm in alarms {
+            let Value::Tagged(r) = alarm else { panic!("{name}: alarms are !Ref") };
+            let id = r.value.as_str().unwrap();
+            assert_eq!(resources[id]["Type"], "AWS::CloudWatch::Alarm", "{name} rolls back on {id}");
+        }
+        assert_eq!(property(&t, function, "Tracing"), "Active", "{name}");
+    }
+    assert!(of_type("AWS::SNS::Topic").count() == 1 && of_type("AWS::CloudWatch::Dashboard").count() == 1);
+}

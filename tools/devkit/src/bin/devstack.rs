@@ -41,7 +41,8 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Install the pinned Python tools: the emulator, or also SAM CLI, cfn-lint and cargo-lambda.
+    /// Install the pinned tools: the emulator and Chromium (for the dashboard test), or also SAM CLI,
+    /// cfn-lint and cargo-lambda.
     Setup {
         #[arg(long)]
         tools: bool,
@@ -62,6 +63,8 @@ enum Cmd {
         #[arg(long, default_value_t = 10_000)]
         transfers: usize,
     },
+    /// Drive realistic traffic at an API (the running local stack by default) and summarise it.
+    Load(LoadArgs),
     /// Print each operation's DynamoDB calls and capacity units, computed from item sizes.
     Capacity,
     /// Print a development token for a tenant (valid against `cargo stack up`).
@@ -69,6 +72,46 @@ enum Cmd {
         #[arg(default_value = "acme")]
         tenant: String,
     },
+}
+
+#[derive(clap::Args)]
+struct LoadArgs {
+    /// Base URL of the API; default: the running `cargo stack up`. For AWS, the stack's ApiUrl output.
+    #[arg(long)]
+    url: Option<String>,
+    /// Bearer token; default: $LEDGER_TOKEN, else a dev token of the running local stack.
+    #[arg(long)]
+    token: Option<String>,
+    /// Transfers per second outside the spike.
+    #[arg(long, default_value_t = 50.0)]
+    rate: f64,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 60)]
+    duration: u64,
+    /// Customer accounts to create and fund.
+    #[arg(long, default_value_t = 50)]
+    accounts: usize,
+    /// Zipf exponent of account choice (0: uniform; 1.2: a few hot accounts).
+    #[arg(long, default_value_t = 1.1)]
+    skew: f64,
+    /// Share of bad requests (overdrafts, invalid fields, replays).
+    #[arg(long, default_value_t = 0.05)]
+    errors: f64,
+    /// Share of transfers sent with `Prefer: respond-async` (queue and worker).
+    #[arg(long, default_value_t = 0.5)]
+    async_share: f64,
+    /// Start of a spike, in seconds from the start (no spike if absent).
+    #[arg(long)]
+    spike_at: Option<u64>,
+    /// Length of the spike in seconds.
+    #[arg(long, default_value_t = 10)]
+    spike_for: u64,
+    /// Rate multiplier during the spike.
+    #[arg(long, default_value_t = 5.0)]
+    spike_factor: f64,
+    /// Requests in flight at most.
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
 }
 
 fn main() -> ExitCode {
@@ -85,6 +128,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match cli.command {
         Cmd::Setup { tools } => {
             setup::ensure(Requirements::Emulator)?;
+            setup::ensure_browser()?;
             if tools {
                 setup::ensure(Requirements::Tools)?;
             }
@@ -92,6 +136,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         }
         Cmd::Test { args } => {
             setup::ensure(Requirements::Emulator)?;
+            setup::ensure_browser()?;
             let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
                 .args(["test", "--workspace"])
                 .args(args)
@@ -125,6 +170,22 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Load(args) => {
+            let plan = load_plan(args)?;
+            eprintln!(
+                "load: {:.0} transfers/s for {} s against {} ({} accounts, skew {}, {:.0}% bad, {:.0}% async)",
+                plan.rate,
+                plan.duration.as_secs(),
+                plan.base_url,
+                plan.accounts,
+                plan.skew,
+                plan.error_mix * 100.0,
+                plan.async_share * 100.0
+            );
+            let summary = tokio::runtime::Runtime::new()?.block_on(devkit::load::run(plan))?;
+            print!("{}", summary.render());
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Capacity => {
             print_capacity();
             Ok(ExitCode::SUCCESS)
@@ -142,6 +203,39 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
 }
 
 const TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+
+fn load_plan(args: LoadArgs) -> Result<devkit::load::LoadPlan, Box<dyn std::error::Error>> {
+    let running = || -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+        let text = std::fs::read_to_string(running_file())
+            .map_err(|_| "no --url given and no local stack running (start `cargo stack up`)")?;
+        Ok(serde_json::from_str(&text)?)
+    };
+    let url = match args.url {
+        Some(url) => url,
+        None => running()?["url"].as_str().ok_or("the running stack's file has no url")?.to_owned(),
+    };
+    let token = match args.token.or_else(|| std::env::var("LEDGER_TOKEN").ok()) {
+        Some(token) => token,
+        None => dev_auth()?.token("acme", TOKEN_TTL),
+    };
+    Ok(devkit::load::LoadPlan {
+        base_url: url,
+        token,
+        rate: args.rate,
+        duration: Duration::from_secs(args.duration),
+        accounts: args.accounts,
+        skew: args.skew,
+        error_mix: args.errors.clamp(0.0, 1.0),
+        async_share: args.async_share.clamp(0.0, 1.0),
+        spike: args.spike_at.map(|at| devkit::load::Spike {
+            at: Duration::from_secs(at),
+            lasts: Duration::from_secs(args.spike_for),
+            factor: args.spike_factor,
+        }),
+        concurrency: args.concurrency,
+        progress: true,
+    })
+}
 
 fn tenant_claim() -> String {
     std::env::var("TENANT_CLAIM").unwrap_or_else(|_| DEFAULT_TENANT_CLAIM.into())
@@ -164,18 +258,22 @@ fn dev_auth() -> std::io::Result<DevAuth> {
 }
 
 async fn up(port: u16, emulator_port: u16) -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
-        .init();
+    ledger_telemetry::logs::init();
+    let metrics = devkit::dashboard::local_metrics();
+    // One process plays both functions: each starts cold once.
+    ledger_telemetry::metrics::cold_start(ledger_telemetry::Function::Api);
+    ledger_telemetry::metrics::cold_start(ledger_telemetry::Function::Worker);
     let emulator = Emulator::start(emulator_port)?;
     let table = "ledger-local";
     let stack = devkit::Stack::create(&emulator, table, None).await?;
     let auth = dev_auth()?;
     let state = stack.state().with_tenant_claim(tenant_claim());
     tokio::spawn(stack.worker().run(stack.store.clone()));
+    tokio::spawn(metrics.run(stack.sqs.clone(), stack.queue.url().to_owned(), stack.dead_letter_url.clone()));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let url = format!("http://{}", listener.local_addr()?);
     let running = serde_json::json!({
+        "url": url,
         "emulator": emulator.endpoint(),
         "queue_url": stack.queue.url(),
         "dlq_url": stack.dead_letter_url,
@@ -190,7 +288,8 @@ async fn up(port: u16, emulator_port: u16) -> Result<(), Box<dyn std::error::Err
         stack.event_source.batching_window_secs,
         stack.dead_letter_url
     );
-    axum::serve(listener, devkit::local_router(state, auth))
+    println!("  dashboard  {url}/dashboard (live; drive it with `cargo stack load`)\n");
+    axum::serve(listener, devkit::local_router(state, auth).merge(devkit::dashboard::routes()))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
             eprintln!("\nstopping: API and emulator");

@@ -1,0 +1,170 @@
+//! Every metric the ledger emits, and the one function that records each. The metrics go through the
+//! `metrics` facade to `metrics_cloudwatch_embedded`, which writes them as CloudWatch Embedded Metric
+//! Format documents to stdout after each invocation; CloudWatch turns those log lines into metrics.
+//! The local stack reads the very same documents for its dashboard.
+
+use std::time::Duration;
+
+use ::metrics::{Unit, counter, describe_counter, describe_histogram, histogram};
+pub use metrics_cloudwatch_embedded::Collector;
+
+/// The dimension every metric carries (its value is the service name).
+pub const SERVICE_DIMENSION: &str = "service";
+pub const DEFAULT_NAMESPACE: &str = "Ledger";
+pub const DEFAULT_SERVICE: &str = "ledger";
+
+pub const TRANSFERS_COMMITTED: &str = "TransfersCommitted";
+pub const TRANSFERS_REJECTED: &str = "TransfersRejected";
+pub const IDEMPOTENT_REPLAYS: &str = "IdempotentReplays";
+pub const API_REQUESTS: &str = "ApiRequests";
+pub const API_ERRORS: &str = "ApiErrors";
+pub const API_LATENCY: &str = "ApiLatency";
+pub const DYNAMODB_RETRIES: &str = "DynamoDbRetries";
+pub const DYNAMODB_THROTTLES: &str = "DynamoDbThrottles";
+pub const ENQUEUE_TO_COMMIT: &str = "EnqueueToCommit";
+pub const SUBMITTED_BATCH_SIZE: &str = "SubmittedBatchSize";
+pub const WORKER_BATCH_SIZE: &str = "WorkerBatchSize";
+pub const PARTIAL_BATCH_FAILURES: &str = "PartialBatchFailures";
+pub const COLD_START: &str = "ColdStart";
+
+/// One metric: its name, unit and the dimensions it carries besides `service`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricSpec {
+    pub name: &'static str,
+    pub unit: Unit,
+    pub dimensions: &'static [&'static str],
+    pub meaning: &'static str,
+}
+
+const fn spec(
+    name: &'static str,
+    unit: Unit,
+    dimensions: &'static [&'static str],
+    meaning: &'static str,
+) -> MetricSpec {
+    MetricSpec { name, unit, dimensions, meaning }
+}
+
+/// The catalogue. Tests check that the EMF output holds each of these with exactly these dimensions,
+/// and that the dashboard and alarms in template.yaml name only these.
+pub const CATALOG: &[MetricSpec] = &[
+    spec(TRANSFERS_COMMITTED, Unit::Count, &[], "transfers applied (API and worker)"),
+    spec(TRANSFERS_REJECTED, Unit::Count, &["reason"], "transfers refused by a rule, by rule code"),
+    spec(IDEMPOTENT_REPLAYS, Unit::Count, &[], "retries answered from the first outcome"),
+    spec(API_REQUESTS, Unit::Count, &[], "API responses"),
+    spec(API_ERRORS, Unit::Count, &[], "API responses with a 5xx status"),
+    spec(API_LATENCY, Unit::Milliseconds, &[], "time to answer an API request"),
+    spec(DYNAMODB_RETRIES, Unit::Count, &[], "DynamoDB attempts after the first"),
+    spec(DYNAMODB_THROTTLES, Unit::Count, &[], "DynamoDB attempts refused by throttling"),
+    spec(ENQUEUE_TO_COMMIT, Unit::Milliseconds, &[], "from SQS accepting a transfer to its commit"),
+    spec(SUBMITTED_BATCH_SIZE, Unit::Count, &[], "transfers per submitted batch"),
+    spec(WORKER_BATCH_SIZE, Unit::Count, &[], "SQS records per worker invocation"),
+    spec(PARTIAL_BATCH_FAILURES, Unit::Count, &[], "records the worker handed back to SQS"),
+    spec(COLD_START, Unit::Count, &["function"], "new execution environments"),
+];
+
+/// The function a line or metric comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Function {
+    Api,
+    Worker,
+}
+
+impl Function {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Worker => "worker",
+        }
+    }
+}
+
+/// Namespace and service name: `METRICS_NAMESPACE` and `SERVICE_NAME`, or the defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricsConfig {
+    pub namespace: String,
+    pub service: String,
+}
+
+impl MetricsConfig {
+    pub fn from_env() -> Self {
+        let var = |name: &str, default: &str| {
+            std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+        };
+        Self { namespace: var("METRICS_NAMESPACE", DEFAULT_NAMESPACE), service: var("SERVICE_NAME", DEFAULT_SERVICE) }
+    }
+}
+
+/// Installs the process-wide EMF recorder. Call once; flush with `Collector::flush` (the Lambda run
+/// loop does it after every invocation).
+pub fn init(config: &MetricsConfig) -> Result<&'static Collector, metrics_cloudwatch_embedded::Error> {
+    let collector = metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(config.namespace.clone())
+        .with_dimension(SERVICE_DIMENSION, config.service.clone())
+        .with_lambda_request_id("requestId")
+        .init()?;
+    // Units come from the descriptions, which go to the recorder just installed.
+    for metric in CATALOG {
+        if matches!(metric.unit, Unit::Milliseconds) || is_histogram(metric.name) {
+            describe_histogram!(metric.name, metric.unit, metric.meaning);
+        } else {
+            describe_counter!(metric.name, metric.unit, metric.meaning);
+        }
+    }
+    Ok(collector)
+}
+
+fn is_histogram(name: &str) -> bool {
+    [SUBMITTED_BATCH_SIZE, WORKER_BATCH_SIZE].contains(&name)
+}
+
+fn millis(elapsed: Duration) -> f64 {
+    elapsed.as_secs_f64() * 1000.0
+}
+
+pub fn transfer_committed() {
+    counter!(TRANSFERS_COMMITTED).increment(1);
+}
+
+/// `reason` is a rule code: a short, closed set, so the dimension stays cheap.
+pub fn transfer_rejected(reason: &str) {
+    counter!(TRANSFERS_REJECTED, "reason" => reason.to_owned()).increment(1);
+}
+
+pub fn idempotent_replay() {
+    counter!(IDEMPOTENT_REPLAYS).increment(1);
+}
+
+pub fn api_response(status: u16, latency: Duration) {
+    counter!(API_REQUESTS).increment(1);
+    if status >= 500 {
+        counter!(API_ERRORS).increment(1);
+    }
+    histogram!(API_LATENCY).record(millis(latency));
+}
+
+pub fn dynamodb_retry() {
+    counter!(DYNAMODB_RETRIES).increment(1);
+}
+
+pub fn dynamodb_throttle() {
+    counter!(DYNAMODB_THROTTLES).increment(1);
+}
+
+pub fn enqueue_to_commit(latency: Duration) {
+    histogram!(ENQUEUE_TO_COMMIT).record(millis(latency));
+}
+
+pub fn submitted_batch(transfers: usize) {
+    histogram!(SUBMITTED_BATCH_SIZE).record(transfers as f64);
+}
+
+/// One worker invocation: how many records it got and how many it handed back.
+pub fn worker_batch(records: usize, failed: usize) {
+    histogram!(WORKER_BATCH_SIZE).record(records as f64);
+    counter!(PARTIAL_BATCH_FAILURES).increment(failed as u64);
+}
+
+pub fn cold_start(function: Function) {
+    counter!(COLD_START, "function" => function.as_str()).increment(1);
+}

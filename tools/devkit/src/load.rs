@@ -1,0 +1,289 @@
+//! The load generator (`cargo stack load`): open-loop traffic at a set rate against any base URL, the
+//! local stack or a deployed API Gateway URL. It creates its own accounts, funds them, then sends
+//! transfers between accounts picked with a Zipf skew (a few hot accounts, a long tail), mixing in
+//! bad requests (overdrafts, invalid fields, replays) and an optional spike, and summarises rates,
+//! latency percentiles and status counts.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::Rng;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use crate::dashboard::percentile;
+
+#[derive(Clone, Debug)]
+pub struct Spike {
+    /// Seconds after the start.
+    pub at: Duration,
+    pub lasts: Duration,
+    /// Rate multiplier while it lasts.
+    pub factor: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct LoadPlan {
+    /// Base URL of the API (`http://127.0.0.1:3000`, or the stack's `ApiUrl` output).
+    pub base_url: String,
+    pub token: String,
+    /// Transfers per second outside the spike.
+    pub rate: f64,
+    pub duration: Duration,
+    pub accounts: usize,
+    /// Zipf exponent of account choice: 0 is uniform, 1.2 makes a few accounts hot.
+    pub skew: f64,
+    /// Share of requests that are bad on purpose.
+    pub error_mix: f64,
+    /// Share of transfers sent with `Prefer: respond-async` (through the queue and the worker).
+    pub async_share: f64,
+    pub spike: Option<Spike>,
+    /// Requests in flight at most; beyond it a request is counted as `skipped`.
+    pub concurrency: usize,
+    pub progress: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub elapsed: Duration,
+    pub sent: u64,
+    pub skipped: u64,
+    pub transport_errors: u64,
+    pub statuses: BTreeMap<u16, u64>,
+    pub latencies_ms: Vec<f64>,
+}
+
+impl Summary {
+    pub fn rate(&self) -> f64 {
+        self.sent as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    pub fn render(&self) -> String {
+        let p = |q| percentile(&self.latencies_ms, q).map_or("-".to_owned(), |v| format!("{v:.1} ms"));
+        let mut out = format!(
+            "sent {} in {:.1} s ({:.1}/s); skipped {} (client at its concurrency limit); transport errors {}\n",
+            self.sent,
+            self.elapsed.as_secs_f64(),
+            self.rate(),
+            self.skipped,
+            self.transport_errors
+        );
+        out += &format!("latency p50 {}  p90 {}  p99 {}  max {}\n", p(0.5), p(0.9), p(0.99), p(1.0));
+        out += "status  count\n";
+        for (status, count) in &self.statuses {
+            out += &format!("{status:>6}  {count}\n");
+        }
+        out
+    }
+}
+
+/// Picks account indexes with probability proportional to 1 / (rank + 1)^skew.
+struct Zipf {
+    cumulative: Vec<f64>,
+}
+
+impl Zipf {
+    fn new(n: usize, skew: f64) -> Self {
+        let mut total = 0.0;
+        let cumulative = (0..n)
+            .map(|i| {
+                total += 1.0 / ((i + 1) as f64).powf(skew);
+                total
+            })
+            .collect();
+        Self { cumulative }
+    }
+
+    fn pick(&self, rng: &mut impl Rng) -> usize {
+        let target = rng.random::<f64>() * self.cumulative.last().copied().unwrap_or(0.0);
+        self.cumulative.partition_point(|c| *c < target).min(self.cumulative.len() - 1)
+    }
+}
+
+struct Target {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Target {
+    async fn post(&self, path: &str, body: &Value, asynchronous: bool) -> Result<(u16, Duration), reqwest::Error> {
+        let mut request = self.client.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(body);
+        if asynchronous {
+            request = request.header("prefer", "respond-async");
+        }
+        let started = Instant::now();
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        response.bytes().await?;
+        Ok((status, started.elapsed()))
+    }
+}
+
+/// Creates the run's accounts: a bank that may overdraw, and customers funded from it.
+async fn set_up(target: &Target, run: &str, accounts: usize) -> Result<Vec<String>, String> {
+    let expect = |what: &str, result: Result<(u16, Duration), reqwest::Error>| match result {
+        Ok((status, _)) if status < 300 => Ok(()),
+        Ok((status, _)) => Err(format!("{what}: HTTP {status}")),
+        Err(err) => Err(format!("{what}: {err}")),
+    };
+    let bank = format!("{run}-bank");
+    let body = json!({"id": bank, "currency": "EUR", "allow_overdraft": true});
+    expect("create the bank account", target.post("/v1/accounts", &body, false).await)?;
+    let customers: Vec<String> = (0..accounts).map(|i| format!("{run}-c{i}")).collect();
+    for customer in &customers {
+        let body = json!({"id": customer, "currency": "EUR"});
+        expect("create an account", target.post("/v1/accounts", &body, false).await)?;
+        let fund = json!({"id": format!("{customer}-funding"), "debit_account_id": bank,
+            "credit_account_id": customer, "amount": 1_000_000, "currency": "EUR"});
+        expect("fund an account", target.post("/v1/transfers", &fund, false).await)?;
+    }
+    Ok(customers)
+}
+
+/// One request of the mix: a good transfer, or one of the bad kinds.
+fn next_request(plan: &LoadPlan, zipf: &Zipf, customers: &[String], run: &str, n: u64) -> (Value, bool) {
+    let mut rng = rand::rng();
+    let from = zipf.pick(&mut rng);
+    let mut to = zipf.pick(&mut rng);
+    if to == from {
+        to = (from + 1) % customers.len();
+    }
+    let asynchronous = rng.random::<f64>() < plan.async_share;
+    let mut body = json!({"id": format!("{run}-t{n}"), "debit_account_id": customers[from],
+        "credit_account_id": customers[to], "amount": rng.random_range(1..=1_000), "currency": "EUR"});
+    if rng.random::<f64>() < plan.error_mix {
+        match n % 3 {
+            0 => body["amount"] = json!(1_000_000_000_000u64), // insufficient funds: 422
+            1 => body["currency"] = json!("euro"),             // invalid field: 400
+            _ => body["id"] = json!(format!("{run}-t{}", n / 2)), // a replay (or a conflict): 200 / 409
+        }
+    }
+    (body, asynchronous)
+}
+
+fn rate_at(plan: &LoadPlan, elapsed: Duration) -> f64 {
+    match &plan.spike {
+        Some(spike) if elapsed >= spike.at && elapsed < spike.at + spike.lasts => plan.rate * spike.factor,
+        _ => plan.rate,
+    }
+}
+
+/// Runs the plan. Set-up failures (unreachable URL, bad token) are returned; request failures are
+/// counted in the summary.
+pub async fn run(plan: LoadPlan) -> Result<Summary, String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let target = Arc::new(Target { client, base: plan.base_url.trim_end_matches('/').to_owned(), token: plan.token.clone() });
+    let run = format!("load-{}", uuid::Uuid::new_v4().simple().to_string().get(..8).unwrap_or("run"));
+    let customers = Arc::new(set_up(&target, &run, plan.accounts.max(2)).await?);
+    let zipf = Zipf::new(customers.len(), plan.skew);
+    let summary = Arc::new(Mutex::new(Summary::default()));
+    let in_flight = Arc::new(Semaphore::new(plan.concurrency.max(1)));
+    let sent = Arc::new(AtomicU64::new(0));
+    let bar = progress_bar(&plan);
+    let started = Instant::now();
+    let mut due = 0.0_f64; // requests owed so far (fractional)
+    let mut n = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    while started.elapsed() < plan.duration {
+        tick.tick().await;
+        let elapsed = started.elapsed();
+        due += rate_at(&plan, elapsed) * 0.010;
+        while due >= 1.0 {
+            due -= 1.0;
+            n += 1;
+            let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+                summary.lock().unwrap_or_else(|e| e.into_inner()).skipped += 1;
+                continue;
+            };
+            let (body, asynchronous) = next_request(&plan, &zipf, &customers, &run, n);
+            let path = "/v1/transfers";
+            let (target, summary, sent) = (target.clone(), summary.clone(), sent.clone());
+            tokio::spawn(async move {
+                let result = target.post(path, &body, asynchronous).await;
+                sent.fetch_add(1, Ordering::Relaxed);
+                let mut summary = summary.lock().unwrap_or_else(|e| e.into_inner());
+                match result {
+                    Ok((status, latency)) => {
+                        *summary.statuses.entry(status).or_default() += 1;
+                        summary.latencies_ms.push(latency.as_secs_f64() * 1000.0);
+                    }
+                    Err(_) => summary.transport_errors += 1,
+                }
+                drop(permit);
+            });
+        }
+        if let Some(bar) = &bar {
+            bar.set_position(elapsed.as_secs().min(plan.duration.as_secs()));
+            bar.set_message(format!(
+                "{:.0}/s target, {} sent",
+                rate_at(&plan, elapsed),
+                sent.load(Ordering::Relaxed)
+            ));
+        }
+    }
+    // Let the requests in flight finish.
+    let _ = in_flight.acquire_many(plan.concurrency.max(1) as u32).await;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let mut summary = summary.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    summary.elapsed = started.elapsed();
+    summary.sent = sent.load(Ordering::Relaxed);
+    Ok(summary)
+}
+
+fn progress_bar(plan: &LoadPlan) -> Option<ProgressBar> {
+    if !plan.progress {
+        return None;
+    }
+    let bar = ProgressBar::new(plan.duration.as_secs());
+    let style = ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} s  {msg}")
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    Some(bar)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zipf_favours_the_first_accounts_and_uniform_does_not() {
+        let mut rng = rand::rng();
+        let mut count = |skew: f64| {
+            let zipf = Zipf::new(100, skew);
+            (0..20_000).filter(|_| zipf.pick(&mut rng) < 10).count()
+        };
+        assert!(count(1.2) > 12_000, "the top 10 of 100 accounts take most of a 1.2 skew");
+        let uniform = count(0.0);
+        assert!((1_400..2_600).contains(&uniform), "uniform: about 10% ({uniform})");
+    }
+
+    #[test]
+    fn the_spike_multiplies_the_rate_only_while_it_lasts() {
+        let plan = LoadPlan {
+            base_url: String::new(),
+            token: String::new(),
+            rate: 10.0,
+            duration: Duration::from_secs(30),
+            accounts: 2,
+            skew: 0.0,
+            error_mix: 0.0,
+            async_share: 0.0,
+            spike: Some(Spike { at: Duration::from_secs(5), lasts: Duration::from_secs(2), factor: 4.0 }),
+            concurrency: 1,
+            progress: false,
+        };
+        assert_eq!(rate_at(&plan, Duration::from_secs(4)), 10.0);
+        assert_eq!(rate_at(&plan, Duration::from_secs(6)), 40.0);
+        assert_eq!(rate_at(&plan, Duration::from_secs(7)), 10.0);
+    }
+}
