@@ -7,8 +7,8 @@ use http::{HeaderValue, StatusCode, header};
 use ledger::{BatchId, LedgerError, NewTransfer, TenantId, TransferBatch};
 use ledger_dynamodb::BatchStatus;
 use ledger_sqs::QueuedTransfer;
-use serde::Serialize;
 use ledger_telemetry::{TraceContext, metrics};
+use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::body::{CreateBatch, CreateTransfer};
@@ -65,7 +65,12 @@ pub async fn submit(
         })
         .collect();
     let sent = app.queue.send(&messages, trace).await;
-    tracing::info!(transfers = batch.transfers().len(), sent = sent.len(), replayed = recorded.is_replay(), "batch enqueued");
+    tracing::info!(
+        transfers = batch.transfers().len(),
+        sent = sent.len(),
+        replayed = recorded.is_replay(),
+        "batch enqueued"
+    );
     app.store.mark_enqueued(tenant, batch.id(), &sent).await?;
     let status = app.store.batch_status(tenant, batch.id()).await?;
     if status.counts.not_enqueued > 0 {

@@ -34,7 +34,8 @@ where
             _ => None,
         };
         let claim = claims.and_then(|jwt| jwt.claims.get(state.tenant_claim.as_str()));
-        let tenant = claim.and_then(|raw| TenantId::parse(raw.as_str()).ok()).ok_or(ApiError::Unauthorized)?;
+        let tenant =
+            claim.and_then(|raw| TenantId::parse(raw.as_str()).ok()).ok_or(ApiError::Unauthorized)?;
         crate::observe::record("tenant", tenant.as_str());
         Ok(Tenant(tenant))
     }

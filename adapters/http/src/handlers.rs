@@ -6,8 +6,8 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
 use ledger::{AccountId, LedgerError, TransferId, TransferStatus};
 use ledger_dynamodb::Created;
-use ledger_telemetry::metrics;
 use ledger_telemetry::TraceContext;
+use ledger_telemetry::metrics;
 use time::OffsetDateTime;
 
 use crate::body::{AccountBody, CreateAccount, CreateTransfer, EntryBody, ListBody};

@@ -3,12 +3,12 @@
 
 mod common;
 
-use ledger_telemetry::{CorrelationId, TraceContext};
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::Api;
 use http::StatusCode;
 use ledger::{BatchId, TenantId};
 use ledger_sqs::QueuedTransfer;
+use ledger_telemetry::{CorrelationId, TraceContext};
 use serde_json::{Value, json};
 
 fn t(id: &str, debit: &str, credit: &str, amount: u64) -> Value {
@@ -131,9 +131,15 @@ async fn duplicate_deliveries_never_apply_or_count_twice() {
             transfer: serde_json::from_value(body.clone()).unwrap(),
         })
         .collect();
-    assert_eq!(api.stack.queue.send(&copies, &TraceContext::new(CorrelationId::generate(), None)).await.len(), 5);
+    assert_eq!(
+        api.stack.queue.send(&copies, &TraceContext::new(CorrelationId::generate(), None)).await.len(),
+        5
+    );
     drain(&api).await;
-    assert_eq!(api.stack.queue.send(&copies, &TraceContext::new(CorrelationId::generate(), None)).await.len(), 5);
+    assert_eq!(
+        api.stack.queue.send(&copies, &TraceContext::new(CorrelationId::generate(), None)).await.len(),
+        5
+    );
     drain(&api).await;
     assert_eq!((balance(&api, "alice").await, balance(&api, "bob").await), (50, 50));
     let status = api.get("/v1/transfer-batches/b1", "acme").await;

@@ -97,7 +97,10 @@ async fn ten_thousand_queued_transfers_settle_exactly_once() {
             })
         })
         .collect();
-    assert_eq!(api.stack.queue.send(&copies, &TraceContext::new(CorrelationId::generate(), None)).await.len(), copies.len());
+    assert_eq!(
+        api.stack.queue.send(&copies, &TraceContext::new(CorrelationId::generate(), None)).await.len(),
+        copies.len()
+    );
 
     // Two workers drain concurrently, as two concurrent Lambda invocations would.
     let workers = (0..2).map(|_| {

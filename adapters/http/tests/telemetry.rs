@@ -49,7 +49,9 @@ fn log_lines() -> Vec<Value> {
     String::from_utf8(bytes)
         .unwrap()
         .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not one JSON object ({e}): {line}")))
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not one JSON object ({e}): {line}"))
+        })
         .collect()
 }
 
@@ -77,6 +79,7 @@ async fn one_correlation_id_collects_every_line_of_an_async_transfer() {
         .header("content-type", "application/json")
         .header("prefer", "respond-async")
         .header("x-correlation-id", &correlation)
+        .header("x-amzn-trace-id", TRACE)
         .body(Body::from(transfer("async-1", "alice", "bob", 70).to_string()))
         .unwrap();
     let reply = api.send_request(request).await;
@@ -97,6 +100,8 @@ async fn one_correlation_id_collects_every_line_of_an_async_transfer() {
     for expected in ["transfer received", "transfer committed"] {
         assert!(worker_lines.contains(&expected), "worker line {expected:?} missing: {worker_lines:?}");
     }
+    // The X-Ray trace header travelled with the message (SQS's AWSTraceHeader attribute).
+    assert!(mine.iter().filter(|l| l["function"] == "worker").all(|l| l["xrayTraceHeader"] == TRACE));
     for line in &mine {
         for field in ["timestamp", "level", "function", "requestId", "tenant", "message"] {
             assert!(line.get(field).is_some(), "{field} missing from {line}");
@@ -122,9 +127,12 @@ async fn a_missing_correlation_id_is_generated_and_returned() {
     let id = reply.headers["x-correlation-id"].to_str().unwrap().to_owned();
     assert_eq!(id.len(), 36, "a UUID: {id}");
     let lines = log_lines();
-    let refused = lines.iter().find(|l| l["correlationId"] == id.as_str() && l["message"] == "request refused");
+    let refused =
+        lines.iter().find(|l| l["correlationId"] == id.as_str() && l["message"] == "request refused");
     assert_eq!(refused.map(|l| l["code"].clone()), Some(json!("not_found")));
 }
+
+const TRACE: &str = "Root=1-67a0b1c2-1234567890abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1";
 
 fn uuid_like() -> String {
     format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
@@ -139,7 +147,10 @@ async fn every_metric_comes_out_as_emf_with_its_dimensions() {
     accounts(&api, "acme").await;
     metrics::cold_start(Function::Api); // what `ledger_telemetry::init` records at a cold start
     metrics::cold_start(Function::Worker);
-    assert_eq!(api.post("/v1/transfers", "acme", transfer("m1", "bank", "alice", 100)).await.status, StatusCode::CREATED);
+    assert_eq!(
+        api.post("/v1/transfers", "acme", transfer("m1", "bank", "alice", 100)).await.status,
+        StatusCode::CREATED
+    );
     assert!(api.post("/v1/transfers", "acme", transfer("m1", "bank", "alice", 100)).await.replayed());
     let rejected = api.post("/v1/transfers", "acme", transfer("m2", "alice", "bob", 1_000)).await;
     assert_eq!(rejected.code(), "insufficient_funds");
@@ -183,11 +194,18 @@ async fn every_metric_comes_out_as_emf_with_its_dimensions() {
         }
     }
     let values = |name: &str, key: &str, value: &str| -> f64 {
-        samples.iter().filter(|s| s.name == name && s.dimensions.get(key).map(String::as_str) == Some(value)).flat_map(|s| s.values.iter()).sum()
+        samples
+            .iter()
+            .filter(|s| s.name == name && s.dimensions.get(key).map(String::as_str) == Some(value))
+            .flat_map(|s| s.values.iter())
+            .sum()
     };
     assert!(values(metrics::TRANSFERS_REJECTED, "reason", "insufficient_funds") >= 1.0);
     assert!(values(metrics::COLD_START, "function", "worker") >= 1.0);
-    assert!(values(metrics::DYNAMODB_THROTTLES, SERVICE_DIMENSION, DEFAULT_SERVICE) >= 4.0, "4 attempts throttled");
+    assert!(
+        values(metrics::DYNAMODB_THROTTLES, SERVICE_DIMENSION, DEFAULT_SERVICE) >= 4.0,
+        "4 attempts throttled"
+    );
     assert!(values(metrics::DYNAMODB_RETRIES, SERVICE_DIMENSION, DEFAULT_SERVICE) >= 3.0, "3 retries");
     assert!(values(metrics::PARTIAL_BATCH_FAILURES, SERVICE_DIMENSION, DEFAULT_SERVICE) >= 1.0);
 }

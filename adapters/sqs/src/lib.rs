@@ -63,8 +63,11 @@ impl TransferQueue {
 
     async fn send_chunk(&self, chunk: Vec<QueuedTransfer>, trace: &TraceContext) -> Vec<u32> {
         let mut entries = Vec::with_capacity(chunk.len());
-        let correlation =
-            MessageAttributeValue::builder().data_type("String").string_value(trace.correlation.as_str()).build().ok();
+        let correlation = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(trace.correlation.as_str())
+            .build()
+            .ok();
         let xray = trace.xray.as_ref().and_then(|header| {
             MessageSystemAttributeValue::builder().data_type("String").string_value(header).build().ok()
         });
@@ -73,9 +76,11 @@ impl TransferQueue {
             match SendMessageBatchRequestEntry::builder()
                 .id(message.index.to_string())
                 .message_body(body)
-                .set_message_attributes(correlation.clone().map(|value| {
-                    [(CORRELATION_ATTRIBUTE.to_owned(), value)].into_iter().collect()
-                }))
+                .set_message_attributes(
+                    correlation
+                        .clone()
+                        .map(|value| [(CORRELATION_ATTRIBUTE.to_owned(), value)].into_iter().collect()),
+                )
                 .set_message_system_attributes(xray.clone().map(|value| {
                     [(MessageSystemAttributeNameForSends::AwsTraceHeader, value)].into_iter().collect()
                 }))

@@ -18,7 +18,8 @@ pub fn level_filter() -> EnvFilter {
 }
 
 fn filter_from(rust_log: Option<String>, lambda_level: Option<String>) -> EnvFilter {
-    let directives = rust_log.filter(|v| !v.trim().is_empty()).or(lambda_level.map(|l| l.to_ascii_lowercase()));
+    let directives =
+        rust_log.filter(|v| !v.trim().is_empty()).or(lambda_level.map(|l| l.to_ascii_lowercase()));
     directives.and_then(|d| EnvFilter::try_new(d).ok()).unwrap_or_else(|| EnvFilter::new("info"))
 }
 
@@ -49,7 +50,8 @@ mod tests {
 
     #[test]
     fn rust_log_wins_then_lambda_level_then_info() {
-        let f = |r: Option<&str>, l: Option<&str>| filter_from(r.map(Into::into), l.map(Into::into)).to_string();
+        let f =
+            |r: Option<&str>, l: Option<&str>| filter_from(r.map(Into::into), l.map(Into::into)).to_string();
         assert_eq!(f(Some("debug"), Some("ERROR")), "debug");
         assert_eq!(f(None, Some("WARN")), "warn");
         assert_eq!(f(Some(" "), Some("TRACE")), "trace");

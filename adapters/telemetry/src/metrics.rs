@@ -91,7 +91,10 @@ impl MetricsConfig {
         let var = |name: &str, default: &str| {
             std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
         };
-        Self { namespace: var("METRICS_NAMESPACE", DEFAULT_NAMESPACE), service: var("SERVICE_NAME", DEFAULT_SERVICE) }
+        Self {
+            namespace: var("METRICS_NAMESPACE", DEFAULT_NAMESPACE),
+            service: var("SERVICE_NAME", DEFAULT_SERVICE),
+        }
     }
 }
 

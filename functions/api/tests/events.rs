@@ -54,3 +54,22 @@ async fn every_sample_event_gives_its_documented_status() {
         assert_eq!(invoke(&router, file).await, (StatusCode::OK, true), "{file} delivered twice");
     }
 }
+
+#[tokio::test]
+async fn the_correlation_id_of_an_event_comes_back_and_one_is_made_when_absent() {
+    let router = ledger_http::router(devkit::fresh_stack().await.state());
+    let send = |file: &'static str| {
+        let router = router.clone();
+        async move {
+            let raw = std::fs::read_to_string(events_dir().join(file)).unwrap();
+            let event: LambdaRequest = serde_json::from_str(&raw).unwrap();
+            let response = router.oneshot(http::Request::<lambda_http::Body>::from(event)).await.unwrap();
+            response.headers().get("x-correlation-id").map(|v| v.to_str().unwrap().to_owned())
+        }
+    };
+    send("create-funding-account.json").await;
+    send("create-account.json").await;
+    assert_eq!(send("create-transfer.json").await.as_deref(), Some("sample-create-transfer"));
+    let generated = send("get-account.json").await.expect("a generated id");
+    assert_eq!(generated.len(), 36);
+}

@@ -18,8 +18,8 @@ use ledger_sqs::QueuedTransfer;
 use ledger_telemetry::correlation::CORRELATION_ATTRIBUTE;
 use ledger_telemetry::{Function, metrics};
 use time::OffsetDateTime;
-use tracing::{Instrument, Span};
 use tracing::field::Empty;
+use tracing::{Instrument, Span};
 
 /// One parsed message with what the logs and metrics need about it.
 struct Message {
@@ -33,7 +33,8 @@ struct Message {
 /// Applies one SQS batch. Tenants are applied in parallel; within a tenant, transfers are applied in
 /// batch order (so transfers on the same account apply in the order submitted).
 pub async fn handle(store: &DynamoStore, event: SqsEvent) -> SqsBatchResponse {
-    let span = tracing::info_span!("batch", function = Function::Worker.as_str(), records = event.records.len());
+    let span =
+        tracing::info_span!("batch", function = Function::Worker.as_str(), records = event.records.len());
     apply_batch(store, event).instrument(span).await
 }
 
@@ -51,7 +52,12 @@ async fn apply_batch(store: &DynamoStore, event: SqsEvent) -> SqsBatchResponse {
                 span.record("batchId", queued.batch_id.as_str());
                 span.record("transferId", queued.transfer.id.as_str());
                 span.in_scope(|| tracing::info!(index = queued.index, "transfer received"));
-                by_tenant.entry(queued.tenant.clone()).or_default().push(Message { id, queued, span, sent_at });
+                by_tenant.entry(queued.tenant.clone()).or_default().push(Message {
+                    id,
+                    queued,
+                    span,
+                    sent_at,
+                });
             }
             Some(Err(err)) => {
                 span.in_scope(|| tracing::error!(error = %err, "unparseable queued transfer: reported as failed, it will end in the dead-letter queue"));

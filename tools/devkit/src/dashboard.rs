@@ -51,7 +51,8 @@ static LOCAL: OnceLock<LocalMetrics> = OnceLock::new();
 /// Installs the EMF collector for this process (once) and returns the local metrics fed by it.
 pub fn local_metrics() -> &'static LocalMetrics {
     LOCAL.get_or_init(|| {
-        let collector = metrics::init(&MetricsConfig::from_env()).expect("the metrics recorder is installed once");
+        let collector =
+            metrics::init(&MetricsConfig::from_env()).expect("the metrics recorder is installed once");
         LocalMetrics { collector, seconds: Mutex::new(BTreeMap::new()), recent: Mutex::new(VecDeque::new()) }
     })
 }

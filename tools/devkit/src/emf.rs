@@ -21,7 +21,10 @@ pub struct Sample {
 
 /// The samples of every EMF document in `text` (other lines are skipped: logs share the stream).
 pub fn read(text: &str) -> Vec<Sample> {
-    text.lines().filter_map(|line| serde_json::from_str::<Value>(line).ok()).flat_map(|doc| samples(&doc)).collect()
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .flat_map(|doc| samples(&doc))
+        .collect()
 }
 
 fn samples(doc: &Value) -> Vec<Sample> {
@@ -39,7 +42,9 @@ fn samples(doc: &Value) -> Vec<Sample> {
             .unwrap_or_default();
         let dimensions: BTreeMap<String, String> = names
             .iter()
-            .map(|name| (name.to_string(), doc.get(*name).and_then(Value::as_str).unwrap_or_default().to_owned()))
+            .map(|name| {
+                (name.to_string(), doc.get(*name).and_then(Value::as_str).unwrap_or_default().to_owned())
+            })
             .collect();
         for metric in directive.get("Metrics").and_then(Value::as_array).into_iter().flatten() {
             let Some(name) = metric.get("Name").and_then(Value::as_str) else { continue };

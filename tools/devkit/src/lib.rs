@@ -6,8 +6,8 @@ pub mod bench;
 pub mod dashboard;
 pub mod dlq;
 pub mod emf;
-pub mod load;
 pub mod emulator;
+pub mod load;
 pub mod paths;
 pub mod poller;
 pub mod queues;
@@ -115,7 +115,10 @@ pub fn local_router(state: AppState, auth: DevAuth) -> Router {
 }
 
 /// The span lambda_runtime opens around each invocation, with a local request id.
-async fn local_invocation(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+async fn local_invocation(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     use tracing::Instrument;
     let span = tracing::info_span!("Lambda runtime invoke", requestId = %uuid::Uuid::new_v4());
     next.run(request).instrument(span).await

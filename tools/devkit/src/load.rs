@@ -110,8 +110,14 @@ struct Target {
 }
 
 impl Target {
-    async fn post(&self, path: &str, body: &Value, asynchronous: bool) -> Result<(u16, Duration), reqwest::Error> {
-        let mut request = self.client.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(body);
+    async fn post(
+        &self,
+        path: &str,
+        body: &Value,
+        asynchronous: bool,
+    ) -> Result<(u16, Duration), reqwest::Error> {
+        let mut request =
+            self.client.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(body);
         if asynchronous {
             request = request.header("prefer", "respond-async");
         }
@@ -179,7 +185,11 @@ pub async fn run(plan: LoadPlan) -> Result<Summary, String> {
         .timeout(Duration::from_secs(10))
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-    let target = Arc::new(Target { client, base: plan.base_url.trim_end_matches('/').to_owned(), token: plan.token.clone() });
+    let target = Arc::new(Target {
+        client,
+        base: plan.base_url.trim_end_matches('/').to_owned(),
+        token: plan.token.clone(),
+    });
     let run = format!("load-{}", uuid::Uuid::new_v4().simple().to_string().get(..8).unwrap_or("run"));
     let customers = Arc::new(set_up(&target, &run, plan.accounts.max(2)).await?);
     let zipf = Zipf::new(customers.len(), plan.skew);

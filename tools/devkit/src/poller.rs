@@ -5,8 +5,8 @@
 
 use std::io;
 
-use tracing::Instrument;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::Client;

@@ -68,7 +68,8 @@ const BROWSER: &str = "chromium";
 
 /// Installs Debian's Chromium unless a `chromium` is already on PATH; returns its command name.
 pub fn ensure_browser() -> io::Result<&'static str> {
-    let present = |cmd: &str| Command::new(cmd).arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
+    let present =
+        |cmd: &str| Command::new(cmd).arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
     if present(BROWSER) {
         return Ok(BROWSER);
     }

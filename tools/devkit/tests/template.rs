@@ -211,7 +211,8 @@ fn metrics_on_dashboard(t: &Value) -> Vec<NamedMetric> {
             if parts[0] != "NS" {
                 continue;
             }
-            let strings: Vec<String> = parts[1..].iter().filter_map(|p| p.as_str().map(str::to_owned)).collect();
+            let strings: Vec<String> =
+                parts[1..].iter().filter_map(|p| p.as_str().map(str::to_owned)).collect();
             let dimensions = strings[1..].chunks(2).map(|kv| (kv[0].clone(), kv[1].clone())).collect();
             out.push(NamedMetric { name: strings[0].clone(), dimensions, place: "dashboard".into() });
         }
@@ -271,14 +272,15 @@ fn anomaly_alarms_and_canary_deployments_are_wired() {
     let resources = t["Resources"].as_mapping().unwrap();
     let of_type = |ty: &'static str| resources.iter().filter(move |(_, r)| r["Type"] == ty);
     assert_eq!(of_type("AWS::CloudWatch::AnomalyDetector").count(), 3);
-    let bands: Vec<&str> = of_type("AWS::CloudWatch::Alarm")
-        .filter(|(_, r)| {
-            r["Properties"]["Metrics"].as_sequence().into_iter().flatten().any(|m| {
-                m["Expression"].as_str().is_some_and(|e| e.starts_with("ANOMALY_DETECTION_BAND("))
+    let bands: Vec<&str> =
+        of_type("AWS::CloudWatch::Alarm")
+            .filter(|(_, r)| {
+                r["Properties"]["Metrics"].as_sequence().into_iter().flatten().any(|m| {
+                    m["Expression"].as_str().is_some_and(|e| e.starts_with("ANOMALY_DETECTION_BAND("))
+                })
             })
-        })
-        .map(|(id, _)| id.as_str().unwrap())
-        .collect();
+            .map(|(id, _)| id.as_str().unwrap())
+            .collect();
     assert_eq!(bands.len(), 3, "anomaly alarms on rate, error rate and p99 latency: {bands:?}");
     for (name, function) in functions(&t) {
         let props = &function["Properties"];

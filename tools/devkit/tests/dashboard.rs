@@ -1,0 +1,143 @@
+//! The local dashboard in a real browser: Debian's Chromium, headless, loads the page served by the
+//! local stack while the load generator runs, sees every chart render and the numbers move, and
+//! saves the screenshot the README shows (docs/dashboard.png).
+
+use std::path::Path;
+use std::time::Duration;
+
+use devkit::load::{LoadPlan, Spike};
+use devkit::{DevAuth, dashboard, setup};
+
+const SIGNALS: [&str; 7] = [
+    "committed_per_s",
+    "rejected_per_s",
+    "errors_per_s",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "queue_depth",
+    "dlq_depth",
+];
+
+/// Runs headless Chromium on `url` with `action` (`--dump-dom` or `--screenshot=…`); returns stdout.
+async fn chromium(browser: &str, url: &str, action: &str) -> String {
+    let profile = std::env::temp_dir().join(format!("ledger-chromium-{}", std::process::id()));
+    let run = tokio::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-extensions",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--hide-scrollbars",
+            "--window-size=1280,1000",
+            // Let the page fetch and redraw a few times (it polls every second) before the action.
+            "--virtual-time-budget=4000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(action)
+        .arg(url)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(90), run).await.expect("chromium finished").unwrap();
+    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The opening tags `<{tag} …>` of the DOM whose attributes name `signal`.
+fn tag<'a>(dom: &'a str, name: &str, signal: &str) -> &'a str {
+    let wanted = format!("data-signal=\"{signal}\"");
+    dom.match_indices(&format!("<{name} "))
+        .map(|(at, _)| &dom[at..at + dom[at..].find('>').unwrap()])
+        .find(|t| t.contains(&wanted))
+        .unwrap_or_else(|| panic!("no <{name}> for {signal}"))
+}
+
+fn attr<'a>(tag: &'a str, name: &str) -> &'a str {
+    let start = tag
+        .find(&format!("{name}=\""))
+        .map(|i| i + name.len() + 2)
+        .unwrap_or_else(|| panic!("{name} in {tag}"));
+    &tag[start..start + tag[start..].find('"').unwrap()]
+}
+
+/// The signal's chart line (its `points`) and its displayed value.
+fn chart(dom: &str, signal: &str) -> (usize, String, String) {
+    let svg = tag(dom, "svg", signal);
+    let points: usize = attr(svg, "data-points").parse().unwrap();
+    let after = &dom[dom.find(svg).unwrap()..];
+    let line = &after[after.find("<polyline").unwrap()..];
+    let line = attr(&line[..line.find('>').unwrap()], "points").to_owned();
+    let value = tag(dom, "span", signal);
+    let text_start = dom.find(value).unwrap() + value.len() + 1;
+    let text = dom[text_start..text_start + dom[text_start..].find('<').unwrap()].to_owned();
+    (points, line, text)
+}
+
+fn updates(dom: &str) -> u64 {
+    attr(tag_body(dom), "data-updates").parse().unwrap()
+}
+
+fn tag_body(dom: &str) -> &str {
+    let at = dom.find("<body").unwrap();
+    &dom[at..at + dom[at..].find('>').unwrap()]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_renders_in_chromium_and_moves_under_load() {
+    let browser = setup::ensure_browser().expect("Chromium installs");
+    let local = dashboard::local_metrics();
+    let stack = devkit::fresh_stack().await;
+    let auth = DevAuth::new(b"dashboard-test".to_vec(), ledger_http::DEFAULT_TENANT_CLAIM);
+    tokio::spawn(stack.worker().run(stack.store.clone()));
+    tokio::spawn(local.run(stack.sqs.clone(), stack.queue.url().to_owned(), stack.dead_letter_url.clone()));
+    let router = devkit::local_router(stack.state(), auth.clone()).merge(dashboard::routes());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let plan = LoadPlan {
+        base_url: base.clone(),
+        token: auth.token("acme", Duration::from_secs(600)),
+        rate: 12.0,
+        duration: Duration::from_secs(30),
+        accounts: 10,
+        skew: 1.1,
+        error_mix: 0.1,
+        async_share: 0.5,
+        spike: Some(Spike { at: Duration::from_secs(15), lasts: Duration::from_secs(5), factor: 3.0 }),
+        concurrency: 64,
+        progress: false,
+    };
+    let load = tokio::spawn(devkit::load::run(plan));
+    let page = format!("{base}/dashboard");
+
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let first = chromium(browser, &page, "--dump-dom").await;
+    assert!(updates(&first) >= 1, "the page fetched its data: {}", tag_body(&first));
+    for signal in SIGNALS {
+        let (points, line, _) = chart(&first, signal);
+        assert!(points > 0 && !line.is_empty(), "{signal} has a drawn line ({points} points)");
+    }
+
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let second = chromium(browser, &page, "--dump-dom").await;
+    let (_, first_line, _) = chart(&first, "committed_per_s");
+    let (_, second_line, _) = chart(&second, "committed_per_s");
+    assert_ne!(first_line, second_line, "the committed chart moved between two loads");
+    let heights: std::collections::BTreeSet<&str> =
+        second_line.split(' ').filter_map(|p| p.split(',').nth(1)).collect();
+    assert!(heights.len() > 1, "transfers were committed: the line is not flat");
+    let values = |dom: &str| SIGNALS.map(|s| chart(dom, s).2);
+    assert_ne!(values(&first), values(&second), "the numbers moved");
+
+    let screenshot = devkit::paths::workspace_root().join("docs").join("dashboard.png");
+    chromium(browser, &page, &format!("--screenshot={}", screenshot.display())).await;
+    assert!(Path::new(&screenshot).metadata().unwrap().len() > 10_000, "a real screenshot");
+
+    let summary = load.await.unwrap().expect("the load ran");
+    println!("{}", summary.render());
+    assert!(summary.statuses.get(&201).copied().unwrap_or(0) > 0, "{}", summary.render());
+}
