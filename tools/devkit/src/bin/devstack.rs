@@ -83,7 +83,7 @@ struct LoadArgs {
     #[arg(long)]
     token: Option<String>,
     /// Transfers per second outside the spike.
-    #[arg(long, default_value_t = 50.0)]
+    #[arg(long, default_value_t = 20.0)]
     rate: f64,
     /// Seconds to run.
     #[arg(long, default_value_t = 60)]
