@@ -6,6 +6,7 @@
 use json_subscriber::JsonLayer;
 use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
@@ -18,9 +19,15 @@ pub fn level_filter() -> EnvFilter {
 }
 
 fn filter_from(rust_log: Option<String>, lambda_level: Option<String>) -> EnvFilter {
-    let directives =
-        rust_log.filter(|v| !v.trim().is_empty()).or(lambda_level.map(|l| l.to_ascii_lowercase()));
-    directives.and_then(|d| EnvFilter::try_new(d).ok()).unwrap_or_else(|| EnvFilter::new("info"))
+    if let Some(filter) = rust_log.filter(|v| !v.trim().is_empty()).and_then(|d| EnvFilter::try_new(d).ok()) {
+        return filter;
+    }
+    // Lambda's variable holds a plain level name (TRACE … FATAL); anything else means the default.
+    let level = lambda_level.and_then(|l| match l.to_ascii_uppercase().as_str() {
+        "FATAL" => Some(LevelFilter::ERROR),
+        other => other.parse::<LevelFilter>().ok(),
+    });
+    EnvFilter::new(level.unwrap_or(LevelFilter::INFO).to_string())
 }
 
 /// The JSON layer, writing to `writer` (stdout in Lambda; a buffer in the log tests).
@@ -57,5 +64,6 @@ mod tests {
         assert_eq!(f(Some(" "), Some("TRACE")), "trace");
         assert_eq!(f(None, None), "info");
         assert_eq!(f(None, Some("not a level!")), "info");
+        assert_eq!(f(None, Some("FATAL")), "error");
     }
 }
