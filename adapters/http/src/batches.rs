@@ -80,9 +80,7 @@ pub async fn submit(
             status.counts.not_enqueued, status.counts.total
         ))));
     }
-    if recorded.is_replay() {
-        metrics::idempotent_replay();
-    } else {
+    if !recorded.is_replay() {
         metrics::submitted_batch(batch.transfers().len());
     }
     Ok((status, recorded.is_replay()))

@@ -22,15 +22,14 @@ pub const REPLAY_HEADER: &str = "idempotent-replayed";
 
 fn created<T>(outcome: Created<T>, body: impl IntoResponse) -> Response {
     let replayed = outcome.is_replay();
-    if replayed {
-        metrics::idempotent_replay();
-    }
     let status = if replayed { StatusCode::OK } else { StatusCode::CREATED };
     with_replay_flag((status, body).into_response(), replayed)
 }
 
+/// The one place a replay is marked, and so the one place replays are counted.
 pub(crate) fn with_replay_flag(mut response: Response, replayed: bool) -> Response {
     if replayed {
+        metrics::idempotent_replay();
         response.headers_mut().insert(REPLAY_HEADER, HeaderValue::from_static("true"));
     }
     response
@@ -112,24 +111,18 @@ pub async fn create_transfer(
     let outcome = app.store.create_transfer(&tenant, body.into(), OffsetDateTime::now_utc()).await?;
     let replayed = outcome.is_replay();
     match &outcome.value().status {
-        TransferStatus::Committed if !replayed => {
-            metrics::transfer_committed();
-            tracing::info!("transfer committed");
-        }
-        TransferStatus::Rejected { reason } if !replayed => {
-            metrics::transfer_rejected(reason.code());
-            tracing::info!(reason = reason.code(), "transfer rejected");
-        }
-        _ => {}
-    }
-    match &outcome.value().status {
         TransferStatus::Committed | TransferStatus::Queued => {
+            if !replayed && outcome.value().status == TransferStatus::Committed {
+                metrics::transfer_committed();
+                tracing::info!("transfer committed");
+            }
             let body = Json(outcome.value().clone());
             Ok(created(outcome, body))
         }
         TransferStatus::Rejected { reason } => {
-            if replayed {
-                metrics::idempotent_replay();
+            if !replayed {
+                metrics::transfer_rejected(reason.code());
+                tracing::info!(reason = reason.code(), "transfer rejected");
             }
             let problem = ApiError::from(LedgerError::Rejected(reason.clone())).into_response();
             Ok(with_replay_flag(problem, replayed))

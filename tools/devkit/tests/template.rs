@@ -202,7 +202,7 @@ fn metrics_on_dashboard(t: &Value) -> Vec<NamedMetric> {
     let body = &t["Resources"]["LedgerDashboard"]["Properties"]["DashboardBody"];
     let Value::Tagged(sub) = body else { panic!("DashboardBody is a !Sub string") };
     let text = sub.value.as_str().unwrap().replace("${MetricsNamespace}", "NS");
-    let text = regex_free_substitute(&text);
+    let text = blank_substitutions(&text);
     let body: serde_json::Value = serde_json::from_str(&text).expect("the dashboard body is JSON");
     let mut out = Vec::new();
     for widget in body["widgets"].as_array().unwrap() {
@@ -221,7 +221,7 @@ fn metrics_on_dashboard(t: &Value) -> Vec<NamedMetric> {
 }
 
 /// Replaces the remaining `${…}` of a !Sub string with a placeholder, so the JSON parses.
-fn regex_free_substitute(text: &str) -> String {
+fn blank_substitutions(text: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
