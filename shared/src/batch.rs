@@ -2,7 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::error::{FieldError, LedgerError};
+use crate::error::LedgerError;
+use crate::field::FieldError;
 use crate::ids::BatchId;
 use crate::transfer::NewTransfer;
 
@@ -57,17 +58,10 @@ pub struct BatchCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AccountId, Amount, Currency, Metadata, TransferId};
+    use crate::fixtures::transfer;
 
     fn t(id: &str) -> NewTransfer {
-        NewTransfer {
-            id: TransferId::parse(id).unwrap(),
-            debit_account_id: AccountId::parse("a").unwrap(),
-            credit_account_id: AccountId::parse("b").unwrap(),
-            amount: Amount::new(1).unwrap(),
-            currency: Currency::parse("EUR").unwrap(),
-            metadata: Metadata::default(),
-        }
+        transfer(id, "a", "b", 1)
     }
 
     #[test]

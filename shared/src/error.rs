@@ -1,28 +1,12 @@
-//! The domain's errors: why a value could not be parsed, and why the ledger refused an operation.
+//! The domain's errors: why the ledger refused an operation (a value that did not parse is a
+//! [`FieldError`], in `field`).
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::field::FieldError;
 use crate::ids::AccountId;
-
-/// Why a raw value is not a valid instance of a newtype. The caller knows which field it parsed and
-/// pairs the two (see [`LedgerError::InvalidField`]).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{reason}")]
-pub struct FieldError {
-    reason: String,
-}
-
-impl FieldError {
-    pub fn new(reason: impl Into<String>) -> Self {
-        Self { reason: reason.into() }
-    }
-
-    pub fn reason(&self) -> &str {
-        &self.reason
-    }
-}
 
 /// A business rule that refused a transfer. Stable, machine-readable: `code()` is part of the API.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::FieldError;
+use crate::field::FieldError;
 
 /// The longest identifier accepted, in bytes (all accepted characters are ASCII).
 pub const MAX_ID_LEN: usize = 64;

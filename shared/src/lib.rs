@@ -5,6 +5,9 @@
 pub mod account;
 pub mod batch;
 pub mod error;
+pub mod field;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod ids;
 pub mod metadata;
 pub mod money;
@@ -13,7 +16,8 @@ pub mod transfer;
 
 pub use account::{Account, AccountBalance, NewAccount};
 pub use batch::{BatchCounts, TransferBatch};
-pub use error::{FieldError, LedgerError, RuleViolation};
+pub use error::{LedgerError, RuleViolation};
+pub use field::FieldError;
 pub use ids::{AccountId, BatchId, TenantId, TransferId};
 pub use metadata::Metadata;
 pub use money::{Amount, Balances, Currency};

@@ -90,32 +90,14 @@ pub fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::account::NewAccount;
-    use crate::ids::TransferId;
-    use crate::metadata::Metadata;
+    use crate::fixtures::{self, transfer};
     use crate::money::{Currency, POSTED_LIMIT};
     use proptest::prelude::*;
 
     fn account(id: &str, currency: &str, allow_overdraft: bool) -> AccountBalance {
-        NewAccount {
-            id: AccountId::parse(id).unwrap(),
-            currency: Currency::parse(currency).unwrap(),
-            allow_overdraft,
-            metadata: Metadata::default(),
-        }
-        .open(OffsetDateTime::UNIX_EPOCH)
-        .balance_state()
-    }
-
-    fn transfer(id: &str, debit: &str, credit: &str, amount: u64) -> NewTransfer {
-        NewTransfer {
-            id: TransferId::parse(id).unwrap(),
-            debit_account_id: AccountId::parse(debit).unwrap(),
-            credit_account_id: AccountId::parse(credit).unwrap(),
-            amount: Amount::new(amount).unwrap(),
-            currency: Currency::parse("EUR").unwrap(),
-            metadata: Metadata::default(),
-        }
+        let mut account = fixtures::account(id, allow_overdraft);
+        account.currency = Currency::parse(currency).unwrap();
+        account.open(OffsetDateTime::UNIX_EPOCH).balance_state()
     }
 
     const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;

@@ -93,15 +93,8 @@ impl NewTransfer {
 mod tests {
     use super::*;
 
-    pub(crate) fn transfer(debit: &str, credit: &str, amount: u64) -> NewTransfer {
-        NewTransfer {
-            id: TransferId::parse("t1").unwrap(),
-            debit_account_id: AccountId::parse(debit).unwrap(),
-            credit_account_id: AccountId::parse(credit).unwrap(),
-            amount: Amount::new(amount).unwrap(),
-            currency: Currency::parse("EUR").unwrap(),
-            metadata: Metadata::default(),
-        }
+    fn transfer(debit: &str, credit: &str, amount: u64) -> NewTransfer {
+        crate::fixtures::transfer("t1", debit, credit, amount)
     }
 
     #[test]

@@ -2,18 +2,20 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use ledger::{Account, AccountId, Entry, LedgerError, NewAccount, TenantId};
 use time::OffsetDateTime;
 
+use crate::cancel::{Cancelled, cancellation};
 use crate::items::{self, Item, s};
-use crate::transfers::{key, put_if_new};
+use crate::retry::backoff;
+use crate::transfers::{MAX_CONFLICT_ATTEMPTS, key, put_if_new};
 use crate::{Created, DynamoStore, Page, StoreError, keys};
 
 impl DynamoStore {
-    /// One TransactWriteItems putting the profile and the balance item, each only if new. If the id
-    /// exists, the stored account is read and compared with the request: replay or conflict.
+    /// One TransactWriteItems putting the profile and the balance item, each only if new (redone if
+    /// it only met another transaction). If the id exists, the stored account is read and compared
+    /// with the request: replay or conflict.
     pub async fn create_account(
         &self,
         tenant: &TenantId,
@@ -21,31 +23,36 @@ impl DynamoStore {
         now: OffsetDateTime,
     ) -> Result<Created<Account>, StoreError> {
         let account = request.clone().open(now);
-        let written = self
-            .client
-            .transact_write_items()
-            .transact_items(put_if_new(&self.table, items::profile_item(tenant, &account))?)
-            .transact_items(put_if_new(&self.table, items::balance_item(tenant, &account.balance_state()))?)
-            .send()
-            .await;
-        let err = match written {
-            Ok(_) => return Ok(Created::New(account)),
-            Err(err) => err,
-        };
-        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error()
-        else {
-            return Err(err.into());
-        };
-        if !cancelled.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed")) {
-            return Err(StoreError::Unavailable(format!("account creation cancelled: {cancelled}")));
+        for attempt in 0..MAX_CONFLICT_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
+            let written = self
+                .client
+                .transact_write_items()
+                .transact_items(put_if_new(&self.table, items::profile_item(tenant, &account))?)
+                .transact_items(put_if_new(
+                    &self.table,
+                    items::balance_item(tenant, &account.balance_state()),
+                )?)
+                .send()
+                .await;
+            let err = match written {
+                Ok(_) => return Ok(Created::New(account)),
+                Err(err) => err,
+            };
+            if let Cancelled::Contended = cancellation(err)? {
+                continue;
+            }
+            let existing = self.get_account(tenant, &account.id).await?;
+            let fields = request.differing_fields(&existing);
+            return if fields.is_empty() {
+                Ok(Created::Replayed(existing))
+            } else {
+                Err(LedgerError::IdempotencyConflict { fields }.into())
+            };
         }
-        let existing = self.get_account(tenant, &account.id).await?;
-        let fields = request.differing_fields(&existing);
-        if fields.is_empty() {
-            Ok(Created::Replayed(existing))
-        } else {
-            Err(LedgerError::IdempotencyConflict { fields }.into())
-        }
+        Err(StoreError::Unavailable(format!("account {} stayed contended", account.id)))
     }
 
     /// One strongly consistent Query of the account's profile and balance items.
@@ -67,9 +74,11 @@ impl DynamoStore {
         }
     }
 
-    /// One Query of the accounts index, ascending by id, then one BatchGetItem of the page's balance
-    /// items (consistent). The index is eventually consistent: an account created a moment ago may
-    /// be missing from a list for a moment.
+    /// One Query of the accounts index, ascending by id, then one TransactGetItems of the page's
+    /// balance items: the balances of a page are one snapshot, so they always sum as the ledger's
+    /// totals did at one instant (a BatchGetItem could read one account before a transfer and its
+    /// counterparty after it). The index is eventually consistent: an account created a moment ago
+    /// may be missing from a list for a moment.
     pub async fn list_accounts(
         &self,
         tenant: &TenantId,
@@ -97,7 +106,7 @@ impl DynamoStore {
             profiles.iter().filter_map(|p| p.get(keys::PK)).map(|pk| key(pk.clone(), keys::BALANCE_SK));
         let pk_of = |item: &Item| item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned();
         let balances: HashMap<String, Item> = self
-            .batch_get(balance_keys.collect())
+            .snapshot(balance_keys.collect())
             .await?
             .into_iter()
             .filter_map(|item| Some((pk_of(&item)?, item)))

@@ -197,7 +197,7 @@ impl DynamoStore {
     async fn write_batch(&self, mut requests: Vec<WriteRequest>) -> Result<(), StoreError> {
         for attempt in 0..8u32 {
             if attempt > 0 {
-                crate::transfers::backoff(attempt).await;
+                crate::retry::backoff(attempt).await;
             }
             let out = self.client.batch_write_item().request_items(&self.table, requests).send().await?;
             match out.unprocessed_items.and_then(|mut u| u.remove(&self.table)) {

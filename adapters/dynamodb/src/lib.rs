@@ -3,12 +3,14 @@
 
 mod accounts;
 mod batches;
-pub mod capacity;
+mod cancel;
 pub mod client;
 mod error;
-mod items;
+pub mod items;
 pub mod keys;
 mod queued;
+mod reads;
+mod retry;
 mod transfers;
 
 pub use batches::{BatchRecord, BatchStatus};

@@ -10,22 +10,21 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use ledger::{AccountBalance, AccountId, BatchId, NewTransfer, TenantId, Transfer, TransferStatus};
 use time::OffsetDateTime;
 
 use crate::batches::REJECTED_PREFIX;
-use crate::error::is_transient_code;
+use crate::cancel::cancellation;
 use crate::items::{self, Item, n, s};
-use crate::transfers::{backoff, key, put, put_if_new};
+use crate::reads::MAX_READ_KEYS;
+use crate::retry::backoff;
+use crate::transfers::{key, put, put_if_new};
 use crate::{DynamoStore, StoreError, keys};
 
 /// DynamoDB's limit of items in one TransactWriteItems.
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
 const MAX_ATTEMPTS: u32 = 8;
-/// Keys per BatchGetItem call (the DynamoDB maximum).
-const READ_BATCH: usize = 100;
 
 /// One queued transfer to apply.
 #[derive(Clone, Debug)]
@@ -134,7 +133,7 @@ impl DynamoStore {
         keys_to_read.sort_by_key(|k| format!("{:?}", (k.get(keys::PK), k.get(keys::SK))));
         keys_to_read.dedup();
         let mut found: HashMap<(String, String), Item> = HashMap::new();
-        for chunk in keys_to_read.chunks(READ_BATCH) {
+        for chunk in keys_to_read.chunks(MAX_READ_KEYS) {
             for item in self.batch_get(chunk.to_vec()).await? {
                 let pk = item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
                 let sk = item.get(keys::SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
@@ -266,22 +265,9 @@ impl DynamoStore {
                 }
                 Ok(true)
             }
-            Err(err) => match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
-                    let codes: Vec<Option<&str>> =
-                        cancelled.cancellation_reasons().iter().map(|r| r.code()).collect();
-                    let retryable = codes.iter().all(|c| {
-                        matches!(c, None | Some("None" | "ConditionalCheckFailed" | "TransactionConflict"))
-                            || is_transient_code(*c)
-                    });
-                    if retryable {
-                        Ok(false)
-                    } else {
-                        Err(StoreError::Unexpected(format!("queued transaction cancelled: {codes:?}")))
-                    }
-                }
-                _ => Err(err.into()),
-            },
+            // Every cancellation DynamoDB can cure by a redo (a condition that failed because the
+            // state moved, another transaction) sends the transfers back to be planned again.
+            Err(err) => cancellation(err).map(|_| false),
         }
     }
 

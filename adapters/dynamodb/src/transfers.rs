@@ -6,23 +6,20 @@
 //! its own, since a stale read makes the transaction's conditions fail and the whole attempt is
 //! redone. So no read-then-write race can move money twice or overdraw an account.
 
-use std::time::Duration;
-
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use ledger::{AccountBalance, LedgerError, NewTransfer, TenantId, Transfer, TransferId};
-use rand::Rng;
 use time::OffsetDateTime;
 
-use crate::error::is_transient_code;
+use crate::cancel::cancellation;
 use crate::items::{self, Item, n, s};
+use crate::retry::backoff;
 use crate::{Created, DynamoStore, StoreError, keys};
 
 /// Attempts of the read-then-conditional-write cycle when another transfer moved an account first.
-const MAX_CONFLICT_ATTEMPTS: u32 = 8;
+pub(crate) const MAX_CONFLICT_ATTEMPTS: u32 = 8;
 
 /// What one attempt of the write found.
 enum Attempt {
@@ -132,24 +129,15 @@ impl DynamoStore {
             Ok(_) => return Ok(Attempt::Done(Created::New(transfer))),
             Err(err) => err,
         };
-        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error()
-        else {
-            return Err(err.into());
-        };
-        let codes: Vec<Option<&str>> = cancelled.cancellation_reasons().iter().map(|r| r.code()).collect();
-        if codes.first() == Some(&Some("ConditionalCheckFailed")) {
+        let cancelled = cancellation(err)?;
+        if cancelled.failed(0) {
             // The id was taken between our read and our write: the first writer's outcome stands.
             let existing = self.find_transfer(tenant, &request.id).await?;
             let existing = existing.ok_or_else(|| StoreError::Unexpected("transfer vanished".into()))?;
             return replay_or_conflict(request, existing).map(Attempt::Done);
         }
-        let contended = |c: &Option<&str>| {
-            matches!(c, Some("ConditionalCheckFailed" | "TransactionConflict")) || is_transient_code(*c)
-        };
-        if codes.iter().any(contended) {
-            return Ok(Attempt::Contended);
-        }
-        Err(StoreError::Unexpected(format!("transaction cancelled: {codes:?}")))
+        // An account moved since it was read, or another transaction held an item.
+        Ok(Attempt::Contended)
     }
 
     /// One strongly consistent BatchGetItem of both balance items and the transfer id.
@@ -166,31 +154,6 @@ impl DynamoStore {
             ])
             .await?;
         Snapshot::from_items(&found, request)
-    }
-
-    /// Strongly consistent BatchGetItem of at most 100 keys, retrying what DynamoDB left unprocessed.
-    pub(crate) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pending = KeysAndAttributes::builder()
-            .set_keys(Some(keys))
-            .consistent_read(true)
-            .build()
-            .map_err(|e| StoreError::Unexpected(e.to_string()))?;
-        let mut found: Vec<Item> = Vec::new();
-        for attempt in 0..MAX_CONFLICT_ATTEMPTS {
-            if attempt > 0 {
-                backoff(attempt).await;
-            }
-            let out = self.client.batch_get_item().request_items(&self.table, pending).send().await?;
-            found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
-            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
-                Some(rest) if !rest.keys.is_empty() => pending = rest,
-                _ => return Ok(found),
-            }
-        }
-        Err(StoreError::Unavailable("batch reads stayed unprocessed".into()))
     }
 
     /// Records a business rejection once; if the id was taken meanwhile, the first outcome stands.
@@ -278,13 +241,6 @@ fn replay_or_conflict(request: &NewTransfer, existing: Transfer) -> Result<Creat
     } else {
         Err(LedgerError::IdempotencyConflict { fields }.into())
     }
-}
-
-/// Full jitter on an exponential base: contended writers spread out instead of colliding again.
-pub(crate) async fn backoff(attempt: u32) {
-    let cap_ms = 5u64 << attempt.min(6);
-    let ms = rand::rng().random_range(0..=cap_ms);
-    tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
 /// What the read before a transfer found.

@@ -1,12 +1,13 @@
-//! The store against the emulator, through the real aws-sdk-dynamodb client over HTTP.
+//! The store against DynamoDB Local, through the real aws-sdk-dynamodb client over HTTP (and, for
+//! the fault tests, through the fault proxy in front of it).
 
 use std::collections::BTreeMap;
 
-use devkit::fresh_store;
-use devkit::throttle::ThrottlingEndpoint;
+use harness::faults::DynamoDbFault;
+use harness::{FaultPlan, StackOptions, fresh_stack, fresh_stack_with};
+use ledger::fixtures::{account, transfer};
 use ledger::{
-    AccountId, Amount, Currency, Direction, LedgerError, Metadata, NewAccount, NewTransfer, RuleViolation,
-    TenantId, TransferId, TransferStatus,
+    AccountId, Currency, Direction, LedgerError, Metadata, RuleViolation, TenantId, TransferStatus,
 };
 use ledger_dynamodb::{Created, DynamoStore, StoreError, client::MAX_ATTEMPTS};
 use time::OffsetDateTime;
@@ -15,24 +16,8 @@ fn tenant(name: &str) -> TenantId {
     TenantId::parse(name).unwrap()
 }
 
-fn account(id: &str, overdraft: bool) -> NewAccount {
-    NewAccount {
-        id: AccountId::parse(id).unwrap(),
-        currency: Currency::parse("EUR").unwrap(),
-        allow_overdraft: overdraft,
-        metadata: Metadata::default(),
-    }
-}
-
-fn transfer(id: &str, debit: &str, credit: &str, amount: u64) -> NewTransfer {
-    NewTransfer {
-        id: TransferId::parse(id).unwrap(),
-        debit_account_id: AccountId::parse(debit).unwrap(),
-        credit_account_id: AccountId::parse(credit).unwrap(),
-        amount: Amount::new(amount).unwrap(),
-        currency: Currency::parse("EUR").unwrap(),
-        metadata: Metadata::default(),
-    }
+async fn fresh_store() -> DynamoStore {
+    fresh_stack().await.store
 }
 
 fn now() -> OffsetDateTime {
@@ -271,20 +256,59 @@ async fn entries_of_an_unknown_account_are_not_found_but_an_empty_history_is_emp
 
 #[tokio::test]
 async fn throttling_is_retried_with_backoff_then_reported_unavailable() {
-    let endpoint = ThrottlingEndpoint::start().await.unwrap();
-    let store = endpoint.store().await;
-    let result = store.get_account(&tenant("acme"), &id("alice")).await;
+    let plan = FaultPlan { throttle: 1.0, ..FaultPlan::none() };
+    let stack = fresh_stack_with(StackOptions { faults: plan, ..StackOptions::default() }).await;
+    let result = stack.store.get_account(&tenant("acme"), &id("alice")).await;
     assert!(matches!(result, Err(StoreError::Unavailable(_))), "{result:?}");
-    assert_eq!(endpoint.calls(), MAX_ATTEMPTS as usize);
+    assert_eq!(stack.faults.counts().throttled, u64::from(MAX_ATTEMPTS));
+}
+
+#[tokio::test]
+async fn a_transfer_whose_answer_was_lost_is_retried_with_its_token_and_applies_once() {
+    let stack = fresh_stack_with(StackOptions { dynamodb_proxy: true, ..StackOptions::default() }).await;
+    let (store, t) = (stack.store.clone(), tenant("acme"));
+    for (id, overdraft) in [("bank", true), ("alice", false)] {
+        store.create_account(&t, account(id, overdraft), now()).await.unwrap();
+    }
+    // The transaction lands, its answer is lost; the SDK retries it with the same ClientRequestToken
+    // and DynamoDB answers the first outcome instead of failing the retry's conditions.
+    stack.faults.inject_next("TransactWriteItems", DynamoDbFault::LostReply);
+    let outcome = store.create_transfer(&t, transfer("t1", "bank", "alice", 40), now()).await.unwrap();
+    assert_eq!(stack.faults.counts().lost_replies, 1);
+    assert!(matches!(&outcome, Created::New(tr) if tr.status == TransferStatus::Committed), "{outcome:?}");
+    let alice = store.get_account(&t, &id("alice")).await.unwrap();
+    assert_eq!((alice.balances.balance(), alice.entry_count), (40, 1));
+}
+
+#[tokio::test]
+async fn a_cancelled_or_failed_transaction_is_redone_and_applies_once() {
+    let stack = fresh_stack_with(StackOptions { dynamodb_proxy: true, ..StackOptions::default() }).await;
+    let (store, t) = (stack.store.clone(), tenant("acme"));
+    for (id, overdraft) in [("bank", true), ("alice", false)] {
+        store.create_account(&t, account(id, overdraft), now()).await.unwrap();
+    }
+    for fault in [DynamoDbFault::Conflict, DynamoDbFault::Error, DynamoDbFault::Throttle] {
+        stack.faults.inject_next("TransactWriteItems", fault);
+    }
+    let outcome = store.create_transfer(&t, transfer("t1", "bank", "alice", 40), now()).await.unwrap();
+    let counts = stack.faults.counts();
+    assert_eq!((counts.conflicts, counts.errors, counts.throttled), (1, 1, 1));
+    assert!(matches!(&outcome, Created::New(tr) if tr.status == TransferStatus::Committed), "{outcome:?}");
+    let alice = store.get_account(&t, &id("alice")).await.unwrap();
+    assert_eq!((alice.balances.balance(), alice.entry_count), (40, 1));
 }
 
 #[tokio::test]
 async fn a_total_that_would_pass_the_storable_limit_is_rejected() {
     use aws_sdk_dynamodb::types::AttributeValue;
-    let (store, t) = setup(0).await;
+    let stack = fresh_stack().await;
+    let (store, t) = (stack.store.clone(), tenant("acme"));
+    for (id, overdraft) in [("bank", true), ("bob", false)] {
+        store.create_account(&t, account(id, overdraft), now()).await.unwrap();
+    }
     // Bring bob to the limit directly in the table: no sequence of valid transfers gets there in a test.
-    let client = devkit::Emulator::shared().dynamodb().await;
-    client
+    stack
+        .dynamodb
         .update_item()
         .table_name(store.table())
         .key("pk", AttributeValue::S("T#acme#A#bob".into()))

@@ -2,8 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Extension, Path, State};
-use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
 use ledger::{BatchId, LedgerError, NewTransfer, TenantId, TransferBatch};
 use ledger_dynamodb::BatchStatus;
 use ledger_sqs::QueuedTransfer;
@@ -13,9 +12,9 @@ use time::OffsetDateTime;
 
 use crate::body::{CreateBatch, CreateTransfer};
 use crate::extract::{JsonBody, MAX_BATCH_BODY_BYTES, Tenant};
-use crate::handlers::with_replay_flag;
 use crate::observe::record;
 use crate::problem::ApiError;
+use crate::respond::accepted;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize)]
@@ -84,14 +83,6 @@ pub async fn submit(
         metrics::submitted_batch(batch.transfers().len());
     }
     Ok((status, recorded.is_replay()))
-}
-
-fn accepted(location: String, replayed: bool, body: impl Serialize) -> Response {
-    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
-    if let Ok(value) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    with_replay_flag(response, replayed)
 }
 
 /// `POST /v1/transfer-batches`: 202 once every transfer is enqueued; 503 (retry the same batch) if

@@ -3,9 +3,7 @@
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode};
 use ledger::{AccountId, LedgerError, TransferId, TransferStatus};
-use ledger_dynamodb::Created;
 use ledger_telemetry::TraceContext;
 use ledger_telemetry::metrics;
 use time::OffsetDateTime;
@@ -15,25 +13,8 @@ use crate::cursor;
 use crate::extract::{JsonBody, ListParams, Tenant};
 use crate::observe::record;
 use crate::problem::ApiError;
+use crate::respond::{created, with_replay_flag};
 use crate::state::AppState;
-
-/// Set on a response that replays the outcome of an earlier request with the same id.
-pub const REPLAY_HEADER: &str = "idempotent-replayed";
-
-fn created<T>(outcome: Created<T>, body: impl IntoResponse) -> Response {
-    let replayed = outcome.is_replay();
-    let status = if replayed { StatusCode::OK } else { StatusCode::CREATED };
-    with_replay_flag((status, body).into_response(), replayed)
-}
-
-/// The one place a replay is marked, and so the one place replays are counted.
-pub(crate) fn with_replay_flag(mut response: Response, replayed: bool) -> Response {
-    if replayed {
-        metrics::idempotent_replay();
-        response.headers_mut().insert(REPLAY_HEADER, HeaderValue::from_static("true"));
-    }
-    response
-}
 
 fn path_id<T>(
     raw: String,

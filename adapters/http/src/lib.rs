@@ -8,14 +8,15 @@ pub mod extract;
 mod handlers;
 pub mod observe;
 pub mod problem;
+pub mod respond;
 mod state;
 
 use axum::Router;
 use axum::routing::{MethodRouter, get, post};
 
-pub use handlers::REPLAY_HEADER;
 pub use problem::{ApiError, PROBLEM_CODES};
-pub use state::{AppState, DEFAULT_TENANT_CLAIM};
+pub use respond::REPLAY_HEADER;
+pub use state::AppState;
 
 /// Every route with its handler. The router is built from this table, and the OpenAPI and template
 /// tests check their documents against `routes()`, so the three cannot drift apart.

@@ -1,8 +1,7 @@
 //! End-to-end through the router: every documented answer of the API.
 
-mod common;
-
-use common::Api;
+use harness::client::transfer_body as t;
+use harness::{Api, FaultPlan, StackOptions, fresh_stack_with};
 use http::StatusCode;
 use serde_json::json;
 
@@ -15,13 +14,9 @@ async fn funded() -> Api {
     ] {
         assert_eq!(api.post("/v1/accounts", "acme", body).await.status, StatusCode::CREATED);
     }
-    let fund = json!({"id": "fund-1", "debit_account_id": "bank", "credit_account_id": "alice", "amount": 1000, "currency": "EUR"});
+    let fund = t("fund-1", "bank", "alice", 1000);
     assert_eq!(api.post("/v1/transfers", "acme", fund).await.status, StatusCode::CREATED);
     api
-}
-
-fn t(id: &str, debit: &str, credit: &str, amount: u64) -> serde_json::Value {
-    json!({"id": id, "debit_account_id": debit, "credit_account_id": credit, "amount": amount, "currency": "EUR"})
 }
 
 #[tokio::test]
@@ -183,7 +178,7 @@ async fn credentials_and_tenants() {
     let api = funded().await;
     let anonymous = api.raw("GET", "/v1/accounts/alice", None, "").await;
     assert_eq!((anonymous.status, anonymous.code()), (StatusCode::UNAUTHORIZED, "unauthorized"));
-    let forged = devkit::DevAuth::new(b"another-key".to_vec(), "tenant_id")
+    let forged = harness::DevAuth::new(b"another-key".to_vec(), "tenant_id")
         .token("acme", std::time::Duration::from_secs(60));
     for bearer in [forged.as_str(), "garbage"] {
         let reply = api.with_bearer("/v1/accounts/alice", bearer).await;
@@ -226,12 +221,8 @@ async fn lists_paginate_with_opaque_cursors() {
 
 #[tokio::test]
 async fn a_throttled_store_answers_503_with_retry_after() {
-    let endpoint = devkit::throttle::ThrottlingEndpoint::start().await.unwrap();
-    let auth = devkit::DevAuth::new(b"k".to_vec(), ledger_http::DEFAULT_TENANT_CLAIM);
-    let stack = devkit::fresh_stack().await;
-    let state = ledger_http::AppState::new(endpoint.store().await, stack.queue.clone());
-    let router = devkit::local_router(state, auth.clone());
-    let api = Api { router, auth, stack };
+    let plan = FaultPlan { throttle: 1.0, ..FaultPlan::none() };
+    let api = Api::on(fresh_stack_with(StackOptions { faults: plan, ..StackOptions::default() }).await);
     let reply = api.post("/v1/transfers", "acme", t("t1", "alice", "bob", 1)).await;
     assert_eq!((reply.status, reply.code()), (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"));
     assert_eq!(reply.headers.get("retry-after").map(|v| v.to_str().unwrap()), Some("1"));

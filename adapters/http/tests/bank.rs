@@ -1,25 +1,31 @@
-//! A Jepsen-style bank test through the API router against the emulator: concurrent random
-//! transfers, a third of them sent twice, with reads of all balances interleaved. Afterwards the
-//! money is all there, no account without overdraft ever went negative, and every acknowledged
-//! transfer exists exactly once with matching entries.
-
-mod common;
+//! A Jepsen-style bank test through the API router against DynamoDB Local, which serves requests
+//! concurrently, with faults injected (throttling, 500s, slow calls, transactions cancelled for a
+//! conflict, writes whose answer is lost, clients that give up): 16 concurrent clients send random
+//! transfers among 8 accounts, a third of them twice at once, with reads of all balances interleaved.
+//!
+//! Every read sees every account, the total exactly conserved and no account without overdraft below
+//! zero. Afterwards every acknowledged transfer is stored as acknowledged, exactly once, with one
+//! gapless entry per side, and each balance equals the reference model's: the funding plus the
+//! acknowledged committed transfers, applied in any order.
+//!
+//! The faults come from a seed (`LEDGER_FAULT_SEED`, printed), so a failing run can be replayed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use common::{Api, Reply};
+use harness::client::transfer_body;
+use harness::{Api, FaultPlan, Reply, StackOptions, fresh_stack_with};
 use http::StatusCode;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::Mutex;
 
 const ACCOUNTS: usize = 8;
 const FUNDS_EACH: i64 = 10_000;
 const TRANSFERS: usize = 2_000;
 const TASKS: usize = 16;
-const SEED: u64 = 0x1ed6e5;
+const PLAN_SEED: u64 = 0x1ed6e5;
 
 fn name(i: usize) -> String {
     format!("acct-{i}")
@@ -31,32 +37,34 @@ enum Outcome {
     Rejected,
 }
 
-/// Sends until the answer is definite: a 503 means "maybe not applied", and the same id makes the
-/// retry safe.
-async fn send(api: &Api, body: &Value) -> (Outcome, bool) {
-    for _ in 0..50 {
-        let reply: Reply = api.post("/v1/transfers", "acme", body.clone()).await;
-        match reply.status {
-            StatusCode::CREATED | StatusCode::OK => {
-                assert_eq!(reply.body["status"], "committed");
-                return (Outcome::Committed, reply.replayed());
-            }
-            StatusCode::UNPROCESSABLE_ENTITY => {
-                assert_eq!(reply.code(), "insufficient_funds", "{}", reply.body);
-                return (Outcome::Rejected, reply.replayed());
-            }
-            StatusCode::SERVICE_UNAVAILABLE => continue,
-            other => panic!("unexpected {other}: {}", reply.body),
+/// Sends until the answer is definite (a 503 or 504 leaves it open; the same id makes the retry
+/// safe). Returns the outcome, whether the definite answer was a replay, and how many indefinite
+/// answers came first.
+async fn send(api: &Api, body: &Value) -> (Outcome, bool, u32) {
+    let (reply, retries) = api.post_definite("/v1/transfers", "acme", body.clone()).await;
+    match reply.status {
+        StatusCode::CREATED | StatusCode::OK => {
+            assert_eq!(reply.body["status"], "committed");
+            (Outcome::Committed, reply.replayed(), retries)
         }
+        StatusCode::UNPROCESSABLE_ENTITY => {
+            assert_eq!(reply.code(), "insufficient_funds", "{}", reply.body);
+            (Outcome::Rejected, reply.replayed(), retries)
+        }
+        other => panic!("unexpected {other}: {}", reply.body),
     }
-    panic!("transfer {} stayed unavailable", body["id"]);
+}
+
+async fn get(api: &Api, path: &str) -> Reply {
+    let reply = api.get_definite(path, "acme").await;
+    assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
+    reply
 }
 
 /// One read of all balances: every account present, none unexpected, no negative balance where
 /// overdraft is not allowed, and the total exactly conserved.
 async fn check_read(api: &Api) {
-    let reply = api.get("/v1/accounts?limit=100", "acme").await;
-    assert_eq!(reply.status, StatusCode::OK);
+    let reply = get(api, "/v1/accounts?limit=100").await;
     let mut seen = BTreeMap::new();
     for account in reply.body["data"].as_array().unwrap() {
         let balance = account["balance"].as_i64().unwrap();
@@ -71,26 +79,25 @@ async fn check_read(api: &Api) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn bank_invariants_hold_under_concurrent_duplicated_transfers() {
-    let api = Arc::new(Api::new().await);
-    api.post("/v1/accounts", "acme", json!({"id": "bank", "currency": "EUR", "allow_overdraft": true})).await;
+async fn bank_invariants_hold_under_concurrency_and_faults() {
+    let seed = std::env::var("LEDGER_FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(PLAN_SEED);
+    let plan = FaultPlan::mixed(seed);
+    let api =
+        Arc::new(Api::on(fresh_stack_with(StackOptions { faults: plan, ..StackOptions::default() }).await));
+    api.open_account("acme", "bank", true).await;
     for i in 0..ACCOUNTS {
-        assert_eq!(
-            api.post("/v1/accounts", "acme", json!({"id": name(i), "currency": "EUR"})).await.status,
-            StatusCode::CREATED
-        );
-        let fund = json!({"id": format!("fund-{i}"), "debit_account_id": "bank", "credit_account_id": name(i), "amount": FUNDS_EACH, "currency": "EUR"});
-        assert_eq!(send(&api, &fund).await, (Outcome::Committed, false));
+        api.open_account("acme", &name(i), false).await;
+        let fund = transfer_body(&format!("fund-{i}"), "bank", &name(i), FUNDS_EACH as u64);
+        assert_eq!(send(&api, &fund).await.0, Outcome::Committed);
     }
 
-    let mut rng = StdRng::seed_from_u64(SEED);
+    let mut rng = StdRng::seed_from_u64(PLAN_SEED);
     let plan: Vec<(Value, bool)> = (0..TRANSFERS)
         .map(|n| {
             let from = rng.random_range(0..ACCOUNTS);
             let to = (from + rng.random_range(1..ACCOUNTS)) % ACCOUNTS;
             let amount = rng.random_range(1..=3_000u64);
-            let body = json!({"id": format!("t-{n}"), "debit_account_id": name(from), "credit_account_id": name(to), "amount": amount, "currency": "EUR"});
-            (body, n % 3 == 0)
+            (transfer_body(&format!("t-{n}"), &name(from), &name(to), amount), n % 3 == 0)
         })
         .collect();
     let queue = Arc::new(Mutex::new(plan.clone()));
@@ -99,19 +106,22 @@ async fn bank_invariants_hold_under_concurrent_duplicated_transfers() {
     let workers = (0..TASKS).map(|task| {
         let (api, queue, acknowledged) = (api.clone(), queue.clone(), acknowledged.clone());
         tokio::spawn(async move {
-            let mut reads = 0;
+            let (mut reads, mut indefinite) = (0, 0);
             loop {
                 let Some((body, twice)) = queue.lock().await.pop() else { break };
                 let outcome = if twice {
                     // The duplicate races the original: exactly one of them may apply.
                     let (a, b) = tokio::join!(send(&api, &body), send(&api, &body));
                     assert_eq!(a.0, b.0, "the two sends of {} disagree", body["id"]);
-                    // At most one of them is the original. Both may be replays: a send that timed
-                    // out may still have landed, and its retry then replays it.
+                    // At most one of them is the original. Both may be replays: a send whose answer
+                    // was lost may still have landed, and its retry then replays it.
                     assert!(a.1 || b.1, "both sends of {} applied: {a:?} {b:?}", body["id"]);
+                    indefinite += a.2 + b.2;
                     a.0
                 } else {
-                    send(&api, &body).await.0
+                    let (outcome, _, retries) = send(&api, &body).await;
+                    indefinite += retries;
+                    outcome
                 };
                 acknowledged.lock().await.insert(body["id"].as_str().unwrap().to_owned(), outcome);
                 if task % 4 == 0 {
@@ -119,17 +129,20 @@ async fn bank_invariants_hold_under_concurrent_duplicated_transfers() {
                     reads += 1;
                 }
             }
-            reads
+            (reads, indefinite)
         })
     });
-    let mut reads = 0;
+    let (mut reads, mut indefinite) = (0, 0);
     for worker in workers.collect::<Vec<_>>() {
-        reads += worker.await.unwrap();
+        let (r, i) = worker.await.unwrap();
+        reads += r;
+        indefinite += i;
     }
     assert!(reads > 100, "only {reads} interleaved reads");
     check_read(&api).await;
+    let faults = api.stack.faults.counts();
 
-    // Every acknowledged transfer exists exactly once, as acknowledged, with one entry per side.
+    // Every acknowledged transfer is stored as acknowledged.
     let acknowledged = acknowledged.lock().await.clone();
     assert_eq!(acknowledged.len(), TRANSFERS);
     let committed: BTreeMap<&str, &Value> = plan
@@ -139,14 +152,22 @@ async fn bank_invariants_hold_under_concurrent_duplicated_transfers() {
         .collect();
     assert!(committed.len() > TRANSFERS / 2, "only {} of {TRANSFERS} committed", committed.len());
     for (id, outcome) in &acknowledged {
-        let stored = api.get(&format!("/v1/transfers/{id}"), "acme").await;
+        let stored = get(&api, &format!("/v1/transfers/{id}")).await;
         let expected = if *outcome == Outcome::Committed { "committed" } else { "rejected" };
         assert_eq!(stored.body["status"], expected, "{id}");
     }
+
+    // The reference model: funding plus the acknowledged committed transfers.
+    let mut model: BTreeMap<String, i64> = (0..ACCOUNTS).map(|i| (name(i), FUNDS_EACH)).collect();
+    for body in committed.values() {
+        let amount = body["amount"].as_i64().unwrap();
+        *model.get_mut(body["debit_account_id"].as_str().unwrap()).unwrap() -= amount;
+        *model.get_mut(body["credit_account_id"].as_str().unwrap()).unwrap() += amount;
+    }
     for i in 0..ACCOUNTS {
-        let entries = all_entries(&api, &name(i)).await;
-        let balance =
-            api.get(&format!("/v1/accounts/{}", name(i)), "acme").await.body["balance"].as_i64().unwrap();
+        let entries = api.all_entries("acme", &name(i)).await;
+        let balance = get(&api, &format!("/v1/accounts/{}", name(i))).await.body["balance"].as_i64().unwrap();
+        assert_eq!(balance, model[&name(i)], "{} differs from the model", name(i));
         // Oldest first: gapless sequences, balances that follow each amount, never negative.
         let mut running = 0i64;
         let mut transfer_ids = BTreeSet::new();
@@ -170,26 +191,15 @@ async fn bank_invariants_hold_under_concurrent_duplicated_transfers() {
             .collect();
         assert_eq!(transfer_ids, expected, "entries of {} differ from the acknowledged transfers", name(i));
     }
+    // The faults did happen: a run without them would prove less than it claims.
+    assert!(
+        faults.throttled > 0 && faults.conflicts > 0 && faults.lost_replies > 0 && faults.gave_up > 0,
+        "{faults}"
+    );
     println!(
-        "bank: {} committed, {} rejected, {reads} interleaved reads",
+        "bank (fault seed {seed}): {} committed, {} rejected, {reads} interleaved reads, {indefinite} indefinite \
+         answers retried; faults: {faults}",
         committed.len(),
         TRANSFERS - committed.len()
     );
-}
-
-async fn all_entries(api: &Api, account: &str) -> Vec<Value> {
-    let mut entries = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/v1/accounts/{account}/entries?limit=100&cursor={c}"),
-            None => format!("/v1/accounts/{account}/entries?limit=100"),
-        };
-        let page = api.get(&path, "acme").await;
-        entries.extend(page.body["data"].as_array().unwrap().iter().cloned());
-        match page.body["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return entries,
-        }
-    }
 }

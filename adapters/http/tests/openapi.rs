@@ -1,11 +1,9 @@
 //! Keeps openapi.yaml in step with the router: the same routes, the same problem codes, and every
 //! documented operation answered by a real route.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::Api;
+use harness::Api;
 use serde_norway::Value;
 
 fn document() -> Value {

@@ -1,19 +1,14 @@
 //! The asynchronous path end to end: the API enqueues, the worker (fed as Lambda's event source
 //! mapping would feed it) applies, against the emulator's queue and table.
 
-mod common;
-
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::Api;
+use harness::Api;
+use harness::client::transfer_body as t;
 use http::StatusCode;
 use ledger::{BatchId, TenantId};
 use ledger_sqs::QueuedTransfer;
 use ledger_telemetry::{CorrelationId, TraceContext};
 use serde_json::{Value, json};
-
-fn t(id: &str, debit: &str, credit: &str, amount: u64) -> Value {
-    json!({"id": id, "debit_account_id": debit, "credit_account_id": credit, "amount": amount, "currency": "EUR"})
-}
 
 async fn accounts(api: &Api, funded: &[(&str, u64)]) {
     api.post("/v1/accounts", "acme", json!({"id": "bank", "currency": "EUR", "allow_overdraft": true})).await;
@@ -30,7 +25,7 @@ async fn accounts(api: &Api, funded: &[(&str, u64)]) {
 }
 
 async fn drain(api: &Api) {
-    api.stack.worker().drain(&api.stack.store, 3).await.unwrap();
+    api.stack.drain().await.unwrap();
 }
 
 async fn balance(api: &Api, id: &str) -> i64 {
@@ -96,7 +91,10 @@ async fn bad_batches_are_refused_before_anything_is_queued() {
     let cases = [
         (json!({"id": "b", "transfers": []}), "transfers"),
         (json!({"id": "b", "transfers": [t("a", "x", "y", 1), t("a", "x", "y", 1)]}), "transfers[1].id"),
-        (json!({"id": "b", "transfers": [t("a", "x", "y", 0)]}), "transfers[0].amount"),
+        (
+            json!({"id": "b", "transfers": [json!({"id": "a", "debit_account_id": "x", "credit_account_id": "y", "amount": 0, "currency": "EUR"})]}),
+            "transfers[0].amount",
+        ),
         (json!({"id": "b c", "transfers": [t("a", "x", "y", 1)]}), "id"),
     ];
     for (body, field) in cases {
@@ -178,8 +176,9 @@ async fn a_hot_account_costs_far_fewer_writes_than_transfers() {
     api.post("/v1/transfer-batches", "acme", json!({"id": "hot", "transfers": transfers})).await;
     drain(&api).await;
     assert_eq!(balance(&api, "merchant").await, N as i64);
-    let client = devkit::Emulator::shared().dynamodb().await;
-    let item = client
+    let item = api
+        .stack
+        .dynamodb
         .get_item()
         .table_name(api.stack.store.table())
         .key("pk", AttributeValue::S("T#acme#A#merchant".into()))
@@ -207,15 +206,15 @@ async fn an_unparseable_record_never_fails_its_batch_and_ends_in_the_dead_letter
         json!({"id": "b1", "transfers": [t("ok1", "alice", "bob", 10)]}),
     )
     .await;
-    let worker = api.stack.worker();
-    let first = worker.poll_once(&api.stack.store).await.unwrap();
+    let (source, worker) = (&api.stack.event_source, api.stack.worker());
+    let first = source.invoke_once(&worker).await.unwrap();
     assert_eq!((first.received, first.failed), (2, 1));
     assert_eq!(balance(&api, "bob").await, 10);
     // Redelivered after each 2 s visibility timeout, until maxReceiveCount moves it to the DLQ.
     let started = std::time::Instant::now();
     let mut dead = Vec::new();
     while dead.is_empty() && started.elapsed() < std::time::Duration::from_secs(60) {
-        worker.poll_once(&api.stack.store).await.unwrap();
+        source.invoke_once(&worker).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         let out = sqs.receive_message().queue_url(&api.stack.dead_letter_url).send().await.unwrap();
         dead = out.messages.unwrap_or_default();
@@ -244,11 +243,11 @@ async fn redriven_dead_letters_apply_exactly_once() {
         .await
         .unwrap();
 
-    let listed = devkit::dlq::list(sqs, &dlq).await.unwrap();
+    let listed = ledger_ops::dlq::list(sqs, &dlq).await.unwrap();
     assert_eq!(listed.len(), 2);
     assert!(listed[0].reason.contains("transfer r1 of batch b1"), "{}", listed[0].reason);
-    assert_eq!(devkit::dlq::redrive(sqs, &dlq, &queue).await.unwrap(), 2);
-    assert!(devkit::dlq::list(sqs, &dlq).await.unwrap().is_empty());
+    assert_eq!(ledger_ops::dlq::redrive(sqs, &dlq, &queue).await.unwrap(), 2);
+    assert!(ledger_ops::dlq::list(sqs, &dlq).await.unwrap().is_empty());
     drain(&api).await;
     assert_eq!((balance(&api, "alice").await, balance(&api, "bob").await), (75, 25));
     let status = api.get("/v1/transfer-batches/b1", "acme").await;

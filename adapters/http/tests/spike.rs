@@ -1,19 +1,16 @@
 //! A spike through the queued path, sized for 2 cores: 10,000 transfers posted in batches of 1,000 as
-//! fast as the API accepts them, duplicate deliveries injected, two workers draining concurrently.
-//! Afterwards every transfer is settled (committed or rejected with a reason), nothing is in flight,
-//! no transfer applied twice, and the bank invariant holds.
+//! fast as the API accepts them (one batch posted twice), then applied by up to the template's
+//! `MaximumConcurrency` of worker invocations at once, with duplicate deliveries and killed
+//! invocations injected. Afterwards every transfer is settled (committed or rejected with a reason),
+//! nothing is in flight or dead, no transfer applied twice, and the bank invariant holds.
 
-mod common;
-
-use ledger_telemetry::{CorrelationId, TraceContext};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
-use common::Api;
+use harness::client::transfer_body;
+use harness::{Api, FaultPlan, StackOptions, fresh_stack_with};
 use http::StatusCode;
-use ledger::{BatchId, TenantId};
-use ledger_sqs::QueuedTransfer;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -29,12 +26,14 @@ fn name(i: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_thousand_queued_transfers_settle_exactly_once() {
-    let api = Arc::new(Api::on(devkit::fresh_stack_with_visibility(120).await));
-    api.post("/v1/accounts", "acme", json!({"id": "bank", "currency": "EUR", "allow_overdraft": true})).await;
-    api.post("/v1/accounts", "acme", json!({"id": "merchant", "currency": "EUR"})).await;
+    let faults = FaultPlan { seed: 7, duplicate: 0.05, kill: 0.02, ..FaultPlan::none() };
+    let options = StackOptions { visibility_timeout: Some(10), faults, ..StackOptions::default() };
+    let api = Arc::new(Api::on(fresh_stack_with(options).await));
+    api.open_account("acme", "bank", true).await;
+    api.open_account("acme", "merchant", false).await;
     for i in 0..ACCOUNTS {
-        api.post("/v1/accounts", "acme", json!({"id": name(i), "currency": "EUR"})).await;
-        let fund = json!({"id": format!("fund-{i}"), "debit_account_id": "bank", "credit_account_id": name(i), "amount": FUNDS_EACH, "currency": "EUR"});
+        api.open_account("acme", &name(i), false).await;
+        let fund = transfer_body(&format!("fund-{i}"), "bank", &name(i), FUNDS_EACH as u64);
         assert_eq!(api.post("/v1/transfers", "acme", fund).await.status, StatusCode::CREATED);
     }
 
@@ -45,8 +44,12 @@ async fn ten_thousand_queued_transfers_settle_exactly_once() {
             let transfers: Vec<Value> = (0..PER_BATCH)
                 .map(|i| {
                     let from = rng.random_range(0..ACCOUNTS);
-                    let to = if i % 3 == 0 { "merchant".to_owned() } else { name((from + rng.random_range(1..ACCOUNTS)) % ACCOUNTS) };
-                    json!({"id": format!("s{b}-{i}"), "debit_account_id": name(from), "credit_account_id": to, "amount": rng.random_range(1..=2_000u64), "currency": "EUR"})
+                    let to = if i % 3 == 0 {
+                        "merchant".to_owned()
+                    } else {
+                        name((from + rng.random_range(1..ACCOUNTS)) % ACCOUNTS)
+                    };
+                    transfer_body(&format!("s{b}-{i}"), &name(from), &to, rng.random_range(1..=2_000u64))
                 })
                 .collect();
             json!({"id": format!("spike-{b}"), "transfers": transfers})
@@ -56,8 +59,7 @@ async fn ten_thousand_queued_transfers_settle_exactly_once() {
     let started = Instant::now();
     // As a client does: a 503 (the batch only partly enqueued, or the store busy) is answered by
     // posting the same batch again, which is idempotent and resumes what is missing.
-    // Two posts in flight: the emulator serves one request at a time, so more would only queue.
-    let in_flight = Arc::new(tokio::sync::Semaphore::new(2));
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(4));
     let posts = batches.iter().cloned().map(|body| {
         let (api, in_flight) = (api.clone(), in_flight.clone());
         tokio::spawn(async move {
@@ -78,40 +80,16 @@ async fn ten_thousand_queued_transfers_settle_exactly_once() {
         retried += attempts;
     }
     let accepted_in = started.elapsed();
-    // Duplicates: one batch posted again whole, and every 10th message sent again by hand.
+    // A client that posts a batch again whole: nothing is sent twice, nothing applies twice.
     assert_eq!(
         api.post("/v1/transfer-batches", "acme", batches[3].clone()).await.status,
         StatusCode::ACCEPTED
     );
-    let copies: Vec<QueuedTransfer> = batches
-        .iter()
-        .flat_map(|b| {
-            let batch_id = BatchId::parse(b["id"].as_str().unwrap()).unwrap();
-            b["transfers"].as_array().unwrap().iter().enumerate().step_by(10).map(move |(i, t)| {
-                QueuedTransfer {
-                    tenant: TenantId::parse("acme").unwrap(),
-                    batch_id: batch_id.clone(),
-                    index: i as u32,
-                    transfer: serde_json::from_value(t.clone()).unwrap(),
-                }
-            })
-        })
-        .collect();
-    assert_eq!(
-        api.stack.queue.send(&copies, &TraceContext::new(CorrelationId::generate(), None)).await.len(),
-        copies.len()
-    );
 
-    // Two workers drain concurrently, as two concurrent Lambda invocations would.
-    let workers = (0..2).map(|_| {
-        let api = api.clone();
-        tokio::spawn(async move { api.stack.worker().drain(&api.stack.store, 5).await.unwrap() })
-    });
-    let mut polls = Vec::new();
-    for worker in workers.collect::<Vec<_>>() {
-        polls.extend(worker.await.unwrap());
-    }
+    let drained = api.stack.drain().await.unwrap();
     let applied_in = started.elapsed();
+    let dead = api.stack.sqs.receive_message().queue_url(&api.stack.dead_letter_url).send().await.unwrap();
+    assert!(dead.messages.unwrap_or_default().is_empty(), "transfers ended in the dead-letter queue");
 
     let mut committed = 0;
     let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
@@ -138,20 +116,7 @@ async fn ten_thousand_queued_transfers_settle_exactly_once() {
     let mut sides: HashMap<String, u32> = HashMap::new();
     let mut total = 0i64;
     for account in (0..ACCOUNTS).map(name).chain(["merchant".to_owned(), "bank".to_owned()]) {
-        let mut cursor: Option<String> = None;
-        let mut entries = Vec::new();
-        loop {
-            let path = match &cursor {
-                Some(c) => format!("/v1/accounts/{account}/entries?limit=100&cursor={c}"),
-                None => format!("/v1/accounts/{account}/entries?limit=100"),
-            };
-            let page = api.get(&path, "acme").await.body;
-            entries.extend(page["data"].as_array().unwrap().iter().cloned());
-            match page["next_cursor"].as_str() {
-                Some(next) => cursor = Some(next.to_owned()),
-                None => break,
-            }
-        }
+        let entries = api.all_entries("acme", &account).await;
         let mut running = 0i64;
         for (n, e) in entries.iter().rev().enumerate() {
             assert_eq!(e["sequence"].as_u64(), Some(n as u64 + 1));
@@ -161,8 +126,7 @@ async fn ten_thousand_queued_transfers_settle_exactly_once() {
             assert!(account == "bank" || running >= 0, "{account} went negative");
             *sides.entry(e["transfer_id"].as_str().unwrap().to_owned()).or_default() += 1;
         }
-        let balance =
-            api.get(&format!("/v1/accounts/{account}"), "acme").await.body["balance"].as_i64().unwrap();
+        let balance = api.balance("acme", &account).await;
         assert_eq!(running, balance);
         total += balance;
     }
@@ -170,16 +134,18 @@ async fn ten_thousand_queued_transfers_settle_exactly_once() {
     assert!(sides.values().all(|&n| n == 2), "a transfer has other than one entry per side");
     let queued_sides = sides.keys().filter(|id| id.starts_with('s')).count() as u64;
     assert_eq!(queued_sides, committed, "committed transfers and their entries disagree");
-    let received: usize = polls.iter().map(|p| p.received).sum();
+    let received = drained.received();
     println!(
         "spike: {} transfers accepted in {:.1} s ({:.0}/s); all settled in {:.1} s ({:.0}/s); \
-         {committed} committed, {reasons:?} rejected; {received} messages received in {} worker batches; \
-         {retried} batch posts answered 503 and were posted again",
+         {committed} committed, {reasons:?} rejected; {received} messages received in {} worker invocations \
+         (at most {} at once); {retried} batch posts answered 503 and were posted again; faults: {}",
         BATCHES * PER_BATCH,
         accepted_in.as_secs_f64(),
         (BATCHES * PER_BATCH) as f64 / accepted_in.as_secs_f64(),
         applied_in.as_secs_f64(),
         (BATCHES * PER_BATCH) as f64 / applied_in.as_secs_f64(),
-        polls.len()
+        drained.invocations.len(),
+        drained.peak_concurrency,
+        api.stack.faults.counts()
     );
 }

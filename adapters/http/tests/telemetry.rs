@@ -2,16 +2,16 @@
 //! - one correlation id collects every log line of an asynchronous transfer, in the API and the worker;
 //! - every metric of the catalogue comes out as EMF with exactly its dimensions.
 
-mod common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use axum::body::Body;
-use common::Api;
+use harness::client::transfer_body as transfer;
+use harness::{Api, FaultPlan, StackOptions, fresh_stack_with};
 use http::{Request, StatusCode};
-use ledger_telemetry::metrics::{CATALOG, DEFAULT_NAMESPACE, DEFAULT_SERVICE, SERVICE_DIMENSION};
+use ledger_config::{DEFAULT_METRICS_NAMESPACE, DEFAULT_SERVICE_NAME};
+use ledger_telemetry::metrics::{CATALOG, SERVICE_DIMENSION};
 use ledger_telemetry::{Function, metrics};
 use serde_json::{Value, json};
 use tracing_subscriber::layer::SubscriberExt;
@@ -55,10 +55,6 @@ fn log_lines() -> Vec<Value> {
         .collect()
 }
 
-fn transfer(id: &str, from: &str, to: &str, amount: u64) -> Value {
-    json!({"id": id, "debit_account_id": from, "credit_account_id": to, "amount": amount, "currency": "EUR"})
-}
-
 async fn accounts(api: &Api, tenant: &str) {
     for (id, overdraft) in [("bank", true), ("alice", false), ("bob", false)] {
         let body = json!({"id": id, "currency": "EUR", "allow_overdraft": overdraft});
@@ -85,7 +81,7 @@ async fn one_correlation_id_collects_every_line_of_an_async_transfer() {
     let reply = api.send_request(request).await;
     assert_eq!(reply.status, StatusCode::ACCEPTED);
     assert_eq!(reply.headers["x-correlation-id"], correlation.as_str(), "the id is returned");
-    api.stack.worker().drain(&api.stack.store, 3).await.unwrap();
+    api.stack.drain().await.unwrap();
     let lines = log_lines();
     assert_eq!(api.get("/v1/transfers/async-1", "acme").await.body["status"], "committed");
 
@@ -142,7 +138,7 @@ fn uuid_like() -> String {
 #[tokio::test]
 async fn every_metric_comes_out_as_emf_with_its_dimensions() {
     captured_logs();
-    let local = devkit::dashboard::local_metrics();
+    let local = harness::metrics::local_metrics();
     let api = Api::new().await;
     accounts(&api, "acme").await;
     metrics::cold_start(Function::Api); // what `ledger_telemetry::init` records at a cold start
@@ -156,7 +152,7 @@ async fn every_metric_comes_out_as_emf_with_its_dimensions() {
     assert_eq!(rejected.code(), "insufficient_funds");
     let batch = json!({"id": "mb", "transfers": [transfer("m3", "alice", "bob", 10), transfer("m4", "alice", "bob", 10)]});
     assert_eq!(api.post("/v1/transfer-batches", "acme", batch).await.status, StatusCode::ACCEPTED);
-    api.stack.worker().drain(&api.stack.store, 3).await.unwrap();
+    api.stack.drain().await.unwrap();
     // A malformed record: the worker hands it back (a partial batch failure).
     let mut record = SqsMessage::default();
     record.message_id = Some("bad-1".into());
@@ -165,29 +161,22 @@ async fn every_metric_comes_out_as_emf_with_its_dimensions() {
     event.records = vec![record];
     assert_eq!(worker::handle(&api.stack.store, event).await.batch_item_failures.len(), 1);
     // A throttled store: the SDK retries, then the API answers 503.
-    let endpoint = devkit::throttle::ThrottlingEndpoint::start().await.unwrap();
-    let throttled = Api {
-        router: devkit::local_router(
-            ledger_http::AppState::new(endpoint.store().await, api.stack.queue.clone()),
-            api.auth.clone(),
-        ),
-        auth: api.auth.clone(),
-        stack: devkit::fresh_stack().await,
-    };
+    let plan = FaultPlan { throttle: 1.0, ..FaultPlan::none() };
+    let throttled = Api::on(fresh_stack_with(StackOptions { faults: plan, ..StackOptions::default() }).await);
     assert_eq!(throttled.get("/v1/accounts/alice", "acme").await.status, StatusCode::SERVICE_UNAVAILABLE);
 
-    let samples = devkit::emf::read(&local.recent_emf());
+    let samples = harness::emf::read(&local.recent_emf());
     for spec in CATALOG {
         let found: Vec<_> = samples.iter().filter(|s| s.name == spec.name).collect();
         assert!(!found.is_empty(), "{} was not emitted", spec.name);
         for sample in found {
-            assert_eq!(sample.namespace, DEFAULT_NAMESPACE);
+            assert_eq!(sample.namespace, DEFAULT_METRICS_NAMESPACE);
             let mut expected: Vec<&str> = spec.dimensions.to_vec();
             expected.push(SERVICE_DIMENSION);
             expected.sort();
             let names: Vec<&str> = sample.dimensions.keys().map(String::as_str).collect();
             assert_eq!(names, expected, "dimensions of {}", spec.name);
-            assert_eq!(sample.dimensions[SERVICE_DIMENSION], DEFAULT_SERVICE);
+            assert_eq!(sample.dimensions[SERVICE_DIMENSION], DEFAULT_SERVICE_NAME);
             let unit = format!("{:?}", spec.unit);
             assert_eq!(sample.unit.as_deref(), Some(unit.as_str()), "unit of {}", spec.name);
             assert!(sample.values.iter().all(|v| *v >= 0.0) && !sample.values.is_empty());
@@ -203,9 +192,9 @@ async fn every_metric_comes_out_as_emf_with_its_dimensions() {
     assert!(values(metrics::TRANSFERS_REJECTED, "reason", "insufficient_funds") >= 1.0);
     assert!(values(metrics::COLD_START, "function", "worker") >= 1.0);
     assert!(
-        values(metrics::DYNAMODB_THROTTLES, SERVICE_DIMENSION, DEFAULT_SERVICE) >= 4.0,
+        values(metrics::DYNAMODB_THROTTLES, SERVICE_DIMENSION, DEFAULT_SERVICE_NAME) >= 4.0,
         "4 attempts throttled"
     );
-    assert!(values(metrics::DYNAMODB_RETRIES, SERVICE_DIMENSION, DEFAULT_SERVICE) >= 3.0, "3 retries");
-    assert!(values(metrics::PARTIAL_BATCH_FAILURES, SERVICE_DIMENSION, DEFAULT_SERVICE) >= 1.0);
+    assert!(values(metrics::DYNAMODB_RETRIES, SERVICE_DIMENSION, DEFAULT_SERVICE_NAME) >= 3.0, "3 retries");
+    assert!(values(metrics::PARTIAL_BATCH_FAILURES, SERVICE_DIMENSION, DEFAULT_SERVICE_NAME) >= 1.0);
 }

@@ -14,12 +14,16 @@ pub mod logs;
 pub mod metrics;
 
 pub use correlation::{CorrelationId, TraceContext};
+pub use ledger_config::TelemetryConfig;
 pub use metrics::Function;
 
 /// Initialises logs and metrics for one function, once per execution environment (a cold start).
-pub fn init(function: Function) -> Result<&'static metrics::Collector, lambda_runtime::Error> {
-    logs::init();
-    let collector = metrics::init(&metrics::MetricsConfig::from_env())?;
+pub fn init(
+    function: Function,
+    config: &TelemetryConfig,
+) -> Result<&'static metrics::Collector, lambda_runtime::Error> {
+    logs::init(config);
+    let collector = metrics::init(config)?;
     metrics::cold_start(function);
     Ok(collector)
 }

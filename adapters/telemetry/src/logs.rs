@@ -4,6 +4,7 @@
 //! on any of them. An event must not repeat a field of its spans: the key would appear twice.
 
 use json_subscriber::JsonLayer;
+use ledger_config::TelemetryConfig;
 use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
@@ -14,8 +15,8 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 /// `RUST_LOG` when set (it allows per-target directives), else the level Lambda passes from the
 /// function's LoggingConfig (`AWS_LAMBDA_LOG_LEVEL`), else `info`.
-pub fn level_filter() -> EnvFilter {
-    filter_from(std::env::var("RUST_LOG").ok(), std::env::var("AWS_LAMBDA_LOG_LEVEL").ok())
+pub fn level_filter(config: &TelemetryConfig) -> EnvFilter {
+    filter_from(config.rust_log.clone(), config.lambda_log_level.clone())
 }
 
 fn filter_from(rust_log: Option<String>, lambda_level: Option<String>) -> EnvFilter {
@@ -47,8 +48,8 @@ where
 }
 
 /// Installs the JSON logger on stdout for the whole process.
-pub fn init() {
-    tracing_subscriber::registry().with(level_filter()).with(json_layer(std::io::stdout)).init();
+pub fn init(config: &TelemetryConfig) {
+    tracing_subscriber::registry().with(level_filter(config)).with(json_layer(std::io::stdout)).init();
 }
 
 #[cfg(test)]

@@ -6,12 +6,11 @@
 use std::time::Duration;
 
 use ::metrics::{Unit, counter, describe_counter, describe_histogram, histogram};
+use ledger_config::TelemetryConfig;
 pub use metrics_cloudwatch_embedded::Collector;
 
 /// The dimension every metric carries (its value is the service name).
 pub const SERVICE_DIMENSION: &str = "service";
-pub const DEFAULT_NAMESPACE: &str = "Ledger";
-pub const DEFAULT_SERVICE: &str = "ledger";
 
 pub const TRANSFERS_COMMITTED: &str = "TransfersCommitted";
 pub const TRANSFERS_REJECTED: &str = "TransfersRejected";
@@ -79,31 +78,12 @@ impl Function {
     }
 }
 
-/// Namespace and service name: `METRICS_NAMESPACE` and `SERVICE_NAME`, or the defaults.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MetricsConfig {
-    pub namespace: String,
-    pub service: String,
-}
-
-impl MetricsConfig {
-    pub fn from_env() -> Self {
-        let var = |name: &str, default: &str| {
-            std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
-        };
-        Self {
-            namespace: var("METRICS_NAMESPACE", DEFAULT_NAMESPACE),
-            service: var("SERVICE_NAME", DEFAULT_SERVICE),
-        }
-    }
-}
-
 /// Installs the process-wide EMF recorder. Call once; flush with `Collector::flush` (the Lambda run
 /// loop does it after every invocation).
-pub fn init(config: &MetricsConfig) -> Result<&'static Collector, metrics_cloudwatch_embedded::Error> {
+pub fn init(config: &TelemetryConfig) -> Result<&'static Collector, metrics_cloudwatch_embedded::Error> {
     let collector = metrics_cloudwatch_embedded::Builder::new()
-        .cloudwatch_namespace(config.namespace.clone())
-        .with_dimension(SERVICE_DIMENSION, config.service.clone())
+        .cloudwatch_namespace(config.metrics_namespace.clone())
+        .with_dimension(SERVICE_DIMENSION, config.service_name.clone())
         .with_lambda_request_id("requestId")
         .init()?;
     // Units come from the descriptions, which go to the recorder just installed.

@@ -45,7 +45,7 @@ async fn every_sample_event_gives_its_documented_status() {
     expected.sort();
     assert_eq!(files, expected, "every API event in events/ needs an expected status here");
 
-    let router = ledger_http::router(devkit::fresh_stack().await.state());
+    let router = ledger_http::router(harness::fresh_stack().await.state());
     for (file, status) in EXPECTED {
         assert_eq!(invoke(&router, file).await, (*status, false), "{file}");
     }
@@ -57,7 +57,7 @@ async fn every_sample_event_gives_its_documented_status() {
 
 #[tokio::test]
 async fn the_correlation_id_of_an_event_comes_back_and_one_is_made_when_absent() {
-    let router = ledger_http::router(devkit::fresh_stack().await.state());
+    let router = ledger_http::router(harness::fresh_stack().await.state());
     let send = |file: &'static str| {
         let router = router.clone();
         async move {

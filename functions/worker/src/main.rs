@@ -1,17 +1,19 @@
-//! The worker function: build the store client once at init, then apply each SQS batch.
+//! The worker function: read the configuration and build the store client once at init, then apply
+//! each SQS batch.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
+use ledger_config::WorkerConfig;
 use ledger_dynamodb::DynamoStore;
 use ledger_dynamodb::client::{config_loader, dynamodb_client};
 use ledger_telemetry::Function;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let metrics = ledger_telemetry::init(Function::Worker)?;
-    let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
-    let config = config_loader().load().await;
-    let store = DynamoStore::new(dynamodb_client(&config), table);
+    let config = WorkerConfig::from_env()?;
+    let metrics = ledger_telemetry::init(Function::Worker, &config.telemetry)?;
+    let sdk = config_loader().load().await;
+    let store = DynamoStore::new(dynamodb_client(&sdk), config.table_name);
     let store = &store;
     ledger_telemetry::lambda::run(
         metrics,

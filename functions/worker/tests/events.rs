@@ -1,10 +1,11 @@
 //! Drives the worker's handler with every SQS sample in events/ (sqs-*.json), as Lambda delivers
-//! them, against the emulator: a plain batch, a duplicate delivery, a malformed record.
+//! them, against DynamoDB Local: a plain batch, a duplicate delivery, a malformed record.
 
 use std::path::PathBuf;
 
 use aws_lambda_events::sqs::SqsEvent;
-use ledger::{AccountId, Currency, Metadata, NewAccount, TenantId};
+use ledger::fixtures::account;
+use ledger::{AccountId, TenantId};
 use time::OffsetDateTime;
 
 /// Each sample with the message ids the worker must report as failed.
@@ -30,16 +31,10 @@ async fn every_sqs_sample_gives_its_documented_failures() {
     expected.sort();
     assert_eq!(files, expected, "every sqs-* event in events/ needs its expected failures here");
 
-    let store = devkit::fresh_store().await;
+    let store = harness::fresh_stack().await.store;
     let tenant = TenantId::parse("acme").unwrap();
     for (id, overdraft) in [("bank", true), ("alice", false)] {
-        let account = NewAccount {
-            id: AccountId::parse(id).unwrap(),
-            currency: Currency::parse("EUR").unwrap(),
-            allow_overdraft: overdraft,
-            metadata: Metadata::default(),
-        };
-        store.create_account(&tenant, account, OffsetDateTime::now_utc()).await.unwrap();
+        store.create_account(&tenant, account(id, overdraft), OffsetDateTime::now_utc()).await.unwrap();
     }
     let mut applied = 0;
     for (file, failures) in EXPECTED {

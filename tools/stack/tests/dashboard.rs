@@ -1,12 +1,14 @@
 //! The local dashboard in a real browser: Debian's Chromium, headless, loads the page served by the
 //! local stack while the load generator runs, sees every chart render and the numbers move, and
-//! saves the screenshot the README shows (docs/dashboard.png).
+//! saves a screenshot under target/ (`cargo stack screenshot` refreshes the README's one).
 
 use std::path::Path;
 use std::time::Duration;
 
-use devkit::load::{LoadPlan, Spike};
-use devkit::{DevAuth, dashboard, setup};
+use harness::{DevAuth, install, paths};
+use stack::browser;
+use stack::load::{self, LoadPlan, Spike};
+use stack::{dashboard, local};
 
 const SIGNALS: [&str; 7] = [
     "committed_per_s",
@@ -18,32 +20,8 @@ const SIGNALS: [&str; 7] = [
     "dlq_depth",
 ];
 
-/// Runs headless Chromium on `url` with `action` (`--dump-dom` or `--screenshot=…`); returns stdout.
 async fn chromium(browser: &str, url: &str, action: &str) -> String {
-    let profile = std::env::temp_dir().join(format!("ledger-chromium-{}", std::process::id()));
-    let run = tokio::process::Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-background-networking",
-            "--disable-extensions",
-            "--no-first-run",
-            "--no-default-browser-check",
-            "--hide-scrollbars",
-            "--window-size=1280,1000",
-            // Let the page fetch and redraw a few times (it polls every second) before the action.
-            "--virtual-time-budget=4000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(action)
-        .arg(url)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(90), run).await.expect("chromium finished").unwrap();
-    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
+    browser::chromium(browser, url, action).await.expect("chromium runs")
 }
 
 /// The opening tags `<{tag} …>` of the DOM whose attributes name `signal`.
@@ -87,13 +65,12 @@ fn tag_body(dom: &str) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_renders_in_chromium_and_moves_under_load() {
-    let browser = setup::ensure_browser().expect("Chromium installs");
-    let local = dashboard::local_metrics();
-    let stack = devkit::fresh_stack().await;
-    let auth = DevAuth::new(b"dashboard-test".to_vec(), ledger_http::DEFAULT_TENANT_CLAIM);
-    tokio::spawn(stack.worker().run(stack.store.clone()));
-    tokio::spawn(local.run(stack.sqs.clone(), stack.queue.url().to_owned(), stack.dead_letter_url.clone()));
-    let router = devkit::local_router(stack.state(), auth.clone()).merge(dashboard::routes());
+    let browser = install::ensure_browser().expect("Chromium installs");
+    dashboard::dashboard();
+    let stack = harness::fresh_stack().await;
+    let auth = DevAuth::new(b"dashboard-test".to_vec(), stack.tenant_claim.clone());
+    local::start_background(&stack);
+    let router = local::app(&stack, auth.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -111,7 +88,7 @@ async fn the_dashboard_renders_in_chromium_and_moves_under_load() {
         concurrency: 64,
         progress: false,
     };
-    let load = tokio::spawn(devkit::load::run(plan));
+    let load = tokio::spawn(load::run(plan));
     let page = format!("{base}/dashboard");
 
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -133,7 +110,8 @@ async fn the_dashboard_renders_in_chromium_and_moves_under_load() {
     let values = |dom: &str| SIGNALS.map(|s| chart(dom, s).2);
     assert_ne!(values(&first), values(&second), "the numbers moved");
 
-    let screenshot = devkit::paths::workspace_root().join("docs").join("dashboard.png");
+    std::fs::create_dir_all(paths::test_output()).unwrap();
+    let screenshot = paths::test_output().join("dashboard.png");
     chromium(browser, &page, &format!("--screenshot={}", screenshot.display())).await;
     assert!(Path::new(&screenshot).metadata().unwrap().len() > 10_000, "a real screenshot");
 

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use serde_norway::Value;
 
 fn template() -> Value {
-    serde_norway::from_str(&std::fs::read_to_string(devkit::paths::template()).unwrap()).unwrap()
+    serde_norway::from_str(&std::fs::read_to_string(harness::paths::template()).unwrap()).unwrap()
 }
 
 fn functions(t: &Value) -> Vec<(String, &Value)> {
@@ -61,7 +61,7 @@ fn every_function_runs_a_workspace_binary_on_al2023_arm64_with_limits_and_tracin
         assert!(f["Properties"]["Timeout"].is_number(), "{name}: Timeout");
         assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
         let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
-        let crate_dir = devkit::paths::workspace_root().join("functions").join(binary);
+        let crate_dir = harness::paths::workspace_root().join("functions").join(binary);
         assert!(crate_dir.join("Cargo.toml").exists(), "{name}: no crate functions/{binary}");
     }
 }
@@ -90,7 +90,7 @@ fn the_api_routes_are_exactly_the_routers() {
 #[test]
 fn the_table_has_the_keys_and_index_the_store_uses() {
     use ledger_dynamodb::keys;
-    let table = devkit::template::table(&devkit::paths::template(), devkit::LEDGER_TABLE).unwrap();
+    let table = harness::template::table(&harness::paths::template(), harness::stack::LEDGER_TABLE).unwrap();
     let schema: Vec<_> =
         table.key_schema.iter().map(|k| (k.attribute_name.as_str(), k.key_type.as_str())).collect();
     assert_eq!(schema, vec![(keys::PK, "HASH"), (keys::SK, "RANGE")]);

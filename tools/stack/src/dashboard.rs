@@ -3,20 +3,18 @@
 //! worker), which reads the EMF lines back, keeps two minutes of per-second figures, samples the
 //! queues, and serves them to the page at `/dashboard`, with an anomaly flag on each signal.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use axum::Router;
-use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::{Html, Json, Response};
+use axum::response::{Html, Json};
 use axum::routing::get;
-use ledger_telemetry::metrics::{self, Collector, MetricsConfig};
+use harness::emf;
+use harness::metrics::local_metrics;
+use ledger_telemetry::metrics;
 use serde_json::{Value, json};
-
-use crate::emf;
 
 /// Seconds of history the page shows.
 pub const WINDOW_SECONDS: u64 = 120;
@@ -36,24 +34,18 @@ struct Second {
     dlq_depth: Option<f64>,
 }
 
-pub struct LocalMetrics {
-    collector: &'static Collector,
+/// Per-second figures of the last minutes, fed by every flush of the local metrics.
+pub struct Dashboard {
     seconds: Mutex<BTreeMap<u64, Second>>,
-    /// The latest EMF lines, as CloudWatch would receive them (for tests and inspection).
-    recent: Mutex<VecDeque<String>>,
 }
 
-/// EMF lines kept in `recent`.
-const RECENT_LINES: usize = 20_000;
+static DASHBOARD: OnceLock<Dashboard> = OnceLock::new();
 
-static LOCAL: OnceLock<LocalMetrics> = OnceLock::new();
-
-/// Installs the EMF collector for this process (once) and returns the local metrics fed by it.
-pub fn local_metrics() -> &'static LocalMetrics {
-    LOCAL.get_or_init(|| {
-        let collector =
-            metrics::init(&MetricsConfig::from_env()).expect("the metrics recorder is installed once");
-        LocalMetrics { collector, seconds: Mutex::new(BTreeMap::new()), recent: Mutex::new(VecDeque::new()) }
+/// The dashboard of this process, fed from the local metrics from its first use on.
+pub fn dashboard() -> &'static Dashboard {
+    DASHBOARD.get_or_init(|| {
+        local_metrics().set_sink(|samples| dashboard().ingest(samples));
+        Dashboard { seconds: Mutex::new(BTreeMap::new()) }
     })
 }
 
@@ -61,30 +53,7 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default()
 }
 
-impl LocalMetrics {
-    /// Flushes the collector, as the Lambda run loop does after an invocation, and records what it
-    /// wrote. Returns the EMF text.
-    pub fn flush(&self) -> String {
-        let mut buffer = Vec::new();
-        if let Err(err) = self.collector.flush(&mut buffer) {
-            tracing::warn!(error = %err, "metrics flush failed");
-        }
-        let text = String::from_utf8_lossy(&buffer).into_owned();
-        self.ingest(&emf::read(&text));
-        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        recent.extend(text.lines().map(str::to_owned));
-        let excess = recent.len().saturating_sub(RECENT_LINES);
-        recent.drain(..excess);
-        text
-    }
-
-    /// Flushes, then returns the latest EMF lines written (up to 20,000), oldest first.
-    pub fn recent_emf(&self) -> String {
-        self.flush();
-        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        recent.iter().map(|line| format!("{line}\n")).collect()
-    }
-
+impl Dashboard {
     fn ingest(&self, samples: &[emf::Sample]) {
         let mut seconds = self.seconds.lock().unwrap_or_else(|e| e.into_inner());
         for sample in samples {
@@ -109,17 +78,14 @@ impl LocalMetrics {
         second.dlq_depth = dlq;
     }
 
-    /// Every second: sample the queues' depth; every 200 ms: flush what the worker recorded.
-    pub async fn run(&'static self, sqs: aws_sdk_sqs::Client, queue_url: String, dlq_url: String) {
-        let mut tick = tokio::time::interval(Duration::from_millis(200));
-        for n in 0u64.. {
+    /// Every second: sample the queues' depth.
+    pub async fn sample_queues(&'static self, sqs: aws_sdk_sqs::Client, queue_url: String, dlq_url: String) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
             tick.tick().await;
-            self.flush();
-            if n % 5 == 0 {
-                let queue = depth(&sqs, &queue_url).await;
-                let dlq = depth(&sqs, &dlq_url).await;
-                self.record_depths(queue, dlq);
-            }
+            let queue = depth(&sqs, &queue_url).await;
+            let dlq = depth(&sqs, &dlq_url).await;
+            self.record_depths(queue, dlq);
         }
     }
 
@@ -212,16 +178,7 @@ async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Option<f64> {
 pub fn routes() -> Router {
     Router::new()
         .route("/dashboard", get(|| async { Html(include_str!("dashboard.html")) }))
-        .route("/dashboard/series", get(|| async { Json(local_metrics().series()) }))
-}
-
-/// Flushes the metrics after each request, as the Lambda run loop does after each invocation.
-pub async fn flush_after(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
-    if let Some(local) = LOCAL.get() {
-        local.flush();
-    }
-    response
+        .route("/dashboard/series", get(|| async { Json(dashboard().series()) }))
 }
 
 #[cfg(test)]

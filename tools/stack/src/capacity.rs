@@ -10,7 +10,7 @@ use ledger::{
 };
 use time::OffsetDateTime;
 
-use crate::items::{self, Item};
+use ledger_dynamodb::items::{self, Item};
 
 /// Bytes of an item as DynamoDB bills it: for each attribute, its name plus its value.
 pub fn item_size(item: &Item) -> usize {

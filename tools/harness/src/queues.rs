@@ -75,11 +75,14 @@ pub fn queue(template: &Path, logical_id: &str) -> io::Result<QueueSpec> {
     })
 }
 
-/// The worker's SQS event source: how many messages per invocation, and how long to gather them.
+/// The worker's SQS event source: how many messages per invocation, how long to gather them, and
+/// how many invocations at once.
 #[derive(Clone, Copy, Debug)]
 pub struct EventSourceSpec {
     pub batch_size: usize,
     pub batching_window_secs: u64,
+    /// `ScalingConfig.MaximumConcurrency` (Lambda's minimum, 2, when the template sets none).
+    pub max_concurrency: usize,
 }
 
 pub fn event_source(template: &Path, function: &str) -> io::Result<EventSourceSpec> {
@@ -93,6 +96,8 @@ pub fn event_source(template: &Path, function: &str) -> io::Result<EventSourceSp
     Ok(EventSourceSpec {
         batch_size: number(&sqs["Properties"]["BatchSize"]).unwrap_or(10) as usize,
         batching_window_secs: number(&sqs["Properties"]["MaximumBatchingWindowInSeconds"]).unwrap_or(0),
+        max_concurrency: number(&sqs["Properties"]["ScalingConfig"]["MaximumConcurrency"]).unwrap_or(2)
+            as usize,
     })
 }
 

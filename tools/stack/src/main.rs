@@ -1,13 +1,15 @@
 //! `cargo stack …`: the whole backend on this machine, and the test suite, each in one command.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use devkit::setup::{self, Requirements};
-use devkit::{DevAuth, Emulator, paths};
-use ledger_http::DEFAULT_TENANT_CLAIM;
+use harness::emulators::Ports;
+use harness::install::{self, Requirements};
+use harness::{DevAuth, Emulators, FaultPlan, Stack, StackOptions, paths};
+use ledger_config::{Environment, TelemetryConfig};
+use stack::{bench, browser, dashboard, load, local};
 
 #[derive(Parser)]
 #[command(about = "The ledger's local tooling")]
@@ -26,23 +28,32 @@ enum DlqAction {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run the whole backend locally: emulator, tables from template.yaml, and the API.
+    /// Run the whole backend locally: DynamoDB Local and moto, the table and queues from
+    /// template.yaml, concurrent worker invocations, the API and its dashboard.
     Up {
         /// Port of the API on 127.0.0.1.
         #[arg(long, default_value_t = 3000)]
         port: u16,
-        /// Port of the DynamoDB/SQS emulator on 127.0.0.1 (0: any free port).
+        /// Port of DynamoDB Local on 127.0.0.1 (0: any free port).
         #[arg(long, default_value_t = 0)]
-        emulator_port: u16,
+        dynamodb_port: u16,
+        /// Port of moto (SQS) on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        moto_port: u16,
+        /// Faults to inject: `mixed`, `mixed:SEED`, or `throttle=0.05,error=0.01,slow=0.05,slow-ms=300,
+        /// conflict=0.05,lost-reply=0.01,duplicate=0.05,kill=0.05,gave-up=0.01,seed=7`.
+        #[arg(long)]
+        faults: Option<FaultPlan>,
     },
-    /// Install what the tests need (first run only), then run every test of the workspace.
+    /// Install what the tests need (first run only), start the emulators once, then run every test
+    /// of the workspace against them.
     Test {
         /// Passed on to `cargo test`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Install the pinned tools: the emulator and Chromium (for the dashboard test), or also SAM CLI,
-    /// cfn-lint and cargo-lambda.
+    /// Install the pinned emulators (moto, DynamoDB Local, a Java runtime) and Chromium (for the
+    /// dashboard test), or also SAM CLI, cfn-lint and cargo-lambda.
     Setup {
         #[arg(long)]
         tools: bool,
@@ -57,12 +68,9 @@ enum Cmd {
         #[arg(long, requires = "queue_url")]
         dlq_url: Option<String>,
     },
-    /// Measure the queued path against a fresh local emulator: raw TransactWriteItems/s, transfers/s
-    /// accepted by the API, transfers/s applied by the worker.
-    Bench {
-        #[arg(long, default_value_t = 10_000)]
-        transfers: usize,
-    },
+    /// Measure against fresh emulators: both emulators' raw transactions side by side, synchronous
+    /// transfers at 1, 4 and 16 clients, queued transfers with 1 and N worker invocations.
+    Bench(bench::BenchArgs),
     /// Drive realistic traffic at an API (the running local stack by default) and summarise it.
     Load(LoadArgs),
     /// Print each operation's DynamoDB calls and capacity units, computed from item sizes.
@@ -72,6 +80,8 @@ enum Cmd {
         #[arg(default_value = "acme")]
         tenant: String,
     },
+    /// Refresh docs/dashboard.png: a fresh local stack under load, photographed in Chromium.
+    Screenshot,
 }
 
 #[derive(clap::Args)]
@@ -114,6 +124,8 @@ struct LoadArgs {
     concurrency: usize,
 }
 
+type AnyError = Box<dyn std::error::Error>;
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
@@ -124,50 +136,42 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new()
+}
+
+fn run(cli: Cli) -> Result<ExitCode, AnyError> {
     match cli.command {
         Cmd::Setup { tools } => {
-            setup::ensure(Requirements::Emulator)?;
-            setup::ensure_browser()?;
+            install::ensure(Requirements::Emulators)?;
+            install::ensure_browser()?;
             if tools {
-                setup::ensure(Requirements::Tools)?;
+                install::ensure(Requirements::Tools)?;
             }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Test { args } => {
-            setup::ensure(Requirements::Emulator)?;
-            setup::ensure_browser()?;
+            install::ensure(Requirements::Emulators)?;
+            install::ensure_browser()?;
+            // One pair of emulators for every test process: each test makes tables and queues of its own.
+            let emulators = Emulators::start(Ports::default())?;
             let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
                 .args(["test", "--workspace"])
                 .args(args)
+                .envs(emulators.env_vars())
                 .current_dir(paths::workspace_root())
                 .status()?;
+            drop(emulators);
             Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Cmd::Dlq { action, queue_url, dlq_url } => {
-            tokio::runtime::Runtime::new()?.block_on(dlq(action, queue_url.zip(dlq_url)))?;
+            runtime()?.block_on(dlq(action, queue_url.zip(dlq_url)))?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Bench { transfers } => {
-            setup::ensure(Requirements::Emulator)?;
-            let figures = tokio::runtime::Runtime::new()?.block_on(async {
-                let emulator = Emulator::start(0)?;
-                devkit::bench::run(&emulator, transfers).await
-            })?;
-            println!(
-                "queued path against the local emulator ({} transfers, batches of 1,000):",
-                figures.transfers
-            );
-            println!(
-                "  emulator raw TransactWriteItems (5 puts): {:>8.0} /s",
-                figures.raw_transactions_per_s
-            );
-            println!("  transfers accepted by the API:            {:>8.0} /s", figures.accepted_per_s);
-            println!("  transfers applied by the worker (x2):     {:>8.0} /s", figures.applied_per_s);
-            println!(
-                "  applied transfers per raw transaction:    {:>8.2}",
-                figures.applied_per_s / figures.raw_transactions_per_s
-            );
+        Cmd::Bench(args) => {
+            install::ensure(Requirements::Emulators)?;
+            let report = runtime()?.block_on(bench::run(args))?;
+            print!("{report}");
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Load(args) => {
@@ -182,7 +186,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 plan.error_mix * 100.0,
                 plan.async_share * 100.0
             );
-            let summary = tokio::runtime::Runtime::new()?.block_on(devkit::load::run(plan))?;
+            let summary = runtime()?.block_on(load::run(plan))?;
             print!("{}", summary.render());
             Ok(ExitCode::SUCCESS)
         }
@@ -194,9 +198,18 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             println!("{}", dev_auth()?.token(&tenant, TOKEN_TTL));
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Up { port, emulator_port } => {
-            setup::ensure(Requirements::Emulator)?;
-            tokio::runtime::Runtime::new()?.block_on(up(port, emulator_port))?;
+        Cmd::Up { port, dynamodb_port, moto_port, faults } => {
+            install::ensure(Requirements::Emulators)?;
+            let ports = Ports { dynamodb: dynamodb_port, moto: moto_port };
+            runtime()?.block_on(up(port, ports, faults.unwrap_or_default()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Screenshot => {
+            install::ensure(Requirements::Emulators)?;
+            let browser = install::ensure_browser()?;
+            let path = paths::workspace_root().join("docs").join("dashboard.png");
+            runtime()?.block_on(screenshot(browser, path.clone()))?;
+            println!("wrote {}", path.display());
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -204,12 +217,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
 
 const TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
-fn load_plan(args: LoadArgs) -> Result<devkit::load::LoadPlan, Box<dyn std::error::Error>> {
-    let running = || -> Result<serde_json::Value, Box<dyn std::error::Error>> {
-        let text = std::fs::read_to_string(running_file())
-            .map_err(|_| "no --url given and no local stack running (start `cargo stack up`)")?;
-        Ok(serde_json::from_str(&text)?)
-    };
+fn load_plan(args: LoadArgs) -> Result<load::LoadPlan, AnyError> {
     let url = match args.url {
         Some(url) => url,
         None => running()?["url"].as_str().ok_or("the running stack's file has no url")?.to_owned(),
@@ -218,7 +226,7 @@ fn load_plan(args: LoadArgs) -> Result<devkit::load::LoadPlan, Box<dyn std::erro
         Some(token) => token,
         None => dev_auth()?.token("acme", TOKEN_TTL),
     };
-    Ok(devkit::load::LoadPlan {
+    Ok(load::LoadPlan {
         base_url: url,
         token,
         rate: args.rate,
@@ -227,7 +235,7 @@ fn load_plan(args: LoadArgs) -> Result<devkit::load::LoadPlan, Box<dyn std::erro
         skew: args.skew,
         error_mix: args.errors.clamp(0.0, 1.0),
         async_share: args.async_share.clamp(0.0, 1.0),
-        spike: args.spike_at.map(|at| devkit::load::Spike {
+        spike: args.spike_at.map(|at| load::Spike {
             at: Duration::from_secs(at),
             lasts: Duration::from_secs(args.spike_for),
             factor: args.spike_factor,
@@ -235,10 +243,6 @@ fn load_plan(args: LoadArgs) -> Result<devkit::load::LoadPlan, Box<dyn std::erro
         concurrency: args.concurrency,
         progress: true,
     })
-}
-
-fn tenant_claim() -> String {
-    std::env::var("TENANT_CLAIM").unwrap_or_else(|_| DEFAULT_TENANT_CLAIM.into())
 }
 
 /// The local signing key: random, made on first use, kept in .local/ so tokens outlive restarts.
@@ -254,67 +258,98 @@ fn dev_auth() -> std::io::Result<DevAuth> {
             hex.into_bytes()
         }
     };
-    Ok(DevAuth::new(key, tenant_claim()))
+    Ok(DevAuth::new(key, ledger_config::tenant_claim(&Environment)))
 }
 
-async fn up(port: u16, emulator_port: u16) -> Result<(), Box<dyn std::error::Error>> {
-    ledger_telemetry::logs::init();
-    let metrics = devkit::dashboard::local_metrics();
+/// Where `cargo stack up` notes its endpoints and queues, for the other commands.
+fn running_file() -> PathBuf {
+    paths::local_dir().join("running-stack.json")
+}
+
+fn running() -> Result<serde_json::Value, AnyError> {
+    let text = std::fs::read_to_string(running_file())
+        .map_err(|_| "no local stack running (start `cargo stack up`), and no --url/--queue-url given")?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+async fn up(port: u16, ports: Ports, faults: FaultPlan) -> Result<(), AnyError> {
+    ledger_telemetry::logs::init(&TelemetryConfig::from_env());
+    dashboard::dashboard();
     // One process plays both functions: each starts cold once.
     ledger_telemetry::metrics::cold_start(ledger_telemetry::Function::Api);
     ledger_telemetry::metrics::cold_start(ledger_telemetry::Function::Worker);
-    let emulator = Emulator::start(emulator_port)?;
+    let emulators = Emulators::start(ports)?;
     let table = "ledger-local";
-    let stack = devkit::Stack::create(&emulator, table, None).await?;
+    let options = StackOptions {
+        visibility_timeout: None,
+        faults: faults.clone(),
+        dynamodb_proxy: false,
+        tenant_claim: ledger_config::tenant_claim(&Environment),
+    };
+    let stack = Stack::create(&emulators, table, options).await?;
     let auth = dev_auth()?;
-    let state = stack.state().with_tenant_claim(tenant_claim());
-    tokio::spawn(stack.worker().run(stack.store.clone()));
-    tokio::spawn(metrics.run(stack.sqs.clone(), stack.queue.url().to_owned(), stack.dead_letter_url.clone()));
+    local::start_background(&stack);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let url = format!("http://{}", listener.local_addr()?);
     let running = serde_json::json!({
         "url": url,
-        "emulator": emulator.endpoint(),
+        "dynamodb": emulators.dynamodb_endpoint(),
+        "moto": emulators.moto_endpoint(),
+        "table": table,
         "queue_url": stack.queue.url(),
         "dlq_url": stack.dead_letter_url,
     });
     std::fs::create_dir_all(paths::local_dir())?;
     std::fs::write(running_file(), running.to_string())?;
-    print_banner(&url, &emulator.endpoint(), table, &auth);
-    println!(
-        "  queue      {} (worker: batches of {}, window {} s, as template.yaml's event source)\n  dead letters {}\n",
-        stack.queue.url(),
-        stack.event_source.batch_size,
-        stack.event_source.batching_window_secs,
-        stack.dead_letter_url
-    );
-    println!("  dashboard  {url}/dashboard (live; drive it with `cargo stack load`)\n");
-    axum::serve(listener, devkit::local_router(state, auth).merge(devkit::dashboard::routes()))
+    print_banner(&url, &emulators, table, &stack, &auth, &faults);
+    axum::serve(listener, local::app(&stack, auth))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
-            eprintln!("\nstopping: API and emulator");
+            eprintln!("\nstopping: API, worker and emulators");
         })
         .await?;
-    drop(emulator);
+    if faults.touches_dynamodb() || faults != FaultPlan::none() {
+        eprintln!("faults injected: {}", stack.faults.counts());
+    }
+    let _ = std::fs::remove_file(running_file());
+    drop(emulators);
     Ok(())
 }
 
-fn print_banner(url: &str, emulator: &str, table: &str, auth: &DevAuth) {
+fn print_banner(
+    url: &str,
+    emulators: &Emulators,
+    table: &str,
+    stack: &Stack,
+    auth: &DevAuth,
+    faults: &FaultPlan,
+) {
     let token = auth.token("acme", TOKEN_TTL);
     let other = auth.token("globex", TOKEN_TTL);
-    let template = paths::template();
+    let spec = stack.event_source.spec();
     println!(
         "\nLedger running locally (Ctrl-C stops everything)\n\
-         \n  API        {url}\n  emulator   {emulator} (table {table}, shaped by {})\n\
+         \n  API        {url}\n  dashboard  {url}/dashboard (live; drive it with `cargo stack load`)\
+         \n  DynamoDB   {} (DynamoDB Local, table {table}, shaped by template.yaml)\
+         \n  SQS        {} (moto)\n  queue      {}\n  dead letters {}\
+         \n  worker     up to {} invocations at once, batches of {}, window {} s (template.yaml's event source)\
+         \n  faults     {}\n\
          \n  token (tenant acme):\n    export TOKEN={token}\n  token (tenant globex):\n    export OTHER_TOKEN={other}\n\
          \n  try:\n    curl -s -X POST {url}/v1/accounts -H \"authorization: Bearer $TOKEN\" \\\n\
          \x20     -H 'content-type: application/json' -d '{{\"id\":\"bank\",\"currency\":\"EUR\",\"allow_overdraft\":true}}'\n",
-        Path::new(&template).display()
+        emulators.dynamodb_endpoint(),
+        emulators.moto_endpoint(),
+        stack.queue.url(),
+        stack.dead_letter_url,
+        spec.max_concurrency,
+        spec.batch_size,
+        spec.batching_window_secs,
+        if *faults == FaultPlan::none() { "none".to_owned() } else { faults.to_string() },
     );
 }
 
 fn print_capacity() {
-    use ledger_dynamodb::capacity;
+    use stack::capacity;
     let cases = [
         ("typical: 16-char ids, no metadata", capacity::sample_items(16, &Default::default())),
         (
@@ -334,46 +369,62 @@ fn print_capacity() {
     }
 }
 
-/// Where `cargo stack up` notes its emulator and queues, for the other commands.
-fn running_file() -> std::path::PathBuf {
-    paths::local_dir().join("running-stack.json")
-}
-
-async fn dlq(action: DlqAction, urls: Option<(String, String)>) -> Result<(), Box<dyn std::error::Error>> {
+async fn dlq(action: DlqAction, urls: Option<(String, String)>) -> Result<(), AnyError> {
     let (client, queue_url, dlq_url) = match urls {
         Some((queue, dlq)) => {
             let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
             (aws_sdk_sqs::Client::new(&config), queue, dlq)
         }
         None => {
-            let text = std::fs::read_to_string(running_file()).map_err(
-                |_| "no running local stack: start `cargo stack up`, or pass --queue-url and --dlq-url",
-            )?;
-            let running: serde_json::Value = serde_json::from_str(&text)?;
+            let running = running()?;
             let field = |name: &str| running[name].as_str().unwrap_or_default().to_owned();
-            let config = ledger_dynamodb::client::config_loader()
-                .endpoint_url(field("emulator"))
-                .region(aws_config::Region::new("us-east-1"))
-                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                    "test", "test", None, None, "devstack",
-                ))
-                .load()
-                .await;
+            let config = harness::emulators::sdk_config(&field("moto")).await;
             (aws_sdk_sqs::Client::new(&config), field("queue_url"), field("dlq_url"))
         }
     };
     match action {
         DlqAction::List => {
-            let letters = devkit::dlq::list(&client, &dlq_url).await?;
+            let letters = ledger_ops::dlq::list(&client, &dlq_url).await?;
             println!("{} message(s) in {dlq_url}", letters.len());
             for l in letters {
                 println!("- {} (received {} times): {}\n  {}", l.message_id, l.receives, l.reason, l.body);
             }
         }
         DlqAction::Redrive => {
-            let moved = devkit::dlq::redrive(&client, &dlq_url, &queue_url).await?;
+            let moved = ledger_ops::dlq::redrive(&client, &dlq_url, &queue_url).await?;
             println!("moved {moved} message(s) from {dlq_url} to {queue_url}");
         }
     }
+    Ok(())
+}
+
+/// A fresh local stack under load for a while, its dashboard photographed into `path`.
+async fn screenshot(browser: &str, path: PathBuf) -> Result<(), AnyError> {
+    dashboard::dashboard();
+    let emulators = Emulators::start(Ports::default())?;
+    let stack = Stack::create(&emulators, "ledger-screenshot", StackOptions::default()).await?;
+    let auth = DevAuth::new(b"screenshot".to_vec(), stack.tenant_claim.clone());
+    local::start_background(&stack);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(axum::serve(listener, local::app(&stack, auth.clone())).into_future());
+    let plan = load::LoadPlan {
+        base_url: base.clone(),
+        token: auth.token("acme", Duration::from_secs(600)),
+        rate: 12.0,
+        duration: Duration::from_secs(40),
+        accounts: 10,
+        skew: 1.1,
+        error_mix: 0.1,
+        async_share: 0.5,
+        spike: Some(load::Spike { at: Duration::from_secs(20), lasts: Duration::from_secs(5), factor: 3.0 }),
+        concurrency: 64,
+        progress: true,
+    };
+    let load = tokio::spawn(load::run(plan));
+    tokio::time::sleep(Duration::from_secs(35)).await;
+    browser::chromium(browser, &format!("{base}/dashboard"), &format!("--screenshot={}", path.display()))
+        .await?;
+    load.await??;
     Ok(())
 }

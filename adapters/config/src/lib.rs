@@ -1,0 +1,147 @@
+//! The functions' configuration, read once at init from the environment that template.yaml sets,
+//! into typed values. The one place that names a variable or holds a default: both functions and
+//! the local stack build their settings here.
+
+/// The claim of the verified token that names the tenant, unless `TENANT_CLAIM` says otherwise.
+pub const DEFAULT_TENANT_CLAIM: &str = "tenant_id";
+pub const DEFAULT_METRICS_NAMESPACE: &str = "Ledger";
+pub const DEFAULT_SERVICE_NAME: &str = "ledger";
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not set")]
+    Missing(&'static str),
+}
+
+/// Where the settings come from: the process environment in a function, a map in tests.
+pub trait Source {
+    /// The variable's value; an empty value counts as unset.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct Environment;
+
+impl Source for Environment {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    }
+}
+
+impl<const N: usize> Source for [(&str, &str); N] {
+    fn var(&self, name: &str) -> Option<String> {
+        self.iter().find(|(k, v)| *k == name && !v.trim().is_empty()).map(|(_, v)| (*v).to_owned())
+    }
+}
+
+fn required(source: &impl Source, name: &'static str) -> Result<String, ConfigError> {
+    source.var(name).ok_or(ConfigError::Missing(name))
+}
+
+/// Logs and metrics of either function.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TelemetryConfig {
+    /// CloudWatch namespace of the EMF metrics (`METRICS_NAMESPACE`).
+    pub metrics_namespace: String,
+    /// The `service` dimension of every metric (`SERVICE_NAME`).
+    pub service_name: String,
+    /// `RUST_LOG`: per-target filter directives; wins over `lambda_log_level`.
+    pub rust_log: Option<String>,
+    /// `AWS_LAMBDA_LOG_LEVEL`: the level Lambda passes from the function's LoggingConfig.
+    pub lambda_log_level: Option<String>,
+}
+
+impl TelemetryConfig {
+    pub fn from_source(source: &impl Source) -> Self {
+        Self {
+            metrics_namespace: source
+                .var("METRICS_NAMESPACE")
+                .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.into()),
+            service_name: source.var("SERVICE_NAME").unwrap_or_else(|| DEFAULT_SERVICE_NAME.into()),
+            rust_log: source.var("RUST_LOG"),
+            lambda_log_level: source.var("AWS_LAMBDA_LOG_LEVEL"),
+        }
+    }
+
+    pub fn from_env() -> Self {
+        Self::from_source(&Environment)
+    }
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self::from_source(&[])
+    }
+}
+
+/// The tenant claim (`TENANT_CLAIM`), for the API function and the local stack's token issuer.
+pub fn tenant_claim(source: &impl Source) -> String {
+    source.var("TENANT_CLAIM").unwrap_or_else(|| DEFAULT_TENANT_CLAIM.into())
+}
+
+/// The API function's settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiConfig {
+    pub table_name: String,
+    pub queue_url: String,
+    pub tenant_claim: String,
+    pub telemetry: TelemetryConfig,
+}
+
+impl ApiConfig {
+    pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: required(source, "TABLE_NAME")?,
+            queue_url: required(source, "QUEUE_URL")?,
+            tenant_claim: tenant_claim(source),
+            telemetry: TelemetryConfig::from_source(source),
+        })
+    }
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Environment)
+    }
+}
+
+/// The worker function's settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerConfig {
+    pub table_name: String,
+    pub telemetry: TelemetryConfig,
+}
+
+impl WorkerConfig {
+    pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: required(source, "TABLE_NAME")?,
+            telemetry: TelemetryConfig::from_source(source),
+        })
+    }
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Environment)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_needs_its_table_and_queue_and_defaults_the_rest() {
+        assert_eq!(ApiConfig::from_source(&[("TABLE_NAME", "t")]), Err(ConfigError::Missing("QUEUE_URL")));
+        let config =
+            ApiConfig::from_source(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q"), ("TENANT_CLAIM", " ")])
+                .unwrap();
+        assert_eq!(config.tenant_claim, DEFAULT_TENANT_CLAIM);
+        assert_eq!(config.telemetry.metrics_namespace, "Ledger");
+        assert_eq!(config.telemetry.rust_log, None);
+    }
+
+    #[test]
+    fn the_worker_needs_only_its_table() {
+        assert_eq!(WorkerConfig::from_source(&[]), Err(ConfigError::Missing("TABLE_NAME")));
+        let config = WorkerConfig::from_source(&[("TABLE_NAME", "t"), ("SERVICE_NAME", "payments")]).unwrap();
+        assert_eq!((config.table_name.as_str(), config.telemetry.service_name.as_str()), ("t", "payments"));
+    }
+}

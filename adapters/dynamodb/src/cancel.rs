@@ -1,0 +1,51 @@
+//! Why DynamoDB cancelled a transaction, read the same way by every write path: which items' own
+//! conditions failed, or whether the transaction only met another one (or a capacity limit) and
+//! can simply be redone.
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+
+use crate::StoreError;
+use crate::error::is_transient_code;
+
+/// A cancelled TransactWriteItems.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Cancelled {
+    /// The conditions of these items (by position) failed: the state differs from what was read.
+    Conditions(Vec<usize>),
+    /// Another transaction held one of the items, or the throughput ran out: redo it.
+    Contended,
+}
+
+impl Cancelled {
+    pub(crate) fn failed(&self, position: usize) -> bool {
+        matches!(self, Cancelled::Conditions(items) if items.contains(&position))
+    }
+}
+
+/// What the cancellation of `err` says, or `err` as a store error if it is no cancellation (or one
+/// for a reason redoing cannot cure, such as an item over the size limit).
+pub(crate) fn cancellation<R>(err: SdkError<TransactWriteItemsError, R>) -> Result<Cancelled, StoreError>
+where
+    R: std::fmt::Debug,
+{
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error()
+    else {
+        return Err(err.into());
+    };
+    let codes: Vec<Option<&str>> = cancelled.cancellation_reasons().iter().map(|r| r.code()).collect();
+    let conditions: Vec<usize> = codes
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c == Some("ConditionalCheckFailed"))
+        .map(|(i, _)| i)
+        .collect();
+    let curable = |c: &Option<&str>| {
+        matches!(c, None | Some("None" | "ConditionalCheckFailed" | "TransactionConflict"))
+            || is_transient_code(*c)
+    };
+    if !codes.iter().all(curable) {
+        return Err(StoreError::Unexpected(format!("transaction cancelled: {codes:?}")));
+    }
+    Ok(if conditions.is_empty() { Cancelled::Contended } else { Cancelled::Conditions(conditions) })
+}

@@ -1,0 +1,13 @@
+//! Backoff between the store's own retries (contended transactions, unprocessed batch items): the
+//! SDK retries throttling and transient errors itself (see `client`).
+
+use std::time::Duration;
+
+use rand::Rng;
+
+/// Full jitter on an exponential base: contended writers spread out instead of colliding again.
+pub(crate) async fn backoff(attempt: u32) {
+    let cap_ms = 5u64 << attempt.min(6);
+    let ms = rand::rng().random_range(0..=cap_ms);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}

@@ -1,0 +1,164 @@
+//! The tests' API client: drives the router the way the local stack serves it (JWT check in front)
+//! against a stack of its own, with valid bodies built from `ledger::fixtures`.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use http::{HeaderMap, Request, StatusCode};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::auth::DevAuth;
+use crate::stack::{Stack, fresh_stack};
+
+pub struct Api {
+    pub router: Router,
+    pub auth: DevAuth,
+    pub stack: Stack,
+}
+
+/// A response, its body parsed as JSON (`Null` when empty).
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// A problem document's `code`.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or_default()
+    }
+
+    pub fn is_problem(&self) -> bool {
+        self.headers.get("content-type").is_some_and(|v| v == "application/problem+json")
+    }
+
+    pub fn replayed(&self) -> bool {
+        self.headers.get(ledger_http::REPLAY_HEADER).is_some_and(|v| v == "true")
+    }
+
+    /// An answer that says nothing of whether the request applied: the store stayed unavailable
+    /// (503), or the client gave up waiting (504). Every write carries its id, so a retry is safe.
+    pub fn is_indefinite(&self) -> bool {
+        matches!(self.status, StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT)
+    }
+}
+
+/// Retries of an indefinite answer before a client gives up.
+const MAX_RETRIES: u32 = 100;
+
+/// The JSON body of `POST /v1/transfers` for `ledger::fixtures::transfer`.
+pub fn transfer_body(id: &str, debit: &str, credit: &str, amount: u64) -> Value {
+    serde_json::to_value(ledger::fixtures::transfer(id, debit, credit, amount)).unwrap_or_default()
+}
+
+impl Api {
+    /// A client of a fresh stack.
+    pub async fn new() -> Api {
+        Api::on(fresh_stack().await)
+    }
+
+    pub fn on(stack: Stack) -> Api {
+        let auth = DevAuth::new(b"test-signing-key".to_vec(), stack.tenant_claim.clone());
+        Api { router: stack.router(auth.clone()), auth, stack }
+    }
+
+    pub fn token(&self, tenant: &str) -> String {
+        self.auth.token(tenant, Duration::from_secs(600))
+    }
+
+    /// A request as tenant `tenant` (None: no credentials) with a raw body.
+    pub async fn raw(&self, method: &str, path: &str, tenant: Option<&str>, body: impl Into<Body>) -> Reply {
+        let mut request =
+            Request::builder().method(method).uri(path).header("content-type", "application/json");
+        if let Some(tenant) = tenant {
+            request = request.header("authorization", format!("Bearer {}", self.token(tenant)));
+        }
+        self.send_request(request.body(body.into()).expect("a valid request")).await
+    }
+
+    /// A GET with the given bearer token, verbatim.
+    pub async fn with_bearer(&self, path: &str, bearer: &str) -> Reply {
+        let request = Request::builder().uri(path).header("authorization", format!("Bearer {bearer}"));
+        self.send_request(request.body(Body::empty()).expect("a valid request")).await
+    }
+
+    /// # Panics
+    /// If the router fails or a non-empty body is not JSON: the API answers JSON or nothing.
+    pub async fn send_request(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.expect("the router answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("a readable body");
+        let body =
+            if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("a JSON body") };
+        Reply { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str, tenant: &str) -> Reply {
+        self.raw("GET", path, Some(tenant), Body::empty()).await
+    }
+
+    pub async fn post(&self, path: &str, tenant: &str, body: Value) -> Reply {
+        self.raw("POST", path, Some(tenant), body.to_string()).await
+    }
+
+    /// As a careful client does: POSTs again while the answer is indefinite. Returns the definite
+    /// answer and how many indefinite ones came first.
+    ///
+    /// # Panics
+    /// If the answer stays indefinite through every retry.
+    pub async fn post_definite(&self, path: &str, tenant: &str, body: Value) -> (Reply, u32) {
+        for retries in 0..MAX_RETRIES {
+            let reply = self.post(path, tenant, body.clone()).await;
+            if !reply.is_indefinite() {
+                return (reply, retries);
+            }
+        }
+        panic!("POST {path} {body} stayed indefinite");
+    }
+
+    /// As `post_definite`, for a GET.
+    pub async fn get_definite(&self, path: &str, tenant: &str) -> Reply {
+        for _ in 0..MAX_RETRIES {
+            let reply = self.get(path, tenant).await;
+            if !reply.is_indefinite() {
+                return reply;
+            }
+        }
+        panic!("GET {path} stayed indefinite");
+    }
+
+    /// Opens `id` for `tenant` in EUR; asserts it was created (or already there).
+    pub async fn open_account(&self, tenant: &str, id: &str, allow_overdraft: bool) {
+        let body = json!({"id": id, "currency": "EUR", "allow_overdraft": allow_overdraft});
+        let (reply, _) = self.post_definite("/v1/accounts", tenant, body).await;
+        assert!(reply.status.is_success(), "opening {id}: {} {}", reply.status, reply.body);
+    }
+
+    /// Every entry of an account, newest first, following the cursor.
+    pub async fn all_entries(&self, tenant: &str, account: &str) -> Vec<Value> {
+        let mut entries = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/v1/accounts/{account}/entries?limit=100&cursor={c}"),
+                None => format!("/v1/accounts/{account}/entries?limit=100"),
+            };
+            let page = self.get_definite(&path, tenant).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+            entries.extend(page.body["data"].as_array().into_iter().flatten().cloned());
+            match page.body["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return entries,
+            }
+        }
+    }
+
+    pub async fn balance(&self, tenant: &str, account: &str) -> i64 {
+        let reply = self.get_definite(&format!("/v1/accounts/{account}"), tenant).await;
+        reply.body["balance"].as_i64().unwrap_or_else(|| panic!("no balance for {account}: {}", reply.body))
+    }
+}

@@ -1,0 +1,168 @@
+//! The whole backend's state in the emulators, shaped by template.yaml: the table, the queues, the
+//! worker's event source, the faults to inject, and the API router as the local stack serves it.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use ledger_dynamodb::DynamoStore;
+use ledger_http::AppState;
+use ledger_sqs::TransferQueue;
+
+use crate::auth::{self, DevAuth};
+use crate::emulators::{self, Emulators};
+use crate::event_source::{Drained, Handler, LocalEventSource, worker_handler};
+use crate::faults::proxy::FaultProxy;
+use crate::faults::{FaultPlan, Faults};
+use crate::{metrics, paths, queues, template};
+
+/// The template's logical id of the ledger table.
+pub const LEDGER_TABLE: &str = "LedgerTable";
+
+/// How long a drain may take before a test gives up on it.
+const DRAIN_LIMIT: Duration = Duration::from_secs(300);
+
+#[derive(Clone, Debug)]
+pub struct StackOptions {
+    /// Replaces the queue's visibility timeout (seconds): tests use a short one, so redeliveries
+    /// happen in test time.
+    pub visibility_timeout: Option<u64>,
+    pub faults: FaultPlan,
+    /// Puts the fault proxy in front of the store even when the plan has no DynamoDB faults, so a
+    /// test can inject one-off faults (`Faults::inject_next`).
+    pub dynamodb_proxy: bool,
+    pub tenant_claim: String,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self {
+            visibility_timeout: None,
+            faults: FaultPlan::none(),
+            dynamodb_proxy: false,
+            tenant_claim: ledger_config::DEFAULT_TENANT_CLAIM.to_owned(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Stack {
+    /// The store the functions use: through the fault proxy when the plan has DynamoDB faults.
+    pub store: DynamoStore,
+    /// A client straight to DynamoDB Local, never faulty: for tests that inspect items.
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub queue: TransferQueue,
+    pub dead_letter_url: String,
+    pub sqs: aws_sdk_sqs::Client,
+    pub event_source: LocalEventSource,
+    pub faults: Arc<Faults>,
+    pub tenant_claim: String,
+}
+
+impl Stack {
+    /// Creates the table and the queues, shaped as template.yaml declares them, named with `prefix`.
+    pub async fn create(emulators: &Emulators, prefix: &str, options: StackOptions) -> io::Result<Stack> {
+        let template = paths::template();
+        let dynamodb = emulators.dynamodb().await;
+        template::table(&template, LEDGER_TABLE)?.create(&dynamodb, prefix).await?;
+        let faults = Arc::new(Faults::new(options.faults.clone()));
+        let store_client = if options.dynamodb_proxy || options.faults.touches_dynamodb() {
+            let proxy = FaultProxy::start(emulators.dynamodb_endpoint(), faults.clone()).await?;
+            ledger_dynamodb::client::dynamodb_client(&emulators::sdk_config(proxy.endpoint()).await)
+        } else {
+            dynamodb.clone()
+        };
+        let sqs = emulators.sqs().await;
+        let created = queues::queue(&template, queues::TRANSFER_QUEUE)?
+            .create(&sqs, &template, prefix, options.visibility_timeout)
+            .await?;
+        let dead_letter_url =
+            created.dead_letter_url.ok_or_else(|| io::Error::other("the transfer queue has no DLQ"))?;
+        let spec = queues::event_source(&template, queues::WORKER_FUNCTION)?;
+        Ok(Stack {
+            store: DynamoStore::new(store_client, prefix),
+            dynamodb,
+            queue: TransferQueue::new(sqs.clone(), created.url.clone()),
+            dead_letter_url,
+            event_source: LocalEventSource::new(sqs.clone(), created.url, spec, faults.clone()),
+            sqs,
+            faults,
+            tenant_claim: options.tenant_claim,
+        })
+    }
+
+    pub fn state(&self) -> AppState {
+        AppState::new(self.store.clone(), self.queue.clone(), self.tenant_claim.clone())
+    }
+
+    /// The worker function's handler on this stack's store.
+    pub fn worker(&self) -> Handler {
+        worker_handler(self.store.clone())
+    }
+
+    /// Invokes the worker, as the event source mapping would, until the queue is empty.
+    pub async fn drain(&self) -> io::Result<Drained> {
+        self.event_source.drain(&self.worker(), DRAIN_LIMIT).await
+    }
+
+    /// The API as the local stack serves it (see `local_router`).
+    pub fn router(&self, auth: DevAuth) -> Router {
+        local_router(self.state(), auth, self.faults.clone())
+    }
+}
+
+/// A stack of its own for one test, in the process's shared emulators: tests run in parallel without
+/// seeing each other's data. Queues get a 2 s visibility timeout so redeliveries happen in test time.
+pub async fn fresh_stack() -> Stack {
+    fresh_stack_with(StackOptions { visibility_timeout: Some(2), ..StackOptions::default() }).await
+}
+
+/// As `fresh_stack`, with these options.
+pub async fn fresh_stack_with(options: StackOptions) -> Stack {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let name = format!("ledger-test-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+    match Stack::create(Emulators::shared(), &name, options).await {
+        Ok(stack) => stack,
+        Err(err) => panic!("cannot create the stack {name}: {err}"),
+    }
+}
+
+/// The API router as the local stack serves it: API Gateway's JWT check in front of the same router
+/// the Lambda function runs, inside what the Lambda runtime adds around an invocation (a span with
+/// its request id, a metrics flush after it), behind a gateway whose clients may give up.
+pub fn local_router(state: AppState, auth: DevAuth, faults: Arc<Faults>) -> Router {
+    ledger_http::router(state)
+        .layer(axum::middleware::from_fn_with_state(auth, auth::authorize))
+        .layer(axum::middleware::from_fn(metrics::flush_after))
+        .layer(axum::middleware::from_fn(local_invocation))
+        .layer(axum::middleware::from_fn_with_state(faults, gateway))
+}
+
+/// The span lambda_runtime opens around each invocation, with a local request id.
+async fn local_invocation(request: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let span = tracing::info_span!("Lambda runtime invoke", requestId = %uuid::Uuid::new_v4());
+    next.run(request).instrument(span).await
+}
+
+/// API Gateway in front of the invocation. When the plan says the client gives up on this request,
+/// the client gets a 504 after the plan's delay while the invocation runs on to its end, as a Lambda
+/// invocation outlives API Gateway's integration timeout.
+async fn gateway(State(faults): State<Arc<Faults>>, request: Request, next: Next) -> Response {
+    if !faults.client_gives_up() {
+        return next.run(request).await;
+    }
+    let invocation = tokio::spawn(next.run(request));
+    tokio::time::sleep(faults.plan().slow_by).await;
+    if invocation.is_finished() {
+        tracing::info!("the client gave up; the invocation had answered already");
+    }
+    let body = serde_json::json!({"message": "Endpoint request timed out"}).to_string();
+    (http::StatusCode::GATEWAY_TIMEOUT, [(http::header::CONTENT_TYPE, "application/json")], body)
+        .into_response()
+}

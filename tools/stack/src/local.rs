@@ -1,0 +1,30 @@
+//! The backend served locally, as `cargo stack up` runs it (and the dashboard's test and screenshot):
+//! the API router behind the local gateway, up to the template's `MaximumConcurrency` of worker
+//! invocations fed from the queue, the metrics flushed as the Lambda run loop flushes them, and the
+//! live dashboard.
+
+use std::time::Duration;
+
+use axum::Router;
+use harness::metrics::local_metrics;
+use harness::{DevAuth, Stack};
+
+use crate::dashboard::{self, dashboard};
+
+/// Starts what runs beside the API: the worker invocations, the periodic metrics flush (for the
+/// worker's metrics), and the dashboard's queue sampling.
+pub fn start_background(stack: &Stack) {
+    tokio::spawn(stack.event_source.clone().run(stack.worker()));
+    tokio::spawn(local_metrics().flush_every(Duration::from_millis(200)));
+    tokio::spawn(dashboard().sample_queues(
+        stack.sqs.clone(),
+        stack.queue.url().to_owned(),
+        stack.dead_letter_url.clone(),
+    ));
+}
+
+/// The API (each request served on its own task, as concurrent Lambda instances would) and the
+/// dashboard's routes.
+pub fn app(stack: &Stack, auth: DevAuth) -> Router {
+    stack.router(auth).merge(dashboard::routes())
+}
