@@ -2,6 +2,7 @@
 //! TransactWriteItems; every call is tenant-scoped by its keys.
 
 mod accounts;
+mod balance_cache;
 mod batches;
 mod cancel;
 pub mod client;
@@ -16,6 +17,8 @@ mod transfers;
 pub use batches::{BatchRecord, BatchStatus};
 pub use error::StoreError;
 pub use queued::{MAX_TRANSACTION_ITEMS, QueuedItem, Settled};
+
+use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client;
 
@@ -46,16 +49,18 @@ pub struct Page<T, C> {
     pub next: Option<C>,
 }
 
-/// The DynamoDB-backed ledger store. Cheap to clone; build it once at init.
+/// The DynamoDB-backed ledger store. Cheap to clone (clones share the balance cache); build it once
+/// at init.
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
     client: Client,
     table: String,
+    balances: Arc<balance_cache::BalanceCache>,
 }
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { client, table: table.into(), balances: Arc::default() }
     }
 
     pub fn table(&self) -> &str {

@@ -59,7 +59,12 @@ impl DynamoStore {
             }
             match self.client.transact_get_items().set_transact_items(Some(gets.clone())).send().await {
                 Ok(out) => {
-                    return Ok(out.responses.unwrap_or_default().into_iter().filter_map(|r| r.item).collect());
+                    return Ok(out
+                        .responses
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|r| r.item)
+                        .collect());
                 }
                 Err(err) => match err.as_service_error() {
                     Some(TransactGetItemsError::TransactionCanceledException(cancelled)) => {

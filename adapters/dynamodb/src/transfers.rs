@@ -5,6 +5,10 @@
 //! consistent read before it supplies the versions and the balances after; it decides nothing on
 //! its own, since a stale read makes the transaction's conditions fail and the whole attempt is
 //! redone. So no read-then-write race can move money twice or overdraw an account.
+//!
+//! When both accounts' latest states are in the balance cache (this store wrote or read them a
+//! moment ago), the transfer goes straight to the write with those versions: one request. A stale
+//! entry fails the conditions like a stale read does; a refusal is never decided on cached state.
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
@@ -26,6 +30,8 @@ enum Attempt {
     Done(Created<Transfer>),
     /// An account moved between the read and the write, or another transaction held it: redo.
     Contended,
+    /// The cached state was stale, or would refuse the transfer: redo at once from a fresh read.
+    Stale,
 }
 
 impl DynamoStore {
@@ -42,12 +48,12 @@ impl DynamoStore {
         if let Err(rule) = request.check_static() {
             return self.record_rejection(tenant, request.rejected(rule, now)).await;
         }
+        let mut use_cache = true;
         for attempt in 0..MAX_CONFLICT_ATTEMPTS {
-            if attempt > 0 {
-                backoff(attempt).await;
-            }
-            if let Attempt::Done(outcome) = self.try_transfer(tenant, &request, now).await? {
-                return Ok(outcome);
+            match self.try_transfer(tenant, &request, now, use_cache).await? {
+                Attempt::Done(outcome) => return Ok(outcome),
+                Attempt::Stale => use_cache = false,
+                Attempt::Contended => backoff(attempt + 1).await,
             }
         }
         Err(StoreError::Unavailable(format!("accounts of transfer {} stayed contended", request.id)))
@@ -95,8 +101,17 @@ impl DynamoStore {
         tenant: &TenantId,
         request: &NewTransfer,
         now: OffsetDateTime,
+        use_cache: bool,
     ) -> Result<Attempt, StoreError> {
-        let snapshot = self.read_for_transfer(tenant, request).await?;
+        let cached = match use_cache {
+            true => self.cached_accounts(tenant, request),
+            false => None,
+        };
+        let from_cache = cached.is_some();
+        let snapshot = match cached {
+            Some(snapshot) => snapshot,
+            None => self.read_for_transfer(tenant, request).await?,
+        };
         if let Some(existing) = snapshot.transfer {
             return replay_or_conflict(request, existing).map(Attempt::Done);
         }
@@ -104,6 +119,7 @@ impl DynamoStore {
         let versions = (debit.as_ref().map(|a| a.entry_count), credit.as_ref().map(|a| a.entry_count));
         let (debit_entry, credit_entry) = match ledger::apply(request, debit.as_mut(), credit.as_mut(), now) {
             Ok(entries) => entries,
+            Err(_) if from_cache => return Ok(Attempt::Stale),
             Err(rule) => {
                 let rejected = request.clone().rejected(rule, now);
                 return self.record_rejection(tenant, rejected).await.map(Attempt::Done);
@@ -126,7 +142,11 @@ impl DynamoStore {
             .send()
             .await;
         let err = match written {
-            Ok(_) => return Ok(Attempt::Done(Created::New(transfer))),
+            Ok(_) => {
+                self.balances.put(tenant, &debit);
+                self.balances.put(tenant, &credit);
+                return Ok(Attempt::Done(Created::New(transfer)));
+            }
             Err(err) => err,
         };
         let cancelled = cancellation(err)?;
@@ -136,8 +156,18 @@ impl DynamoStore {
             let existing = existing.ok_or_else(|| StoreError::Unexpected("transfer vanished".into()))?;
             return replay_or_conflict(request, existing).map(Attempt::Done);
         }
-        // An account moved since it was read, or another transaction held an item.
-        Ok(Attempt::Contended)
+        // An account moved since it was read (or cached), or another transaction held an item.
+        self.balances.forget(tenant, &debit.id);
+        self.balances.forget(tenant, &credit.id);
+        Ok(if from_cache { Attempt::Stale } else { Attempt::Contended })
+    }
+
+    /// Both accounts' cached states, as a snapshot that has not read the transfer id (its write
+    /// puts the transfer only if the id is new).
+    fn cached_accounts(&self, tenant: &TenantId, request: &NewTransfer) -> Option<Snapshot> {
+        let debit = self.balances.get(tenant, &request.debit_account_id)?;
+        let credit = self.balances.get(tenant, &request.credit_account_id)?;
+        Some(Snapshot { debit: Some(debit), credit: Some(credit), transfer: None })
     }
 
     /// One strongly consistent BatchGetItem of both balance items and the transfer id.
@@ -153,7 +183,11 @@ impl DynamoStore {
                 key(s(keys::transfer_pk(tenant, &request.id)), keys::TRANSFER_SK),
             ])
             .await?;
-        Snapshot::from_items(&found, request)
+        let snapshot = Snapshot::from_items(&found, request)?;
+        for state in snapshot.debit.iter().chain(&snapshot.credit) {
+            self.balances.put(tenant, state);
+        }
+        Ok(snapshot)
     }
 
     /// Records a business rejection once; if the id was taken meanwhile, the first outcome stands.

@@ -299,6 +299,53 @@ async fn a_cancelled_or_failed_transaction_is_redone_and_applies_once() {
 }
 
 #[tokio::test]
+async fn a_transfer_between_accounts_just_written_is_one_request() {
+    let stack = fresh_stack_with(StackOptions { dynamodb_proxy: true, ..StackOptions::default() }).await;
+    let (store, t) = (stack.store.clone(), tenant("acme"));
+    for (id, overdraft) in [("bank", true), ("alice", false)] {
+        store.create_account(&t, account(id, overdraft), now()).await.unwrap();
+    }
+    store.create_transfer(&t, transfer("t1", "bank", "alice", 40), now()).await.unwrap();
+    let (reads, writes) = (stack.faults.calls("BatchGetItem"), stack.faults.calls("TransactWriteItems"));
+    for i in 2..=5 {
+        store.create_transfer(&t, transfer(&format!("t{i}"), "bank", "alice", 10), now()).await.unwrap();
+    }
+    assert_eq!(stack.faults.calls("BatchGetItem"), reads, "no read for accounts this store just wrote");
+    assert_eq!(stack.faults.calls("TransactWriteItems"), writes + 4);
+    // A replay of an id still answers the first outcome (the write's condition on the id fails).
+    let replay = store.create_transfer(&t, transfer("t5", "bank", "alice", 10), now()).await.unwrap();
+    assert!(replay.is_replay());
+    let alice = store.get_account(&t, &id("alice")).await.unwrap();
+    assert_eq!((alice.balances.balance(), alice.entry_count), (80, 5));
+}
+
+#[tokio::test]
+async fn a_stale_cached_balance_never_commits_nor_refuses_a_transfer() {
+    // Two stores on one table: two warm containers, each with its own cache.
+    let stack = fresh_stack().await;
+    let (first, t) = (stack.store.clone(), tenant("acme"));
+    let second = DynamoStore::new(stack.dynamodb.clone(), first.table());
+    for (id, overdraft) in [("bank", true), ("alice", false), ("bob", false)] {
+        first.create_account(&t, account(id, overdraft), now()).await.unwrap();
+    }
+    first.create_transfer(&t, transfer("f1", "bank", "alice", 100), now()).await.unwrap();
+    first.create_transfer(&t, transfer("p1", "alice", "bob", 10), now()).await.unwrap();
+    // The other container moves alice's money: the first one's cache is now stale.
+    second.create_transfer(&t, transfer("f2", "bank", "alice", 100), now()).await.unwrap();
+    // Cached, alice holds 90 and this would be refused; fresh, she holds 190.
+    let spent = first.create_transfer(&t, transfer("p2", "alice", "bob", 150), now()).await.unwrap();
+    assert!(matches!(&spent, Created::New(tr) if tr.status == TransferStatus::Committed), "{spent:?}");
+    second.create_transfer(&t, transfer("p3", "alice", "bob", 5), now()).await.unwrap();
+    // Cached, alice holds 40 at version 4; she is at version 5: the write must not commit on it.
+    first.create_transfer(&t, transfer("p4", "alice", "bob", 35), now()).await.unwrap();
+    let alice = first.get_account(&t, &id("alice")).await.unwrap();
+    assert_eq!((alice.balances.balance(), alice.entry_count), (0, 6));
+    let entries = first.list_entries(&t, &id("alice"), 10, None).await.unwrap().items;
+    let sequences: Vec<(u64, i128)> = entries.iter().map(|e| (e.sequence, e.balance_after())).collect();
+    assert_eq!(sequences, vec![(6, 0), (5, 35), (4, 40), (3, 190), (2, 90), (1, 100)]);
+}
+
+#[tokio::test]
 async fn a_total_that_would_pass_the_storable_limit_is_rejected() {
     use aws_sdk_dynamodb::types::AttributeValue;
     let stack = fresh_stack().await;

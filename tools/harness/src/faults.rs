@@ -226,6 +226,8 @@ pub struct Faults {
     plan: FaultPlan,
     /// One-off faults a test asked for: each meets the next call of its operation.
     scripted: Mutex<Vec<(String, DynamoDbFault)>>,
+    /// DynamoDB calls the proxy saw, by operation.
+    calls: Mutex<std::collections::BTreeMap<String, u64>>,
     dynamodb: Mutex<StdRng>,
     sqs: Mutex<StdRng>,
     gateway: Mutex<StdRng>,
@@ -250,6 +252,7 @@ impl Faults {
         let stream = |n: u64| Mutex::new(StdRng::seed_from_u64(plan.seed.wrapping_mul(4).wrapping_add(n)));
         Self {
             scripted: Mutex::new(Vec::new()),
+            calls: Mutex::default(),
             dynamodb: stream(0),
             sqs: stream(1),
             gateway: stream(2),
@@ -284,6 +287,11 @@ impl Faults {
         stream.lock().unwrap_or_else(|e| e.into_inner()).random()
     }
 
+    /// How many calls of DynamoDB `operation` went through the proxy.
+    pub fn calls(&self, operation: &str) -> u64 {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner()).get(operation).copied().unwrap_or(0)
+    }
+
     /// Makes the next call of DynamoDB `operation` meet `fault` (through the proxy), whatever the
     /// plan: how a test puts one fault exactly where it wants it.
     pub fn inject_next(&self, operation: &str, fault: DynamoDbFault) {
@@ -293,6 +301,7 @@ impl Faults {
     /// The fault, if any, that a call of DynamoDB `operation` meets: a scripted one, else one draw
     /// from the plan (at most one fault a call).
     pub fn dynamodb_call(&self, operation: &str) -> Option<DynamoDbFault> {
+        *self.calls.lock().unwrap_or_else(|e| e.into_inner()).entry(operation.to_owned()).or_default() += 1;
         let scripted = {
             let mut scripted = self.scripted.lock().unwrap_or_else(|e| e.into_inner());
             let at = scripted.iter().position(|(op, _)| op == operation);

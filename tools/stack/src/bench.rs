@@ -1,13 +1,17 @@
 //! `cargo stack bench`: throughput against fresh local emulators, each figure next to the raw rate
 //! of the store it ran on, measured in the same run:
-//! - raw 5-put TransactWriteItems/s of DynamoDB Local and of moto's DynamoDB, side by side, at 1, 4
-//!   and 16 clients (the shape of one transfer's write);
-//! - synchronous transfers/s through the HTTP router at 1, 4 and 16 clients, over accounts of their
-//!   own (uncontended) and over 8 shared accounts (contended), with the 503s counted;
+//! - raw TransactWriteItems/s of DynamoDB Local and of moto's DynamoDB, side by side, at 1, 4 and 16
+//!   clients: the 5 items one transfer writes (the transfer, two balance items, two entries), as
+//!   puts on fresh keys, so nothing contends;
+//! - synchronous transfers/s through the HTTP router at the same client counts, on both emulators,
+//!   over accounts of each client's own (uncontended) and, on DynamoDB Local, over 8 shared accounts
+//!   (contended), with the 503s counted;
 //! - queued transfers applied/s with 1 and with the template's `MaximumConcurrency` of worker
 //!   invocations at once.
 //!
-//! Figures are printed, never asserted: they depend on the machine and what else runs on it.
+//! A shared 2-core machine drifts: each client count runs its raw and synchronous figures
+//! interleaved, in rounds, and reports their medians, so each ratio compares figures taken side by
+//! side. Figures are printed, never asserted: they depend on the machine and what else runs on it.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -15,25 +19,31 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use axum::Router;
 use axum::body::Body;
 use futures::stream::{self, StreamExt};
+use harness::client::transfer_body;
 use harness::emulators::{self, Ports};
 use harness::stack::LEDGER_TABLE;
-use harness::{DevAuth, Emulators, Stack, StackOptions, paths, template};
+use harness::{DevAuth, Emulators, FaultPlan, Faults, Stack, StackOptions, paths, template};
 use http::{Request, StatusCode};
-use ledger_dynamodb::DynamoStore;
+use ledger::TenantId;
+use ledger_dynamodb::{DynamoStore, items};
 use ledger_http::AppState;
 use rand::Rng;
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 use tower::ServiceExt;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct BenchArgs {
-    /// Seconds each timed figure runs for.
-    #[arg(long, default_value_t = 5)]
+    /// Seconds each timed figure runs for, in each round.
+    #[arg(long, default_value_t = 2)]
     pub seconds: u64,
+    /// Rounds of the raw and synchronous figures (their medians are reported).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
     /// Transfers queued for each worker figure.
     #[arg(long, default_value_t = 5_000)]
     pub queued: usize,
@@ -51,88 +61,89 @@ const CONTENDED_ACCOUNTS: usize = 8;
 /// Accounts the queued transfers move between.
 const QUEUED_ACCOUNTS: usize = 64;
 const FUNDS: u64 = 1_000_000_000_000;
+/// DynamoDB Local runs on the JVM: its JIT compiles the hot paths in the first seconds.
+const WARM_UP: Duration = Duration::from_secs(10);
 
 pub async fn run(args: BenchArgs) -> io::Result<String> {
     let window = Duration::from_secs(args.seconds);
     let emulators = Emulators::start(Ports::default())?;
     let mut report = String::new();
+    let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
     let _ = writeln!(
         report,
-        "cargo stack bench: {} s per figure, on this machine ({} cores)\n",
-        args.seconds,
-        cores()
+        "cargo stack bench on this machine ({cores} cores): medians of {} rounds of {} s per figure\n",
+        args.rounds, args.seconds
     );
+    raw(emulators.dynamodb_endpoint(), "warm-up", 4, WARM_UP).await?;
 
-    // Raw: both emulators, same workload, side by side.
-    let _ = writeln!(report, "raw 5-put TransactWriteItems/s");
-    let _ = writeln!(report, "| clients | DynamoDB Local | moto 5.2.5 (serial) |\n|---|---|---|");
-    let mut raw_local: BTreeMap<usize, f64> = BTreeMap::new();
-    for &clients in &args.clients {
-        let local =
-            raw(emulators.dynamodb_endpoint(), &format!("raw-local-{clients}"), clients, window).await?;
-        let moto = raw(emulators.moto_endpoint(), &format!("raw-moto-{clients}"), clients, window).await?;
-        raw_local.insert(clients, local.per_s);
-        let _ = writeln!(report, "| {clients} | {} | {} |", local.render(), moto.render());
-    }
-
-    // Synchronous transfers through the router, on DynamoDB Local.
-    let _ = writeln!(report, "\nsynchronous transfers/s through the HTTP router (DynamoDB Local)");
     let _ = writeln!(
         report,
-        "| clients | uncontended | × raw | contended (8 accounts) | × raw |\n|---|---|---|---|---|"
+        "raw: TransactWriteItems/s of a transfer's 5 items; sync: committed transfers/s through the HTTP router\n"
     );
+    let _ = writeln!(
+        report,
+        "| clients | raw, DynamoDB Local | sync, uncontended | × raw | sync, 8 contended accounts | × raw | raw, moto 5.2.5 | sync on moto, uncontended | × raw |"
+    );
+    let _ = writeln!(report, "|---|---|---|---|---|---|---|---|---|");
+    let mut raw_at_one = f64::NAN;
     for &clients in &args.clients {
-        let stack = Stack::create(&emulators, &format!("sync-{clients}"), StackOptions::default()).await?;
-        let bench = SyncBench::new(stack.state(), clients).await?;
-        let uncontended = bench.run(Workload::Uncontended, window).await?;
-        let contended = bench.run(Workload::Contended, window).await?;
-        let raw = raw_local.get(&clients).copied().unwrap_or(f64::NAN);
-        let _ = writeln!(
-            report,
-            "| {clients} | {} | {:.2} | {} | {:.2} |",
-            uncontended.render(),
-            uncontended.per_s / raw,
-            contended.render(),
-            contended.per_s / raw
-        );
-    }
-    // The same synchronous path on moto, for the side-by-side view of the emulators.
-    let moto_clients: Vec<usize> = [1, 16].into_iter().filter(|c| args.clients.contains(c)).collect();
-    for clients in moto_clients {
-        let store = moto_store(&emulators, &format!("sync-moto-{clients}")).await?;
-        let state = AppState::new(
-            store,
-            fresh_queue(&emulators, clients).await?,
+        let local_stack =
+            Stack::create(&emulators, &format!("sync-{clients}"), StackOptions::default()).await?;
+        let local_sync = SyncBench::new(local_stack.state(), clients).await?;
+        let moto_state = AppState::new(
+            moto_store(&emulators, &format!("sync-moto-{clients}")).await?,
+            local_stack.queue.clone(),
             ledger_config::DEFAULT_TENANT_CLAIM,
         );
-        let bench = SyncBench::new(state, clients).await?;
-        let uncontended = bench.run(Workload::Uncontended, window).await?;
-        let _ = writeln!(report, "| {clients} (moto) | {} | | | |", uncontended.render());
+        let moto_sync = SyncBench::new(moto_state, clients).await?;
+        let mut figures: [Vec<Rate>; 5] = Default::default();
+        for round in 0..args.rounds {
+            let table = format!("raw-{clients}-{round}");
+            figures[0]
+                .push(raw(emulators.dynamodb_endpoint(), &format!("{table}-local"), clients, window).await?);
+            figures[1].push(local_sync.run(Workload::Uncontended, window).await?);
+            figures[2].push(local_sync.run(Workload::Contended, window).await?);
+            figures[3].push(raw(emulators.moto_endpoint(), &format!("{table}-moto"), clients, window).await?);
+            figures[4].push(moto_sync.run(Workload::Uncontended, window).await?);
+        }
+        let [local, uncontended, contended, moto, moto_uncontended] = figures.map(median);
+        if clients == 1 {
+            raw_at_one = local.per_s;
+        }
+        let _ = writeln!(
+            report,
+            "| {clients} | {} | {} | {:.2} | {} | {:.2} | {} | {} | {:.2} |",
+            local.render(),
+            uncontended.render(),
+            uncontended.per_s / local.per_s,
+            contended.render(),
+            contended.per_s / local.per_s,
+            moto.render(),
+            moto_uncontended.render(),
+            moto_uncontended.per_s / moto.per_s,
+        );
     }
 
-    // Queued transfers: 1 worker invocation at a time, then the template's maximum.
     let _ = writeln!(
         report,
-        "\nqueued transfers applied/s by the worker (DynamoDB Local, {} transfers)",
+        "\nqueued: {} transfers among {QUEUED_ACCOUNTS} accounts applied by the worker (DynamoDB Local)\n",
         args.queued
     );
     let _ = writeln!(
         report,
-        "| invocations at once | applied/s | × raw (1 client) | invocations | redelivered |\n|---|---|---|---|---|"
+        "| invocations at once | applied/s | × raw (1 client) | invocations | redelivered |"
     );
-    let spec_concurrency = {
-        let stack = Stack::create(&emulators, "queued-spec", StackOptions::default()).await?;
-        stack.event_source.spec().max_concurrency
-    };
-    for concurrency in [1, spec_concurrency] {
+    let _ = writeln!(report, "|---|---|---|---|---|");
+    let template_concurrency =
+        harness::queues::event_source(&paths::template(), harness::queues::WORKER_FUNCTION)?.max_concurrency;
+    for concurrency in [1, template_concurrency] {
         let figures = queued(&emulators, concurrency, args.queued).await?;
-        let raw = raw_local.get(&1).copied().unwrap_or(f64::NAN);
         let _ = writeln!(
             report,
             "| {concurrency} (peak {}) | {:.0} | {:.2} | {} | {} |",
             figures.peak,
             figures.per_s,
-            figures.per_s / raw,
+            figures.per_s / raw_at_one,
             figures.invocations,
             figures.redelivered
         );
@@ -141,28 +152,40 @@ pub async fn run(args: BenchArgs) -> io::Result<String> {
     Ok(report)
 }
 
-fn cores() -> usize {
-    std::thread::available_parallelism().map(usize::from).unwrap_or(1)
-}
-
-/// A rate and what it counted.
+/// A rate, with what it counted.
+#[derive(Default)]
 struct Rate {
     per_s: f64,
-    done: u64,
-    errors: u64,
+    /// Answers (or store errors) other than success, by status (0: a store error).
+    failures: BTreeMap<u16, u64>,
 }
 
 impl Rate {
     fn render(&self) -> String {
-        if self.errors > 0 {
-            format!("{:.0}/s ({} errors)", self.per_s, self.errors)
-        } else {
-            format!("{:.0}/s", self.per_s)
+        let mut text = format!("{:.0}/s", self.per_s);
+        for (status, count) in &self.failures {
+            match status {
+                0 => {
+                    let _ = write!(text, ", {count} errors");
+                }
+                status => {
+                    let _ = write!(text, ", {count} × {status}");
+                }
+            }
         }
+        text
     }
 }
 
-/// `clients` loops of 5-put transactions on a fresh table of the emulator at `endpoint`, for `window`.
+/// The figure of median rate (the upper one of an even count).
+fn median(mut figures: Vec<Rate>) -> Rate {
+    figures.sort_by(|a, b| a.per_s.total_cmp(&b.per_s));
+    let middle = figures.len() / 2;
+    if figures.is_empty() { Rate::default() } else { figures.swap_remove(middle) }
+}
+
+/// `clients` loops of transactions writing a transfer's 5 items on fresh keys of a fresh table of the
+/// emulator at `endpoint`, for `window`.
 async fn raw(endpoint: &str, table: &str, clients: usize, window: Duration) -> io::Result<Rate> {
     let client = ledger_dynamodb::client::dynamodb_client(&emulators::sdk_config(endpoint).await);
     template::table(&paths::template(), LEDGER_TABLE)?.create(&client, table).await?;
@@ -172,19 +195,7 @@ async fn raw(endpoint: &str, table: &str, clients: usize, window: Duration) -> i
         tokio::spawn(async move {
             let (mut done, mut errors) = (0u64, 0u64);
             while started.elapsed() < window {
-                let items: Vec<TransactWriteItem> = (0..5)
-                    .filter_map(|i| {
-                        let put = Put::builder()
-                            .table_name(&table)
-                            .item("pk", AttributeValue::S(format!("raw#{c}#{done}#{errors}#{i}")))
-                            .item("sk", AttributeValue::S("X".into()))
-                            .item("amount", AttributeValue::N("100".into()))
-                            .condition_expression("attribute_not_exists(pk)")
-                            .build()
-                            .ok()?;
-                        Some(TransactWriteItem::builder().put(put).build())
-                    })
-                    .collect();
+                let items = transfer_items(&table, &format!("raw-{c}-{done}-{errors}"));
                 match client.transact_write_items().set_transact_items(Some(items)).send().await {
                     Ok(_) => done += 1,
                     Err(_) => errors += 1,
@@ -193,14 +204,43 @@ async fn raw(endpoint: &str, table: &str, clients: usize, window: Duration) -> i
             (done, errors)
         })
     });
-    let mut rate = Rate { per_s: 0.0, done: 0, errors: 0 };
+    let (mut done, mut errors) = (0, 0);
     for handle in loops.collect::<Vec<_>>() {
-        let (done, errors) = handle.await.map_err(other)?;
-        rate.done += done;
-        rate.errors += errors;
+        let (d, e) = handle.await.map_err(other)?;
+        done += d;
+        errors += e;
     }
-    rate.per_s = rate.done as f64 / started.elapsed().as_secs_f64();
-    Ok(rate)
+    let failures = if errors > 0 { BTreeMap::from([(0, errors)]) } else { BTreeMap::new() };
+    Ok(Rate { per_s: done as f64 / started.elapsed().as_secs_f64(), failures })
+}
+
+/// The items one committed transfer writes, with ids made from `key`: the transfer (put only if new,
+/// as the ledger puts it), both balance items and both entries.
+fn transfer_items(table: &str, key: &str) -> Vec<TransactWriteItem> {
+    let Ok(tenant) = TenantId::parse(TENANT) else { unreachable!("the bench's tenant id is valid") };
+    let now = OffsetDateTime::now_utc();
+    let request = ledger::fixtures::transfer(key, &format!("{key}-a"), &format!("{key}-b"), 100);
+    let mut debit = ledger::fixtures::account(&format!("{key}-a"), true).open(now).balance_state();
+    let mut credit = ledger::fixtures::account(&format!("{key}-b"), false).open(now).balance_state();
+    let Ok((debit_entry, credit_entry)) = ledger::apply(&request, Some(&mut debit), Some(&mut credit), now)
+    else {
+        unreachable!("a transfer from an account that may overdraw applies")
+    };
+    let put = |item, only_if_new: bool| {
+        let put = Put::builder().table_name(table).set_item(Some(item));
+        let put = if only_if_new { put.condition_expression("attribute_not_exists(pk)") } else { put };
+        put.build().ok().map(|put| TransactWriteItem::builder().put(put).build())
+    };
+    [
+        put(items::transfer_item(&tenant, &request.committed(now)), true),
+        put(items::balance_item(&tenant, &debit), false),
+        put(items::balance_item(&tenant, &credit), false),
+        put(items::entry_item(&tenant, &debit_entry), false),
+        put(items::entry_item(&tenant, &credit_entry), false),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// A ledger table on moto's DynamoDB (the other emulator of the side-by-side figures).
@@ -211,12 +251,6 @@ async fn moto_store(emulators: &Emulators, table: &str) -> io::Result<DynamoStor
     Ok(DynamoStore::new(client, table))
 }
 
-/// A queue the synchronous path never uses, for the moto store's router.
-async fn fresh_queue(emulators: &Emulators, n: usize) -> io::Result<ledger_sqs::TransferQueue> {
-    let stack = Stack::create(emulators, &format!("sync-moto-queue-{n}"), StackOptions::default()).await?;
-    Ok(stack.queue)
-}
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Workload {
     /// Each client moves money between two accounts of its own.
@@ -225,6 +259,7 @@ enum Workload {
     Contended,
 }
 
+/// Clients of the API router, each sending one transfer at a time.
 struct SyncBench {
     router: Router,
     token: String,
@@ -236,21 +271,26 @@ impl SyncBench {
     async fn new(state: AppState, clients: usize) -> io::Result<SyncBench> {
         let auth = DevAuth::new(b"bench-key".to_vec(), state.tenant_claim.clone());
         let token = auth.token(TENANT, Duration::from_secs(3600));
-        let router =
-            harness::local_router(state, auth, Arc::new(harness::Faults::new(harness::FaultPlan::none())));
+        let router = harness::local_router(state, auth, Arc::new(Faults::new(FaultPlan::none())));
         let bench = SyncBench { router, token, clients };
         bench.post("/v1/accounts", json!({"id": "bank", "currency": "EUR", "allow_overdraft": true})).await?;
         let own = (0..clients).flat_map(|c| [format!("u{c}a"), format!("u{c}b")]);
         let shared = (0..CONTENDED_ACCOUNTS).map(|i| format!("k{i}"));
         for id in own.chain(shared) {
-            bench.post("/v1/accounts", json!({"id": id, "currency": "EUR"})).await?;
-            let fund = harness::client::transfer_body(&format!("fund-{id}"), "bank", &id, FUNDS);
-            let status = bench.post("/v1/transfers", fund).await?;
-            if status != StatusCode::CREATED {
-                return Err(other(format!("funding {id} answered {status}")));
-            }
+            bench.open_funded(&id).await?;
         }
         Ok(bench)
+    }
+
+    async fn open_funded(&self, id: &str) -> io::Result<()> {
+        self.post("/v1/accounts", json!({"id": id, "currency": "EUR"})).await?;
+        let status =
+            self.post("/v1/transfers", transfer_body(&format!("fund-{id}"), "bank", id, FUNDS)).await?;
+        if status == StatusCode::CREATED {
+            Ok(())
+        } else {
+            Err(other(format!("funding {id} answered {status}")))
+        }
     }
 
     async fn post(&self, path: &str, body: Value) -> io::Result<StatusCode> {
@@ -262,28 +302,31 @@ impl SyncBench {
         Ok(self.router.clone().oneshot(request).await.map_err(other)?.status())
     }
 
-    async fn run(&self, workload: Workload, window: Duration) -> io::Result<SyncRate> {
+    async fn run(&self, workload: Workload, window: Duration) -> io::Result<Rate> {
         let started = Instant::now();
-        let tag = if workload == Workload::Uncontended { "u" } else { "k" };
-        let loops = (0..self.clients).map(|c| async move {
-            let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
-            let mut n = 0u64;
-            while started.elapsed() < window {
-                let (debit, credit) = match workload {
-                    Workload::Uncontended => (format!("u{c}a"), format!("u{c}b")),
-                    Workload::Contended => {
-                        let mut rng = rand::rng();
-                        let from = rng.random_range(0..CONTENDED_ACCOUNTS);
-                        let to = (from + rng.random_range(1..CONTENDED_ACCOUNTS)) % CONTENDED_ACCOUNTS;
-                        (format!("k{from}"), format!("k{to}"))
-                    }
-                };
-                let body = harness::client::transfer_body(&format!("{tag}-{c}-{n}"), &debit, &credit, 1);
-                let status = self.post("/v1/transfers", body).await?;
-                *statuses.entry(status.as_u16()).or_default() += 1;
-                n += 1;
+        let run = uuid::Uuid::new_v4().simple().to_string();
+        let loops = (0..self.clients).map(|c| {
+            let run = &run;
+            async move {
+                let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
+                let mut n = 0u64;
+                while started.elapsed() < window {
+                    let (debit, credit) = match workload {
+                        Workload::Uncontended => (format!("u{c}a"), format!("u{c}b")),
+                        Workload::Contended => {
+                            let mut rng = rand::rng();
+                            let from = rng.random_range(0..CONTENDED_ACCOUNTS);
+                            let to = (from + rng.random_range(1..CONTENDED_ACCOUNTS)) % CONTENDED_ACCOUNTS;
+                            (format!("k{from}"), format!("k{to}"))
+                        }
+                    };
+                    let body = transfer_body(&format!("{}-{c}-{n}", &run[..12]), &debit, &credit, 1);
+                    let status = self.post("/v1/transfers", body).await?;
+                    *statuses.entry(status.as_u16()).or_default() += 1;
+                    n += 1;
+                }
+                Ok::<_, io::Error>(statuses)
             }
-            Ok::<_, io::Error>(statuses)
         });
         let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
         for outcome in futures::future::join_all(loops).await {
@@ -291,28 +334,8 @@ impl SyncBench {
                 *statuses.entry(status).or_default() += count;
             }
         }
-        let elapsed = started.elapsed().as_secs_f64();
-        let committed = statuses.get(&201).copied().unwrap_or(0);
-        Ok(SyncRate { per_s: committed as f64 / elapsed, statuses })
-    }
-}
-
-struct SyncRate {
-    /// Committed transfers per second.
-    per_s: f64,
-    statuses: BTreeMap<u16, u64>,
-}
-
-impl SyncRate {
-    fn render(&self) -> String {
-        let unavailable = self.statuses.get(&503).copied().unwrap_or(0);
-        let others: u64 =
-            self.statuses.iter().filter(|(s, _)| **s != 201 && **s != 503).map(|(_, n)| n).sum();
-        let mut text = format!("{:.0}/s, {unavailable} × 503", self.per_s);
-        if others > 0 {
-            let _ = write!(text, ", {others} other");
-        }
-        text
+        let committed = statuses.remove(&201).unwrap_or(0);
+        Ok(Rate { per_s: committed as f64 / started.elapsed().as_secs_f64(), failures: statuses })
     }
 }
 
@@ -329,11 +352,7 @@ async fn queued(emulators: &Emulators, concurrency: usize, transfers: usize) -> 
     let stack = Stack::create(emulators, &format!("queued-{concurrency}"), options).await?;
     let bench = SyncBench::new(stack.state(), 0).await?;
     for i in 0..QUEUED_ACCOUNTS {
-        let id = format!("q{i}");
-        bench.post("/v1/accounts", json!({"id": id, "currency": "EUR"})).await?;
-        bench
-            .post("/v1/transfers", harness::client::transfer_body(&format!("fund-{id}"), "bank", &id, FUNDS))
-            .await?;
+        bench.open_funded(&format!("q{i}")).await?;
     }
     let mut rng = rand::rng();
     let bodies: Vec<Value> = (0..transfers.div_ceil(1000))
@@ -342,12 +361,7 @@ async fn queued(emulators: &Emulators, concurrency: usize, transfers: usize) -> 
                 .map(|i| {
                     let from = rng.random_range(0..QUEUED_ACCOUNTS);
                     let to = (from + rng.random_range(1..QUEUED_ACCOUNTS)) % QUEUED_ACCOUNTS;
-                    harness::client::transfer_body(
-                        &format!("q{b}-{i}"),
-                        &format!("q{from}"),
-                        &format!("q{to}"),
-                        1,
-                    )
+                    transfer_body(&format!("q{b}-{i}"), &format!("q{from}"), &format!("q{to}"), 1)
                 })
                 .collect();
             json!({"id": format!("bench-{b}"), "transfers": batch})

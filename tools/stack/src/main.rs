@@ -155,8 +155,12 @@ fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             install::ensure_browser()?;
             // One pair of emulators for every test process: each test makes tables and queues of its own.
             let emulators = Emulators::start(Ports::default())?;
+            // Every test of the workspace, unless packages are named.
+            let picked =
+                args.iter().take_while(|a| *a != "--").any(|a| a == "-p" || a.starts_with("--package"));
             let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .args(["test", "--workspace"])
+                .arg("test")
+                .args((!picked).then_some("--workspace"))
                 .args(args)
                 .envs(emulators.env_vars())
                 .current_dir(paths::workspace_root())
@@ -170,6 +174,28 @@ fn run(cli: Cli) -> Result<ExitCode, AnyError> {
         }
         Cmd::Bench(args) => {
             install::ensure(Requirements::Emulators)?;
+            if cfg!(debug_assertions) {
+                // Figures of debug code would measure the debug build: run again, optimised.
+                eprintln!(
+                    "==> building the bench optimised (profile `measure`; the first build takes minutes)"
+                );
+                let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                    .args([
+                        "run",
+                        "--quiet",
+                        "--profile",
+                        "measure",
+                        "--package",
+                        "stack",
+                        "--bin",
+                        "devstack",
+                        "--",
+                    ])
+                    .args(std::env::args_os().skip(1))
+                    .current_dir(paths::workspace_root())
+                    .status()?;
+                return Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+            }
             let report = runtime()?.block_on(bench::run(args))?;
             print!("{report}");
             Ok(ExitCode::SUCCESS)
