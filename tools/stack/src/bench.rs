@@ -105,6 +105,8 @@ pub async fn run(args: BenchArgs) -> io::Result<String> {
             figures[2].push(local_sync.run(Workload::Contended, window).await?);
             figures[3].push(raw(emulators.moto_endpoint(), &format!("{table}-moto"), clients, window).await?);
             figures[4].push(moto_sync.run(Workload::Uncontended, window).await?);
+            let this_round: Vec<String> = figures.iter().filter_map(|f| f.last()).map(Rate::render).collect();
+            eprintln!("  {clients} clients, round {}: {}", round + 1, this_round.join(" | "));
         }
         let [local, uncontended, contended, moto, moto_uncontended] = figures.map(median);
         if clients == 1 {

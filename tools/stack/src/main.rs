@@ -44,6 +44,10 @@ enum Cmd {
         /// conflict=0.05,lost-reply=0.01,duplicate=0.05,kill=0.05,gave-up=0.01,seed=7`.
         #[arg(long)]
         faults: Option<FaultPlan>,
+        /// Run an optimised build of the stack (profile `measure`; the first build takes minutes):
+        /// in the debug build, debug code, not the emulators, bounds the throughput.
+        #[arg(long)]
+        optimised: bool,
     },
     /// Install what the tests need (first run only), start the emulators once, then run every test
     /// of the workspace against them.
@@ -174,27 +178,9 @@ fn run(cli: Cli) -> Result<ExitCode, AnyError> {
         }
         Cmd::Bench(args) => {
             install::ensure(Requirements::Emulators)?;
+            // Figures of debug code would measure the debug build.
             if cfg!(debug_assertions) {
-                // Figures of debug code would measure the debug build: run again, optimised.
-                eprintln!(
-                    "==> building the bench optimised (profile `measure`; the first build takes minutes)"
-                );
-                let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                    .args([
-                        "run",
-                        "--quiet",
-                        "--profile",
-                        "measure",
-                        "--package",
-                        "stack",
-                        "--bin",
-                        "devstack",
-                        "--",
-                    ])
-                    .args(std::env::args_os().skip(1))
-                    .current_dir(paths::workspace_root())
-                    .status()?;
-                return Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+                return run_optimised();
             }
             let report = runtime()?.block_on(bench::run(args))?;
             print!("{report}");
@@ -224,8 +210,11 @@ fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             println!("{}", dev_auth()?.token(&tenant, TOKEN_TTL));
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Up { port, dynamodb_port, moto_port, faults } => {
+        Cmd::Up { port, dynamodb_port, moto_port, faults, optimised } => {
             install::ensure(Requirements::Emulators)?;
+            if optimised && cfg!(debug_assertions) {
+                return run_optimised();
+            }
             let ports = Ports { dynamodb: dynamodb_port, moto: moto_port };
             runtime()?.block_on(up(port, ports, faults.unwrap_or_default()))?;
             Ok(ExitCode::SUCCESS)
@@ -242,6 +231,17 @@ fn run(cli: Cli) -> Result<ExitCode, AnyError> {
 }
 
 const TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Runs this very command again from an optimised build (profile `measure`).
+fn run_optimised() -> Result<ExitCode, AnyError> {
+    eprintln!("==> running an optimised build (profile `measure`; the first build takes minutes)");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["run", "--quiet", "--profile", "measure", "--package", "stack", "--bin", "devstack", "--"])
+        .args(std::env::args_os().skip(1))
+        .current_dir(paths::workspace_root())
+        .status()?;
+    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
 
 fn load_plan(args: LoadArgs) -> Result<load::LoadPlan, AnyError> {
     let url = match args.url {
