@@ -127,25 +127,36 @@ impl Target {
         response.bytes().await?;
         Ok((status, started.elapsed()))
     }
+
+    /// As a careful client sets up: the same request again while the answer says nothing of whether
+    /// it applied (a 503 or 504, or no answer), then a success or the error.
+    async fn post_definite(&self, what: &str, path: &str, body: &Value) -> Result<(), String> {
+        for _ in 0..SETUP_RETRIES {
+            match self.post(path, body, false).await {
+                Ok((status, _)) if status < 300 => return Ok(()),
+                Ok((503 | 504, _)) | Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                Ok((status, _)) => return Err(format!("{what}: HTTP {status}")),
+            }
+        }
+        Err(format!("{what}: no definite answer after {SETUP_RETRIES} tries"))
+    }
 }
+
+/// Tries of a set-up request before the run gives up.
+const SETUP_RETRIES: u32 = 20;
 
 /// Creates the run's accounts: a bank that may overdraw, and customers funded from it.
 async fn set_up(target: &Target, run: &str, accounts: usize) -> Result<Vec<String>, String> {
-    let expect = |what: &str, result: Result<(u16, Duration), reqwest::Error>| match result {
-        Ok((status, _)) if status < 300 => Ok(()),
-        Ok((status, _)) => Err(format!("{what}: HTTP {status}")),
-        Err(err) => Err(format!("{what}: {err}")),
-    };
     let bank = format!("{run}-bank");
     let body = json!({"id": bank, "currency": "EUR", "allow_overdraft": true});
-    expect("create the bank account", target.post("/v1/accounts", &body, false).await)?;
+    target.post_definite("create the bank account", "/v1/accounts", &body).await?;
     let customers: Vec<String> = (0..accounts).map(|i| format!("{run}-c{i}")).collect();
     for customer in &customers {
         let body = json!({"id": customer, "currency": "EUR"});
-        expect("create an account", target.post("/v1/accounts", &body, false).await)?;
+        target.post_definite("create an account", "/v1/accounts", &body).await?;
         let fund = json!({"id": format!("{customer}-funding"), "debit_account_id": bank,
             "credit_account_id": customer, "amount": 1_000_000, "currency": "EUR"});
-        expect("fund an account", target.post("/v1/transfers", &fund, false).await)?;
+        target.post_definite("fund an account", "/v1/transfers", &fund).await?;
     }
     Ok(customers)
 }

@@ -235,7 +235,18 @@ const TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Runs this very command again from an optimised build (profile `measure`).
 fn run_optimised() -> Result<ExitCode, AnyError> {
     eprintln!("==> running an optimised build (profile `measure`; the first build takes minutes)");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    // Without the variables `cargo run` set for this process: build scripts that watch them would
+    // otherwise rebuild half the dependencies.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let ours =
+            ["CARGO_HOME", "CARGO_TARGET_DIR"].contains(&name.as_ref()) || name.starts_with("CARGO_TERM");
+        if name.starts_with("CARGO_") && !ours {
+            cargo.env_remove(name.as_ref());
+        }
+    }
+    let status = cargo
         .args(["run", "--quiet", "--profile", "measure", "--package", "stack", "--bin", "devstack", "--"])
         .args(std::env::args_os().skip(1))
         .current_dir(paths::workspace_root())
