@@ -263,13 +263,19 @@ async fn throttling_is_retried_with_backoff_then_reported_unavailable() {
     assert_eq!(stack.faults.counts().throttled, u64::from(MAX_ATTEMPTS));
 }
 
-#[tokio::test]
-async fn a_transfer_whose_answer_was_lost_is_retried_with_its_token_and_applies_once() {
+/// A store behind the fault proxy (for one-off faults and call counts), with bank and alice open.
+async fn proxied_bank_and_alice() -> (harness::Stack, DynamoStore, TenantId) {
     let stack = fresh_stack_with(StackOptions { dynamodb_proxy: true, ..StackOptions::default() }).await;
     let (store, t) = (stack.store.clone(), tenant("acme"));
     for (id, overdraft) in [("bank", true), ("alice", false)] {
         store.create_account(&t, account(id, overdraft), now()).await.unwrap();
     }
+    (stack, store, t)
+}
+
+#[tokio::test]
+async fn a_transfer_whose_answer_was_lost_is_retried_with_its_token_and_applies_once() {
+    let (stack, store, t) = proxied_bank_and_alice().await;
     // The transaction lands, its answer is lost; the SDK retries it with the same ClientRequestToken
     // and DynamoDB answers the first outcome instead of failing the retry's conditions.
     stack.faults.inject_next("TransactWriteItems", DynamoDbFault::LostReply);
@@ -282,11 +288,7 @@ async fn a_transfer_whose_answer_was_lost_is_retried_with_its_token_and_applies_
 
 #[tokio::test]
 async fn a_cancelled_or_failed_transaction_is_redone_and_applies_once() {
-    let stack = fresh_stack_with(StackOptions { dynamodb_proxy: true, ..StackOptions::default() }).await;
-    let (store, t) = (stack.store.clone(), tenant("acme"));
-    for (id, overdraft) in [("bank", true), ("alice", false)] {
-        store.create_account(&t, account(id, overdraft), now()).await.unwrap();
-    }
+    let (stack, store, t) = proxied_bank_and_alice().await;
     for fault in [DynamoDbFault::Conflict, DynamoDbFault::Error, DynamoDbFault::Throttle] {
         stack.faults.inject_next("TransactWriteItems", fault);
     }
@@ -300,11 +302,7 @@ async fn a_cancelled_or_failed_transaction_is_redone_and_applies_once() {
 
 #[tokio::test]
 async fn a_transfer_between_accounts_just_written_is_one_request() {
-    let stack = fresh_stack_with(StackOptions { dynamodb_proxy: true, ..StackOptions::default() }).await;
-    let (store, t) = (stack.store.clone(), tenant("acme"));
-    for (id, overdraft) in [("bank", true), ("alice", false)] {
-        store.create_account(&t, account(id, overdraft), now()).await.unwrap();
-    }
+    let (stack, store, t) = proxied_bank_and_alice().await;
     store.create_transfer(&t, transfer("t1", "bank", "alice", 40), now()).await.unwrap();
     let (reads, writes) = (stack.faults.calls("BatchGetItem"), stack.faults.calls("TransactWriteItems"));
     for i in 2..=5 {
