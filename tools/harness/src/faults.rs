@@ -189,19 +189,6 @@ pub struct FaultCounts {
     pub gave_up: u64,
 }
 
-impl FaultCounts {
-    pub fn total(&self) -> u64 {
-        self.throttled
-            + self.errors
-            + self.slowed
-            + self.conflicts
-            + self.lost_replies
-            + self.duplicates
-            + self.kills
-            + self.gave_up
-    }
-}
-
 impl fmt::Display for FaultCounts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

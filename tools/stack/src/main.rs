@@ -345,7 +345,7 @@ async fn up(port: u16, ports: Ports, faults: FaultPlan) -> Result<(), AnyError> 
             eprintln!("\nstopping: API, worker and emulators");
         })
         .await?;
-    if faults.touches_dynamodb() || faults != FaultPlan::none() {
+    if faults != FaultPlan::none() {
         eprintln!("faults injected: {}", stack.faults.counts());
     }
     let _ = std::fs::remove_file(running_file());
