@@ -8,8 +8,8 @@ use time::OffsetDateTime;
 
 use crate::cancel::{Cancelled, cancellation};
 use crate::items::{self, Item, s};
-use crate::retry::backoff;
-use crate::transfers::{MAX_CONFLICT_ATTEMPTS, key, put_if_new};
+use crate::retry::{MAX_ATTEMPTS, backoff};
+use crate::transfers::{key, put_if_new};
 use crate::{Created, DynamoStore, Page, StoreError, keys};
 
 impl DynamoStore {
@@ -23,7 +23,7 @@ impl DynamoStore {
         now: OffsetDateTime,
     ) -> Result<Created<Account>, StoreError> {
         let account = request.clone().open(now);
-        for attempt in 0..MAX_CONFLICT_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
                 backoff(attempt).await;
             }

@@ -195,7 +195,7 @@ impl DynamoStore {
     }
 
     async fn write_batch(&self, mut requests: Vec<WriteRequest>) -> Result<(), StoreError> {
-        for attempt in 0..8u32 {
+        for attempt in 0..crate::retry::MAX_ATTEMPTS {
             if attempt > 0 {
                 crate::retry::backoff(attempt).await;
             }

@@ -1,14 +1,16 @@
-//! Why DynamoDB cancelled a transaction, read the same way by every write path: which items' own
-//! conditions failed, or whether the transaction only met another one (or a capacity limit) and
-//! can simply be redone.
+//! Why DynamoDB cancelled a transaction, read the same way by every path, for writes and snapshot
+//! reads alike: which items' own conditions failed, or whether the transaction only met another one
+//! (or a capacity limit) and can simply be redone.
 
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_get_items::TransactGetItemsError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::CancellationReason;
 
 use crate::StoreError;
 use crate::error::is_transient_code;
 
-/// A cancelled TransactWriteItems.
+/// A cancelled transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Cancelled {
     /// The conditions of these items (by position) failed: the state differs from what was read.
@@ -29,11 +31,29 @@ pub(crate) fn cancellation<R>(err: SdkError<TransactWriteItemsError, R>) -> Resu
 where
     R: std::fmt::Debug,
 {
-    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error()
-    else {
-        return Err(err.into());
-    };
-    let codes: Vec<Option<&str>> = cancelled.cancellation_reasons().iter().map(|r| r.code()).collect();
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+            classify(cancelled.cancellation_reasons())
+        }
+        _ => Err(err.into()),
+    }
+}
+
+/// As `cancellation`, for a TransactGetItems (which has no conditions of its own).
+pub(crate) fn read_cancellation<R>(err: SdkError<TransactGetItemsError, R>) -> Result<Cancelled, StoreError>
+where
+    R: std::fmt::Debug,
+{
+    match err.as_service_error() {
+        Some(TransactGetItemsError::TransactionCanceledException(cancelled)) => {
+            classify(cancelled.cancellation_reasons())
+        }
+        _ => Err(err.into()),
+    }
+}
+
+fn classify(reasons: &[CancellationReason]) -> Result<Cancelled, StoreError> {
+    let codes: Vec<Option<&str>> = reasons.iter().map(|r| r.code()).collect();
     let conditions: Vec<usize> = codes
         .iter()
         .enumerate()

@@ -18,13 +18,12 @@ use crate::batches::REJECTED_PREFIX;
 use crate::cancel::cancellation;
 use crate::items::{self, Item, n, s};
 use crate::reads::MAX_READ_KEYS;
-use crate::retry::backoff;
+use crate::retry::{MAX_ATTEMPTS, backoff};
 use crate::transfers::{key, put, put_if_new};
 use crate::{DynamoStore, StoreError, keys};
 
 /// DynamoDB's limit of items in one TransactWriteItems.
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
-const MAX_ATTEMPTS: u32 = 8;
 
 /// One queued transfer to apply.
 #[derive(Clone, Debug)]

@@ -1,13 +1,11 @@
 //! Reads of several items at once: a BatchGetItem where each item only needs to be current, and a
 //! TransactGetItems where the items must be read at one instant together (a snapshot).
 
-use aws_sdk_dynamodb::operation::transact_get_items::TransactGetItemsError;
 use aws_sdk_dynamodb::types::{Get, KeysAndAttributes, TransactGetItem};
 
-use crate::error::is_transient_code;
+use crate::cancel::read_cancellation;
 use crate::items::Item;
-use crate::retry::backoff;
-use crate::transfers::MAX_CONFLICT_ATTEMPTS;
+use crate::retry::{MAX_ATTEMPTS, backoff};
 use crate::{DynamoStore, StoreError};
 
 /// DynamoDB's limit of keys in one BatchGetItem, and of items in one TransactGetItems.
@@ -25,7 +23,7 @@ impl DynamoStore {
             .build()
             .map_err(|e| StoreError::Unexpected(e.to_string()))?;
         let mut found: Vec<Item> = Vec::new();
-        for attempt in 0..MAX_CONFLICT_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
                 backoff(attempt).await;
             }
@@ -53,7 +51,7 @@ impl DynamoStore {
             })
             .collect::<Result<_, _>>()
             .map_err(|e| StoreError::Unexpected(e.to_string()))?;
-        for attempt in 0..MAX_CONFLICT_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
                 backoff(attempt).await;
             }
@@ -66,21 +64,10 @@ impl DynamoStore {
                         .filter_map(|r| r.item)
                         .collect());
                 }
-                Err(err) => match err.as_service_error() {
-                    Some(TransactGetItemsError::TransactionCanceledException(cancelled)) => {
-                        let codes: Vec<Option<&str>> =
-                            cancelled.cancellation_reasons().iter().map(|r| r.code()).collect();
-                        let retryable = codes.iter().all(|c| {
-                            matches!(c, None | Some("None" | "TransactionConflict")) || is_transient_code(*c)
-                        });
-                        if !retryable {
-                            return Err(StoreError::Unexpected(format!(
-                                "snapshot read cancelled: {codes:?}"
-                            )));
-                        }
-                    }
-                    _ => return Err(err.into()),
-                },
+                // A write transaction held one of the items: read again.
+                Err(err) => {
+                    read_cancellation(err)?;
+                }
             }
         }
         Err(StoreError::Unavailable("snapshot reads stayed contended".into()))

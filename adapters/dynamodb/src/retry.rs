@@ -5,6 +5,10 @@ use std::time::Duration;
 
 use rand::Rng;
 
+/// Attempts of each of the store's own retry loops: a transaction whose accounts moved or met
+/// another one, a snapshot read cancelled by a write, batch items left unprocessed.
+pub(crate) const MAX_ATTEMPTS: u32 = 8;
+
 /// Full jitter on an exponential base: contended writers spread out instead of colliding again.
 pub(crate) async fn backoff(attempt: u32) {
     let cap_ms = 5u64 << attempt.min(6);

@@ -19,11 +19,8 @@ use time::OffsetDateTime;
 
 use crate::cancel::cancellation;
 use crate::items::{self, Item, n, s};
-use crate::retry::backoff;
+use crate::retry::{MAX_ATTEMPTS, backoff};
 use crate::{Created, DynamoStore, StoreError, keys};
-
-/// Attempts of the read-then-conditional-write cycle when another transfer moved an account first.
-pub(crate) const MAX_CONFLICT_ATTEMPTS: u32 = 8;
 
 /// What one attempt of the write found.
 enum Attempt {
@@ -49,7 +46,7 @@ impl DynamoStore {
             return self.record_rejection(tenant, request.rejected(rule, now)).await;
         }
         let mut use_cache = true;
-        for attempt in 0..MAX_CONFLICT_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             match self.try_transfer(tenant, &request, now, use_cache).await? {
                 Attempt::Done(outcome) => return Ok(outcome),
                 Attempt::Stale => use_cache = false,
@@ -103,10 +100,7 @@ impl DynamoStore {
         now: OffsetDateTime,
         use_cache: bool,
     ) -> Result<Attempt, StoreError> {
-        let cached = match use_cache {
-            true => self.cached_accounts(tenant, request),
-            false => None,
-        };
+        let cached = if use_cache { self.cached_accounts(tenant, request) } else { None };
         let from_cache = cached.is_some();
         let snapshot = match cached {
             Some(snapshot) => snapshot,

@@ -294,36 +294,30 @@ impl Faults {
             let at = scripted.iter().position(|(op, _)| op == operation);
             at.map(|at| scripted.remove(at).1)
         };
-        if let Some(fault) = scripted {
-            self.count(match fault {
-                DynamoDbFault::Throttle => THROTTLED,
-                DynamoDbFault::Error => ERRORS,
-                DynamoDbFault::Slow => SLOWED,
-                DynamoDbFault::Conflict => CONFLICTS,
-                DynamoDbFault::LostReply => LOST_REPLIES,
-            });
-            return Some(fault);
-        }
         let p = &self.plan;
-        let mut x = Self::draw(&self.dynamodb);
-        let candidates = [
-            (DynamoDbFault::Throttle, p.throttle, THROTTLED, true),
-            (DynamoDbFault::Error, p.error, ERRORS, true),
-            (DynamoDbFault::Conflict, p.conflict, CONFLICTS, TRANSACTIONS.contains(&operation)),
-            (DynamoDbFault::LostReply, p.lost_reply, LOST_REPLIES, WRITES.contains(&operation)),
-            (DynamoDbFault::Slow, p.slow, SLOWED, true),
-        ];
-        for (fault, share, counter, applies) in candidates {
-            if !applies {
-                continue;
-            }
-            if x < share {
-                self.count(counter);
-                return Some(fault);
-            }
-            x -= share;
-        }
-        None
+        let fault = scripted.or_else(|| {
+            let mut x = Self::draw(&self.dynamodb);
+            let candidates = [
+                (DynamoDbFault::Throttle, p.throttle, true),
+                (DynamoDbFault::Error, p.error, true),
+                (DynamoDbFault::Conflict, p.conflict, TRANSACTIONS.contains(&operation)),
+                (DynamoDbFault::LostReply, p.lost_reply, WRITES.contains(&operation)),
+                (DynamoDbFault::Slow, p.slow, true),
+            ];
+            candidates.into_iter().filter(|(_, _, applies)| *applies).find_map(|(fault, share, _)| {
+                let hit = x < share;
+                x -= share;
+                hit.then_some(fault)
+            })
+        })?;
+        self.count(match fault {
+            DynamoDbFault::Throttle => THROTTLED,
+            DynamoDbFault::Error => ERRORS,
+            DynamoDbFault::Slow => SLOWED,
+            DynamoDbFault::Conflict => CONFLICTS,
+            DynamoDbFault::LostReply => LOST_REPLIES,
+        });
+        Some(fault)
     }
 
     /// Whether a received message is delivered again.

@@ -189,8 +189,7 @@ fn median(mut figures: Vec<Rate>) -> Rate {
 /// `clients` loops of transactions writing a transfer's 5 items on fresh keys of a fresh table of the
 /// emulator at `endpoint`, for `window`.
 async fn raw(endpoint: &str, table: &str, clients: usize, window: Duration) -> io::Result<Rate> {
-    let client = ledger_dynamodb::client::dynamodb_client(&emulators::sdk_config(endpoint).await);
-    template::table(&paths::template(), LEDGER_TABLE)?.create(&client, table).await?;
+    let client = fresh_table(endpoint, table).await?;
     let started = Instant::now();
     let loops = (0..clients).map(|c| {
         let (client, table) = (client.clone(), table.to_owned());
@@ -247,10 +246,14 @@ fn transfer_items(table: &str, key: &str) -> Vec<TransactWriteItem> {
 
 /// A ledger table on moto's DynamoDB (the other emulator of the side-by-side figures).
 async fn moto_store(emulators: &Emulators, table: &str) -> io::Result<DynamoStore> {
-    let client =
-        ledger_dynamodb::client::dynamodb_client(&emulators::sdk_config(emulators.moto_endpoint()).await);
+    Ok(DynamoStore::new(fresh_table(emulators.moto_endpoint(), table).await?, table))
+}
+
+/// A client of the DynamoDB at `endpoint`, and a ledger table named `table` made in it.
+async fn fresh_table(endpoint: &str, table: &str) -> io::Result<aws_sdk_dynamodb::Client> {
+    let client = ledger_dynamodb::client::dynamodb_client(&emulators::sdk_config(endpoint).await);
     template::table(&paths::template(), LEDGER_TABLE)?.create(&client, table).await?;
-    Ok(DynamoStore::new(client, table))
+    Ok(client)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
