@@ -41,18 +41,34 @@ impl TransferBatch {
     }
 }
 
-/// Where each transfer of a batch stands. `queued` counts those enqueued and not yet applied.
+/// Where the transfers of a batch stand: `total` = `queued` + `committed` + `rejected`, each
+/// transfer counted once, in the order the batch applies them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct BatchCounts {
     pub total: u64,
-    pub enqueued: u64,
-    pub not_enqueued: u64,
     pub queued: u64,
     pub committed: u64,
     pub rejected: u64,
-    /// Rejections by reason code: the rule codes, and `idempotency_conflict` for a transfer whose id
-    /// already held another transfer.
+    /// Rejections by the rule's code.
     pub rejected_by_reason: std::collections::BTreeMap<String, u64>,
+}
+
+/// What was submitted for asynchronous application: a batch, or one transfer sent with
+/// `Prefer: respond-async`. Their ids live in separate namespaces.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Submission {
+    Batch(BatchId),
+    Transfer(crate::TransferId),
+}
+
+impl std::fmt::Display for Submission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Submission::Batch(id) => write!(f, "batch {id}"),
+            Submission::Transfer(id) => write!(f, "transfer {id}"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -74,7 +74,10 @@ pub enum LedgerError {
     Rejected(RuleViolation),
     /// The id exists with other fields: the request is not a replay of the original.
     #[error("the id exists with different values for: {}", fields.join(", "))]
-    IdempotencyConflict { fields: Vec<&'static str> },
+    IdempotencyConflict { fields: Vec<String> },
+    /// A batch names a transfer id that another submission has queued and not applied yet.
+    #[error("transfer {id} is queued by another submission and not applied yet; post again once it is")]
+    InFlight { id: String },
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
 }

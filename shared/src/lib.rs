@@ -11,15 +11,17 @@ pub mod fixtures;
 pub mod ids;
 pub mod metadata;
 pub mod money;
+pub mod plan;
 pub mod posting;
 pub mod transfer;
 
 pub use account::{Account, AccountBalance, NewAccount};
-pub use batch::{BatchCounts, TransferBatch};
+pub use batch::{BatchCounts, Submission, TransferBatch};
 pub use error::{LedgerError, RuleViolation};
 pub use field::FieldError;
 pub use ids::{AccountId, BatchId, TenantId, TransferId};
 pub use metadata::Metadata;
 pub use money::{Amount, Balances, Currency};
+pub use plan::{Decision, Planner};
 pub use posting::{Direction, Entry, apply};
 pub use transfer::{NewTransfer, Transfer, TransferStatus};

@@ -7,9 +7,9 @@ use ledger::{Account, AccountId, Entry, LedgerError, NewAccount, TenantId};
 use time::OffsetDateTime;
 
 use crate::cancel::{Cancelled, cancellation};
+use crate::engine::{key, put_if_new};
 use crate::items::{self, Item, s};
 use crate::retry::{MAX_ATTEMPTS, backoff};
-use crate::transfers::{key, put_if_new};
 use crate::{Created, DynamoStore, Page, StoreError, keys};
 
 impl DynamoStore {
@@ -49,7 +49,10 @@ impl DynamoStore {
             return if fields.is_empty() {
                 Ok(Created::Replayed(existing))
             } else {
-                Err(LedgerError::IdempotencyConflict { fields }.into())
+                Err(LedgerError::IdempotencyConflict {
+                    fields: fields.into_iter().map(str::to_owned).collect(),
+                }
+                .into())
             };
         }
         Err(StoreError::Unavailable(format!("account {} stayed contended", account.id)))
@@ -102,8 +105,11 @@ impl DynamoStore {
         let mut profiles = query.send().await?.items.unwrap_or_default();
         let next_after = profiles.len() > usize::from(limit);
         profiles.truncate(usize::from(limit));
-        let balance_keys =
-            profiles.iter().filter_map(|p| p.get(keys::PK)).map(|pk| key(pk.clone(), keys::BALANCE_SK));
+        let balance_keys = profiles
+            .iter()
+            .filter_map(|p| p.get(keys::PK))
+            .filter_map(|pk| pk.as_s().ok())
+            .map(|pk| key(pk.clone(), keys::BALANCE_SK));
         let pk_of = |item: &Item| item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned();
         let balances: HashMap<String, Item> = self
             .snapshot(balance_keys.collect())

@@ -1,23 +1,33 @@
-//! Batches of queued transfers: the batch record (what was submitted, what was enqueued, how many
-//! were applied), and the queued markers that show a transfer before the worker applies it.
+//! Queued submissions (the API's side): a batch, or one transfer sent with `Prefer: respond-async`.
+//!
+//! Submitting claims every transfer id at once, so one id has one outcome on every route: each id
+//! gets its transfer item with status `queued` and the submission as `owner`, by a PutItem that
+//! succeeds only if the id is new. An id that already holds the same transfer settled is a replay
+//! of it; one that holds other fields is a conflict, answered at once. A batch is accepted all or
+//! nothing: on a conflict its claims are released and its record removed; once every id is claimed,
+//! its ids item is written, and only an accepted batch is ever applied.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use futures::stream::{self, StreamExt, TryStreamExt};
-use ledger::{BatchCounts, BatchId, LedgerError, TenantId, TransferBatch};
+use ledger::{
+    BatchCounts, BatchId, LedgerError, NewTransfer, Submission, TenantId, Transfer, TransferBatch,
+    TransferId, TransferStatus,
+};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
+use crate::engine::key;
 use crate::items::{self, Item, n, s};
 use crate::{Created, DynamoStore, StoreError, keys};
 
-/// Items per BatchWriteItem call (the DynamoDB maximum), and calls in flight at once.
-const WRITE_BATCH: usize = 25;
-const WRITE_CONCURRENCY: usize = 8;
+/// Claims (conditional PutItems) in flight at once while a batch is submitted.
+const CLAIM_CONCURRENCY: usize = 16;
 
-/// The prefix of the per-reason rejection counters on the batch counts item.
+/// The prefix of the per-reason rejection counters on a batch's progress item.
 pub(crate) const REJECTED_PREFIX: &str = "r_";
 
 /// What the store keeps of a submitted batch.
@@ -33,8 +43,14 @@ pub struct BatchRecord {
 pub struct BatchStatus {
     pub record: BatchRecord,
     pub counts: BatchCounts,
-    /// Positions (in the batch) of the transfers SQS acknowledged.
-    pub enqueued: Vec<u32>,
+}
+
+/// What claiming one id found.
+enum Claimed {
+    /// Claimed now, or by an earlier post of the same submission.
+    Own,
+    /// The id already holds a transfer of another request.
+    Held(Transfer),
 }
 
 fn fingerprint(batch: &TransferBatch) -> String {
@@ -44,124 +60,94 @@ fn fingerprint(batch: &TransferBatch) -> String {
 }
 
 impl DynamoStore {
-    /// Records a batch once (one conditional PutItem), then its queued markers (BatchWriteItem, 25
-    /// a call, several in parallel). Re-recording the same batch is a replay that writes the markers
-    /// again (harmless: same content); the same id with other transfers is a conflict.
-    pub async fn record_batch(
+    /// Records `batch` and claims all its transfer ids for it, or nothing: `IdempotencyConflict`
+    /// naming each differing field (`transfers[3].amount`) if an id holds another transfer, or
+    /// `InFlight` if an id is queued by another submission. Posting the same batch again is a
+    /// replay; another batch under the same id is a conflict.
+    pub async fn submit_batch(
         &self,
         tenant: &TenantId,
         batch: &TransferBatch,
         now: OffsetDateTime,
     ) -> Result<Created<BatchRecord>, StoreError> {
-        let record =
-            BatchRecord { id: batch.id().clone(), total: batch.transfers().len() as u64, created_at: now };
-        let pk = keys::batch_pk(tenant, batch.id());
-        let item: Item = [
-            (keys::PK.to_string(), s(&pk)),
-            (keys::SK.to_string(), s(keys::BATCH_SK)),
-            ("id".to_string(), s(batch.id().as_str())),
-            ("fingerprint".to_string(), s(fingerprint(batch))),
-            ("total".to_string(), n(record.total)),
-            (
-                "created_at".to_string(),
-                s(now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()),
-            ),
-        ]
-        .into_iter()
-        .collect();
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .return_values_on_condition_check_failure(
-                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
-            )
-            .send()
-            .await;
-        let outcome = match put {
-            Ok(_) => Created::New(record),
-            Err(err) => match err.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
-                    let existing = failed.item().cloned().unwrap_or_default();
-                    if existing.get("fingerprint") != Some(&s(fingerprint(batch))) {
-                        return Err(LedgerError::IdempotencyConflict { fields: vec!["transfers"] }.into());
-                    }
-                    Created::Replayed(batch_record(&existing)?)
+        let print = fingerprint(batch);
+        let recorded = self.record_batch(tenant, batch, &print, now).await?;
+        if recorded.is_replay() && self.batch_ids(tenant, batch.id()).await?.is_some() {
+            return Ok(recorded);
+        }
+        let submission = Submission::Batch(batch.id().clone());
+        let created_at = recorded.value().created_at;
+        // Owned inputs: the futures must not borrow from a closure argument to stay `Send`.
+        let claims: Vec<(String, Transfer)> = batch
+            .transfers()
+            .iter()
+            .enumerate()
+            .map(|(position, t)| (keys::owner(&submission, position as u32), t.clone().queued(created_at)))
+            .collect();
+        let claims = claims.into_iter().map(|(owner, queued)| self.claim(tenant, queued, owner));
+        let claimed: Vec<Claimed> = stream::iter(claims).buffered(CLAIM_CONCURRENCY).try_collect().await?;
+        let mut fields = Vec::new();
+        let mut in_flight = None;
+        for (position, (claimed, transfer)) in claimed.iter().zip(batch.transfers()).enumerate() {
+            if let Claimed::Held(existing) = claimed {
+                let differing = transfer.differing_fields(&existing.request);
+                fields.extend(differing.iter().map(|f| format!("transfers[{position}].{f}")));
+                if differing.is_empty() && existing.status == TransferStatus::Queued {
+                    in_flight.get_or_insert_with(|| transfer.id.to_string());
                 }
-                _ => return Err(err.into()),
-            },
-        };
-        let markers = batch.transfers().iter().enumerate().map(|(index, t)| {
-            items::marker_item(
-                tenant,
-                batch.id(),
-                index as u32,
-                &t.clone().queued(outcome.value().created_at),
-            )
-        });
-        self.write_all(markers.collect()).await?;
-        Ok(outcome)
+            }
+        }
+        if !fields.is_empty() || in_flight.is_some() {
+            self.withdraw_batch(tenant, batch, &submission, &print).await?;
+            return Err(match in_flight {
+                Some(id) if fields.is_empty() => LedgerError::InFlight { id },
+                _ => LedgerError::IdempotencyConflict { fields },
+            }
+            .into());
+        }
+        self.accept_batch(tenant, batch).await?;
+        Ok(recorded)
     }
 
-    /// Notes that SQS acknowledged the transfers at these positions (one UpdateItem adding to a set).
-    pub async fn mark_enqueued(
+    /// Claims one transfer's id for a `Prefer: respond-async` request. Returns the queued transfer,
+    /// or, if the id already holds the same transfer (queued or settled), that one as a replay.
+    pub async fn submit_transfer(
         &self,
         tenant: &TenantId,
-        batch: &BatchId,
-        indexes: &[u32],
-    ) -> Result<(), StoreError> {
-        if indexes.is_empty() {
-            return Ok(());
+        request: NewTransfer,
+        now: OffsetDateTime,
+    ) -> Result<Created<Transfer>, StoreError> {
+        let owner = keys::owner(&Submission::Transfer(request.id.clone()), 0);
+        let queued = request.clone().queued(now);
+        match self.claim(tenant, queued.clone(), owner).await? {
+            Claimed::Own => Ok(Created::New(queued)),
+            Claimed::Held(existing) => {
+                let fields = request.differing_fields(&existing.request);
+                if fields.is_empty() {
+                    Ok(Created::Replayed(existing))
+                } else {
+                    let fields = fields.into_iter().map(str::to_owned).collect();
+                    Err(LedgerError::IdempotencyConflict { fields }.into())
+                }
+            }
         }
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::batch_pk(tenant, batch)))
-            .key(keys::SK, s(keys::BATCH_ENQUEUED_SK))
-            .update_expression("ADD enqueued :indexes")
-            .expression_attribute_values(
-                ":indexes",
-                AttributeValue::Ns(indexes.iter().map(u32::to_string).collect()),
-            )
-            .send()
-            .await?;
-        Ok(())
     }
 
-    /// One consistent Query of the batch's three items.
+    /// One consistent BatchGetItem of the batch's record and progress.
     pub async fn batch_status(&self, tenant: &TenantId, batch: &BatchId) -> Result<BatchStatus, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(keys::batch_pk(tenant, batch)))
-            .consistent_read(true)
-            .send()
-            .await?;
-        let by_sk: BTreeMap<String, &Item> = out
-            .items()
-            .iter()
-            .filter_map(|item| Some((item.get(keys::SK)?.as_s().ok()?.clone(), item)))
-            .collect();
+        let pk = keys::batch_pk(tenant, batch);
+        let found =
+            self.batch_get(vec![key(pk.clone(), keys::BATCH_SK), key(pk, keys::BATCH_PROGRESS_SK)]).await?;
+        let by_sk: BTreeMap<String, &Item> =
+            found.iter().filter_map(|item| Some((item.get(keys::SK)?.as_s().ok()?.clone(), item))).collect();
         let record = match by_sk.get(keys::BATCH_SK) {
             Some(item) => batch_record(item)?,
             None => return Err(LedgerError::NotFound { what: "batch", id: batch.to_string() }.into()),
         };
-        let mut enqueued: Vec<u32> = match by_sk.get(keys::BATCH_ENQUEUED_SK).and_then(|i| i.get("enqueued"))
-        {
-            Some(AttributeValue::Ns(set)) => set.iter().filter_map(|v| v.parse().ok()).collect(),
-            _ => Vec::new(),
-        };
-        enqueued.sort_unstable();
-        let number = |item: &Item, name: &str| -> u64 {
-            item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
-        };
-        let mut counts =
-            BatchCounts { total: record.total, enqueued: enqueued.len() as u64, ..Default::default() };
-        if let Some(item) = by_sk.get(keys::BATCH_COUNTS_SK) {
+        let mut counts = BatchCounts { total: record.total, ..Default::default() };
+        let mut settled = 0;
+        if let Some(item) = by_sk.get(keys::BATCH_PROGRESS_SK) {
+            settled = number(item, "cursor");
             counts.committed = number(item, "committed");
             counts.rejected = number(item, "rejected");
             for name in item.keys().filter(|k| k.starts_with(REJECTED_PREFIX)) {
@@ -169,44 +155,183 @@ impl DynamoStore {
                 counts.rejected_by_reason.insert(reason, number(item, name));
             }
         }
-        counts.not_enqueued = counts.total.saturating_sub(counts.enqueued);
-        counts.queued = counts.enqueued.saturating_sub(counts.committed + counts.rejected);
-        Ok(BatchStatus { record, counts, enqueued })
+        counts.queued = counts.total.saturating_sub(settled);
+        Ok(BatchStatus { record, counts })
     }
 
-    /// Unconditional puts of distinct new items, 25 per BatchWriteItem, retrying what DynamoDB
-    /// leaves unprocessed.
-    async fn write_all(&self, items: Vec<Item>) -> Result<(), StoreError> {
-        let batches: Vec<Vec<WriteRequest>> = items
-            .chunks(WRITE_BATCH)
-            .map(|chunk| {
-                chunk
-                    .iter()
-                    .filter_map(|item| PutRequest::builder().set_item(Some(item.clone())).build().ok())
-                    .map(|put| WriteRequest::builder().put_request(put).build())
-                    .collect()
-            })
-            .collect();
-        stream::iter(batches.into_iter().map(|requests| self.write_batch(requests)))
-            .buffer_unordered(WRITE_CONCURRENCY)
-            .try_collect::<Vec<()>>()
+    /// The batch's transfer ids in order, once it is accepted (`None` before).
+    pub(crate) async fn batch_ids(
+        &self,
+        tenant: &TenantId,
+        batch: &BatchId,
+    ) -> Result<Option<Vec<TransferId>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::batch_pk(tenant, batch), keys::BATCH_IDS_SK)))
+            .consistent_read(true)
+            .send()
             .await?;
+        let Some(item) = out.item() else { return Ok(None) };
+        let corrupt = || StoreError::Corrupt(format!("the ids of batch {batch} do not parse"));
+        let Some(AttributeValue::L(ids)) = item.get("ids") else { return Err(corrupt()) };
+        ids.iter()
+            .map(|id| id.as_s().ok().and_then(|id| TransferId::parse(id.as_str()).ok()).ok_or_else(corrupt))
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
+
+    /// The batch's record, once (one conditional PutItem); the same id with other transfers is a
+    /// conflict.
+    async fn record_batch(
+        &self,
+        tenant: &TenantId,
+        batch: &TransferBatch,
+        print: &str,
+        now: OffsetDateTime,
+    ) -> Result<Created<BatchRecord>, StoreError> {
+        let record =
+            BatchRecord { id: batch.id().clone(), total: batch.transfers().len() as u64, created_at: now };
+        let mut item = key(keys::batch_pk(tenant, batch.id()), keys::BATCH_SK);
+        item.insert("id".into(), s(batch.id().as_str()));
+        item.insert("fingerprint".into(), s(print));
+        item.insert("total".into(), n(record.total));
+        item.insert("created_at".into(), s(now.format(&Rfc3339).unwrap_or_default()));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(Created::New(record)),
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    let existing = failed.item().cloned().unwrap_or_default();
+                    if existing.get("fingerprint") != Some(&s(print)) {
+                        let fields = vec!["transfers".to_owned()];
+                        return Err(LedgerError::IdempotencyConflict { fields }.into());
+                    }
+                    Ok(Created::Replayed(batch_record(&existing)?))
+                }
+                _ => Err(err.into()),
+            },
+        }
+    }
+
+    /// Puts `queued` only if its id is new. If the id exists, says whether `owner` holds it.
+    async fn claim(&self, tenant: &TenantId, queued: Transfer, owner: String) -> Result<Claimed, StoreError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(items::claimed_transfer_item(tenant, &queued, &owner)))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(Claimed::Own),
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    let existing = match failed.item() {
+                        Some(item) => item.clone(),
+                        // Not every emulator returns the item: read it.
+                        None => self.transfer_item(tenant, &queued.request.id).await?,
+                    };
+                    if items::owner_of(&existing) == Some(owner.as_str()) {
+                        return Ok(Claimed::Own);
+                    }
+                    Ok(Claimed::Held(items::transfer_from(&existing)?))
+                }
+                _ => Err(err.into()),
+            },
+        }
+    }
+
+    async fn transfer_item(&self, tenant: &TenantId, id: &TransferId) -> Result<Item, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::transfer_pk(tenant, id), keys::TRANSFER_SK)))
+            .consistent_read(true)
+            .send()
+            .await?;
+        out.item.ok_or_else(|| StoreError::Unexpected(format!("transfer {id} vanished")))
+    }
+
+    /// Marks the batch accepted: its ids in order, written once every id is claimed.
+    async fn accept_batch(&self, tenant: &TenantId, batch: &TransferBatch) -> Result<(), StoreError> {
+        let mut item = key(keys::batch_pk(tenant, batch.id()), keys::BATCH_IDS_SK);
+        let ids = batch.transfers().iter().map(|t| s(t.id.as_str())).collect();
+        item.insert("ids".into(), AttributeValue::L(ids));
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await?;
         Ok(())
     }
 
-    async fn write_batch(&self, mut requests: Vec<WriteRequest>) -> Result<(), StoreError> {
-        for attempt in 0..crate::retry::MAX_ATTEMPTS {
-            if attempt > 0 {
-                crate::retry::backoff(attempt).await;
-            }
-            let out = self.client.batch_write_item().request_items(&self.table, requests).send().await?;
-            match out.unprocessed_items.and_then(|mut u| u.remove(&self.table)) {
-                Some(rest) if !rest.is_empty() => requests = rest,
-                _ => return Ok(()),
+    /// Undoes a refused submission: releases the ids it claimed (only those still queued for it),
+    /// then removes its record, so the batch id is not spent.
+    async fn withdraw_batch(
+        &self,
+        tenant: &TenantId,
+        batch: &TransferBatch,
+        submission: &Submission,
+        print: &str,
+    ) -> Result<(), StoreError> {
+        let keys_owners: Vec<(Item, String)> = batch
+            .transfers()
+            .iter()
+            .enumerate()
+            .map(|(position, t)| {
+                (
+                    key(keys::transfer_pk(tenant, &t.id), keys::TRANSFER_SK),
+                    keys::owner(submission, position as u32),
+                )
+            })
+            .collect();
+        let releases = keys_owners.into_iter().map(|(item_key, owner)| {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(item_key))
+                .condition_expression("#owner = :owner AND #status = :queued")
+                .expression_attribute_names("#owner", keys::OWNER)
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":owner", s(owner))
+                .expression_attribute_values(":queued", s("queued"))
+                .send()
+        });
+        let released: Vec<_> = stream::iter(releases).buffer_unordered(CLAIM_CONCURRENCY).collect().await;
+        for result in released {
+            if let Err(err) = result {
+                if !err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) {
+                    return Err(err.into());
+                }
             }
         }
-        Err(StoreError::Unavailable("batch writes stayed unprocessed".into()))
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::batch_pk(tenant, batch.id()), keys::BATCH_SK)))
+            .condition_expression("fingerprint = :print")
+            .expression_attribute_values(":print", s(print))
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|err| match err.as_service_error() {
+                Some(e) if e.is_conditional_check_failed_exception() => Ok(()),
+                _ => Err(err.into()),
+            })
     }
+}
+
+fn number(item: &Item, name: &str) -> u64 {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 fn batch_record(item: &Item) -> Result<BatchRecord, StoreError> {
@@ -216,7 +341,7 @@ fn batch_record(item: &Item) -> Result<BatchRecord, StoreError> {
     let created_at = item
         .get("created_at")
         .and_then(|v| v.as_s().ok())
-        .and_then(|v| OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).ok());
+        .and_then(|v| OffsetDateTime::parse(v, &Rfc3339).ok());
     match (id, total, created_at) {
         (Some(id), Some(total), Some(created_at)) => Ok(BatchRecord { id, total, created_at }),
         _ => Err(corrupt()),

@@ -19,12 +19,6 @@ pub(crate) enum Cancelled {
     Contended,
 }
 
-impl Cancelled {
-    pub(crate) fn failed(&self, position: usize) -> bool {
-        matches!(self, Cancelled::Conditions(items) if items.contains(&position))
-    }
-}
-
 /// What the cancellation of `err` says, or `err` as a store error if it is no cancellation (or one
 /// for a reason redoing cannot cure, such as an item over the size limit).
 pub(crate) fn cancellation<R>(err: SdkError<TransactWriteItemsError, R>) -> Result<Cancelled, StoreError>

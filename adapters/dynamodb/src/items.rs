@@ -63,10 +63,20 @@ pub fn balance_item(tenant: &TenantId, balance: &AccountBalance) -> Item {
 }
 
 pub fn transfer_item(tenant: &TenantId, transfer: &Transfer) -> Item {
+    let mut item = transfer_attributes(transfer);
+    item.insert(keys::PK.into(), s(keys::transfer_pk(tenant, &transfer.request.id)));
+    item.insert(keys::SK.into(), s(keys::TRANSFER_SK));
+    item
+}
+
+/// The size of a transfer's item without its keys (each at most 140 bytes).
+pub fn transfer_size(transfer: &Transfer) -> usize {
+    item_size(&transfer_attributes(transfer))
+}
+
+fn transfer_attributes(transfer: &Transfer) -> Item {
     let t = &transfer.request;
     let mut item = HashMap::from([
-        (keys::PK.into(), s(keys::transfer_pk(tenant, &t.id))),
-        (keys::SK.into(), s(keys::TRANSFER_SK)),
         ("id".into(), s(t.id.as_str())),
         ("debit_account_id".into(), s(t.debit_account_id.as_str())),
         ("credit_account_id".into(), s(t.credit_account_id.as_str())),
@@ -93,14 +103,34 @@ pub fn transfer_item(tenant: &TenantId, transfer: &Transfer) -> Item {
     item
 }
 
-/// The marker saying `transfer` was queued in `batch` (it holds the request, so a queued transfer can
-/// be shown before it is applied). Its `outcome` is set once, when the worker settles it.
-pub fn marker_item(tenant: &TenantId, batch: &ledger::BatchId, index: u32, queued: &Transfer) -> Item {
-    let mut item = transfer_item(tenant, queued);
-    item.insert(keys::SK.into(), s(keys::marker_sk(batch)));
-    item.insert("batch_id".into(), s(batch.as_str()));
-    item.insert("index".into(), n(index));
+/// A transfer written by a queued submission: `owner` says which submission (and position) claimed
+/// its id, so only that submission's worker settles it (see `keys::owner`).
+pub fn claimed_transfer_item(tenant: &TenantId, transfer: &Transfer, owner: &str) -> Item {
+    let mut item = transfer_item(tenant, transfer);
+    item.insert(keys::OWNER.into(), s(owner));
     item
+}
+
+/// The submission that claimed a stored transfer, if a queued one did.
+pub fn owner_of(item: &Item) -> Option<&str> {
+    item.get(keys::OWNER).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+/// An upper bound of an item's size as DynamoDB counts it (names plus values, in bytes): what keeps
+/// a transaction under its 4 MB limit.
+pub fn item_size(item: &Item) -> usize {
+    item.iter().map(|(name, value)| name.len() + value_size(value)).sum()
+}
+
+fn value_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(v) | AttributeValue::N(v) => v.len(),
+        AttributeValue::M(map) => 3 + map.iter().map(|(k, v)| k.len() + 1 + value_size(v)).sum::<usize>(),
+        AttributeValue::L(list) => 3 + list.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        AttributeValue::Ns(set) | AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
+        // Booleans, nulls, and anything this table never stores: counted generously.
+        _ => 8,
+    }
 }
 
 pub fn entry_item(tenant: &TenantId, entry: &Entry) -> Item {
@@ -304,6 +334,17 @@ mod tests {
             datetime!(2026-11-28 10:00:00 UTC),
         );
         assert_eq!(transfer_from(&transfer_item(&tenant(), &transfer)).unwrap(), transfer);
+    }
+
+    #[test]
+    fn item_size_bounds_what_dynamodb_counts() {
+        let item: Item = HashMap::from([
+            ("pk".to_string(), s("abc")),
+            ("n".to_string(), n(12345)),
+            ("m".to_string(), AttributeValue::M(HashMap::from([("k".to_string(), s("vv"))]))),
+        ]);
+        // pk: 2 + 3; n: 1 + 5; m: 1 + 3 + (1 + 1 + 2).
+        assert_eq!(item_size(&item), 5 + 6 + 8);
     }
 
     #[test]

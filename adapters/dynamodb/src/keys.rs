@@ -8,15 +8,19 @@
 //! | account balance | `T#{tenant}#A#{account}`  | `B`                | -              | -           |
 //! | entry           | `T#{tenant}#A#{account}`  | `E#{sequence:020}` | -              | -           |
 //! | transfer        | `T#{tenant}#X#{transfer}` | `X`                | -              | -           |
-//! | queued marker   | `T#{tenant}#X#{transfer}` | `Q#{batch}`        | -              | -           |
 //! | batch           | `T#{tenant}#Q#{batch}`    | `Q`                | -              | -           |
-//! | batch enqueued  | `T#{tenant}#Q#{batch}`    | `S`                | -              | -           |
-//! | batch counts    | `T#{tenant}#Q#{batch}`    | `C`                | -              | -           |
+//! | batch progress  | `T#{tenant}#Q#{batch}`    | `C`                | -              | -           |
+//! | batch ids       | `T#{tenant}#Q#{batch}`    | `I`                | -              | -           |
+//!
+//! A queued transfer is its transfer item with status `queued` and an `owner` (see [`owner`]); the
+//! worker settles it in place. A batch's progress item holds its cursor (how many of its transfers,
+//! in order, are settled) and its counters; its ids item, written once every id is claimed, is
+//! what makes the batch accepted.
 //!
 //! The balance item is apart from the profile so that a transfer rewrites only small items, never
 //! the metadata nor the index copy of the profile.
 
-use ledger::{AccountId, BatchId, TenantId, TransferId};
+use ledger::{AccountId, BatchId, Submission, TenantId, TransferId};
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
@@ -44,17 +48,22 @@ pub fn entry_sk(sequence: u64) -> String {
 }
 
 pub const BATCH_SK: &str = "Q";
-pub const BATCH_ENQUEUED_SK: &str = "S";
-pub const BATCH_COUNTS_SK: &str = "C";
-pub const MARKER_SK_PREFIX: &str = "Q#";
+pub const BATCH_PROGRESS_SK: &str = "C";
+pub const BATCH_IDS_SK: &str = "I";
+/// The attribute of a queued transfer naming the submission that claimed its id.
+pub const OWNER: &str = "owner";
 
 pub fn batch_pk(tenant: &TenantId, batch: &BatchId) -> String {
     format!("T#{tenant}#Q#{batch}")
 }
 
-/// The queued marker of a transfer in a batch: it sorts below the transfer's own item (`Q#` < `X`).
-pub fn marker_sk(batch: &BatchId) -> String {
-    format!("{MARKER_SK_PREFIX}{batch}")
+/// Who claimed a transfer's id for asynchronous application: position `position` of a batch, or a
+/// single transfer sent with `Prefer: respond-async`.
+pub fn owner(submission: &Submission, position: u32) -> String {
+    match submission {
+        Submission::Batch(batch) => format!("B#{batch}#{position}"),
+        Submission::Transfer(_) => "A".to_owned(),
+    }
 }
 
 pub fn transfer_pk(tenant: &TenantId, transfer: &TransferId) -> String {

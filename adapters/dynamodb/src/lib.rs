@@ -1,11 +1,13 @@
 //! The ledger's store on DynamoDB. One table (key design in `keys`); a transfer is one conditional
-//! TransactWriteItems; every call is tenant-scoped by its keys.
+//! TransactWriteItems decided by the one engine (`engine`) every route shares; every call is
+//! tenant-scoped by its keys.
 
 mod accounts;
 mod balance_cache;
 mod batches;
 mod cancel;
 pub mod client;
+mod engine;
 mod error;
 pub mod items;
 pub mod keys;
@@ -15,8 +17,10 @@ mod retry;
 mod transfers;
 
 pub use batches::{BatchRecord, BatchStatus};
+pub use engine::{MAX_TRANSACTION_BYTES, MAX_TRANSACTION_ITEMS};
 pub use error::StoreError;
-pub use queued::{MAX_TRANSACTION_ITEMS, QueuedItem, Settled};
+pub use queued::{BatchRun, Settled};
+pub use transfers::CONTENTION_BUDGET;
 
 use std::sync::Arc;
 

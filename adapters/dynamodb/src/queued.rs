@@ -1,353 +1,222 @@
-//! Applying queued transfers (the worker's side). Transfers are applied in the order given, with the
-//! same rules and idempotency as the synchronous path, and netted: each transaction writes each
-//! account's balance item once, whatever the number of its transfers in it, so a hot account costs
-//! one balance write per transaction instead of one per transfer.
+//! Settling queued submissions (the worker's side), through the same engine as the sync path.
 //!
-//! Every transfer settles exactly once: its queued marker gets an `outcome` only if it has none, in
-//! the same transaction as the transfer's own writes and its batch's counters. So a redelivered
-//! message changes nothing and counts nothing, and a transfer whose id was already used elsewhere
-//! (the synchronous API, another batch) is still counted once in its batch.
+//! A batch settles as if its transfers were applied one by one in submitted order, whatever the
+//! delivery: the message only says "batch B has work"; the order comes from the batch's ids item,
+//! and its progress item's cursor says how many are settled. Every transaction moves the cursor
+//! only if it still stands where it was read, so concurrent, duplicated or redriven deliveries of
+//! the same batch cooperate: each transfer is applied once and counted once, in order.
+//!
+//! Single transfers queued with `Prefer: respond-async` promise no order among themselves; each
+//! settles its own claim, once (the claim's condition), netted with the others of the delivery.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
-use ledger::{AccountBalance, AccountId, BatchId, NewTransfer, TenantId, Transfer, TransferStatus};
+use ledger::{BatchId, Decision, NewTransfer, Submission, TenantId, TransferId, TransferStatus};
 use time::OffsetDateTime;
 
-use crate::batches::REJECTED_PREFIX;
-use crate::cancel::cancellation;
-use crate::items::{self, Item, n, s};
+use crate::engine::{self, Progress, Request, State, Step, key};
+use crate::items::{self, Item};
 use crate::reads::MAX_READ_KEYS;
 use crate::retry::{MAX_ATTEMPTS, backoff};
-use crate::transfers::{key, put, put_if_new};
 use crate::{DynamoStore, StoreError, keys};
-
-/// DynamoDB's limit of items in one TransactWriteItems.
-pub const MAX_TRANSACTION_ITEMS: usize = 100;
-
-/// One queued transfer to apply.
-#[derive(Clone, Debug)]
-pub struct QueuedItem {
-    pub batch_id: BatchId,
-    pub transfer: NewTransfer,
-}
 
 /// How a queued transfer settled.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Settled {
     Committed,
-    /// Refused by a rule (the code), or `idempotency_conflict` when its id held another transfer.
+    /// Refused by a rule (its code).
     Rejected(String),
-    /// Settled by an earlier delivery: nothing was written.
+    /// Settled already (an earlier delivery, or the request that first held its id): nothing written.
     AlreadySettled,
 }
 
-/// What one transfer contributes to a transaction.
-struct Op {
-    index: usize,
-    outcome: Settled,
-    /// Whether the transfer has a queued marker to settle (every transfer the API queued has one).
-    marked: bool,
-    /// Puts: the transfer record and its entries (empty when the transfer already existed).
-    puts: Vec<(Item, bool)>,
-    /// The states of the accounts it moved, right after it.
-    after: Vec<AccountBalance>,
+impl Settled {
+    fn of(step: &Step) -> Self {
+        match &step.decision {
+            Decision::Commit { .. } => Settled::Committed,
+            Decision::Reject(t) => match &t.status {
+                TransferStatus::Rejected { reason } => Settled::Rejected(reason.code().to_owned()),
+                _ => Settled::AlreadySettled,
+            },
+            Decision::Replay(_) | Decision::Conflict { .. } => Settled::AlreadySettled,
+        }
+    }
 }
 
-/// Counters a transaction adds to one batch.
-#[derive(Default)]
-struct Counts {
-    committed: u64,
-    rejected: BTreeMap<String, u64>,
+/// What one run over a batch did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BatchRun {
+    /// The transfers this run settled, in order.
+    pub settled: Vec<Settled>,
+    /// Every transfer of the batch is settled (or the batch was never accepted: nothing to do).
+    pub done: bool,
 }
+
+/// Transfers of a batch planned at once: one read of their ids and accounts (100 keys a call).
+const WINDOW: usize = 96;
 
 impl DynamoStore {
-    /// Applies the queued transfers of one tenant, in order. Returns, for each, how it settled, or
-    /// `None` if it could not be settled now (contention or a transient error: deliver it again).
-    pub async fn apply_queued(
+    /// Settles `batch` from its cursor on, in order, as far as it can now. Not done means: try again
+    /// later (the store stayed contended, or a transfer's id is held by a submission not applied yet).
+    pub async fn settle_batch(
         &self,
         tenant: &TenantId,
-        queued: &[QueuedItem],
+        batch: &BatchId,
+        now: OffsetDateTime,
+    ) -> Result<BatchRun, StoreError> {
+        let mut run = BatchRun::default();
+        let Some(ids) = self.batch_ids(tenant, batch).await? else {
+            run.done = true;
+            return Ok(run);
+        };
+        let submission = Submission::Batch(batch.clone());
+        let mut contended = 0;
+        while contended < MAX_ATTEMPTS {
+            let cursor = self.batch_cursor(tenant, batch).await?;
+            let start = cursor as usize;
+            if start >= ids.len() {
+                run.done = true;
+                return Ok(run);
+            }
+            let window = &ids[start..ids.len().min(start + WINDOW)];
+            let claims = self.transfer_items(tenant, window).await?;
+            let mut requests = Vec::with_capacity(window.len());
+            for (offset, id) in window.iter().enumerate() {
+                let item = claims.iter().find(|(held, _)| held == id).map(|(_, item)| item);
+                let Some(item) = item else {
+                    return Err(StoreError::Corrupt(format!("transfer {id} of batch {batch} has no item")));
+                };
+                let transfer = items::transfer_from(item)?.request;
+                let owner = keys::owner(&submission, (start + offset) as u32);
+                requests.push(Request { transfer, owner: Some(owner) });
+            }
+            let state = self.read_accounts(tenant, requests.iter().map(|r| &r.transfer), claims).await?;
+            let (mut steps, _) = engine::plan(&state, &requests, now)?;
+            // A transfer whose id another submission holds, not applied yet, is waited for: in
+            // order, nothing after it may go ahead of it.
+            if let Some(waiting) = steps.iter().position(is_waiting) {
+                steps.truncate(waiting);
+            }
+            if steps.is_empty() {
+                return Ok(run);
+            }
+            let mut progress = Progress { batch: batch.clone(), cursor };
+            let written =
+                self.write_steps(tenant, &steps, &mut state.versions(), Some(&mut progress)).await?;
+            run.settled.extend(steps[..written.steps].iter().map(Settled::of));
+            if written.cancelled {
+                contended += 1;
+                backoff(contended).await;
+            } else if written.steps < window.len() {
+                return Ok(run);
+            }
+        }
+        Ok(run)
+    }
+
+    /// Settles single transfers queued with `Prefer: respond-async`. Returns, for each, how it
+    /// settled, or `None` if it could not be settled now (deliver it again).
+    pub async fn settle_transfers(
+        &self,
+        tenant: &TenantId,
+        ids: &[TransferId],
         now: OffsetDateTime,
     ) -> Result<Vec<Option<Settled>>, StoreError> {
-        let mut settled: Vec<Option<Settled>> = vec![None; queued.len()];
+        let mut settled: Vec<Option<Settled>> = vec![None; ids.len()];
         for attempt in 0..MAX_ATTEMPTS {
-            let pending: Vec<usize> = (0..queued.len()).filter(|i| settled[*i].is_none()).collect();
+            let pending: Vec<usize> = (0..ids.len()).filter(|i| settled[*i].is_none()).collect();
             if pending.is_empty() {
                 break;
             }
             if attempt > 0 {
                 backoff(attempt).await;
             }
-            let ops = self.plan(tenant, queued, &pending, now).await?;
-            let mut versions: HashMap<AccountId, u64> = HashMap::new();
-            for op in &ops {
-                for state in &op.after {
-                    // The first state after an op tells the version before it: one entry less.
-                    versions.entry(state.id.clone()).or_insert(state.entry_count - 1);
+            let wanted: Vec<TransferId> = pending.iter().map(|i| ids[*i].clone()).collect();
+            let claims = self.transfer_items(tenant, &wanted).await?;
+            let owner = |id: &TransferId| keys::owner(&Submission::Transfer(id.clone()), 0);
+            let (mut requests, mut positions) = (Vec::new(), Vec::new());
+            for &i in &pending {
+                let claim = claims.iter().find(|(id, _)| *id == ids[i]).map(|(_, item)| item);
+                let open = claim.filter(|item| {
+                    items::owner_of(item) == Some(owner(&ids[i]).as_str())
+                        && item.get("status").and_then(|v| v.as_s().ok()).is_some_and(|v| v == "queued")
+                });
+                match open {
+                    // Its own claim, still queued: settle it.
+                    Some(item) => {
+                        requests.push(Request {
+                            transfer: items::transfer_from(item)?.request,
+                            owner: Some(owner(&ids[i])),
+                        });
+                        positions.push(i);
+                    }
+                    // Settled already, or held by another submission that settles it.
+                    None => settled[i] = Some(Settled::AlreadySettled),
                 }
             }
-            let mut contended = false;
-            for chunk in chunk_ops(&ops, queued) {
-                match self.write_chunk(tenant, queued, chunk, &mut versions).await? {
-                    true => {
-                        for op in chunk {
-                            settled[op.index] = Some(op.outcome.clone());
-                        }
-                    }
-                    false => {
-                        contended = true;
-                        break;
-                    }
-                }
+            if requests.is_empty() {
+                break;
             }
-            if !contended {
+            let state = self.read_accounts(tenant, requests.iter().map(|r| &r.transfer), claims).await?;
+            let (steps, _) = engine::plan(&state, &requests, now)?;
+            let written = self.write_steps(tenant, &steps, &mut state.versions(), None).await?;
+            for (step, &i) in steps[..written.steps].iter().zip(&positions) {
+                settled[i] = Some(Settled::of(step));
+            }
+            if !written.cancelled {
                 break;
             }
         }
         Ok(settled)
     }
 
-    /// Reads what the pending transfers need and applies them in memory, in order.
-    async fn plan(
+    /// How many of the batch's transfers are settled (its cursor).
+    async fn batch_cursor(&self, tenant: &TenantId, batch: &BatchId) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::batch_pk(tenant, batch), keys::BATCH_PROGRESS_SK)))
+            .consistent_read(true)
+            .send()
+            .await?;
+        let cursor = out.item().and_then(|item| item.get("cursor")).and_then(|v| v.as_n().ok());
+        Ok(cursor.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    /// The transfer items of `ids` that exist, by id.
+    async fn transfer_items(
         &self,
         tenant: &TenantId,
-        queued: &[QueuedItem],
-        pending: &[usize],
-        now: OffsetDateTime,
-    ) -> Result<Vec<Op>, StoreError> {
-        let mut keys_to_read = Vec::new();
-        let mut accounts = HashSet::new();
-        for &i in pending {
-            let q = &queued[i];
-            let pk = s(keys::transfer_pk(tenant, &q.transfer.id));
-            keys_to_read.push(key(pk.clone(), keys::TRANSFER_SK));
-            keys_to_read.push(key(pk, &keys::marker_sk(&q.batch_id)));
-            accounts.insert(q.transfer.debit_account_id.clone());
-            accounts.insert(q.transfer.credit_account_id.clone());
-        }
-        for account in &accounts {
-            keys_to_read.push(key(s(keys::account_pk(tenant, account)), keys::BALANCE_SK));
-        }
-        keys_to_read.sort_by_key(|k| format!("{:?}", (k.get(keys::PK), k.get(keys::SK))));
-        keys_to_read.dedup();
-        let mut found: HashMap<(String, String), Item> = HashMap::new();
-        for chunk in keys_to_read.chunks(MAX_READ_KEYS) {
+        ids: &[TransferId],
+    ) -> Result<Vec<(TransferId, Item)>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        let mut wanted: Vec<Item> =
+            ids.iter().map(|id| key(keys::transfer_pk(tenant, id), keys::TRANSFER_SK)).collect();
+        wanted.sort_by(|a, b| {
+            a.get(keys::PK).and_then(|v| v.as_s().ok()).cmp(&b.get(keys::PK).and_then(|v| v.as_s().ok()))
+        });
+        wanted.dedup();
+        for chunk in wanted.chunks(MAX_READ_KEYS) {
             for item in self.batch_get(chunk.to_vec()).await? {
-                let pk = item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                let sk = item.get(keys::SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                found.insert((pk, sk), item);
+                found.push((items::transfer_from(&item)?.request.id, item));
             }
         }
-        let mut balances: HashMap<AccountId, AccountBalance> = HashMap::new();
-        for account in accounts {
-            if let Some(item) = found.get(&(keys::account_pk(tenant, &account), keys::BALANCE_SK.to_string()))
-            {
-                balances.insert(account, items::balance_from(item)?);
-            }
-        }
-
-        let mut ops = Vec::new();
-        for &i in pending {
-            let q = &queued[i];
-            let pk = keys::transfer_pk(tenant, &q.transfer.id);
-            let marker = found.get(&(pk.clone(), keys::marker_sk(&q.batch_id)));
-            let marked = marker.is_some();
-            if marker.is_some_and(|m| m.contains_key("outcome")) {
-                ops.push(Op {
-                    index: i,
-                    outcome: Settled::AlreadySettled,
-                    marked,
-                    puts: Vec::new(),
-                    after: Vec::new(),
-                });
-                continue;
-            }
-            if let Some(existing) = found.get(&(pk, keys::TRANSFER_SK.to_string())) {
-                let existing: Transfer = items::transfer_from(existing)?;
-                let outcome = if !q.transfer.differing_fields(&existing.request).is_empty() {
-                    Settled::Rejected("idempotency_conflict".into())
-                } else {
-                    match existing.status {
-                        TransferStatus::Rejected { reason } => Settled::Rejected(reason.code().into()),
-                        _ => Settled::Committed,
-                    }
-                };
-                ops.push(Op { index: i, outcome, marked, puts: Vec::new(), after: Vec::new() });
-                continue;
-            }
-            let (debit_id, credit_id) = (&q.transfer.debit_account_id, &q.transfer.credit_account_id);
-            let mut debit = balances.remove(debit_id);
-            let mut credit = if debit_id == credit_id { None } else { balances.remove(credit_id) };
-            let applied = ledger::apply(&q.transfer, debit.as_mut(), credit.as_mut(), now);
-            let after: Vec<AccountBalance> = debit.iter().chain(credit.iter()).cloned().collect();
-            let op = match applied {
-                Ok((debit_entry, credit_entry)) => Op {
-                    index: i,
-                    outcome: Settled::Committed,
-                    marked,
-                    puts: vec![
-                        (items::transfer_item(tenant, &q.transfer.clone().committed(now)), true),
-                        (items::entry_item(tenant, &debit_entry), false),
-                        (items::entry_item(tenant, &credit_entry), false),
-                    ],
-                    after,
-                },
-                Err(rule) => Op {
-                    index: i,
-                    outcome: Settled::Rejected(rule.code().into()),
-                    marked,
-                    puts: vec![(items::transfer_item(tenant, &q.transfer.clone().rejected(rule, now)), true)],
-                    after: Vec::new(),
-                },
-            };
-            for state in [debit, credit].into_iter().flatten() {
-                balances.insert(state.id.clone(), state);
-            }
-            ops.push(op);
-        }
-        Ok(ops)
+        Ok(found)
     }
 
-    /// Writes one chunk as one transaction. `Ok(false)` when another writer got there first.
-    async fn write_chunk(
+    /// The state to plan `transfers` on, given their ids' items already read.
+    async fn read_accounts<'a>(
         &self,
         tenant: &TenantId,
-        queued: &[QueuedItem],
-        chunk: &[Op],
-        versions: &mut HashMap<AccountId, u64>,
-    ) -> Result<bool, StoreError> {
-        let mut latest: BTreeMap<AccountId, &AccountBalance> = BTreeMap::new();
-        let mut counts: BTreeMap<BatchId, Counts> = BTreeMap::new();
-        let mut writes: Vec<TransactWriteItem> = Vec::new();
-        for op in chunk {
-            if op.outcome == Settled::AlreadySettled {
-                continue;
-            }
-            let q = &queued[op.index];
-            for (item, only_if_new) in &op.puts {
-                writes.push(if *only_if_new {
-                    put_if_new(&self.table, item.clone())?
-                } else {
-                    put(&self.table, item.clone())?
-                });
-            }
-            for state in &op.after {
-                latest.insert(state.id.clone(), state);
-            }
-            if !op.marked {
-                continue;
-            }
-            writes.push(self.settle_marker(tenant, q, &op.outcome)?);
-            let c = counts.entry(q.batch_id.clone()).or_default();
-            match &op.outcome {
-                Settled::Committed => c.committed += 1,
-                Settled::Rejected(code) => *c.rejected.entry(code.clone()).or_default() += 1,
-                Settled::AlreadySettled => {}
-            }
-        }
-        for state in latest.values() {
-            let was = versions.get(&state.id).copied().unwrap_or_default();
-            writes.push(self.balance_update(tenant, state, was)?);
-        }
-        for (batch, c) in &counts {
-            writes.push(self.count_update(tenant, batch, c)?);
-        }
-        if writes.is_empty() {
-            return Ok(true);
-        }
-        let written = self.client.transact_write_items().set_transact_items(Some(writes)).send().await;
-        match written {
-            Ok(_) => {
-                for state in latest.values() {
-                    versions.insert(state.id.clone(), state.entry_count);
-                }
-                Ok(true)
-            }
-            // Every cancellation DynamoDB can cure by a redo (a condition that failed because the
-            // state moved, another transaction) sends the transfers back to be planned again.
-            Err(err) => cancellation(err).map(|_| false),
-        }
-    }
-
-    /// Sets the marker's outcome, only if it has none (exactly-once settlement and counting).
-    fn settle_marker(
-        &self,
-        tenant: &TenantId,
-        q: &QueuedItem,
-        outcome: &Settled,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let code = match outcome {
-            Settled::Committed => "committed",
-            Settled::Rejected(code) => code.as_str(),
-            Settled::AlreadySettled => "settled",
-        };
-        let update = Update::builder()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::transfer_pk(tenant, &q.transfer.id)))
-            .key(keys::SK, s(keys::marker_sk(&q.batch_id)))
-            .update_expression("SET outcome = :outcome")
-            .condition_expression("attribute_exists(pk) AND attribute_not_exists(outcome)")
-            .expression_attribute_values(":outcome", s(code))
-            .build()
-            .map_err(|e| StoreError::Unexpected(e.to_string()))?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-
-    fn count_update(
-        &self,
-        tenant: &TenantId,
-        batch: &BatchId,
-        c: &Counts,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let mut expression = vec!["committed :committed".to_string(), "rejected :rejected".to_string()];
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .key(keys::PK, s(keys::batch_pk(tenant, batch)))
-            .key(keys::SK, s(keys::BATCH_COUNTS_SK))
-            .expression_attribute_values(":committed", n(c.committed))
-            .expression_attribute_values(":rejected", n(c.rejected.values().sum::<u64>()));
-        for (i, (code, count)) in c.rejected.iter().enumerate() {
-            expression.push(format!("{REJECTED_PREFIX}{code} :r{i}"));
-            update = update.expression_attribute_values(format!(":r{i}"), n(count));
-        }
-        let update = update
-            .update_expression(format!("ADD {}", expression.join(", ")))
-            .build()
-            .map_err(|e| StoreError::Unexpected(e.to_string()))?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        transfers: impl IntoIterator<Item = &'a NewTransfer>,
+        claims: Vec<(TransferId, Item)>,
+    ) -> Result<State, StoreError> {
+        let mut state = self.read_balances(tenant, transfers).await?;
+        state.transfers = claims.into_iter().collect();
+        Ok(state)
     }
 }
 
-/// Cuts the ops, in order, into transactions of at most 100 items: each op's own items, plus one
-/// balance update per distinct account and one counter update per distinct batch in the chunk.
-fn chunk_ops<'a>(ops: &'a [Op], queued: &[QueuedItem]) -> Vec<&'a [Op]> {
-    let mut chunks = Vec::new();
-    let (mut start, mut size) = (0, 0);
-    let mut accounts: HashSet<&AccountId> = HashSet::new();
-    let mut batches: HashSet<&BatchId> = HashSet::new();
-    for (i, op) in ops.iter().enumerate() {
-        let batch = &queued[op.index].batch_id;
-        let cost = |accounts: &HashSet<&AccountId>, batches: &HashSet<&BatchId>| {
-            let marker = usize::from(op.marked);
-            let new_accounts = op.after.iter().filter(|a| !accounts.contains(&a.id)).count();
-            let new_batch = usize::from(op.marked && !batches.contains(batch));
-            op.puts.len() + marker + new_accounts + new_batch
-        };
-        if size + cost(&accounts, &batches) > MAX_TRANSACTION_ITEMS && i > start {
-            chunks.push(&ops[start..i]);
-            (start, size) = (i, 0);
-            accounts.clear();
-            batches.clear();
-        }
-        size += cost(&accounts, &batches);
-        accounts.extend(op.after.iter().map(|a| &a.id));
-        if op.marked {
-            batches.insert(batch);
-        }
-    }
-    if start < ops.len() {
-        chunks.push(&ops[start..]);
-    }
-    chunks
+/// Whether the step replays a transfer another submission has queued and not applied yet.
+fn is_waiting(step: &Step) -> bool {
+    matches!(&step.decision, Decision::Replay(t) if t.status == TransferStatus::Queued)
 }

@@ -1,11 +1,15 @@
-//! Asynchronous submission: record the batch, enqueue what is not enqueued yet, answer 202.
+//! Queued submission: claim the ids in the store, send one message, answer 202.
+
+use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::response::Response;
-use ledger::{BatchId, LedgerError, NewTransfer, TenantId, TransferBatch};
-use ledger_dynamodb::BatchStatus;
-use ledger_sqs::QueuedTransfer;
+use ledger::{
+    BatchId, LedgerError, NewTransfer, Submission, TenantId, Transfer, TransferBatch, TransferStatus,
+};
+use ledger_dynamodb::{BatchStatus, StoreError};
+use ledger_sqs::Work;
 use ledger_telemetry::{TraceContext, metrics};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -13,6 +17,7 @@ use time::OffsetDateTime;
 use crate::body::{CreateBatch, CreateTransfer};
 use crate::extract::{JsonBody, MAX_BATCH_BODY_BYTES, Tenant};
 use crate::observe::record;
+use crate::prefer::Prefer;
 use crate::problem::ApiError;
 use crate::respond::accepted;
 use crate::state::AppState;
@@ -36,57 +41,22 @@ fn batch_body(status: BatchStatus) -> BatchBody {
     }
 }
 
-/// Records `batch`, then sends every transfer SQS has not acknowledged yet. Returns the batch's
-/// status after sending, whether this was a replay, and whether everything is now enqueued.
-pub async fn submit(
+/// Sends the one message that has the worker settle `submission`. If SQS does not take it, the
+/// claims stay and posting the same request again sends it.
+async fn enqueue(
     app: &AppState,
     tenant: &TenantId,
     trace: &TraceContext,
-    batch: TransferBatch,
-) -> Result<(BatchStatus, bool), ApiError> {
-    record("batchId", batch.id().as_str());
-    let recorded = app.store.record_batch(tenant, &batch, OffsetDateTime::now_utc()).await?;
-    let already = if recorded.is_replay() {
-        app.store.batch_status(tenant, batch.id()).await?.enqueued
-    } else {
-        vec![]
-    };
-    let messages: Vec<QueuedTransfer> = batch
-        .transfers()
-        .iter()
-        .enumerate()
-        .filter(|(index, _)| already.binary_search(&(*index as u32)).is_err())
-        .map(|(index, transfer)| QueuedTransfer {
-            tenant: tenant.clone(),
-            batch_id: batch.id().clone(),
-            index: index as u32,
-            transfer: transfer.clone(),
-        })
-        .collect();
-    let sent = app.queue.send(&messages, trace).await;
-    tracing::info!(
-        transfers = batch.transfers().len(),
-        sent = sent.len(),
-        replayed = recorded.is_replay(),
-        "batch enqueued"
-    );
-    app.store.mark_enqueued(tenant, batch.id(), &sent).await?;
-    let status = app.store.batch_status(tenant, batch.id()).await?;
-    if status.counts.not_enqueued > 0 {
-        tracing::warn!(batch = %batch.id(), missing = status.counts.not_enqueued, "batch partly enqueued");
-        return Err(ApiError::Store(ledger_dynamodb::StoreError::Unavailable(format!(
-            "{} of {} transfers could not be enqueued; post the same batch again",
-            status.counts.not_enqueued, status.counts.total
-        ))));
-    }
-    if !recorded.is_replay() {
-        metrics::submitted_batch(batch.transfers().len());
-    }
-    Ok((status, recorded.is_replay()))
+    submission: Submission,
+) -> Result<(), ApiError> {
+    let work = Work { tenant: tenant.clone(), submission };
+    app.queue.send(&work, trace).await.map_err(|err| {
+        tracing::warn!(error = %err, "not enqueued");
+        ApiError::Store(StoreError::Unavailable(format!("{err}; post the same request again")))
+    })
 }
 
-/// `POST /v1/transfer-batches`: 202 once every transfer is enqueued; 503 (retry the same batch) if
-/// SQS took only part of it.
+/// `POST /v1/transfer-batches`: 202 once the batch's ids are claimed and its message is queued.
 pub async fn create_batch(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
@@ -95,9 +65,19 @@ pub async fn create_batch(
 ) -> Result<Response, ApiError> {
     let transfers: Vec<NewTransfer> = body.transfers.into_iter().map(NewTransfer::from).collect();
     let batch = TransferBatch::new(body.id, transfers)?;
-    let (status, replayed) = submit(&app, &tenant, &trace, batch).await?;
+    record("batchId", batch.id().as_str());
+    let recorded = app.store.submit_batch(&tenant, &batch, OffsetDateTime::now_utc()).await?;
+    let status = app.store.batch_status(&tenant, batch.id()).await?;
+    // A replay sends again unless every transfer is settled: the first message may have been lost.
+    if status.counts.queued > 0 {
+        enqueue(&app, &tenant, &trace, Submission::Batch(batch.id().clone())).await?;
+    }
+    tracing::info!(transfers = batch.transfers().len(), replayed = recorded.is_replay(), "batch enqueued");
+    if !recorded.is_replay() {
+        metrics::submitted_batch(batch.transfers().len());
+    }
     let body = batch_body(status);
-    Ok(accepted(body.status_url.clone(), replayed, body))
+    Ok(accepted(body.status_url.clone(), recorded.is_replay(), body))
 }
 
 pub async fn get_batch(
@@ -110,31 +90,42 @@ pub async fn get_batch(
     Ok(Json(batch_body(app.store.batch_status(&tenant, &id).await?)))
 }
 
-/// `POST /v1/transfers` with `Prefer: respond-async`: a batch of one whose id is the transfer's.
+/// `POST /v1/transfers` with `Prefer: respond-async`: claims the id, queues it, and answers 202 with
+/// the transfer as it stands (after up to `wait` seconds if the client asked to wait).
 pub async fn create_transfer_async(
     app: &AppState,
     tenant: &TenantId,
     trace: TraceContext,
     body: CreateTransfer,
+    prefer: Prefer,
 ) -> Result<Response, ApiError> {
-    let transfer = NewTransfer::from(body);
-    let batch_id = BatchId::parse(transfer.id.as_str()).map_err(|e| LedgerError::invalid("id", e))?;
-    let location = format!("/v1/transfers/{}", transfer.id);
-    let (status, replayed) =
-        submit(app, tenant, &trace, TransferBatch::new(batch_id, vec![transfer.clone()])?).await?;
-    let body = app.store.get_transfer(tenant, &transfer.id).await.ok();
-    Ok(accepted(
-        location.clone(),
-        replayed,
-        serde_json::json!({
-            "id": transfer.id,
-            "status": body.as_ref().map(|t| match &t.status {
-                ledger::TransferStatus::Queued => "queued",
-                ledger::TransferStatus::Committed => "committed",
-                ledger::TransferStatus::Rejected { .. } => "rejected",
-            }).unwrap_or("queued"),
-            "status_url": location,
-            "batch": batch_body(status),
-        }),
-    ))
+    let request = NewTransfer::from(body);
+    let location = format!("/v1/transfers/{}", request.id);
+    let outcome = app.store.submit_transfer(tenant, request, OffsetDateTime::now_utc()).await?;
+    let mut transfer = outcome.value().clone();
+    if transfer.status == TransferStatus::Queued {
+        enqueue(app, tenant, &trace, Submission::Transfer(transfer.request.id.clone())).await?;
+        if let Some(wait) = prefer.wait {
+            transfer = settled_within(app, tenant, transfer, wait).await?;
+        }
+    }
+    tracing::info!(replayed = outcome.is_replay(), "transfer enqueued");
+    let mut response = accepted(location, outcome.is_replay(), transfer);
+    response.headers_mut().insert("preference-applied", http::HeaderValue::from_static("respond-async"));
+    Ok(response)
+}
+
+/// The transfer once settled, or as it stands when `wait` runs out.
+async fn settled_within(
+    app: &AppState,
+    tenant: &TenantId,
+    mut transfer: Transfer,
+    wait: std::time::Duration,
+) -> Result<Transfer, ApiError> {
+    let deadline = Instant::now() + wait;
+    while transfer.status == TransferStatus::Queued && Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        transfer = app.store.get_transfer(tenant, &transfer.request.id).await?;
+    }
+    Ok(transfer)
 }

@@ -12,8 +12,9 @@ use crate::body::{AccountBody, CreateAccount, CreateTransfer, EntryBody, ListBod
 use crate::cursor;
 use crate::extract::{JsonBody, ListParams, Tenant};
 use crate::observe::record;
+use crate::prefer::Prefer;
 use crate::problem::ApiError;
-use crate::respond::{created, with_replay_flag};
+use crate::respond::{accepted, created, with_replay_flag};
 use crate::state::AppState;
 
 fn path_id<T>(
@@ -76,7 +77,8 @@ pub async fn list_entries(
 }
 
 /// 201 committed, 422 rejected by a rule; a retry of the same request gets the same answer with
-/// 200 instead of 201 and the replay header on both.
+/// 200 instead of 201 and the replay header on both. An id that a queued submission holds with the
+/// same fields, not applied yet, is answered 202 with the transfer as it stands.
 pub async fn create_transfer(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
@@ -85,20 +87,24 @@ pub async fn create_transfer(
     JsonBody(body): JsonBody<CreateTransfer>,
 ) -> Result<Response, ApiError> {
     record("transferId", body.id.as_str());
-    let prefer = headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok());
-    if prefer.flat_map(|v| v.split(',')).any(|p| p.trim().eq_ignore_ascii_case("respond-async")) {
-        return crate::batches::create_transfer_async(&app, &tenant, trace, body).await;
+    let prefer = Prefer::from_headers(&headers);
+    if prefer.respond_async {
+        return crate::batches::create_transfer_async(&app, &tenant, trace, body, prefer).await;
     }
     let outcome = app.store.create_transfer(&tenant, body.into(), OffsetDateTime::now_utc()).await?;
     let replayed = outcome.is_replay();
     match &outcome.value().status {
-        TransferStatus::Committed | TransferStatus::Queued => {
-            if !replayed && outcome.value().status == TransferStatus::Committed {
+        TransferStatus::Committed => {
+            if !replayed {
                 metrics::transfer_committed();
                 tracing::info!("transfer committed");
             }
             let body = Json(outcome.value().clone());
             Ok(created(outcome, body))
+        }
+        TransferStatus::Queued => {
+            let location = format!("/v1/transfers/{}", outcome.value().request.id);
+            Ok(accepted(location, replayed, outcome.value().clone()))
         }
         TransferStatus::Rejected { reason } => {
             if !replayed {

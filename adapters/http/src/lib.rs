@@ -7,6 +7,7 @@ pub mod cursor;
 pub mod extract;
 mod handlers;
 pub mod observe;
+pub mod prefer;
 pub mod problem;
 pub mod respond;
 mod state;

@@ -46,7 +46,7 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fields: Option<Vec<&'static str>>,
+    pub fields: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
 }
@@ -75,6 +75,7 @@ pub const PROBLEM_CODES: &[&str] = &[
     "route_not_found",
     "method_not_allowed",
     "idempotency_conflict",
+    "transfer_in_flight",
     "payload_too_large",
     "same_account",
     "account_not_found",
@@ -114,6 +115,9 @@ impl ApiError {
                     );
                     p.fields = Some(fields.clone());
                     p
+                }
+                LedgerError::InFlight { .. } => {
+                    Problem::new(S::CONFLICT, "transfer_in_flight", "Transfer in flight", err.to_string())
                 }
                 LedgerError::NotFound { .. } => {
                     Problem::new(S::NOT_FOUND, "not_found", "Not found", err.to_string())

@@ -1,20 +1,22 @@
 //! The worker's handler: one SQS batch in, the ids of the messages to deliver again out.
 //!
-//! A message that does not parse is reported (so SQS redelivers it and, after maxReceiveCount, moves
-//! it to the dead-letter queue) and never fails the others. A transfer refused by a rule settles
-//! once as rejected and is not retried. Only what could not be settled now (contention, throttling,
-//! an unavailable store) is reported back for redelivery.
+//! A message names a submission (a batch, or one transfer queued with `Prefer: respond-async`); what
+//! to apply, and in which order, comes from the store. A message that does not parse is reported
+//! (so SQS redelivers it and, after maxReceiveCount, moves it to the dead-letter queue) and never
+//! fails the others. A transfer refused by a rule settles once as rejected and is not retried. Only
+//! what could not be settled now (contention, throttling, an unavailable store, a batch waiting for
+//! a transfer another submission holds) is reported back for redelivery.
 //!
 //! Every line about a message is logged in that message's span, which carries the correlation id
 //! and X-Ray trace header the API sent with it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use ledger::{TenantId, TransferId};
-use ledger_dynamodb::{DynamoStore, QueuedItem, Settled};
-use ledger_sqs::QueuedTransfer;
+use ledger::{BatchId, Submission, TenantId, TransferId};
+use ledger_dynamodb::{DynamoStore, Settled};
+use ledger_sqs::Work;
 use ledger_telemetry::correlation::CORRELATION_ATTRIBUTE;
 use ledger_telemetry::{Function, metrics};
 use time::OffsetDateTime;
@@ -24,14 +26,14 @@ use tracing::{Instrument, Span};
 /// One parsed message with what the logs and metrics need about it.
 struct Message {
     id: String,
-    queued: QueuedTransfer,
+    work: Work,
     span: Span,
     /// When SQS accepted it (its `SentTimestamp`).
     sent_at: Option<SystemTime>,
 }
 
-/// Applies one SQS batch. Tenants are applied in parallel; within a tenant, transfers are applied in
-/// batch order (so transfers on the same account apply in the order submitted).
+/// Applies one SQS batch. Tenants are applied in parallel; within a tenant, single transfers
+/// together, then each batch in its own order.
 pub async fn handle(store: &DynamoStore, event: SqsEvent) -> SqsBatchResponse {
     let span =
         tracing::info_span!("batch", function = Function::Worker.as_str(), records = event.records.len());
@@ -46,25 +48,22 @@ async fn apply_batch(store: &DynamoStore, event: SqsEvent) -> SqsBatchResponse {
         let span = record_span(&record);
         let id = record.message_id.clone().unwrap_or_default();
         let sent_at = sent_at(&record);
-        match record.body.as_deref().map(QueuedTransfer::parse) {
-            Some(Ok(queued)) => {
-                span.record("tenant", queued.tenant.as_str());
-                span.record("batchId", queued.batch_id.as_str());
-                span.record("transferId", queued.transfer.id.as_str());
-                span.in_scope(|| tracing::info!(index = queued.index, "transfer received"));
-                by_tenant.entry(queued.tenant.clone()).or_default().push(Message {
-                    id,
-                    queued,
-                    span,
-                    sent_at,
-                });
+        match record.body.as_deref().map(Work::parse) {
+            Some(Ok(work)) => {
+                span.record("tenant", work.tenant.as_str());
+                match &work.submission {
+                    Submission::Batch(batch) => span.record("batchId", batch.as_str()),
+                    Submission::Transfer(transfer) => span.record("transferId", transfer.as_str()),
+                };
+                span.in_scope(|| tracing::info!("submission received"));
+                by_tenant.entry(work.tenant.clone()).or_default().push(Message { id, work, span, sent_at });
             }
             Some(Err(err)) => {
-                span.in_scope(|| tracing::error!(error = %err, "unparseable queued transfer: reported as failed, it will end in the dead-letter queue"));
+                span.in_scope(|| tracing::error!(error = %err, "unparseable message: reported as failed, it will end in the dead-letter queue"));
                 failed.push(id);
             }
             None => {
-                span.in_scope(|| tracing::error!("queued transfer without a body: reported as failed"));
+                span.in_scope(|| tracing::error!("message without a body: reported as failed"));
                 failed.push(id);
             }
         }
@@ -107,33 +106,30 @@ fn sent_at(record: &SqsMessage) -> Option<SystemTime> {
     Some(UNIX_EPOCH + Duration::from_millis(millis))
 }
 
-/// Applies one tenant's messages and returns the ids of those to deliver again. A transfer id met
-/// twice in one batch (a duplicate delivery, or the same id queued in two batches) is applied in a
-/// later round than its first occurrence, since one transaction cannot write an item twice.
+/// Applies one tenant's messages and returns the ids of those to deliver again.
 async fn apply_tenant(
     store: &DynamoStore,
     tenant: TenantId,
-    mut messages: Vec<Message>,
+    messages: Vec<Message>,
     now: OffsetDateTime,
 ) -> Vec<String> {
-    messages.sort_by(|a, b| (&a.queued.batch_id, a.queued.index).cmp(&(&b.queued.batch_id, b.queued.index)));
     let mut failed = Vec::new();
-    let mut rest = messages;
-    while !rest.is_empty() {
-        let mut seen: HashMap<TransferId, ()> = HashMap::new();
-        let (round, later): (Vec<_>, Vec<_>) =
-            rest.into_iter().partition(|m| seen.insert(m.queued.transfer.id.clone(), ()).is_none());
-        rest = later;
-        let items: Vec<QueuedItem> = round
-            .iter()
-            .map(|m| QueuedItem { batch_id: m.queued.batch_id.clone(), transfer: m.queued.transfer.clone() })
-            .collect();
-        match store.apply_queued(&tenant, &items, now).await {
+    let (singles, batches): (Vec<Message>, Vec<Message>) =
+        messages.into_iter().partition(|m| matches!(m.work.submission, Submission::Transfer(_)));
+    let ids: Vec<TransferId> = singles
+        .iter()
+        .filter_map(|m| match &m.work.submission {
+            Submission::Transfer(id) => Some(id.clone()),
+            Submission::Batch(_) => None,
+        })
+        .collect();
+    if !ids.is_empty() {
+        match store.settle_transfers(&tenant, &ids, now).await {
             Ok(settled) => {
-                for (message, outcome) in round.into_iter().zip(settled) {
+                for (message, outcome) in singles.iter().zip(settled) {
                     let _entered = message.span.enter();
                     match outcome {
-                        Some(outcome) => settled_one(&message, &outcome),
+                        Some(outcome) => settled_one(message, &outcome),
                         None => {
                             tracing::warn!("not settled now: delivered again");
                             failed.push(message.id.clone());
@@ -142,10 +138,38 @@ async fn apply_tenant(
                 }
             }
             Err(err) => {
-                for message in round {
+                for message in &singles {
                     message.span.in_scope(|| tracing::error!(error = %err, "not applied: delivered again"));
-                    failed.push(message.id);
+                    failed.push(message.id.clone());
                 }
+            }
+        }
+    }
+    // Each batch once, however many of its messages arrived together.
+    let mut by_batch: BTreeMap<BatchId, Vec<Message>> = BTreeMap::new();
+    for message in batches {
+        if let Submission::Batch(batch) = &message.work.submission {
+            by_batch.entry(batch.clone()).or_default().push(message);
+        }
+    }
+    for (batch, messages) in by_batch {
+        let first = &messages[0];
+        let run = store.settle_batch(&tenant, &batch, now).instrument(first.span.clone()).await;
+        let _entered = first.span.enter();
+        match run {
+            Ok(run) => {
+                for outcome in &run.settled {
+                    settled_one(first, outcome);
+                }
+                tracing::info!(settled = run.settled.len(), done = run.done, "batch applied");
+                if !run.done {
+                    tracing::warn!("batch not settled to its end now: delivered again");
+                    failed.extend(messages.iter().map(|m| m.id.clone()));
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "batch not applied: delivered again");
+                failed.extend(messages.iter().map(|m| m.id.clone()));
             }
         }
     }

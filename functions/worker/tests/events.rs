@@ -1,11 +1,13 @@
 //! Drives the worker's handler with every SQS sample in events/ (sqs-*.json), as Lambda delivers
-//! them, against DynamoDB Local: a plain batch, a duplicate delivery, a malformed record.
+//! them, against DynamoDB Local: a batch and a respond-async transfer, a duplicate delivery, a
+//! malformed record. A message names a submission, so the test first submits what the samples name,
+//! as the API would have.
 
 use std::path::PathBuf;
 
 use aws_lambda_events::sqs::SqsEvent;
-use ledger::fixtures::account;
-use ledger::{AccountId, TenantId};
+use ledger::fixtures::{account, transfer};
+use ledger::{AccountId, BatchId, TenantId, TransferBatch};
 use time::OffsetDateTime;
 
 /// Each sample with the message ids the worker must report as failed.
@@ -35,6 +37,16 @@ async fn every_sqs_sample_gives_its_documented_failures() {
     let tenant = TenantId::parse("acme").unwrap();
     for (id, overdraft) in [("bank", true), ("alice", false)] {
         store.create_account(&tenant, account(id, overdraft), OffsetDateTime::now_utc()).await.unwrap();
+    }
+    let now = OffsetDateTime::now_utc();
+    let batch = TransferBatch::new(
+        BatchId::parse("b-100").unwrap(),
+        vec![transfer("q-1", "bank", "alice", 100), transfer("q-2", "bank", "alice", 150)],
+    )
+    .unwrap();
+    store.submit_batch(&tenant, &batch, now).await.unwrap();
+    for (id, amount) in [("q-3", 100), ("q-11", 100), ("q-21", 100)] {
+        store.submit_transfer(&tenant, transfer(id, "bank", "alice", amount), now).await.unwrap();
     }
     let mut applied = 0;
     for (file, failures) in EXPECTED {

@@ -5,7 +5,7 @@ use std::io;
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
-use ledger_sqs::QueuedTransfer;
+use ledger_sqs::Work;
 
 #[derive(Clone, Debug)]
 pub struct DeadLetter {
@@ -22,12 +22,11 @@ fn sqs_err(e: impl std::error::Error + 'static) -> io::Error {
 /// Why a message ended here: it does not parse (it never will: fix the sender), or it parsed but
 /// could not be settled through every receive (transient failures: redrive after the fix).
 fn reason(body: &str, receives: u32) -> String {
-    match QueuedTransfer::parse(body) {
+    match Work::parse(body) {
         Err(err) => format!("unparseable: {err}"),
-        Ok(q) => format!(
-            "transfer {} of batch {} not settled after {receives} receives",
-            q.transfer.id, q.batch_id
-        ),
+        Ok(work) => {
+            format!("{} of tenant {} not settled after {receives} receives", work.submission, work.tenant)
+        }
     }
 }
 

@@ -1,0 +1,456 @@
+//! The one transfer engine of every route (sync, respond-async, batch): read what a sequence of
+//! transfers needs, let the pure [`ledger::Planner`] decide in order, and write the decisions in
+//! transactions bounded by items AND bytes, each conditioned on exactly what was read:
+//!
+//! - a transfer's id is written only if it is still as read (absent, or this submission's queued
+//!   claim of it), so no id settles twice;
+//! - an account's balance only if its version (`entry_count`) is still the one read, so no decision
+//!   rests on a stale balance;
+//! - a batch's cursor only if it still stands where it was read, so each of its transfers is counted
+//!   once, in order.
+//!
+//! One rule for every cancelled transaction: nothing of it happened, so read again and plan again.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use ledger::{
+    AccountBalance, AccountId, BatchId, Decision, Entry, NewTransfer, Planner, TenantId, Transfer,
+    TransferId, TransferStatus,
+};
+use time::OffsetDateTime;
+
+use crate::batches::REJECTED_PREFIX;
+use crate::cancel::cancellation;
+use crate::items::{self, Item, n, s};
+use crate::reads::MAX_READ_KEYS;
+use crate::{DynamoStore, StoreError, keys};
+
+/// DynamoDB's limits of one TransactWriteItems: items, and their aggregate size (4 MB, less a
+/// margin for what `item_size` does not count).
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+pub const MAX_TRANSACTION_BYTES: usize = 4_000_000;
+/// What an update of a balance or a batch's progress adds to a transaction, at most.
+const UPDATE_BYTES: usize = 1_024;
+/// An entry's item, at most: two ids of 64 characters, two totals of 38 digits, a few fields.
+const ENTRY_SIZE: usize = 1_000;
+
+/// One transfer to settle, and the queued claim it settles (`None`: a synchronous request, whose
+/// id must be new).
+#[derive(Clone, Debug)]
+pub(crate) struct Request {
+    pub transfer: NewTransfer,
+    pub owner: Option<String>,
+}
+
+/// What a transfer's id holds, as the read found it, seen from one request.
+#[derive(Clone, Debug)]
+pub(crate) enum Held {
+    Nothing,
+    /// This request's own queued claim: the request settles it.
+    OwnClaim,
+    Other(Transfer),
+}
+
+/// The inputs of a plan, read in one go: the accounts that exist and the items of the ids.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub accounts: Vec<AccountBalance>,
+    pub transfers: HashMap<TransferId, Item>,
+}
+
+impl State {
+    pub(crate) fn held(&self, request: &Request) -> Result<Held, StoreError> {
+        let Some(item) = self.transfers.get(&request.transfer.id) else { return Ok(Held::Nothing) };
+        let transfer = items::transfer_from(item)?;
+        let own = request.owner.as_deref().is_some_and(|owner| items::owner_of(item) == Some(owner));
+        Ok(if own && transfer.status == TransferStatus::Queued {
+            Held::OwnClaim
+        } else {
+            Held::Other(transfer)
+        })
+    }
+
+    /// The versions the accounts were read at: what their balance writes are conditioned on.
+    pub(crate) fn versions(&self) -> HashMap<AccountId, u64> {
+        self.accounts.iter().map(|a| (a.id.clone(), a.entry_count)).collect()
+    }
+}
+
+/// One decision and what its write is conditioned on.
+#[derive(Clone, Debug)]
+pub(crate) struct Step {
+    pub decision: Decision,
+    /// The claim the id held when read (`None`: the id was absent).
+    pub claim: Option<String>,
+}
+
+/// Decides `requests` in order against `state`.
+pub(crate) fn plan(
+    state: &State,
+    requests: &[Request],
+    now: OffsetDateTime,
+) -> Result<(Vec<Step>, Planner), StoreError> {
+    let mut planner = Planner::new(state.accounts.iter().cloned(), now);
+    let mut steps = Vec::with_capacity(requests.len());
+    for request in requests {
+        let (held, claim) = match state.held(request)? {
+            Held::Nothing => (None, None),
+            Held::OwnClaim => (None, request.owner.clone()),
+            Held::Other(transfer) => (Some(transfer), None),
+        };
+        steps.push(Step { decision: planner.decide(&request.transfer, held.as_ref()), claim });
+    }
+    Ok((steps, planner))
+}
+
+/// A batch's cursor, advanced by each transaction of its steps.
+#[derive(Clone, Debug)]
+pub(crate) struct Progress {
+    pub batch: BatchId,
+    pub cursor: u64,
+}
+
+/// How far a write got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Written {
+    /// Steps durably written (a prefix of those given).
+    pub steps: usize,
+    /// A transaction was cancelled: the rest must be read and planned again.
+    pub cancelled: bool,
+}
+
+impl DynamoStore {
+    /// One consistent read of the items `transfers` need: their ids and the balance items of their
+    /// accounts (BatchGetItem, 100 keys a call).
+    pub(crate) async fn read_state<'a>(
+        &self,
+        tenant: &TenantId,
+        transfers: impl IntoIterator<Item = &'a NewTransfer>,
+    ) -> Result<State, StoreError> {
+        self.read(tenant, transfers, true).await
+    }
+
+    /// As `read_state`, for callers that read the ids' items already: only the balance items.
+    pub(crate) async fn read_balances<'a>(
+        &self,
+        tenant: &TenantId,
+        transfers: impl IntoIterator<Item = &'a NewTransfer>,
+    ) -> Result<State, StoreError> {
+        self.read(tenant, transfers, false).await
+    }
+
+    async fn read<'a>(
+        &self,
+        tenant: &TenantId,
+        transfers: impl IntoIterator<Item = &'a NewTransfer>,
+        with_ids: bool,
+    ) -> Result<State, StoreError> {
+        let mut keys_to_read: Vec<Item> = Vec::new();
+        let (mut ids, mut accounts) = (HashSet::new(), HashSet::new());
+        for t in transfers {
+            if with_ids && ids.insert(t.id.clone()) {
+                keys_to_read.push(key(keys::transfer_pk(tenant, &t.id), keys::TRANSFER_SK));
+            }
+            for account in [&t.debit_account_id, &t.credit_account_id] {
+                if accounts.insert(account.clone()) {
+                    keys_to_read.push(key(keys::account_pk(tenant, account), keys::BALANCE_SK));
+                }
+            }
+        }
+        let mut state = State::default();
+        for chunk in keys_to_read.chunks(MAX_READ_KEYS) {
+            for item in self.batch_get(chunk.to_vec()).await? {
+                match item.get(keys::SK).and_then(|v| v.as_s().ok()).map(String::as_str) {
+                    Some(keys::BALANCE_SK) => state.accounts.push(items::balance_from(&item)?),
+                    Some(keys::TRANSFER_SK) => {
+                        let transfer = items::transfer_from(&item)?;
+                        state.transfers.insert(transfer.request.id, item);
+                    }
+                    _ => return Err(StoreError::Unexpected("batch read returned an unasked item".into())),
+                }
+            }
+        }
+        Ok(state)
+    }
+
+    /// Writes `steps` in order, as few transactions as the limits allow, each writing each account's
+    /// balance once (netting) and advancing `progress` if given. `versions` holds each account's
+    /// version as read, and is moved on by each transaction written.
+    pub(crate) async fn write_steps(
+        &self,
+        tenant: &TenantId,
+        steps: &[Step],
+        versions: &mut HashMap<AccountId, u64>,
+        mut progress: Option<&mut Progress>,
+    ) -> Result<Written, StoreError> {
+        let mut written = 0;
+        for chunk in chunks(steps, progress.is_some()) {
+            let mut transaction = Transaction::default();
+            for step in chunk {
+                transaction.add(self, tenant, step)?;
+            }
+            let mut writes = transaction.puts;
+            for (account, entry) in &transaction.balances {
+                let was = versions.get(account).copied().unwrap_or_default();
+                writes.push(self.balance_update(tenant, entry, was)?);
+            }
+            if let Some(progress) = progress.as_deref() {
+                writes.push(self.progress_update(
+                    tenant,
+                    progress,
+                    chunk.len() as u64,
+                    &transaction.counts,
+                )?);
+            }
+            if !writes.is_empty() {
+                let sent = self.client.transact_write_items().set_transact_items(Some(writes)).send().await;
+                if let Err(err) = sent {
+                    cancellation(err)?;
+                    return Ok(Written { steps: written, cancelled: true });
+                }
+            }
+            for (account, entry) in transaction.balances {
+                versions.insert(account, entry.sequence);
+            }
+            if let Some(progress) = progress.as_deref_mut() {
+                progress.cursor += chunk.len() as u64;
+            }
+            written += chunk.len();
+        }
+        Ok(Written { steps: written, cancelled: false })
+    }
+
+    /// Sets the account's totals as of `latest` (its last entry in the transaction), only if no
+    /// other entry was applied since it was read at version `was`.
+    fn balance_update(
+        &self,
+        tenant: &TenantId,
+        latest: &Entry,
+        was: u64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::account_pk(tenant, &latest.account_id)))
+            .key(keys::SK, s(keys::BALANCE_SK))
+            // `writes` counts the item's writes: how hot it runs, visible in the table.
+            .update_expression(
+                "SET debits_posted = :d, credits_posted = :c, entry_count = :now ADD writes :one",
+            )
+            .condition_expression("entry_count = :was")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":d", n(latest.balances_after.debits_posted))
+            .expression_attribute_values(":c", n(latest.balances_after.credits_posted))
+            .expression_attribute_values(":now", n(latest.sequence))
+            .expression_attribute_values(":was", n(was))
+            .build()
+            .map_err(|e| StoreError::Unexpected(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Moves the batch's cursor over `settled` more transfers and adds their outcomes to its
+    /// counters, only if the cursor still stands where it was read.
+    fn progress_update(
+        &self,
+        tenant: &TenantId,
+        progress: &Progress,
+        settled: u64,
+        counts: &BTreeMap<String, u64>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let committed = counts.get("committed").copied().unwrap_or_default();
+        let mut add = vec!["committed :committed".to_owned(), "rejected :rejected".to_owned()];
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::batch_pk(tenant, &progress.batch)))
+            .key(keys::SK, s(keys::BATCH_PROGRESS_SK))
+            .expression_attribute_names("#cursor", "cursor")
+            .expression_attribute_values(":was", n(progress.cursor))
+            .expression_attribute_values(":now", n(progress.cursor + settled))
+            .expression_attribute_values(":committed", n(committed))
+            .expression_attribute_values(":rejected", n(counts.values().sum::<u64>() - committed));
+        for (i, (code, count)) in counts.iter().filter(|(code, _)| *code != "committed").enumerate() {
+            add.push(format!("{REJECTED_PREFIX}{code} :r{i}"));
+            update = update.expression_attribute_values(format!(":r{i}"), n(count));
+        }
+        let condition = if progress.cursor == 0 {
+            "attribute_not_exists(#cursor) OR #cursor = :was"
+        } else {
+            "#cursor = :was"
+        };
+        let update = update
+            .update_expression(format!("SET #cursor = :now ADD {}", add.join(", ")))
+            .condition_expression(condition)
+            .build()
+            .map_err(|e| StoreError::Unexpected(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Puts a transfer's record only if its id is still as read: absent, or the claim `claim`.
+    fn put_transfer(
+        &self,
+        tenant: &TenantId,
+        transfer: &Transfer,
+        claim: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = match claim {
+            None => Put::builder()
+                .set_item(Some(items::transfer_item(tenant, transfer)))
+                .condition_expression("attribute_not_exists(pk)"),
+            Some(owner) => Put::builder()
+                .set_item(Some(items::claimed_transfer_item(tenant, transfer, owner)))
+                .condition_expression("#status = :queued AND #owner = :owner")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_names("#owner", keys::OWNER)
+                .expression_attribute_values(":queued", s("queued"))
+                .expression_attribute_values(":owner", s(owner)),
+        };
+        let put = put.table_name(&self.table).build().map_err(|e| StoreError::Unexpected(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+}
+
+/// What one transaction writes, gathered step by step.
+#[derive(Default)]
+struct Transaction {
+    puts: Vec<TransactWriteItem>,
+    /// Each account's last entry in the transaction: its balance is written once, as of that entry.
+    balances: BTreeMap<AccountId, Entry>,
+    /// Outcome codes of the steps, for a batch's counters.
+    counts: BTreeMap<String, u64>,
+}
+
+impl Transaction {
+    fn add(&mut self, store: &DynamoStore, tenant: &TenantId, step: &Step) -> Result<(), StoreError> {
+        *self.counts.entry(step.decision.outcome_code().to_owned()).or_default() += 1;
+        let claim = step.claim.as_deref();
+        match &step.decision {
+            Decision::Commit { transfer, debit, credit } => {
+                self.puts.push(store.put_transfer(tenant, transfer, claim)?);
+                for entry in [debit, credit] {
+                    self.puts.push(put(&store.table, items::entry_item(tenant, entry))?);
+                    self.balances.insert(entry.account_id.clone(), (**entry).clone());
+                }
+            }
+            Decision::Reject(transfer) => self.puts.push(store.put_transfer(tenant, transfer, claim)?),
+            Decision::Replay(_) | Decision::Conflict { .. } => {}
+        }
+        Ok(())
+    }
+}
+
+/// The items and bytes a step adds to a transaction, and the accounts whose balance it writes.
+fn cost(step: &Step) -> (usize, usize, Vec<&AccountId>) {
+    // The tenant and owner in keys add at most a few hundred bytes to the item sizes counted here.
+    let slack = 400;
+    match &step.decision {
+        Decision::Commit { transfer, debit, credit } => {
+            let bytes = items::transfer_size(transfer) + 2 * (ENTRY_SIZE + slack) + slack;
+            (3, bytes, vec![&debit.account_id, &credit.account_id])
+        }
+        Decision::Reject(transfer) => (1, items::transfer_size(transfer) + slack, vec![]),
+        Decision::Replay(_) | Decision::Conflict { .. } => (0, 0, vec![]),
+    }
+}
+
+/// Cuts `steps`, in order, into transactions within DynamoDB's limits of items and bytes: each
+/// step's own items, one balance update per distinct account, and the batch's progress update.
+fn chunks(steps: &[Step], with_progress: bool) -> Vec<&[Step]> {
+    let base = (usize::from(with_progress), usize::from(with_progress) * UPDATE_BYTES);
+    let mut out = Vec::new();
+    let (mut start, mut items, mut bytes) = (0, base.0, base.1);
+    let mut accounts: HashSet<&AccountId> = HashSet::new();
+    for (i, step) in steps.iter().enumerate() {
+        let (own_items, own_bytes, touched) = cost(step);
+        let new_accounts = touched.iter().filter(|a| !accounts.contains(*a)).count();
+        let (add_items, add_bytes) = (own_items + new_accounts, own_bytes + new_accounts * UPDATE_BYTES);
+        if i > start
+            && (items + add_items > MAX_TRANSACTION_ITEMS || bytes + add_bytes > MAX_TRANSACTION_BYTES)
+        {
+            out.push(&steps[start..i]);
+            (start, items, bytes) = (i, base.0, base.1);
+            accounts.clear();
+        }
+        let new_accounts = touched.iter().filter(|a| !accounts.contains(*a)).count();
+        items += own_items + new_accounts;
+        bytes += own_bytes + new_accounts * UPDATE_BYTES;
+        accounts.extend(touched);
+    }
+    if start < steps.len() {
+        out.push(&steps[start..]);
+    }
+    out
+}
+
+pub(crate) fn put(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder().table_name(table).set_item(Some(item));
+    let put = put.build().map_err(|e| StoreError::Unexpected(e.to_string()))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// A transactional put that fails the transaction if the item exists.
+pub(crate) fn put_if_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk)");
+    let put = put.build().map_err(|e| StoreError::Unexpected(e.to_string()))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// The key of the item at (`pk`, `sk`).
+pub(crate) fn key(pk: String, sk: &str) -> Item {
+    [(keys::PK.to_string(), s(pk)), (keys::SK.to_string(), s(sk))].into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ledger::Metadata;
+    use ledger::fixtures::{self, transfer};
+    use std::collections::BTreeMap as Map;
+
+    const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
+
+    fn steps(transfers: &[NewTransfer]) -> Vec<Step> {
+        let accounts =
+            ["bank", "a", "b", "c"].map(|id| fixtures::account(id, true).open(NOW).balance_state());
+        let mut planner = Planner::new(accounts, NOW);
+        transfers.iter().map(|t| Step { decision: planner.decide(t, None), claim: None }).collect()
+    }
+
+    #[test]
+    fn transactions_stay_within_100_items_netting_balances() {
+        let transfers: Vec<_> = (0..100).map(|i| transfer(&format!("t{i}"), "bank", "a", 1)).collect();
+        let steps = steps(&transfers);
+        let cut = chunks(&steps, true);
+        // 3 items a transfer, plus 2 balances and the progress: 32 transfers fit in 99 items.
+        assert_eq!(cut.iter().map(|c| c.len()).collect::<Vec<_>>(), [32, 32, 32, 4]);
+    }
+
+    #[test]
+    fn transactions_stay_within_4_mb_whatever_the_metadata() {
+        let big: Map<String, String> =
+            (0..ledger::metadata::MAX_KEYS).map(|i| (format!("{i:0>40}"), "€".repeat(500))).collect();
+        let transfers: Vec<_> = (0..60)
+            .map(|i| {
+                let mut t = transfer(&format!("t{i}"), "bank", "a", 1);
+                t.metadata = Metadata::parse(big.clone()).unwrap();
+                t
+            })
+            .collect();
+        let steps = steps(&transfers);
+        for chunk in chunks(&steps, false) {
+            let bytes: usize = chunk
+                .iter()
+                .map(|s| {
+                    items::item_size(&items::transfer_item(
+                        &TenantId::parse("acme").unwrap(),
+                        s.decision.outcome().unwrap(),
+                    ))
+                })
+                .sum();
+            assert!(bytes < MAX_TRANSACTION_BYTES, "{bytes} bytes in {} transfers", chunk.len());
+            assert!(chunk.len() < 60);
+        }
+    }
+}
