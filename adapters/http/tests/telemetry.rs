@@ -90,10 +90,10 @@ async fn one_correlation_id_collects_every_line_of_an_async_transfer() {
         mine.iter().filter(|l| l["function"] == function).filter_map(|l| l["message"].as_str()).collect()
     };
     let (api_lines, worker_lines) = (messages("api"), messages("worker"));
-    for expected in ["batch enqueued", "request completed"] {
+    for expected in ["transfer enqueued", "request completed"] {
         assert!(api_lines.contains(&expected), "API line {expected:?} missing: {api_lines:?}");
     }
-    for expected in ["transfer received", "transfer committed"] {
+    for expected in ["submission received", "transfer committed"] {
         assert!(worker_lines.contains(&expected), "worker line {expected:?} missing: {worker_lines:?}");
     }
     // The X-Ray trace header travelled with the message (SQS's AWSTraceHeader attribute).

@@ -5,7 +5,8 @@
 //!   puts on fresh keys, so nothing contends;
 //! - synchronous transfers/s through the HTTP router at the same client counts, on both emulators,
 //!   over accounts of each client's own (uncontended) and, on DynamoDB Local, over 8 shared accounts
-//!   (contended), with the 503s counted;
+//!   (contended), into one hot account every transfer credits, and out of one every transfer debits,
+//!   with the 503s counted;
 //! - queued transfers applied/s with 1 and with the template's `MaximumConcurrency` of worker
 //!   invocations at once.
 //!
@@ -82,9 +83,9 @@ pub async fn run(args: BenchArgs) -> io::Result<String> {
     );
     let _ = writeln!(
         report,
-        "| clients | raw, DynamoDB Local | sync, uncontended | × raw | sync, 8 contended accounts | × raw | raw, moto 5.2.5 | sync on moto, uncontended | × raw |"
+        "| clients | raw, DynamoDB Local | sync, uncontended | × raw | sync, 8 contended accounts | × raw | sync, one hot credit account | sync, one hot debit account | raw, moto 5.2.5 | sync on moto, uncontended | × raw |"
     );
-    let _ = writeln!(report, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(report, "|---|---|---|---|---|---|---|---|---|---|---|");
     let mut raw_at_one = f64::NAN;
     for &clients in &args.clients {
         let local_stack =
@@ -96,30 +97,35 @@ pub async fn run(args: BenchArgs) -> io::Result<String> {
             ledger_config::DEFAULT_TENANT_CLAIM,
         );
         let moto_sync = SyncBench::new(moto_state, clients).await?;
-        let mut figures: [Vec<Rate>; 5] = Default::default();
+        let mut figures: [Vec<Rate>; 7] = Default::default();
         for round in 0..args.rounds {
             let table = format!("raw-{clients}-{round}");
             figures[0]
                 .push(raw(emulators.dynamodb_endpoint(), &format!("{table}-local"), clients, window).await?);
             figures[1].push(local_sync.run(Workload::Uncontended, window).await?);
             figures[2].push(local_sync.run(Workload::Contended, window).await?);
-            figures[3].push(raw(emulators.moto_endpoint(), &format!("{table}-moto"), clients, window).await?);
-            figures[4].push(moto_sync.run(Workload::Uncontended, window).await?);
+            figures[3].push(local_sync.run(Workload::HotCredit, window).await?);
+            figures[4].push(local_sync.run(Workload::HotDebit, window).await?);
+            figures[5].push(raw(emulators.moto_endpoint(), &format!("{table}-moto"), clients, window).await?);
+            figures[6].push(moto_sync.run(Workload::Uncontended, window).await?);
             let this_round: Vec<String> = figures.iter().filter_map(|f| f.last()).map(Rate::render).collect();
             eprintln!("  {clients} clients, round {}: {}", round + 1, this_round.join(" | "));
         }
-        let [local, uncontended, contended, moto, moto_uncontended] = figures.map(median);
+        let [local, uncontended, contended, hot_credit, hot_debit, moto, moto_uncontended] =
+            figures.map(median);
         if clients == 1 {
             raw_at_one = local.per_s;
         }
         let _ = writeln!(
             report,
-            "| {clients} | {} | {} | {:.2} | {} | {:.2} | {} | {} | {:.2} |",
+            "| {clients} | {} | {} | {:.2} | {} | {:.2} | {} | {} | {} | {} | {:.2} |",
             local.render(),
             uncontended.render(),
             uncontended.per_s / local.per_s,
             contended.render(),
             contended.per_s / local.per_s,
+            hot_credit.render(),
+            hot_debit.render(),
             moto.render(),
             moto_uncontended.render(),
             moto_uncontended.per_s / moto.per_s,
@@ -138,11 +144,12 @@ pub async fn run(args: BenchArgs) -> io::Result<String> {
     let _ = writeln!(report, "|---|---|---|---|---|");
     let template_concurrency =
         harness::queues::event_source(&paths::template(), harness::queues::WORKER_FUNCTION)?.max_concurrency;
-    for concurrency in [1, template_concurrency] {
-        let figures = queued(&emulators, concurrency, args.queued).await?;
+    for (concurrency, hot) in [(1, false), (template_concurrency, false), (template_concurrency, true)] {
+        let figures = queued(&emulators, concurrency, args.queued, hot).await?;
+        let into = if hot { ", every transfer into one account" } else { "" };
         let _ = writeln!(
             report,
-            "| {concurrency} (peak {}) | {:.0} | {:.2} | {} | {} |",
+            "| {concurrency} (peak {}){into} | {:.0} | {:.2} | {} | {} |",
             figures.peak,
             figures.per_s,
             figures.per_s / raw_at_one,
@@ -262,6 +269,10 @@ enum Workload {
     Uncontended,
     /// Every client moves money among the same 8 accounts.
     Contended,
+    /// Every client pays from its own account into the same one (a merchant, a fee account).
+    HotCredit,
+    /// Every client is paid from the same account (a funding or settlement account, with overdraft).
+    HotDebit,
 }
 
 /// Clients of the API router, each sending one transfer at a time.
@@ -279,6 +290,7 @@ impl SyncBench {
         let router = harness::local_router(state, auth, Arc::new(Faults::new(FaultPlan::none())));
         let bench = SyncBench { router, token, clients };
         bench.post("/v1/accounts", json!({"id": "bank", "currency": "EUR", "allow_overdraft": true})).await?;
+        bench.post("/v1/accounts", json!({"id": "merchant", "currency": "EUR"})).await?;
         let own = (0..clients).flat_map(|c| [format!("u{c}a"), format!("u{c}b")]);
         let shared = (0..CONTENDED_ACCOUNTS).map(|i| format!("k{i}"));
         for id in own.chain(shared) {
@@ -318,6 +330,8 @@ impl SyncBench {
                 while started.elapsed() < window {
                     let (debit, credit) = match workload {
                         Workload::Uncontended => (format!("u{c}a"), format!("u{c}b")),
+                        Workload::HotCredit => (format!("u{c}a"), "merchant".to_owned()),
+                        Workload::HotDebit => ("bank".to_owned(), format!("u{c}b")),
                         Workload::Contended => {
                             let mut rng = rand::rng();
                             let from = rng.random_range(0..CONTENDED_ACCOUNTS);
@@ -351,10 +365,16 @@ struct QueuedFigures {
     peak: usize,
 }
 
-/// `transfers` queued among 64 funded accounts, then applied by up to `concurrency` invocations.
-async fn queued(emulators: &Emulators, concurrency: usize, transfers: usize) -> io::Result<QueuedFigures> {
+/// `transfers` queued among 64 funded accounts (if `hot`, each from one of them into the same
+/// one), in batches of 1,000, then applied by up to `concurrency` invocations.
+async fn queued(
+    emulators: &Emulators,
+    concurrency: usize,
+    transfers: usize,
+    hot: bool,
+) -> io::Result<QueuedFigures> {
     let options = StackOptions { visibility_timeout: Some(5), ..StackOptions::default() };
-    let stack = Stack::create(emulators, &format!("queued-{concurrency}"), options).await?;
+    let stack = Stack::create(emulators, &format!("queued-{concurrency}-{hot}"), options).await?;
     let bench = SyncBench::new(stack.state(), 0).await?;
     for i in 0..QUEUED_ACCOUNTS {
         bench.open_funded(&format!("q{i}")).await?;
@@ -364,8 +384,9 @@ async fn queued(emulators: &Emulators, concurrency: usize, transfers: usize) -> 
         .map(|b| {
             let batch: Vec<Value> = (0..1000.min(transfers - b * 1000))
                 .map(|i| {
-                    let from = rng.random_range(0..QUEUED_ACCOUNTS);
-                    let to = (from + rng.random_range(1..QUEUED_ACCOUNTS)) % QUEUED_ACCOUNTS;
+                    let from = rng.random_range(1..QUEUED_ACCOUNTS);
+                    let to =
+                        if hot { 0 } else { (from + rng.random_range(1..QUEUED_ACCOUNTS)) % QUEUED_ACCOUNTS };
                     transfer_body(&format!("q{b}-{i}"), &format!("q{from}"), &format!("q{to}"), 1)
                 })
                 .collect();
