@@ -47,9 +47,13 @@ pub struct BatchStatus {
 
 /// What claiming one id found.
 enum Claimed {
-    /// Claimed now, or by an earlier post of the same submission.
+    /// Claimed now.
+    New,
+    /// Claimed by an earlier post of the same batch position (same content: the batch's
+    /// fingerprint matched).
     Own,
-    /// The id already holds a transfer of another request.
+    /// The id already holds a transfer: of another request, or of an earlier `respond-async` post
+    /// (those share one owner, so their fields tell whether this is a replay).
     Held(Transfer),
 }
 
@@ -76,6 +80,24 @@ impl DynamoStore {
             return Ok(recorded);
         }
         let submission = Submission::Batch(batch.id().clone());
+        // Read first: a batch that would be refused claims nothing, so it never has to release
+        // claims that a concurrent post of the same batch may count on.
+        let ids: Vec<TransferId> = batch.transfers().iter().map(|t| t.id.clone()).collect();
+        let found: BTreeMap<TransferId, Item> =
+            self.transfer_items(tenant, &ids).await?.into_iter().collect();
+        let held = batch
+            .transfers()
+            .iter()
+            .enumerate()
+            .map(|(position, t)| match found.get(&t.id) {
+                Some(item) => claimed(item, &keys::owner(&submission, position as u32)),
+                None => Ok(Claimed::New),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Err(refused) = refusal(batch, &held) {
+            self.withdraw_batch(tenant, batch, &submission, &print, false).await?;
+            return Err(refused.into());
+        }
         let created_at = recorded.value().created_at;
         // Owned inputs: the futures must not borrow from a closure argument to stay `Send`.
         let claims: Vec<(String, Transfer)> = batch
@@ -86,24 +108,10 @@ impl DynamoStore {
             .collect();
         let claims = claims.into_iter().map(|(owner, queued)| self.claim(tenant, queued, owner));
         let claimed: Vec<Claimed> = stream::iter(claims).buffered(CLAIM_CONCURRENCY).try_collect().await?;
-        let mut fields = Vec::new();
-        let mut in_flight = None;
-        for (position, (claimed, transfer)) in claimed.iter().zip(batch.transfers()).enumerate() {
-            if let Claimed::Held(existing) = claimed {
-                let differing = transfer.differing_fields(&existing.request);
-                fields.extend(differing.iter().map(|f| format!("transfers[{position}].{f}")));
-                if differing.is_empty() && existing.status == TransferStatus::Queued {
-                    in_flight.get_or_insert_with(|| transfer.id.to_string());
-                }
-            }
-        }
-        if !fields.is_empty() || in_flight.is_some() {
-            self.withdraw_batch(tenant, batch, &submission, &print).await?;
-            return Err(match in_flight {
-                Some(id) if fields.is_empty() => LedgerError::InFlight { id },
-                _ => LedgerError::IdempotencyConflict { fields },
-            }
-            .into());
+        // An id taken between the read and the claim.
+        if let Err(refused) = refusal(batch, &claimed) {
+            self.withdraw_batch(tenant, batch, &submission, &print, true).await?;
+            return Err(refused.into());
         }
         self.accept_batch(tenant, batch).await?;
         Ok(recorded)
@@ -120,7 +128,8 @@ impl DynamoStore {
         let owner = keys::owner(&Submission::Transfer(request.id.clone()), 0);
         let queued = request.clone().queued(now);
         match self.claim(tenant, queued.clone(), owner).await? {
-            Claimed::Own => Ok(Created::New(queued)),
+            Claimed::New => Ok(Created::New(queued)),
+            Claimed::Own => Err(StoreError::Unexpected("a respond-async claim read as a batch's".into())),
             Claimed::Held(existing) => {
                 let fields = request.differing_fields(&existing.request);
                 if fields.is_empty() {
@@ -235,7 +244,7 @@ impl DynamoStore {
             .send()
             .await;
         match put {
-            Ok(_) => Ok(Claimed::Own),
+            Ok(_) => Ok(Claimed::New),
             Err(err) => match err.as_service_error() {
                 Some(PutItemError::ConditionalCheckFailedException(failed)) => {
                     let existing = match failed.item() {
@@ -243,10 +252,7 @@ impl DynamoStore {
                         // Not every emulator returns the item: read it.
                         None => self.transfer_item(tenant, &queued.request.id).await?,
                     };
-                    if items::owner_of(&existing) == Some(owner.as_str()) {
-                        return Ok(Claimed::Own);
-                    }
-                    Ok(Claimed::Held(items::transfer_from(&existing)?))
+                    claimed(&existing, &owner)
                 }
                 _ => Err(err.into()),
             },
@@ -282,6 +288,7 @@ impl DynamoStore {
         batch: &TransferBatch,
         submission: &Submission,
         print: &str,
+        claims_made: bool,
     ) -> Result<(), StoreError> {
         let keys_owners: Vec<(Item, String)> = batch
             .transfers()
@@ -306,7 +313,11 @@ impl DynamoStore {
                 .expression_attribute_values(":queued", s("queued"))
                 .send()
         });
-        let released: Vec<_> = stream::iter(releases).buffer_unordered(CLAIM_CONCURRENCY).collect().await;
+        let released: Vec<_> = if claims_made {
+            stream::iter(releases).buffer_unordered(CLAIM_CONCURRENCY).collect().await
+        } else {
+            Vec::new()
+        };
         for result in released {
             if let Err(err) = result {
                 if !err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) {
@@ -327,6 +338,36 @@ impl DynamoStore {
                 Some(e) if e.is_conditional_check_failed_exception() => Ok(()),
                 _ => Err(err.into()),
             })
+    }
+}
+
+/// What an existing transfer item means to the submission position that would claim it as `owner`.
+/// Only a batch position's owner is unique to it; respond-async transfers share one.
+fn claimed(existing: &Item, owner: &str) -> Result<Claimed, StoreError> {
+    if owner != keys::ASYNC_OWNER && items::owner_of(existing) == Some(owner) {
+        return Ok(Claimed::Own);
+    }
+    Ok(Claimed::Held(items::transfer_from(existing)?))
+}
+
+/// Why the batch cannot be accepted with what its ids hold, if it cannot: every differing field,
+/// else the first id another submission has queued.
+fn refusal(batch: &TransferBatch, held: &[Claimed]) -> Result<(), LedgerError> {
+    let mut fields = Vec::new();
+    let mut in_flight = None;
+    for (position, (claimed, transfer)) in held.iter().zip(batch.transfers()).enumerate() {
+        if let Claimed::Held(existing) = claimed {
+            let differing = transfer.differing_fields(&existing.request);
+            fields.extend(differing.iter().map(|f| format!("transfers[{position}].{f}")));
+            if differing.is_empty() && existing.status == TransferStatus::Queued {
+                in_flight.get_or_insert_with(|| transfer.id.to_string());
+            }
+        }
+    }
+    match in_flight {
+        _ if !fields.is_empty() => Err(LedgerError::IdempotencyConflict { fields }),
+        Some(id) => Err(LedgerError::InFlight { id }),
+        None => Ok(()),
     }
 }
 

@@ -57,12 +57,16 @@ pub fn batch_pk(tenant: &TenantId, batch: &BatchId) -> String {
     format!("T#{tenant}#Q#{batch}")
 }
 
-/// Who claimed a transfer's id for asynchronous application: position `position` of a batch, or a
-/// single transfer sent with `Prefer: respond-async`.
+/// The owner every transfer sent with `Prefer: respond-async` shares: their fields, not their
+/// owner, tell a replay from another request.
+pub const ASYNC_OWNER: &str = "A";
+
+/// Who claimed a transfer's id for asynchronous application: position `position` of a batch (an
+/// owner unique to it), or a single transfer sent with `Prefer: respond-async`.
 pub fn owner(submission: &Submission, position: u32) -> String {
     match submission {
         Submission::Batch(batch) => format!("B#{batch}#{position}"),
-        Submission::Transfer(_) => "A".to_owned(),
+        Submission::Transfer(_) => ASYNC_OWNER.to_owned(),
     }
 }
 

@@ -183,7 +183,7 @@ impl DynamoStore {
     }
 
     /// The transfer items of `ids` that exist, by id.
-    async fn transfer_items(
+    pub(crate) async fn transfer_items(
         &self,
         tenant: &TenantId,
         ids: &[TransferId],

@@ -244,6 +244,11 @@ async fn one_id_one_outcome_on_every_route() {
     // Async transfer ids and batch ids are separate namespaces.
     let single = async_post(&api, t("n1", "alice", "bob", 1)).await;
     assert_eq!(single.status, StatusCode::ACCEPTED);
+    // Found by the model test: respond-async transfers share one owner, so their fields decide.
+    let again = async_post(&api, t("n1", "alice", "bob", 1)).await;
+    assert_eq!((again.status, again.replayed()), (StatusCode::ACCEPTED, true));
+    let other = async_post(&api, t("n1", "alice", "bob", 9)).await;
+    assert_eq!((other.status, other.body["fields"].clone()), (StatusCode::CONFLICT, json!(["amount"])));
     let batch = json!({"id": "n1", "transfers": [t("n2", "alice", "bob", 2)]});
     assert_eq!(api.post("/v1/transfer-batches", "acme", batch).await.status, StatusCode::ACCEPTED);
     drain(&api).await;
