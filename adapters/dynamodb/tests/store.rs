@@ -370,3 +370,57 @@ async fn a_total_that_would_pass_the_storable_limit_is_rejected() {
     let bob = store.get_account(&t, &id("bob")).await.unwrap();
     assert_eq!(bob.balances.credits_posted, ledger::money::POSTED_LIMIT);
 }
+
+/// Issue 9: the worker's transactions were cut by items only, so transfers with large metadata could
+/// pass DynamoDB's 4 MB per transaction and send a whole round to the DLQ. 60 respond-async
+/// transfers with the largest metadata the domain allows (~77 KB each here), all refused (a rejection
+/// is one item, so 60 fit in 100 items but not in 4 MB), settled in one call: cut by bytes as well,
+/// every one settles.
+#[tokio::test]
+async fn transfers_with_the_largest_metadata_settle_within_the_transaction_size_limit() {
+    let (store, t) = setup(0).await;
+    let big: BTreeMap<String, String> =
+        (0..ledger::metadata::MAX_KEYS).map(|i| (format!("{i:0>40}"), "€".repeat(500))).collect();
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        let mut request = transfer(&format!("big-{i}"), "alice", "bob", 1);
+        request.metadata = Metadata::parse(big.clone()).unwrap();
+        ids.push(request.id.clone());
+        assert!(matches!(store.submit_transfer(&t, request, now()).await.unwrap(), Created::New(_)));
+    }
+    let settled = store.settle_transfers(&t, &ids, now()).await.unwrap();
+    let refused = Some(ledger_dynamodb::Settled::Rejected("insufficient_funds".into()));
+    assert!(settled.iter().all(|s| *s == refused), "{settled:?}");
+}
+
+/// The planner decides a batch in order, and the cursor applies it so: "fund, then spend" commits
+/// whole, through the store, when the batch is settled in several runs at once.
+#[tokio::test]
+async fn concurrent_runs_of_one_batch_settle_it_once_in_order() {
+    let (store, t) = setup(0).await;
+    let mut transfers = vec![transfer("fund", "bank", "alice", 50)];
+    transfers.extend((0..150).map(|i| transfer(&format!("s{i}"), "alice", "bob", 1)));
+    let batch = ledger::TransferBatch::new(ledger::BatchId::parse("b").unwrap(), transfers).unwrap();
+    store.submit_batch(&t, &batch, now()).await.unwrap();
+    let runs = (0..6).map(|_| {
+        let (store, t, id) = (store.clone(), t.clone(), batch.id().clone());
+        tokio::spawn(async move { store.settle_batch(&t, &id, now()).await.unwrap() })
+    });
+    let mut settled = 0;
+    for run in runs.collect::<Vec<_>>() {
+        settled += run.await.unwrap().settled.len();
+    }
+    let status = store.batch_status(&t, batch.id()).await.unwrap();
+    assert_eq!((status.counts.committed, status.counts.rejected, status.counts.queued), (51, 100, 0));
+    // Each transfer settled by exactly one of the runs.
+    assert_eq!(settled, 151);
+    for i in 0..150 {
+        let stored =
+            store.get_transfer(&t, &ledger::TransferId::parse(format!("s{i}")).unwrap()).await.unwrap();
+        match stored.status {
+            TransferStatus::Committed => assert!(i < 50, "s{i} committed"),
+            TransferStatus::Rejected { .. } => assert!(i >= 50, "s{i} rejected"),
+            TransferStatus::Queued => panic!("s{i} still queued"),
+        }
+    }
+}

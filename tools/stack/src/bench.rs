@@ -8,7 +8,9 @@
 //!   (contended), into one hot account every transfer credits, and out of one every transfer debits,
 //!   with the 503s counted;
 //! - queued transfers applied/s with 1 and with the template's `MaximumConcurrency` of worker
-//!   invocations at once.
+//!   invocations at once, and into one hot account;
+//! - transfers into one hot account sent with `Prefer: respond-async; wait=5` (the queue nets them,
+//!   the answer waits for the outcome), committed/s at 16 clients.
 //!
 //! A shared 2-core machine drifts: each client count runs its raw and synchronous figures
 //! interleaved, in rounds, and reports their medians, so each ratio compares figures taken side by
@@ -157,8 +159,98 @@ pub async fn run(args: BenchArgs) -> io::Result<String> {
             figures.redelivered
         );
     }
+    let clients = args.clients.iter().copied().max().unwrap_or(1);
+    let hot = hot_through_queue(&emulators, clients, window * args.rounds as u32).await?;
+    let _ = writeln!(
+        report,
+        "\nhot account through the queue: {clients} clients, each sending transfers into one account with \
+         `Prefer: respond-async; wait=5`, worker invocations running all along\n\n\
+         | committed within the wait | answers | p50 | p99 |\n|---|---|---|---|\n| {:.0}/s | {} | {:.0} ms | {:.0} ms |",
+        hot.per_s, hot.answers, hot.p50_ms, hot.p99_ms
+    );
     drop(emulators);
     Ok(report)
+}
+
+struct HotThroughQueue {
+    per_s: f64,
+    answers: String,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// `clients` loops of `respond-async; wait=5` transfers into one account for `window`, while the
+/// template's concurrency of worker invocations drain the queue.
+async fn hot_through_queue(
+    emulators: &Emulators,
+    clients: usize,
+    window: Duration,
+) -> io::Result<HotThroughQueue> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stack = Stack::create(emulators, &format!("hot-async-{clients}"), StackOptions::default()).await?;
+    let bench = SyncBench::new(stack.state(), clients).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let pollers: Vec<_> = (0..stack.event_source.spec().max_concurrency)
+        .map(|_| {
+            let (source, handler, stop) = (stack.event_source.clone(), stack.worker(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    if source.invoke_once(&handler).await.map(|i| i.received).unwrap_or(0) == 0 {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let loops = (0..clients).map(|c| {
+        let (bench, run) = (&bench, &run);
+        async move {
+            let mut answers: Vec<(String, f64)> = Vec::new();
+            let mut n = 0u64;
+            while started.elapsed() < window {
+                let body =
+                    transfer_body(&format!("{}-{c}-{n}", &run[..12]), &format!("u{c}a"), "merchant", 1);
+                let sent = Instant::now();
+                let (status, answer) = bench.post_waiting(body).await?;
+                let status = match answer["status"].as_str() {
+                    Some(s) if status == StatusCode::ACCEPTED => s.to_owned(),
+                    _ => status.as_u16().to_string(),
+                };
+                answers.push((status, sent.elapsed().as_secs_f64() * 1000.0));
+                n += 1;
+            }
+            Ok::<_, io::Error>(answers)
+        }
+    });
+    let mut answers: Vec<(String, f64)> = Vec::new();
+    for outcome in futures::future::join_all(loops).await {
+        answers.extend(outcome?);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for poller in pollers {
+        poller.await.map_err(other)?;
+    }
+    let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
+    for (status, _) in &answers {
+        *by_status.entry(status.clone()).or_default() += 1;
+    }
+    let mut latencies: Vec<f64> = answers.iter().map(|(_, ms)| *ms).collect();
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    Ok(HotThroughQueue {
+        per_s: by_status.get("committed").copied().unwrap_or(0) as f64 / elapsed,
+        answers: by_status.iter().map(|(s, n)| format!("{n} × {s}")).collect::<Vec<_>>().join(", "),
+        p50_ms: at(0.5),
+        p99_ms: at(0.99),
+    })
 }
 
 /// A rate, with what it counted.
@@ -317,6 +409,20 @@ impl SyncBench {
             .body(Body::from(body.to_string()))
             .map_err(other)?;
         Ok(self.router.clone().oneshot(request).await.map_err(other)?.status())
+    }
+
+    /// POSTs a transfer with `Prefer: respond-async; wait=5`: the status and the body.
+    async fn post_waiting(&self, body: Value) -> io::Result<(StatusCode, Value)> {
+        let request = Request::post("/v1/transfers")
+            .header("content-type", "application/json")
+            .header("prefer", "respond-async; wait=5")
+            .header("authorization", format!("Bearer {}", self.token))
+            .body(Body::from(body.to_string()))
+            .map_err(other)?;
+        let response = self.router.clone().oneshot(request).await.map_err(other)?;
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.map_err(other)?;
+        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
     }
 
     async fn run(&self, workload: Workload, window: Duration) -> io::Result<Rate> {
