@@ -6,12 +6,20 @@
 //! of it; one that holds other fields is a conflict, answered at once. A batch is accepted all or
 //! nothing: on a conflict its claims are released and its record removed; once every id is claimed,
 //! its ids item is written, and only an accepted batch is ever applied.
+//!
+//! Posts of the same batch may run at once, and one may be refused (an id in flight elsewhere)
+//! while another is accepted. So each post marks the claims it counts on with a token of its own
+//! (taking over, atomically, a claim an earlier post of the batch made), a refused post releases
+//! only claims still marked with its token, and the record is removed only while the batch is not
+//! accepted, and accepted only while the record stands: no post undoes another's accepted batch.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
-use futures::stream::{self, StreamExt, TryStreamExt};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+use futures::stream::{self, StreamExt};
 use ledger::{
     BatchCounts, BatchId, LedgerError, NewTransfer, Submission, TenantId, Transfer, TransferBatch,
     TransferId, TransferStatus,
@@ -20,12 +28,16 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::engine::key;
+use crate::cancel::cancellation;
+use crate::engine::{key, put};
 use crate::items::{self, Item, n, s};
+use crate::retry::MAX_ATTEMPTS;
 use crate::{Created, DynamoStore, StoreError, keys};
 
 /// Claims (conditional PutItems) in flight at once while a batch is submitted.
 const CLAIM_CONCURRENCY: usize = 16;
+/// The attribute of a queued claim holding the token of the batch post that counts on it.
+const CLAIM_TOKEN: &str = "claim";
 
 /// The prefix of the per-reason rejection counters on a batch's progress item.
 pub(crate) const REJECTED_PREFIX: &str = "r_";
@@ -83,8 +95,7 @@ impl DynamoStore {
         // Read first: a batch that would be refused claims nothing, so it never has to release
         // claims that a concurrent post of the same batch may count on.
         let ids: Vec<TransferId> = batch.transfers().iter().map(|t| t.id.clone()).collect();
-        let found: BTreeMap<TransferId, Item> =
-            self.transfer_items(tenant, &ids).await?.into_iter().collect();
+        let found = self.transfer_items(tenant, &ids).await?;
         let held = batch
             .transfers()
             .iter()
@@ -95,10 +106,11 @@ impl DynamoStore {
             })
             .collect::<Result<Vec<_>, _>>()?;
         if let Err(refused) = refusal(batch, &held) {
-            self.withdraw_batch(tenant, batch, &submission, &print, false).await?;
+            self.withdraw_batch(tenant, batch, &print, None).await?;
             return Err(refused.into());
         }
         let created_at = recorded.value().created_at;
+        let token = claim_token();
         // Owned inputs: the futures must not borrow from a closure argument to stay `Send`.
         let claims: Vec<(String, Transfer)> = batch
             .transfers()
@@ -106,14 +118,26 @@ impl DynamoStore {
             .enumerate()
             .map(|(position, t)| (keys::owner(&submission, position as u32), t.clone().queued(created_at)))
             .collect();
-        let claims = claims.into_iter().map(|(owner, queued)| self.claim(tenant, queued, owner));
-        let claimed: Vec<Claimed> = stream::iter(claims).buffered(CLAIM_CONCURRENCY).try_collect().await?;
+        let claims =
+            claims.into_iter().map(|(owner, queued)| self.claim(tenant, queued, owner, Some(&token)));
+        // Every claim runs to its end, so a failed one leaves nothing in flight behind the release.
+        let claimed: Result<Vec<Claimed>, StoreError> =
+            stream::iter(claims).buffered(CLAIM_CONCURRENCY).collect::<Vec<_>>().await.into_iter().collect();
+        let claimed = match claimed {
+            Ok(claimed) => claimed,
+            Err(err) => {
+                if let Err(release) = self.withdraw_batch(tenant, batch, &print, Some(&token)).await {
+                    tracing::warn!(error = %release, "claims of a failed batch post not all released");
+                }
+                return Err(err);
+            }
+        };
         // An id taken between the read and the claim.
         if let Err(refused) = refusal(batch, &claimed) {
-            self.withdraw_batch(tenant, batch, &submission, &print, true).await?;
+            self.withdraw_batch(tenant, batch, &print, Some(&token)).await?;
             return Err(refused.into());
         }
-        self.accept_batch(tenant, batch).await?;
+        self.accept_batch(tenant, batch, &print).await?;
         Ok(recorded)
     }
 
@@ -127,9 +151,10 @@ impl DynamoStore {
     ) -> Result<Created<Transfer>, StoreError> {
         let owner = keys::owner(&Submission::Transfer(request.id.clone()), 0);
         let queued = request.clone().queued(now);
-        match self.claim(tenant, queued.clone(), owner).await? {
-            Claimed::New => Ok(Created::New(queued)),
-            Claimed::Own => Err(StoreError::Unexpected("a respond-async claim read as a batch's".into())),
+        // Respond-async transfers share one owner, so an existing one is never `Own`: its fields
+        // tell a replay from another request.
+        match self.claim(tenant, queued.clone(), owner, None).await? {
+            Claimed::New | Claimed::Own => Ok(Created::New(queued)),
             Claimed::Held(existing) => {
                 let fields = request.differing_fields(&existing.request);
                 if fields.is_empty() {
@@ -220,7 +245,11 @@ impl DynamoStore {
             Ok(_) => Ok(Created::New(record)),
             Err(err) => match err.as_service_error() {
                 Some(PutItemError::ConditionalCheckFailedException(failed)) => {
-                    let existing = failed.item().cloned().unwrap_or_default();
+                    let existing = match failed.item() {
+                        Some(item) => item.clone(),
+                        // Not every emulator returns the item: read it.
+                        None => self.item(key(keys::batch_pk(tenant, batch.id()), keys::BATCH_SK)).await?,
+                    };
                     if existing.get("fingerprint") != Some(&s(print)) {
                         let fields = vec!["transfers".to_owned()];
                         return Err(LedgerError::IdempotencyConflict { fields }.into());
@@ -232,113 +261,193 @@ impl DynamoStore {
         }
     }
 
-    /// Puts `queued` only if its id is new. If the id exists, says whether `owner` holds it.
-    async fn claim(&self, tenant: &TenantId, queued: Transfer, owner: String) -> Result<Claimed, StoreError> {
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(items::claimed_transfer_item(tenant, &queued, &owner)))
-            .condition_expression("attribute_not_exists(pk)")
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(Claimed::New),
-            Err(err) => match err.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
-                    let existing = match failed.item() {
+    /// Puts `queued` only if its id is new, marked with `token` (a batch post's). If the id exists,
+    /// says whether `owner` holds it; a queued claim of `owner` from an earlier post is taken over
+    /// (its token replaced, atomically), so that post can no longer release it.
+    async fn claim(
+        &self,
+        tenant: &TenantId,
+        queued: Transfer,
+        owner: String,
+        token: Option<&str>,
+    ) -> Result<Claimed, StoreError> {
+        let mut item = items::claimed_transfer_item(tenant, &queued, &owner);
+        if let Some(token) = token {
+            item.insert(CLAIM_TOKEN.into(), s(token));
+        }
+        let item_key = key(keys::transfer_pk(tenant, &queued.request.id), keys::TRANSFER_SK);
+        for _ in 0..MAX_ATTEMPTS {
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .condition_expression("attribute_not_exists(pk)")
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await;
+            let existing = match put {
+                Ok(_) => return Ok(Claimed::New),
+                Err(err) => match err.as_service_error() {
+                    Some(PutItemError::ConditionalCheckFailedException(failed)) => match failed.item() {
                         Some(item) => item.clone(),
                         // Not every emulator returns the item: read it.
-                        None => self.transfer_item(tenant, &queued.request.id).await?,
-                    };
-                    claimed(&existing, &owner)
-                }
-                _ => Err(err.into()),
-            },
+                        None => self.item(item_key.clone()).await?,
+                    },
+                    _ => return Err(err.into()),
+                },
+            };
+            let claimed = claimed(&existing, &owner)?;
+            let still_queued =
+                existing.get("status").and_then(|v| v.as_s().ok()).is_some_and(|v| v == "queued");
+            let (Claimed::Own, Some(token), true) = (&claimed, token, still_queued) else {
+                return Ok(claimed);
+            };
+            let taken = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(item_key.clone()))
+                .update_expression("SET #claim = :token")
+                .condition_expression("#owner = :owner AND #status = :queued")
+                .expression_attribute_names("#claim", CLAIM_TOKEN)
+                .expression_attribute_names("#owner", keys::OWNER)
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":token", s(token))
+                .expression_attribute_values(":owner", s(&owner))
+                .expression_attribute_values(":queued", s("queued"))
+                .send()
+                .await;
+            match taken {
+                Ok(_) => return Ok(Claimed::Own),
+                // Released or settled meanwhile: look again.
+                Err(err)
+                    if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(err) => return Err(err.into()),
+            }
         }
+        Err(StoreError::Unavailable(format!("the claim of transfer {} stayed contended", queued.request.id)))
     }
 
-    async fn transfer_item(&self, tenant: &TenantId, id: &TransferId) -> Result<Item, StoreError> {
+    /// One consistent GetItem of an item that must exist.
+    async fn item(&self, item_key: Item) -> Result<Item, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(keys::transfer_pk(tenant, id), keys::TRANSFER_SK)))
+            .set_key(Some(item_key))
             .consistent_read(true)
             .send()
             .await?;
-        out.item.ok_or_else(|| StoreError::Unexpected(format!("transfer {id} vanished")))
+        out.item.ok_or_else(|| StoreError::Unexpected("an item vanished between a write and a read".into()))
     }
 
-    /// Marks the batch accepted: its ids in order, written once every id is claimed.
-    async fn accept_batch(&self, tenant: &TenantId, batch: &TransferBatch) -> Result<(), StoreError> {
-        let mut item = key(keys::batch_pk(tenant, batch.id()), keys::BATCH_IDS_SK);
+    /// Marks the batch accepted: its ids in order, written once every id is claimed, and only while
+    /// its record stands (a concurrent refused post may have removed it: then post again).
+    async fn accept_batch(
+        &self,
+        tenant: &TenantId,
+        batch: &TransferBatch,
+        print: &str,
+    ) -> Result<(), StoreError> {
+        let pk = keys::batch_pk(tenant, batch.id());
+        let mut item = key(pk.clone(), keys::BATCH_IDS_SK);
         let ids = batch.transfers().iter().map(|t| s(t.id.as_str())).collect();
         item.insert("ids".into(), AttributeValue::L(ids));
-        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await?;
-        Ok(())
+        let record_stands = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, keys::BATCH_SK)))
+            .condition_expression("fingerprint = :print")
+            .expression_attribute_values(":print", s(print))
+            .build()
+            .map_err(|e| StoreError::Unexpected(e.to_string()))?;
+        let written = self
+            .client
+            .transact_write_items()
+            .transact_items(put(&self.table, item)?)
+            .transact_items(TransactWriteItem::builder().condition_check(record_stands).build())
+            .send()
+            .await;
+        match written {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                cancellation(err)?;
+                Err(StoreError::Unavailable(format!(
+                    "batch {} was withdrawn by a concurrent post; post it again",
+                    batch.id()
+                )))
+            }
+        }
     }
 
-    /// Undoes a refused submission: releases the ids it claimed (only those still queued for it),
-    /// then removes its record, so the batch id is not spent.
+    /// Undoes a refused post: releases the claims still marked with its `token` (none if it made
+    /// none), then removes the batch's record unless the batch is accepted, so the id is not spent.
     async fn withdraw_batch(
         &self,
         tenant: &TenantId,
         batch: &TransferBatch,
-        submission: &Submission,
         print: &str,
-        claims_made: bool,
+        token: Option<&str>,
     ) -> Result<(), StoreError> {
-        let keys_owners: Vec<(Item, String)> = batch
-            .transfers()
-            .iter()
-            .enumerate()
-            .map(|(position, t)| {
-                (
-                    key(keys::transfer_pk(tenant, &t.id), keys::TRANSFER_SK),
-                    keys::owner(submission, position as u32),
-                )
-            })
-            .collect();
-        let releases = keys_owners.into_iter().map(|(item_key, owner)| {
-            self.client
-                .delete_item()
-                .table_name(&self.table)
-                .set_key(Some(item_key))
-                .condition_expression("#owner = :owner AND #status = :queued")
-                .expression_attribute_names("#owner", keys::OWNER)
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":owner", s(owner))
-                .expression_attribute_values(":queued", s("queued"))
-                .send()
-        });
-        let released: Vec<_> = if claims_made {
-            stream::iter(releases).buffer_unordered(CLAIM_CONCURRENCY).collect().await
-        } else {
-            Vec::new()
-        };
-        for result in released {
-            if let Err(err) = result {
-                if !err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) {
-                    return Err(err.into());
+        if let Some(token) = token {
+            let item_keys: Vec<Item> = batch
+                .transfers()
+                .iter()
+                .map(|t| key(keys::transfer_pk(tenant, &t.id), keys::TRANSFER_SK))
+                .collect();
+            let releases = item_keys.into_iter().map(|item_key| {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(item_key))
+                    .condition_expression("#claim = :token AND #status = :queued")
+                    .expression_attribute_names("#claim", CLAIM_TOKEN)
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":token", s(token))
+                    .expression_attribute_values(":queued", s("queued"))
+                    .send()
+            });
+            let released: Vec<_> = stream::iter(releases).buffer_unordered(CLAIM_CONCURRENCY).collect().await;
+            for result in released {
+                if let Err(err) = result {
+                    if !err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) {
+                        return Err(err.into());
+                    }
                 }
             }
         }
-        self.client
-            .delete_item()
+        let pk = keys::batch_pk(tenant, batch.id());
+        let remove = Delete::builder()
             .table_name(&self.table)
-            .set_key(Some(key(keys::batch_pk(tenant, batch.id()), keys::BATCH_SK)))
+            .set_key(Some(key(pk.clone(), keys::BATCH_SK)))
             .condition_expression("fingerprint = :print")
             .expression_attribute_values(":print", s(print))
+            .build()
+            .map_err(|e| StoreError::Unexpected(e.to_string()))?;
+        let not_accepted = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, keys::BATCH_IDS_SK)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Unexpected(e.to_string()))?;
+        let removed = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(remove).build())
+            .transact_items(TransactWriteItem::builder().condition_check(not_accepted).build())
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|err| match err.as_service_error() {
-                Some(e) if e.is_conditional_check_failed_exception() => Ok(()),
-                _ => Err(err.into()),
-            })
+            .await;
+        match removed {
+            Ok(_) => Ok(()),
+            // Accepted by a concurrent post, or removed already: it stands as it is.
+            Err(err) => cancellation(err).map(|_| ()),
+        }
     }
+}
+
+/// A batch post's own mark on the claims it counts on.
+fn claim_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
 }
 
 /// What an existing transfer item means to the submission position that would claim it as `owner`.

@@ -4,8 +4,9 @@
 //!
 //! - a transfer's id is written only if it is still as read (absent, or this submission's queued
 //!   claim of it), so no id settles twice;
-//! - an account's balance only if its version (`entry_count`) is still the one read, so no decision
-//!   rests on a stale balance;
+//! - an account's balance only if its version (`entry_count`) is still the one read, so no transfer
+//!   commits on a stale balance (a rejection writes only its own record: it stands as one step of
+//!   the serial order at the instant of the read);
 //! - a batch's cursor only if it still stands where it was read, so each of its transfers is counted
 //!   once, in order.
 //!
@@ -81,7 +82,8 @@ impl State {
 #[derive(Clone, Debug)]
 pub(crate) struct Step {
     pub decision: Decision,
-    /// The claim the id held when read (`None`: the id was absent).
+    /// The request's own queued claim, if the id held it when read: the write replaces it only if
+    /// it is still there. `None`: the id was absent, and is written only if it still is.
     pub claim: Option<String>,
 }
 

@@ -9,6 +9,8 @@
 //! Single transfers queued with `Prefer: respond-async` promise no order among themselves; each
 //! settles its own claim, once (the claim's condition), netted with the others of the delivery.
 
+use std::collections::{BTreeSet, HashMap};
+
 use ledger::{BatchId, Decision, NewTransfer, Submission, TenantId, TransferId, TransferStatus};
 use time::OffsetDateTime;
 
@@ -80,7 +82,7 @@ impl DynamoStore {
             let claims = self.transfer_items(tenant, window).await?;
             let mut requests = Vec::with_capacity(window.len());
             for (offset, id) in window.iter().enumerate() {
-                let item = claims.iter().find(|(held, _)| held == id).map(|(_, item)| item);
+                let item = claims.get(id);
                 let Some(item) = item else {
                     return Err(StoreError::Corrupt(format!("transfer {id} of batch {batch} has no item")));
                 };
@@ -134,7 +136,7 @@ impl DynamoStore {
             let owner = |id: &TransferId| keys::owner(&Submission::Transfer(id.clone()), 0);
             let (mut requests, mut positions) = (Vec::new(), Vec::new());
             for &i in &pending {
-                let claim = claims.iter().find(|(id, _)| *id == ids[i]).map(|(_, item)| item);
+                let claim = claims.get(&ids[i]);
                 let open = claim.filter(|item| {
                     items::owner_of(item) == Some(owner(&ids[i]).as_str())
                         && item.get("status").and_then(|v| v.as_s().ok()).is_some_and(|v| v == "queued")
@@ -187,17 +189,14 @@ impl DynamoStore {
         &self,
         tenant: &TenantId,
         ids: &[TransferId],
-    ) -> Result<Vec<(TransferId, Item)>, StoreError> {
-        let mut found = Vec::with_capacity(ids.len());
-        let mut wanted: Vec<Item> =
-            ids.iter().map(|id| key(keys::transfer_pk(tenant, id), keys::TRANSFER_SK)).collect();
-        wanted.sort_by(|a, b| {
-            a.get(keys::PK).and_then(|v| v.as_s().ok()).cmp(&b.get(keys::PK).and_then(|v| v.as_s().ok()))
-        });
-        wanted.dedup();
+    ) -> Result<HashMap<TransferId, Item>, StoreError> {
+        let unique: BTreeSet<&TransferId> = ids.iter().collect();
+        let wanted: Vec<Item> =
+            unique.into_iter().map(|id| key(keys::transfer_pk(tenant, id), keys::TRANSFER_SK)).collect();
+        let mut found = HashMap::with_capacity(wanted.len());
         for chunk in wanted.chunks(MAX_READ_KEYS) {
             for item in self.batch_get(chunk.to_vec()).await? {
-                found.push((items::transfer_from(&item)?.request.id, item));
+                found.insert(items::transfer_from(&item)?.request.id, item);
             }
         }
         Ok(found)
@@ -208,10 +207,10 @@ impl DynamoStore {
         &self,
         tenant: &TenantId,
         transfers: impl IntoIterator<Item = &'a NewTransfer>,
-        claims: Vec<(TransferId, Item)>,
+        claims: HashMap<TransferId, Item>,
     ) -> Result<State, StoreError> {
         let mut state = self.read_balances(tenant, transfers).await?;
-        state.transfers = claims.into_iter().collect();
+        state.transfers = claims;
         Ok(state)
     }
 }

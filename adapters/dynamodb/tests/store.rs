@@ -424,3 +424,52 @@ async fn concurrent_runs_of_one_batch_settle_it_once_in_order() {
         }
     }
 }
+
+/// Posts of one batch race while one of its ids is queued by another batch that settles meanwhile:
+/// some posts are refused (`InFlight`) and withdraw, others are accepted. Whatever the interleaving,
+/// a refused post never undoes an accepted one: the batch then settles whole, each transfer once.
+#[tokio::test]
+async fn a_refused_post_never_undoes_a_concurrent_accepted_post_of_the_same_batch() {
+    let (store, t) = setup(0).await;
+    for round in 0..6 {
+        let (x, y) = (format!("x{round}"), format!("y{round}"));
+        let other = ledger::TransferBatch::new(
+            ledger::BatchId::parse(format!("c{round}")).unwrap(),
+            vec![transfer(&y, "bank", "alice", 1)],
+        )
+        .unwrap();
+        store.submit_batch(&t, &other, now()).await.unwrap();
+        let batch = ledger::TransferBatch::new(
+            ledger::BatchId::parse(format!("b{round}")).unwrap(),
+            vec![transfer(&x, "bank", "alice", 1), transfer(&y, "bank", "alice", 1)],
+        )
+        .unwrap();
+        let posts = (0..6).map(|i| {
+            let (store, t, batch) = (store.clone(), t.clone(), batch.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(i * 3)).await;
+                store.submit_batch(&t, &batch, now()).await
+            })
+        });
+        let settle = {
+            let (store, t, id) = (store.clone(), t.clone(), other.id().clone());
+            tokio::spawn(async move { store.settle_batch(&t, &id, now()).await.unwrap() })
+        };
+        for post in posts.collect::<Vec<_>>() {
+            match post.await.unwrap() {
+                Ok(_) | Err(StoreError::Ledger(LedgerError::InFlight { .. })) => {}
+                Err(StoreError::Unavailable(why)) => assert!(why.contains("withdrawn"), "{why}"),
+                Err(other) => panic!("round {round}: {other:?}"),
+            }
+        }
+        assert!(settle.await.unwrap().done);
+        // Posted once more (a replay if a post was accepted), it settles whole.
+        store.submit_batch(&t, &batch, now()).await.unwrap();
+        let run = store.settle_batch(&t, batch.id(), now()).await.unwrap();
+        assert!(run.done, "round {round}");
+        let status = store.batch_status(&t, batch.id()).await.unwrap();
+        assert_eq!((status.counts.committed, status.counts.queued), (2, 0), "round {round}");
+    }
+    let alice = store.get_account(&t, &id("alice")).await.unwrap();
+    assert_eq!(alice.balances.balance(), 12, "each x and y applied once");
+}
