@@ -199,15 +199,8 @@ impl DynamoStore {
         tenant: &TenantId,
         batch: &BatchId,
     ) -> Result<Option<Vec<TransferId>>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::batch_pk(tenant, batch), keys::BATCH_IDS_SK)))
-            .consistent_read(true)
-            .send()
-            .await?;
-        let Some(item) = out.item() else { return Ok(None) };
+        let found = self.get(key(keys::batch_pk(tenant, batch), keys::BATCH_IDS_SK)).await?;
+        let Some(item) = found else { return Ok(None) };
         let corrupt = || StoreError::Corrupt(format!("the ids of batch {batch} do not parse"));
         let Some(AttributeValue::L(ids)) = item.get("ids") else { return Err(corrupt()) };
         ids.iter()
@@ -331,15 +324,8 @@ impl DynamoStore {
 
     /// One consistent GetItem of an item that must exist.
     async fn item(&self, item_key: Item) -> Result<Item, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(item_key))
-            .consistent_read(true)
-            .send()
-            .await?;
-        out.item.ok_or_else(|| StoreError::Unexpected("an item vanished between a write and a read".into()))
+        let found = self.get(item_key).await?;
+        found.ok_or_else(|| StoreError::Unexpected("an item vanished between a write and a read".into()))
     }
 
     /// Marks the batch accepted: its ids in order, written once every id is claimed, and only while

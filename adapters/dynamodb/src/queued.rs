@@ -172,15 +172,8 @@ impl DynamoStore {
 
     /// How many of the batch's transfers are settled (its cursor).
     async fn batch_cursor(&self, tenant: &TenantId, batch: &BatchId) -> Result<u64, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::batch_pk(tenant, batch), keys::BATCH_PROGRESS_SK)))
-            .consistent_read(true)
-            .send()
-            .await?;
-        let cursor = out.item().and_then(|item| item.get("cursor")).and_then(|v| v.as_n().ok());
+        let progress = self.get(key(keys::batch_pk(tenant, batch), keys::BATCH_PROGRESS_SK)).await?;
+        let cursor = progress.as_ref().and_then(|item| item.get("cursor")).and_then(|v| v.as_n().ok());
         Ok(cursor.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 

@@ -12,6 +12,19 @@ use crate::{DynamoStore, StoreError};
 pub(crate) const MAX_READ_KEYS: usize = 100;
 
 impl DynamoStore {
+    /// The item at `key`, strongly consistent (one GetItem), if it exists.
+    pub(crate) async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(out.item)
+    }
+
     /// Strongly consistent BatchGetItem of at most 100 keys, retrying what DynamoDB left unprocessed.
     pub(crate) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
         if keys.is_empty() {

@@ -90,16 +90,8 @@ impl DynamoStore {
 
     /// One strongly consistent GetItem of the transfer's item: applied, rejected or still queued.
     pub async fn get_transfer(&self, tenant: &TenantId, id: &TransferId) -> Result<Transfer, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::transfer_pk(tenant, id), keys::TRANSFER_SK)))
-            .consistent_read(true)
-            .send()
-            .await?;
-        match out.item() {
-            Some(item) => items::transfer_from(item),
+        match self.get(key(keys::transfer_pk(tenant, id), keys::TRANSFER_SK)).await? {
+            Some(item) => items::transfer_from(&item),
             None => Err(LedgerError::NotFound { what: "transfer", id: id.to_string() }.into()),
         }
     }

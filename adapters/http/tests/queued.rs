@@ -256,11 +256,15 @@ async fn one_id_one_outcome_on_every_route() {
 }
 
 async fn async_post(api: &Api, body: Value) -> harness::client::Reply {
+    post_preferring(api, body, "respond-async").await
+}
+
+async fn post_preferring(api: &Api, body: Value, prefer: &str) -> harness::client::Reply {
     let request = http::Request::builder()
         .method("POST")
         .uri("/v1/transfers")
         .header("content-type", "application/json")
-        .header("prefer", "respond-async")
+        .header("prefer", prefer)
         .header("authorization", format!("Bearer {}", api.token("acme")))
         .body(axum::body::Body::from(body.to_string()))
         .unwrap();
@@ -295,15 +299,7 @@ async fn respond_async_with_wait_answers_the_outcome_when_it_comes_in_time() {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     });
-    let request = http::Request::builder()
-        .method("POST")
-        .uri("/v1/transfers")
-        .header("content-type", "application/json")
-        .header("prefer", "respond-async; wait=5")
-        .header("authorization", format!("Bearer {}", api.token("acme")))
-        .body(axum::body::Body::from(t("w1", "alice", "bob", 30).to_string()))
-        .unwrap();
-    let reply = api.send_request(request).await;
+    let reply = post_preferring(&api, t("w1", "alice", "bob", 30), "respond-async; wait=5").await;
     background.abort();
     assert_eq!((reply.status, reply.body["status"].as_str()), (StatusCode::ACCEPTED, Some("committed")));
 }
