@@ -149,11 +149,10 @@ impl DynamoStore {
         request: NewTransfer,
         now: OffsetDateTime,
     ) -> Result<Created<Transfer>, StoreError> {
-        let owner = keys::owner(&Submission::Transfer(request.id.clone()), 0);
         let queued = request.clone().queued(now);
         // Respond-async transfers share one owner, so an existing one is never `Own`: its fields
         // tell a replay from another request.
-        match self.claim(tenant, queued.clone(), owner, None).await? {
+        match self.claim(tenant, queued.clone(), keys::ASYNC_OWNER.to_owned(), None).await? {
             Claimed::New | Claimed::Own => Ok(Created::New(queued)),
             Claimed::Held(existing) => {
                 let fields = request.differing_fields(&existing.request);
@@ -225,6 +224,18 @@ impl DynamoStore {
         item.insert("fingerprint".into(), s(print));
         item.insert("total".into(), n(record.total));
         item.insert("created_at".into(), s(now.format(&Rfc3339).unwrap_or_default()));
+        let record_key = key(keys::batch_pk(tenant, batch.id()), keys::BATCH_SK);
+        match self.put_if_absent(item, record_key).await? {
+            None => Ok(Created::New(record)),
+            Some(existing) if existing.get("fingerprint") == Some(&s(print)) => {
+                Ok(Created::Replayed(batch_record(&existing)?))
+            }
+            Some(_) => Err(LedgerError::IdempotencyConflict { fields: vec!["transfers".to_owned()] }.into()),
+        }
+    }
+
+    /// Puts `item` only if nothing is at its key. Returns what is there instead, if something is.
+    async fn put_if_absent(&self, item: Item, item_key: Item) -> Result<Option<Item>, StoreError> {
         let put = self
             .client
             .put_item()
@@ -235,20 +246,13 @@ impl DynamoStore {
             .send()
             .await;
         match put {
-            Ok(_) => Ok(Created::New(record)),
+            Ok(_) => Ok(None),
             Err(err) => match err.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
-                    let existing = match failed.item() {
-                        Some(item) => item.clone(),
-                        // Not every emulator returns the item: read it.
-                        None => self.item(key(keys::batch_pk(tenant, batch.id()), keys::BATCH_SK)).await?,
-                    };
-                    if existing.get("fingerprint") != Some(&s(print)) {
-                        let fields = vec!["transfers".to_owned()];
-                        return Err(LedgerError::IdempotencyConflict { fields }.into());
-                    }
-                    Ok(Created::Replayed(batch_record(&existing)?))
-                }
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => match failed.item() {
+                    Some(existing) => Ok(Some(existing.clone())),
+                    // Not every emulator returns the item: read it.
+                    None => self.item(item_key).await.map(Some),
+                },
                 _ => Err(err.into()),
             },
         }
@@ -270,25 +274,8 @@ impl DynamoStore {
         }
         let item_key = key(keys::transfer_pk(tenant, &queued.request.id), keys::TRANSFER_SK);
         for _ in 0..MAX_ATTEMPTS {
-            let put = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item.clone()))
-                .condition_expression("attribute_not_exists(pk)")
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-                .send()
-                .await;
-            let existing = match put {
-                Ok(_) => return Ok(Claimed::New),
-                Err(err) => match err.as_service_error() {
-                    Some(PutItemError::ConditionalCheckFailedException(failed)) => match failed.item() {
-                        Some(item) => item.clone(),
-                        // Not every emulator returns the item: read it.
-                        None => self.item(item_key.clone()).await?,
-                    },
-                    _ => return Err(err.into()),
-                },
+            let Some(existing) = self.put_if_absent(item.clone(), item_key.clone()).await? else {
+                return Ok(Claimed::New);
             };
             let claimed = claimed(&existing, &owner)?;
             let still_queued =

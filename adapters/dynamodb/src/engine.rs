@@ -44,15 +44,6 @@ pub(crate) struct Request {
     pub owner: Option<String>,
 }
 
-/// What a transfer's id holds, as the read found it, seen from one request.
-#[derive(Clone, Debug)]
-pub(crate) enum Held {
-    Nothing,
-    /// This request's own queued claim: the request settles it.
-    OwnClaim,
-    Other(Transfer),
-}
-
 /// The inputs of a plan, read in one go: the accounts that exist and the items of the ids.
 #[derive(Debug, Default)]
 pub(crate) struct State {
@@ -61,14 +52,16 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn held(&self, request: &Request) -> Result<Held, StoreError> {
-        let Some(item) = self.transfers.get(&request.transfer.id) else { return Ok(Held::Nothing) };
+    /// What `request`'s id holds for it: another transfer (for the planner), or the request's own
+    /// queued claim (for the write's condition); neither if the id is absent.
+    fn held(&self, request: &Request) -> Result<(Option<Transfer>, Option<String>), StoreError> {
+        let Some(item) = self.transfers.get(&request.transfer.id) else { return Ok((None, None)) };
         let transfer = items::transfer_from(item)?;
         let own = request.owner.as_deref().is_some_and(|owner| items::owner_of(item) == Some(owner));
         Ok(if own && transfer.status == TransferStatus::Queued {
-            Held::OwnClaim
+            (None, request.owner.clone())
         } else {
-            Held::Other(transfer)
+            (Some(transfer), None)
         })
     }
 
@@ -96,11 +89,7 @@ pub(crate) fn plan(
     let mut planner = Planner::new(state.accounts.iter().cloned(), now);
     let mut steps = Vec::with_capacity(requests.len());
     for request in requests {
-        let (held, claim) = match state.held(request)? {
-            Held::Nothing => (None, None),
-            Held::OwnClaim => (None, request.owner.clone()),
-            Held::Other(transfer) => (Some(transfer), None),
-        };
+        let (held, claim) = state.held(request)?;
         steps.push(Step { decision: planner.decide(&request.transfer, held.as_ref()), claim });
     }
     Ok((steps, planner))
@@ -294,18 +283,16 @@ impl DynamoStore {
         transfer: &Transfer,
         claim: Option<&str>,
     ) -> Result<TransactWriteItem, StoreError> {
-        let put = match claim {
-            None => Put::builder()
-                .set_item(Some(items::transfer_item(tenant, transfer)))
-                .condition_expression("attribute_not_exists(pk)"),
-            Some(owner) => Put::builder()
-                .set_item(Some(items::claimed_transfer_item(tenant, transfer, owner)))
-                .condition_expression("#status = :queued AND #owner = :owner")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_names("#owner", keys::OWNER)
-                .expression_attribute_values(":queued", s("queued"))
-                .expression_attribute_values(":owner", s(owner)),
+        let Some(owner) = claim else {
+            return put_if_new(&self.table, items::transfer_item(tenant, transfer));
         };
+        let put = Put::builder()
+            .set_item(Some(items::claimed_transfer_item(tenant, transfer, owner)))
+            .condition_expression("#status = :queued AND #owner = :owner")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#owner", keys::OWNER)
+            .expression_attribute_values(":queued", s("queued"))
+            .expression_attribute_values(":owner", s(owner));
         let put = put.table_name(&self.table).build().map_err(|e| StoreError::Unexpected(e.to_string()))?;
         Ok(TransactWriteItem::builder().put(put).build())
     }

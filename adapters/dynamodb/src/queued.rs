@@ -34,10 +34,7 @@ impl Settled {
     fn of(step: &Step) -> Self {
         match &step.decision {
             Decision::Commit { .. } => Settled::Committed,
-            Decision::Reject(t) => match &t.status {
-                TransferStatus::Rejected { reason } => Settled::Rejected(reason.code().to_owned()),
-                _ => Settled::AlreadySettled,
-            },
+            Decision::Reject(_) => Settled::Rejected(step.decision.outcome_code().to_owned()),
             Decision::Replay(_) | Decision::Conflict { .. } => Settled::AlreadySettled,
         }
     }
@@ -133,24 +130,17 @@ impl DynamoStore {
             }
             let wanted: Vec<TransferId> = pending.iter().map(|i| ids[*i].clone()).collect();
             let claims = self.transfer_items(tenant, &wanted).await?;
-            let owner = |id: &TransferId| keys::owner(&Submission::Transfer(id.clone()), 0);
+            // The engine settles what is still its own queued claim, and replays (writes nothing
+            // for) what is settled already or held by another submission that settles it.
             let (mut requests, mut positions) = (Vec::new(), Vec::new());
             for &i in &pending {
-                let claim = claims.get(&ids[i]);
-                let open = claim.filter(|item| {
-                    items::owner_of(item) == Some(owner(&ids[i]).as_str())
-                        && item.get("status").and_then(|v| v.as_s().ok()).is_some_and(|v| v == "queued")
-                });
-                match open {
-                    // Its own claim, still queued: settle it.
+                match claims.get(&ids[i]) {
                     Some(item) => {
-                        requests.push(Request {
-                            transfer: items::transfer_from(item)?.request,
-                            owner: Some(owner(&ids[i])),
-                        });
+                        let transfer = items::transfer_from(item)?.request;
+                        requests.push(Request { transfer, owner: Some(keys::ASYNC_OWNER.to_owned()) });
                         positions.push(i);
                     }
-                    // Settled already, or held by another submission that settles it.
+                    // No claim: nothing to settle.
                     None => settled[i] = Some(Settled::AlreadySettled),
                 }
             }
