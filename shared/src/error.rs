@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::field::FieldError;
-use crate::ids::AccountId;
+use crate::ids::{AccountId, TransferId};
 
 /// A business rule that refused a transfer. Stable, machine-readable: `code()` is part of the API.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,13 +15,43 @@ pub enum RuleViolation {
     /// Debit and credit name the same account.
     SameAccount,
     /// One of the two accounts does not exist (in this tenant).
-    AccountNotFound { account_id: AccountId },
+    AccountNotFound {
+        account_id: AccountId,
+    },
     /// An account's currency differs from the transfer's.
-    CurrencyMismatch { account_id: AccountId },
+    CurrencyMismatch {
+        account_id: AccountId,
+    },
     /// The debit would take an account without overdraft below zero.
-    InsufficientFunds { account_id: AccountId },
+    InsufficientFunds {
+        account_id: AccountId,
+    },
     /// A posted total would leave the range the ledger can store (see `money::POSTED_LIMIT`).
-    BalanceLimitExceeded { account_id: AccountId },
+    BalanceLimitExceeded {
+        account_id: AccountId,
+    },
+    /// A post or void names no hold of this tenant that is applied (absent, or still queued).
+    PendingNotFound {
+        pending_id: TransferId,
+    },
+    /// A post or void names a transfer that is not a hold (or a hold that was rejected).
+    NotPending {
+        pending_id: TransferId,
+    },
+    /// A post asks for more than the hold holds.
+    ExceedsPendingAmount {
+        pending_id: TransferId,
+    },
+    PendingAlreadyPosted {
+        pending_id: TransferId,
+    },
+    PendingAlreadyVoided {
+        pending_id: TransferId,
+    },
+    /// The hold's timeout passed: it is released and can be neither posted nor voided.
+    PendingExpired {
+        pending_id: TransferId,
+    },
 }
 
 impl RuleViolation {
@@ -32,18 +62,56 @@ impl RuleViolation {
             Self::CurrencyMismatch { .. } => "currency_mismatch",
             Self::InsufficientFunds { .. } => "insufficient_funds",
             Self::BalanceLimitExceeded { .. } => "balance_limit_exceeded",
+            Self::PendingNotFound { .. } => "pending_not_found",
+            Self::NotPending { .. } => "not_pending",
+            Self::ExceedsPendingAmount { .. } => "exceeds_pending_amount",
+            Self::PendingAlreadyPosted { .. } => "pending_already_posted",
+            Self::PendingAlreadyVoided { .. } => "pending_already_voided",
+            Self::PendingExpired { .. } => "pending_expired",
         }
     }
 
     /// The account the rule is about, if it is about one.
     pub fn account_id(&self) -> Option<&AccountId> {
         match self {
-            Self::SameAccount => None,
             Self::AccountNotFound { account_id }
             | Self::CurrencyMismatch { account_id }
             | Self::InsufficientFunds { account_id }
             | Self::BalanceLimitExceeded { account_id } => Some(account_id),
+            _ => None,
         }
+    }
+
+    /// The hold the rule is about, if it is about one.
+    pub fn pending_id(&self) -> Option<&TransferId> {
+        match self {
+            Self::PendingNotFound { pending_id }
+            | Self::NotPending { pending_id }
+            | Self::ExceedsPendingAmount { pending_id }
+            | Self::PendingAlreadyPosted { pending_id }
+            | Self::PendingAlreadyVoided { pending_id }
+            | Self::PendingExpired { pending_id } => Some(pending_id),
+            _ => None,
+        }
+    }
+
+    /// The rule of `code` about `account` or `pending` (whichever it is about): how a stored
+    /// rejection is read back. `None` if the code is unknown or its subject is missing.
+    pub fn from_code(code: &str, account: Option<AccountId>, pending: Option<TransferId>) -> Option<Self> {
+        Some(match code {
+            "same_account" => Self::SameAccount,
+            "account_not_found" => Self::AccountNotFound { account_id: account? },
+            "currency_mismatch" => Self::CurrencyMismatch { account_id: account? },
+            "insufficient_funds" => Self::InsufficientFunds { account_id: account? },
+            "balance_limit_exceeded" => Self::BalanceLimitExceeded { account_id: account? },
+            "pending_not_found" => Self::PendingNotFound { pending_id: pending? },
+            "not_pending" => Self::NotPending { pending_id: pending? },
+            "exceeds_pending_amount" => Self::ExceedsPendingAmount { pending_id: pending? },
+            "pending_already_posted" => Self::PendingAlreadyPosted { pending_id: pending? },
+            "pending_already_voided" => Self::PendingAlreadyVoided { pending_id: pending? },
+            "pending_expired" => Self::PendingExpired { pending_id: pending? },
+            _ => return None,
+        })
     }
 }
 
@@ -61,6 +129,16 @@ impl fmt::Display for RuleViolation {
             Self::BalanceLimitExceeded { account_id } => {
                 write!(f, "account {account_id} would exceed the largest storable total")
             }
+            Self::PendingNotFound { pending_id } => write!(f, "no applied hold {pending_id} exists"),
+            Self::NotPending { pending_id } => {
+                write!(f, "transfer {pending_id} is not a hold (pending: true) that was applied")
+            }
+            Self::ExceedsPendingAmount { pending_id } => {
+                write!(f, "the amount exceeds what hold {pending_id} holds")
+            }
+            Self::PendingAlreadyPosted { pending_id } => write!(f, "hold {pending_id} is already posted"),
+            Self::PendingAlreadyVoided { pending_id } => write!(f, "hold {pending_id} is already voided"),
+            Self::PendingExpired { pending_id } => write!(f, "hold {pending_id} has expired"),
         }
     }
 }

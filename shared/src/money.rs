@@ -82,30 +82,87 @@ impl From<Amount> for u64 {
 /// number holds exactly (38 digits). It fits u128, and any balance (credits - debits) fits i128.
 pub const POSTED_LIMIT: u128 = 10u128.pow(38) - 1;
 
-/// An account's posted totals. `balance = credits_posted - debits_posted`.
+/// An account's totals: posted (applied) and pending (held by holds not resolved yet).
+/// `balance = credits_posted - debits_posted`; `available = balance - debits_pending`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Balances {
+    pub debits_pending: u128,
     pub debits_posted: u128,
+    pub credits_pending: u128,
     pub credits_posted: u128,
+}
+
+/// What one entry does to its account's totals, on the entry's side (debit or credit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum Effect {
+    /// The amount is posted.
+    Posted,
+    /// The amount is held: added to the pending total.
+    Held,
+    /// A hold of `held` is resolved by posting the amount (at most `held`): the pending total
+    /// drops by `held` and the posted total grows by the amount.
+    PostedFromHold { held: Amount },
+    /// A hold of the amount is released (voided or expired): the pending total drops by it.
+    Released,
 }
 
 impl Balances {
     pub fn balance(&self) -> i128 {
-        // Both totals are <= POSTED_LIMIT < i128::MAX, so neither the casts nor the difference overflow.
+        // Every total is <= POSTED_LIMIT < i128::MAX, so neither the casts nor the difference overflow.
         self.credits_posted as i128 - self.debits_posted as i128
+    }
+
+    /// What the account may still spend without overdraft: the balance less what holds reserve.
+    pub fn available(&self) -> i128 {
+        self.balance() - self.debits_pending as i128
     }
 
     /// The totals after debiting `amount`, or `None` if the debit total would pass POSTED_LIMIT.
     pub fn debited(self, amount: Amount) -> Option<Self> {
-        let debits_posted = self.debits_posted.checked_add(amount.get().into())?;
-        (debits_posted <= POSTED_LIMIT).then_some(Self { debits_posted, ..self })
+        self.after(Direction::Debit, Effect::Posted, amount)
     }
 
     /// The totals after crediting `amount`, or `None` if the credit total would pass POSTED_LIMIT.
     pub fn credited(self, amount: Amount) -> Option<Self> {
-        let credits_posted = self.credits_posted.checked_add(amount.get().into())?;
-        (credits_posted <= POSTED_LIMIT).then_some(Self { credits_posted, ..self })
+        self.after(Direction::Credit, Effect::Posted, amount)
     }
+
+    /// The totals after `effect` of `amount` on the `direction` side, or `None` if a total would
+    /// pass POSTED_LIMIT.
+    ///
+    /// A release of more than is pending leaves zero pending. It cannot happen on totals that
+    /// include the hold; it happens on a hold and a balance read at different instants (the hold
+    /// resolved meanwhile, or created after the balance was read), and the store writes nothing
+    /// decided on such a pair: it conditions the write on the hold still pending and the balance
+    /// at the version read, one of which then fails. So the release decides nothing by itself and
+    /// can never refuse a transfer by mistake.
+    pub fn after(self, direction: Direction, effect: Effect, amount: Amount) -> Option<Self> {
+        let mut next = self;
+        let (pending, posted) = match direction {
+            Direction::Debit => (&mut next.debits_pending, &mut next.debits_posted),
+            Direction::Credit => (&mut next.credits_pending, &mut next.credits_posted),
+        };
+        let amount = u128::from(amount.get());
+        match effect {
+            Effect::Posted => *posted = posted.checked_add(amount)?,
+            Effect::Held => *pending = pending.checked_add(amount)?,
+            Effect::PostedFromHold { held } => {
+                *pending = pending.saturating_sub(held.get().into());
+                *posted = posted.checked_add(amount)?;
+            }
+            Effect::Released => *pending = pending.saturating_sub(amount),
+        }
+        (*pending <= POSTED_LIMIT && *posted <= POSTED_LIMIT).then_some(next)
+    }
+}
+
+/// The side of a transfer an entry is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Debit,
+    Credit,
 }
 
 #[cfg(test)]
@@ -132,7 +189,11 @@ mod tests {
     #[test]
     fn totals_stop_at_the_posted_limit() {
         let max = Amount::new(Amount::MAX).unwrap();
-        let near = Balances { debits_posted: POSTED_LIMIT - 1, credits_posted: POSTED_LIMIT - 1 };
+        let near = Balances {
+            debits_posted: POSTED_LIMIT - 1,
+            credits_posted: POSTED_LIMIT - 1,
+            ..Balances::default()
+        };
         assert_eq!(near.debited(max), None);
         assert_eq!(near.credited(max), None);
         let one = Amount::new(1).unwrap();
@@ -141,10 +202,27 @@ mod tests {
     }
 
     #[test]
+    fn holds_reserve_and_resolve_on_the_pending_totals() {
+        let amount = |a| Amount::new(a).unwrap();
+        let held = Balances { credits_posted: 100, ..Balances::default() }
+            .after(Direction::Debit, Effect::Held, amount(60))
+            .unwrap();
+        assert_eq!((held.balance(), held.available(), held.debits_pending), (100, 40, 60));
+        let posted =
+            held.after(Direction::Debit, Effect::PostedFromHold { held: amount(60) }, amount(25)).unwrap();
+        assert_eq!((posted.balance(), posted.available(), posted.debits_pending), (75, 75, 0));
+        let voided = held.after(Direction::Debit, Effect::Released, amount(60)).unwrap();
+        assert_eq!(voided, Balances { credits_posted: 100, ..Balances::default() });
+        // A release never leaves a negative pending total.
+        assert_eq!(held.after(Direction::Debit, Effect::Released, amount(61)).unwrap().debits_pending, 0);
+        assert_eq!(held.after(Direction::Credit, Effect::Released, amount(1)).unwrap().credits_pending, 0);
+    }
+
+    #[test]
     fn extreme_balances_fit_i128() {
-        let all_debit = Balances { debits_posted: POSTED_LIMIT, credits_posted: 0 };
+        let all_debit = Balances { debits_posted: POSTED_LIMIT, ..Balances::default() };
         assert_eq!(all_debit.balance(), -(POSTED_LIMIT as i128));
-        let all_credit = Balances { debits_posted: 0, credits_posted: POSTED_LIMIT };
+        let all_credit = Balances { credits_posted: POSTED_LIMIT, ..Balances::default() };
         assert_eq!(all_credit.balance(), POSTED_LIMIT as i128);
     }
 }

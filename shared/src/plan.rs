@@ -12,40 +12,47 @@ use std::collections::HashMap;
 use time::OffsetDateTime;
 
 use crate::account::AccountBalance;
+use crate::error::RuleViolation;
 use crate::ids::{AccountId, TransferId};
+use crate::money::Effect;
 use crate::posting::{Entry, apply};
-use crate::transfer::{NewTransfer, Transfer, TransferStatus};
+use crate::transfer::{Movement, NewTransfer, Transfer, TransferKind, TransferStatus};
 
 /// What the planner decided for one transfer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
-    /// Applied: the transfer record and the two entries to write (boxed: the largest variant).
-    Commit { transfer: Transfer, debit: Box<Entry>, credit: Box<Entry> },
+    /// Applied: the transfer record and the two entries to write (boxed: the largest variant), and
+    /// for a post or void, the hold as it leaves it (`posted` or `voided`).
+    Commit { transfer: Transfer, debit: Box<Entry>, credit: Box<Entry>, resolves: Option<Box<Transfer>> },
     /// Refused by a rule: the rejection is recorded and the id is spent.
     Reject(Transfer),
     /// The id already holds this very request: its outcome stands and nothing is written.
     Replay(Transfer),
     /// The id holds another request: the named fields differ.
     Conflict { fields: Vec<String>, existing: Transfer },
+    /// A hold whose timeout passed, released: the hold as `expired` and its two release entries.
+    Expire { hold: Transfer, debit: Box<Entry>, credit: Box<Entry> },
 }
 
 impl Decision {
     /// The transfer as recorded after this decision (`None` for a conflict: nothing of it is).
     pub fn outcome(&self) -> Option<&Transfer> {
         match self {
-            Decision::Commit { transfer, .. } | Decision::Reject(transfer) | Decision::Replay(transfer) => {
-                Some(transfer)
-            }
+            Decision::Commit { transfer, .. }
+            | Decision::Reject(transfer)
+            | Decision::Replay(transfer)
+            | Decision::Expire { hold: transfer, .. } => Some(transfer),
             Decision::Conflict { .. } => None,
         }
     }
 
-    /// The outcome's code as a batch counts it: `committed`, a rule's code, or `queued`.
+    /// The outcome's code as a batch counts it: `committed` (holds and their resolutions
+    /// included), a rule's code, or `queued`.
     pub fn outcome_code(&self) -> &str {
         match self.outcome().map(|t| &t.status) {
-            Some(TransferStatus::Committed) => "committed",
             Some(TransferStatus::Rejected { reason }) => reason.code(),
             Some(TransferStatus::Queued) => "queued",
+            Some(_) => "committed",
             None => "idempotency_conflict",
         }
     }
@@ -55,8 +62,11 @@ impl Decision {
 #[derive(Clone, Debug)]
 pub struct Planner {
     accounts: HashMap<AccountId, AccountBalance>,
-    /// Ids decided earlier in this sequence: a second occurrence replays (or conflicts with) the first.
+    /// Ids decided earlier in this sequence: a second occurrence replays (or conflicts with) the
+    /// first, and a post or void finds a hold here first, as this sequence left it.
     decided: HashMap<TransferId, Transfer>,
+    /// Transfers as stored: where a post or void finds a hold applied before this sequence.
+    stored: HashMap<TransferId, Transfer>,
     now: OffsetDateTime,
 }
 
@@ -64,7 +74,13 @@ impl Planner {
     /// `accounts`: the current state of every account the sequence names that exists.
     pub fn new(accounts: impl IntoIterator<Item = AccountBalance>, now: OffsetDateTime) -> Self {
         let accounts = accounts.into_iter().map(|a| (a.id.clone(), a)).collect();
-        Self { accounts, decided: HashMap::new(), now }
+        Self { accounts, decided: HashMap::new(), stored: HashMap::new(), now }
+    }
+
+    /// Adds the stored state of the holds the sequence's posts and voids name.
+    pub fn with_stored(mut self, transfers: impl IntoIterator<Item = Transfer>) -> Self {
+        self.stored.extend(transfers.into_iter().map(|t| (t.request.id.clone(), t)));
+        self
     }
 
     /// Decides `request`, given what its id already holds in the store (`None`: nothing, or only
@@ -86,24 +102,116 @@ impl Planner {
         decision
     }
 
-    fn apply(&mut self, request: &NewTransfer) -> Decision {
-        let (debit_id, credit_id) = (&request.debit_account_id, &request.credit_account_id);
-        if let Err(rule) = request.check_static() {
-            return Decision::Reject(request.clone().rejected(rule, self.now));
+    /// Releases `hold` (as stored) if it is pending and its timeout has passed; `None` otherwise
+    /// (resolved meanwhile, not due yet, or not a hold).
+    pub fn expire(&mut self, hold: &Transfer) -> Option<Decision> {
+        let hold = self.decided.get(&hold.request.id).unwrap_or(hold).clone();
+        if hold.status != TransferStatus::Pending
+            || hold.clone().observed(self.now).status != TransferStatus::Expired
+        {
+            return None;
         }
+        let movement = hold.movement.clone()?;
+        let (debit, credit) = self.entries(&hold.request.id, &movement, Effect::Released).ok()?;
+        let hold = Transfer { status: TransferStatus::Expired, ..hold };
+        self.decided.insert(hold.request.id.clone(), hold.clone());
+        Some(Decision::Expire { hold, debit: Box::new(debit), credit: Box::new(credit) })
+    }
+
+    fn apply(&mut self, request: &NewTransfer) -> Decision {
+        let now = self.now;
+        let reject = |rule, movement| Decision::Reject(request.clone().rejected(rule, movement, now));
+        if let Err(rule) = request.check_static() {
+            return reject(rule, None);
+        }
+        let (movement, effect, hold) = match &request.kind {
+            TransferKind::Immediate(movement) => (movement.clone(), Effect::Posted, None),
+            TransferKind::Pending { movement, .. } => (movement.clone(), Effect::Held, None),
+            TransferKind::PostPending { pending_id, amount } => {
+                let (hold, held) = match self.open_hold(pending_id) {
+                    Ok(found) => found,
+                    Err((rule, movement)) => return reject(rule, movement),
+                };
+                let amount = amount.unwrap_or(held.amount);
+                let movement = Movement { amount, ..held.clone() };
+                if amount > held.amount {
+                    let rule = RuleViolation::ExceedsPendingAmount { pending_id: pending_id.clone() };
+                    return reject(rule, Some(movement));
+                }
+                let posted =
+                    TransferStatus::Posted { resolved_by: request.id.clone(), posted_amount: amount };
+                (
+                    movement,
+                    Effect::PostedFromHold { held: held.amount },
+                    Some(Transfer { status: posted, ..hold }),
+                )
+            }
+            TransferKind::VoidPending { pending_id } => {
+                let (hold, held) = match self.open_hold(pending_id) {
+                    Ok(found) => found,
+                    Err((rule, movement)) => return reject(rule, movement),
+                };
+                let voided = TransferStatus::Voided { resolved_by: request.id.clone() };
+                (held, Effect::Released, Some(Transfer { status: voided, ..hold }))
+            }
+        };
+        match self.entries(&request.id, &movement, effect) {
+            Ok((debit, credit)) => {
+                if let Some(hold) = &hold {
+                    self.decided.insert(hold.request.id.clone(), hold.clone());
+                }
+                Decision::Commit {
+                    transfer: request.clone().applied(movement, self.now),
+                    debit: Box::new(debit),
+                    credit: Box::new(credit),
+                    resolves: hold.map(Box::new),
+                }
+            }
+            Err(rule) => reject(rule, Some(movement)),
+        }
+    }
+
+    /// The hold `pending_id` as this sequence sees it, and its movement, if it is open: otherwise
+    /// the rule that refuses to resolve it (with the hold's movement, if there is one).
+    fn open_hold(
+        &self,
+        pending_id: &TransferId,
+    ) -> Result<(Transfer, Movement), (RuleViolation, Option<Movement>)> {
+        let found = self.decided.get(pending_id).or_else(|| self.stored.get(pending_id));
+        let not_found = || (RuleViolation::PendingNotFound { pending_id: pending_id.clone() }, None);
+        let hold = found.cloned().ok_or_else(not_found)?;
+        let movement = hold.movement.clone();
+        let pending_id = pending_id.clone();
+        let rule = match hold.clone().observed(self.now).status {
+            TransferStatus::Pending => {
+                return movement.map(|m| (hold, m)).ok_or_else(not_found);
+            }
+            TransferStatus::Queued => return Err(not_found()),
+            TransferStatus::Posted { .. } => RuleViolation::PendingAlreadyPosted { pending_id },
+            TransferStatus::Voided { .. } => RuleViolation::PendingAlreadyVoided { pending_id },
+            TransferStatus::Expired => RuleViolation::PendingExpired { pending_id },
+            TransferStatus::Committed | TransferStatus::Rejected { .. } => {
+                RuleViolation::NotPending { pending_id }
+            }
+        };
+        Err((rule, movement))
+    }
+
+    /// Applies `effect` of `movement` to the accounts as this sequence left them.
+    fn entries(
+        &mut self,
+        transfer_id: &TransferId,
+        movement: &Movement,
+        effect: Effect,
+    ) -> Result<(Entry, Entry), RuleViolation> {
+        let (debit_id, credit_id) = (&movement.debit_account_id, &movement.credit_account_id);
         let mut debit = self.accounts.remove(debit_id);
         let mut credit = self.accounts.remove(credit_id);
-        let applied = apply(request, debit.as_mut(), credit.as_mut(), self.now);
+        let applied = apply(transfer_id, movement, effect, debit.as_mut(), credit.as_mut(), self.now);
         for account in [debit, credit].into_iter().flatten() {
             self.accounts.insert(account.id.clone(), account);
         }
-        match applied {
-            Ok((debit, credit)) => {
-                let transfer = request.clone().committed(self.now);
-                Decision::Commit { transfer, debit: Box::new(debit), credit: Box::new(credit) }
-            }
-            Err(rule) => Decision::Reject(request.clone().rejected(rule, self.now)),
-        }
+        applied
     }
 
     /// The account as the decisions so far left it.
@@ -155,7 +263,7 @@ mod tests {
 
     #[test]
     fn an_id_held_replays_when_identical_and_conflicts_naming_the_fields_otherwise() {
-        let original = transfer("x1", "bank", "alice", 100).committed(NOW);
+        let original = fixtures::committed(transfer("x1", "bank", "alice", 100), NOW);
         let mut planner = Planner::new(accounts(), NOW);
         assert_eq!(
             planner.decide(&transfer("x1", "bank", "alice", 100), Some(&original)),
@@ -166,7 +274,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // Nothing moved for either.
-        assert_eq!(planner.account(&original.request.credit_account_id).unwrap().entry_count, 0);
+        assert_eq!(
+            planner.account(&original.movement.as_ref().unwrap().credit_account_id).unwrap().entry_count,
+            0
+        );
     }
 
     #[test]
@@ -181,7 +292,11 @@ mod tests {
         assert_eq!(refused.outcome_code(), "insufficient_funds");
         assert!(matches!(planner.decide(&transfer("y", "bob", "alice", 5), None), Decision::Replay(_)));
         assert_eq!(
-            planner.account(&first.outcome().unwrap().request.credit_account_id).unwrap().balances.balance(),
+            planner
+                .account(&first.outcome().unwrap().movement.as_ref().unwrap().credit_account_id)
+                .unwrap()
+                .balances
+                .balance(),
             5
         );
     }
@@ -192,18 +307,168 @@ mod tests {
         let same = planner.decide(&transfer("a", "alice", "alice", 1), None);
         assert_eq!(
             same,
-            Decision::Reject(transfer("a", "alice", "alice", 1).rejected(RuleViolation::SameAccount, NOW))
+            Decision::Reject(transfer("a", "alice", "alice", 1).rejected(
+                RuleViolation::SameAccount,
+                None,
+                NOW
+            ))
         );
         assert_eq!(
             planner.decide(&transfer("b", "alice", "nobody", 1), None).outcome_code(),
             "account_not_found"
         );
-        let mut usd = transfer("c", "bank", "alice", 1);
-        usd.currency = crate::Currency::parse("USD").unwrap();
+        let usd = fixtures::with_currency(transfer("c", "bank", "alice", 1), "USD");
         assert_eq!(planner.decide(&usd, None).outcome_code(), "currency_mismatch");
         for id in ["bank", "alice"] {
             let account = planner.account(&fixtures::account(id, false).id).unwrap();
             assert_eq!((account.entry_count, account.balances.balance()), (0, 0));
+        }
+    }
+
+    fn decide(planner: &mut Planner, t: &NewTransfer) -> String {
+        planner.decide(t, None).outcome_code().to_owned()
+    }
+
+    fn totals(planner: &Planner, id: &str) -> (i128, i128, u128, u128) {
+        let b = planner.account(&fixtures::account(id, false).id).unwrap().balances;
+        (b.balance(), b.available(), b.debits_pending, b.credits_pending)
+    }
+
+    #[test]
+    fn a_hold_reserves_then_a_post_posts_part_and_releases_the_rest() {
+        let mut planner = Planner::new(accounts(), NOW);
+        assert_eq!(decide(&mut planner, &transfer("fund", "bank", "alice", 100)), "committed");
+        assert_eq!(decide(&mut planner, &fixtures::hold("h", "alice", "bob", 60, None)), "committed");
+        assert_eq!(totals(&planner, "alice"), (100, 40, 60, 0));
+        assert_eq!(totals(&planner, "bob"), (0, 0, 0, 60));
+        // The hold counts: 41 more would overdraw.
+        assert_eq!(decide(&mut planner, &transfer("s", "alice", "bob", 41)), "insufficient_funds");
+        assert_eq!(
+            decide(&mut planner, &fixtures::hold("h2", "alice", "bob", 41, None)),
+            "insufficient_funds"
+        );
+        assert_eq!(decide(&mut planner, &fixtures::post("p0", "h", Some(61))), "exceeds_pending_amount");
+        match planner.decide(&fixtures::post("p", "h", Some(25)), None) {
+            Decision::Commit { transfer, resolves: Some(hold), .. } => {
+                assert_eq!(transfer.movement.unwrap().amount.get(), 25);
+                assert!(
+                    matches!(hold.status, TransferStatus::Posted { posted_amount, .. } if posted_amount.get() == 25)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(totals(&planner, "alice"), (75, 75, 0, 0));
+        assert_eq!(totals(&planner, "bob"), (25, 25, 0, 0));
+        assert_eq!(decide(&mut planner, &fixtures::post("p2", "h", None)), "pending_already_posted");
+        assert_eq!(decide(&mut planner, &fixtures::void("v", "h")), "pending_already_posted");
+    }
+
+    #[test]
+    fn a_hold_resolves_at_most_once_and_only_a_hold_resolves() {
+        let mut planner = Planner::new(accounts(), NOW);
+        decide(&mut planner, &transfer("fund", "bank", "alice", 100));
+        decide(&mut planner, &fixtures::hold("h", "alice", "bob", 60, None));
+        assert_eq!(decide(&mut planner, &fixtures::void("v", "h")), "committed");
+        assert_eq!(totals(&planner, "alice"), (100, 100, 0, 0));
+        assert_eq!(decide(&mut planner, &fixtures::void("v2", "h")), "pending_already_voided");
+        assert_eq!(decide(&mut planner, &fixtures::post("p", "h", None)), "pending_already_voided");
+        assert_eq!(decide(&mut planner, &fixtures::post("p3", "fund", None)), "not_pending");
+        assert_eq!(decide(&mut planner, &fixtures::post("p4", "nothing", None)), "pending_not_found");
+        // A rejected hold can never be posted.
+        assert_eq!(
+            decide(&mut planner, &fixtures::hold("big", "alice", "bob", 1_000, None)),
+            "insufficient_funds"
+        );
+        assert_eq!(decide(&mut planner, &fixtures::post("p5", "big", None)), "not_pending");
+        assert_eq!(totals(&planner, "alice"), (100, 100, 0, 0));
+    }
+
+    #[test]
+    fn an_expired_hold_cannot_be_resolved_and_expires_once() {
+        let later = NOW + time::Duration::seconds(60);
+        let hold = fixtures::committed(fixtures::hold("h", "bank", "alice", 10, Some(60)), NOW);
+        let mut before = Planner::new(accounts(), NOW).with_stored([hold.clone()]);
+        assert_eq!(before.expire(&hold), None, "not due yet");
+        let mut planner = Planner::new(accounts(), later).with_stored([hold.clone()]);
+        assert_eq!(decide(&mut planner, &fixtures::post("p", "h", None)), "pending_expired");
+        assert_eq!(decide(&mut planner, &fixtures::void("v", "h")), "pending_expired");
+        // The stored hold still holds (as the accounts read would show): expiry releases it.
+        let mut planner = Planner::new(
+            accounts().into_iter().map(|mut a| {
+                if a.id.as_str() == "bank" {
+                    a.balances.debits_pending = 10
+                } else if a.id.as_str() == "alice" {
+                    a.balances.credits_pending = 10
+                }
+                a
+            }),
+            later,
+        )
+        .with_stored([hold.clone()]);
+        match planner.expire(&hold) {
+            Some(Decision::Expire { hold, debit, .. }) => {
+                assert_eq!(hold.status, TransferStatus::Expired);
+                assert_eq!((debit.effect, debit.balances_after.debits_pending), (Effect::Released, 0));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(planner.expire(&hold), None, "expires once");
+    }
+
+    #[test]
+    fn a_hold_and_its_post_in_one_sequence_commit_in_order() {
+        let mut planner = Planner::new(accounts(), NOW);
+        let sequence = [
+            fixtures::post("p", "h", None),
+            transfer("fund", "bank", "alice", 50),
+            fixtures::hold("h", "alice", "bob", 50, Some(30)),
+            fixtures::post("p2", "h", Some(20)),
+        ];
+        assert_eq!(
+            codes(&mut planner, &sequence),
+            ["pending_not_found", "committed", "committed", "committed"]
+        );
+        assert_eq!(totals(&planner, "alice"), (30, 30, 0, 0));
+    }
+
+    proptest::proptest! {
+        /// Whatever mix of transfers, holds, posts, voids and expiries: money is conserved, pending
+        /// debits equal pending credits, no account without overdraft has a negative available
+        /// balance, and every hold resolves at most once.
+        #[test]
+        fn holds_conserve_money_and_resolve_once(ops in proptest::collection::vec((0u8..5, 0usize..3, 0usize..3, 1u64..200, 0usize..8), 1..150)) {
+            let names = ["bank", "alice", "bob"];
+            let mut planner = Planner::new(accounts(), NOW);
+            let mut resolutions: HashMap<String, usize> = HashMap::new();
+            for (n, (op, from, to, amount, hold)) in ops.into_iter().enumerate() {
+                let (id, pending) = (format!("t{n}"), format!("t{hold}"));
+                let t = match op {
+                    0 => transfer(&id, names[from], names[to], amount),
+                    1 => fixtures::hold(&id, names[from], names[to], amount, Some(1)),
+                    2 => fixtures::post(&id, &pending, Some(amount).filter(|a| a % 2 == 0)),
+                    3 => fixtures::void(&id, &pending),
+                    _ => {
+                        let stored = planner.decided.get(&TransferId::parse(pending).unwrap()).cloned();
+                        let mut later = planner.clone();
+                        later.now = NOW + time::Duration::seconds(1);
+                        if let Some(Decision::Expire { .. }) = stored.and_then(|h| later.expire(&h)) {
+                            *resolutions.entry(format!("t{hold}")).or_default() += 1;
+                            planner = Planner { now: NOW, ..later };
+                        }
+                        continue;
+                    }
+                };
+                if let Decision::Commit { resolves: Some(hold), .. } = planner.decide(&t, None) {
+                    *resolutions.entry(hold.request.id.to_string()).or_default() += 1;
+                }
+                let all: Vec<_> = names.iter().map(|n| planner.account(&fixtures::account(n, false).id).unwrap().clone()).collect();
+                proptest::prop_assert_eq!(all.iter().map(|a| a.balances.balance()).sum::<i128>(), 0);
+                proptest::prop_assert_eq!(all.iter().map(|a| a.balances.debits_pending).sum::<u128>(), all.iter().map(|a| a.balances.credits_pending).sum::<u128>());
+                for a in &all {
+                    proptest::prop_assert!(a.allow_overdraft || a.balances.available() >= 0, "{:?}", a);
+                }
+            }
+            proptest::prop_assert!(resolutions.values().all(|&n| n == 1), "{:?}", resolutions);
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The double-entry rules: applying a transfer to its two accounts, producing one entry on each.
+//! The double-entry rules: applying a movement to its two accounts, producing one entry on each.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -6,15 +6,9 @@ use time::OffsetDateTime;
 use crate::account::AccountBalance;
 use crate::error::RuleViolation;
 use crate::ids::{AccountId, TransferId};
-use crate::money::{Amount, Balances};
-use crate::transfer::NewTransfer;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    Debit,
-    Credit,
-}
+pub use crate::money::Direction;
+use crate::money::{Amount, Balances, Effect};
+use crate::transfer::Movement;
 
 /// One line of an account's history: the account's side of one transfer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,11 +18,15 @@ pub struct Entry {
     pub sequence: u64,
     pub transfer_id: TransferId,
     pub direction: Direction,
+    /// What the entry does to the account's totals, with `amount`.
+    #[serde(flatten)]
+    pub effect: Effect,
     pub amount: Amount,
     pub counterparty_account_id: AccountId,
     /// The account's totals right after this entry.
     #[serde(flatten)]
     pub balances_after: Balances,
+    /// The instant the entry took effect.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -39,32 +37,43 @@ impl Entry {
     }
 }
 
-/// Applies `transfer` to the two accounts (`None` where an account does not exist): on success the
-/// accounts hold their new totals and entry counts, and the two new entries are returned (debit,
-/// credit). On a rule violation nothing is changed.
+/// Applies `effect` of `movement` (transfer `transfer_id`) to its two accounts (`None` where an
+/// account does not exist): on success the accounts hold their new totals and entry counts, and
+/// the two new entries are returned (debit, credit). On a rule violation nothing is changed.
+///
+/// An account without overdraft must keep its available balance (posted, less pending debits) at
+/// or above zero after a posting or a hold; resolving a hold never lowers it, so a post cannot
+/// overdraw.
 pub fn apply(
-    transfer: &NewTransfer,
+    transfer_id: &TransferId,
+    movement: &Movement,
+    effect: Effect,
     debit: Option<&mut AccountBalance>,
     credit: Option<&mut AccountBalance>,
     now: OffsetDateTime,
 ) -> Result<(Entry, Entry), RuleViolation> {
-    transfer.check_static()?;
+    if movement.debit_account_id == movement.credit_account_id {
+        return Err(RuleViolation::SameAccount);
+    }
     let not_found = |id: &AccountId| RuleViolation::AccountNotFound { account_id: id.clone() };
-    let debit = debit.ok_or_else(|| not_found(&transfer.debit_account_id))?;
-    let credit = credit.ok_or_else(|| not_found(&transfer.credit_account_id))?;
-    debug_assert_eq!(debit.id, transfer.debit_account_id);
-    debug_assert_eq!(credit.id, transfer.credit_account_id);
+    let debit = debit.ok_or_else(|| not_found(&movement.debit_account_id))?;
+    let credit = credit.ok_or_else(|| not_found(&movement.credit_account_id))?;
+    debug_assert_eq!(debit.id, movement.debit_account_id);
+    debug_assert_eq!(credit.id, movement.credit_account_id);
 
     for account in [&*debit, &*credit] {
-        if account.currency != transfer.currency {
+        if account.currency != movement.currency {
             return Err(RuleViolation::CurrencyMismatch { account_id: account.id.clone() });
         }
     }
     let limit =
         |account: &AccountBalance| RuleViolation::BalanceLimitExceeded { account_id: account.id.clone() };
-    let debit_after = debit.balances.debited(transfer.amount).ok_or_else(|| limit(debit))?;
-    let credit_after = credit.balances.credited(transfer.amount).ok_or_else(|| limit(credit))?;
-    if !debit.allow_overdraft && debit_after.balance() < 0 {
+    let amount = movement.amount;
+    let debit_after = debit.balances.after(Direction::Debit, effect, amount).ok_or_else(|| limit(debit))?;
+    let credit_after =
+        credit.balances.after(Direction::Credit, effect, amount).ok_or_else(|| limit(credit))?;
+    let spends = matches!(effect, Effect::Posted | Effect::Held);
+    if spends && !debit.allow_overdraft && debit_after.available() < 0 {
         return Err(RuleViolation::InsufficientFunds { account_id: debit.id.clone() });
     }
 
@@ -74,16 +83,17 @@ pub fn apply(
         Entry {
             account_id: account.id.clone(),
             sequence: account.entry_count,
-            transfer_id: transfer.id.clone(),
+            transfer_id: transfer_id.clone(),
             direction,
-            amount: transfer.amount,
+            effect,
+            amount,
             counterparty_account_id: counterparty.clone(),
             balances_after: after,
             created_at: now,
         }
     };
-    let debit_entry = entry(debit, debit_after, Direction::Debit, &transfer.credit_account_id);
-    let credit_entry = entry(credit, credit_after, Direction::Credit, &transfer.debit_account_id);
+    let debit_entry = entry(debit, debit_after, Direction::Debit, &movement.credit_account_id);
+    let credit_entry = entry(credit, credit_after, Direction::Credit, &movement.debit_account_id);
     Ok((debit_entry, credit_entry))
 }
 
@@ -92,6 +102,7 @@ mod tests {
     use super::*;
     use crate::fixtures::{self, transfer};
     use crate::money::{Currency, POSTED_LIMIT};
+    use crate::transfer::NewTransfer;
     use proptest::prelude::*;
 
     fn account(id: &str, currency: &str, allow_overdraft: bool) -> AccountBalance {
@@ -102,11 +113,20 @@ mod tests {
 
     const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
 
+    /// Posts `transfer` now.
+    fn post(
+        transfer: &NewTransfer,
+        debit: Option<&mut AccountBalance>,
+        credit: Option<&mut AccountBalance>,
+    ) -> Result<(Entry, Entry), RuleViolation> {
+        let movement = transfer.kind.movement().expect("an immediate transfer");
+        apply(&transfer.id, movement, Effect::Posted, debit, credit, NOW)
+    }
+
     #[test]
     fn funding_moves_money_and_writes_two_entries() {
         let (mut bank, mut alice) = (account("bank", "EUR", true), account("alice", "EUR", false));
-        let (d, c) =
-            apply(&transfer("t", "bank", "alice", 100), Some(&mut bank), Some(&mut alice), NOW).unwrap();
+        let (d, c) = post(&transfer("t", "bank", "alice", 100), Some(&mut bank), Some(&mut alice)).unwrap();
         assert_eq!((bank.balances.balance(), alice.balances.balance()), (-100, 100));
         assert_eq!((d.sequence, d.balance_after(), d.direction), (1, -100, Direction::Debit));
         assert_eq!((c.sequence, c.balance_after(), c.direction), (1, 100, Direction::Credit));
@@ -117,8 +137,7 @@ mod tests {
     fn overdraft_is_refused_without_permission_and_nothing_changes() {
         let (mut alice, mut bob) = (account("alice", "EUR", false), account("bob", "EUR", false));
         let before = (alice.clone(), bob.clone());
-        let err =
-            apply(&transfer("t", "alice", "bob", 1), Some(&mut alice), Some(&mut bob), NOW).unwrap_err();
+        let err = post(&transfer("t", "alice", "bob", 1), Some(&mut alice), Some(&mut bob)).unwrap_err();
         assert_eq!(err.code(), "insufficient_funds");
         assert_eq!((alice, bob), before);
     }
@@ -127,8 +146,8 @@ mod tests {
     fn exact_balance_may_be_spent() {
         let (mut bank, mut alice, mut bob) =
             (account("bank", "EUR", true), account("alice", "EUR", false), account("bob", "EUR", false));
-        apply(&transfer("t1", "bank", "alice", 7), Some(&mut bank), Some(&mut alice), NOW).unwrap();
-        apply(&transfer("t2", "alice", "bob", 7), Some(&mut alice), Some(&mut bob), NOW).unwrap();
+        post(&transfer("t1", "bank", "alice", 7), Some(&mut bank), Some(&mut alice)).unwrap();
+        post(&transfer("t2", "alice", "bob", 7), Some(&mut alice), Some(&mut bob)).unwrap();
         assert_eq!((alice.balances.balance(), bob.balances.balance()), (0, 7));
     }
 
@@ -136,14 +155,14 @@ mod tests {
     fn each_rule_has_its_code() {
         let (mut eur, mut usd) = (account("eur", "EUR", true), account("usd", "USD", true));
         let t = transfer("t", "eur", "usd", 1);
-        assert_eq!(apply(&t, Some(&mut eur), Some(&mut usd), NOW).unwrap_err().code(), "currency_mismatch");
-        assert_eq!(apply(&t, Some(&mut eur), None, NOW).unwrap_err().code(), "account_not_found");
+        assert_eq!(post(&t, Some(&mut eur), Some(&mut usd)).unwrap_err().code(), "currency_mismatch");
+        assert_eq!(post(&t, Some(&mut eur), None).unwrap_err().code(), "account_not_found");
         let same = transfer("t", "eur", "eur", 1);
         assert_eq!(same.check_static().unwrap_err().code(), "same_account");
         let mut full = account("full", "EUR", false);
         full.balances.credits_posted = POSTED_LIMIT;
         let into_full = transfer("t", "eur", "full", 1);
-        let err = apply(&into_full, Some(&mut eur), Some(&mut full), NOW).unwrap_err();
+        let err = post(&into_full, Some(&mut eur), Some(&mut full)).unwrap_err();
         assert_eq!(err, RuleViolation::BalanceLimitExceeded { account_id: full.id.clone() });
     }
 
@@ -165,7 +184,7 @@ mod tests {
                 let (left, right) = accounts.split_at_mut(hi);
                 let (a_lo, a_hi) = (&mut left[lo], &mut right[0]);
                 let (debit, credit) = if from < to { (a_lo, a_hi) } else { (a_hi, a_lo) };
-                if let Ok((d, c)) = apply(&t, Some(debit), Some(credit), NOW) {
+                if let Ok((d, c)) = post(&t, Some(debit), Some(credit)) {
                     entries[from].push(d);
                     entries[to].push(c);
                 }
@@ -177,10 +196,7 @@ mod tests {
                 let mut replayed = Balances::default();
                 for (i, entry) in history.iter().enumerate() {
                     prop_assert_eq!(entry.sequence, i as u64 + 1);
-                    replayed = match entry.direction {
-                        Direction::Debit => replayed.debited(entry.amount).unwrap(),
-                        Direction::Credit => replayed.credited(entry.amount).unwrap(),
-                    };
+                    replayed = replayed.after(entry.direction, entry.effect, entry.amount).unwrap();
                     prop_assert_eq!(replayed, entry.balances_after);
                 }
                 prop_assert_eq!(replayed, account.balances);

@@ -1,28 +1,93 @@
 //! Transfers: what a client asks to move, and what the ledger records about it.
+//!
+//! Four kinds, one request shape (TigerBeetle's two-phase transfers):
+//! - an immediate transfer moves the amount now;
+//! - a pending transfer (`pending: true`, a hold) reserves it on the accounts' pending totals,
+//!   optionally for `timeout_seconds`, after which it expires;
+//! - a post (`post_pending_id`) resolves a hold by posting up to its amount and releasing the rest;
+//! - a void (`void_pending_id`) resolves a hold by releasing all of it.
+//!
+//! Posts and voids are transfers of their own, with their own ids; they name the hold, whose
+//! accounts and currency they take.
 
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use crate::error::RuleViolation;
+use crate::field::FieldError;
 use crate::ids::{AccountId, TransferId};
 use crate::metadata::Metadata;
 use crate::money::{Amount, Currency};
 
-/// A request to move `amount` from the debit account to the credit account. Its id is the
-/// idempotency key of the request.
+/// What a transfer moves: from the debit account to the credit account, `amount` of `currency`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NewTransfer {
-    pub id: TransferId,
+pub struct Movement {
     pub debit_account_id: AccountId,
     pub credit_account_id: AccountId,
     pub amount: Amount,
     pub currency: Currency,
-    #[serde(default)]
+}
+
+/// How long a hold lasts before it expires: 1 second to 30 days.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u64", into = "u64")]
+pub struct Timeout(u32);
+
+impl Timeout {
+    pub const MAX_SECONDS: u32 = 30 * 24 * 3600;
+
+    pub fn new(seconds: u64) -> Result<Self, FieldError> {
+        u32::try_from(seconds)
+            .ok()
+            .filter(|s| (1..=Self::MAX_SECONDS).contains(s))
+            .map(Self)
+            .ok_or_else(|| FieldError::new(format!("must be an integer from 1 to {}", Self::MAX_SECONDS)))
+    }
+
+    pub fn seconds(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<u64> for Timeout {
+    type Error = FieldError;
+    fn try_from(raw: u64) -> Result<Self, Self::Error> {
+        Self::new(raw)
+    }
+}
+
+impl From<Timeout> for u64 {
+    fn from(t: Timeout) -> u64 {
+        t.0.into()
+    }
+}
+
+/// What a transfer request does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransferKind {
+    /// Moves the amount now.
+    Immediate(Movement),
+    /// Holds the amount: the accounts' pending totals carry it until a post, a void, or expiry.
+    Pending { movement: Movement, timeout: Option<Timeout> },
+    /// Posts the hold `pending_id`: `amount` (at most the held amount; `None`: all of it), releasing
+    /// the rest.
+    PostPending { pending_id: TransferId, amount: Option<Amount> },
+    /// Releases the hold `pending_id` entirely.
+    VoidPending { pending_id: TransferId },
+}
+
+/// A request to move money. Its id is the idempotency key of the request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "TransferFields", into = "TransferFields")]
+pub struct NewTransfer {
+    pub id: TransferId,
+    pub kind: TransferKind,
     pub metadata: Metadata,
 }
 
 /// What became of a transfer. A rejected transfer's id is spent: the ledger records the rejection
-/// once and answers every retry of the same request with it (as TigerBeetle and Stripe do).
+/// once and answers every retry of the same request with it (as TigerBeetle and Stripe do). A hold
+/// is `pending` until a post, a void or its expiry resolves it, once.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum TransferStatus {
@@ -32,69 +97,309 @@ pub enum TransferStatus {
     Rejected {
         reason: RuleViolation,
     },
+    /// A hold, applied and not resolved.
+    Pending,
+    /// A hold that the transfer `resolved_by` posted, `posted_amount` of it.
+    Posted {
+        resolved_by: TransferId,
+        posted_amount: Amount,
+    },
+    /// A hold that the transfer `resolved_by` voided.
+    Voided {
+        resolved_by: TransferId,
+    },
+    /// A hold whose timeout passed before any post or void.
+    Expired,
 }
 
-/// A transfer as the ledger records it. Immutable once written.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A transfer as the ledger records it. Its request never changes; a hold's status moves once,
+/// from `pending` to `posted`, `voided` or `expired`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transfer {
-    #[serde(flatten)]
     pub request: NewTransfer,
-    #[serde(with = "time::serde::rfc3339")]
+    /// What the transfer moved, held or released: the request's own movement, or for a post or
+    /// void the hold's accounts and currency with the amount posted or released. `None` only for a
+    /// post or void rejected before its hold was found.
+    pub movement: Option<Movement>,
     pub created_at: OffsetDateTime,
-    #[serde(flatten)]
     pub status: TransferStatus,
+}
+
+impl TransferKind {
+    /// The movement the request names itself (immediate and pending transfers).
+    pub fn movement(&self) -> Option<&Movement> {
+        match self {
+            TransferKind::Immediate(movement) | TransferKind::Pending { movement, .. } => Some(movement),
+            TransferKind::PostPending { .. } | TransferKind::VoidPending { .. } => None,
+        }
+    }
+
+    /// The hold a post or void resolves.
+    pub fn pending_id(&self) -> Option<&TransferId> {
+        match self {
+            TransferKind::PostPending { pending_id, .. } | TransferKind::VoidPending { pending_id } => {
+                Some(pending_id)
+            }
+            TransferKind::Immediate(_) | TransferKind::Pending { .. } => None,
+        }
+    }
 }
 
 impl NewTransfer {
     /// The rules that need no account: checked before any read.
     pub fn check_static(&self) -> Result<(), RuleViolation> {
-        if self.debit_account_id == self.credit_account_id {
-            return Err(RuleViolation::SameAccount);
+        match self.kind.movement() {
+            Some(m) if m.debit_account_id == m.credit_account_id => Err(RuleViolation::SameAccount),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// The client-supplied fields on which `existing` differs from this request, in a fixed order.
     /// Empty means the request replays the one that created `existing`.
     pub fn differing_fields(&self, existing: &NewTransfer) -> Vec<&'static str> {
+        let (mine, theirs) = (TransferFields::from(self.clone()), TransferFields::from(existing.clone()));
         let mut fields = Vec::new();
-        if self.debit_account_id != existing.debit_account_id {
-            fields.push("debit_account_id");
-        }
-        if self.credit_account_id != existing.credit_account_id {
-            fields.push("credit_account_id");
-        }
-        if self.amount != existing.amount {
-            fields.push("amount");
-        }
-        if self.currency != existing.currency {
-            fields.push("currency");
-        }
-        if self.metadata != existing.metadata {
-            fields.push("metadata");
-        }
+        let mut check = |name, differs: bool| {
+            if differs {
+                fields.push(name);
+            }
+        };
+        check("debit_account_id", mine.debit_account_id != theirs.debit_account_id);
+        check("credit_account_id", mine.credit_account_id != theirs.credit_account_id);
+        check("amount", mine.amount != theirs.amount);
+        check("currency", mine.currency != theirs.currency);
+        check("pending", mine.pending != theirs.pending);
+        check("timeout_seconds", mine.timeout_seconds != theirs.timeout_seconds);
+        check("post_pending_id", mine.post_pending_id != theirs.post_pending_id);
+        check("void_pending_id", mine.void_pending_id != theirs.void_pending_id);
+        check("metadata", mine.metadata != theirs.metadata);
         fields
     }
 
-    pub fn committed(self, now: OffsetDateTime) -> Transfer {
-        Transfer { request: self, created_at: now, status: TransferStatus::Committed }
+    fn recorded(self, movement: Option<Movement>, now: OffsetDateTime, status: TransferStatus) -> Transfer {
+        Transfer { request: self, movement, created_at: now, status }
+    }
+
+    /// The transfer as applied: committed, or `pending` for a hold. `movement` is what it moved (for
+    /// a post or void, taken from the hold).
+    pub fn applied(self, movement: Movement, now: OffsetDateTime) -> Transfer {
+        let status = match self.kind {
+            TransferKind::Pending { .. } => TransferStatus::Pending,
+            _ => TransferStatus::Committed,
+        };
+        self.recorded(Some(movement), now, status)
     }
 
     pub fn queued(self, now: OffsetDateTime) -> Transfer {
-        Transfer { request: self, created_at: now, status: TransferStatus::Queued }
+        let movement = self.kind.movement().cloned();
+        self.recorded(movement, now, TransferStatus::Queued)
     }
 
-    pub fn rejected(self, reason: RuleViolation, now: OffsetDateTime) -> Transfer {
-        Transfer { request: self, created_at: now, status: TransferStatus::Rejected { reason } }
+    /// The transfer as refused by `reason`; `movement`: the hold's, for a post or void whose hold
+    /// was found (an immediate or pending transfer records its own).
+    pub fn rejected(
+        self,
+        reason: RuleViolation,
+        movement: Option<Movement>,
+        now: OffsetDateTime,
+    ) -> Transfer {
+        let movement = self.kind.movement().cloned().or(movement);
+        self.recorded(movement, now, TransferStatus::Rejected { reason })
+    }
+}
+
+impl Transfer {
+    /// The hold's timeout, for a pending transfer that has one.
+    pub fn timeout(&self) -> Option<Timeout> {
+        match &self.request.kind {
+            TransferKind::Pending { timeout, .. } => *timeout,
+            _ => None,
+        }
+    }
+
+    /// When a hold with a timeout expires.
+    pub fn expires_at(&self) -> Option<OffsetDateTime> {
+        self.timeout().map(|t| self.created_at + Duration::seconds(t.seconds().into()))
+    }
+
+    /// The transfer as it stands at `now`: a pending hold whose timeout has passed is `expired`,
+    /// whether or not the sweeper has released it yet.
+    pub fn observed(mut self, now: OffsetDateTime) -> Transfer {
+        if self.status == TransferStatus::Pending && self.expires_at().is_some_and(|at| at <= now) {
+            self.status = TransferStatus::Expired;
+        }
+        self
+    }
+}
+
+/// The one JSON shape of a transfer request: every field of every kind, flat. Converting it into a
+/// [`NewTransfer`] checks that the fields present make exactly one kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferFields {
+    pub id: Option<TransferId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debit_account_id: Option<AccountId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit_account_id: Option<AccountId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Amount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<Currency>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<Timeout>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_pending_id: Option<TransferId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub void_pending_id: Option<TransferId>,
+    #[serde(default)]
+    pub metadata: Metadata,
+}
+
+/// Why a set of fields makes no transfer. Worded as serde words a missing field, so the HTTP layer
+/// names the field in its problem document.
+fn missing(field: &str) -> FieldError {
+    FieldError::new(format!("missing field `{field}`"))
+}
+
+fn not_allowed(field: &str, with: &str) -> FieldError {
+    FieldError::new(format!("field `{field}` is not allowed {with}"))
+}
+
+impl TryFrom<TransferFields> for NewTransfer {
+    type Error = FieldError;
+
+    fn try_from(f: TransferFields) -> Result<Self, FieldError> {
+        let id = f.id.ok_or_else(|| missing("id"))?;
+        let post = f.void_pending_id.is_none();
+        let kind = match (f.post_pending_id, f.void_pending_id) {
+            (Some(_), Some(_)) => return Err(not_allowed("void_pending_id", "with post_pending_id")),
+            (Some(pending_id), None) | (None, Some(pending_id)) => {
+                let with = "when posting or voiding a hold: the hold's accounts and currency apply";
+                for (name, present) in [
+                    ("debit_account_id", f.debit_account_id.is_some()),
+                    ("credit_account_id", f.credit_account_id.is_some()),
+                    ("currency", f.currency.is_some()),
+                    ("pending", f.pending),
+                    ("timeout_seconds", f.timeout_seconds.is_some()),
+                    ("amount", !post && f.amount.is_some()),
+                ] {
+                    if present {
+                        return Err(not_allowed(name, with));
+                    }
+                }
+                if post {
+                    TransferKind::PostPending { pending_id, amount: f.amount }
+                } else {
+                    TransferKind::VoidPending { pending_id }
+                }
+            }
+            (None, None) => {
+                let movement = Movement {
+                    debit_account_id: f.debit_account_id.ok_or_else(|| missing("debit_account_id"))?,
+                    credit_account_id: f.credit_account_id.ok_or_else(|| missing("credit_account_id"))?,
+                    amount: f.amount.ok_or_else(|| missing("amount"))?,
+                    currency: f.currency.ok_or_else(|| missing("currency"))?,
+                };
+                match (f.pending, f.timeout_seconds) {
+                    (true, timeout) => TransferKind::Pending { movement, timeout },
+                    (false, None) => TransferKind::Immediate(movement),
+                    (false, Some(_)) => return Err(not_allowed("timeout_seconds", "without pending: true")),
+                }
+            }
+        };
+        Ok(NewTransfer { id, kind, metadata: f.metadata })
+    }
+}
+
+impl From<NewTransfer> for TransferFields {
+    fn from(t: NewTransfer) -> Self {
+        let mut f = TransferFields { id: Some(t.id), metadata: t.metadata, ..TransferFields::default() };
+        let mut moves = |m: Movement| {
+            f.debit_account_id = Some(m.debit_account_id);
+            f.credit_account_id = Some(m.credit_account_id);
+            f.amount = Some(m.amount);
+            f.currency = Some(m.currency);
+        };
+        match t.kind {
+            TransferKind::Immediate(m) => moves(m),
+            TransferKind::Pending { movement, timeout } => {
+                moves(movement);
+                f.pending = true;
+                f.timeout_seconds = timeout;
+            }
+            TransferKind::PostPending { pending_id, amount } => {
+                f.post_pending_id = Some(pending_id);
+                f.amount = amount;
+            }
+            TransferKind::VoidPending { pending_id } => f.void_pending_id = Some(pending_id),
+        }
+        f
+    }
+}
+
+/// A transfer's JSON: the request's fields, with the movement's accounts, amount and currency (for
+/// a post or void, the hold's, and the amount posted or released), then when and what became of it.
+#[derive(Serialize)]
+struct TransferView<'a> {
+    id: &'a TransferId,
+    #[serde(flatten)]
+    movement: Option<&'a Movement>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pending: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout_seconds: Option<Timeout>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    expires_at: Option<OffsetDateTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    post_pending_id: Option<&'a TransferId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    void_pending_id: Option<&'a TransferId>,
+    metadata: &'a Metadata,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(flatten)]
+    status: &'a TransferStatus,
+}
+
+impl Serialize for Transfer {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let kind = &self.request.kind;
+        TransferView {
+            id: &self.request.id,
+            movement: self.movement.as_ref(),
+            pending: matches!(kind, TransferKind::Pending { .. }),
+            timeout_seconds: self.timeout(),
+            expires_at: self.expires_at(),
+            post_pending_id: match kind {
+                TransferKind::PostPending { pending_id, .. } => Some(pending_id),
+                _ => None,
+            },
+            void_pending_id: match kind {
+                TransferKind::VoidPending { pending_id } => Some(pending_id),
+                _ => None,
+            },
+            metadata: &self.request.metadata,
+            created_at: self.created_at,
+            status: &self.status,
+        }
+        .serialize(serializer)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures;
 
     fn transfer(debit: &str, credit: &str, amount: u64) -> NewTransfer {
-        crate::fixtures::transfer("t1", debit, credit, amount)
+        fixtures::transfer("t1", debit, credit, amount)
+    }
+
+    fn parse(json: serde_json::Value) -> Result<NewTransfer, String> {
+        serde_json::from_value(json).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -112,16 +417,87 @@ mod tests {
             other.differing_fields(&original),
             vec!["debit_account_id", "credit_account_id", "amount"]
         );
+        let hold = fixtures::hold("t1", "a", "b", 5, Some(60));
+        assert_eq!(hold.differing_fields(&original), vec!["pending", "timeout_seconds"]);
+    }
+
+    #[test]
+    fn an_immediate_transfer_serialises_as_it_always_did() {
+        let json = serde_json::to_value(transfer("a", "b", 5)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"id": "t1", "debit_account_id": "a", "credit_account_id": "b",
+                "amount": 5, "currency": "EUR", "metadata": {}})
+        );
+    }
+
+    #[test]
+    fn each_kind_parses_from_its_fields_and_round_trips() {
+        let base = serde_json::json!({"id": "h", "debit_account_id": "a", "credit_account_id": "b",
+            "amount": 5, "currency": "EUR"});
+        let mut hold = base.clone();
+        hold["pending"] = true.into();
+        hold["timeout_seconds"] = 60.into();
+        for json in [
+            base.clone(),
+            hold,
+            serde_json::json!({"id": "p", "post_pending_id": "h", "amount": 3}),
+            serde_json::json!({"id": "p", "post_pending_id": "h"}),
+            serde_json::json!({"id": "v", "void_pending_id": "h"}),
+        ] {
+            let parsed = parse(json.clone()).unwrap();
+            let mut back = serde_json::to_value(&parsed).unwrap();
+            back.as_object_mut().unwrap().remove("metadata");
+            assert_eq!(back, json);
+        }
+    }
+
+    #[test]
+    fn fields_of_two_kinds_are_refused_naming_the_field() {
+        for (json, field) in [
+            (
+                serde_json::json!({"id": "p", "post_pending_id": "h", "void_pending_id": "h"}),
+                "void_pending_id",
+            ),
+            (serde_json::json!({"id": "p", "post_pending_id": "h", "currency": "EUR"}), "currency"),
+            (serde_json::json!({"id": "v", "void_pending_id": "h", "amount": 1}), "amount"),
+            (
+                serde_json::json!({"id": "x", "debit_account_id": "a", "credit_account_id": "b",
+                "amount": 1, "currency": "EUR", "timeout_seconds": 5}),
+                "timeout_seconds",
+            ),
+            (
+                serde_json::json!({"id": "x", "credit_account_id": "b", "amount": 1, "currency": "EUR"}),
+                "debit_account_id",
+            ),
+            (
+                serde_json::json!({"id": "x", "debit_account_id": "a", "credit_account_id": "b",
+                "amount": 1, "currency": "EUR", "pending": true, "timeout_seconds": 0}),
+                "from 1 to 2592000",
+            ),
+        ] {
+            let err = parse(json).unwrap_err();
+            assert!(err.contains(field), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_hold_reads_expired_once_its_timeout_has_passed() {
+        let at = OffsetDateTime::UNIX_EPOCH;
+        let hold = fixtures::hold("h", "a", "b", 5, Some(60));
+        let movement = hold.kind.movement().cloned().unwrap();
+        let applied = hold.applied(movement, at);
+        assert_eq!(applied.expires_at(), Some(at + Duration::seconds(60)));
+        assert_eq!(applied.clone().observed(at + Duration::seconds(59)).status, TransferStatus::Pending);
+        assert_eq!(applied.observed(at + Duration::seconds(60)).status, TransferStatus::Expired);
     }
 
     #[test]
     fn serialises_flat_with_status() {
-        let t = transfer("a", "b", 5).rejected(RuleViolation::SameAccount, OffsetDateTime::UNIX_EPOCH);
+        let t = transfer("a", "b", 5).rejected(RuleViolation::SameAccount, None, OffsetDateTime::UNIX_EPOCH);
         let json = serde_json::to_value(&t).unwrap();
         assert_eq!(json["status"], "rejected");
         assert_eq!(json["reason"]["code"], "same_account");
         assert_eq!(json["amount"], 5);
-        let back: Transfer = serde_json::from_value(json).unwrap();
-        assert_eq!(back, t);
     }
 }

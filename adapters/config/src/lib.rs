@@ -103,7 +103,7 @@ impl ApiConfig {
     }
 }
 
-/// The worker function's settings.
+/// The worker's and the sweeper's settings: the table, and telemetry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkerConfig {
     pub table_name: String,

@@ -66,7 +66,7 @@ enum Claimed {
     Own,
     /// The id already holds a transfer: of another request, or of an earlier `respond-async` post
     /// (those share one owner, so their fields tell whether this is a replay).
-    Held(Transfer),
+    Held(Box<Transfer>),
 }
 
 fn fingerprint(batch: &TransferBatch) -> String {
@@ -157,7 +157,7 @@ impl DynamoStore {
             Claimed::Held(existing) => {
                 let fields = request.differing_fields(&existing.request);
                 if fields.is_empty() {
-                    Ok(Created::Replayed(existing))
+                    Ok(Created::Replayed(existing.observed(now)))
                 } else {
                     let fields = fields.into_iter().map(str::to_owned).collect();
                     Err(LedgerError::IdempotencyConflict { fields }.into())
@@ -429,7 +429,7 @@ fn claimed(existing: &Item, owner: &str) -> Result<Claimed, StoreError> {
     if owner != keys::ASYNC_OWNER && items::owner_of(existing) == Some(owner) {
         return Ok(Claimed::Own);
     }
-    Ok(Claimed::Held(items::transfer_from(existing)?))
+    Ok(Claimed::Held(Box::new(items::transfer_from(existing)?)))
 }
 
 /// Why the batch cannot be accepted with what its ids hold, if it cannot: every differing field,

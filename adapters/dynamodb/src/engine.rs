@@ -8,13 +8,14 @@
 //!   commits on a stale balance (a rejection writes only its own record: it stands as one step of
 //!   the serial order at the instant of the read);
 //! - a batch's cursor only if it still stands where it was read, so each of its transfers is counted
-//!   once, in order.
+//!   once, in order;
+//! - a hold's status only if it is still `pending`, so a hold resolves once (post, void or expiry).
 //!
 //! One rule for every cancelled transaction: nothing of it happened, so read again and plan again.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use ledger::{
     AccountBalance, AccountId, BatchId, Decision, Entry, NewTransfer, Planner, TenantId, Transfer,
     TransferId, TransferStatus,
@@ -65,6 +66,11 @@ impl State {
         })
     }
 
+    /// Every transfer read, as stored: where the planner finds the holds that posts and voids name.
+    pub(crate) fn stored(&self) -> Result<Vec<Transfer>, StoreError> {
+        self.transfers.values().map(items::transfer_from).collect()
+    }
+
     /// The versions the accounts were read at: what their balance writes are conditioned on.
     pub(crate) fn versions(&self) -> HashMap<AccountId, u64> {
         self.accounts.iter().map(|a| (a.id.clone(), a.entry_count)).collect()
@@ -86,7 +92,7 @@ pub(crate) fn plan(
     requests: &[Request],
     now: OffsetDateTime,
 ) -> Result<(Vec<Step>, Planner), StoreError> {
-    let mut planner = Planner::new(state.accounts.iter().cloned(), now);
+    let mut planner = Planner::new(state.accounts.iter().cloned(), now).with_stored(state.stored()?);
     let mut steps = Vec::with_capacity(requests.len());
     for request in requests {
         let (held, claim) = state.held(request)?;
@@ -131,6 +137,8 @@ impl DynamoStore {
         self.read(tenant, transfers, false).await
     }
 
+    /// Reads the ids (if `with_ids`), the holds that posts and voids name, and the accounts of both:
+    /// a second BatchGetItem only for the accounts of holds, which the first tells.
     async fn read<'a>(
         &self,
         tenant: &TenantId,
@@ -139,17 +147,37 @@ impl DynamoStore {
     ) -> Result<State, StoreError> {
         let mut keys_to_read: Vec<Item> = Vec::new();
         let (mut ids, mut accounts) = (HashSet::new(), HashSet::new());
-        for t in transfers {
-            if with_ids && ids.insert(t.id.clone()) {
-                keys_to_read.push(key(keys::transfer_pk(tenant, &t.id), keys::TRANSFER_SK));
+        let mut account_key = |account: &AccountId, keys_to_read: &mut Vec<Item>| {
+            if accounts.insert(account.clone()) {
+                keys_to_read.push(key(keys::account_pk(tenant, account), keys::BALANCE_SK));
             }
-            for account in [&t.debit_account_id, &t.credit_account_id] {
-                if accounts.insert(account.clone()) {
-                    keys_to_read.push(key(keys::account_pk(tenant, account), keys::BALANCE_SK));
+        };
+        for t in transfers {
+            let own = with_ids.then_some(&t.id);
+            for id in own.into_iter().chain(t.kind.pending_id()) {
+                if ids.insert(id.clone()) {
+                    keys_to_read.push(key(keys::transfer_pk(tenant, id), keys::TRANSFER_SK));
                 }
+            }
+            if let Some(m) = t.kind.movement() {
+                account_key(&m.debit_account_id, &mut keys_to_read);
+                account_key(&m.credit_account_id, &mut keys_to_read);
             }
         }
         let mut state = State::default();
+        self.read_into(&mut state, keys_to_read).await?;
+        let mut hold_accounts = Vec::new();
+        for item in state.transfers.values() {
+            if let Some(m) = items::transfer_from(item)?.movement {
+                account_key(&m.debit_account_id, &mut hold_accounts);
+                account_key(&m.credit_account_id, &mut hold_accounts);
+            }
+        }
+        self.read_into(&mut state, hold_accounts).await?;
+        Ok(state)
+    }
+
+    async fn read_into(&self, state: &mut State, keys_to_read: Vec<Item>) -> Result<(), StoreError> {
         for chunk in keys_to_read.chunks(MAX_READ_KEYS) {
             for item in self.batch_get(chunk.to_vec()).await? {
                 match item.get(keys::SK).and_then(|v| v.as_s().ok()).map(String::as_str) {
@@ -162,7 +190,7 @@ impl DynamoStore {
                 }
             }
         }
-        Ok(state)
+        Ok(())
     }
 
     /// Writes `steps` in order, as few transactions as the limits allow, each writing each account's
@@ -181,7 +209,7 @@ impl DynamoStore {
             for step in chunk {
                 transaction.add(self, tenant, step)?;
             }
-            let mut writes = transaction.puts;
+            let mut writes: Vec<_> = transaction.puts.into_iter().flatten().collect();
             for (account, entry) in &transaction.balances {
                 let was = versions.get(account).copied().unwrap_or_default();
                 writes.push(self.balance_update(tenant, entry, was)?);
@@ -226,11 +254,14 @@ impl DynamoStore {
             .key(keys::SK, s(keys::BALANCE_SK))
             // `writes` counts the item's writes: how hot it runs, visible in the table.
             .update_expression(
-                "SET debits_posted = :d, credits_posted = :c, entry_count = :now ADD writes :one",
+                "SET debits_pending = :dp, debits_posted = :d, credits_pending = :cp, credits_posted = :c, \
+                 entry_count = :now ADD writes :one",
             )
             .condition_expression("entry_count = :was")
             .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":dp", n(latest.balances_after.debits_pending))
             .expression_attribute_values(":d", n(latest.balances_after.debits_posted))
+            .expression_attribute_values(":cp", n(latest.balances_after.credits_pending))
             .expression_attribute_values(":c", n(latest.balances_after.credits_posted))
             .expression_attribute_values(":now", n(latest.sequence))
             .expression_attribute_values(":was", n(was))
@@ -296,12 +327,51 @@ impl DynamoStore {
         let put = put.table_name(&self.table).build().map_err(|e| StoreError::Unexpected(e.to_string()))?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
+
+    /// Moves a stored hold from `pending` to its resolution (`hold.status`), only if still pending.
+    fn resolve_hold(&self, tenant: &TenantId, hold: &Transfer) -> Result<TransactWriteItem, StoreError> {
+        let mut set = vec!["#status = :status"];
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::transfer_pk(tenant, &hold.request.id)))
+            .key(keys::SK, s(keys::TRANSFER_SK))
+            .condition_expression("#status = :pending")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":status", s(items::status_code(&hold.status)));
+        match &hold.status {
+            TransferStatus::Posted { resolved_by, posted_amount } => {
+                set.extend(["resolved_by = :by", "posted_amount = :posted"]);
+                update = update
+                    .expression_attribute_values(":by", s(resolved_by.as_str()))
+                    .expression_attribute_values(":posted", n(posted_amount.get()));
+            }
+            TransferStatus::Voided { resolved_by } => {
+                set.push("resolved_by = :by");
+                update = update.expression_attribute_values(":by", s(resolved_by.as_str()));
+            }
+            _ => {}
+        }
+        let update = update
+            .update_expression(format!("SET {}", set.join(", ")))
+            .build()
+            .map_err(|e| StoreError::Unexpected(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
 }
 
 /// What one transaction writes, gathered step by step.
 #[derive(Default)]
 struct Transaction {
-    puts: Vec<TransactWriteItem>,
+    /// `None`: a write another step of the same transaction cancelled out (DynamoDB allows one
+    /// action per item in a transaction).
+    puts: Vec<Option<TransactWriteItem>>,
+    /// Where each transfer put in this transaction is, with its claim: a hold resolved in the same
+    /// transaction is put once, resolved.
+    transfer_puts: HashMap<TransferId, (usize, Option<String>)>,
+    /// Where each expiry listing put in this transaction is: a hold resolved in the same
+    /// transaction is never listed.
+    expiry_puts: HashMap<TransferId, usize>,
     /// Each account's last entry in the transaction: its balance is written once, as of that entry.
     balances: BTreeMap<AccountId, Entry>,
     /// Outcome codes of the steps, for a batch's counters.
@@ -313,15 +383,65 @@ impl Transaction {
         *self.counts.entry(step.decision.outcome_code().to_owned()).or_default() += 1;
         let claim = step.claim.as_deref();
         match &step.decision {
-            Decision::Commit { transfer, debit, credit } => {
-                self.puts.push(store.put_transfer(tenant, transfer, claim)?);
-                for entry in [debit, credit] {
-                    self.puts.push(put(&store.table, items::entry_item(tenant, entry))?);
-                    self.balances.insert(entry.account_id.clone(), (**entry).clone());
+            Decision::Commit { transfer, debit, credit, resolves } => {
+                self.put_transfer(store, tenant, transfer, claim)?;
+                if let Some(listing) = crate::expiry::listing(tenant, transfer) {
+                    self.expiry_puts.insert(transfer.request.id.clone(), self.puts.len());
+                    self.puts.push(Some(put(&store.table, listing)?));
                 }
+                if let Some(hold) = resolves {
+                    self.resolve(store, tenant, hold)?;
+                }
+                self.entries(store, tenant, [debit, credit])?;
             }
-            Decision::Reject(transfer) => self.puts.push(store.put_transfer(tenant, transfer, claim)?),
+            Decision::Expire { hold, debit, credit } => {
+                self.resolve(store, tenant, hold)?;
+                self.entries(store, tenant, [debit, credit])?;
+            }
+            Decision::Reject(transfer) => self.put_transfer(store, tenant, transfer, claim)?,
             Decision::Replay(_) | Decision::Conflict { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn put_transfer(
+        &mut self,
+        store: &DynamoStore,
+        tenant: &TenantId,
+        transfer: &Transfer,
+        claim: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let at = self.puts.len();
+        self.transfer_puts.insert(transfer.request.id.clone(), (at, claim.map(str::to_owned)));
+        self.puts.push(Some(store.put_transfer(tenant, transfer, claim)?));
+        Ok(())
+    }
+
+    /// Writes `hold` as resolved, and removes it from the expiry listing.
+    fn resolve(&mut self, store: &DynamoStore, tenant: &TenantId, hold: &Transfer) -> Result<(), StoreError> {
+        let id = &hold.request.id;
+        match self.transfer_puts.get(id) {
+            Some((at, claim)) => self.puts[*at] = Some(store.put_transfer(tenant, hold, claim.as_deref())?),
+            None => self.puts.push(Some(store.resolve_hold(tenant, hold)?)),
+        }
+        if let Some(listing) = crate::expiry::listing_key(tenant, hold) {
+            match self.expiry_puts.remove(id) {
+                Some(at) => self.puts[at] = None,
+                None => self.puts.push(Some(delete(&store.table, listing)?)),
+            }
+        }
+        Ok(())
+    }
+
+    fn entries<'e>(
+        &mut self,
+        store: &DynamoStore,
+        tenant: &TenantId,
+        entries: impl IntoIterator<Item = &'e Box<Entry>>,
+    ) -> Result<(), StoreError> {
+        for entry in entries {
+            self.puts.push(Some(put(&store.table, items::entry_item(tenant, entry))?));
+            self.balances.insert(entry.account_id.clone(), (**entry).clone());
         }
         Ok(())
     }
@@ -331,10 +451,21 @@ impl Transaction {
 fn cost(step: &Step) -> (usize, usize, Vec<&AccountId>) {
     // The tenant and owner in keys add at most a few hundred bytes to the item sizes counted here.
     let slack = 400;
+    let entries = 2 * (ENTRY_SIZE + slack);
+    let listed = |t: &Transfer| usize::from(t.expires_at().is_some());
     match &step.decision {
-        Decision::Commit { transfer, debit, credit } => {
-            let bytes = items::transfer_size(transfer) + 2 * (ENTRY_SIZE + slack) + slack;
-            (3, bytes, vec![&debit.account_id, &credit.account_id])
+        Decision::Commit { transfer, debit, credit, resolves } => {
+            // The record, its listing if it expires, two entries, and the hold it resolves with its
+            // listing (counted apart even where the two merge).
+            let resolved = resolves.as_deref().map_or(0, |hold| 1 + listed(hold));
+            let items = 3 + listed(transfer) + resolved;
+            let bytes =
+                items::transfer_size(transfer) + entries + (1 + resolved + listed(transfer)) * UPDATE_BYTES;
+            let bytes = bytes + resolves.as_deref().map_or(0, items::transfer_size);
+            (items, bytes, vec![&debit.account_id, &credit.account_id])
+        }
+        Decision::Expire { hold, debit, credit } => {
+            (3 + listed(hold), entries + 2 * UPDATE_BYTES, vec![&debit.account_id, &credit.account_id])
         }
         Decision::Reject(transfer) => (1, items::transfer_size(transfer) + slack, vec![]),
         Decision::Replay(_) | Decision::Conflict { .. } => (0, 0, vec![]),
@@ -384,6 +515,13 @@ pub(crate) fn put_if_new(table: &str, item: Item) -> Result<TransactWriteItem, S
         .condition_expression("attribute_not_exists(pk)");
     let put = put.build().map_err(|e| StoreError::Unexpected(e.to_string()))?;
     Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// A transactional delete of the item at `item_key`.
+pub(crate) fn delete(table: &str, item_key: Item) -> Result<TransactWriteItem, StoreError> {
+    let delete = Delete::builder().table_name(table).set_key(Some(item_key));
+    let delete = delete.build().map_err(|e| StoreError::Unexpected(e.to_string()))?;
+    Ok(TransactWriteItem::builder().delete(delete).build())
 }
 
 /// The key of the item at (`pk`, `sk`).

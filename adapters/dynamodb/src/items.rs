@@ -6,8 +6,9 @@ use std::str::FromStr;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use ledger::{
-    Account, AccountBalance, AccountId, Amount, Balances, Currency, Direction, Entry, Metadata, NewTransfer,
-    RuleViolation, TenantId, Transfer, TransferId, TransferStatus,
+    Account, AccountBalance, AccountId, Amount, Balances, Currency, Direction, Effect, Entry, Metadata,
+    Movement, NewTransfer, RuleViolation, TenantId, Timeout, Transfer, TransferId, TransferKind,
+    TransferStatus,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -56,10 +57,21 @@ pub fn balance_item(tenant: &TenantId, balance: &AccountBalance) -> Item {
         ("id".into(), s(balance.id.as_str())),
         ("currency".into(), s(balance.currency.as_str())),
         ("allow_overdraft".into(), AttributeValue::Bool(balance.allow_overdraft)),
-        ("debits_posted".into(), n(balance.balances.debits_posted)),
-        ("credits_posted".into(), n(balance.balances.credits_posted)),
         ("entry_count".into(), n(balance.entry_count)),
     ])
+    .into_iter()
+    .chain(totals(&balance.balances))
+    .collect()
+}
+
+/// The four totals as attributes, named as in the API.
+pub fn totals(b: &Balances) -> [(String, AttributeValue); 4] {
+    [
+        ("debits_pending".into(), n(b.debits_pending)),
+        ("debits_posted".into(), n(b.debits_posted)),
+        ("credits_pending".into(), n(b.credits_pending)),
+        ("credits_posted".into(), n(b.credits_posted)),
+    ]
 }
 
 pub fn transfer_item(tenant: &TenantId, transfer: &Transfer) -> Item {
@@ -78,29 +90,70 @@ fn transfer_attributes(transfer: &Transfer) -> Item {
     let t = &transfer.request;
     let mut item = HashMap::from([
         ("id".into(), s(t.id.as_str())),
-        ("debit_account_id".into(), s(t.debit_account_id.as_str())),
-        ("credit_account_id".into(), s(t.credit_account_id.as_str())),
-        ("amount".into(), n(t.amount.get())),
-        ("currency".into(), s(t.currency.as_str())),
         ("metadata".into(), metadata(&t.metadata)),
         ("created_at".into(), timestamp(transfer.created_at)),
     ]);
+    if let Some(m) = &transfer.movement {
+        item.insert("debit_account_id".into(), s(m.debit_account_id.as_str()));
+        item.insert("credit_account_id".into(), s(m.credit_account_id.as_str()));
+        item.insert("amount".into(), n(m.amount.get()));
+        item.insert("currency".into(), s(m.currency.as_str()));
+    }
+    match &t.kind {
+        TransferKind::Immediate(_) => {}
+        TransferKind::Pending { timeout, .. } => {
+            item.insert("pending".into(), AttributeValue::Bool(true));
+            if let Some(timeout) = timeout {
+                item.insert("timeout_seconds".into(), n(timeout.seconds()));
+            }
+        }
+        TransferKind::PostPending { pending_id, amount } => {
+            item.insert("post_pending_id".into(), s(pending_id.as_str()));
+            if let Some(amount) = amount {
+                item.insert("requested_amount".into(), n(amount.get()));
+            }
+        }
+        TransferKind::VoidPending { pending_id } => {
+            item.insert("void_pending_id".into(), s(pending_id.as_str()));
+        }
+    }
+    item.insert("status".into(), s(status_code(&transfer.status)));
     match &transfer.status {
-        TransferStatus::Queued => {
-            item.insert("status".into(), s("queued"));
-        }
-        TransferStatus::Committed => {
-            item.insert("status".into(), s("committed"));
-        }
         TransferStatus::Rejected { reason } => {
-            item.insert("status".into(), s("rejected"));
             item.insert("reason".into(), s(reason.code()));
             if let Some(account) = reason.account_id() {
                 item.insert("reason_account_id".into(), s(account.as_str()));
             }
+            if let Some(pending) = reason.pending_id() {
+                item.insert("reason_pending_id".into(), s(pending.as_str()));
+            }
         }
+        TransferStatus::Posted { resolved_by, posted_amount } => {
+            item.insert("resolved_by".into(), s(resolved_by.as_str()));
+            item.insert("posted_amount".into(), n(posted_amount.get()));
+        }
+        TransferStatus::Voided { resolved_by } => {
+            item.insert("resolved_by".into(), s(resolved_by.as_str()));
+        }
+        TransferStatus::Queued
+        | TransferStatus::Committed
+        | TransferStatus::Pending
+        | TransferStatus::Expired => {}
     }
     item
+}
+
+/// The stored value of a transfer's `status` attribute.
+pub fn status_code(status: &TransferStatus) -> &'static str {
+    match status {
+        TransferStatus::Queued => "queued",
+        TransferStatus::Committed => "committed",
+        TransferStatus::Rejected { .. } => "rejected",
+        TransferStatus::Pending => "pending",
+        TransferStatus::Posted { .. } => "posted",
+        TransferStatus::Voided { .. } => "voided",
+        TransferStatus::Expired => "expired",
+    }
 }
 
 /// A transfer written by a queued submission: `owner` says which submission (and position) claimed
@@ -134,19 +187,32 @@ fn value_size(value: &AttributeValue) -> usize {
 }
 
 pub fn entry_item(tenant: &TenantId, entry: &Entry) -> Item {
-    HashMap::from([
+    let mut item: Item = HashMap::from([
         (keys::PK.into(), s(keys::account_pk(tenant, &entry.account_id))),
         (keys::SK.into(), s(keys::entry_sk(entry.sequence))),
         ("account_id".into(), s(entry.account_id.as_str())),
         ("sequence".into(), n(entry.sequence)),
         ("transfer_id".into(), s(entry.transfer_id.as_str())),
         ("direction".into(), s(direction_code(entry.direction))),
+        ("effect".into(), s(effect_code(entry.effect))),
         ("amount".into(), n(entry.amount.get())),
         ("counterparty_account_id".into(), s(entry.counterparty_account_id.as_str())),
-        ("debits_posted".into(), n(entry.balances_after.debits_posted)),
-        ("credits_posted".into(), n(entry.balances_after.credits_posted)),
         ("created_at".into(), timestamp(entry.created_at)),
-    ])
+    ]);
+    if let Effect::PostedFromHold { held } = entry.effect {
+        item.insert("held".into(), n(held.get()));
+    }
+    item.extend(totals(&entry.balances_after));
+    item
+}
+
+fn effect_code(effect: Effect) -> &'static str {
+    match effect {
+        Effect::Posted => "posted",
+        Effect::Held => "held",
+        Effect::PostedFromHold { .. } => "posted_from_hold",
+        Effect::Released => "released",
+    }
 }
 
 fn direction_code(direction: Direction) -> &'static str {
@@ -184,6 +250,23 @@ impl Reader<'_> {
         parse(self.str(name)?).map_err(|_| self.corrupt(name, "does not parse"))
     }
 
+    fn opt_str(&self, name: &str) -> Result<Option<&str>, StoreError> {
+        self.0.get(name).map(|_| self.str(name)).transpose()
+    }
+
+    /// A number that items written before it existed lack: zero then.
+    fn num_or_zero<T: FromStr + Default>(&self, name: &str) -> Result<T, StoreError> {
+        self.0.get(name).map(|_| self.num(name)).transpose().map(Option::unwrap_or_default)
+    }
+
+    fn id<T>(
+        &self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, ledger::FieldError>,
+    ) -> Result<Option<T>, StoreError> {
+        self.opt_str(name)?.map(|v| parse(v).map_err(|_| self.corrupt(name, "does not parse"))).transpose()
+    }
+
     fn bool(&self, name: &str) -> Result<bool, StoreError> {
         match self.0.get(name) {
             Some(AttributeValue::Bool(b)) => Ok(*b),
@@ -209,13 +292,23 @@ impl Reader<'_> {
 
     fn balances(&self) -> Result<Balances, StoreError> {
         Ok(Balances {
+            debits_pending: self.num_or_zero("debits_pending")?,
             debits_posted: self.num("debits_posted")?,
+            credits_pending: self.num_or_zero("credits_pending")?,
             credits_posted: self.num("credits_posted")?,
         })
     }
 
     fn amount(&self) -> Result<Amount, StoreError> {
-        Amount::new(self.num("amount")?).map_err(|_| self.corrupt("amount", "is out of range"))
+        self.amount_named("amount")
+    }
+
+    fn amount_named(&self, name: &str) -> Result<Amount, StoreError> {
+        Amount::new(self.num(name)?).map_err(|_| self.corrupt(name, "is out of range"))
+    }
+
+    fn opt_amount(&self, name: &str) -> Result<Option<Amount>, StoreError> {
+        self.0.get(name).map(|_| self.amount_named(name)).transpose()
     }
 }
 
@@ -247,32 +340,56 @@ pub fn account_from(profile: &Item, balance: &Item) -> Result<Account, StoreErro
 
 pub fn transfer_from(item: &Item) -> Result<Transfer, StoreError> {
     let r = Reader(item);
+    let movement = match r.opt_str("debit_account_id")? {
+        None => None,
+        Some(_) => Some(Movement {
+            debit_account_id: r.parsed("debit_account_id", |v| AccountId::parse(v))?,
+            credit_account_id: r.parsed("credit_account_id", |v| AccountId::parse(v))?,
+            amount: r.amount()?,
+            currency: r.parsed("currency", Currency::parse)?,
+        }),
+    };
+    let own_movement = || movement.clone().ok_or_else(|| r.corrupt("debit_account_id", "is missing"));
+    let kind = if let Some(pending_id) = r.id("post_pending_id", |v| TransferId::parse(v))? {
+        TransferKind::PostPending { pending_id, amount: r.opt_amount("requested_amount")? }
+    } else if let Some(pending_id) = r.id("void_pending_id", |v| TransferId::parse(v))? {
+        TransferKind::VoidPending { pending_id }
+    } else if item.contains_key("pending") {
+        let timeout = r.0.get("timeout_seconds").map(|_| r.num("timeout_seconds")).transpose()?;
+        let timeout = timeout
+            .map(Timeout::new)
+            .transpose()
+            .map_err(|_| r.corrupt("timeout_seconds", "is out of range"))?;
+        TransferKind::Pending { movement: own_movement()?, timeout }
+    } else {
+        TransferKind::Immediate(own_movement()?)
+    };
     let request = NewTransfer {
         id: r.parsed("id", |v| TransferId::parse(v))?,
-        debit_account_id: r.parsed("debit_account_id", |v| AccountId::parse(v))?,
-        credit_account_id: r.parsed("credit_account_id", |v| AccountId::parse(v))?,
-        amount: r.amount()?,
-        currency: r.parsed("currency", Currency::parse)?,
+        kind,
         metadata: r.metadata("metadata")?,
     };
+    let resolved_by = || r.parsed("resolved_by", |v| TransferId::parse(v));
     let status = match r.str("status")? {
         "queued" => TransferStatus::Queued,
         "committed" => TransferStatus::Committed,
+        "pending" => TransferStatus::Pending,
+        "expired" => TransferStatus::Expired,
+        "posted" => TransferStatus::Posted {
+            resolved_by: resolved_by()?,
+            posted_amount: r.amount_named("posted_amount")?,
+        },
+        "voided" => TransferStatus::Voided { resolved_by: resolved_by()? },
         "rejected" => {
-            let account = || r.parsed("reason_account_id", |v| AccountId::parse(v));
-            let reason = match r.str("reason")? {
-                "same_account" => RuleViolation::SameAccount,
-                "account_not_found" => RuleViolation::AccountNotFound { account_id: account()? },
-                "currency_mismatch" => RuleViolation::CurrencyMismatch { account_id: account()? },
-                "insufficient_funds" => RuleViolation::InsufficientFunds { account_id: account()? },
-                "balance_limit_exceeded" => RuleViolation::BalanceLimitExceeded { account_id: account()? },
-                _ => return Err(r.corrupt("reason", "is not a known rule")),
-            };
+            let account = r.id("reason_account_id", |v| AccountId::parse(v))?;
+            let pending = r.id("reason_pending_id", |v| TransferId::parse(v))?;
+            let reason = RuleViolation::from_code(r.str("reason")?, account, pending)
+                .ok_or_else(|| r.corrupt("reason", "is not a known rule with its subject"))?;
             TransferStatus::Rejected { reason }
         }
         _ => return Err(r.corrupt("status", "is not a known status")),
     };
-    Ok(Transfer { request, created_at: r.timestamp("created_at")?, status })
+    Ok(Transfer { request, movement, created_at: r.timestamp("created_at")?, status })
 }
 
 pub fn entry_from(item: &Item) -> Result<Entry, StoreError> {
@@ -285,6 +402,13 @@ pub fn entry_from(item: &Item) -> Result<Entry, StoreError> {
             "debit" => Direction::Debit,
             "credit" => Direction::Credit,
             _ => return Err(r.corrupt("direction", "is neither debit nor credit")),
+        },
+        effect: match r.opt_str("effect")? {
+            None | Some("posted") => Effect::Posted,
+            Some("held") => Effect::Held,
+            Some("posted_from_hold") => Effect::PostedFromHold { held: r.amount_named("held")? },
+            Some("released") => Effect::Released,
+            Some(_) => return Err(r.corrupt("effect", "is not a known effect")),
         },
         amount: r.amount()?,
         counterparty_account_id: r.parsed("counterparty_account_id", |v| AccountId::parse(v))?,
@@ -312,7 +436,12 @@ mod tests {
             metadata: Metadata::parse(BTreeMap::from([("k".into(), "v".into())])).unwrap(),
         }
         .open(datetime!(2026-11-28 10:00:00.123 UTC));
-        account.balances = Balances { debits_posted: POSTED_LIMIT, credits_posted: 7 };
+        account.balances = Balances {
+            debits_posted: POSTED_LIMIT,
+            credits_posted: 7,
+            debits_pending: 3,
+            credits_pending: 0,
+        };
         account.entry_count = 42;
         let balance = balance_item(&tenant(), &account.balance_state());
         assert_eq!(balance["debits_posted"], n("99999999999999999999999999999999999999"));
@@ -320,20 +449,45 @@ mod tests {
     }
 
     #[test]
-    fn rejected_transfer_round_trips_with_its_reason() {
-        let transfer = NewTransfer {
-            id: TransferId::parse("t1").unwrap(),
-            debit_account_id: AccountId::parse("a").unwrap(),
-            credit_account_id: AccountId::parse("b").unwrap(),
-            amount: Amount::new(5).unwrap(),
-            currency: Currency::parse("EUR").unwrap(),
-            metadata: Metadata::default(),
+    fn every_kind_and_status_round_trips() {
+        let at = datetime!(2026-11-28 10:00:00 UTC);
+        let a = AccountId::parse("a").unwrap();
+        let h = TransferId::parse("h").unwrap();
+        let hold = ledger::fixtures::committed(ledger::fixtures::hold("h", "a", "b", 5, Some(60)), at);
+        let movement = hold.movement.clone().unwrap();
+        let transfers = [
+            ledger::fixtures::transfer("t1", "a", "b", 5).rejected(
+                RuleViolation::InsufficientFunds { account_id: a.clone() },
+                None,
+                at,
+            ),
+            ledger::fixtures::committed(ledger::fixtures::transfer("t2", "a", "b", 5), at),
+            hold.clone(),
+            Transfer {
+                status: TransferStatus::Posted {
+                    resolved_by: h.clone(),
+                    posted_amount: Amount::new(3).unwrap(),
+                },
+                ..hold.clone()
+            },
+            Transfer { status: TransferStatus::Voided { resolved_by: h.clone() }, ..hold.clone() },
+            Transfer { status: TransferStatus::Expired, ..hold },
+            ledger::fixtures::post("p", "h", Some(3))
+                .applied(Movement { amount: Amount::new(3).unwrap(), ..movement.clone() }, at),
+            ledger::fixtures::post("p2", "h", None).rejected(
+                RuleViolation::PendingNotFound { pending_id: h.clone() },
+                None,
+                at,
+            ),
+            ledger::fixtures::void("v", "h").rejected(
+                RuleViolation::PendingAlreadyPosted { pending_id: h },
+                Some(movement),
+                at,
+            ),
+        ];
+        for transfer in transfers {
+            assert_eq!(transfer_from(&transfer_item(&tenant(), &transfer)).unwrap(), transfer);
         }
-        .rejected(
-            RuleViolation::InsufficientFunds { account_id: AccountId::parse("a").unwrap() },
-            datetime!(2026-11-28 10:00:00 UTC),
-        );
-        assert_eq!(transfer_from(&transfer_item(&tenant(), &transfer)).unwrap(), transfer);
     }
 
     #[test]

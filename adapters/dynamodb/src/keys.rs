@@ -11,6 +11,13 @@
 //! | batch           | `T#{tenant}#Q#{batch}`    | `Q`                | -              | -           |
 //! | batch progress  | `T#{tenant}#Q#{batch}`    | `C`                | -              | -           |
 //! | batch ids       | `T#{tenant}#Q#{batch}`    | `I`                | -              | -           |
+//! | expiry listing  | `S#{hour}#{shard}`        | `{at:012}#{tenant}#{transfer}` | - | -          |
+//! | sweep cursor    | `S#sweep`                 | `S`                | -              | -           |
+//!
+//! The expiry listing is the one tenant-less partition family: the sweeper lists the holds due in
+//! an hour across tenants. It is sharded (`EXPIRY_SHARDS`) by a hash of tenant and transfer, so the
+//! holds that expire in one hour are spread over that many partitions, and its items carry the
+//! tenant the sweeper then reads under.
 //!
 //! A queued transfer is its transfer item with status `queued` and an `owner` (see [`owner`]); the
 //! worker settles it in place. A batch's progress item holds its cursor (how many of its transfers,
@@ -74,6 +81,33 @@ pub fn transfer_pk(tenant: &TenantId, transfer: &TransferId) -> String {
     format!("T#{tenant}#X#{transfer}")
 }
 
+/// Partitions per hour of the expiry listing: 8 × 1,000 writes/s before one runs hot.
+pub const EXPIRY_SHARDS: u32 = 8;
+pub const SWEEP_PK: &str = "S#sweep";
+pub const SWEEP_SK: &str = "S";
+
+/// The listing partition of holds expiring in the hour that contains unix second `at`.
+pub fn expiry_pk(at: i64, shard: u32) -> String {
+    format!("S#{}#{shard}", at.div_euclid(3600))
+}
+
+/// Sorted by instant, so a range of the sort key lists the holds due between two instants.
+pub fn expiry_sk(at: i64, tenant: &TenantId, transfer: &TransferId) -> String {
+    format!("{}#{tenant}#{transfer}", expiry_sk_bound(at))
+}
+
+/// The sort key prefix of instant `at`: every listing at `at` sorts at or after it, before `at + 1`'s.
+pub fn expiry_sk_bound(at: i64) -> String {
+    format!("{at:012}")
+}
+
+/// The listing shard of a hold: FNV-1a of tenant and id, stable across processes and releases.
+pub fn expiry_shard(tenant: &TenantId, transfer: &TransferId) -> u32 {
+    let bytes = tenant.as_str().bytes().chain([b'#']).chain(transfer.as_str().bytes());
+    let hash = bytes.fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    hash % EXPIRY_SHARDS
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +118,18 @@ mod tests {
         assert!(entry_sk(u64::MAX - 1) < entry_sk(u64::MAX));
         // The account's two items sort below every entry, so a descending query meets them last.
         assert!(ACCOUNT_SK < BALANCE_SK && BALANCE_SK < entry_sk(0).as_str());
+    }
+
+    #[test]
+    fn expiry_listings_sort_by_instant_and_spread_over_shards() {
+        let t = TenantId::parse("acme").unwrap();
+        let id = |i: u32| TransferId::parse(format!("h{i}")).unwrap();
+        assert!(expiry_sk(999, &t, &id(1)) < expiry_sk_bound(1000));
+        assert!(expiry_sk(1000, &t, &id(1)) > expiry_sk_bound(1000));
+        assert_eq!(expiry_pk(3599, 0), "S#0#0");
+        assert_eq!(expiry_pk(3600, 0), "S#1#0");
+        let shards: std::collections::HashSet<_> = (0..200).map(|i| expiry_shard(&t, &id(i))).collect();
+        assert_eq!(shards.len(), EXPIRY_SHARDS as usize);
     }
 
     #[test]

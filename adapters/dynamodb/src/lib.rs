@@ -9,6 +9,7 @@ mod cancel;
 pub mod client;
 mod engine;
 mod error;
+mod expiry;
 pub mod items;
 pub mod keys;
 mod queued;
@@ -19,6 +20,7 @@ mod transfers;
 pub use batches::{BatchRecord, BatchStatus};
 pub use engine::{MAX_TRANSACTION_BYTES, MAX_TRANSACTION_ITEMS};
 pub use error::StoreError;
+pub use expiry::{Sweep, listing as expiry_listing};
 pub use queued::{BatchRun, Settled};
 pub use transfers::CONTENTION_BUDGET;
 

@@ -33,7 +33,7 @@ pub enum Settled {
 impl Settled {
     fn of(step: &Step) -> Self {
         match &step.decision {
-            Decision::Commit { .. } => Settled::Committed,
+            Decision::Commit { .. } | Decision::Expire { .. } => Settled::Committed,
             Decision::Reject(_) => Settled::Rejected(step.decision.outcome_code().to_owned()),
             Decision::Replay(_) | Decision::Conflict { .. } => Settled::AlreadySettled,
         }
@@ -88,6 +88,10 @@ impl DynamoStore {
                 requests.push(Request { transfer, owner: Some(owner) });
             }
             let state = self.read_accounts(tenant, requests.iter().map(|r| &r.transfer), claims).await?;
+            if self.expire_due(tenant, &state, now).await? {
+                contended += 1;
+                continue;
+            }
             let (mut steps, _) = engine::plan(&state, &requests, now)?;
             // A transfer whose id another submission holds, not applied yet, is waited for: in
             // order, nothing after it may go ahead of it.
@@ -148,6 +152,9 @@ impl DynamoStore {
                 break;
             }
             let state = self.read_accounts(tenant, requests.iter().map(|r| &r.transfer), claims).await?;
+            if self.expire_due(tenant, &state, now).await? {
+                continue;
+            }
             let (steps, _) = engine::plan(&state, &requests, now)?;
             let written = self.write_steps(tenant, &steps, &mut state.versions(), None).await?;
             for (step, &i) in steps[..written.steps].iter().zip(&positions) {
@@ -193,7 +200,7 @@ impl DynamoStore {
         claims: HashMap<TransferId, Item>,
     ) -> Result<State, StoreError> {
         let mut state = self.read_balances(tenant, transfers).await?;
-        state.transfers = claims;
+        state.transfers.extend(claims);
         Ok(state)
     }
 }

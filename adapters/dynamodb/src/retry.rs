@@ -10,8 +10,10 @@ use rand::Rng;
 pub(crate) const MAX_ATTEMPTS: u32 = 8;
 
 /// Full jitter on an exponential base: contended writers spread out instead of colliding again.
+/// Capped at 80 ms: a writer that lost several times must not wait ever longer while newcomers
+/// take the item (the tail of a contended account is what a client sees as a timeout).
 pub(crate) async fn backoff(attempt: u32) {
-    let cap_ms = 5u64 << attempt.min(6);
+    let cap_ms = 5u64 << attempt.min(4);
     let ms = rand::rng().random_range(0..=cap_ms);
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }

@@ -12,17 +12,19 @@
 
 use std::time::{Duration, Instant};
 
-use ledger::{Decision, LedgerError, NewTransfer, TenantId, Transfer, TransferId};
+use ledger::{Decision, LedgerError, NewTransfer, TenantId, Transfer, TransferId, TransferStatus};
 use time::OffsetDateTime;
 
 use crate::engine::{self, Request, State, key};
+use crate::expiry::Expiry;
 use crate::items;
 use crate::retry::backoff;
 use crate::{Created, DynamoStore, StoreError, keys};
 
 /// How long a synchronous transfer keeps retrying transactions that met other writers before the
-/// store is reported unavailable: contention is waited out, not answered with an error.
-pub const CONTENTION_BUDGET: Duration = Duration::from_secs(6);
+/// store is reported unavailable: contention is waited out, not answered with an error. Under the
+/// API function's 10 s timeout (template.yaml), with room for the last attempt.
+pub const CONTENTION_BUDGET: Duration = Duration::from_secs(8);
 
 impl DynamoStore {
     /// Applies `request` once. Returns the recorded transfer: committed, or rejected by a business
@@ -47,6 +49,9 @@ impl DynamoStore {
                 Some(state) => state,
                 None => {
                     let state = self.read_state(tenant, [request]).await?;
+                    if self.expire_due(tenant, &state, now).await? {
+                        continue;
+                    }
                     for account in &state.accounts {
                         self.balances.put(tenant, account);
                     }
@@ -55,7 +60,7 @@ impl DynamoStore {
             };
             let (steps, planner) = engine::plan(&state, &requests, now)?;
             match &steps[0].decision {
-                Decision::Replay(existing) => return Ok(Created::Replayed(existing.clone())),
+                Decision::Replay(existing) => return Ok(Created::Replayed(existing.clone().observed(now))),
                 Decision::Conflict { fields, .. } => {
                     return Err(LedgerError::IdempotencyConflict { fields: fields.clone() }.into());
                 }
@@ -63,10 +68,12 @@ impl DynamoStore {
                     use_cache = false;
                     continue;
                 }
-                Decision::Commit { .. } | Decision::Reject(_) => {}
+                Decision::Commit { .. } | Decision::Reject(_) | Decision::Expire { .. } => {}
             }
             let written = self.write_steps(tenant, &steps, &mut state.versions(), None).await?;
-            let accounts = [&request.debit_account_id, &request.credit_account_id];
+            let movement = steps[0].decision.outcome().and_then(|t| t.movement.as_ref());
+            let accounts: Vec<_> =
+                movement.into_iter().flat_map(|m| [&m.debit_account_id, &m.credit_account_id]).collect();
             if !written.cancelled {
                 for account in accounts.into_iter().filter_map(|id| planner.account(id)) {
                     self.balances.put(tenant, account);
@@ -88,19 +95,35 @@ impl DynamoStore {
         Err(StoreError::Unavailable(format!("accounts of transfer {} stayed contended", request.id)))
     }
 
-    /// One strongly consistent GetItem of the transfer's item: applied, rejected or still queued.
-    pub async fn get_transfer(&self, tenant: &TenantId, id: &TransferId) -> Result<Transfer, StoreError> {
-        match self.get(key(keys::transfer_pk(tenant, id), keys::TRANSFER_SK)).await? {
-            Some(item) => items::transfer_from(&item),
-            None => Err(LedgerError::NotFound { what: "transfer", id: id.to_string() }.into()),
+    /// One strongly consistent GetItem of the transfer's item: applied, rejected or still queued;
+    /// a hold as it stands at `now`. A hold pending past its time is expired first (see `expiry`),
+    /// so a read never shows `expired` for a hold that a post in flight then posts.
+    pub async fn get_transfer(
+        &self,
+        tenant: &TenantId,
+        id: &TransferId,
+        now: OffsetDateTime,
+    ) -> Result<Transfer, StoreError> {
+        let not_found = || LedgerError::NotFound { what: "transfer", id: id.to_string() }.into();
+        let item = self.get(key(keys::transfer_pk(tenant, id), keys::TRANSFER_SK)).await?;
+        let transfer = items::transfer_from(&item.ok_or_else(not_found)?)?;
+        if transfer.status != TransferStatus::Pending || transfer.clone().observed(now) == transfer {
+            return Ok(transfer);
+        }
+        match self.expire_hold(tenant, id, now).await? {
+            Expiry::Resolved(transfer) => Ok(*transfer),
+            Expiry::Missing => Err(not_found()),
+            Expiry::Released | Expiry::NotDue => Ok(transfer.observed(now)),
         }
     }
 
     /// Both accounts' cached states, as a state that has not read the transfer id (its write puts
     /// the transfer only if the id is new).
+    /// A post or void names its accounts through its hold, which only a read finds: never cached.
     fn cached_state(&self, tenant: &TenantId, request: &NewTransfer) -> Option<State> {
-        let debit = self.balances.get(tenant, &request.debit_account_id)?;
-        let credit = self.balances.get(tenant, &request.credit_account_id)?;
+        let movement = request.kind.movement()?;
+        let debit = self.balances.get(tenant, &movement.debit_account_id)?;
+        let credit = self.balances.get(tenant, &movement.credit_account_id)?;
         Some(State { accounts: vec![debit, credit], ..State::default() })
     }
 }

@@ -14,7 +14,7 @@ use ledger_telemetry::{TraceContext, metrics};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::body::{CreateBatch, CreateTransfer};
+use crate::body::CreateBatch;
 use crate::extract::{JsonBody, MAX_BATCH_BODY_BYTES, Tenant};
 use crate::observe::record;
 use crate::prefer::Prefer;
@@ -63,8 +63,7 @@ pub async fn create_batch(
     Extension(trace): Extension<TraceContext>,
     JsonBody(body): JsonBody<CreateBatch, MAX_BATCH_BODY_BYTES>,
 ) -> Result<Response, ApiError> {
-    let transfers: Vec<NewTransfer> = body.transfers.into_iter().map(NewTransfer::from).collect();
-    let batch = TransferBatch::new(body.id, transfers)?;
+    let batch = TransferBatch::new(body.id, body.transfers)?;
     record("batchId", batch.id().as_str());
     let recorded = app.store.submit_batch(&tenant, &batch, OffsetDateTime::now_utc()).await?;
     let status = app.store.batch_status(&tenant, batch.id()).await?;
@@ -96,10 +95,9 @@ pub async fn create_transfer_async(
     app: &AppState,
     tenant: &TenantId,
     trace: TraceContext,
-    body: CreateTransfer,
+    request: NewTransfer,
     prefer: Prefer,
 ) -> Result<Response, ApiError> {
-    let request = NewTransfer::from(body);
     let location = format!("/v1/transfers/{}", request.id);
     let outcome = app.store.submit_transfer(tenant, request, OffsetDateTime::now_utc()).await?;
     let mut transfer = outcome.value().clone();
@@ -125,7 +123,7 @@ async fn settled_within(
     let deadline = Instant::now() + wait;
     while transfer.status == TransferStatus::Queued && Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        transfer = app.store.get_transfer(tenant, &transfer.request.id).await?;
+        transfer = app.store.get_transfer(tenant, &transfer.request.id, OffsetDateTime::now_utc()).await?;
     }
     Ok(transfer)
 }

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use ledger::BatchId;
 use ledger::{
-    Account, AccountId, Amount, Currency, Direction, Entry, Metadata, NewAccount, NewTransfer, TransferId,
+    Account, AccountId, Amount, Currency, Direction, Effect, Entry, Metadata, NewAccount, NewTransfer,
+    TransferId,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -32,37 +33,13 @@ impl CreateAccount {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateTransfer {
-    pub id: TransferId,
-    pub debit_account_id: AccountId,
-    pub credit_account_id: AccountId,
-    pub amount: Amount,
-    pub currency: Currency,
-    #[serde(default)]
-    pub metadata: Metadata,
-}
-
-impl From<CreateTransfer> for NewTransfer {
-    fn from(b: CreateTransfer) -> Self {
-        NewTransfer {
-            id: b.id,
-            debit_account_id: b.debit_account_id,
-            credit_account_id: b.credit_account_id,
-            amount: b.amount,
-            currency: b.currency,
-            metadata: b.metadata,
-        }
-    }
-}
-
 /// `POST /v1/transfer-batches`: the batch's id (its idempotency key) and its transfers, in order.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBatch {
     pub id: BatchId,
-    pub transfers: Vec<CreateTransfer>,
+    /// Each parses as `POST /v1/transfers` does (`ledger::TransferFields`).
+    pub transfers: Vec<NewTransfer>,
 }
 
 #[derive(Debug, Serialize)]
@@ -73,16 +50,23 @@ pub struct AccountBody {
     pub metadata: BTreeMap<String, String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    pub debits_pending: u128,
     pub debits_posted: u128,
+    pub credits_pending: u128,
     pub credits_posted: u128,
     pub balance: i128,
+    /// The balance less pending debits: what the account may still spend without overdraft.
+    pub available: i128,
 }
 
 impl From<Account> for AccountBody {
     fn from(a: Account) -> Self {
         Self {
             balance: a.balances.balance(),
+            available: a.balances.available(),
+            debits_pending: a.balances.debits_pending,
             debits_posted: a.balances.debits_posted,
+            credits_pending: a.balances.credits_pending,
             credits_posted: a.balances.credits_posted,
             id: a.id,
             currency: a.currency,
@@ -99,11 +83,17 @@ pub struct EntryBody {
     pub sequence: u64,
     pub transfer_id: TransferId,
     pub direction: Direction,
+    /// `posted`, `held`, `posted_from_hold` (with `held`: the hold's amount it released) or `released`.
+    #[serde(flatten)]
+    pub effect: Effect,
     pub amount: Amount,
     pub counterparty_account_id: AccountId,
+    pub debits_pending: u128,
     pub debits_posted: u128,
+    pub credits_pending: u128,
     pub credits_posted: u128,
     pub balance_after: i128,
+    pub available_after: i128,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -112,8 +102,12 @@ impl From<Entry> for EntryBody {
     fn from(e: Entry) -> Self {
         Self {
             balance_after: e.balance_after(),
+            available_after: e.balances_after.available(),
+            debits_pending: e.balances_after.debits_pending,
             debits_posted: e.balances_after.debits_posted,
+            credits_pending: e.balances_after.credits_pending,
             credits_posted: e.balances_after.credits_posted,
+            effect: e.effect,
             account_id: e.account_id,
             sequence: e.sequence,
             transfer_id: e.transfer_id,

@@ -97,9 +97,11 @@ fn without_position(message: &str) -> String {
     }
 }
 
-/// serde reports a missing or unknown field at its parent's path, naming it in the message.
+/// serde reports a missing or unknown field at its parent's path, naming it in the message (as
+/// `ledger::TransferFields` does for a field another kind's field excludes).
 fn named_field(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("missing field `").or_else(|| message.strip_prefix("unknown field `"))?;
+    let rest =
+        ["missing field `", "unknown field `", "field `"].iter().find_map(|p| message.strip_prefix(p))?;
     rest.split_once('`').map(|(name, _)| name.to_owned())
 }
 

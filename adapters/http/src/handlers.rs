@@ -3,12 +3,12 @@
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::response::{IntoResponse, Response};
-use ledger::{AccountId, LedgerError, TransferId, TransferStatus};
+use ledger::{AccountId, LedgerError, NewTransfer, TransferId, TransferStatus};
 use ledger_telemetry::TraceContext;
 use ledger_telemetry::metrics;
 use time::OffsetDateTime;
 
-use crate::body::{AccountBody, CreateAccount, CreateTransfer, EntryBody, ListBody};
+use crate::body::{AccountBody, CreateAccount, EntryBody, ListBody};
 use crate::cursor;
 use crate::extract::{JsonBody, ListParams, Tenant};
 use crate::observe::record;
@@ -76,25 +76,33 @@ pub async fn list_entries(
     }))
 }
 
-/// 201 committed, 422 rejected by a rule; a retry of the same request gets the same answer with
-/// 200 instead of 201 and the replay header on both. An id that a queued submission holds with the
+/// 201 committed (a hold: 201 `pending`), 422 rejected by a rule; a retry of the same request gets
+/// the same answer with 200 instead of 201 and the replay header on both (a hold as it stands now:
+/// `posted`, `voided` or `expired` once resolved). An id that a queued submission holds with the
 /// same fields, not applied yet, is answered 202 with the transfer as it stands.
 pub async fn create_transfer(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
     headers: http::HeaderMap,
     Extension(trace): Extension<TraceContext>,
-    JsonBody(body): JsonBody<CreateTransfer>,
+    JsonBody(body): JsonBody<NewTransfer>,
 ) -> Result<Response, ApiError> {
     record("transferId", body.id.as_str());
+    if let Some(pending) = body.kind.pending_id() {
+        record("pendingId", pending.as_str());
+    }
     let prefer = Prefer::from_headers(&headers);
     if prefer.respond_async {
         return crate::batches::create_transfer_async(&app, &tenant, trace, body, prefer).await;
     }
-    let outcome = app.store.create_transfer(&tenant, body.into(), OffsetDateTime::now_utc()).await?;
+    let outcome = app.store.create_transfer(&tenant, body, OffsetDateTime::now_utc()).await?;
     let replayed = outcome.is_replay();
     match &outcome.value().status {
-        TransferStatus::Committed => {
+        TransferStatus::Committed
+        | TransferStatus::Pending
+        | TransferStatus::Posted { .. }
+        | TransferStatus::Voided { .. }
+        | TransferStatus::Expired => {
             if !replayed {
                 metrics::transfer_committed();
                 tracing::info!("transfer committed");
@@ -124,7 +132,7 @@ pub async fn get_transfer(
 ) -> Result<Json<ledger::Transfer>, ApiError> {
     let id = path_id(id, TransferId::parse)?;
     record("transferId", id.as_str());
-    Ok(Json(app.store.get_transfer(&tenant, &id).await?))
+    Ok(Json(app.store.get_transfer(&tenant, &id, OffsetDateTime::now_utc()).await?))
 }
 
 pub async fn route_not_found() -> ApiError {

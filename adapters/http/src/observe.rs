@@ -33,6 +33,7 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
         tenant = Empty,
         accountId = Empty,
         transferId = Empty,
+        pendingId = Empty,
         batchId = Empty,
     );
     request.extensions_mut().insert(TraceContext::new(correlation.clone(), xray));
@@ -53,7 +54,7 @@ fn header<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
     request.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Names the tenant, account, transfer or batch on the request's span, so every later line of the
+/// Names the tenant, account, transfer (and the hold a post or void names) or batch on the request's span, so every later line of the
 /// request carries it.
 pub fn record(field: &'static str, value: &str) {
     tracing::Span::current().record(field, value);

@@ -49,6 +49,8 @@ pub struct Problem {
     pub fields: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_id: Option<String>,
 }
 
 impl Problem {
@@ -62,6 +64,7 @@ impl Problem {
             field: None,
             fields: None,
             account_id: None,
+            pending_id: None,
         }
     }
 }
@@ -82,6 +85,12 @@ pub const PROBLEM_CODES: &[&str] = &[
     "currency_mismatch",
     "insufficient_funds",
     "balance_limit_exceeded",
+    "pending_not_found",
+    "not_pending",
+    "exceeds_pending_amount",
+    "pending_already_posted",
+    "pending_already_voided",
+    "pending_expired",
     "service_unavailable",
     "internal_error",
 ];
@@ -90,6 +99,7 @@ fn rule_problem(rule: &RuleViolation) -> Problem {
     let mut p =
         Problem::new(StatusCode::UNPROCESSABLE_ENTITY, rule.code(), "Transfer rejected", rule.to_string());
     p.account_id = rule.account_id().map(ToString::to_string);
+    p.pending_id = rule.pending_id().map(ToString::to_string);
     p
 }
 

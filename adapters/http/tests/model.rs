@@ -7,13 +7,17 @@
 //! funding account (`bank`) and into one shared hot account (`fees`), so the routes contend on the
 //! same items. A client's operations on its own accounts are decided by nothing but its own history,
 //! so the model predicts each outcome exactly: sync, respond-async and batch transfers, replays with
-//! the same fields (same outcome) and with other fields (409 naming them, nothing changed), reads.
+//! the same fields (same outcome) and with other fields (409 naming them, nothing changed), reads;
+//! holds (two-phase transfers) with their posts and voids on every route, in batches beside the
+//! holds they resolve, raced against each other (one wins, the others learn who), and holds that
+//! expire while posts race the deadline and a background sweeper releases them.
 //! Queued work is applied by up to 10 concurrent worker invocations that run all along, with extra
 //! copies of each batch's message sent at random (duplicates, late and "redriven" deliveries).
 //!
 //! Checked: every acknowledged outcome against the model; batch counters exactly; every read of all
-//! balances conserves the total and shows no account without overdraft below zero; afterwards every
-//! id's stored status, every balance, and every account's gapless entries replaying to its balance.
+//! balances conserves the total, balances pending debits against pending credits, and shows no
+//! account without overdraft below zero available; afterwards every id's stored status, every
+//! balance and pending total, and every account's gapless entries replaying to its totals.
 //!
 //! The seed (`LEDGER_MODEL_SEED`, default below) decides the operations and the faults and is
 //! printed; `LEDGER_MODEL_OPS` sets the operations per client (CI runs the default).
@@ -38,10 +42,32 @@ const DEFAULT_OPS: usize = 30;
 const DEFAULT_SEED: u64 = 0x5eed_0009;
 const TENANT: &str = "acme";
 
+/// Where a hold the model knows stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HoldState {
+    Open,
+    Posted,
+    Voided,
+    Expired,
+}
+
+#[derive(Clone, Debug)]
+struct Hold {
+    from: String,
+    to: String,
+    amount: i64,
+    state: HoldState,
+}
+
 /// The sequential model of one client's two accounts, and what each of its ids holds.
 #[derive(Default)]
 struct Model {
+    /// Posted balances of the client's accounts.
     balances: BTreeMap<String, i64>,
+    /// Pending debits of the client's accounts (holds on them, open).
+    pending: BTreeMap<String, i64>,
+    /// The client's applied holds.
+    holds: BTreeMap<String, Hold>,
     /// Each id used: its request body and its outcome ("committed" or a rule's code).
     ids: BTreeMap<String, (Value, String)>,
     /// Money moved into `fees` and out of `bank` by committed transfers.
@@ -50,29 +76,100 @@ struct Model {
 }
 
 impl Model {
-    /// Applies one transfer as the ledger must, returning its outcome.
+    /// Applies one transfer (of any kind) as the ledger must, returning its outcome.
     fn apply(&mut self, body: &Value) -> String {
         let id = body["id"].as_str().unwrap().to_owned();
-        let (from, to) =
-            (body["debit_account_id"].as_str().unwrap(), body["credit_account_id"].as_str().unwrap());
-        let amount = body["amount"].as_i64().unwrap();
-        let outcome = if from != "bank" && self.balances[from] < amount {
-            "insufficient_funds".to_owned()
+        let outcome = if let Some(pending) = body["post_pending_id"].as_str() {
+            self.resolve(pending, Some(body["amount"].as_i64()))
+        } else if let Some(pending) = body["void_pending_id"].as_str() {
+            self.resolve(pending, None)
         } else {
-            if from == "bank" {
-                self.funded += amount;
+            let (from, to) =
+                (body["debit_account_id"].as_str().unwrap(), body["credit_account_id"].as_str().unwrap());
+            let amount = body["amount"].as_i64().unwrap();
+            if from != "bank" && self.balances[from] - self.pending[from] < amount {
+                "insufficient_funds".to_owned()
+            } else if body["pending"] == true {
+                if from != "bank" {
+                    *self.pending.get_mut(from).unwrap() += amount;
+                }
+                let hold = Hold { from: from.into(), to: to.into(), amount, state: HoldState::Open };
+                self.holds.insert(id.clone(), hold);
+                "committed".to_owned()
             } else {
-                *self.balances.get_mut(from).unwrap() -= amount;
+                self.move_money(from, to, amount);
+                "committed".to_owned()
             }
-            if to == "fees" {
-                self.fees += amount;
-            } else {
-                *self.balances.get_mut(to).unwrap() += amount;
-            }
-            "committed".to_owned()
         };
         self.ids.insert(id, (body.clone(), outcome.clone()));
         outcome
+    }
+
+    fn move_money(&mut self, from: &str, to: &str, amount: i64) {
+        if from == "bank" {
+            self.funded += amount;
+        } else {
+            *self.balances.get_mut(from).unwrap() -= amount;
+        }
+        if to == "fees" {
+            self.fees += amount;
+        } else {
+            *self.balances.get_mut(to).unwrap() += amount;
+        }
+    }
+
+    /// A post (`Some(amount)`, `Some(None)`: all of it) or a void (`None`) of hold `pending`.
+    fn resolve(&mut self, pending: &str, post: Option<Option<i64>>) -> String {
+        let Some(hold) = self.holds.get(pending).cloned() else {
+            let known = self.ids.contains_key(pending);
+            return if known { "not_pending" } else { "pending_not_found" }.to_owned();
+        };
+        match hold.state {
+            HoldState::Posted => return "pending_already_posted".to_owned(),
+            HoldState::Voided => return "pending_already_voided".to_owned(),
+            HoldState::Expired => return "pending_expired".to_owned(),
+            HoldState::Open => {}
+        }
+        let state = match post {
+            Some(requested) => {
+                let amount = requested.unwrap_or(hold.amount);
+                if amount > hold.amount {
+                    return "exceeds_pending_amount".to_owned();
+                }
+                self.release(&hold);
+                self.move_money(&hold.from, &hold.to, amount);
+                HoldState::Posted
+            }
+            None => {
+                self.release(&hold);
+                HoldState::Voided
+            }
+        };
+        self.holds.get_mut(pending).unwrap().state = state;
+        "committed".to_owned()
+    }
+
+    fn release(&mut self, hold: &Hold) {
+        if hold.from != "bank" {
+            *self.pending.get_mut(&hold.from).unwrap() -= hold.amount;
+        }
+    }
+
+    /// Hold `id` passed its timeout unresolved.
+    fn expire(&mut self, id: &str) {
+        let hold = self.holds[id].clone();
+        assert_eq!(hold.state, HoldState::Open, "{id} expired once resolved");
+        self.release(&hold);
+        self.holds.get_mut(id).unwrap().state = HoldState::Expired;
+    }
+
+    /// The client's holds that could still be resolved, and any of its holds.
+    fn holds_to_name(&self) -> Vec<String> {
+        self.holds.keys().cloned().collect()
+    }
+
+    fn open_holds(&self) -> Vec<String> {
+        self.holds.iter().filter(|(_, h)| h.state == HoldState::Open).map(|(id, _)| id.clone()).collect()
     }
 }
 
@@ -85,6 +182,11 @@ enum Op {
     Replay(Value),
     /// An earlier id with another amount: 409 naming `amount`, nothing changed.
     Differing(Value),
+    /// Posts and voids of one open hold, sent at once on the sync and async routes: one resolves it.
+    Race(String, Vec<Value>),
+    /// A hold that expires in a second, posts racing its deadline, and the one of them, or the
+    /// sweeper, that meets it expired releasing it.
+    Expiring(Value, Vec<Value>),
     Read,
 }
 
@@ -102,22 +204,82 @@ fn random_transfer(rng: &mut StdRng, client: usize, id: String) -> Value {
     transfer_body(&id, &from, &to, amount)
 }
 
-fn plan_op(rng: &mut StdRng, client: usize, n: usize, used: &[Value]) -> Op {
+fn hold_body(rng: &mut StdRng, client: usize, id: String, timeout: Option<u64>) -> Value {
+    let mut body = random_transfer(rng, client, id);
+    body["pending"] = json!(true);
+    if let Some(timeout) = timeout {
+        body["timeout_seconds"] = json!(timeout);
+    }
+    body
+}
+
+/// A post (of a random part, all, or too much) or a void of `pending`.
+fn resolution(rng: &mut StdRng, id: String, pending: &str) -> Value {
+    match rng.random_range(0..4) {
+        0 => json!({"id": id, "void_pending_id": pending}),
+        1 => json!({"id": id, "post_pending_id": pending}),
+        _ => json!({"id": id, "post_pending_id": pending, "amount": rng.random_range(1..=420u64)}),
+    }
+}
+
+/// Any transfer a client may send: immediate, a hold (without a timeout, or one that outlives the
+/// test), or a post or void of one of its holds, or of a hold `earlier` in the same batch.
+fn random_kind(rng: &mut StdRng, client: usize, id: String, model: &Model, earlier: &[String]) -> Value {
+    let names: Vec<String> = model.holds_to_name().into_iter().chain(earlier.iter().cloned()).collect();
+    match rng.random_range(0..10) {
+        0..5 => random_transfer(rng, client, id),
+        5..7 => {
+            let timeout = rng.random_bool(0.5).then_some(3600);
+            hold_body(rng, client, id, timeout)
+        }
+        _ if !names.is_empty() => {
+            let pending = names[rng.random_range(0..names.len())].clone();
+            resolution(rng, id, &pending)
+        }
+        _ => random_transfer(rng, client, id),
+    }
+}
+
+fn plan_op(rng: &mut StdRng, client: usize, n: usize, used: &[Value], model: &Model) -> Op {
     let id = |k: usize| format!("c{client}-{n}-{k}");
+    let open = model.open_holds();
     match rng.random_range(0..100) {
-        0..35 => Op::Sync(random_transfer(rng, client, id(0))),
-        35..50 => Op::Async(random_transfer(rng, client, id(0))),
-        50..65 => {
+        0..30 => Op::Sync(random_kind(rng, client, id(0), model, &[])),
+        30..42 => Op::Async(random_kind(rng, client, id(0), model, &[])),
+        42..55 => {
             let size = rng.random_range(1..=25);
-            Op::Batch(
-                format!("c{client}-b{n}"),
-                (0..size).map(|k| random_transfer(rng, client, id(k))).collect(),
+            let mut transfers: Vec<Value> = Vec::new();
+            let mut holds = Vec::new();
+            for k in 0..size {
+                let t = random_kind(rng, client, id(k), model, &holds);
+                if t["pending"] == true {
+                    holds.push(t["id"].as_str().unwrap().to_owned());
+                }
+                transfers.push(t);
+            }
+            Op::Batch(format!("c{client}-b{n}"), transfers)
+        }
+        55..62 if !open.is_empty() => {
+            let pending = open[rng.random_range(0..open.len())].clone();
+            Op::Race(pending.clone(), (0..4).map(|k| resolution(rng, id(k), &pending)).collect())
+        }
+        62..66 => {
+            // Up to 3 posts racing the deadline; with none (2 in 5), only the sweeper releases it.
+            let posts = [0, 0, 1, 2, 3][rng.random_range(0..5)];
+            Op::Expiring(
+                hold_body(rng, client, id(0), Some(1)),
+                (1..=posts).map(|k| json!({"id": id(k), "post_pending_id": id(0)})).collect(),
             )
         }
-        65..78 if !used.is_empty() => Op::Replay(used[rng.random_range(0..used.len())].clone()),
-        78..88 if !used.is_empty() => {
-            let mut body = used[rng.random_range(0..used.len())].clone();
-            body["amount"] = json!(body["amount"].as_u64().unwrap() + 1);
+        66..78 if !used.is_empty() => Op::Replay(used[rng.random_range(0..used.len())].clone()),
+        78..88 => {
+            // Another amount for an earlier id (a void has none to change).
+            let amounts: Vec<&Value> = used.iter().filter(|b| b["void_pending_id"].is_null()).collect();
+            if amounts.is_empty() {
+                return Op::Read;
+            }
+            let mut body = amounts[rng.random_range(0..amounts.len())].clone();
+            body["amount"] = json!(body["amount"].as_u64().unwrap_or(0) + 1);
             Op::Differing(body)
         }
         _ => Op::Read,
@@ -158,9 +320,15 @@ async fn wait_for(api: &Api, path: &str, settled: impl Fn(&Value) -> bool) -> Va
 
 async fn transfer_outcome(api: &Api, id: &str) -> String {
     let body = wait_for(api, &format!("/v1/transfers/{id}"), |t| t["status"] != "queued").await;
-    match body["status"].as_str() {
-        Some("committed") => "committed".to_owned(),
-        _ => body["reason"]["code"].as_str().unwrap().to_owned(),
+    outcome_of(&body)
+}
+
+/// "committed" for an applied transfer of any kind (a hold in any of its states), else the rule.
+fn outcome_of(transfer: &Value) -> String {
+    match transfer["status"].as_str() {
+        Some("rejected") => transfer["reason"]["code"].as_str().unwrap().to_owned(),
+        Some("queued") | None => panic!("not settled: {transfer}"),
+        Some(_) => "committed".to_owned(),
     }
 }
 
@@ -171,13 +339,18 @@ async fn check_read(api: &Api) {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let accounts = reply.body["data"].as_array().unwrap();
     assert_eq!(accounts.len(), 2 + 2 * CLIENTS);
-    let mut total = 0;
+    let (mut total, mut debits_pending, mut credits_pending) = (0, 0, 0);
     for account in accounts {
-        let balance = account["balance"].as_i64().unwrap();
-        assert!(account["allow_overdraft"] == true || balance >= 0, "negative in a read: {account}");
+        let (balance, available) =
+            (account["balance"].as_i64().unwrap(), account["available"].as_i64().unwrap());
+        assert!(account["allow_overdraft"] == true || available >= 0, "negative in a read: {account}");
+        assert_eq!(available, balance - account["debits_pending"].as_i64().unwrap(), "{account}");
         total += balance;
+        debits_pending += account["debits_pending"].as_i64().unwrap();
+        credits_pending += account["credits_pending"].as_i64().unwrap();
     }
     assert_eq!(total, 0, "a read saw money created or lost");
+    assert_eq!(debits_pending, credits_pending, "a read saw pending debits without their credits");
 }
 
 /// Runs one client's operations, checking each acknowledged outcome against its model.
@@ -190,13 +363,15 @@ async fn client(
 ) -> (Model, usize) {
     let mut rng = StdRng::seed_from_u64(seed ^ (client as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let mut model = Model::default();
-    model.balances.insert(format!("c{client}-a"), 0);
-    model.balances.insert(format!("c{client}-b"), 0);
+    for account in [format!("c{client}-a"), format!("c{client}-b")] {
+        model.balances.insert(account.clone(), 0);
+        model.pending.insert(account, 0);
+    }
     let mut used: Vec<Value> = Vec::new();
     let mut batches: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     let mut reads = 0;
     for n in 0..ops {
-        match plan_op(&mut rng, client, n, &used) {
+        match plan_op(&mut rng, client, n, &used, &model) {
             Op::Sync(body) => {
                 let (reply, _) = api.post_definite("/v1/transfers", TENANT, body.clone()).await;
                 let expected = model.apply(&body);
@@ -225,13 +400,17 @@ async fn client(
                 for t in &transfers {
                     *expected.entry(model.apply(t)).or_default() += 1;
                 }
+                for t in &transfers {
+                    let stored = transfer_outcome(&api, t["id"].as_str().unwrap()).await;
+                    assert_eq!(
+                        stored,
+                        model.ids[t["id"].as_str().unwrap()].1,
+                        "{t} of batch {id}: {transfers:?}"
+                    );
+                }
                 let committed = expected.remove("committed").unwrap_or(0);
                 assert_eq!(status["committed"].as_u64(), Some(committed), "batch {id}: {status}");
                 assert_eq!(status["rejected_by_reason"], json!(expected), "batch {id}");
-                for t in &transfers {
-                    let stored = transfer_outcome(&api, t["id"].as_str().unwrap()).await;
-                    assert_eq!(stored, model.ids[t["id"].as_str().unwrap()].1, "{} of batch {id}", t["id"]);
-                }
                 used.extend(transfers.iter().cloned());
                 batches.insert(id, transfers);
             }
@@ -245,8 +424,11 @@ async fn client(
                     let reply = post_async(&api, &body).await;
                     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
                     assert!(reply.replayed(), "async replay of {id}");
-                    let status = reply.body["status"].as_str().unwrap();
-                    assert_eq!(status == "committed", expected == "committed", "async replay of {id}");
+                    assert_eq!(
+                        outcome_of(&reply.body) == "committed",
+                        expected == "committed",
+                        "async replay of {id}"
+                    );
                 }
             }
             Op::Differing(body) => {
@@ -262,6 +444,108 @@ async fn client(
                     reply.body
                 );
                 assert_eq!(reply.body["fields"], json!(["amount"]));
+            }
+            Op::Race(pending, resolutions) => {
+                let sends = resolutions.iter().enumerate().map(|(k, body)| {
+                    let api = api.clone();
+                    async move {
+                        if k % 2 == 0 {
+                            api.post_definite("/v1/transfers", TENANT, body.clone()).await.0
+                        } else {
+                            let reply = post_async(&api, body).await;
+                            assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+                            reply
+                        }
+                    }
+                });
+                futures::future::join_all(sends).await;
+                let mut outcomes = Vec::new();
+                for body in &resolutions {
+                    outcomes.push((body.clone(), transfer_outcome(&api, body["id"].as_str().unwrap()).await));
+                }
+                // The one that resolved the hold is what the hold names; the others were decided
+                // after it, and the model decides them so too (some may be refused before the hold
+                // is even read: an amount over the hold's).
+                let hold = api.get_definite(&format!("/v1/transfers/{pending}"), TENANT).await.body;
+                let winner = hold["resolved_by"].as_str().map(str::to_owned);
+                let mut ordered: Vec<&(Value, String)> = outcomes.iter().collect();
+                ordered.sort_by_key(|(body, _)| Some(body["id"].as_str().unwrap().to_owned()) != winner);
+                let exceeding: Vec<_> = ordered
+                    .iter()
+                    .filter(|(b, o)| {
+                        o == "exceeds_pending_amount" && Some(b["id"].as_str().unwrap().to_owned()) != winner
+                    })
+                    .map(|(b, _)| b["id"].clone())
+                    .collect();
+                for (body, outcome) in ordered {
+                    // A post over the hold's amount may have been refused before or after another
+                    // resolved it: either code is right for it.
+                    let expected = model.apply(body);
+                    if exceeding.contains(&body["id"]) && expected.starts_with("pending_already") {
+                        model.ids.get_mut(body["id"].as_str().unwrap()).unwrap().1 = outcome.clone();
+                        continue;
+                    }
+                    assert_eq!(outcome, &expected, "race on {pending}: {body} (winner {winner:?})");
+                }
+                assert_eq!(winner.is_some(), model.holds[&pending].state != HoldState::Open, "{hold}");
+                used.extend(resolutions);
+            }
+            Op::Expiring(hold, posts) => {
+                let (reply, _) = api.post_definite("/v1/transfers", TENANT, hold.clone()).await;
+                let id = hold["id"].as_str().unwrap().to_owned();
+                let expected = model.apply(&hold);
+                assert_sync_outcome(&reply, &expected, false);
+                if expected != "committed" {
+                    continue;
+                }
+                let expires_at = rfc3339(&reply.body["expires_at"]);
+                // Posts sent from just before the deadline to just after it.
+                let sends = posts.iter().enumerate().map(|(k, body)| {
+                    let api = api.clone();
+                    let at = expires_at - time::Duration::milliseconds(40)
+                        + time::Duration::milliseconds(40 * k as i64);
+                    async move {
+                        let wait = (at - time::OffsetDateTime::now_utc()).max(time::Duration::ZERO);
+                        tokio::time::sleep(wait.unsigned_abs()).await;
+                        let (reply, _) = api.post_definite("/v1/transfers", TENANT, body.clone()).await;
+                        (reply, time::OffsetDateTime::now_utc())
+                    }
+                });
+                let replies = futures::future::join_all(sends).await;
+                // Whatever the posts did, the deadline is behind us before the model moves on.
+                let left = expires_at - time::OffsetDateTime::now_utc();
+                if left.is_positive() {
+                    tokio::time::sleep(left.unsigned_abs() + Duration::from_millis(10)).await;
+                }
+                let winner = replies.iter().zip(&posts).find(|((r, _), _)| r.body["status"] == "committed");
+                if let Some(((reply, _), body)) = winner {
+                    assert!(
+                        rfc3339(&reply.body["created_at"]) < expires_at,
+                        "posted after expiry: {}",
+                        reply.body
+                    );
+                    assert_eq!(model.apply(body), "committed");
+                } else {
+                    model.expire(&id);
+                }
+                for ((reply, answered), body) in replies.iter().zip(&posts) {
+                    if winner.is_some_and(|(_, w)| w["id"] == body["id"]) {
+                        continue;
+                    }
+                    let expected = model.apply(body);
+                    assert_eq!(reply.code(), expected, "{body}: {}", reply.body);
+                    if expected == "pending_expired" {
+                        assert!(*answered >= expires_at, "expired before its time: {}", reply.body);
+                    }
+                }
+                // Wait for the sweeper to release an expired hold before anything else is decided.
+                let from = hold["debit_account_id"].as_str().unwrap().to_owned();
+                if from != "bank" {
+                    let pending = model.pending[&from];
+                    wait_for(&api, &format!("/v1/accounts/{from}"), |a| a["debits_pending"] == pending).await;
+                }
+                used.push(hold);
+                used.extend(posts);
             }
             Op::Read => {
                 check_read(&api).await;
@@ -288,6 +572,11 @@ async fn client(
     (model, reads)
 }
 
+fn rfc3339(value: &Value) -> time::OffsetDateTime {
+    let raw = value.as_str().unwrap_or_else(|| panic!("not an instant: {value}"));
+    time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339).unwrap()
+}
+
 fn assert_sync_outcome(reply: &Reply, expected: &str, replay: bool) {
     match expected {
         "committed" => {
@@ -299,7 +588,7 @@ fn assert_sync_outcome(reply: &Reply, expected: &str, replay: bool) {
                 reply.status,
                 reply.body
             );
-            assert_eq!(reply.body["status"], "committed");
+            assert_eq!(outcome_of(&reply.body), "committed");
         }
         code => {
             assert_eq!(
@@ -350,6 +639,21 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
             })
         })
         .collect();
+    // The sweeper on a short schedule; a failed tick (faults) is made up by the next.
+    let sweeper = {
+        let (api, stop) = (api.clone(), stop.clone());
+        tokio::spawn(async move {
+            let (mut expired, mut failed) = (0, 0);
+            while !stop.load(Ordering::Relaxed) {
+                match api.stack.sweep(time::OffsetDateTime::now_utc()).await {
+                    Ok(sweep) => expired += sweep.expired,
+                    Err(_) => failed += 1,
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            (expired, failed)
+        })
+    };
     // Extra deliveries of batches' messages, late and out of order, as duplicates and redrives are.
     let copies = Arc::new(tokio::sync::Mutex::new(Vec::<String>::new()));
     let redeliver = {
@@ -386,6 +690,7 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
     }
     stop.store(true, Ordering::Relaxed);
     let redelivered = redeliver.await.unwrap();
+    let (swept, failed_sweeps) = sweeper.await.unwrap();
     for poller in pollers {
         poller.await.unwrap();
     }
@@ -397,6 +702,7 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
 
     // Afterwards: every id as the model says, every balance, every account's history.
     let mut committed_ids = BTreeSet::new();
+    let mut expired_holds = BTreeSet::new();
     let (mut fees, mut funded, mut ids) = (0, 0, 0);
     for model in &models {
         for (id, (_, outcome)) in &model.ids {
@@ -406,8 +712,23 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
             }
             ids += 1;
         }
+        for (id, hold) in &model.holds {
+            let stored = api.get_definite(&format!("/v1/transfers/{id}"), TENANT).await.body;
+            let state = match hold.state {
+                HoldState::Open => "pending",
+                HoldState::Posted => "posted",
+                HoldState::Voided => "voided",
+                HoldState::Expired => "expired",
+            };
+            assert_eq!(stored["status"], state, "hold {id}");
+            if hold.state == HoldState::Expired {
+                expired_holds.insert(id.clone());
+            }
+        }
         for (account, balance) in &model.balances {
-            assert_eq!(api.balance(TENANT, account).await, *balance, "{account}");
+            let stored = api.get_definite(&format!("/v1/accounts/{account}"), TENANT).await.body;
+            assert_eq!(stored["balance"].as_i64(), Some(*balance), "{account}");
+            assert_eq!(stored["debits_pending"].as_i64(), Some(model.pending[account]), "{account}");
         }
         fees += model.fees;
         funded += model.funded;
@@ -420,18 +741,37 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
         .chain(["fees".into(), "bank".into()]);
     for account in accounts {
         let entries = api.all_entries(TENANT, &account).await;
-        let mut running = 0i64;
+        // Pending debits and pending credits, each replayed on its own side.
+        let (mut running, mut pending) = (0i64, [0i64; 2]);
         for (n, entry) in entries.iter().rev().enumerate() {
             assert_eq!(entry["sequence"].as_u64(), Some(n as u64 + 1), "{account}: a gap");
             let amount = entry["amount"].as_i64().unwrap();
-            running += if entry["direction"] == "credit" { amount } else { -amount };
+            let credit = entry["direction"] == "credit";
+            let (sign, side) = if credit { (1, 1) } else { (-1, 0) };
+            match entry["effect"].as_str().unwrap() {
+                "posted" => running += sign * amount,
+                "held" => pending[side] += amount,
+                "released" => pending[side] -= amount,
+                "posted_from_hold" => {
+                    pending[side] -= entry["held"].as_i64().unwrap();
+                    running += sign * amount;
+                }
+                other => panic!("effect {other}"),
+            }
             assert_eq!(entry["balance_after"].as_i64(), Some(running), "{account}");
-            assert!(account == "bank" || running >= 0, "{account} went below zero");
+            let totals = (entry["debits_pending"].as_i64(), entry["credits_pending"].as_i64());
+            assert_eq!(totals, (Some(pending[0]), Some(pending[1])), "{account}: {entry}");
+            let available = entry["available_after"].as_i64().unwrap();
+            assert!(account == "bank" || available >= 0, "{account} went below zero available");
             *sides.entry(entry["transfer_id"].as_str().unwrap().to_owned()).or_default() += 1;
         }
         assert_eq!(running, api.balance(TENANT, &account).await, "{account}");
     }
-    assert!(sides.values().all(|&n| n == 2), "a transfer with other than one entry per side");
+    for (id, n) in &sides {
+        // An expired hold has its release entries under its own id as well.
+        let expected = if expired_holds.contains(id) { 4 } else { 2 };
+        assert_eq!(*n, expected, "{id}: entries per side");
+    }
     assert_eq!(
         sides.keys().cloned().collect::<BTreeSet<_>>(),
         committed_ids,
@@ -440,9 +780,12 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
     let faults = api.stack.faults.counts();
     assert!(faults.throttled > 0 && faults.conflicts > 0 && faults.duplicates > 0, "{faults}");
     println!(
-        "model test: seed {seed}: {ids} ids ({} committed) by {CLIENTS} clients x {ops} operations in {:.1} s, \
-         {reads} model reads, {redelivered} extra batch deliveries, final drain {} invocations; faults: {faults}",
+        "model test: seed {seed}: {ids} ids ({} committed, {} holds: {} expired, {swept} released by the sweeper, {failed_sweeps} sweeps failed by faults) \
+         by {CLIENTS} clients x {ops} operations in {:.1} s, {reads} model reads, {redelivered} extra batch \
+         deliveries, final drain {} invocations; faults: {faults}",
         committed_ids.len(),
+        models.iter().map(|m| m.holds.len()).sum::<usize>(),
+        expired_holds.len(),
         elapsed.as_secs_f64(),
         drained.invocations.len()
     );

@@ -153,6 +153,12 @@ async fn every_metric_comes_out_as_emf_with_its_dimensions() {
     let batch = json!({"id": "mb", "transfers": [transfer("m3", "alice", "bob", 10), transfer("m4", "alice", "bob", 10)]});
     assert_eq!(api.post("/v1/transfer-batches", "acme", batch).await.status, StatusCode::ACCEPTED);
     api.stack.drain().await.unwrap();
+    // A hold that expires, released by the sweeper.
+    let hold = json!({"id": "mh", "debit_account_id": "bank", "credit_account_id": "alice", "amount": 5,
+        "currency": "EUR", "pending": true, "timeout_seconds": 1});
+    assert_eq!(api.post("/v1/transfers", "acme", hold).await.status, StatusCode::CREATED);
+    let later = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
+    assert_eq!(api.stack.sweep(later).await.unwrap().expired, 1);
     // A malformed record: the worker hands it back (a partial batch failure).
     let mut record = SqsMessage::default();
     record.message_id = Some("bad-1".into());
@@ -197,4 +203,5 @@ async fn every_metric_comes_out_as_emf_with_its_dimensions() {
     );
     assert!(values(metrics::DYNAMODB_RETRIES, SERVICE_DIMENSION, DEFAULT_SERVICE_NAME) >= 3.0, "3 retries");
     assert!(values(metrics::PARTIAL_BATCH_FAILURES, SERVICE_DIMENSION, DEFAULT_SERVICE_NAME) >= 1.0);
+    assert!(values(metrics::HOLDS_EXPIRED, SERVICE_DIMENSION, DEFAULT_SERVICE_NAME) >= 1.0);
 }

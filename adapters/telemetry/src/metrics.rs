@@ -25,6 +25,7 @@ pub const SUBMITTED_BATCH_SIZE: &str = "SubmittedBatchSize";
 pub const WORKER_BATCH_SIZE: &str = "WorkerBatchSize";
 pub const PARTIAL_BATCH_FAILURES: &str = "PartialBatchFailures";
 pub const COLD_START: &str = "ColdStart";
+pub const HOLDS_EXPIRED: &str = "HoldsExpired";
 
 /// One metric: its name, unit and the dimensions it carries besides `service`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +61,7 @@ pub const CATALOG: &[MetricSpec] = &[
     spec(WORKER_BATCH_SIZE, Unit::Count, &[], "SQS records per worker invocation"),
     spec(PARTIAL_BATCH_FAILURES, Unit::Count, &[], "records the worker handed back to SQS"),
     spec(COLD_START, Unit::Count, &["function"], "new execution environments"),
+    spec(HOLDS_EXPIRED, Unit::Count, &[], "holds the sweeper released after their timeout"),
 ];
 
 /// The function a line or metric comes from.
@@ -67,6 +69,7 @@ pub const CATALOG: &[MetricSpec] = &[
 pub enum Function {
     Api,
     Worker,
+    Sweeper,
 }
 
 impl Function {
@@ -74,6 +77,7 @@ impl Function {
         match self {
             Self::Api => "api",
             Self::Worker => "worker",
+            Self::Sweeper => "sweeper",
         }
     }
 }
@@ -146,6 +150,10 @@ pub fn submitted_batch(transfers: usize) {
 pub fn worker_batch(records: usize, failed: usize) {
     histogram!(WORKER_BATCH_SIZE).record(records as f64);
     counter!(PARTIAL_BATCH_FAILURES).increment(failed as u64);
+}
+
+pub fn holds_expired(count: usize) {
+    counter!(HOLDS_EXPIRED).increment(count as u64);
 }
 
 pub fn cold_start(function: Function) {

@@ -12,6 +12,9 @@ const EXPECTED: &[(&str, StatusCode)] = &[
     ("create-funding-account.json", StatusCode::CREATED),
     ("create-account.json", StatusCode::CREATED),
     ("create-transfer.json", StatusCode::CREATED),
+    ("create-hold.json", StatusCode::CREATED),
+    ("post-hold.json", StatusCode::CREATED),
+    ("void-posted-hold.json", StatusCode::UNPROCESSABLE_ENTITY),
     ("get-account.json", StatusCode::OK),
     ("list-accounts.json", StatusCode::OK),
     ("get-transfer.json", StatusCode::OK),
@@ -50,7 +53,13 @@ async fn every_sample_event_gives_its_documented_status() {
         assert_eq!(invoke(&router, file).await, (*status, false), "{file}");
     }
     // Lambda may deliver an event twice: the creates replay instead of applying again.
-    for file in ["create-funding-account.json", "create-account.json", "create-transfer.json"] {
+    for file in [
+        "create-funding-account.json",
+        "create-account.json",
+        "create-transfer.json",
+        "create-hold.json",
+        "post-hold.json",
+    ] {
         assert_eq!(invoke(&router, file).await, (StatusCode::OK, true), "{file} delivered twice");
     }
 }

@@ -105,6 +105,14 @@ impl Stack {
         worker_handler(self.store.clone())
     }
 
+    /// Runs the hold sweeper once, as its schedule would, with the clock at `now`.
+    pub async fn sweep(
+        &self,
+        now: time::OffsetDateTime,
+    ) -> Result<ledger_dynamodb::Sweep, ledger_dynamodb::StoreError> {
+        sweeper::handle(&self.store, now).await
+    }
+
     /// Invokes the worker, as the event source mapping would, until the queue is empty.
     pub async fn drain(&self) -> io::Result<Drained> {
         self.event_source.drain(&self.worker(), DRAIN_LIMIT).await

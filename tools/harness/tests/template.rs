@@ -257,7 +257,9 @@ fn dashboard_and_alarms_name_exactly_metrics_the_code_emits() {
         for (name, value) in &metric.dimensions {
             match name.as_str() {
                 "reason" => assert!(ledger_http::PROBLEM_CODES.contains(&value.as_str()), "reason {value}"),
-                "function" => assert!(["api", "worker"].contains(&value.as_str()), "function {value}"),
+                "function" => {
+                    assert!(["api", "worker", "sweeper"].contains(&value.as_str()), "function {value}")
+                }
                 _ => {}
             }
         }

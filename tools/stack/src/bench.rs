@@ -328,7 +328,10 @@ fn transfer_items(table: &str, key: &str) -> Vec<TransactWriteItem> {
     let request = ledger::fixtures::transfer(key, &format!("{key}-a"), &format!("{key}-b"), 100);
     let mut debit = ledger::fixtures::account(&format!("{key}-a"), true).open(now).balance_state();
     let mut credit = ledger::fixtures::account(&format!("{key}-b"), false).open(now).balance_state();
-    let Ok((debit_entry, credit_entry)) = ledger::apply(&request, Some(&mut debit), Some(&mut credit), now)
+    let Some(movement) = request.kind.movement().cloned() else { unreachable!("an immediate transfer") };
+    let posted = ledger::Effect::Posted;
+    let Ok((debit_entry, credit_entry)) =
+        ledger::apply(&request.id, &movement, posted, Some(&mut debit), Some(&mut credit), now)
     else {
         unreachable!("a transfer from an account that may overdraw applies")
     };
@@ -338,7 +341,7 @@ fn transfer_items(table: &str, key: &str) -> Vec<TransactWriteItem> {
         put.build().ok().map(|put| TransactWriteItem::builder().put(put).build())
     };
     [
-        put(items::transfer_item(&tenant, &request.committed(now)), true),
+        put(items::transfer_item(&tenant, &request.applied(movement, now)), true),
         put(items::balance_item(&tenant, &debit), false),
         put(items::balance_item(&tenant, &credit), false),
         put(items::entry_item(&tenant, &debit_entry), false),

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use ledger::{
-    Account, AccountId, Amount, Balances, Currency, Direction, Entry, Metadata, NewAccount, NewTransfer,
-    TenantId, TransferId, metadata,
+    Account, AccountId, Amount, Balances, Currency, Direction, Effect, Entry, Metadata, Movement, NewAccount,
+    NewTransfer, TenantId, Timeout, TransferId, TransferKind, metadata,
 };
 use time::OffsetDateTime;
 
@@ -40,12 +40,15 @@ pub fn rcu(bytes: usize) -> usize {
     bytes.div_ceil(4096).max(1)
 }
 
-/// The three item kinds, built as the store writes them, for a given id length and metadata size.
+/// The item kinds, built as the store writes them, for a given id length and metadata size.
 pub struct SampleItems {
     pub profile: usize,
     pub balance: usize,
     pub transfer: usize,
     pub entry: usize,
+    /// A hold with a timeout, and its expiry listing.
+    pub hold: usize,
+    pub listing: usize,
 }
 
 pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
@@ -57,7 +60,12 @@ pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
         AccountId::parse(id('b')).unwrap_or_else(|_| valid_sample()),
     );
     // Totals of a busy account: 15-digit sums.
-    let balances = Balances { debits_posted: 123_456_789_012_345, credits_posted: 223_456_789_012_345 };
+    let balances = Balances {
+        debits_posted: 123_456_789_012_345,
+        credits_posted: 223_456_789_012_345,
+        debits_pending: 1_234_567_890,
+        credits_pending: 0,
+    };
     let mut account: Account = NewAccount {
         id: a.clone(),
         currency: Currency::parse("EUR").unwrap_or_else(|_| valid_sample()),
@@ -68,19 +76,29 @@ pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
     account.balances = balances;
     account.entry_count = 1_000_000;
     let amount = Amount::new(1_000_000).unwrap_or_else(|_| valid_sample());
-    let transfer = NewTransfer {
-        id: TransferId::parse(id('x')).unwrap_or_else(|_| valid_sample()),
+    let movement = Movement {
         debit_account_id: a.clone(),
         credit_account_id: b.clone(),
         amount,
         currency: account.currency,
+    };
+    let transfer = NewTransfer {
+        id: TransferId::parse(id('x')).unwrap_or_else(|_| valid_sample()),
+        kind: TransferKind::Immediate(movement.clone()),
         metadata: metadata.clone(),
     };
+    let timeout = Timeout::new(u64::from(Timeout::MAX_SECONDS)).ok();
+    let hold = NewTransfer {
+        kind: TransferKind::Pending { movement: movement.clone(), timeout },
+        ..transfer.clone()
+    }
+    .applied(movement.clone(), now);
     let entry = Entry {
         account_id: a,
         sequence: 1_000_000,
         transfer_id: transfer.id.clone(),
         direction: Direction::Debit,
+        effect: Effect::PostedFromHold { held: amount },
         amount,
         counterparty_account_id: b,
         balances_after: balances,
@@ -89,8 +107,10 @@ pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
     SampleItems {
         profile: item_size(&items::profile_item(&tenant, &account)),
         balance: item_size(&items::balance_item(&tenant, &account.balance_state())),
-        transfer: item_size(&items::transfer_item(&tenant, &transfer.committed(now))),
+        transfer: item_size(&items::transfer_item(&tenant, &transfer.applied(movement, now))),
         entry: item_size(&items::entry_item(&tenant, &entry)),
+        hold: item_size(&items::transfer_item(&tenant, &hold)),
+        listing: ledger_dynamodb::expiry_listing(&tenant, &hold).map_or(0, |l| item_size(&l)),
     }
 }
 
@@ -154,6 +174,26 @@ pub fn operations(s: &SampleItems) -> Vec<(&'static str, &'static str, String, u
             transfer_read.to_string(),
             tx(s.transfer) + 2 * tx(s.balance) + 2 * tx(s.entry),
         ),
+        (
+            "POST /v1/transfers (hold with timeout)",
+            "1 BatchGetItem (3 keys) + 1 TransactWriteItems (6 items: + its expiry listing)",
+            transfer_read.to_string(),
+            tx(s.hold) + tx(s.listing) + 2 * tx(s.balance) + 2 * tx(s.entry),
+        ),
+        (
+            "POST /v1/transfers (post or void of a hold)",
+            "2 BatchGetItem (the ids, then the hold's 2 balances) + 1 TransactWriteItems (7 items: + hold \
+             update, listing delete)",
+            (2 * rcu(s.balance) + rcu(s.transfer) + rcu(s.hold)).to_string(),
+            tx(s.transfer) + tx(s.hold) + tx(s.listing) + 2 * tx(s.balance) + 2 * tx(s.entry),
+        ),
+        (
+            "expiry of a hold (sweeper, each)",
+            "1 GetItem + 1 BatchGetItem (2 balances) + 1 TransactWriteItems (5 items), + its share of \
+             8 Queries a minute",
+            (rcu(s.hold) + 2 * rcu(s.balance)).to_string(),
+            tx(s.hold) + tx(s.listing) + 2 * tx(s.balance) + 2 * tx(s.entry),
+        ),
         ("GET /v1/accounts/{id}", "1 Query (consistent, 2 items)", rcu(account).to_string(), 0),
         ("GET /v1/transfers/{id}", "1 GetItem (consistent)", rcu(s.transfer).to_string(), 0),
         (
@@ -189,7 +229,7 @@ mod tests {
     #[test]
     fn typical_items_fit_one_write_unit() {
         let s = sample_items(16, &Metadata::default());
-        for size in [s.profile, s.balance, s.transfer, s.entry] {
+        for size in [s.profile, s.balance, s.transfer, s.entry, s.hold, s.listing] {
             assert!(size < 1024, "{size}");
         }
         let committed = operations(&s).into_iter().find(|o| o.0 == "POST /v1/transfers (committed)").unwrap();

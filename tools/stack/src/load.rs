@@ -1,7 +1,8 @@
 //! The load generator (`cargo stack load`): open-loop traffic at a set rate against any base URL, the
 //! local stack or a deployed API Gateway URL. It creates its own accounts, funds them, then sends
-//! transfers between accounts picked with a Zipf skew (a few hot accounts, a long tail), mixing in
-//! bad requests (overdrafts, invalid fields, replays) and an optional spike, and summarises rates,
+//! transfers between accounts picked with a Zipf skew (a few hot accounts, a long tail), with one in
+//! ten a hold (two-phase transfer, 60 s timeout) that the request five later posts or voids, mixing
+//! in bad requests (overdrafts, invalid fields, replays) and an optional spike, and summarises rates,
 //! latency percentiles and status counts.
 
 use std::collections::BTreeMap;
@@ -161,9 +162,19 @@ async fn set_up(target: &Target, run: &str, accounts: usize) -> Result<Vec<Strin
     Ok(customers)
 }
 
-/// One request of the mix: a good transfer, or one of the bad kinds.
+/// One request of the mix: a good transfer (immediate; a hold, every tenth; the post or void of the
+/// hold five requests back), or one of the bad kinds.
 fn next_request(plan: &LoadPlan, zipf: &Zipf, customers: &[String], run: &str, n: u64) -> (Value, bool) {
     let mut rng = rand::rng();
+    if n % 10 == 5 {
+        let pending = format!("{run}-t{}", n - 5);
+        let body = if (n / 10) % 2 == 0 {
+            json!({"id": format!("{run}-t{n}"), "post_pending_id": pending})
+        } else {
+            json!({"id": format!("{run}-t{n}"), "void_pending_id": pending})
+        };
+        return (body, rng.random::<f64>() < plan.async_share);
+    }
     let from = zipf.pick(&mut rng);
     let mut to = zipf.pick(&mut rng);
     if to == from {
@@ -172,6 +183,10 @@ fn next_request(plan: &LoadPlan, zipf: &Zipf, customers: &[String], run: &str, n
     let asynchronous = rng.random::<f64>() < plan.async_share;
     let mut body = json!({"id": format!("{run}-t{n}"), "debit_account_id": customers[from],
         "credit_account_id": customers[to], "amount": rng.random_range(1..=1_000), "currency": "EUR"});
+    if n % 10 == 0 {
+        body["pending"] = json!(true);
+        body["timeout_seconds"] = json!(60);
+    }
     if rng.random::<f64>() < plan.error_mix {
         match n % 3 {
             0 => body["amount"] = json!(1_000_000_000_000u64), // insufficient funds: 422

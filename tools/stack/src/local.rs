@@ -1,7 +1,7 @@
 //! The backend served locally, as `cargo stack up` runs it (and the dashboard's test and screenshot):
 //! the API router behind the local gateway, up to the template's `MaximumConcurrency` of worker
-//! invocations fed from the queue, the metrics flushed as the Lambda run loop flushes them, and the
-//! live dashboard.
+//! invocations fed from the queue, the hold sweeper on its schedule, the metrics flushed as the
+//! Lambda run loop flushes them, and the live dashboard.
 
 use std::time::Duration;
 
@@ -11,10 +11,23 @@ use harness::{DevAuth, Stack};
 
 use crate::dashboard::{self, dashboard};
 
-/// Starts what runs beside the API: the worker invocations, the periodic metrics flush (for the
-/// worker's metrics), and the dashboard's queue sampling.
+/// How often the local sweeper ticks (the template schedules it every minute; locally, expiry is
+/// easier to watch at a shorter period).
+pub const SWEEP_PERIOD: Duration = Duration::from_secs(5);
+
+/// Starts what runs beside the API: the worker invocations, the sweeper, the periodic metrics flush
+/// (for the worker's metrics), and the dashboard's queue sampling.
 pub fn start_background(stack: &Stack) {
     tokio::spawn(stack.event_source.clone().run(stack.worker()));
+    let store = stack.store.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(SWEEP_PERIOD);
+        loop {
+            ticks.tick().await;
+            // A failed sweep is logged by the handler's span and made up by the next tick.
+            let _ = sweeper::handle(&store, time::OffsetDateTime::now_utc()).await;
+        }
+    });
     tokio::spawn(local_metrics().flush_every(Duration::from_millis(200)));
     tokio::spawn(dashboard().sample_queues(
         stack.sqs.clone(),
