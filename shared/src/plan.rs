@@ -106,9 +106,7 @@ impl Planner {
     /// (resolved meanwhile, not due yet, or not a hold).
     pub fn expire(&mut self, hold: &Transfer) -> Option<Decision> {
         let hold = self.decided.get(&hold.request.id).unwrap_or(hold).clone();
-        if hold.status != TransferStatus::Pending
-            || hold.clone().observed(self.now).status != TransferStatus::Expired
-        {
+        if !hold.is_due(self.now) {
             return None;
         }
         let movement = hold.movement.clone()?;

@@ -222,10 +222,15 @@ impl Transfer {
         self.timeout().map(|t| self.created_at + Duration::seconds(t.seconds().into()))
     }
 
+    /// Whether this is a hold still recorded `pending` whose timeout has passed at `now`.
+    pub fn is_due(&self, now: OffsetDateTime) -> bool {
+        self.status == TransferStatus::Pending && self.expires_at().is_some_and(|at| at <= now)
+    }
+
     /// The transfer as it stands at `now`: a pending hold whose timeout has passed is `expired`,
     /// whether or not the sweeper has released it yet.
     pub fn observed(mut self, now: OffsetDateTime) -> Transfer {
-        if self.status == TransferStatus::Pending && self.expires_at().is_some_and(|at| at <= now) {
+        if self.is_due(now) {
             self.status = TransferStatus::Expired;
         }
         self

@@ -14,10 +14,10 @@
 //! hold expired and is refused `pending_expired`: never both.
 
 use futures::{StreamExt, TryStreamExt};
-use ledger::{Decision, Planner, TenantId, Transfer, TransferId, TransferStatus};
+use ledger::{Planner, TenantId, Transfer, TransferId, TransferStatus};
 use time::OffsetDateTime;
 
-use crate::engine::{State, Step, key};
+use crate::engine::{State, Step, Written, key};
 use crate::items::{self, Item, n, s};
 use crate::retry::{MAX_ATTEMPTS, backoff};
 use crate::{DynamoStore, StoreError, keys};
@@ -145,13 +145,14 @@ impl DynamoStore {
     }
 
     /// Writes the expiry of every hold in `state` that is pending past its time at `now`, before
-    /// anything is decided on it. `true` if it wrote (or tried to): the caller reads again.
+    /// anything is decided on it. `None` if none is due; otherwise how far the write got (a
+    /// cancelled one means something moved: read again).
     pub(crate) async fn expire_due(
         &self,
         tenant: &TenantId,
         state: &State,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Written>, StoreError> {
         let mut planner = Planner::new(state.accounts.iter().cloned(), now);
         let steps: Vec<Step> = state
             .stored()?
@@ -160,10 +161,9 @@ impl DynamoStore {
             .map(|decision| Step { decision, claim: None })
             .collect();
         if steps.is_empty() {
-            return Ok(false);
+            return Ok(None);
         }
-        self.write_steps(tenant, &steps, &mut state.versions(), None).await?;
-        Ok(true)
+        self.write_steps(tenant, &steps, &mut state.versions(), None).await.map(Some)
     }
 
     /// Releases hold `id` if it is still pending and due.
@@ -184,15 +184,15 @@ impl DynamoStore {
             if hold.status != TransferStatus::Pending {
                 return Ok(Expiry::Resolved(Box::new(hold)));
             }
-            let state = self.read_balances(tenant, [&hold.request]).await?;
-            let mut planner = Planner::new(state.accounts.iter().cloned(), now);
-            let Some(decision @ Decision::Expire { .. }) = planner.expire(&hold) else {
-                return Ok(Expiry::NotDue);
-            };
-            let steps = [Step { decision, claim: None }];
-            if !self.write_steps(tenant, &steps, &mut state.versions(), None).await?.cancelled {
-                tracing::info!(tenant = %tenant, transferId = %id, "hold expired");
-                return Ok(Expiry::Released);
+            let mut state = self.read_balances(tenant, [&hold.request]).await?;
+            state.transfers.insert(id.clone(), item);
+            match self.expire_due(tenant, &state, now).await? {
+                None => return Ok(Expiry::NotDue),
+                Some(written) if !written.cancelled => {
+                    tracing::info!(tenant = %tenant, transferId = %id, "hold expired");
+                    return Ok(Expiry::Released);
+                }
+                Some(_) => {}
             }
         }
         Err(StoreError::Unavailable(format!("hold {id} stayed contended")))

@@ -88,7 +88,7 @@ impl DynamoStore {
                 requests.push(Request { transfer, owner: Some(owner) });
             }
             let state = self.read_accounts(tenant, requests.iter().map(|r| &r.transfer), claims).await?;
-            if self.expire_due(tenant, &state, now).await? {
+            if self.expire_due(tenant, &state, now).await?.is_some() {
                 contended += 1;
                 continue;
             }
@@ -152,7 +152,7 @@ impl DynamoStore {
                 break;
             }
             let state = self.read_accounts(tenant, requests.iter().map(|r| &r.transfer), claims).await?;
-            if self.expire_due(tenant, &state, now).await? {
+            if self.expire_due(tenant, &state, now).await?.is_some() {
                 continue;
             }
             let (steps, _) = engine::plan(&state, &requests, now)?;

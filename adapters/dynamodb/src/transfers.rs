@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use ledger::{Decision, LedgerError, NewTransfer, TenantId, Transfer, TransferId, TransferStatus};
+use ledger::{Decision, LedgerError, NewTransfer, TenantId, Transfer, TransferId};
 use time::OffsetDateTime;
 
 use crate::engine::{self, Request, State, key};
@@ -49,7 +49,7 @@ impl DynamoStore {
                 Some(state) => state,
                 None => {
                     let state = self.read_state(tenant, [request]).await?;
-                    if self.expire_due(tenant, &state, now).await? {
+                    if self.expire_due(tenant, &state, now).await?.is_some() {
                         continue;
                     }
                     for account in &state.accounts {
@@ -107,7 +107,7 @@ impl DynamoStore {
         let not_found = || LedgerError::NotFound { what: "transfer", id: id.to_string() }.into();
         let item = self.get(key(keys::transfer_pk(tenant, id), keys::TRANSFER_SK)).await?;
         let transfer = items::transfer_from(&item.ok_or_else(not_found)?)?;
-        if transfer.status != TransferStatus::Pending || transfer.clone().observed(now) == transfer {
+        if !transfer.is_due(now) {
             return Ok(transfer);
         }
         match self.expire_hold(tenant, id, now).await? {
