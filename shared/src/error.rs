@@ -52,6 +52,27 @@ pub enum RuleViolation {
     PendingExpired {
         pending_id: TransferId,
     },
+    /// A reversal names no transfer of this tenant that is applied (absent, or still queued).
+    ReversedTransferNotFound {
+        #[serde(rename = "reversed_transfer_id")]
+        reversed_id: TransferId,
+    },
+    /// A reversal names a transfer that posted nothing it could move back: a rejected transfer, a
+    /// hold (reverse the post that resolved it), a void, or another reversal.
+    NotReversible {
+        #[serde(rename = "reversed_transfer_id")]
+        reversed_id: TransferId,
+    },
+    /// A reversal asks for more than the transfer posted less what is reversed already.
+    ExceedsReversibleAmount {
+        #[serde(rename = "reversed_transfer_id")]
+        reversed_id: TransferId,
+    },
+    /// The transfer has `transfer::MAX_REVERSALS` reversals already.
+    TooManyReversals {
+        #[serde(rename = "reversed_transfer_id")]
+        reversed_id: TransferId,
+    },
 }
 
 impl RuleViolation {
@@ -68,6 +89,10 @@ impl RuleViolation {
             Self::PendingAlreadyPosted { .. } => "pending_already_posted",
             Self::PendingAlreadyVoided { .. } => "pending_already_voided",
             Self::PendingExpired { .. } => "pending_expired",
+            Self::ReversedTransferNotFound { .. } => "reversed_transfer_not_found",
+            Self::NotReversible { .. } => "not_reversible",
+            Self::ExceedsReversibleAmount { .. } => "exceeds_reversible_amount",
+            Self::TooManyReversals { .. } => "too_many_reversals",
         }
     }
 
@@ -95,9 +120,22 @@ impl RuleViolation {
         }
     }
 
-    /// The rule of `code` about `account` or `pending` (whichever it is about): how a stored
-    /// rejection is read back. `None` if the code is unknown or its subject is missing.
-    pub fn from_code(code: &str, account: Option<AccountId>, pending: Option<TransferId>) -> Option<Self> {
+    /// The transfer a reversal rule is about.
+    pub fn reversed_id(&self) -> Option<&TransferId> {
+        match self {
+            Self::ReversedTransferNotFound { reversed_id }
+            | Self::NotReversible { reversed_id }
+            | Self::ExceedsReversibleAmount { reversed_id }
+            | Self::TooManyReversals { reversed_id } => Some(reversed_id),
+            _ => None,
+        }
+    }
+
+    /// The rule of `code` about its subject (an account, a hold or a reversed transfer, whichever
+    /// it is about): how a stored rejection is read back. `None` if the code is unknown or its
+    /// subject is missing.
+    pub fn from_code(code: &str, subject: RuleSubject) -> Option<Self> {
+        let RuleSubject { account, pending, reversed } = subject;
         Some(match code {
             "same_account" => Self::SameAccount,
             "account_not_found" => Self::AccountNotFound { account_id: account? },
@@ -110,6 +148,10 @@ impl RuleViolation {
             "pending_already_posted" => Self::PendingAlreadyPosted { pending_id: pending? },
             "pending_already_voided" => Self::PendingAlreadyVoided { pending_id: pending? },
             "pending_expired" => Self::PendingExpired { pending_id: pending? },
+            "reversed_transfer_not_found" => Self::ReversedTransferNotFound { reversed_id: reversed? },
+            "not_reversible" => Self::NotReversible { reversed_id: reversed? },
+            "exceeds_reversible_amount" => Self::ExceedsReversibleAmount { reversed_id: reversed? },
+            "too_many_reversals" => Self::TooManyReversals { reversed_id: reversed? },
             _ => return None,
         })
     }
@@ -139,8 +181,32 @@ impl fmt::Display for RuleViolation {
             Self::PendingAlreadyPosted { pending_id } => write!(f, "hold {pending_id} is already posted"),
             Self::PendingAlreadyVoided { pending_id } => write!(f, "hold {pending_id} is already voided"),
             Self::PendingExpired { pending_id } => write!(f, "hold {pending_id} has expired"),
+            Self::ReversedTransferNotFound { reversed_id } => {
+                write!(f, "no applied transfer {reversed_id} exists")
+            }
+            Self::NotReversible { reversed_id } => write!(
+                f,
+                "transfer {reversed_id} posted nothing a reversal can move back (only committed transfers \
+                 and posts of holds can be reversed)"
+            ),
+            Self::ExceedsReversibleAmount { reversed_id } => {
+                write!(f, "the amount exceeds what remains of transfer {reversed_id} to reverse")
+            }
+            Self::TooManyReversals { reversed_id } => write!(
+                f,
+                "transfer {reversed_id} has {} reversals, the most a transfer can have",
+                crate::transfer::MAX_REVERSALS
+            ),
         }
     }
+}
+
+/// What a stored rule names, by kind: see [`RuleViolation::from_code`].
+#[derive(Clone, Debug, Default)]
+pub struct RuleSubject {
+    pub account: Option<AccountId>,
+    pub pending: Option<TransferId>,
+    pub reversed: Option<TransferId>,
 }
 
 /// Everything the ledger can refuse, independent of where the request came from or where data lives.

@@ -51,6 +51,13 @@ pub fn void(id: &str, pending_id: &str) -> NewTransfer {
     new_transfer(id, TransferKind::VoidPending { pending_id })
 }
 
+/// A reversal of transfer `reversed_id`: `amount` of it, or all that is not reversed yet.
+pub fn reversal(id: &str, reversed_id: &str, amount: Option<u64>) -> NewTransfer {
+    let reversed_id = TransferId::parse(reversed_id).expect("a valid reversed id");
+    let amount = amount.map(|a| Amount::new(a).expect("a valid amount"));
+    new_transfer(id, TransferKind::Reversal { reversed_id, amount })
+}
+
 /// `transfer` in another currency.
 ///
 /// # Panics
@@ -59,7 +66,7 @@ pub fn with_currency(mut transfer: NewTransfer, currency: &str) -> NewTransfer {
     let currency = Currency::parse(currency).expect("a valid currency");
     match &mut transfer.kind {
         TransferKind::Immediate(m) | TransferKind::Pending { movement: m, .. } => m.currency = currency,
-        _ => panic!("a post or void has no currency of its own"),
+        _ => panic!("a post, void or reversal has no currency of its own"),
     }
     transfer
 }

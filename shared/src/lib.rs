@@ -17,11 +17,14 @@ pub mod transfer;
 
 pub use account::{Account, AccountBalance, NewAccount};
 pub use batch::{BatchCounts, Submission, TransferBatch};
-pub use error::{LedgerError, RuleViolation};
+pub use error::{LedgerError, RuleSubject, RuleViolation};
 pub use field::FieldError;
 pub use ids::{AccountId, BatchId, TenantId, TransferId};
 pub use metadata::Metadata;
 pub use money::{Amount, Balances, Currency, Effect};
 pub use plan::{Decision, Planner};
 pub use posting::{Direction, Entry, apply};
-pub use transfer::{Movement, NewTransfer, Timeout, Transfer, TransferFields, TransferKind, TransferStatus};
+pub use transfer::{
+    MAX_REVERSALS, Movement, NewTransfer, Reversal, Timeout, Transfer, TransferFields, TransferKind,
+    TransferStatus,
+};

@@ -14,16 +14,19 @@ use time::OffsetDateTime;
 use crate::account::AccountBalance;
 use crate::error::RuleViolation;
 use crate::ids::{AccountId, TransferId};
-use crate::money::Effect;
+use crate::money::{Amount, Effect};
 use crate::posting::{Entry, apply};
-use crate::transfer::{Movement, NewTransfer, Transfer, TransferKind, TransferStatus};
+use crate::transfer::{
+    MAX_REVERSALS, Movement, NewTransfer, Reversal, Transfer, TransferKind, TransferStatus,
+};
 
 /// What the planner decided for one transfer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
     /// Applied: the transfer record and the two entries to write (boxed: the largest variant), and
-    /// for a post or void, the hold as it leaves it (`posted` or `voided`).
-    Commit { transfer: Transfer, debit: Box<Entry>, credit: Box<Entry>, resolves: Option<Box<Transfer>> },
+    /// the transfer it acts on as it leaves it: for a post or void, the hold `posted` or `voided`;
+    /// for a reversal, the reversed transfer with this reversal listed.
+    Commit { transfer: Transfer, debit: Box<Entry>, credit: Box<Entry>, amends: Option<Box<Transfer>> },
     /// Refused by a rule: the rejection is recorded and the id is spent.
     Reject(Transfer),
     /// The id already holds this very request: its outcome stands and nothing is written.
@@ -122,7 +125,7 @@ impl Planner {
         if let Err(rule) = request.check_static() {
             return reject(rule, None);
         }
-        let (movement, effect, hold) = match &request.kind {
+        let (movement, effect, amended) = match &request.kind {
             TransferKind::Immediate(movement) => (movement.clone(), Effect::Posted, None),
             TransferKind::Pending { movement, .. } => (movement.clone(), Effect::Held, None),
             TransferKind::PostPending { pending_id, amount } => {
@@ -152,17 +155,41 @@ impl Planner {
                 let voided = TransferStatus::Voided { resolved_by: request.id.clone() };
                 (held, Effect::Released, Some(Transfer { status: voided, ..hold }))
             }
+            TransferKind::Reversal { reversed_id, amount } => {
+                let (mut original, posted) = match self.reversible(reversed_id) {
+                    Ok(found) => found,
+                    Err((rule, movement)) => return reject(rule, movement),
+                };
+                let remaining = posted.amount.get().saturating_sub(original.reversed_amount());
+                let amount = amount.map(Amount::get).unwrap_or(remaining);
+                let back = |amount| Movement {
+                    debit_account_id: posted.credit_account_id.clone(),
+                    credit_account_id: posted.debit_account_id.clone(),
+                    amount,
+                    currency: posted.currency,
+                };
+                let reversed_id = reversed_id.clone();
+                let Some(amount) = Amount::new(amount).ok().filter(|a| a.get() <= remaining) else {
+                    let shown = Amount::new(amount).unwrap_or(posted.amount);
+                    return reject(RuleViolation::ExceedsReversibleAmount { reversed_id }, Some(back(shown)));
+                };
+                if original.reversals.len() >= MAX_REVERSALS {
+                    return reject(RuleViolation::TooManyReversals { reversed_id }, Some(back(amount)));
+                }
+                original.reversals.push(Reversal { id: request.id.clone(), amount });
+                (back(amount), Effect::Posted, Some(original))
+            }
         };
         match self.entries(&request.id, &movement, effect) {
             Ok((debit, credit)) => {
-                if let Some(hold) = &hold {
-                    self.decided.insert(hold.request.id.clone(), hold.clone());
+                if let Some(amended) = &amended {
+                    self.decided.insert(amended.request.id.clone(), amended.clone());
                 }
                 Decision::Commit {
                     transfer: request.clone().applied(movement, self.now),
                     debit: Box::new(debit),
                     credit: Box::new(credit),
-                    resolves: hold.map(Box::new),
+                    amends: amended.map(Box::new),
                 }
             }
             Err(rule) => reject(rule, Some(movement)),
@@ -193,6 +220,25 @@ impl Planner {
             }
         };
         Err((rule, movement))
+    }
+
+    /// The transfer `reversed_id` as this sequence sees it, and what it posted, if a reversal can
+    /// move some of it back: otherwise the rule that refuses.
+    fn reversible(
+        &self,
+        reversed_id: &TransferId,
+    ) -> Result<(Transfer, Movement), (RuleViolation, Option<Movement>)> {
+        let found = self.decided.get(reversed_id).or_else(|| self.stored.get(reversed_id));
+        let reversed = || reversed_id.clone();
+        let not_found = || (RuleViolation::ReversedTransferNotFound { reversed_id: reversed() }, None);
+        let original = found.cloned().ok_or_else(not_found)?;
+        let posts =
+            matches!(original.request.kind, TransferKind::Immediate(_) | TransferKind::PostPending { .. });
+        match (&original.status, original.movement.clone()) {
+            (TransferStatus::Queued, _) => Err(not_found()),
+            (TransferStatus::Committed, Some(movement)) if posts => Ok((original, movement)),
+            _ => Err((RuleViolation::NotReversible { reversed_id: reversed() }, None)),
+        }
     }
 
     /// Applies `effect` of `movement` to the accounts as this sequence left them.
@@ -347,7 +393,7 @@ mod tests {
         );
         assert_eq!(decide(&mut planner, &fixtures::post("p0", "h", Some(61))), "exceeds_pending_amount");
         match planner.decide(&fixtures::post("p", "h", Some(25)), None) {
-            Decision::Commit { transfer, resolves: Some(hold), .. } => {
+            Decision::Commit { transfer, amends: Some(hold), .. } => {
                 assert_eq!(transfer.movement.unwrap().amount.get(), 25);
                 assert!(
                     matches!(hold.status, TransferStatus::Posted { posted_amount, .. } if posted_amount.get() == 25)
@@ -429,12 +475,95 @@ mod tests {
         assert_eq!(totals(&planner, "alice"), (30, 30, 0, 0));
     }
 
+    #[test]
+    fn reversals_move_back_part_then_the_rest_and_never_more_than_was_posted() {
+        let mut planner = Planner::new(accounts(), NOW);
+        assert_eq!(decide(&mut planner, &transfer("fund", "bank", "alice", 100)), "committed");
+        assert_eq!(decide(&mut planner, &transfer("pay", "alice", "bob", 60)), "committed");
+        assert_eq!(
+            decide(&mut planner, &fixtures::reversal("r0", "pay", Some(61))),
+            "exceeds_reversible_amount"
+        );
+        match planner.decide(&fixtures::reversal("r1", "pay", Some(25)), None) {
+            Decision::Commit { transfer, amends: Some(original), .. } => {
+                let m = transfer.movement.unwrap();
+                assert_eq!(
+                    (m.debit_account_id.as_str(), m.credit_account_id.as_str(), m.amount.get()),
+                    ("bob", "alice", 25)
+                );
+                assert_eq!(original.reversed_amount(), 25);
+                assert_eq!(original.reversals[0].id.as_str(), "r1");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(totals(&planner, "alice"), (65, 65, 0, 0));
+        assert_eq!(
+            decide(&mut planner, &fixtures::reversal("r2", "pay", Some(36))),
+            "exceeds_reversible_amount"
+        );
+        // Omitted: all that remains.
+        match planner.decide(&fixtures::reversal("r3", "pay", None), None) {
+            Decision::Commit { transfer, amends: Some(original), .. } => {
+                assert_eq!(transfer.movement.unwrap().amount.get(), 35);
+                assert_eq!(original.reversed_amount(), 60);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(totals(&planner, "bob"), (0, 0, 0, 0));
+        assert_eq!(decide(&mut planner, &fixtures::reversal("r4", "pay", None)), "exceeds_reversible_amount");
+        assert_eq!(
+            decide(&mut planner, &fixtures::reversal("r5", "pay", Some(1))),
+            "exceeds_reversible_amount"
+        );
+    }
+
+    #[test]
+    fn only_what_posted_money_is_reversible_and_a_reversal_can_overdraw_nobody() {
+        let mut planner = Planner::new(accounts(), NOW);
+        decide(&mut planner, &transfer("fund", "bank", "alice", 100));
+        decide(&mut planner, &transfer("pay", "alice", "bob", 50));
+        decide(&mut planner, &transfer("spent", "bob", "alice", 40));
+        // Bob spent 40 of the 50: reversing all would overdraw him.
+        assert_eq!(decide(&mut planner, &fixtures::reversal("r", "pay", None)), "insufficient_funds");
+        assert_eq!(decide(&mut planner, &fixtures::reversal("r2", "pay", Some(10))), "committed");
+        assert_eq!(decide(&mut planner, &fixtures::reversal("r3", "r2", None)), "not_reversible");
+        assert_eq!(
+            decide(&mut planner, &fixtures::reversal("r4", "nothing", None)),
+            "reversed_transfer_not_found"
+        );
+        assert_eq!(decide(&mut planner, &fixtures::hold("h", "alice", "bob", 5, None)), "committed");
+        assert_eq!(decide(&mut planner, &fixtures::reversal("r5", "h", None)), "not_reversible");
+        assert_eq!(decide(&mut planner, &fixtures::post("p", "h", Some(3))), "committed");
+        assert_eq!(decide(&mut planner, &fixtures::reversal("r6", "h", None)), "not_reversible");
+        assert_eq!(decide(&mut planner, &fixtures::reversal("r7", "p", None)), "committed");
+        assert_eq!(decide(&mut planner, &transfer("big", "bob", "alice", 1_000)), "insufficient_funds");
+        assert_eq!(decide(&mut planner, &fixtures::reversal("r8", "big", None)), "not_reversible");
+        assert_eq!(totals(&planner, "alice"), (100 - 50 + 40 + 10 - 3 + 3, 100 - 50 + 40 + 10, 0, 0));
+    }
+
+    #[test]
+    fn a_transfer_takes_at_most_max_reversals() {
+        let mut planner = Planner::new(accounts(), NOW);
+        decide(&mut planner, &transfer("pay", "bank", "alice", 1_000));
+        for i in 0..MAX_REVERSALS {
+            assert_eq!(
+                decide(&mut planner, &fixtures::reversal(&format!("r{i}"), "pay", Some(1))),
+                "committed"
+            );
+        }
+        assert_eq!(
+            decide(&mut planner, &fixtures::reversal("one-more", "pay", Some(1))),
+            "too_many_reversals"
+        );
+    }
+
     proptest::proptest! {
-        /// Whatever mix of transfers, holds, posts, voids and expiries: money is conserved, pending
-        /// debits equal pending credits, no account without overdraft has a negative available
-        /// balance, and every hold resolves at most once.
+        /// Whatever mix of transfers, holds, posts, voids, expiries and reversals: money is
+        /// conserved, pending debits equal pending credits, no account without overdraft has a
+        /// negative available balance, every hold resolves at most once, and no transfer is
+        /// reversed by more than it posted.
         #[test]
-        fn holds_conserve_money_and_resolve_once(ops in proptest::collection::vec((0u8..5, 0usize..3, 0usize..3, 1u64..200, 0usize..8), 1..150)) {
+        fn holds_conserve_money_and_resolve_once(ops in proptest::collection::vec((0u8..6, 0usize..3, 0usize..3, 1u64..200, 0usize..8), 1..150)) {
             let names = ["bank", "alice", "bob"];
             let mut planner = Planner::new(accounts(), NOW);
             let mut resolutions: HashMap<String, usize> = HashMap::new();
@@ -445,6 +574,7 @@ mod tests {
                     1 => fixtures::hold(&id, names[from], names[to], amount, Some(1)),
                     2 => fixtures::post(&id, &pending, Some(amount).filter(|a| a % 2 == 0)),
                     3 => fixtures::void(&id, &pending),
+                    4 => fixtures::reversal(&id, &pending, Some(amount).filter(|a| a % 3 != 0)),
                     _ => {
                         let stored = planner.decided.get(&TransferId::parse(pending).unwrap()).cloned();
                         let mut later = planner.clone();
@@ -456,7 +586,9 @@ mod tests {
                         continue;
                     }
                 };
-                if let Decision::Commit { resolves: Some(hold), .. } = planner.decide(&t, None) {
+                if let Decision::Commit { amends: Some(hold), .. } = planner.decide(&t, None)
+                    && hold.status != TransferStatus::Committed
+                {
                     *resolutions.entry(hold.request.id.to_string()).or_default() += 1;
                 }
                 let all: Vec<_> = names.iter().map(|n| planner.account(&fixtures::account(n, false).id).unwrap().clone()).collect();
@@ -467,6 +599,10 @@ mod tests {
                 }
             }
             proptest::prop_assert!(resolutions.values().all(|&n| n == 1), "{:?}", resolutions);
+            for t in planner.decided.values() {
+                let posted = t.movement.as_ref().map_or(0, |m| m.amount.get());
+                proptest::prop_assert!(t.reversed_amount() <= posted, "{:?}", t);
+            }
         }
     }
 }

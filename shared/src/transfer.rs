@@ -5,10 +5,12 @@
 //! - a pending transfer (`pending: true`, a hold) reserves it on the accounts' pending totals,
 //!   optionally for `timeout_seconds`, after which it expires;
 //! - a post (`post_pending_id`) resolves a hold by posting up to its amount and releasing the rest;
-//! - a void (`void_pending_id`) resolves a hold by releasing all of it.
+//! - a void (`void_pending_id`) resolves a hold by releasing all of it;
+//! - a reversal (`reverses_transfer_id`) moves back all or part of what a committed transfer
+//!   posted; the reversals of a transfer never sum to more than it posted.
 //!
-//! Posts and voids are transfers of their own, with their own ids; they name the hold, whose
-//! accounts and currency they take.
+//! Posts, voids and reversals are transfers of their own, with their own ids; they name the
+//! transfer they act on, whose accounts and currency they take (a reversal's the other way round).
 
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -74,7 +76,20 @@ pub enum TransferKind {
     PostPending { pending_id: TransferId, amount: Option<Amount> },
     /// Releases the hold `pending_id` entirely.
     VoidPending { pending_id: TransferId },
+    /// Moves back `amount` (`None`: all that is not reversed yet) of what the committed transfer
+    /// `reversed_id` posted, from its credit account to its debit account.
+    Reversal { reversed_id: TransferId, amount: Option<Amount> },
 }
+
+/// One reversal of a transfer, as the reversed transfer lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reversal {
+    pub id: TransferId,
+    pub amount: Amount,
+}
+
+/// How many reversals one transfer can have: its record lists them all, and stays small.
+pub const MAX_REVERSALS: usize = 100;
 
 /// A request to move money. Its id is the idempotency key of the request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,6 +138,8 @@ pub struct Transfer {
     pub movement: Option<Movement>,
     pub created_at: OffsetDateTime,
     pub status: TransferStatus,
+    /// The reversals applied to this transfer, in the order applied.
+    pub reversals: Vec<Reversal>,
 }
 
 impl TransferKind {
@@ -130,7 +147,17 @@ impl TransferKind {
     pub fn movement(&self) -> Option<&Movement> {
         match self {
             TransferKind::Immediate(movement) | TransferKind::Pending { movement, .. } => Some(movement),
-            TransferKind::PostPending { .. } | TransferKind::VoidPending { .. } => None,
+            TransferKind::PostPending { .. }
+            | TransferKind::VoidPending { .. }
+            | TransferKind::Reversal { .. } => None,
+        }
+    }
+
+    /// The transfer a post, void or reversal acts on: what must be read to decide it.
+    pub fn acts_on(&self) -> Option<&TransferId> {
+        match self {
+            TransferKind::Reversal { reversed_id, .. } => Some(reversed_id),
+            _ => self.pending_id(),
         }
     }
 
@@ -140,7 +167,7 @@ impl TransferKind {
             TransferKind::PostPending { pending_id, .. } | TransferKind::VoidPending { pending_id } => {
                 Some(pending_id)
             }
-            TransferKind::Immediate(_) | TransferKind::Pending { .. } => None,
+            TransferKind::Immediate(_) | TransferKind::Pending { .. } | TransferKind::Reversal { .. } => None,
         }
     }
 }
@@ -172,12 +199,13 @@ impl NewTransfer {
         check("timeout_seconds", mine.timeout_seconds != theirs.timeout_seconds);
         check("post_pending_id", mine.post_pending_id != theirs.post_pending_id);
         check("void_pending_id", mine.void_pending_id != theirs.void_pending_id);
+        check("reverses_transfer_id", mine.reverses_transfer_id != theirs.reverses_transfer_id);
         check("metadata", mine.metadata != theirs.metadata);
         fields
     }
 
     fn recorded(self, movement: Option<Movement>, now: OffsetDateTime, status: TransferStatus) -> Transfer {
-        Transfer { request: self, movement, created_at: now, status }
+        Transfer { request: self, movement, created_at: now, status, reversals: Vec::new() }
     }
 
     /// The transfer as applied: committed, or `pending` for a hold. `movement` is what it moved (for
@@ -227,6 +255,11 @@ impl Transfer {
         self.status == TransferStatus::Pending && self.expires_at().is_some_and(|at| at <= now)
     }
 
+    /// The sum of the amounts reversed so far: never more than the transfer posted, so it fits.
+    pub fn reversed_amount(&self) -> u64 {
+        self.reversals.iter().map(|r| r.amount.get()).sum()
+    }
+
     /// The transfer as it stands at `now`: a pending hold whose timeout has passed is `expired`,
     /// whether or not the sweeper has released it yet.
     pub fn observed(mut self, now: OffsetDateTime) -> Transfer {
@@ -259,6 +292,8 @@ pub struct TransferFields {
     pub post_pending_id: Option<TransferId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub void_pending_id: Option<TransferId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverses_transfer_id: Option<TransferId>,
     #[serde(default)]
     pub metadata: Metadata,
 }
@@ -279,9 +314,33 @@ impl TryFrom<TransferFields> for NewTransfer {
     fn try_from(f: TransferFields) -> Result<Self, FieldError> {
         let id = f.id.ok_or_else(|| missing("id"))?;
         let post = f.void_pending_id.is_none();
-        let kind = match (f.post_pending_id, f.void_pending_id) {
-            (Some(_), Some(_)) => return Err(not_allowed("void_pending_id", "with post_pending_id")),
-            (Some(pending_id), None) | (None, Some(pending_id)) => {
+        let named = [
+            ("post_pending_id", f.post_pending_id.is_some()),
+            ("void_pending_id", f.void_pending_id.is_some()),
+            ("reverses_transfer_id", f.reverses_transfer_id.is_some()),
+        ];
+        if let [(first, _), (second, _), ..] =
+            named.iter().filter(|(_, present)| *present).collect::<Vec<_>>()[..]
+        {
+            return Err(not_allowed(second, &format!("with {first}")));
+        }
+        let kind = match (f.post_pending_id, f.void_pending_id, f.reverses_transfer_id) {
+            (None, None, Some(reversed_id)) => {
+                let with = "when reversing a transfer: its accounts and currency apply, the other way round";
+                for (name, present) in [
+                    ("debit_account_id", f.debit_account_id.is_some()),
+                    ("credit_account_id", f.credit_account_id.is_some()),
+                    ("currency", f.currency.is_some()),
+                    ("pending", f.pending),
+                    ("timeout_seconds", f.timeout_seconds.is_some()),
+                ] {
+                    if present {
+                        return Err(not_allowed(name, with));
+                    }
+                }
+                TransferKind::Reversal { reversed_id, amount: f.amount }
+            }
+            (Some(pending_id), _, _) | (None, Some(pending_id), _) => {
                 let with = "when posting or voiding a hold: the hold's accounts and currency apply";
                 for (name, present) in [
                     ("debit_account_id", f.debit_account_id.is_some()),
@@ -301,7 +360,7 @@ impl TryFrom<TransferFields> for NewTransfer {
                     TransferKind::VoidPending { pending_id }
                 }
             }
-            (None, None) => {
+            (None, None, None) => {
                 let movement = Movement {
                     debit_account_id: f.debit_account_id.ok_or_else(|| missing("debit_account_id"))?,
                     credit_account_id: f.credit_account_id.ok_or_else(|| missing("credit_account_id"))?,
@@ -340,6 +399,10 @@ impl From<NewTransfer> for TransferFields {
                 f.amount = amount;
             }
             TransferKind::VoidPending { pending_id } => f.void_pending_id = Some(pending_id),
+            TransferKind::Reversal { reversed_id, amount } => {
+                f.reverses_transfer_id = Some(reversed_id);
+                f.amount = amount;
+            }
         }
         f
     }
@@ -362,11 +425,17 @@ struct TransferView<'a> {
     post_pending_id: Option<&'a TransferId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     void_pending_id: Option<&'a TransferId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reverses_transfer_id: Option<&'a TransferId>,
     metadata: &'a Metadata,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
     #[serde(flatten)]
     status: &'a TransferStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reversed_amount: Option<u64>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    reversals: &'a [Reversal],
 }
 
 impl Serialize for Transfer {
@@ -386,9 +455,15 @@ impl Serialize for Transfer {
                 TransferKind::VoidPending { pending_id } => Some(pending_id),
                 _ => None,
             },
+            reverses_transfer_id: match kind {
+                TransferKind::Reversal { reversed_id, .. } => Some(reversed_id),
+                _ => None,
+            },
             metadata: &self.request.metadata,
             created_at: self.created_at,
             status: &self.status,
+            reversed_amount: (!self.reversals.is_empty()).then(|| self.reversed_amount()),
+            reversals: &self.reversals,
         }
         .serialize(serializer)
     }
@@ -449,6 +524,8 @@ mod tests {
             serde_json::json!({"id": "p", "post_pending_id": "h", "amount": 3}),
             serde_json::json!({"id": "p", "post_pending_id": "h"}),
             serde_json::json!({"id": "v", "void_pending_id": "h"}),
+            serde_json::json!({"id": "r", "reverses_transfer_id": "t", "amount": 2}),
+            serde_json::json!({"id": "r", "reverses_transfer_id": "t"}),
         ] {
             let parsed = parse(json.clone()).unwrap();
             let mut back = serde_json::to_value(&parsed).unwrap();
@@ -466,6 +543,14 @@ mod tests {
             ),
             (serde_json::json!({"id": "p", "post_pending_id": "h", "currency": "EUR"}), "currency"),
             (serde_json::json!({"id": "v", "void_pending_id": "h", "amount": 1}), "amount"),
+            (
+                serde_json::json!({"id": "r", "reverses_transfer_id": "t", "post_pending_id": "h"}),
+                "reverses_transfer_id",
+            ),
+            (
+                serde_json::json!({"id": "r", "reverses_transfer_id": "t", "debit_account_id": "a"}),
+                "debit_account_id",
+            ),
             (
                 serde_json::json!({"id": "x", "debit_account_id": "a", "credit_account_id": "b",
                 "amount": 1, "currency": "EUR", "timeout_seconds": 5}),

@@ -9,13 +9,15 @@
 //!   the serial order at the instant of the read);
 //! - a batch's cursor only if it still stands where it was read, so each of its transfers is counted
 //!   once, in order;
-//! - a hold's status only if it is still `pending`, so a hold resolves once (post, void or expiry).
+//! - a hold's status only if it is still `pending`, so a hold resolves once (post, void or expiry);
+//! - a reversed transfer's list of reversals only if its reversed sum is still the one read, so
+//!   concurrent reversals never sum to more than it posted.
 //!
 //! One rule for every cancelled transaction: nothing of it happened, so read again and plan again.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use ledger::{
     AccountBalance, AccountId, BatchId, Decision, Entry, NewTransfer, Planner, TenantId, Transfer,
     TransferId, TransferStatus,
@@ -66,7 +68,8 @@ impl State {
         })
     }
 
-    /// Every transfer read, as stored: where the planner finds the holds that posts and voids name.
+    /// Every transfer read, as stored: where the planner finds the holds that posts and voids name
+    /// and the transfers that reversals name.
     pub(crate) fn stored(&self) -> Result<Vec<Transfer>, StoreError> {
         self.transfers.values().map(items::transfer_from).collect()
     }
@@ -137,8 +140,9 @@ impl DynamoStore {
         self.read(tenant, transfers, false).await
     }
 
-    /// Reads the ids (if `with_ids`), the holds that posts and voids name, and the accounts of both:
-    /// a second BatchGetItem only for the accounts of holds, which the first tells.
+    /// Reads the ids (if `with_ids`), the transfers that posts, voids and reversals act on, and the
+    /// accounts of all: a second BatchGetItem only for the accounts of the transfers acted on,
+    /// which the first tells.
     async fn read<'a>(
         &self,
         tenant: &TenantId,
@@ -154,7 +158,7 @@ impl DynamoStore {
         };
         for t in transfers {
             let own = with_ids.then_some(&t.id);
-            for id in own.into_iter().chain(t.kind.pending_id()) {
+            for id in own.into_iter().chain(t.kind.acts_on()) {
                 if ids.insert(id.clone()) {
                     keys_to_read.push(key(keys::transfer_pk(tenant, id), keys::TRANSFER_SK));
                 }
@@ -360,6 +364,41 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Appends `reversed`'s last reversal to its stored list, only if the stored reversed sum is
+    /// still the one before it: of concurrent reversals, each lands on the sum the other left.
+    fn add_reversal(&self, tenant: &TenantId, reversed: &Transfer) -> Result<TransactWriteItem, StoreError> {
+        let (last, earlier) = reversed
+            .reversals
+            .split_last()
+            .ok_or_else(|| StoreError::Unexpected("a reversal amends a transfer without reversals".into()))?;
+        let was: u64 = earlier.iter().map(|r| r.amount.get()).sum();
+        let condition = if earlier.is_empty() {
+            "#status = :committed AND attribute_not_exists(reversed_amount)"
+        } else {
+            "#status = :committed AND reversed_amount = :was"
+        };
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::transfer_pk(tenant, &reversed.request.id)))
+            .key(keys::SK, s(keys::TRANSFER_SK))
+            .update_expression(
+                "SET reversed_amount = :sum, reversals = list_append(if_not_exists(reversals, :none), :new)",
+            )
+            .condition_expression(condition)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":committed", s("committed"))
+            .expression_attribute_values(":sum", n(reversed.reversed_amount()))
+            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":new", items::reversals(std::slice::from_ref(last)));
+        if !earlier.is_empty() {
+            update = update.expression_attribute_values(":was", n(was));
+        }
+        let update = update.build().map_err(|e| StoreError::Unexpected(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
 /// What one transaction writes, gathered step by step.
 #[derive(Default)]
 struct Transaction {
@@ -383,19 +422,19 @@ impl Transaction {
         *self.counts.entry(step.decision.outcome_code().to_owned()).or_default() += 1;
         let claim = step.claim.as_deref();
         match &step.decision {
-            Decision::Commit { transfer, debit, credit, resolves } => {
+            Decision::Commit { transfer, debit, credit, amends } => {
                 self.put_transfer(store, tenant, transfer, claim)?;
                 if let Some(listing) = crate::expiry::listing(tenant, transfer) {
                     self.expiry_puts.insert(transfer.request.id.clone(), self.puts.len());
                     self.puts.push(Some(put(&store.table, listing)?));
                 }
-                if let Some(hold) = resolves {
-                    self.resolve(store, tenant, hold)?;
+                if let Some(amended) = amends {
+                    self.amend(store, tenant, amended)?;
                 }
                 self.entries(store, tenant, [debit, credit])?;
             }
             Decision::Expire { hold, debit, credit } => {
-                self.resolve(store, tenant, hold)?;
+                self.amend(store, tenant, hold)?;
                 self.entries(store, tenant, [debit, credit])?;
             }
             Decision::Reject(transfer) => self.put_transfer(store, tenant, transfer, claim)?,
@@ -417,14 +456,27 @@ impl Transaction {
         Ok(())
     }
 
-    /// Writes `hold` as resolved, and removes it from the expiry listing.
-    fn resolve(&mut self, store: &DynamoStore, tenant: &TenantId, hold: &Transfer) -> Result<(), StoreError> {
-        let id = &hold.request.id;
+    /// Writes the transfer a step acted on as the step left it: a hold resolved (and removed from
+    /// the expiry listing), or a transfer with one more reversal. A transfer put earlier in this
+    /// transaction is put once, as amended.
+    fn amend(
+        &mut self,
+        store: &DynamoStore,
+        tenant: &TenantId,
+        amended: &Transfer,
+    ) -> Result<(), StoreError> {
+        let id = &amended.request.id;
+        let update = match amended.status {
+            TransferStatus::Committed => DynamoStore::add_reversal,
+            _ => DynamoStore::resolve_hold,
+        };
         match self.transfer_puts.get(id) {
-            Some((at, claim)) => self.puts[*at] = Some(store.put_transfer(tenant, hold, claim.as_deref())?),
-            None => self.puts.push(Some(store.resolve_hold(tenant, hold)?)),
+            Some((at, claim)) => {
+                self.puts[*at] = Some(store.put_transfer(tenant, amended, claim.as_deref())?);
+            }
+            None => self.puts.push(Some(update(store, tenant, amended)?)),
         }
-        if let Some(listing) = crate::expiry::listing_key(tenant, hold) {
+        if let Some(listing) = crate::expiry::listing_key(tenant, amended) {
             match self.expiry_puts.remove(id) {
                 Some(at) => self.puts[at] = None,
                 None => self.puts.push(Some(delete(&store.table, listing)?)),
@@ -454,14 +506,14 @@ fn cost(step: &Step) -> (usize, usize, Vec<&AccountId>) {
     let entries = 2 * (ENTRY_SIZE + slack);
     let listed = |t: &Transfer| usize::from(t.expires_at().is_some());
     match &step.decision {
-        Decision::Commit { transfer, debit, credit, resolves } => {
-            // The record, its listing if it expires, two entries, and the hold it resolves with its
-            // listing (counted apart even where the two merge).
-            let resolved = resolves.as_deref().map_or(0, |hold| 1 + listed(hold));
-            let items = 3 + listed(transfer) + resolved;
+        Decision::Commit { transfer, debit, credit, amends } => {
+            // The record, its listing if it expires, two entries, and the transfer it acts on with
+            // its listing (counted apart even where the two merge).
+            let amended = amends.as_deref().map_or(0, |t| 1 + listed(t));
+            let items = 3 + listed(transfer) + amended;
             let bytes =
-                items::transfer_size(transfer) + entries + (1 + resolved + listed(transfer)) * UPDATE_BYTES;
-            let bytes = bytes + resolves.as_deref().map_or(0, items::transfer_size);
+                items::transfer_size(transfer) + entries + (1 + amended + listed(transfer)) * UPDATE_BYTES;
+            let bytes = bytes + amends.as_deref().map_or(0, items::transfer_size);
             (items, bytes, vec![&debit.account_id, &credit.account_id])
         }
         Decision::Expire { hold, debit, credit } => {

@@ -7,8 +7,8 @@ use std::str::FromStr;
 use aws_sdk_dynamodb::types::AttributeValue;
 use ledger::{
     Account, AccountBalance, AccountId, Amount, Balances, Currency, Direction, Effect, Entry, Metadata,
-    Movement, NewTransfer, RuleViolation, TenantId, Timeout, Transfer, TransferId, TransferKind,
-    TransferStatus,
+    Movement, NewTransfer, Reversal, RuleSubject, RuleViolation, TenantId, Timeout, Transfer, TransferId,
+    TransferKind, TransferStatus,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -116,6 +116,16 @@ fn transfer_attributes(transfer: &Transfer) -> Item {
         TransferKind::VoidPending { pending_id } => {
             item.insert("void_pending_id".into(), s(pending_id.as_str()));
         }
+        TransferKind::Reversal { reversed_id, amount } => {
+            item.insert("reverses_transfer_id".into(), s(reversed_id.as_str()));
+            if let Some(amount) = amount {
+                item.insert("requested_amount".into(), n(amount.get()));
+            }
+        }
+    }
+    if !transfer.reversals.is_empty() {
+        item.insert("reversed_amount".into(), n(transfer.reversed_amount()));
+        item.insert("reversals".into(), reversals(&transfer.reversals));
     }
     item.insert("status".into(), s(status_code(&transfer.status)));
     match &transfer.status {
@@ -126,6 +136,9 @@ fn transfer_attributes(transfer: &Transfer) -> Item {
             }
             if let Some(pending) = reason.pending_id() {
                 item.insert("reason_pending_id".into(), s(pending.as_str()));
+            }
+            if let Some(reversed) = reason.reversed_id() {
+                item.insert("reason_reversed_id".into(), s(reversed.as_str()));
             }
         }
         TransferStatus::Posted { resolved_by, posted_amount } => {
@@ -141,6 +154,20 @@ fn transfer_attributes(transfer: &Transfer) -> Item {
         | TransferStatus::Expired => {}
     }
     item
+}
+
+/// A transfer's reversals as stored: a list of `{id, amount}` maps, appended to by each reversal.
+pub fn reversals(list: &[Reversal]) -> AttributeValue {
+    AttributeValue::L(
+        list.iter()
+            .map(|r| {
+                AttributeValue::M(HashMap::from([
+                    ("id".into(), s(r.id.as_str())),
+                    ("amount".into(), n(r.amount.get())),
+                ]))
+            })
+            .collect(),
+    )
 }
 
 /// The stored value of a transfer's `status` attribute.
@@ -307,6 +334,21 @@ impl Reader<'_> {
         Amount::new(self.num(name)?).map_err(|_| self.corrupt(name, "is out of range"))
     }
 
+    fn reversals(&self) -> Result<Vec<Reversal>, StoreError> {
+        let Some(value) = self.0.get("reversals") else { return Ok(Vec::new()) };
+        let bad = || self.corrupt("reversals", "is not a list of reversals");
+        let list = value.as_l().map_err(|_| bad())?;
+        list.iter()
+            .map(|link| {
+                let link = Reader(link.as_m().map_err(|_| bad())?);
+                Ok(Reversal {
+                    id: link.parsed("id", |v| TransferId::parse(v)).map_err(|_| bad())?,
+                    amount: link.amount().map_err(|_| bad())?,
+                })
+            })
+            .collect()
+    }
+
     fn opt_amount(&self, name: &str) -> Result<Option<Amount>, StoreError> {
         self.0.get(name).map(|_| self.amount_named(name)).transpose()
     }
@@ -354,6 +396,8 @@ pub fn transfer_from(item: &Item) -> Result<Transfer, StoreError> {
         TransferKind::PostPending { pending_id, amount: r.opt_amount("requested_amount")? }
     } else if let Some(pending_id) = r.id("void_pending_id", |v| TransferId::parse(v))? {
         TransferKind::VoidPending { pending_id }
+    } else if let Some(reversed_id) = r.id("reverses_transfer_id", |v| TransferId::parse(v))? {
+        TransferKind::Reversal { reversed_id, amount: r.opt_amount("requested_amount")? }
     } else if item.contains_key("pending") {
         let timeout = r.0.get("timeout_seconds").map(|_| r.num("timeout_seconds")).transpose()?;
         let timeout = timeout
@@ -381,15 +425,19 @@ pub fn transfer_from(item: &Item) -> Result<Transfer, StoreError> {
         },
         "voided" => TransferStatus::Voided { resolved_by: resolved_by()? },
         "rejected" => {
-            let account = r.id("reason_account_id", |v| AccountId::parse(v))?;
-            let pending = r.id("reason_pending_id", |v| TransferId::parse(v))?;
-            let reason = RuleViolation::from_code(r.str("reason")?, account, pending)
+            let subject = RuleSubject {
+                account: r.id("reason_account_id", |v| AccountId::parse(v))?,
+                pending: r.id("reason_pending_id", |v| TransferId::parse(v))?,
+                reversed: r.id("reason_reversed_id", |v| TransferId::parse(v))?,
+            };
+            let reason = RuleViolation::from_code(r.str("reason")?, subject)
                 .ok_or_else(|| r.corrupt("reason", "is not a known rule with its subject"))?;
             TransferStatus::Rejected { reason }
         }
         _ => return Err(r.corrupt("status", "is not a known status")),
     };
-    Ok(Transfer { request, movement, created_at: r.timestamp("created_at")?, status })
+    let reversals = r.reversals()?;
+    Ok(Transfer { request, movement, created_at: r.timestamp("created_at")?, status, reversals })
 }
 
 pub fn entry_from(item: &Item) -> Result<Entry, StoreError> {
@@ -481,6 +529,19 @@ mod tests {
             ),
             ledger::fixtures::void("v", "h").rejected(
                 RuleViolation::PendingAlreadyPosted { pending_id: h },
+                Some(movement.clone()),
+                at,
+            ),
+            Transfer {
+                reversals: vec![
+                    Reversal { id: TransferId::parse("r1").unwrap(), amount: Amount::new(2).unwrap() },
+                    Reversal { id: TransferId::parse("r2").unwrap(), amount: Amount::new(1).unwrap() },
+                ],
+                ..ledger::fixtures::committed(ledger::fixtures::transfer("t3", "a", "b", 5), at)
+            },
+            ledger::fixtures::reversal("r1", "t3", Some(2)).applied(movement.clone(), at),
+            ledger::fixtures::reversal("r3", "t3", None).rejected(
+                RuleViolation::ExceedsReversibleAmount { reversed_id: TransferId::parse("t3").unwrap() },
                 Some(movement),
                 at,
             ),

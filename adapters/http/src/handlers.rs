@@ -91,6 +91,9 @@ pub async fn create_transfer(
     if let Some(pending) = body.kind.pending_id() {
         record("pendingId", pending.as_str());
     }
+    if let ledger::TransferKind::Reversal { reversed_id, .. } = &body.kind {
+        record("reversedId", reversed_id.as_str());
+    }
     let prefer = Prefer::from_headers(&headers);
     if prefer.respond_async {
         return crate::batches::create_transfer_async(&app, &tenant, trace, body, prefer).await;

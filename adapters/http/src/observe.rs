@@ -34,6 +34,7 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
         accountId = Empty,
         transferId = Empty,
         pendingId = Empty,
+        reversedId = Empty,
         batchId = Empty,
     );
     request.extensions_mut().insert(TraceContext::new(correlation.clone(), xray));

@@ -51,6 +51,8 @@ pub struct Problem {
     pub account_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reversed_transfer_id: Option<String>,
 }
 
 impl Problem {
@@ -65,6 +67,7 @@ impl Problem {
             fields: None,
             account_id: None,
             pending_id: None,
+            reversed_transfer_id: None,
         }
     }
 }
@@ -91,6 +94,10 @@ pub const PROBLEM_CODES: &[&str] = &[
     "pending_already_posted",
     "pending_already_voided",
     "pending_expired",
+    "reversed_transfer_not_found",
+    "not_reversible",
+    "exceeds_reversible_amount",
+    "too_many_reversals",
     "service_unavailable",
     "internal_error",
 ];
@@ -100,6 +107,7 @@ fn rule_problem(rule: &RuleViolation) -> Problem {
         Problem::new(StatusCode::UNPROCESSABLE_ENTITY, rule.code(), "Transfer rejected", rule.to_string());
     p.account_id = rule.account_id().map(ToString::to_string);
     p.pending_id = rule.pending_id().map(ToString::to_string);
+    p.reversed_transfer_id = rule.reversed_id().map(ToString::to_string);
     p
 }
 
