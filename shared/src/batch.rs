@@ -22,6 +22,9 @@ impl TransferBatch {
             let reason = format!("must hold 1 to {MAX_BATCH_TRANSFERS} transfers");
             return Err(LedgerError::invalid("transfers", FieldError::new(reason)));
         }
+        if let Err((i, error)) = crate::linked::check(&transfers) {
+            return Err(LedgerError::invalid(format!("transfers[{i}].linked"), error));
+        }
         let mut seen = BTreeSet::new();
         for (i, t) in transfers.iter().enumerate() {
             if !seen.insert(&t.id) {
@@ -60,6 +63,20 @@ pub struct BatchCounts {
 pub enum Submission {
     Batch(BatchId),
     Transfer(crate::TransferId),
+    /// A linked chain queued with `Prefer: respond-async`: its ids, in order.
+    Linked(Vec<crate::TransferId>),
+}
+
+impl Submission {
+    /// The transfers a single or linked submission settles, in order (none for a batch, whose ids
+    /// the store keeps).
+    pub fn transfer_ids(&self) -> &[crate::TransferId] {
+        match self {
+            Submission::Batch(_) => &[],
+            Submission::Transfer(id) => std::slice::from_ref(id),
+            Submission::Linked(ids) => ids,
+        }
+    }
 }
 
 impl std::fmt::Display for Submission {
@@ -67,6 +84,10 @@ impl std::fmt::Display for Submission {
         match self {
             Submission::Batch(id) => write!(f, "batch {id}"),
             Submission::Transfer(id) => write!(f, "transfer {id}"),
+            Submission::Linked(ids) => {
+                let ids: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
+                write!(f, "linked transfers {}", ids.join(", "))
+            }
         }
     }
 }

@@ -73,6 +73,8 @@ pub enum RuleViolation {
         #[serde(rename = "reversed_transfer_id")]
         reversed_id: TransferId,
     },
+    /// Another transfer of the same linked chain was refused, so none of the chain applies.
+    LinkedFailed,
 }
 
 impl RuleViolation {
@@ -93,6 +95,7 @@ impl RuleViolation {
             Self::NotReversible { .. } => "not_reversible",
             Self::ExceedsReversibleAmount { .. } => "exceeds_reversible_amount",
             Self::TooManyReversals { .. } => "too_many_reversals",
+            Self::LinkedFailed => "linked_failed",
         }
     }
 
@@ -152,6 +155,7 @@ impl RuleViolation {
             "not_reversible" => Self::NotReversible { reversed_id: reversed? },
             "exceeds_reversible_amount" => Self::ExceedsReversibleAmount { reversed_id: reversed? },
             "too_many_reversals" => Self::TooManyReversals { reversed_id: reversed? },
+            "linked_failed" => Self::LinkedFailed,
             _ => return None,
         })
     }
@@ -197,6 +201,9 @@ impl fmt::Display for RuleViolation {
                 "transfer {reversed_id} has {} reversals, the most a transfer can have",
                 crate::transfer::MAX_REVERSALS
             ),
+            Self::LinkedFailed => {
+                f.write_str("another transfer of its linked chain was refused, so none of the chain applies")
+            }
         }
     }
 }
@@ -224,6 +231,10 @@ pub enum LedgerError {
     InFlight { id: String },
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
+    /// A linked chain was refused: `transfer_id` by `rule`, the others `linked_failed`; `transfers`
+    /// is every member as recorded.
+    #[error("transfer {transfer_id} of the linked chain was refused ({rule}), so none of the chain applies")]
+    ChainRejected { transfer_id: crate::TransferId, rule: RuleViolation, transfers: Vec<crate::Transfer> },
 }
 
 impl LedgerError {

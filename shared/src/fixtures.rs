@@ -21,6 +21,7 @@ fn new_transfer(id: &str, kind: TransferKind) -> NewTransfer {
         id: TransferId::parse(id).expect("a valid transfer id"),
         kind,
         metadata: Metadata::default(),
+        linked: false,
     }
 }
 

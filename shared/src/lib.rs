@@ -9,6 +9,7 @@ pub mod field;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod ids;
+pub mod linked;
 pub mod metadata;
 pub mod money;
 pub mod plan;

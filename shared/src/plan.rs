@@ -105,6 +105,62 @@ impl Planner {
         decision
     }
 
+    /// Decides a linked chain (`members`, each with what its id holds in the store): all of it or
+    /// none. If every member's id is held, each replays (or conflicts) on its own: the chain was
+    /// decided before. If only some are, the chain cannot apply as asked: those replay (or
+    /// conflict) and the others are refused `linked_failed`. Otherwise the members are decided in
+    /// order; if one is refused, it keeps its rule, every other member is refused `linked_failed`,
+    /// and the accounts stay as they were.
+    pub fn decide_chain(&mut self, members: &[(&NewTransfer, Option<&Transfer>)]) -> Vec<Decision> {
+        let held: Vec<bool> = members
+            .iter()
+            .map(|(request, held)| held.is_some() || self.decided.contains_key(&request.id))
+            .collect();
+        if held.contains(&true) {
+            let all_held = !held.contains(&false);
+            return members
+                .iter()
+                .zip(held)
+                .map(|(member, held)| {
+                    if all_held || held {
+                        self.decide(member.0, member.1)
+                    } else {
+                        self.refuse_linked(member.0)
+                    }
+                })
+                .collect();
+        }
+        let mut trial = self.clone();
+        let decisions: Vec<Decision> =
+            members.iter().map(|(request, _)| trial.decide(request, None)).collect();
+        let Some(failed) = decisions.iter().position(|d| !matches!(d, Decision::Commit { .. })) else {
+            *self = trial;
+            return decisions;
+        };
+        members
+            .iter()
+            .zip(decisions)
+            .enumerate()
+            .map(|(i, ((request, _), decision))| {
+                if i == failed {
+                    if let Some(outcome) = decision.outcome() {
+                        self.decided.insert(request.id.clone(), outcome.clone());
+                    }
+                    decision
+                } else {
+                    self.refuse_linked(request)
+                }
+            })
+            .collect()
+    }
+
+    /// `request` refused because another member of its chain was.
+    fn refuse_linked(&mut self, request: &NewTransfer) -> Decision {
+        let outcome = request.clone().rejected(RuleViolation::LinkedFailed, None, self.now);
+        self.decided.insert(request.id.clone(), outcome.clone());
+        Decision::Reject(outcome)
+    }
+
     /// Releases `hold` (as stored) if it is pending and its timeout has passed; `None` otherwise
     /// (resolved meanwhile, not due yet, or not a hold).
     pub fn expire(&mut self, hold: &Transfer) -> Option<Decision> {
@@ -555,6 +611,46 @@ mod tests {
             decide(&mut planner, &fixtures::reversal("one-more", "pay", Some(1))),
             "too_many_reversals"
         );
+    }
+
+    fn chain(transfers: Vec<NewTransfer>) -> Vec<NewTransfer> {
+        crate::linked::LinkedChain::new(transfers).unwrap().into_transfers()
+    }
+
+    fn chain_codes(planner: &mut Planner, members: &[NewTransfer]) -> Vec<String> {
+        let members: Vec<_> = members.iter().map(|t| (t, None)).collect();
+        planner.decide_chain(&members).iter().map(|d| d.outcome_code().to_owned()).collect()
+    }
+
+    #[test]
+    fn a_linked_chain_commits_whole_in_order_or_not_at_all() {
+        let mut planner = Planner::new(accounts(), NOW);
+        let paid = chain(vec![
+            transfer("fund", "bank", "alice", 100),
+            transfer("pay", "alice", "bob", 90),
+            transfer("fee", "alice", "bank", 10),
+        ]);
+        assert_eq!(chain_codes(&mut planner, &paid), ["committed"; 3]);
+        assert_eq!(totals(&planner, "alice"), (0, 0, 0, 0));
+        // The fee fails: the payment before it does not apply either.
+        let refused = chain(vec![
+            transfer("fund2", "bank", "alice", 50),
+            transfer("pay2", "alice", "bob", 45),
+            transfer("fee2", "alice", "bank", 10),
+            fixtures::reversal("undo", "pay", Some(1)),
+        ]);
+        assert_eq!(
+            chain_codes(&mut planner, &refused),
+            ["linked_failed", "linked_failed", "insufficient_funds", "linked_failed"]
+        );
+        assert_eq!((totals(&planner, "alice"), totals(&planner, "bob")), ((0, 0, 0, 0), (90, 90, 0, 0)));
+        // Every id is spent: the chain again replays each outcome.
+        let members: Vec<_> = refused.iter().map(|t| (t, None)).collect();
+        assert!(planner.decide_chain(&members).iter().all(|d| matches!(d, Decision::Replay(_))));
+        // A chain naming an id decided apart from it cannot apply as asked.
+        let mixed = chain(vec![transfer("pay", "alice", "bob", 90), transfer("tip", "bank", "bob", 5)]);
+        assert_eq!(chain_codes(&mut planner, &mixed), ["committed", "linked_failed"]);
+        assert_eq!(totals(&planner, "bob"), (90, 90, 0, 0));
     }
 
     proptest::proptest! {

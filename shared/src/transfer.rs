@@ -98,6 +98,9 @@ pub struct NewTransfer {
     pub id: TransferId,
     pub kind: TransferKind,
     pub metadata: Metadata,
+    /// Linked to the next transfer of the same request: the chain they form (up to the first
+    /// transfer not linked) commits whole or not at all (see `linked`).
+    pub linked: bool,
 }
 
 /// What became of a transfer. A rejected transfer's id is spent: the ledger records the rejection
@@ -200,6 +203,7 @@ impl NewTransfer {
         check("post_pending_id", mine.post_pending_id != theirs.post_pending_id);
         check("void_pending_id", mine.void_pending_id != theirs.void_pending_id);
         check("reverses_transfer_id", mine.reverses_transfer_id != theirs.reverses_transfer_id);
+        check("linked", mine.linked != theirs.linked);
         check("metadata", mine.metadata != theirs.metadata);
         fields
     }
@@ -296,6 +300,8 @@ pub struct TransferFields {
     pub reverses_transfer_id: Option<TransferId>,
     #[serde(default)]
     pub metadata: Metadata,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub linked: bool,
 }
 
 /// Why a set of fields makes no transfer. Worded as serde words a missing field, so the HTTP layer
@@ -374,13 +380,18 @@ impl TryFrom<TransferFields> for NewTransfer {
                 }
             }
         };
-        Ok(NewTransfer { id, kind, metadata: f.metadata })
+        Ok(NewTransfer { id, kind, metadata: f.metadata, linked: f.linked })
     }
 }
 
 impl From<NewTransfer> for TransferFields {
     fn from(t: NewTransfer) -> Self {
-        let mut f = TransferFields { id: Some(t.id), metadata: t.metadata, ..TransferFields::default() };
+        let mut f = TransferFields {
+            id: Some(t.id),
+            metadata: t.metadata,
+            linked: t.linked,
+            ..TransferFields::default()
+        };
         let mut moves = |m: Movement| {
             f.debit_account_id = Some(m.debit_account_id);
             f.credit_account_id = Some(m.credit_account_id);
@@ -428,6 +439,8 @@ struct TransferView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     reverses_transfer_id: Option<&'a TransferId>,
     metadata: &'a Metadata,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    linked: bool,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
     #[serde(flatten)]
@@ -460,6 +473,7 @@ impl Serialize for Transfer {
                 _ => None,
             },
             metadata: &self.request.metadata,
+            linked: self.request.linked,
             created_at: self.created_at,
             status: &self.status,
             reversed_amount: (!self.reversals.is_empty()).then(|| self.reversed_amount()),

@@ -20,6 +20,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use futures::stream::{self, StreamExt};
+use ledger::linked::LinkedChain;
 use ledger::{
     BatchCounts, BatchId, LedgerError, NewTransfer, Submission, TenantId, Transfer, TransferBatch,
     TransferId, TransferStatus,
@@ -29,7 +30,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::cancel::cancellation;
-use crate::engine::{key, put};
+use crate::engine::{key, put, put_if_new};
 use crate::items::{self, Item, n, s};
 use crate::retry::MAX_ATTEMPTS;
 use crate::{Created, DynamoStore, StoreError, keys};
@@ -164,6 +165,61 @@ impl DynamoStore {
                 }
             }
         }
+    }
+
+    /// Claims a linked chain for `Prefer: respond-async`: every member queued in ONE transaction,
+    /// or none, so the worker always finds the chain whole. A retry of the same chain replays its
+    /// members as they stand; a chain naming an id that holds anything else is an
+    /// `IdempotencyConflict` naming `transfers[i]`'s fields, and claims nothing.
+    pub async fn submit_linked(
+        &self,
+        tenant: &TenantId,
+        chain: LinkedChain,
+        now: OffsetDateTime,
+    ) -> Result<Created<Vec<Transfer>>, StoreError> {
+        let chain = chain.into_transfers();
+        let queued: Vec<Transfer> = chain.iter().map(|t| t.clone().queued(now)).collect();
+        let ids: Vec<TransferId> = chain.iter().map(|t| t.id.clone()).collect();
+        for attempt in 0..MAX_ATTEMPTS {
+            let claims = queued
+                .iter()
+                .map(|q| put_if_new(&self.table, items::claimed_transfer_item(tenant, q, keys::ASYNC_OWNER)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let Err(err) = self.client.transact_write_items().set_transact_items(Some(claims)).send().await
+            else {
+                return Ok(Created::New(queued));
+            };
+            cancellation(err)?;
+            let found = self.transfer_items(tenant, &ids).await?;
+            if found.is_empty() {
+                // Only another transaction was in the way: claim again.
+                crate::retry::backoff(attempt + 1).await;
+                continue;
+            }
+            let (mut fields, mut replays) = (Vec::new(), Vec::new());
+            for (i, t) in chain.iter().enumerate() {
+                if let Some(item) = found.get(&t.id) {
+                    let existing = items::transfer_from(item)?;
+                    let differing = t.differing_fields(&existing.request);
+                    fields.extend(differing.iter().map(|f| format!("transfers[{i}].{f}")));
+                    replays.push(existing.observed(now));
+                }
+            }
+            if fields.is_empty() && replays.len() == chain.len() {
+                return Ok(Created::Replayed(replays));
+            }
+            if fields.is_empty() {
+                // Some ids hold these very transfers, claimed apart from this chain.
+                fields = chain
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| found.contains_key(&t.id))
+                    .map(|(i, _)| format!("transfers[{i}].id"))
+                    .collect();
+            }
+            return Err(LedgerError::IdempotencyConflict { fields }.into());
+        }
+        Err(StoreError::Unavailable("the chain's ids stayed contended; post the same request again".into()))
     }
 
     /// One consistent BatchGetItem of the batch's record and progress.

@@ -89,7 +89,7 @@ pub(crate) struct Step {
     pub claim: Option<String>,
 }
 
-/// Decides `requests` in order against `state`.
+/// Decides `requests` in order against `state`, each linked chain whole.
 pub(crate) fn plan(
     state: &State,
     requests: &[Request],
@@ -97,9 +97,17 @@ pub(crate) fn plan(
 ) -> Result<(Vec<Step>, Planner), StoreError> {
     let mut planner = Planner::new(state.accounts.iter().cloned(), now).with_stored(state.stored()?);
     let mut steps = Vec::with_capacity(requests.len());
-    for request in requests {
-        let (held, claim) = state.held(request)?;
-        steps.push(Step { decision: planner.decide(&request.transfer, held.as_ref()), claim });
+    let transfers: Vec<NewTransfer> = requests.iter().map(|r| r.transfer.clone()).collect();
+    for chain in ledger::linked::chains(&transfers) {
+        let chain = &requests[chain];
+        let held = chain.iter().map(|r| state.held(r)).collect::<Result<Vec<_>, _>>()?;
+        let members: Vec<_> =
+            chain.iter().zip(&held).map(|(r, (held, _))| (&r.transfer, held.as_ref())).collect();
+        let decisions = match &members[..] {
+            [(request, held)] => vec![planner.decide(request, *held)],
+            _ => planner.decide_chain(&members),
+        };
+        steps.extend(decisions.into_iter().zip(held).map(|(decision, (_, claim))| Step { decision, claim }));
     }
     Ok((steps, planner))
 }
@@ -525,16 +533,28 @@ fn cost(step: &Step) -> (usize, usize, Vec<&AccountId>) {
 }
 
 /// Cuts `steps`, in order, into transactions within DynamoDB's limits of items and bytes: each
-/// step's own items, one balance update per distinct account, and the batch's progress update.
+/// step's own items, one balance update per distinct account, and the batch's progress update. A
+/// linked chain is never cut: it goes whole into one transaction (`ledger::linked` shows it fits).
 fn chunks(steps: &[Step], with_progress: bool) -> Vec<&[Step]> {
     let base = (usize::from(with_progress), usize::from(with_progress) * UPDATE_BYTES);
     let mut out = Vec::new();
     let (mut start, mut items, mut bytes) = (0, base.0, base.1);
     let mut accounts: HashSet<&AccountId> = HashSet::new();
-    for (i, step) in steps.iter().enumerate() {
-        let (own_items, own_bytes, touched) = cost(step);
-        let new_accounts = touched.iter().filter(|a| !accounts.contains(*a)).count();
-        let (add_items, add_bytes) = (own_items + new_accounts, own_bytes + new_accounts * UPDATE_BYTES);
+    let mut i = 0;
+    while i < steps.len() {
+        let end = chain_end(steps, i);
+        let unit = &steps[i..end];
+        let fresh = |accounts: &HashSet<&AccountId>| {
+            let (mut add_items, mut add_bytes, mut touched) = (0, 0, HashSet::new());
+            for step in unit {
+                let (own_items, own_bytes, accounts_of) = cost(step);
+                add_items += own_items;
+                add_bytes += own_bytes;
+                touched.extend(accounts_of.into_iter().filter(|a| !accounts.contains(*a)));
+            }
+            (add_items + touched.len(), add_bytes + touched.len() * UPDATE_BYTES, touched)
+        };
+        let (add_items, add_bytes, _) = fresh(&accounts);
         if i > start
             && (items + add_items > MAX_TRANSACTION_ITEMS || bytes + add_bytes > MAX_TRANSACTION_BYTES)
         {
@@ -542,15 +562,22 @@ fn chunks(steps: &[Step], with_progress: bool) -> Vec<&[Step]> {
             (start, items, bytes) = (i, base.0, base.1);
             accounts.clear();
         }
-        let new_accounts = touched.iter().filter(|a| !accounts.contains(*a)).count();
-        items += own_items + new_accounts;
-        bytes += own_bytes + new_accounts * UPDATE_BYTES;
+        let (add_items, add_bytes, touched) = fresh(&accounts);
+        items += add_items;
+        bytes += add_bytes;
         accounts.extend(touched);
+        i = end;
     }
     if start < steps.len() {
         out.push(&steps[start..]);
     }
     out
+}
+
+/// Where the linked chain that starts at step `start` ends (exclusive).
+fn chain_end(steps: &[Step], start: usize) -> usize {
+    let linked = |step: &Step| step.decision.outcome().is_some_and(|t| t.request.linked);
+    steps[start..].iter().position(|s| !linked(s)).map_or(steps.len(), |n| start + n + 1)
 }
 
 pub(crate) fn put(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {

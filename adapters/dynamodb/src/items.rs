@@ -123,6 +123,9 @@ fn transfer_attributes(transfer: &Transfer) -> Item {
             }
         }
     }
+    if t.linked {
+        item.insert("linked".into(), AttributeValue::Bool(true));
+    }
     if !transfer.reversals.is_empty() {
         item.insert("reversed_amount".into(), n(transfer.reversed_amount()));
         item.insert("reversals".into(), reversals(&transfer.reversals));
@@ -412,6 +415,7 @@ pub fn transfer_from(item: &Item) -> Result<Transfer, StoreError> {
         id: r.parsed("id", |v| TransferId::parse(v))?,
         kind,
         metadata: r.metadata("metadata")?,
+        linked: item.contains_key("linked"),
     };
     let resolved_by = || r.parsed("resolved_by", |v| TransferId::parse(v));
     let status = match r.str("status")? {

@@ -73,7 +73,7 @@ pub const ASYNC_OWNER: &str = "A";
 pub fn owner(submission: &Submission, position: u32) -> String {
     match submission {
         Submission::Batch(batch) => format!("B#{batch}#{position}"),
-        Submission::Transfer(_) => ASYNC_OWNER.to_owned(),
+        Submission::Transfer(_) | Submission::Linked(_) => ASYNC_OWNER.to_owned(),
     }
 }
 

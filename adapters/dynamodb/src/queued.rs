@@ -87,6 +87,12 @@ impl DynamoStore {
                 let owner = keys::owner(&submission, (start + offset) as u32);
                 requests.push(Request { transfer, owner: Some(owner) });
             }
+            // A linked chain is planned and written whole: the window ends where a chain does.
+            if start + window.len() < ids.len() {
+                requests
+                    .truncate(requests.iter().rposition(|r| !r.transfer.linked).map_or(0, |last| last + 1));
+            }
+            let planned = requests.len();
             let state = self.read_accounts(tenant, requests.iter().map(|r| &r.transfer), claims).await?;
             if self.expire_due(tenant, &state, now).await?.is_some() {
                 contended += 1;
@@ -94,8 +100,11 @@ impl DynamoStore {
             }
             let (mut steps, _) = engine::plan(&state, &requests, now)?;
             // A transfer whose id another submission holds, not applied yet, is waited for: in
-            // order, nothing after it may go ahead of it.
-            if let Some(waiting) = steps.iter().position(is_waiting) {
+            // order, nothing after it (nor any of its chain) may go ahead of it.
+            if let Some(mut waiting) = steps.iter().position(is_waiting) {
+                while waiting > 0 && requests[waiting - 1].transfer.linked {
+                    waiting -= 1;
+                }
                 steps.truncate(waiting);
             }
             if steps.is_empty() {
@@ -108,7 +117,7 @@ impl DynamoStore {
             if written.cancelled {
                 contended += 1;
                 backoff(contended).await;
-            } else if written.steps < window.len() {
+            } else if written.steps < planned {
                 return Ok(run);
             }
         }

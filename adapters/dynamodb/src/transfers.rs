@@ -12,10 +12,11 @@
 
 use std::time::{Duration, Instant};
 
+use ledger::linked::LinkedChain;
 use ledger::{Decision, LedgerError, NewTransfer, TenantId, Transfer, TransferId};
 use time::OffsetDateTime;
 
-use crate::engine::{self, Request, State, key};
+use crate::engine::{self, Request, State, Step, key};
 use crate::expiry::Expiry;
 use crate::items;
 use crate::retry::backoff;
@@ -38,17 +39,45 @@ impl DynamoStore {
         request: NewTransfer,
         now: OffsetDateTime,
     ) -> Result<Created<Transfer>, StoreError> {
-        let requests = [Request { transfer: request, owner: None }];
-        let request = &requests[0].transfer;
+        Ok(match self.apply(tenant, vec![request], now).await? {
+            Created::New(mut one) => Created::New(one.remove(0)),
+            Created::Replayed(mut one) => Created::Replayed(one.remove(0)),
+        })
+    }
+
+    /// Applies a linked chain once, whole or not at all (see `ledger::linked`): every member
+    /// committed, or every member rejected (one by its own rule, the others `linked_failed`). A
+    /// retry of the same chain replays every outcome; a chain naming an id that holds anything
+    /// else (another transfer, or the same one decided outside this chain) is an
+    /// `IdempotencyConflict` naming `transfers[i]`'s fields, and writes nothing.
+    pub async fn create_linked(
+        &self,
+        tenant: &TenantId,
+        chain: LinkedChain,
+        now: OffsetDateTime,
+    ) -> Result<Created<Vec<Transfer>>, StoreError> {
+        self.apply(tenant, chain.into_transfers(), now).await
+    }
+
+    /// The one synchronous path: read, expire what is due, plan, write under conditions, and on a
+    /// cancelled transaction read and plan again, until `CONTENTION_BUDGET` runs out.
+    async fn apply(
+        &self,
+        tenant: &TenantId,
+        transfers: Vec<NewTransfer>,
+        now: OffsetDateTime,
+    ) -> Result<Created<Vec<Transfer>>, StoreError> {
+        let requests: Vec<Request> =
+            transfers.into_iter().map(|transfer| Request { transfer, owner: None }).collect();
         let started = Instant::now();
-        let (mut use_cache, mut contended) = (true, 0);
+        let (mut use_cache, mut contended) = (requests.len() == 1, 0);
         while started.elapsed() < CONTENTION_BUDGET {
-            let cached = if use_cache { self.cached_state(tenant, request) } else { None };
+            let cached = if use_cache { self.cached_state(tenant, &requests[0].transfer) } else { None };
             let from_cache = cached.is_some();
             let state = match cached {
                 Some(state) => state,
                 None => {
-                    let state = self.read_state(tenant, [request]).await?;
+                    let state = self.read_state(tenant, requests.iter().map(|r| &r.transfer)).await?;
                     if self.expire_due(tenant, &state, now).await?.is_some() {
                         continue;
                     }
@@ -59,29 +88,28 @@ impl DynamoStore {
                 }
             };
             let (steps, planner) = engine::plan(&state, &requests, now)?;
-            match &steps[0].decision {
-                Decision::Replay(existing) => return Ok(Created::Replayed(existing.clone().observed(now))),
-                Decision::Conflict { fields, .. } => {
-                    return Err(LedgerError::IdempotencyConflict { fields: fields.clone() }.into());
-                }
-                Decision::Reject(_) if from_cache => {
-                    use_cache = false;
-                    continue;
-                }
-                Decision::Commit { .. } | Decision::Reject(_) | Decision::Expire { .. } => {}
+            if let Some(answer) = held_answer(&steps, now) {
+                return answer;
+            }
+            if from_cache && steps.iter().any(|s| matches!(s.decision, Decision::Reject(_))) {
+                use_cache = false;
+                continue;
             }
             let written = self.write_steps(tenant, &steps, &mut state.versions(), None).await?;
-            let movement = steps[0].decision.outcome().and_then(|t| t.movement.as_ref());
-            let accounts: Vec<_> =
-                movement.into_iter().flat_map(|m| [&m.debit_account_id, &m.credit_account_id]).collect();
+            let accounts: Vec<_> = steps
+                .iter()
+                .filter_map(|s| s.decision.outcome()?.movement.as_ref())
+                .flat_map(|m| [&m.debit_account_id, &m.credit_account_id])
+                .collect();
             if !written.cancelled {
                 for account in accounts.into_iter().filter_map(|id| planner.account(id)) {
                     self.balances.put(tenant, account);
                 }
-                let outcome = steps[0].decision.outcome().cloned();
-                return outcome.map(Created::New).ok_or_else(|| StoreError::Unexpected("no outcome".into()));
+                let outcomes = steps.iter().map(|s| s.decision.outcome().cloned());
+                let outcomes: Option<Vec<Transfer>> = outcomes.collect();
+                return outcomes.map(Created::New).ok_or_else(|| StoreError::Unexpected("no outcome".into()));
             }
-            // Cancelled: an account moved, the id was taken, or another transaction held an item.
+            // Cancelled: an account moved, an id was taken, or another transaction held an item.
             for id in accounts {
                 self.balances.forget(tenant, id);
             }
@@ -92,7 +120,8 @@ impl DynamoStore {
                 backoff(contended).await;
             }
         }
-        Err(StoreError::Unavailable(format!("accounts of transfer {} stayed contended", request.id)))
+        let first = &requests[0].transfer.id;
+        Err(StoreError::Unavailable(format!("accounts of transfer {first} stayed contended")))
     }
 
     /// One strongly consistent GetItem of the transfer's item: applied, rejected or still queued;
@@ -125,5 +154,38 @@ impl DynamoStore {
         let debit = self.balances.get(tenant, &movement.debit_account_id)?;
         let credit = self.balances.get(tenant, &movement.credit_account_id)?;
         Some(State { accounts: vec![debit, credit], ..State::default() })
+    }
+}
+
+/// The answer when ids of the request hold transfers already, so nothing is to be written: every
+/// one of them replays (as it stands at `now`), or the request conflicts. `None`: all are new.
+fn held_answer(steps: &[Step], now: OffsetDateTime) -> Option<Result<Created<Vec<Transfer>>, StoreError>> {
+    let name = |i: usize, field: &str| {
+        if steps.len() == 1 { field.to_owned() } else { format!("transfers[{i}].{field}") }
+    };
+    let mut replays = Vec::with_capacity(steps.len());
+    for (i, step) in steps.iter().enumerate() {
+        match &step.decision {
+            Decision::Conflict { fields, .. } => {
+                let fields = fields.iter().map(|f| name(i, f)).collect();
+                return Some(Err(LedgerError::IdempotencyConflict { fields }.into()));
+            }
+            Decision::Replay(existing) => replays.push(existing.clone().observed(now)),
+            Decision::Commit { .. } | Decision::Reject(_) | Decision::Expire { .. } => {}
+        }
+    }
+    match replays.len() {
+        0 => None,
+        n if n == steps.len() => Some(Ok(Created::Replayed(replays))),
+        // Some ids hold transfers decided apart from this chain: it cannot apply as asked.
+        _ => {
+            let fields = steps
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| matches!(s.decision, Decision::Replay(_)))
+                .map(|(i, _)| name(i, "id"))
+                .collect();
+            Some(Err(LedgerError::IdempotencyConflict { fields }.into()))
+        }
     }
 }

@@ -5,8 +5,10 @@ use std::time::Instant;
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::response::Response;
+use ledger::linked::LinkedChain;
 use ledger::{
-    BatchId, LedgerError, NewTransfer, Submission, TenantId, Transfer, TransferBatch, TransferStatus,
+    BatchId, LedgerError, NewTransfer, Submission, TenantId, Transfer, TransferBatch, TransferId,
+    TransferStatus,
 };
 use ledger_dynamodb::{BatchStatus, StoreError};
 use ledger_sqs::Work;
@@ -14,7 +16,7 @@ use ledger_telemetry::{TraceContext, metrics};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::body::CreateBatch;
+use crate::body::{CreateBatch, LinkedBody};
 use crate::extract::{JsonBody, MAX_BATCH_BODY_BYTES, Tenant};
 use crate::observe::record;
 use crate::prefer::Prefer;
@@ -109,6 +111,27 @@ pub async fn create_transfer_async(
     }
     tracing::info!(replayed = outcome.is_replay(), "transfer enqueued");
     let mut response = accepted(location, outcome.is_replay(), transfer);
+    response.headers_mut().insert("preference-applied", http::HeaderValue::from_static("respond-async"));
+    Ok(response)
+}
+
+/// `POST /v1/linked-transfers` with `Prefer: respond-async`: claims the chain whole, queues it as
+/// one message, and answers 202 with its members as they stand.
+pub async fn create_linked_async(
+    app: &AppState,
+    tenant: &TenantId,
+    trace: TraceContext,
+    chain: LinkedChain,
+) -> Result<Response, ApiError> {
+    let ids: Vec<TransferId> = chain.transfers().iter().map(|t| t.id.clone()).collect();
+    let location = format!("/v1/transfers/{}", ids[0]);
+    let outcome = app.store.submit_linked(tenant, chain, OffsetDateTime::now_utc()).await?;
+    let transfers = outcome.value().clone();
+    if transfers.iter().any(|t| t.status == TransferStatus::Queued) {
+        enqueue(app, tenant, &trace, Submission::Linked(ids)).await?;
+    }
+    tracing::info!(replayed = outcome.is_replay(), "linked transfers enqueued");
+    let mut response = accepted(location, outcome.is_replay(), LinkedBody { transfers });
     response.headers_mut().insert("preference-applied", http::HeaderValue::from_static("respond-async"));
     Ok(response)
 }

@@ -42,6 +42,20 @@ pub struct CreateBatch {
     pub transfers: Vec<NewTransfer>,
 }
 
+/// `POST /v1/linked-transfers`: one linked chain, in order (linked by the route).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateLinked {
+    /// Each parses as `POST /v1/transfers` does (`ledger::TransferFields`).
+    pub transfers: Vec<NewTransfer>,
+}
+
+/// The members of a linked chain, as recorded.
+#[derive(Debug, Serialize)]
+pub struct LinkedBody {
+    pub transfers: Vec<ledger::Transfer>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct AccountBody {
     pub id: AccountId,

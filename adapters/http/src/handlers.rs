@@ -3,14 +3,15 @@
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::response::{IntoResponse, Response};
-use ledger::{AccountId, LedgerError, NewTransfer, TransferId, TransferStatus};
+use ledger::linked::LinkedChain;
+use ledger::{AccountId, LedgerError, NewTransfer, RuleViolation, TransferId, TransferStatus};
 use ledger_telemetry::TraceContext;
 use ledger_telemetry::metrics;
 use time::OffsetDateTime;
 
-use crate::body::{AccountBody, CreateAccount, EntryBody, ListBody};
+use crate::body::{AccountBody, CreateAccount, CreateLinked, EntryBody, LinkedBody, ListBody};
 use crate::cursor;
-use crate::extract::{JsonBody, ListParams, Tenant};
+use crate::extract::{JsonBody, ListParams, MAX_BATCH_BODY_BYTES, Tenant};
 use crate::observe::record;
 use crate::prefer::Prefer;
 use crate::problem::ApiError;
@@ -88,6 +89,9 @@ pub async fn create_transfer(
     JsonBody(body): JsonBody<NewTransfer>,
 ) -> Result<Response, ApiError> {
     record("transferId", body.id.as_str());
+    if let Err((_, error)) = ledger::linked::check(std::slice::from_ref(&body)) {
+        return Err(LedgerError::invalid("linked", error).into());
+    }
     if let Some(pending) = body.kind.pending_id() {
         record("pendingId", pending.as_str());
     }
@@ -126,6 +130,60 @@ pub async fn create_transfer(
             Ok(with_replay_flag(problem, replayed))
         }
     }
+}
+
+/// `POST /v1/linked-transfers`: 201 with every member committed (holds `pending`), or 422 naming
+/// the member refused by its own rule, every other member refused `linked_failed`, and nothing
+/// moved; a retry of the same chain replays it (200, or the same 422) with the replay header. With
+/// `Prefer: respond-async`, the chain is claimed whole, queued as one message, and answered 202.
+pub async fn create_linked(
+    State(app): State<AppState>,
+    Tenant(tenant): Tenant,
+    headers: http::HeaderMap,
+    Extension(trace): Extension<TraceContext>,
+    JsonBody(body): JsonBody<CreateLinked, MAX_BATCH_BODY_BYTES>,
+) -> Result<Response, ApiError> {
+    let chain = LinkedChain::new(body.transfers)?;
+    if let Some(first) = chain.transfers().first() {
+        record("transferId", first.id.as_str());
+    }
+    let prefer = Prefer::from_headers(&headers);
+    if prefer.respond_async {
+        return crate::batches::create_linked_async(&app, &tenant, trace, chain).await;
+    }
+    let outcome = app.store.create_linked(&tenant, chain, OffsetDateTime::now_utc()).await?;
+    let replayed = outcome.is_replay();
+    let transfers = outcome.value();
+    let refused = transfers.iter().find_map(|t| match &t.status {
+        TransferStatus::Rejected { reason } if *reason != RuleViolation::LinkedFailed => Some((t, reason)),
+        _ => None,
+    });
+    let Some((failed, rule)) = refused else {
+        if !replayed {
+            transfers.iter().for_each(|_| metrics::transfer_committed());
+            tracing::info!(transfers = transfers.len(), "linked transfers committed");
+        }
+        let body = Json(LinkedBody { transfers: transfers.clone() });
+        return Ok(created(outcome, body));
+    };
+    if !replayed {
+        for t in transfers {
+            if let TransferStatus::Rejected { reason } = &t.status {
+                metrics::transfer_rejected(reason.code());
+            }
+        }
+        tracing::info!(
+            reason = rule.code(),
+            failed = failed.request.id.as_str(),
+            "linked transfers rejected"
+        );
+    }
+    let rejected = LedgerError::ChainRejected {
+        transfer_id: failed.request.id.clone(),
+        rule: rule.clone(),
+        transfers: transfers.clone(),
+    };
+    Ok(with_replay_flag(ApiError::from(rejected).into_response(), replayed))
 }
 
 pub async fn get_transfer(

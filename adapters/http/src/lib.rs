@@ -21,7 +21,7 @@ pub use state::AppState;
 
 /// Every route with its handler. The router is built from this table, and the OpenAPI and template
 /// tests check their documents against `routes()`, so the three cannot drift apart.
-fn route_table() -> [(&'static str, &'static str, MethodRouter<AppState>); 8] {
+fn route_table() -> [(&'static str, &'static str, MethodRouter<AppState>); 9] {
     [
         ("POST", "/v1/accounts", post(handlers::create_account)),
         ("GET", "/v1/accounts", get(handlers::list_accounts)),
@@ -29,6 +29,7 @@ fn route_table() -> [(&'static str, &'static str, MethodRouter<AppState>); 8] {
         ("GET", "/v1/accounts/{id}/entries", get(handlers::list_entries)),
         ("POST", "/v1/transfers", post(handlers::create_transfer)),
         ("GET", "/v1/transfers/{id}", get(handlers::get_transfer)),
+        ("POST", "/v1/linked-transfers", post(handlers::create_linked)),
         ("POST", "/v1/transfer-batches", post(batches::create_batch)),
         ("GET", "/v1/transfer-batches/{id}", get(batches::get_batch)),
     ]

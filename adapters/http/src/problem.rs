@@ -53,6 +53,11 @@ pub struct Problem {
     pub pending_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reversed_transfer_id: Option<String>,
+    /// A refused linked chain: the member refused by its own rule, and every member as recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfers: Option<Vec<ledger::Transfer>>,
 }
 
 impl Problem {
@@ -68,6 +73,8 @@ impl Problem {
             account_id: None,
             pending_id: None,
             reversed_transfer_id: None,
+            transfer_id: None,
+            transfers: None,
         }
     }
 }
@@ -98,6 +105,7 @@ pub const PROBLEM_CODES: &[&str] = &[
     "not_reversible",
     "exceeds_reversible_amount",
     "too_many_reversals",
+    "linked_failed",
     "service_unavailable",
     "internal_error",
 ];
@@ -124,6 +132,14 @@ impl ApiError {
                     p
                 }
                 LedgerError::Rejected(rule) => rule_problem(rule),
+                LedgerError::ChainRejected { transfer_id, rule, transfers } => {
+                    let mut p = rule_problem(rule);
+                    p.title = "Linked transfers rejected";
+                    p.detail = err.to_string();
+                    p.transfer_id = Some(transfer_id.to_string());
+                    p.transfers = Some(transfers.clone());
+                    p
+                }
                 LedgerError::IdempotencyConflict { fields } => {
                     let mut p = Problem::new(
                         S::CONFLICT,

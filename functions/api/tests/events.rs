@@ -15,6 +15,9 @@ const EXPECTED: &[(&str, StatusCode)] = &[
     ("create-hold.json", StatusCode::CREATED),
     ("post-hold.json", StatusCode::CREATED),
     ("void-posted-hold.json", StatusCode::UNPROCESSABLE_ENTITY),
+    ("reverse-transfer.json", StatusCode::CREATED),
+    ("create-linked-transfers.json", StatusCode::CREATED),
+    ("create-linked-transfers-failing.json", StatusCode::UNPROCESSABLE_ENTITY),
     ("get-account.json", StatusCode::OK),
     ("list-accounts.json", StatusCode::OK),
     ("get-transfer.json", StatusCode::OK),
@@ -59,6 +62,8 @@ async fn every_sample_event_gives_its_documented_status() {
         "create-transfer.json",
         "create-hold.json",
         "post-hold.json",
+        "reverse-transfer.json",
+        "create-linked-transfers.json",
     ] {
         assert_eq!(invoke(&router, file).await, (StatusCode::OK, true), "{file} delivered twice");
     }

@@ -1,6 +1,7 @@
 //! The worker's handler: one SQS batch in, the ids of the messages to deliver again out.
 //!
-//! A message names a submission (a batch, or one transfer queued with `Prefer: respond-async`); what
+//! A message names a submission (a batch, or one transfer or linked chain queued with
+//! `Prefer: respond-async`); what
 //! to apply, and in which order, comes from the store. A message that does not parse is reported
 //! (so SQS redelivers it and, after maxReceiveCount, moves it to the dead-letter queue) and never
 //! fails the others. A transfer refused by a rule settles once as rejected and is not retried. Only
@@ -32,8 +33,8 @@ struct Message {
     sent_at: Option<SystemTime>,
 }
 
-/// Applies one SQS batch. Tenants are applied in parallel; within a tenant, single transfers
-/// together, then each batch in its own order.
+/// Applies one SQS batch. Tenants are applied in parallel; within a tenant, single transfers and
+/// linked chains together (each chain whole), then each batch in its own order.
 pub async fn handle(store: &DynamoStore, event: SqsEvent) -> SqsBatchResponse {
     let span =
         tracing::info_span!("batch", function = Function::Worker.as_str(), records = event.records.len());
@@ -54,6 +55,10 @@ async fn apply_batch(store: &DynamoStore, event: SqsEvent) -> SqsBatchResponse {
                 match &work.submission {
                     Submission::Batch(batch) => span.record("batchId", batch.as_str()),
                     Submission::Transfer(transfer) => span.record("transferId", transfer.as_str()),
+                    Submission::Linked(ids) => match ids.first() {
+                        Some(first) => span.record("transferId", first.as_str()),
+                        None => span.record("transferId", ""),
+                    },
                 };
                 span.in_scope(|| tracing::info!("submission received"));
                 by_tenant.entry(work.tenant.clone()).or_default().push(Message { id, work, span, sent_at });
@@ -115,25 +120,23 @@ async fn apply_tenant(
 ) -> Vec<String> {
     let mut failed = Vec::new();
     let (singles, batches): (Vec<Message>, Vec<Message>) =
-        messages.into_iter().partition(|m| matches!(m.work.submission, Submission::Transfer(_)));
-    let ids: Vec<TransferId> = singles
-        .iter()
-        .filter_map(|m| match &m.work.submission {
-            Submission::Transfer(id) => Some(id.clone()),
-            Submission::Batch(_) => None,
-        })
-        .collect();
+        messages.into_iter().partition(|m| !matches!(m.work.submission, Submission::Batch(_)));
+    let ids: Vec<TransferId> =
+        singles.iter().flat_map(|m| m.work.submission.transfer_ids()).cloned().collect();
     if !ids.is_empty() {
         match store.settle_transfers(&tenant, &ids, now).await {
             Ok(settled) => {
-                for (message, outcome) in singles.iter().zip(settled) {
+                let mut outcomes = settled.into_iter();
+                for message in &singles {
                     let _entered = message.span.enter();
-                    match outcome {
-                        Some(outcome) => settled_one(message, &outcome),
-                        None => {
-                            tracing::warn!("not settled now: delivered again");
-                            failed.push(message.id.clone());
-                        }
+                    let mine: Vec<_> =
+                        outcomes.by_ref().take(message.work.submission.transfer_ids().len()).collect();
+                    for outcome in mine.iter().flatten() {
+                        settled_one(message, outcome);
+                    }
+                    if mine.iter().any(Option::is_none) {
+                        tracing::warn!("not settled now: delivered again");
+                        failed.push(message.id.clone());
                     }
                 }
             }

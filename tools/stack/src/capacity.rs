@@ -86,6 +86,7 @@ pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
         id: TransferId::parse(id('x')).unwrap_or_else(|_| valid_sample()),
         kind: TransferKind::Immediate(movement.clone()),
         metadata: metadata.clone(),
+        linked: false,
     };
     let timeout = Timeout::new(u64::from(Timeout::MAX_SECONDS)).ok();
     let hold = NewTransfer {
