@@ -180,10 +180,11 @@ impl DynamoStore {
         let chain = chain.into_transfers();
         let queued: Vec<Transfer> = chain.iter().map(|t| t.clone().queued(now)).collect();
         let ids: Vec<TransferId> = chain.iter().map(|t| t.id.clone()).collect();
+        let owner = keys::owner(&Submission::Linked(ids.clone()), 0);
         for attempt in 0..MAX_ATTEMPTS {
             let claims = queued
                 .iter()
-                .map(|q| put_if_new(&self.table, items::claimed_transfer_item(tenant, q, keys::ASYNC_OWNER)))
+                .map(|q| put_if_new(&self.table, items::claimed_transfer_item(tenant, q, &owner)))
                 .collect::<Result<Vec<_>, _>>()?;
             let Err(err) = self.client.transact_write_items().set_transact_items(Some(claims)).send().await
             else {

@@ -87,6 +87,8 @@ pub(crate) struct Step {
     /// The request's own queued claim, if the id held it when read: the write replaces it only if
     /// it is still there. `None`: the id was absent, and is written only if it still is.
     pub claim: Option<String>,
+    /// The request is linked to the next: the two go into the same transaction.
+    pub linked: bool,
 }
 
 /// Decides `requests` in order against `state`, each linked chain whole.
@@ -107,7 +109,14 @@ pub(crate) fn plan(
             [(request, held)] => vec![planner.decide(request, *held)],
             _ => planner.decide_chain(&members),
         };
-        steps.extend(decisions.into_iter().zip(held).map(|(decision, (_, claim))| Step { decision, claim }));
+        let linked = chain.iter().map(|r| r.transfer.linked);
+        steps.extend(
+            decisions.into_iter().zip(held).zip(linked).map(|((decision, (_, claim)), linked)| Step {
+                decision,
+                claim,
+                linked,
+            }),
+        );
     }
     Ok((steps, planner))
 }
@@ -373,13 +382,16 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
-    /// Appends `reversed`'s last reversal to its stored list, only if the stored reversed sum is
-    /// still the one before it: of concurrent reversals, each lands on the sum the other left.
-    fn add_reversal(&self, tenant: &TenantId, reversed: &Transfer) -> Result<TransactWriteItem, StoreError> {
-        let (last, earlier) = reversed
-            .reversals
-            .split_last()
-            .ok_or_else(|| StoreError::Unexpected("a reversal amends a transfer without reversals".into()))?;
+    /// Appends `reversed`'s reversals after the first `read` (those it had when read) to its stored
+    /// list, only if the stored reversed sum is still the one read: of concurrent reversals, each
+    /// lands on the sum the other left.
+    fn add_reversals(
+        &self,
+        tenant: &TenantId,
+        reversed: &Transfer,
+        read: usize,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let (earlier, added) = reversed.reversals.split_at(read.min(reversed.reversals.len()));
         let was: u64 = earlier.iter().map(|r| r.amount.get()).sum();
         let condition = if earlier.is_empty() {
             "#status = :committed AND attribute_not_exists(reversed_amount)"
@@ -398,7 +410,7 @@ impl DynamoStore {
             .expression_attribute_values(":committed", s("committed"))
             .expression_attribute_values(":sum", n(reversed.reversed_amount()))
             .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
-            .expression_attribute_values(":new", items::reversals(std::slice::from_ref(last)));
+            .expression_attribute_values(":new", items::reversals(added));
         if !earlier.is_empty() {
             update = update.expression_attribute_values(":was", n(was));
         }
@@ -419,6 +431,9 @@ struct Transaction {
     /// Where each expiry listing put in this transaction is: a hold resolved in the same
     /// transaction is never listed.
     expiry_puts: HashMap<TransferId, usize>,
+    /// Where each reversals update of this transaction is, with the count of reversals the
+    /// transfer had when read: several reversals of one transfer make one update.
+    reversal_updates: HashMap<TransferId, (usize, usize)>,
     /// Each account's last entry in the transaction: its balance is written once, as of that entry.
     balances: BTreeMap<AccountId, Entry>,
     /// Outcome codes of the steps, for a batch's counters.
@@ -474,15 +489,20 @@ impl Transaction {
         amended: &Transfer,
     ) -> Result<(), StoreError> {
         let id = &amended.request.id;
-        let update = match amended.status {
-            TransferStatus::Committed => DynamoStore::add_reversal,
-            _ => DynamoStore::resolve_hold,
-        };
-        match self.transfer_puts.get(id) {
-            Some((at, claim)) => {
-                self.puts[*at] = Some(store.put_transfer(tenant, amended, claim.as_deref())?);
+        if let Some((at, claim)) = self.transfer_puts.get(id) {
+            self.puts[*at] = Some(store.put_transfer(tenant, amended, claim.as_deref())?);
+        } else if amended.status == TransferStatus::Committed {
+            let (at, read) = *self
+                .reversal_updates
+                .entry(id.clone())
+                .or_insert((self.puts.len(), amended.reversals.len().saturating_sub(1)));
+            let update = Some(store.add_reversals(tenant, amended, read)?);
+            match self.puts.get_mut(at) {
+                Some(slot) => *slot = update,
+                None => self.puts.push(update),
             }
-            None => self.puts.push(Some(update(store, tenant, amended)?)),
+        } else {
+            self.puts.push(Some(store.resolve_hold(tenant, amended)?));
         }
         if let Some(listing) = crate::expiry::listing_key(tenant, amended) {
             match self.expiry_puts.remove(id) {
@@ -576,8 +596,7 @@ fn chunks(steps: &[Step], with_progress: bool) -> Vec<&[Step]> {
 
 /// Where the linked chain that starts at step `start` ends (exclusive).
 fn chain_end(steps: &[Step], start: usize) -> usize {
-    let linked = |step: &Step| step.decision.outcome().is_some_and(|t| t.request.linked);
-    steps[start..].iter().position(|s| !linked(s)).map_or(steps.len(), |n| start + n + 1)
+    steps[start..].iter().position(|s| !s.linked).map_or(steps.len(), |n| start + n + 1)
 }
 
 pub(crate) fn put(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
@@ -621,7 +640,10 @@ mod tests {
         let accounts =
             ["bank", "a", "b", "c"].map(|id| fixtures::account(id, true).open(NOW).balance_state());
         let mut planner = Planner::new(accounts, NOW);
-        transfers.iter().map(|t| Step { decision: planner.decide(t, None), claim: None }).collect()
+        transfers
+            .iter()
+            .map(|t| Step { decision: planner.decide(t, None), claim: None, linked: false })
+            .collect()
     }
 
     #[test]

@@ -158,7 +158,7 @@ impl DynamoStore {
             .stored()?
             .iter()
             .filter_map(|hold| planner.expire(hold))
-            .map(|decision| Step { decision, claim: None })
+            .map(|decision| Step { decision, claim: None, linked: false })
             .collect();
         if steps.is_empty() {
             return Ok(None);

@@ -69,11 +69,14 @@ pub fn batch_pk(tenant: &TenantId, batch: &BatchId) -> String {
 pub const ASYNC_OWNER: &str = "A";
 
 /// Who claimed a transfer's id for asynchronous application: position `position` of a batch (an
-/// owner unique to it), or a single transfer sent with `Prefer: respond-async`.
+/// owner unique to it), a linked chain (an owner unique to it, named by its first id: only the
+/// chain's own message settles its members, whole), or a single transfer sent with
+/// `Prefer: respond-async`.
 pub fn owner(submission: &Submission, position: u32) -> String {
     match submission {
         Submission::Batch(batch) => format!("B#{batch}#{position}"),
-        Submission::Transfer(_) | Submission::Linked(_) => ASYNC_OWNER.to_owned(),
+        Submission::Linked(ids) => format!("L#{}", ids.first().map_or("", |id| id.as_str())),
+        Submission::Transfer(_) => ASYNC_OWNER.to_owned(),
     }
 }
 

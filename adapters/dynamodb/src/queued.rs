@@ -124,14 +124,22 @@ impl DynamoStore {
         Ok(run)
     }
 
-    /// Settles single transfers queued with `Prefer: respond-async`. Returns, for each, how it
-    /// settled, or `None` if it could not be settled now (deliver it again).
+    /// Settles single transfers and linked chains queued with `Prefer: respond-async` (each chain
+    /// whole). Returns, for each of their transfers in order, how it settled, or `None` if it could
+    /// not be settled now (deliver it again).
     pub async fn settle_transfers(
         &self,
         tenant: &TenantId,
-        ids: &[TransferId],
+        submissions: &[Submission],
         now: OffsetDateTime,
     ) -> Result<Vec<Option<Settled>>, StoreError> {
+        let (mut ids, mut owners) = (Vec::new(), Vec::new());
+        for submission in submissions {
+            for id in submission.transfer_ids() {
+                ids.push(id.clone());
+                owners.push(keys::owner(submission, 0));
+            }
+        }
         let mut settled: Vec<Option<Settled>> = vec![None; ids.len()];
         for attempt in 0..MAX_ATTEMPTS {
             let pending: Vec<usize> = (0..ids.len()).filter(|i| settled[*i].is_none()).collect();
@@ -150,7 +158,7 @@ impl DynamoStore {
                 match claims.get(&ids[i]) {
                     Some(item) => {
                         let transfer = items::transfer_from(item)?.request;
-                        requests.push(Request { transfer, owner: Some(keys::ASYNC_OWNER.to_owned()) });
+                        requests.push(Request { transfer, owner: Some(owners[i].clone()) });
                         positions.push(i);
                     }
                     // No claim: nothing to settle.

@@ -385,7 +385,7 @@ async fn transfers_with_the_largest_metadata_settle_within_the_transaction_size_
     for i in 0..60 {
         let mut request = transfer(&format!("big-{i}"), "alice", "bob", 1);
         request.metadata = Metadata::parse(big.clone()).unwrap();
-        ids.push(request.id.clone());
+        ids.push(ledger::Submission::Transfer(request.id.clone()));
         assert!(matches!(store.submit_transfer(&t, request, now()).await.unwrap(), Created::New(_)));
     }
     let settled = store.settle_transfers(&t, &ids, now()).await.unwrap();

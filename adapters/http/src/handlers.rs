@@ -154,10 +154,19 @@ pub async fn create_linked(
     let outcome = app.store.create_linked(&tenant, chain, OffsetDateTime::now_utc()).await?;
     let replayed = outcome.is_replay();
     let transfers = outcome.value();
-    let refused = transfers.iter().find_map(|t| match &t.status {
-        TransferStatus::Rejected { reason } if *reason != RuleViolation::LinkedFailed => Some((t, reason)),
-        _ => None,
-    });
+    // The member refused by its own rule; failing that (a chain whose failing member was decided
+    // apart from it), any refused one.
+    let rejected = |t: &&ledger::Transfer| matches!(t.status, TransferStatus::Rejected { .. });
+    let own_rule = |t: &&ledger::Transfer| !matches!(&t.status, TransferStatus::Rejected { reason } if *reason == RuleViolation::LinkedFailed);
+    let refused = transfers
+        .iter()
+        .filter(rejected)
+        .find(own_rule)
+        .or_else(|| transfers.iter().find(rejected))
+        .and_then(|t| match &t.status {
+            TransferStatus::Rejected { reason } => Some((t, reason)),
+            _ => None,
+        });
     let Some((failed, rule)) = refused else {
         if !replayed {
             transfers.iter().for_each(|_| metrics::transfer_committed());

@@ -258,3 +258,23 @@ async fn every_misuse_of_a_chain_is_a_typed_4xx_and_writes_nothing() {
     }
     assert_eq!(api.balance("acme", "bob").await, 0);
 }
+
+#[tokio::test]
+async fn a_queued_chains_member_sent_alone_never_applies_without_its_chain() {
+    let api = funded().await;
+    let token = api.token("acme");
+    let members = vec![t("q-pay", "alice", "bob", 5_000), t("q-fee", "bob", "bank", 1)];
+    let reply = api.send_request(async_post("/v1/linked-transfers", &chain(members.clone()), &token)).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    // The last member alone, as a single respond-async transfer: it replays the queued claim.
+    let alone = api.send_request(async_post("/v1/transfers", &members[1], &token)).await;
+    assert_eq!(
+        (alone.status, alone.replayed(), alone.body["status"].as_str()),
+        (StatusCode::ACCEPTED, true, Some("queued"))
+    );
+    api.stack.drain().await.unwrap();
+    for (id, code) in [("q-pay", "insufficient_funds"), ("q-fee", "linked_failed")] {
+        assert_eq!(api.get(&format!("/v1/transfers/{id}"), "acme").await.body["reason"]["code"], code);
+    }
+    assert_eq!(api.balance("acme", "bob").await, 0);
+}

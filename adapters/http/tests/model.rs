@@ -10,7 +10,10 @@
 //! the same fields (same outcome) and with other fields (409 naming them, nothing changed), reads;
 //! holds (two-phase transfers) with their posts and voids on every route, in batches beside the
 //! holds they resolve, raced against each other (one wins, the others learn who), and holds that
-//! expire while posts race the deadline and a background sweeper releases them.
+//! expire while posts race the deadline and a background sweeper releases them; reversals (full
+//! and partial, on every route, and raced against each other: they land in some order, and each
+//! refused one asked for more than was left); linked chains on the sync and async routes and inside
+//! batches, failing midway (the failing member's code, the others `linked_failed`, nothing moved).
 //! Queued work is applied by up to 10 concurrent worker invocations that run all along, with extra
 //! copies of each batch's message sent at random (duplicates, late and "redriven" deliveries).
 //!
@@ -51,6 +54,15 @@ enum HoldState {
     Expired,
 }
 
+/// A committed transfer that posted money, as far as reversals go.
+#[derive(Clone, Debug)]
+struct Posted {
+    from: String,
+    to: String,
+    amount: i64,
+    reversed: i64,
+}
+
 #[derive(Clone, Debug)]
 struct Hold {
     from: String,
@@ -60,7 +72,7 @@ struct Hold {
 }
 
 /// The sequential model of one client's two accounts, and what each of its ids holds.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Model {
     /// Posted balances of the client's accounts.
     balances: BTreeMap<String, i64>,
@@ -68,6 +80,8 @@ struct Model {
     pending: BTreeMap<String, i64>,
     /// The client's applied holds.
     holds: BTreeMap<String, Hold>,
+    /// The client's committed transfers and posts: what reversals can move back.
+    posted: BTreeMap<String, Posted>,
     /// Each id used: its request body and its outcome ("committed" or a rule's code).
     ids: BTreeMap<String, (Value, String)>,
     /// Money moved into `fees` and out of `bank` by committed transfers.
@@ -80,7 +94,16 @@ impl Model {
     fn apply(&mut self, body: &Value) -> String {
         let id = body["id"].as_str().unwrap().to_owned();
         let outcome = if let Some(pending) = body["post_pending_id"].as_str() {
-            self.resolve(pending, Some(body["amount"].as_i64()))
+            let outcome = self.resolve(pending, Some(body["amount"].as_i64()));
+            if outcome == "committed" {
+                let hold = &self.holds[pending];
+                let amount = body["amount"].as_i64().unwrap_or(hold.amount);
+                let posted = Posted { from: hold.from.clone(), to: hold.to.clone(), amount, reversed: 0 };
+                self.posted.insert(id.clone(), posted);
+            }
+            outcome
+        } else if let Some(reversed) = body["reverses_transfer_id"].as_str() {
+            self.reverse(reversed, body["amount"].as_i64())
         } else if let Some(pending) = body["void_pending_id"].as_str() {
             self.resolve(pending, None)
         } else {
@@ -98,11 +121,77 @@ impl Model {
                 "committed".to_owned()
             } else {
                 self.move_money(from, to, amount);
+                let posted = Posted { from: from.into(), to: to.into(), amount, reversed: 0 };
+                self.posted.insert(id.clone(), posted);
                 "committed".to_owned()
             }
         };
         self.ids.insert(id, (body.clone(), outcome.clone()));
         outcome
+    }
+
+    /// A linked chain: all of it, in order, or none (the failing member's code, the others
+    /// `linked_failed`, nothing moved).
+    fn apply_chain(&mut self, chain: &[Value]) -> Vec<String> {
+        let mut trial = self.clone();
+        let outcomes: Vec<String> = chain.iter().map(|body| trial.apply(body)).collect();
+        let Some(failed) = outcomes.iter().position(|o| o != "committed") else {
+            *self = trial;
+            return outcomes;
+        };
+        chain
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                let outcome = if i == failed { outcomes[i].clone() } else { "linked_failed".to_owned() };
+                self.ids.insert(body["id"].as_str().unwrap().to_owned(), (body.clone(), outcome.clone()));
+                outcome
+            })
+            .collect()
+    }
+
+    /// A sequence with linked chains in it (a batch), in order.
+    fn apply_sequence(&mut self, transfers: &[Value]) -> Vec<String> {
+        let mut outcomes = Vec::new();
+        let mut start = 0;
+        for (i, body) in transfers.iter().enumerate() {
+            if body["linked"] != true {
+                outcomes.extend(self.apply_chain(&transfers[start..=i]));
+                start = i + 1;
+            }
+        }
+        outcomes
+    }
+
+    /// A reversal of `reversed`: `amount`, or all that is left.
+    fn reverse(&mut self, reversed: &str, amount: Option<i64>) -> String {
+        let Some(original) = self.posted.get(reversed).cloned() else {
+            let known = self.ids.get(reversed).is_some_and(|(_, o)| o != "queued");
+            return if known { "not_reversible" } else { "reversed_transfer_not_found" }.to_owned();
+        };
+        let left = original.amount - original.reversed;
+        let amount = amount.unwrap_or(left);
+        if amount == 0 || amount > left {
+            return "exceeds_reversible_amount".to_owned();
+        }
+        let (from, to) = (original.to.as_str(), original.from.as_str());
+        if from != "bank" && from != "fees" && self.balances[from] - self.pending[from] < amount {
+            return "insufficient_funds".to_owned();
+        }
+        if from == "fees" {
+            self.fees -= amount;
+        } else if from != "bank" {
+            *self.balances.get_mut(from).unwrap() -= amount;
+        } else {
+            self.funded += amount;
+        }
+        if to == "bank" {
+            self.funded -= amount;
+        } else {
+            *self.balances.get_mut(to).unwrap() += amount;
+        }
+        self.posted.get_mut(reversed).unwrap().reversed += amount;
+        "committed".to_owned()
     }
 
     fn move_money(&mut self, from: &str, to: &str, amount: i64) {
@@ -187,6 +276,10 @@ enum Op {
     /// A hold that expires in a second, posts racing its deadline, and the one of them, or the
     /// sweeper, that meets it expired releasing it.
     Expiring(Value, Vec<Value>),
+    /// Reversals of one committed transfer, sent at once on the sync and async routes.
+    ReversalRace(String, Vec<Value>),
+    /// A linked chain, on the sync route (`true`) or the async one.
+    Linked(Vec<Value>, bool),
     Read,
 }
 
@@ -213,6 +306,15 @@ fn hold_body(rng: &mut StdRng, client: usize, id: String, timeout: Option<u64>) 
     body
 }
 
+/// A reversal of all that is left of `reversed`, or of a random part of it (maybe too much).
+fn reversal(rng: &mut StdRng, id: String, reversed: &str) -> Value {
+    if rng.random_bool(0.3) {
+        json!({"id": id, "reverses_transfer_id": reversed})
+    } else {
+        json!({"id": id, "reverses_transfer_id": reversed, "amount": rng.random_range(1..=250u64)})
+    }
+}
+
 /// A post (of a random part, all, or too much) or a void of `pending`.
 fn resolution(rng: &mut StdRng, id: String, pending: &str) -> Value {
     match rng.random_range(0..4) {
@@ -226,7 +328,18 @@ fn resolution(rng: &mut StdRng, id: String, pending: &str) -> Value {
 /// test), or a post or void of one of its holds, or of a hold `earlier` in the same batch.
 fn random_kind(rng: &mut StdRng, client: usize, id: String, model: &Model, earlier: &[String]) -> Value {
     let names: Vec<String> = model.holds_to_name().into_iter().chain(earlier.iter().cloned()).collect();
-    match rng.random_range(0..10) {
+    match rng.random_range(0..12) {
+        10.. if !model.ids.is_empty() => {
+            // Mostly what posted money; now and then a hold, a void, a reversal or a rejection.
+            let posted: Vec<&String> = model.posted.keys().collect();
+            let any: Vec<&String> = model.ids.keys().collect();
+            let reversed = if !posted.is_empty() && rng.random_bool(0.8) {
+                posted[rng.random_range(0..posted.len())].clone()
+            } else {
+                any[rng.random_range(0..any.len())].clone()
+            };
+            reversal(rng, id, &reversed)
+        }
         0..5 => random_transfer(rng, client, id),
         5..7 => {
             let timeout = rng.random_bool(0.5).then_some(3600);
@@ -251,13 +364,38 @@ fn plan_op(rng: &mut StdRng, client: usize, n: usize, used: &[Value], model: &Mo
             let mut transfers: Vec<Value> = Vec::new();
             let mut holds = Vec::new();
             for k in 0..size {
-                let t = random_kind(rng, client, id(k), model, &holds);
+                let mut t = random_kind(rng, client, id(k), model, &holds);
                 if t["pending"] == true {
                     holds.push(t["id"].as_str().unwrap().to_owned());
+                }
+                // About one in five linked to the next: chains of a few inside the batch.
+                if k + 1 < size && rng.random_bool(0.2) {
+                    t["linked"] = json!(true);
                 }
                 transfers.push(t);
             }
             Op::Batch(format!("c{client}-b{n}"), transfers)
+        }
+        88..94 => {
+            let size = rng.random_range(2..=5);
+            let mut chain: Vec<Value> = Vec::new();
+            let mut holds = Vec::new();
+            for k in 0..size {
+                let t = random_kind(rng, client, id(k), model, &holds);
+                if t["pending"] == true {
+                    holds.push(t["id"].as_str().unwrap().to_owned());
+                }
+                chain.push(t);
+            }
+            Op::Linked(chain, rng.random_bool(0.6))
+        }
+        94..97 if !model.posted.is_empty() => {
+            let posted: Vec<&String> = model.posted.keys().collect();
+            let reversed = posted[rng.random_range(0..posted.len())].clone();
+            let race = (0..4).map(|k| {
+                json!({"id": id(k), "reverses_transfer_id": reversed, "amount": rng.random_range(1..=150u64)})
+            });
+            Op::ReversalRace(reversed.clone(), race.collect())
         }
         55..62 if !open.is_empty() => {
             let pending = open[rng.random_range(0..open.len())].clone();
@@ -287,10 +425,14 @@ fn plan_op(rng: &mut StdRng, client: usize, n: usize, used: &[Value], model: &Mo
 }
 
 async fn post_async(api: &Api, body: &Value) -> Reply {
+    post_async_to(api, "/v1/transfers", body).await
+}
+
+async fn post_async_to(api: &Api, path: &str, body: &Value) -> Reply {
     for _ in 0..20 {
         let request = http::Request::builder()
             .method("POST")
-            .uri("/v1/transfers")
+            .uri(path)
             .header("content-type", "application/json")
             .header("prefer", "respond-async")
             .header("authorization", format!("Bearer {}", api.token(TENANT)))
@@ -395,10 +537,10 @@ async fn client(
                 }
                 let path = format!("/v1/transfer-batches/{id}");
                 let status = wait_for(&api, &path, |b| b["queued"] == 0).await;
-                // In submitted order, exactly as the model applies them.
+                // In submitted order, each linked chain whole, exactly as the model applies them.
                 let mut expected: BTreeMap<String, u64> = BTreeMap::new();
-                for t in &transfers {
-                    *expected.entry(model.apply(t)).or_default() += 1;
+                for outcome in model.apply_sequence(&transfers) {
+                    *expected.entry(outcome).or_default() += 1;
                 }
                 for t in &transfers {
                     let stored = transfer_outcome(&api, t["id"].as_str().unwrap()).await;
@@ -411,7 +553,8 @@ async fn client(
                 let committed = expected.remove("committed").unwrap_or(0);
                 assert_eq!(status["committed"].as_u64(), Some(committed), "batch {id}: {status}");
                 assert_eq!(status["rejected_by_reason"], json!(expected), "batch {id}");
-                used.extend(transfers.iter().cloned());
+                // A linked member cannot be sent alone: replays take the others.
+                used.extend(transfers.iter().filter(|t| t["linked"] != true).cloned());
                 batches.insert(id, transfers);
             }
             Op::Replay(body) => {
@@ -546,6 +689,99 @@ async fn client(
                 }
                 used.push(hold);
                 used.extend(posts);
+            }
+            Op::Linked(mut chain, sync) => {
+                let last = chain.len() - 1;
+                for member in &mut chain[..last] {
+                    member["linked"] = json!(true);
+                }
+                let expected = model.apply_chain(&chain);
+                let request = json!({ "transfers": chain });
+                if sync {
+                    let (reply, _) = api.post_definite("/v1/linked-transfers", TENANT, request).await;
+                    match expected.iter().position(|o| o != "committed" && o != "linked_failed") {
+                        None => {
+                            assert!(
+                                reply.status == StatusCode::CREATED || reply.status == StatusCode::OK,
+                                "{}",
+                                reply.body
+                            );
+                        }
+                        Some(failed) => assert_eq!(
+                            (reply.status, reply.code(), &reply.body["transfer_id"]),
+                            (
+                                StatusCode::UNPROCESSABLE_ENTITY,
+                                expected[failed].as_str(),
+                                &chain[failed]["id"]
+                            ),
+                            "{}",
+                            reply.body
+                        ),
+                    }
+                } else {
+                    let reply = post_async_to(&api, "/v1/linked-transfers", &request).await;
+                    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+                }
+                for (member, expected) in chain.iter().zip(&expected) {
+                    let outcome = transfer_outcome(&api, member["id"].as_str().unwrap()).await;
+                    assert_eq!(&outcome, expected, "chain {chain:?}");
+                }
+                used.push(chain[last].clone());
+            }
+            Op::ReversalRace(reversed, race) => {
+                let sends = race.iter().enumerate().map(|(k, body)| {
+                    let api = api.clone();
+                    async move {
+                        if k % 2 == 0 {
+                            api.post_definite("/v1/transfers", TENANT, body.clone()).await.0
+                        } else {
+                            let reply = post_async(&api, body).await;
+                            assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+                            reply
+                        }
+                    }
+                });
+                futures::future::join_all(sends).await;
+                let mut outcomes = BTreeMap::new();
+                for body in &race {
+                    let id = body["id"].as_str().unwrap().to_owned();
+                    outcomes.insert(id.clone(), transfer_outcome(&api, &id).await);
+                }
+                // Those that landed, in the order the original lists them, are what the model
+                // applies in that order; each refused one asked for more than was left (or than its
+                // debit account had) at some point of that order, so at least at its end.
+                let original = api.get_definite(&format!("/v1/transfers/{reversed}"), TENANT).await.body;
+                let listed: Vec<String> = original["reversals"]
+                    .as_array()
+                    .map(|l| l.iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect())
+                    .unwrap_or_default();
+                for id in listed.iter().filter(|id| outcomes.contains_key(*id)) {
+                    let body = race.iter().find(|b| b["id"] == id.as_str()).unwrap();
+                    assert_eq!(outcomes[id], "committed", "{id}");
+                    assert_eq!(
+                        model.apply(body),
+                        "committed",
+                        "race on {reversed}: {id} landed, listed {listed:?}"
+                    );
+                }
+                let posted = model.posted[&reversed].clone();
+                for body in race.iter().filter(|b| !listed.contains(&b["id"].as_str().unwrap().to_owned())) {
+                    let id = body["id"].as_str().unwrap().to_owned();
+                    let amount = body["amount"].as_i64().unwrap();
+                    match outcomes[&id].as_str() {
+                        "exceeds_reversible_amount" => {
+                            assert!(amount > posted.amount - posted.reversed, "{id}: {amount} of {posted:?}");
+                        }
+                        "insufficient_funds" => {
+                            let available = model.balances[&posted.to] - model.pending[&posted.to];
+                            assert!(amount > available, "{id}: {amount} from {available}");
+                        }
+                        other => panic!("race on {reversed}: {id} {other}"),
+                    }
+                    model.ids.insert(id.clone(), (body.clone(), outcomes[&id].clone()));
+                }
+                assert_eq!(original["reversed_amount"].as_i64().unwrap_or(0), posted.reversed, "{original}");
+                used.extend(race);
             }
             Op::Read => {
                 check_read(&api).await;

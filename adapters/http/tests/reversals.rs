@@ -200,3 +200,21 @@ async fn every_misuse_of_a_reversal_is_a_typed_4xx_and_writes_nothing() {
     assert_eq!(api.all_entries("acme", "bob").await.len(), entries_before + 1);
     assert_eq!(api.get("/v1/transfers/pay", "acme").await.body["reversed_amount"], 1);
 }
+
+#[tokio::test]
+async fn several_reversals_of_one_transfer_land_in_one_transaction() {
+    let api = funded().await;
+    let chain = json!({"transfers": [reversal("c1", "pay", Some(100)), reversal("c2", "pay", Some(50))]});
+    let reply = api.post("/v1/linked-transfers", "acme", chain).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let batch = json!({"id": "b2", "transfers": [reversal("b1", "pay", Some(10)), reversal("b2", "pay", Some(20)), reversal("b3", "pay", None)]});
+    assert_eq!(api.post("/v1/transfer-batches", "acme", batch).await.status, StatusCode::ACCEPTED);
+    api.stack.drain().await.unwrap();
+    let original = api.get("/v1/transfers/pay", "acme").await.body;
+    assert_eq!(
+        original["reversals"],
+        json!([{"id": "c1", "amount": 100}, {"id": "c2", "amount": 50}, {"id": "b1", "amount": 10},
+            {"id": "b2", "amount": 20}, {"id": "b3", "amount": 420}])
+    );
+    assert_eq!((api.balance("acme", "alice").await, api.balance("acme", "bob").await), (1000, 0));
+}

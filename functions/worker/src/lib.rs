@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use ledger::{BatchId, Submission, TenantId, TransferId};
+use ledger::{BatchId, Submission, TenantId};
 use ledger_dynamodb::{DynamoStore, Settled};
 use ledger_sqs::Work;
 use ledger_telemetry::correlation::CORRELATION_ATTRIBUTE;
@@ -121,10 +121,9 @@ async fn apply_tenant(
     let mut failed = Vec::new();
     let (singles, batches): (Vec<Message>, Vec<Message>) =
         messages.into_iter().partition(|m| !matches!(m.work.submission, Submission::Batch(_)));
-    let ids: Vec<TransferId> =
-        singles.iter().flat_map(|m| m.work.submission.transfer_ids()).cloned().collect();
-    if !ids.is_empty() {
-        match store.settle_transfers(&tenant, &ids, now).await {
+    let submissions: Vec<Submission> = singles.iter().map(|m| m.work.submission.clone()).collect();
+    if !singles.is_empty() {
+        match store.settle_transfers(&tenant, &submissions, now).await {
             Ok(settled) => {
                 let mut outcomes = settled.into_iter();
                 for message in &singles {
