@@ -1013,6 +1013,14 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
         committed_ids,
         "entries and committed transfers differ"
     );
+    let bodies = || models.iter().flat_map(|m| m.ids.values());
+    let reversals =
+        bodies().filter(|(b, o)| b["reverses_transfer_id"].is_string() && o == "committed").count();
+    let linked_failed = bodies().filter(|(_, o)| o == "linked_failed").count();
+    let linked = bodies().filter(|(b, o)| b["linked"] == true && o == "committed").count();
+    println!(
+        "model test: {reversals} reversals committed; {linked} linked members committed (not counting chains' last members), {linked_failed} refused linked_failed"
+    );
     let faults = api.stack.faults.counts();
     assert!(faults.throttled > 0 && faults.conflicts > 0 && faults.duplicates > 0, "{faults}");
     println!(
