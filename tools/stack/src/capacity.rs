@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use ledger::{
     Account, AccountId, Amount, Balances, Currency, Direction, Effect, Entry, Metadata, Movement, NewAccount,
-    NewTransfer, TenantId, Timeout, TransferId, TransferKind, metadata,
+    NewTransfer, Reversal, TenantId, Timeout, Transfer, TransferId, TransferKind, metadata,
 };
 use time::OffsetDateTime;
 
@@ -49,6 +49,8 @@ pub struct SampleItems {
     /// A hold with a timeout, and its expiry listing.
     pub hold: usize,
     pub listing: usize,
+    /// A transfer with one reversal listed.
+    pub reversed: usize,
 }
 
 pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
@@ -108,10 +110,17 @@ pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
     SampleItems {
         profile: item_size(&items::profile_item(&tenant, &account)),
         balance: item_size(&items::balance_item(&tenant, &account.balance_state())),
-        transfer: item_size(&items::transfer_item(&tenant, &transfer.applied(movement, now))),
+        transfer: item_size(&items::transfer_item(&tenant, &transfer.clone().applied(movement.clone(), now))),
         entry: item_size(&items::entry_item(&tenant, &entry)),
         hold: item_size(&items::transfer_item(&tenant, &hold)),
         listing: ledger_dynamodb::expiry_listing(&tenant, &hold).map_or(0, |l| item_size(&l)),
+        reversed: item_size(&items::transfer_item(
+            &tenant,
+            &Transfer {
+                reversals: vec![Reversal { id: transfer.id.clone(), amount }],
+                ..transfer.clone().applied(movement.clone(), now)
+            },
+        )),
     }
 }
 
@@ -187,6 +196,25 @@ pub fn operations(s: &SampleItems) -> Vec<(&'static str, &'static str, String, u
              update, listing delete)",
             (2 * rcu(s.balance) + rcu(s.transfer) + rcu(s.hold)).to_string(),
             tx(s.transfer) + tx(s.hold) + tx(s.listing) + 2 * tx(s.balance) + 2 * tx(s.entry),
+        ),
+        (
+            "POST /v1/transfers (partial or full reversal)",
+            "2 BatchGetItem (the ids, then the reversed transfer's 2 balances) + 1 TransactWriteItems (6 \
+             items: + the reversed transfer's update)",
+            (2 * rcu(s.balance) + 2 * rcu(s.transfer)).to_string(),
+            tx(s.transfer) + tx(s.reversed) + 2 * tx(s.balance) + 2 * tx(s.entry),
+        ),
+        (
+            "POST /v1/linked-transfers (payment + fee, 3 accounts, committed)",
+            "1 BatchGetItem (5 keys) + 1 TransactWriteItems (9 items: 2 transfers, 4 entries, 3 balances)",
+            (3 * rcu(s.balance) + 2 * rcu(s.transfer)).to_string(),
+            2 * tx(s.transfer) + 4 * tx(s.entry) + 3 * tx(s.balance),
+        ),
+        (
+            "POST /v1/linked-transfers (payment + fee, refused)",
+            "1 BatchGetItem (5 keys) + 1 TransactWriteItems (2 conditional puts)",
+            (3 * rcu(s.balance) + 2 * rcu(s.transfer)).to_string(),
+            2 * tx(s.transfer),
         ),
         (
             "expiry of a hold (sweeper, each)",

@@ -1,7 +1,8 @@
 //! The load generator (`cargo stack load`): open-loop traffic at a set rate against any base URL, the
 //! local stack or a deployed API Gateway URL. It creates its own accounts, funds them, then sends
 //! transfers between accounts picked with a Zipf skew (a few hot accounts, a long tail), with one in
-//! ten a hold (two-phase transfer, 60 s timeout) that the request five later posts or voids, mixing
+//! ten a hold (two-phase transfer, 60 s timeout) that the request five later posts or voids, one in
+//! ten a partial reversal of the transfer four before, one in ten a linked payment and fee, mixing
 //! in bad requests (overdrafts, invalid fields, replays) and an optional spike, and summarises rates,
 //! latency percentiles and status counts.
 
@@ -162,10 +163,35 @@ async fn set_up(target: &Target, run: &str, accounts: usize) -> Result<Vec<Strin
     Ok(customers)
 }
 
-/// One request of the mix: a good transfer (immediate; a hold, every tenth; the post or void of the
-/// hold five requests back), or one of the bad kinds.
-fn next_request(plan: &LoadPlan, zipf: &Zipf, customers: &[String], run: &str, n: u64) -> (Value, bool) {
+/// One request of the mix, with its path: a good transfer (immediate; a hold, every tenth; the post
+/// or void of the hold five requests back; a partial reversal of the transfer four back; a linked
+/// payment and fee), or one of the bad kinds.
+fn next_request(
+    plan: &LoadPlan,
+    zipf: &Zipf,
+    customers: &[String],
+    run: &str,
+    n: u64,
+) -> (&'static str, Value, bool) {
+    let (body, asynchronous) = next_transfer(plan, zipf, customers, run, n);
+    if n % 10 == 8 {
+        // A payment and its fee, linked: both or neither.
+        let mut fee = body.clone();
+        fee["id"] = json!(format!("{run}-t{n}-fee"));
+        fee["amount"] = json!(1);
+        fee["credit_account_id"] = json!(format!("{run}-bank"));
+        return ("/v1/linked-transfers", json!({"transfers": [body, fee]}), asynchronous);
+    }
+    ("/v1/transfers", body, asynchronous)
+}
+
+fn next_transfer(plan: &LoadPlan, zipf: &Zipf, customers: &[String], run: &str, n: u64) -> (Value, bool) {
     let mut rng = rand::rng();
+    if n % 10 == 7 {
+        let body = json!({"id": format!("{run}-t{n}"), "reverses_transfer_id": format!("{run}-t{}", n - 4),
+            "amount": 1});
+        return (body, rng.random::<f64>() < plan.async_share);
+    }
     if n % 10 == 5 {
         let pending = format!("{run}-t{}", n - 5);
         let body = if (n / 10) % 2 == 0 {
@@ -238,8 +264,7 @@ pub async fn run(plan: LoadPlan) -> Result<Summary, String> {
                 summary.lock().unwrap_or_else(|e| e.into_inner()).skipped += 1;
                 continue;
             };
-            let (body, asynchronous) = next_request(&plan, &zipf, &customers, &run, n);
-            let path = "/v1/transfers";
+            let (path, body, asynchronous) = next_request(&plan, &zipf, &customers, &run, n);
             let (target, summary, sent) = (target.clone(), summary.clone(), sent.clone());
             tokio::spawn(async move {
                 let result = target.post(path, &body, asynchronous).await;
