@@ -43,6 +43,10 @@ pub struct AccountBalance {
     /// How many entries the account has: the sequence number of its latest entry. It versions the
     /// balance, so a write conditioned on it cannot race another.
     pub entry_count: u64,
+    /// The instant its latest entry took effect: the next one takes effect no earlier, so the
+    /// account's history is in time order as it is in sequence order (see `posting::apply`).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_entry_at: Option<OffsetDateTime>,
 }
 
 impl Account {
@@ -53,6 +57,7 @@ impl Account {
             allow_overdraft: self.allow_overdraft,
             balances: self.balances,
             entry_count: self.entry_count,
+            last_entry_at: None,
         }
     }
 }

@@ -26,7 +26,8 @@ pub struct Entry {
     /// The account's totals right after this entry.
     #[serde(flatten)]
     pub balances_after: Balances,
-    /// The instant the entry took effect.
+    /// The instant the entry took effect: never before the account's previous entry, so an
+    /// account's entries are in time order as they are in sequence order.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -44,6 +45,9 @@ impl Entry {
 /// An account without overdraft must keep its available balance (posted, less pending debits) at
 /// or above zero after a posting or a hold; resolving a hold never lowers it, so a post cannot
 /// overdraw.
+///
+/// Both entries take effect at `now`, or at the later of the two accounts' latest entries if a
+/// writer with a later clock got there first: each account's history stays in time order.
 pub fn apply(
     transfer_id: &TransferId,
     movement: &Movement,
@@ -72,6 +76,7 @@ pub fn apply(
     let debit_after = debit.balances.after(Direction::Debit, effect, amount).ok_or_else(|| limit(debit))?;
     let credit_after =
         credit.balances.after(Direction::Credit, effect, amount).ok_or_else(|| limit(credit))?;
+    let at = [debit.last_entry_at, credit.last_entry_at].into_iter().flatten().fold(now, OffsetDateTime::max);
     let spends = matches!(effect, Effect::Posted | Effect::Held);
     if spends && !debit.allow_overdraft && debit_after.available() < 0 {
         return Err(RuleViolation::InsufficientFunds { account_id: debit.id.clone() });
@@ -80,6 +85,7 @@ pub fn apply(
     let entry = |account: &mut AccountBalance, after: Balances, direction, counterparty: &AccountId| {
         account.balances = after;
         account.entry_count += 1;
+        account.last_entry_at = Some(at);
         Entry {
             account_id: account.id.clone(),
             sequence: account.entry_count,
@@ -89,7 +95,7 @@ pub fn apply(
             amount,
             counterparty_account_id: counterparty.clone(),
             balances_after: after,
-            created_at: now,
+            created_at: at,
         }
     };
     let debit_entry = entry(debit, debit_after, Direction::Debit, &movement.credit_account_id);
@@ -131,6 +137,17 @@ mod tests {
         assert_eq!((d.sequence, d.balance_after(), d.direction), (1, -100, Direction::Debit));
         assert_eq!((c.sequence, c.balance_after(), c.direction), (1, 100, Direction::Credit));
         assert_eq!(c.counterparty_account_id.as_str(), "bank");
+    }
+
+    #[test]
+    fn entries_never_take_effect_before_an_accounts_latest_entry() {
+        let (mut bank, mut alice) = (account("bank", "EUR", true), account("alice", "EUR", false));
+        let later = NOW + time::Duration::milliseconds(5);
+        alice.last_entry_at = Some(later);
+        // A writer whose clock is behind the one that wrote alice's latest entry.
+        let (d, c) = post(&transfer("t", "bank", "alice", 1), Some(&mut bank), Some(&mut alice)).unwrap();
+        assert_eq!((d.created_at, c.created_at), (later, later));
+        assert_eq!((bank.last_entry_at, alice.last_entry_at), (Some(later), Some(later)));
     }
 
     #[test]

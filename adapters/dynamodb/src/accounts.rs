@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use crate::cancel::{Cancelled, cancellation};
 use crate::engine::{key, put_if_new};
 use crate::items::{self, Item, s};
+use crate::keys::EntryPosition;
 use crate::retry::{MAX_ATTEMPTS, backoff};
 use crate::{Created, DynamoStore, Page, StoreError, keys};
 
@@ -136,8 +137,8 @@ impl DynamoStore {
         tenant: &TenantId,
         account: &AccountId,
         limit: u16,
-        before_sequence: Option<u64>,
-    ) -> Result<Page<Entry, u64>, StoreError> {
+        before: Option<EntryPosition>,
+    ) -> Result<Page<Entry, EntryPosition>, StoreError> {
         let mut query = self
             .client
             .query()
@@ -146,10 +147,10 @@ impl DynamoStore {
             .scan_index_forward(false)
             .consistent_read(true)
             .limit(i32::from(limit) + 1);
-        query = match before_sequence {
-            Some(seq) => query
+        query = match before {
+            Some(position) => query
                 .key_condition_expression("pk = :pk AND sk < :before")
-                .expression_attribute_values(":before", s(keys::entry_sk(seq))),
+                .expression_attribute_values(":before", s(keys::entry_sk(position))),
             None => query.key_condition_expression("pk = :pk"),
         };
         let out = query.send().await?;
@@ -159,7 +160,7 @@ impl DynamoStore {
         let is_entry = |item: &&items::Item| matches!(item.get(keys::SK), Some(AttributeValue::S(sk)) if sk.starts_with(keys::ENTRY_SK_PREFIX));
         let mut entries =
             out.items().iter().filter(is_entry).map(items::entry_from).collect::<Result<Vec<_>, _>>()?;
-        let next = paginate(&mut entries, limit, |e| e.sequence);
+        let next = paginate(&mut entries, limit, EntryPosition::of);
         Ok(Page { items: entries, next })
     }
 }

@@ -276,7 +276,7 @@ impl DynamoStore {
             // `writes` counts the item's writes: how hot it runs, visible in the table.
             .update_expression(
                 "SET debits_pending = :dp, debits_posted = :d, credits_pending = :cp, credits_posted = :c, \
-                 entry_count = :now ADD writes :one",
+                 entry_count = :now, last_entry_at = :at ADD writes :one",
             )
             .condition_expression("entry_count = :was")
             .expression_attribute_values(":one", n(1))
@@ -285,6 +285,7 @@ impl DynamoStore {
             .expression_attribute_values(":cp", n(latest.balances_after.credits_pending))
             .expression_attribute_values(":c", n(latest.balances_after.credits_posted))
             .expression_attribute_values(":now", n(latest.sequence))
+            .expression_attribute_values(":at", items::timestamp(latest.created_at))
             .expression_attribute_values(":was", n(was))
             .build()
             .map_err(|e| StoreError::Unexpected(e.to_string()))?;

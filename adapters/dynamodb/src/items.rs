@@ -26,7 +26,7 @@ pub fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn timestamp(at: OffsetDateTime) -> AttributeValue {
+pub fn timestamp(at: OffsetDateTime) -> AttributeValue {
     s(at.format(&Rfc3339).unwrap_or_default())
 }
 
@@ -61,6 +61,7 @@ pub fn balance_item(tenant: &TenantId, balance: &AccountBalance) -> Item {
     ])
     .into_iter()
     .chain(totals(&balance.balances))
+    .chain(balance.last_entry_at.map(|at| ("last_entry_at".to_owned(), timestamp(at))))
     .collect()
 }
 
@@ -219,7 +220,7 @@ fn value_size(value: &AttributeValue) -> usize {
 pub fn entry_item(tenant: &TenantId, entry: &Entry) -> Item {
     let mut item: Item = HashMap::from([
         (keys::PK.into(), s(keys::account_pk(tenant, &entry.account_id))),
-        (keys::SK.into(), s(keys::entry_sk(entry.sequence))),
+        (keys::SK.into(), s(keys::entry_sk(keys::EntryPosition::of(entry)))),
         ("account_id".into(), s(entry.account_id.as_str())),
         ("sequence".into(), n(entry.sequence)),
         ("transfer_id".into(), s(entry.transfer_id.as_str())),
@@ -365,6 +366,7 @@ pub fn balance_from(item: &Item) -> Result<AccountBalance, StoreError> {
         allow_overdraft: r.bool("allow_overdraft")?,
         balances: r.balances()?,
         entry_count: r.num("entry_count")?,
+        last_entry_at: r.0.get("last_entry_at").map(|_| r.timestamp("last_entry_at")).transpose()?,
     })
 }
 
@@ -381,6 +383,11 @@ pub fn account_from(profile: &Item, balance: &Item) -> Result<Account, StoreErro
         balances: state.balances,
         entry_count: state.entry_count,
     })
+}
+
+/// When the account of a profile item was opened.
+pub fn created_at(profile: &Item) -> Result<OffsetDateTime, StoreError> {
+    Reader(profile).timestamp("created_at")
 }
 
 pub fn transfer_from(item: &Item) -> Result<Transfer, StoreError> {

@@ -6,7 +6,7 @@
 //! |-----------------|---------------------------|--------------------|----------------|-------------|
 //! | account profile | `T#{tenant}#A#{account}`  | `A`                | `T#{tenant}#A` | `{account}` |
 //! | account balance | `T#{tenant}#A#{account}`  | `B`                | -              | -           |
-//! | entry           | `T#{tenant}#A#{account}`  | `E#{sequence:020}` | -              | -           |
+//! | entry           | `T#{tenant}#A#{account}`  | `E#{at:020}#{sequence:020}` | -     | -           |
 //! | transfer        | `T#{tenant}#X#{transfer}` | `X`                | -              | -           |
 //! | batch           | `T#{tenant}#Q#{batch}`    | `Q`                | -              | -           |
 //! | batch progress  | `T#{tenant}#Q#{batch}`    | `C`                | -              | -           |
@@ -49,9 +49,34 @@ pub fn accounts_index_pk(tenant: &TenantId) -> String {
     format!("T#{tenant}#A")
 }
 
-/// Zero-padded so that the lexical order of sort keys is the numeric order of sequences.
-pub fn entry_sk(sequence: u64) -> String {
-    format!("{ENTRY_SK_PREFIX}{sequence:020}")
+/// Where an entry sits in its account's history: the instant it took effect (nanoseconds since
+/// the epoch) and its sequence. An account's entries take effect in sequence order
+/// (`ledger::posting::apply`), so ordering by this key orders by both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EntryPosition {
+    pub at_nanos: i128,
+    pub sequence: u64,
+}
+
+impl EntryPosition {
+    pub fn of(entry: &ledger::Entry) -> Self {
+        Self { at_nanos: entry.created_at.unix_timestamp_nanos(), sequence: entry.sequence }
+    }
+}
+
+/// Zero-padded so that the lexical order of sort keys is the order of instants, then sequences.
+pub fn entry_sk(position: EntryPosition) -> String {
+    format!("{ENTRY_SK_PREFIX}{:020}#{:020}", position.at_nanos.max(0), position.sequence)
+}
+
+/// A sort key above every entry that took effect at or before `at`, and below every later one.
+pub fn entries_until(at: time::OffsetDateTime) -> String {
+    format!("{ENTRY_SK_PREFIX}{:020}#~", at.unix_timestamp_nanos().max(0))
+}
+
+/// The sort key just above `position`'s entry.
+pub fn entries_after(position: EntryPosition) -> String {
+    format!("{}~", entry_sk(position))
 }
 
 pub const BATCH_SK: &str = "Q";
@@ -116,11 +141,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entry_keys_sort_numerically() {
-        assert!(entry_sk(9) < entry_sk(10));
-        assert!(entry_sk(u64::MAX - 1) < entry_sk(u64::MAX));
+    fn entry_keys_sort_by_instant_then_sequence() {
+        let at = |at_nanos, sequence| EntryPosition { at_nanos, sequence };
+        assert!(entry_sk(at(5, 9)) < entry_sk(at(5, 10)));
+        assert!(entry_sk(at(5, u64::MAX)) < entry_sk(at(6, 0)));
+        assert!(entry_sk(at(5, u64::MAX)) < entries_after(at(5, u64::MAX)));
+        assert!(entries_after(at(5, 9)) < entry_sk(at(5, 10)));
+        let instant = time::OffsetDateTime::from_unix_timestamp_nanos(5).unwrap();
+        assert!(entry_sk(at(5, u64::MAX)) < entries_until(instant));
+        assert!(entries_until(instant) < entry_sk(at(6, 0)));
         // The account's two items sort below every entry, so a descending query meets them last.
-        assert!(ACCOUNT_SK < BALANCE_SK && BALANCE_SK < entry_sk(0).as_str());
+        assert!(ACCOUNT_SK < BALANCE_SK && BALANCE_SK < entry_sk(at(0, 0)).as_str());
     }
 
     #[test]

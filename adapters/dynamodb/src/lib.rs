@@ -10,6 +10,7 @@ pub mod client;
 mod engine;
 mod error;
 mod expiry;
+mod history;
 pub mod items;
 pub mod keys;
 mod queued;
@@ -21,6 +22,8 @@ pub use batches::{BatchRecord, BatchStatus};
 pub use engine::{MAX_TRANSACTION_BYTES, MAX_TRANSACTION_ITEMS};
 pub use error::StoreError;
 pub use expiry::{Sweep, listing as expiry_listing};
+pub use history::{BalanceAt, Statement};
+pub use keys::EntryPosition;
 pub use queued::{BatchRun, Settled};
 pub use transfers::CONTENTION_BUDGET;
 

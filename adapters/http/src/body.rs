@@ -8,6 +8,7 @@ use ledger::{
     Account, AccountId, Amount, Currency, Direction, Effect, Entry, Metadata, NewAccount, NewTransfer,
     TransferId,
 };
+use ledger_dynamodb::{BalanceAt, Statement};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -87,6 +88,87 @@ impl From<Account> for AccountBody {
             allow_overdraft: a.allow_overdraft,
             metadata: a.metadata.into(),
             created_at: a.created_at,
+        }
+    }
+}
+
+/// The four totals, with the balance and what is available, as of some instant.
+#[derive(Debug, Serialize)]
+pub struct TotalsBody {
+    pub debits_pending: u128,
+    pub debits_posted: u128,
+    pub credits_pending: u128,
+    pub credits_posted: u128,
+    pub balance: i128,
+    pub available: i128,
+    /// How many entries the account had then.
+    pub entry_count: u64,
+}
+
+impl From<&BalanceAt> for TotalsBody {
+    fn from(b: &BalanceAt) -> Self {
+        Self {
+            debits_pending: b.balances.debits_pending,
+            debits_posted: b.balances.debits_posted,
+            credits_pending: b.balances.credits_pending,
+            credits_posted: b.balances.credits_posted,
+            balance: b.balances.balance(),
+            available: b.balances.available(),
+            entry_count: b.entry_count,
+        }
+    }
+}
+
+/// `GET /v1/accounts/{id}/balance?at=…`.
+#[derive(Debug, Serialize)]
+pub struct BalanceAtBody {
+    pub account_id: AccountId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    #[serde(flatten)]
+    pub totals: TotalsBody,
+}
+
+impl BalanceAtBody {
+    pub fn new(account_id: AccountId, found: BalanceAt) -> Self {
+        Self { account_id, at: found.at, totals: TotalsBody::from(&found) }
+    }
+}
+
+/// `GET /v1/accounts/{id}/statement?from=…&to=…`: one page.
+#[derive(Debug, Serialize)]
+pub struct StatementBody {
+    pub account_id: AccountId,
+    /// Absent: since the account was opened.
+    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub from: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub to: OffsetDateTime,
+    pub opening_balance: TotalsBody,
+    /// Oldest first.
+    pub entries: Vec<EntryBody>,
+    /// On the last page only (when `next_cursor` is absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closing_balance: Option<TotalsBody>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+impl StatementBody {
+    pub fn new(
+        account_id: AccountId,
+        from: Option<OffsetDateTime>,
+        to: OffsetDateTime,
+        s: Statement,
+    ) -> Self {
+        Self {
+            account_id,
+            from,
+            to,
+            opening_balance: TotalsBody::from(&s.opening),
+            entries: s.entries.into_iter().map(EntryBody::from).collect(),
+            closing_balance: s.closing.as_ref().map(TotalsBody::from),
+            next_cursor: s.next.map(crate::cursor::entry_cursor),
         }
     }
 }

@@ -1,16 +1,17 @@
 //! Opaque list cursors. A cursor holds only the position inside the caller's own list (an account
-//! id or an entry sequence); the store rebuilds the key with the caller's tenant, so a cursor can
-//! never reach another tenant's items.
+//! id, or an entry's instant and sequence); the store rebuilds the key with the caller's tenant, so
+//! a cursor can never reach another tenant's items.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ledger::AccountId;
+use ledger_dynamodb::EntryPosition;
 
 use crate::extract::invalid;
 use crate::problem::ApiError;
 
 const ACCOUNT_PREFIX: &str = "a1:";
-const ENTRY_PREFIX: &str = "e1:";
+const ENTRY_PREFIX: &str = "e2:";
 
 fn encode(raw: String) -> String {
     URL_SAFE_NO_PAD.encode(raw)
@@ -33,14 +34,19 @@ pub fn parse_account_cursor(cursor: &str) -> Result<AccountId, ApiError> {
     AccountId::parse(raw).map_err(|_| invalid("cursor", "is not a cursor this list returned"))
 }
 
-pub fn entry_cursor(before_sequence: u64) -> String {
-    encode(format!("{ENTRY_PREFIX}{before_sequence}"))
+pub fn entry_cursor(position: EntryPosition) -> String {
+    encode(format!("{ENTRY_PREFIX}{}:{}", position.at_nanos, position.sequence))
 }
 
-pub fn parse_entry_cursor(cursor: &str) -> Result<u64, ApiError> {
+pub fn parse_entry_cursor(cursor: &str) -> Result<EntryPosition, ApiError> {
     let mut buf = String::new();
     let raw = decode(cursor, ENTRY_PREFIX, &mut buf)?;
-    raw.parse().map_err(|_| invalid("cursor", "is not a cursor this list returned"))
+    let bad = || invalid("cursor", "is not a cursor this list returned");
+    let (at, sequence) = raw.split_once(':').ok_or_else(bad)?;
+    Ok(EntryPosition {
+        at_nanos: at.parse().map_err(|_| bad())?,
+        sequence: sequence.parse().map_err(|_| bad())?,
+    })
 }
 
 #[cfg(test)]
@@ -51,7 +57,9 @@ mod tests {
     fn cursors_round_trip_and_do_not_cross_lists() {
         let id = AccountId::parse("alice").unwrap();
         assert_eq!(parse_account_cursor(&account_cursor(&id)).unwrap(), id);
-        assert_eq!(parse_entry_cursor(&entry_cursor(17)).unwrap(), 17);
+        let position = EntryPosition { at_nanos: 1_795_860_935_000_000_001, sequence: 17 };
+        assert_eq!(parse_entry_cursor(&entry_cursor(position)).unwrap(), position);
+        assert!(parse_entry_cursor(&encode("e2:17".into())).is_err());
         assert!(parse_entry_cursor(&account_cursor(&id)).is_err());
         assert!(parse_account_cursor("not base64!").is_err());
         assert!(parse_account_cursor(&encode("a1:bad id".into())).is_err());

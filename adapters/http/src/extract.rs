@@ -7,6 +7,8 @@ use http::request::Parts;
 use lambda_http::request::RequestContext;
 use ledger::{LedgerError, TenantId};
 use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -130,6 +132,36 @@ impl<S: Send + Sync> FromRequestParts<S> for ListParams {
                 .ok_or_else(|| invalid("limit", &format!("must be an integer from 1 to {MAX_LIMIT}")))?,
         };
         Ok(ListParams { limit, cursor: raw.get("cursor").cloned() })
+    }
+}
+
+/// The RFC 3339 instants of a query string (`at`, `from`, `to`).
+pub struct Instants(pub HashMap<String, String>);
+
+impl Instants {
+    pub fn get(&self, name: &str) -> Result<Option<OffsetDateTime>, ApiError> {
+        self.0
+            .get(name)
+            .map(|raw| {
+                OffsetDateTime::parse(raw, &Rfc3339)
+                    .map_err(|_| invalid(name, "must be an RFC 3339 instant, e.g. 2026-11-28T10:15:35Z"))
+            })
+            .transpose()
+    }
+
+    pub fn required(&self, name: &str) -> Result<OffsetDateTime, ApiError> {
+        self.get(name)?.ok_or_else(|| invalid(name, "is required"))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Instants {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(raw) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| invalid("query", "is not a valid query string"))?;
+        Ok(Instants(raw))
     }
 }
 

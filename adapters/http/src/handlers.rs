@@ -9,9 +9,11 @@ use ledger_telemetry::TraceContext;
 use ledger_telemetry::metrics;
 use time::OffsetDateTime;
 
-use crate::body::{AccountBody, CreateAccount, CreateLinked, EntryBody, LinkedBody, ListBody};
+use crate::body::{
+    AccountBody, BalanceAtBody, CreateAccount, CreateLinked, EntryBody, LinkedBody, ListBody, StatementBody,
+};
 use crate::cursor;
-use crate::extract::{JsonBody, ListParams, MAX_BATCH_BODY_BYTES, Tenant};
+use crate::extract::{Instants, JsonBody, ListParams, MAX_BATCH_BODY_BYTES, Tenant};
 use crate::observe::record;
 use crate::prefer::Prefer;
 use crate::problem::ApiError;
@@ -75,6 +77,39 @@ pub async fn list_entries(
         data: found.items.into_iter().map(EntryBody::from).collect(),
         next_cursor: found.next.map(cursor::entry_cursor),
     }))
+}
+
+/// `GET /v1/accounts/{id}/balance?at=…`: the account's totals as of an instant (one Query).
+pub async fn get_balance_at(
+    State(app): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+    instants: Instants,
+) -> Result<Json<BalanceAtBody>, ApiError> {
+    let id = path_id(id, AccountId::parse)?;
+    record("accountId", id.as_str());
+    let at = instants.required("at")?;
+    let found = app.store.balance_at(&tenant, &id, at, OffsetDateTime::now_utc()).await?;
+    Ok(Json(BalanceAtBody::new(id, found)))
+}
+
+/// `GET /v1/accounts/{id}/statement?from=…&to=…`: the opening balance, the entries between, oldest
+/// first and paginated, and on the last page the closing balance (two Queries a page). Without
+/// `from`: since the account was opened; without `to`: up to now.
+pub async fn get_statement(
+    State(app): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+    instants: Instants,
+    page: ListParams,
+) -> Result<Json<StatementBody>, ApiError> {
+    let id = path_id(id, AccountId::parse)?;
+    record("accountId", id.as_str());
+    let now = OffsetDateTime::now_utc();
+    let (from, to) = (instants.get("from")?, instants.get("to")?.unwrap_or(now));
+    let after = page.cursor.as_deref().map(cursor::parse_entry_cursor).transpose()?;
+    let found = app.store.statement(&tenant, &id, from, to, page.limit, after, now).await?;
+    Ok(Json(StatementBody::new(id, from, to, found)))
 }
 
 /// 201 committed (a hold: 201 `pending`), 422 rejected by a rule; a retry of the same request gets

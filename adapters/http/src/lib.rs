@@ -21,12 +21,14 @@ pub use state::AppState;
 
 /// Every route with its handler. The router is built from this table, and the OpenAPI and template
 /// tests check their documents against `routes()`, so the three cannot drift apart.
-fn route_table() -> [(&'static str, &'static str, MethodRouter<AppState>); 9] {
+fn route_table() -> [(&'static str, &'static str, MethodRouter<AppState>); 11] {
     [
         ("POST", "/v1/accounts", post(handlers::create_account)),
         ("GET", "/v1/accounts", get(handlers::list_accounts)),
         ("GET", "/v1/accounts/{id}", get(handlers::get_account)),
         ("GET", "/v1/accounts/{id}/entries", get(handlers::list_entries)),
+        ("GET", "/v1/accounts/{id}/balance", get(handlers::get_balance_at)),
+        ("GET", "/v1/accounts/{id}/statement", get(handlers::get_statement)),
         ("POST", "/v1/transfers", post(handlers::create_transfer)),
         ("GET", "/v1/transfers/{id}", get(handlers::get_transfer)),
         ("POST", "/v1/linked-transfers", post(handlers::create_linked)),

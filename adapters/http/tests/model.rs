@@ -20,7 +20,8 @@
 //! Checked: every acknowledged outcome against the model; batch counters exactly; every read of all
 //! balances conserves the total, balances pending debits against pending credits, and shows no
 //! account without overdraft below zero available; afterwards every id's stored status, every
-//! balance and pending total, and every account's gapless entries replaying to its totals.
+//! balance and pending total, every balance read during the run read again as of the instant it
+//! was read, and every account's gapless entries replaying to its totals, in time order.
 //!
 //! The seed (`LEDGER_MODEL_SEED`, default below) decides the operations and the faults and is
 //! printed; `LEDGER_MODEL_OPS` sets the operations per client (CI runs the default).
@@ -84,6 +85,8 @@ struct Model {
     posted: BTreeMap<String, Posted>,
     /// Each id used: its request body and its outcome ("committed" or a rule's code).
     ids: BTreeMap<String, (Value, String)>,
+    /// The client's balances as read at an instant (`Op::Read`).
+    snapshots: Vec<(time::OffsetDateTime, BTreeMap<String, i64>)>,
     /// Money moved into `fees` and out of `bank` by committed transfers.
     fees: i64,
     funded: i64,
@@ -792,6 +795,8 @@ async fn client(
                         "{account} differs from the model"
                     );
                 }
+                // Kept, to read the same balances again as of this instant at the end.
+                model.snapshots.push((time::OffsetDateTime::now_utc(), model.balances.clone()));
                 reads += 1;
             }
         }
@@ -939,7 +944,7 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
     // Afterwards: every id as the model says, every balance, every account's history.
     let mut committed_ids = BTreeSet::new();
     let mut expired_holds = BTreeSet::new();
-    let (mut fees, mut funded, mut ids) = (0, 0, 0);
+    let (mut fees, mut funded, mut ids, mut as_of_reads) = (0, 0, 0, 0);
     for model in &models {
         for (id, (_, outcome)) in &model.ids {
             assert_eq!(&transfer_outcome(&api, id).await, outcome, "{id}");
@@ -961,6 +966,16 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
                 expired_holds.insert(id.clone());
             }
         }
+        // Every balance read during the run, read again as of the instant it was read.
+        for (instant, balances) in &model.snapshots {
+            let at = instant.format(&time::format_description::well_known::Rfc3339).unwrap();
+            for (account, balance) in balances {
+                let then =
+                    api.get_definite(&format!("/v1/accounts/{account}/balance?at={at}"), TENANT).await.body;
+                assert_eq!(then["balance"].as_i64(), Some(*balance), "{account} as of {at}: {then}");
+                as_of_reads += 1;
+            }
+        }
         for (account, balance) in &model.balances {
             let stored = api.get_definite(&format!("/v1/accounts/{account}"), TENANT).await.body;
             assert_eq!(stored["balance"].as_i64(), Some(*balance), "{account}");
@@ -979,8 +994,12 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
         let entries = api.all_entries(TENANT, &account).await;
         // Pending debits and pending credits, each replayed on its own side.
         let (mut running, mut pending) = (0i64, [0i64; 2]);
+        let mut previous = time::OffsetDateTime::UNIX_EPOCH;
         for (n, entry) in entries.iter().rev().enumerate() {
             assert_eq!(entry["sequence"].as_u64(), Some(n as u64 + 1), "{account}: a gap");
+            let at = rfc3339(&entry["created_at"]);
+            assert!(previous <= at, "{account}: entry {} took effect before its predecessor", n + 1);
+            previous = at;
             let amount = entry["amount"].as_i64().unwrap();
             let credit = entry["direction"] == "credit";
             let (sign, side) = if credit { (1, 1) } else { (-1, 0) };
@@ -1019,7 +1038,7 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
     let linked_failed = bodies().filter(|(_, o)| o == "linked_failed").count();
     let linked = bodies().filter(|(b, o)| b["linked"] == true && o == "committed").count();
     println!(
-        "model test: {reversals} reversals committed; {linked} linked members committed (not counting chains' last members), {linked_failed} refused linked_failed"
+        "model test: {reversals} reversals committed; {linked} linked members committed (not counting chains' last members), {linked_failed} refused linked_failed; {as_of_reads} balances read again as of the instant they were read"
     );
     let faults = api.stack.faults.counts();
     assert!(faults.throttled > 0 && faults.conflicts > 0 && faults.duplicates > 0, "{faults}");

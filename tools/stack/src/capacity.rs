@@ -233,6 +233,18 @@ pub fn operations(s: &SampleItems) -> Vec<(&'static str, &'static str, String, u
             0,
         ),
         (
+            "GET /v1/accounts/{id}/balance?at=T",
+            "1 Query (consistent, descending, limit 2)",
+            rcu(2 * s.entry).to_string(),
+            0,
+        ),
+        (
+            "GET /v1/accounts/{id}/statement (25 a page)",
+            "2 Queries at once (consistent: the opening balance, limit 2; the page, limit 26)",
+            (rcu(2 * s.entry) + (26 * s.entry).div_ceil(4096)).to_string(),
+            0,
+        ),
+        (
             "GET /v1/accounts/{id}/entries (25)",
             "1 Query (consistent, 26 items)",
             (26 * s.entry).div_ceil(4096).to_string(),

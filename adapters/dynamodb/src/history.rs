@@ -1,0 +1,176 @@
+//! An account's past: its balances as of an instant, and statements between two instants, each a
+//! constant number of Queries whatever the length of its history.
+//!
+//! Entries are keyed by the instant they took effect, then their sequence (`keys::entry_sk`), and an
+//! account's entries take effect in sequence order (`ledger::posting::apply`). So the balance as of
+//! an instant is the totals after the last entry keyed at or before it: ONE descending Query of
+//! the account's item collection, limit 2. The account's own items (profile `A`, balance `B`) sort
+//! below every entry, so when no entry precedes the instant the same Query returns them instead,
+//! and tells whether the account existed then.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use ledger::{AccountId, Balances, Entry, FieldError, LedgerError, TenantId};
+use time::OffsetDateTime;
+
+use crate::items::{self, Item, s};
+use crate::keys::{self, EntryPosition};
+use crate::{DynamoStore, StoreError};
+
+/// An account's totals as of an instant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BalanceAt {
+    pub at: OffsetDateTime,
+    pub balances: Balances,
+    /// How many entries the account had then (the sequence of the last).
+    pub entry_count: u64,
+}
+
+/// One page of an account's statement between two instants: the balance as of `from`, the entries
+/// that took effect after it up to `to` (oldest first), and on the last page the balance as of
+/// `to`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Statement {
+    pub opening: BalanceAt,
+    pub entries: Vec<Entry>,
+    /// `None` until the last page.
+    pub closing: Option<BalanceAt>,
+    pub next: Option<EntryPosition>,
+}
+
+fn invalid(field: &str, reason: String) -> StoreError {
+    LedgerError::invalid(field, FieldError::new(reason)).into()
+}
+
+fn is_entry(item: &Item) -> bool {
+    matches!(item.get(keys::SK), Some(AttributeValue::S(sk)) if sk.starts_with(keys::ENTRY_SK_PREFIX))
+}
+
+impl DynamoStore {
+    /// The account's totals as of `at` (entries that took effect at or before it). One Query. `at`
+    /// must not be after `now`, nor before the account was opened.
+    pub async fn balance_at(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<BalanceAt, StoreError> {
+        if at > now {
+            return Err(invalid("at", format!("is in the future (now is {now})")));
+        }
+        self.balance_until(tenant, account, at, Some("at")).await
+    }
+
+    /// As `balance_at`; `field` names the instant in the error if it is before the account was
+    /// opened (`None`: no such check, the balance before any entry is zero).
+    async fn balance_until(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        at: OffsetDateTime,
+        field: Option<&str>,
+    ) -> Result<BalanceAt, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk <= :until")
+            .expression_attribute_values(":pk", s(keys::account_pk(tenant, account)))
+            .expression_attribute_values(":until", s(keys::entries_until(at)))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(2)
+            .send()
+            .await?;
+        let found = out.items();
+        match found.first() {
+            None => Err(LedgerError::NotFound { what: "account", id: account.to_string() }.into()),
+            Some(item) if is_entry(item) => {
+                let entry = items::entry_from(item)?;
+                Ok(BalanceAt { at, balances: entry.balances_after, entry_count: entry.sequence })
+            }
+            Some(_) => {
+                let profile = found
+                    .iter()
+                    .find(|item| {
+                        item.get(keys::SK).and_then(|v| v.as_s().ok()).map(String::as_str)
+                            == Some(keys::ACCOUNT_SK)
+                    })
+                    .ok_or_else(|| StoreError::Corrupt(format!("account {account} lacks its profile")))?;
+                let opened = items::created_at(profile)?;
+                if let Some(field) = field.filter(|_| at < opened) {
+                    return Err(invalid(field, format!("is before the account was opened ({opened})")));
+                }
+                Ok(BalanceAt { at, balances: Balances::default(), entry_count: 0 })
+            }
+        }
+    }
+
+    /// A page of the account's statement from `from` (`None`: since the account was opened) to
+    /// `to`: at most `limit` entries after `after` (the previous page's last), oldest first. Two
+    /// Queries at once: the opening balance, and the page (`limit + 1` entries, to know whether
+    /// more follow).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn statement(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        from: Option<OffsetDateTime>,
+        to: OffsetDateTime,
+        limit: u16,
+        after: Option<EntryPosition>,
+        now: OffsetDateTime,
+    ) -> Result<Statement, StoreError> {
+        if to > now {
+            return Err(invalid("to", format!("is in the future (now is {now})")));
+        }
+        if from.is_some_and(|from| from > to) {
+            return Err(invalid("from", "is after `to`".into()));
+        }
+        let (check, from) = match from {
+            Some(from) => (Some("from"), from),
+            None => (None, OffsetDateTime::UNIX_EPOCH),
+        };
+        let (lower, upper) = (keys::entries_until(from), keys::entries_until(to));
+        let start = match after {
+            Some(position) => {
+                let sk = keys::entry_sk(position);
+                if sk <= lower || sk > upper {
+                    return Err(invalid("cursor", "is not a cursor of this statement".into()));
+                }
+                keys::entries_after(position)
+            }
+            None => lower,
+        };
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :start AND :until")
+            .expression_attribute_values(":pk", s(keys::account_pk(tenant, account)))
+            .expression_attribute_values(":start", s(start))
+            .expression_attribute_values(":until", s(upper))
+            .consistent_read(true)
+            .limit(i32::from(limit) + 1)
+            .send();
+        let (opening, page) = tokio::join!(self.balance_until(tenant, account, from, check), page);
+        let opening = opening?;
+        let mut entries = page?.items().iter().map(items::entry_from).collect::<Result<Vec<_>, _>>()?;
+        let next = if entries.len() > usize::from(limit) {
+            entries.truncate(usize::from(limit));
+            entries.last().map(EntryPosition::of)
+        } else {
+            None
+        };
+        let closing = match (&next, entries.last(), after) {
+            (Some(_), _, _) => None,
+            (None, Some(last), _) => {
+                Some(BalanceAt { at: to, balances: last.balances_after, entry_count: last.sequence })
+            }
+            (None, None, None) => Some(BalanceAt { at: to, ..opening.clone() }),
+            // An empty page after a cursor (the entries ended exactly at the previous page).
+            (None, None, Some(_)) => Some(self.balance_until(tenant, account, to, None).await?),
+        };
+        Ok(Statement { opening, entries, closing, next })
+    }
+}
