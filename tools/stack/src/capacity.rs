@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use ledger::{
-    Account, AccountId, Amount, Balances, Currency, Direction, Effect, Entry, Metadata, Movement, NewAccount,
-    NewTransfer, Reversal, TenantId, Timeout, Transfer, TransferId, TransferKind, metadata,
+    Account, AccountBalance, AccountId, Amount, Balances, Currency, Direction, Effect, Entry, Metadata,
+    Movement, NewAccount, NewTransfer, Reversal, TenantId, Timeout, Transfer, TransferId, TransferKind,
+    metadata,
 };
 use time::OffsetDateTime;
 
@@ -109,7 +110,10 @@ pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
     };
     SampleItems {
         profile: item_size(&items::profile_item(&tenant, &account)),
-        balance: item_size(&items::balance_item(&tenant, &account.balance_state())),
+        balance: item_size(&items::balance_item(
+            &tenant,
+            &AccountBalance { last_entry_at: Some(now), ..account.balance_state() },
+        )),
         transfer: item_size(&items::transfer_item(&tenant, &transfer.clone().applied(movement.clone(), now))),
         entry: item_size(&items::entry_item(&tenant, &entry)),
         hold: item_size(&items::transfer_item(&tenant, &hold)),
