@@ -43,8 +43,9 @@ pub struct AccountBalance {
     /// How many entries the account has: the sequence number of its latest entry. It versions the
     /// balance, so a write conditioned on it cannot race another.
     pub entry_count: u64,
-    /// The instant its latest entry took effect: the next one takes effect no earlier, so the
-    /// account's history is in time order as it is in sequence order (see `posting::apply`).
+    /// The instant its latest entry took effect (before any: when it was opened): the next one
+    /// takes effect no earlier, so the account's history is in time order as it is in sequence
+    /// order, and never begins before the account (see `posting::apply`).
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub last_entry_at: Option<OffsetDateTime>,
 }
@@ -57,7 +58,7 @@ impl Account {
             allow_overdraft: self.allow_overdraft,
             balances: self.balances,
             entry_count: self.entry_count,
-            last_entry_at: None,
+            last_entry_at: Some(self.created_at),
         }
     }
 }

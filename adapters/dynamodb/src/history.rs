@@ -106,10 +106,11 @@ impl DynamoStore {
         }
     }
 
-    /// A page of the account's statement from `from` (`None`: since the account was opened) to
-    /// `to`: at most `limit` entries after `after` (the previous page's last), oldest first. Two
-    /// Queries at once: the opening balance, and the page (`limit + 1` entries, to know whether
-    /// more follow).
+    /// A page of the account's statement from `from` (`None`, or an instant before the account was
+    /// opened: since it was opened) to `to`: at most `limit` entries after `after` (the previous
+    /// page's last), oldest first. Two Queries at once: the opening balance, and the page
+    /// (`limit + 1` entries, to know whether more follow); a third, rarely, for the closing
+    /// balance of an empty last page.
     #[allow(clippy::too_many_arguments)]
     pub async fn statement(
         &self,
@@ -127,10 +128,8 @@ impl DynamoStore {
         if from.is_some_and(|from| from > to) {
             return Err(invalid("from", "is after `to`".into()));
         }
-        let (check, from) = match from {
-            Some(from) => (Some("from"), from),
-            None => (None, OffsetDateTime::UNIX_EPOCH),
-        };
+        // A statement may start before the account was opened: it opens at zero.
+        let from = from.unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let (lower, upper) = (keys::entries_until(from), keys::entries_until(to));
         let start = match after {
             Some(position) => {
@@ -153,7 +152,7 @@ impl DynamoStore {
             .consistent_read(true)
             .limit(i32::from(limit) + 1)
             .send();
-        let (opening, page) = tokio::join!(self.balance_until(tenant, account, from, check), page);
+        let (opening, page) = tokio::join!(self.balance_until(tenant, account, from, None), page);
         let opening = opening?;
         let mut entries = page?.items().iter().map(items::entry_from).collect::<Result<Vec<_>, _>>()?;
         let next = if entries.len() > usize::from(limit) {

@@ -168,7 +168,7 @@ impl StatementBody {
             opening_balance: TotalsBody::from(&s.opening),
             entries: s.entries.into_iter().map(EntryBody::from).collect(),
             closing_balance: s.closing.as_ref().map(TotalsBody::from),
-            next_cursor: s.next.map(crate::cursor::entry_cursor),
+            next_cursor: s.next.map(|after| crate::cursor::statement_cursor(to, after)),
         }
     }
 }

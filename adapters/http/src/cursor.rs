@@ -6,12 +6,14 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ledger::AccountId;
 use ledger_dynamodb::EntryPosition;
+use time::OffsetDateTime;
 
 use crate::extract::invalid;
 use crate::problem::ApiError;
 
 const ACCOUNT_PREFIX: &str = "a1:";
 const ENTRY_PREFIX: &str = "e2:";
+const STATEMENT_PREFIX: &str = "s1:";
 
 fn encode(raw: String) -> String {
     URL_SAFE_NO_PAD.encode(raw)
@@ -49,6 +51,28 @@ pub fn parse_entry_cursor(cursor: &str) -> Result<EntryPosition, ApiError> {
     })
 }
 
+/// A statement's cursor: the position after which its next page starts, and the statement's `to`
+/// (so every page of a statement "up to now" ends at the same instant).
+pub fn statement_cursor(to: OffsetDateTime, after: EntryPosition) -> String {
+    encode(format!("{STATEMENT_PREFIX}{}:{}:{}", to.unix_timestamp_nanos(), after.at_nanos, after.sequence))
+}
+
+pub fn parse_statement_cursor(cursor: &str) -> Result<(OffsetDateTime, EntryPosition), ApiError> {
+    let mut buf = String::new();
+    let raw = decode(cursor, STATEMENT_PREFIX, &mut buf)?;
+    let bad = || invalid("cursor", "is not a cursor this statement returned");
+    let mut parts = raw.splitn(3, ':');
+    let mut next = || parts.next().ok_or_else(bad);
+    let to = next()?
+        .parse()
+        .ok()
+        .and_then(|n| OffsetDateTime::from_unix_timestamp_nanos(n).ok())
+        .ok_or_else(bad)?;
+    let at_nanos = next()?.parse().map_err(|_| bad())?;
+    let sequence = next()?.parse().map_err(|_| bad())?;
+    Ok((to, EntryPosition { at_nanos, sequence }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +84,10 @@ mod tests {
         let position = EntryPosition { at_nanos: 1_795_860_935_000_000_001, sequence: 17 };
         assert_eq!(parse_entry_cursor(&entry_cursor(position)).unwrap(), position);
         assert!(parse_entry_cursor(&encode("e2:17".into())).is_err());
+        let to = OffsetDateTime::from_unix_timestamp_nanos(1_795_860_999_000_000_000).unwrap();
+        assert_eq!(parse_statement_cursor(&statement_cursor(to, position)).unwrap(), (to, position));
+        assert!(parse_statement_cursor(&entry_cursor(position)).is_err());
+        assert!(parse_entry_cursor(&statement_cursor(to, position)).is_err());
         assert!(parse_entry_cursor(&account_cursor(&id)).is_err());
         assert!(parse_account_cursor("not base64!").is_err());
         assert!(parse_account_cursor(&encode("a1:bad id".into())).is_err());

@@ -106,8 +106,15 @@ pub async fn get_statement(
     let id = path_id(id, AccountId::parse)?;
     record("accountId", id.as_str());
     let now = OffsetDateTime::now_utc();
-    let (from, to) = (instants.get("from")?, instants.get("to")?.unwrap_or(now));
-    let after = page.cursor.as_deref().map(cursor::parse_entry_cursor).transpose()?;
+    let (from, asked_to) = (instants.get("from")?, instants.get("to")?);
+    // A later page ends where its statement's first page did.
+    let (to, after) = match page.cursor.as_deref().map(cursor::parse_statement_cursor).transpose()? {
+        Some((to, _)) if asked_to.is_some_and(|asked| asked != to) => {
+            return Err(crate::extract::invalid("cursor", "belongs to a statement up to another instant"));
+        }
+        Some((to, after)) => (to, Some(after)),
+        None => (asked_to.unwrap_or(now), None),
+    };
     let found = app.store.statement(&tenant, &id, from, to, page.limit, after, now).await?;
     Ok(Json(StatementBody::new(id, from, to, found)))
 }

@@ -99,6 +99,25 @@ async fn balances_as_of_past_instants_and_statements_between_them() {
         (quiet["entries"].as_array().unwrap().len(), &quiet["opening_balance"]),
         (0, &quiet["closing_balance"])
     );
+    // Without `to`, later pages end where the first did; a cursor of the entries list is refused.
+    let since = format!("/v1/accounts/alice/statement?from={}&limit=1", instant(opened));
+    let first_page = api.get(&since, "acme").await.body;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let second_page = api
+        .get(&format!("{since}&cursor={}", first_page["next_cursor"].as_str().unwrap()), "acme")
+        .await
+        .body;
+    assert_eq!(
+        (&second_page["to"], second_page["entries"][0]["sequence"].as_u64()),
+        (&first_page["to"], Some(2))
+    );
+    let list = api.get("/v1/accounts/alice/entries?limit=1", "acme").await.body;
+    let crossed = api.get(&format!("{since}&cursor={}", list["next_cursor"].as_str().unwrap()), "acme").await;
+    assert_eq!((crossed.status, crossed.body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("cursor")));
+    // A statement from before the account was opened opens at zero.
+    let early = format!("/v1/accounts/alice/statement?from=2020-01-01T00:00:00Z&to={}", instant(funded));
+    let early = api.get(&early, "acme").await.body;
+    assert_eq!((totals(&early["opening_balance"]).0, totals(&early["closing_balance"]).0), (0, 1000));
     // A cursor of this statement is refused by another one.
     let first = api.get(&format!("{path}&limit=1"), "acme").await.body;
     let elsewhere = format!(
@@ -156,7 +175,6 @@ async fn every_misuse_of_the_history_is_a_typed_4xx() {
         (format!("/v1/accounts/alice/balance?at={}", instant(before)), "at"),
         ("/v1/accounts/alice/balance?at=yesterday".to_owned(), "at"),
         ("/v1/accounts/alice/balance".to_owned(), "at"),
-        (format!("/v1/accounts/alice/statement?from={}", instant(before)), "from"),
         ("/v1/accounts/alice/statement?from=soon".to_owned(), "from"),
         (
             format!(
