@@ -78,6 +78,25 @@ impl DynamoStore {
         }
     }
 
+    /// The account's version (its entry count): one consistent GetItem of its balance item, the
+    /// attribute alone. What a conditional GET revalidates against.
+    pub async fn account_version(&self, tenant: &TenantId, id: &AccountId) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::account_pk(tenant, id), keys::BALANCE_SK)))
+            .projection_expression("entry_count")
+            .consistent_read(true)
+            .send()
+            .await?;
+        let item = out.item.ok_or_else(|| LedgerError::NotFound { what: "account", id: id.to_string() })?;
+        item.get("entry_count")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| StoreError::Corrupt(format!("account {id}: entry_count is missing")))
+    }
+
     /// One Query of the accounts index, ascending by id, then one TransactGetItems of the page's
     /// balance items: the balances of a page are one snapshot, so they always sum as the ledger's
     /// totals did at one instant (a BatchGetItem could read one account before a transfer and its

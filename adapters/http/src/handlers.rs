@@ -40,14 +40,32 @@ pub async fn create_account(
     Ok(created(outcome, body))
 }
 
+/// An account's tag: its entry count, which every change of its balances moves (its profile never
+/// changes), so a revalidation reads only its small balance item.
+fn account_tag(entry_count: u64) -> http::HeaderValue {
+    http::HeaderValue::from_str(&format!("\"a{entry_count}\""))
+        .unwrap_or(http::HeaderValue::from_static("\"\""))
+}
+
+/// The account; with `If-None-Match`, first one GetItem of its balance item, and `304` if the
+/// client's copy is current.
 pub async fn get_account(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
     Path(id): Path<String>,
-) -> Result<Json<AccountBody>, ApiError> {
+    headers: http::HeaderMap,
+) -> Result<Response, ApiError> {
     let id = path_id(id, AccountId::parse)?;
     record("accountId", id.as_str());
-    Ok(Json(app.store.get_account(&tenant, &id).await?.into()))
+    if headers.contains_key(http::header::IF_NONE_MATCH) {
+        let tag = account_tag(app.store.account_version(&tenant, &id).await?);
+        if crate::etag::matches(&headers, &tag) {
+            return Ok(crate::etag::not_modified(tag));
+        }
+    }
+    let account = app.store.get_account(&tenant, &id).await?;
+    let tag = account_tag(account.entry_count);
+    Ok(([(http::header::ETAG, tag)], Json(AccountBody::from(account))).into_response())
 }
 
 pub async fn list_accounts(

@@ -4,6 +4,7 @@
 mod batches;
 pub mod body;
 pub mod cursor;
+pub mod etag;
 pub mod extract;
 mod handlers;
 pub mod observe;
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
     router
         .fallback(handlers::route_not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
+        .layer(axum::middleware::from_fn(etag::revalidate))
         .layer(axum::middleware::from_fn(observe::observe))
         .with_state(state)
 }

@@ -228,6 +228,12 @@ pub fn operations(s: &SampleItems) -> Vec<(&'static str, &'static str, String, u
             tx(s.hold) + tx(s.listing) + 2 * tx(s.balance) + 2 * tx(s.entry),
         ),
         ("GET /v1/accounts/{id}", "1 Query (consistent, 2 items)", rcu(account).to_string(), 0),
+        (
+            "GET /v1/accounts/{id} (If-None-Match, unchanged: 304)",
+            "1 GetItem (consistent, the balance item; billed whole)",
+            rcu(s.balance).to_string(),
+            0,
+        ),
         ("GET /v1/transfers/{id}", "1 GetItem (consistent)", rcu(s.transfer).to_string(), 0),
         (
             "GET /v1/accounts (25)",
