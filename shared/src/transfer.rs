@@ -304,6 +304,25 @@ pub struct TransferFields {
     pub linked: bool,
 }
 
+impl TransferFields {
+    /// Refuses the fields of a movement of its own (and `amount`, unless `amount_allowed`) on a
+    /// transfer that takes its movement from the transfer it acts on, naming the first present.
+    fn refuse_own_movement(&self, amount_allowed: bool, with: &str) -> Result<(), FieldError> {
+        let present = [
+            ("debit_account_id", self.debit_account_id.is_some()),
+            ("credit_account_id", self.credit_account_id.is_some()),
+            ("currency", self.currency.is_some()),
+            ("pending", self.pending),
+            ("timeout_seconds", self.timeout_seconds.is_some()),
+            ("amount", !amount_allowed && self.amount.is_some()),
+        ];
+        match present.iter().find(|(_, present)| *present) {
+            Some((name, _)) => Err(not_allowed(name, with)),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Why a set of fields makes no transfer. Worded as serde words a missing field, so the HTTP layer
 /// names the field in its problem document.
 fn missing(field: &str) -> FieldError {
@@ -318,7 +337,7 @@ impl TryFrom<TransferFields> for NewTransfer {
     type Error = FieldError;
 
     fn try_from(f: TransferFields) -> Result<Self, FieldError> {
-        let id = f.id.ok_or_else(|| missing("id"))?;
+        let id = f.id.clone().ok_or_else(|| missing("id"))?;
         let post = f.void_pending_id.is_none();
         let named = [
             ("post_pending_id", f.post_pending_id.is_some()),
@@ -330,36 +349,20 @@ impl TryFrom<TransferFields> for NewTransfer {
         {
             return Err(not_allowed(second, &format!("with {first}")));
         }
-        let kind = match (f.post_pending_id, f.void_pending_id, f.reverses_transfer_id) {
+        let kind = match (&f.post_pending_id, &f.void_pending_id, &f.reverses_transfer_id) {
             (None, None, Some(reversed_id)) => {
-                let with = "when reversing a transfer: its accounts and currency apply, the other way round";
-                for (name, present) in [
-                    ("debit_account_id", f.debit_account_id.is_some()),
-                    ("credit_account_id", f.credit_account_id.is_some()),
-                    ("currency", f.currency.is_some()),
-                    ("pending", f.pending),
-                    ("timeout_seconds", f.timeout_seconds.is_some()),
-                ] {
-                    if present {
-                        return Err(not_allowed(name, with));
-                    }
-                }
-                TransferKind::Reversal { reversed_id, amount: f.amount }
+                f.refuse_own_movement(
+                    true,
+                    "when reversing a transfer: its accounts and currency apply, the other way round",
+                )?;
+                TransferKind::Reversal { reversed_id: reversed_id.clone(), amount: f.amount }
             }
             (Some(pending_id), _, _) | (None, Some(pending_id), _) => {
-                let with = "when posting or voiding a hold: the hold's accounts and currency apply";
-                for (name, present) in [
-                    ("debit_account_id", f.debit_account_id.is_some()),
-                    ("credit_account_id", f.credit_account_id.is_some()),
-                    ("currency", f.currency.is_some()),
-                    ("pending", f.pending),
-                    ("timeout_seconds", f.timeout_seconds.is_some()),
-                    ("amount", !post && f.amount.is_some()),
-                ] {
-                    if present {
-                        return Err(not_allowed(name, with));
-                    }
-                }
+                let pending_id = pending_id.clone();
+                f.refuse_own_movement(
+                    post,
+                    "when posting or voiding a hold: the hold's accounts and currency apply",
+                )?;
                 if post {
                     TransferKind::PostPending { pending_id, amount: f.amount }
                 } else {

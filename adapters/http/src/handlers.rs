@@ -216,17 +216,15 @@ pub async fn create_linked(
     let transfers = outcome.value();
     // The member refused by its own rule; failing that (a chain whose failing member was decided
     // apart from it), any refused one.
-    let rejected = |t: &&ledger::Transfer| matches!(t.status, TransferStatus::Rejected { .. });
-    let own_rule = |t: &&ledger::Transfer| !matches!(&t.status, TransferStatus::Rejected { reason } if *reason == RuleViolation::LinkedFailed);
-    let refused = transfers
+    let rejected: Vec<_> = transfers
         .iter()
-        .filter(rejected)
-        .find(own_rule)
-        .or_else(|| transfers.iter().find(rejected))
-        .and_then(|t| match &t.status {
+        .filter_map(|t| match &t.status {
             TransferStatus::Rejected { reason } => Some((t, reason)),
             _ => None,
-        });
+        })
+        .collect();
+    let refused =
+        rejected.iter().find(|(_, rule)| **rule != RuleViolation::LinkedFailed).or(rejected.first()).copied();
     let Some((failed, rule)) = refused else {
         if !replayed {
             transfers.iter().for_each(|_| metrics::transfer_committed());
@@ -236,10 +234,8 @@ pub async fn create_linked(
         return Ok(created(outcome, body));
     };
     if !replayed {
-        for t in transfers {
-            if let TransferStatus::Rejected { reason } = &t.status {
-                metrics::transfer_rejected(reason.code());
-            }
+        for (_, reason) in &rejected {
+            metrics::transfer_rejected(reason.code());
         }
         tracing::info!(
             reason = rule.code(),

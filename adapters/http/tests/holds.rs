@@ -247,16 +247,7 @@ async fn holds_settle_in_batches_in_order_and_through_respond_async() {
     assert_eq!(totals(&api, "alice").await, (900, 200, 700, 0));
     assert_eq!(api.get("/v1/transfers/bh3", "acme").await.body["reason"]["code"], "insufficient_funds");
 
-    let queued = api
-        .send_request(
-            http::Request::post("/v1/transfers")
-                .header("authorization", format!("Bearer {}", api.token("acme")))
-                .header("content-type", "application/json")
-                .header("prefer", "respond-async")
-                .body(axum::body::Body::from(void("av", "bh2").to_string()))
-                .unwrap(),
-        )
-        .await;
+    let queued = api.post_async("/v1/transfers", "acme", &void("av", "bh2")).await;
     assert_eq!(queued.status, StatusCode::ACCEPTED);
     api.stack.drain().await.unwrap();
     assert_eq!(api.get("/v1/transfers/bh2", "acme").await.body["status"], "voided");

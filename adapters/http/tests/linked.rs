@@ -38,15 +38,6 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
 }
 
-fn async_post(path: &str, body: &Value, token: &str) -> http::Request<axum::body::Body> {
-    http::Request::post(path)
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "application/json")
-        .header("prefer", "respond-async")
-        .body(axum::body::Body::from(body.to_string()))
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_chain_commits_whole_in_order_and_a_failing_member_fails_it_all() {
     let api = funded().await;
@@ -121,7 +112,6 @@ async fn holds_posts_and_reversals_link_and_a_currency_mismatch_fails_the_chain(
 #[tokio::test]
 async fn concurrent_chains_on_the_sync_and_async_routes_apply_whole_or_not_at_all() {
     let api = funded().await;
-    let token = api.token("acme");
     // 30 chains of 40 + a 10 fee from alice's 1000: exactly 20 can apply, whichever they are.
     let chains: Vec<Value> = (0..30)
         .map(|i| {
@@ -132,11 +122,7 @@ async fn concurrent_chains_on_the_sync_and_async_routes_apply_whole_or_not_at_al
         })
         .collect();
     let sync = chains.iter().step_by(2).map(|c| api.post("/v1/linked-transfers", "acme", c.clone()));
-    let queued = chains
-        .iter()
-        .skip(1)
-        .step_by(2)
-        .map(|c| api.send_request(async_post("/v1/linked-transfers", c, &token)));
+    let queued = chains.iter().skip(1).step_by(2).map(|c| api.post_async("/v1/linked-transfers", "acme", c));
     let (sync, queued) = tokio::join!(futures::future::join_all(sync), futures::future::join_all(queued));
     for reply in &queued {
         assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
@@ -178,7 +164,7 @@ async fn concurrent_chains_on_the_sync_and_async_routes_apply_whole_or_not_at_al
         (0, 800, -800)
     );
     // A queued chain replays, as it now stands.
-    let replay = api.send_request(async_post("/v1/linked-transfers", &chains[1], &token)).await;
+    let replay = api.post_async("/v1/linked-transfers", "acme", &chains[1]).await;
     assert_eq!((replay.status, replay.replayed()), (StatusCode::ACCEPTED, true));
     assert!(statuses(&replay.body).iter().all(|(_, s)| s != "queued"));
 }
@@ -262,12 +248,11 @@ async fn every_misuse_of_a_chain_is_a_typed_4xx_and_writes_nothing() {
 #[tokio::test]
 async fn a_queued_chains_member_sent_alone_never_applies_without_its_chain() {
     let api = funded().await;
-    let token = api.token("acme");
     let members = vec![t("q-pay", "alice", "bob", 5_000), t("q-fee", "bob", "bank", 1)];
-    let reply = api.send_request(async_post("/v1/linked-transfers", &chain(members.clone()), &token)).await;
+    let reply = api.post_async("/v1/linked-transfers", "acme", &chain(members.clone())).await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
     // The last member alone, as a single respond-async transfer: it replays the queued claim.
-    let alone = api.send_request(async_post("/v1/transfers", &members[1], &token)).await;
+    let alone = api.post_async("/v1/transfers", "acme", &members[1]).await;
     assert_eq!(
         (alone.status, alone.replayed(), alone.body["status"].as_str()),
         (StatusCode::ACCEPTED, true, Some("queued"))

@@ -433,20 +433,28 @@ async fn post_async(api: &Api, body: &Value) -> Reply {
 
 async fn post_async_to(api: &Api, path: &str, body: &Value) -> Reply {
     for _ in 0..20 {
-        let request = http::Request::builder()
-            .method("POST")
-            .uri(path)
-            .header("content-type", "application/json")
-            .header("prefer", "respond-async")
-            .header("authorization", format!("Bearer {}", api.token(TENANT)))
-            .body(axum::body::Body::from(body.to_string()))
-            .unwrap();
-        let reply = api.send_request(request).await;
+        let reply = api.post_async(path, TENANT, body).await;
         if !reply.is_indefinite() {
             return reply;
         }
     }
     panic!("respond-async POST of {body} stayed indefinite");
+}
+
+/// Sends `bodies` at once, alternately on the sync and the respond-async route.
+async fn send_at_once(api: &Arc<Api>, bodies: &[Value]) {
+    let sends = bodies.iter().enumerate().map(|(k, body)| {
+        let api = api.clone();
+        async move {
+            if k % 2 == 0 {
+                api.post_definite("/v1/transfers", TENANT, body.clone()).await;
+            } else {
+                let reply = post_async(&api, body).await;
+                assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+            }
+        }
+    });
+    futures::future::join_all(sends).await;
 }
 
 /// Polls until `path`'s answer satisfies `settled` (the worker runs in the background).
@@ -592,19 +600,7 @@ async fn client(
                 assert_eq!(reply.body["fields"], json!(["amount"]));
             }
             Op::Race(pending, resolutions) => {
-                let sends = resolutions.iter().enumerate().map(|(k, body)| {
-                    let api = api.clone();
-                    async move {
-                        if k % 2 == 0 {
-                            api.post_definite("/v1/transfers", TENANT, body.clone()).await.0
-                        } else {
-                            let reply = post_async(&api, body).await;
-                            assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
-                            reply
-                        }
-                    }
-                });
-                futures::future::join_all(sends).await;
+                send_at_once(&api, &resolutions).await;
                 let mut outcomes = Vec::new();
                 for body in &resolutions {
                     outcomes.push((body.clone(), transfer_outcome(&api, body["id"].as_str().unwrap()).await));
@@ -732,19 +728,7 @@ async fn client(
                 used.push(chain[last].clone());
             }
             Op::ReversalRace(reversed, race) => {
-                let sends = race.iter().enumerate().map(|(k, body)| {
-                    let api = api.clone();
-                    async move {
-                        if k % 2 == 0 {
-                            api.post_definite("/v1/transfers", TENANT, body.clone()).await.0
-                        } else {
-                            let reply = post_async(&api, body).await;
-                            assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
-                            reply
-                        }
-                    }
-                });
-                futures::future::join_all(sends).await;
+                send_at_once(&api, &race).await;
                 let mut outcomes = BTreeMap::new();
                 for body in &race {
                     let id = body["id"].as_str().unwrap().to_owned();

@@ -23,15 +23,6 @@ fn reversal(id: &str, reversed: &str, amount: Option<u64>) -> Value {
     serde_json::to_value(ledger::fixtures::reversal(id, reversed, amount)).unwrap()
 }
 
-fn async_post(body: &Value, token: &str) -> http::Request<axum::body::Body> {
-    http::Request::post("/v1/transfers")
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "application/json")
-        .header("prefer", "respond-async")
-        .body(axum::body::Body::from(body.to_string()))
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_partial_then_a_full_reversal_move_back_what_was_posted_linked_both_ways() {
     let api = funded().await;
@@ -85,11 +76,10 @@ async fn a_partial_then_a_full_reversal_move_back_what_was_posted_linked_both_wa
 #[tokio::test]
 async fn concurrent_reversals_on_both_routes_never_sum_to_more_than_the_original() {
     let api = funded().await;
-    let token = api.token("acme");
     // 24 reversals of 50 against 600 posted: exactly 12 can land, whichever they are.
     let bodies: Vec<_> = (0..24).map(|i| reversal(&format!("r{i}"), "pay", Some(50))).collect();
     let sync = bodies.iter().step_by(2).map(|b| api.post("/v1/transfers", "acme", b.clone()));
-    let queued = bodies.iter().skip(1).step_by(2).map(|b| api.send_request(async_post(b, &token)));
+    let queued = bodies.iter().skip(1).step_by(2).map(|b| api.post_async("/v1/transfers", "acme", b));
     let (sync, queued) = tokio::join!(futures::future::join_all(sync), futures::future::join_all(queued));
     assert!(queued.iter().all(|r| r.status == StatusCode::ACCEPTED));
     let drained = tokio::spawn({

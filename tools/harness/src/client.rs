@@ -97,6 +97,17 @@ impl Api {
         Reply { status, headers, body }
     }
 
+    /// A POST as tenant `tenant` with `Prefer: respond-async`.
+    pub async fn post_async(&self, path: &str, tenant: &str, body: &Value) -> Reply {
+        let request = Request::post(path)
+            .header("authorization", format!("Bearer {}", self.token(tenant)))
+            .header("content-type", "application/json")
+            .header("prefer", "respond-async")
+            .body(Body::from(body.to_string()))
+            .expect("a valid request");
+        self.send_request(request).await
+    }
+
     pub async fn get(&self, path: &str, tenant: &str) -> Reply {
         self.raw("GET", path, Some(tenant), Body::empty()).await
     }
