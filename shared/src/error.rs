@@ -78,6 +78,26 @@ pub enum RuleViolation {
 }
 
 impl RuleViolation {
+    /// Every rule code, once.
+    pub const CODES: [&'static str; 16] = [
+        "same_account",
+        "account_not_found",
+        "currency_mismatch",
+        "insufficient_funds",
+        "balance_limit_exceeded",
+        "pending_not_found",
+        "not_pending",
+        "exceeds_pending_amount",
+        "pending_already_posted",
+        "pending_already_voided",
+        "pending_expired",
+        "reversed_transfer_not_found",
+        "not_reversible",
+        "exceeds_reversible_amount",
+        "too_many_reversals",
+        "linked_failed",
+    ];
+
     pub fn code(&self) -> &'static str {
         match self {
             Self::SameAccount => "same_account",
@@ -246,5 +266,25 @@ impl LedgerError {
 impl From<RuleViolation> for LedgerError {
     fn from(rule: RuleViolation) -> Self {
         Self::Rejected(rule)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_code_is_listed_once_and_parses_back_to_itself() {
+        let id = || TransferId::parse("t-1").unwrap();
+        let subject = || RuleSubject {
+            account: Some(AccountId::parse("a-1").unwrap()),
+            pending: Some(id()),
+            reversed: Some(id()),
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for code in RuleViolation::CODES {
+            assert!(seen.insert(code), "{code} twice");
+            assert_eq!(RuleViolation::from_code(code, subject()).map(|r| r.code()), Some(code));
+        }
     }
 }

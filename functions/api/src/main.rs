@@ -1,4 +1,5 @@
-//! The API function: read the configuration and build the clients once at init, then serve the
+//! The API function: read the configuration and build the clients once per execution environment
+//! (the store's at init, the queue's at its first send), then serve the
 //! router for every event.
 
 use ledger_config::ApiConfig;
@@ -14,7 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let metrics = ledger_telemetry::init(Function::Api, &config.telemetry)?;
     let sdk = config_loader().load().await;
     let store = DynamoStore::new(dynamodb_client(&sdk), config.table_name);
-    let queue = TransferQueue::new(aws_sdk_sqs::Client::new(&sdk), config.queue_url);
+    let queue = TransferQueue::on_first_send(move || aws_sdk_sqs::Client::new(&sdk), config.queue_url);
     let state = AppState::new(store, queue, config.tenant_claim);
     ledger_telemetry::lambda::run_http(metrics, ledger_http::router(state)).await
 }

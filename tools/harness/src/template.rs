@@ -97,6 +97,18 @@ pub fn tables(template: &Path) -> io::Result<Vec<TableSpec>> {
     Ok(tables)
 }
 
+/// The memory size the template gives the function with this logical id: its own, else the
+/// `Globals`' (in MB).
+pub fn memory_mb(template: &Path, logical_id: &str) -> io::Result<u32> {
+    let template: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(template)?).map_err(invalid)?;
+    let own = &template["Resources"][logical_id]["Properties"]["MemorySize"];
+    let size = if own.is_null() { &template["Globals"]["Function"]["MemorySize"] } else { own };
+    size.as_u64()
+        .and_then(|mb| u32::try_from(mb).ok())
+        .ok_or_else(|| invalid(format!("the template gives {logical_id} no MemorySize")))
+}
+
 /// The table of the template with this logical id.
 pub fn table(template: &Path, logical_id: &str) -> io::Result<TableSpec> {
     tables(template)?

@@ -22,6 +22,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::io_error;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use axum::Router;
 use axum::body::Body;
@@ -53,10 +54,6 @@ pub struct BenchArgs {
     /// Client counts of the raw and synchronous figures.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 4, 16])]
     pub clients: Vec<usize>,
-}
-
-fn other(e: impl std::fmt::Display) -> io::Error {
-    io::Error::other(e.to_string())
 }
 
 const TENANT: &str = "bench";
@@ -237,7 +234,7 @@ async fn hot_through_queue(
     let elapsed = started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     for poller in pollers {
-        poller.await.map_err(other)?;
+        poller.await.map_err(io_error)?;
     }
     let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
     for (status, _) in &answers {
@@ -312,7 +309,7 @@ async fn raw(endpoint: &str, table: &str, clients: usize, window: Duration) -> i
     });
     let (mut done, mut errors) = (0, 0);
     for handle in loops.collect::<Vec<_>>() {
-        let (d, e) = handle.await.map_err(other)?;
+        let (d, e) = handle.await.map_err(io_error)?;
         done += d;
         errors += e;
     }
@@ -407,7 +404,7 @@ impl SyncBench {
         if status == StatusCode::CREATED {
             Ok(())
         } else {
-            Err(other(format!("funding {id} answered {status}")))
+            Err(io_error(format!("funding {id} answered {status}")))
         }
     }
 
@@ -416,8 +413,8 @@ impl SyncBench {
             .header("content-type", "application/json")
             .header("authorization", format!("Bearer {}", self.token))
             .body(Body::from(body.to_string()))
-            .map_err(other)?;
-        Ok(self.router.clone().oneshot(request).await.map_err(other)?.status())
+            .map_err(io_error)?;
+        Ok(self.router.clone().oneshot(request).await.map_err(io_error)?.status())
     }
 
     /// POSTs a transfer with `Prefer: respond-async; wait=5`: the status and the body.
@@ -427,10 +424,10 @@ impl SyncBench {
             .header("prefer", "respond-async; wait=5")
             .header("authorization", format!("Bearer {}", self.token))
             .body(Body::from(body.to_string()))
-            .map_err(other)?;
-        let response = self.router.clone().oneshot(request).await.map_err(other)?;
+            .map_err(io_error)?;
+        let response = self.router.clone().oneshot(request).await.map_err(io_error)?;
         let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.map_err(other)?;
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.map_err(io_error)?;
         Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
     }
 
@@ -516,7 +513,7 @@ async fn queued(
     for status in posted {
         let status = status?;
         if status != StatusCode::ACCEPTED {
-            return Err(other(format!("a batch answered {status}")));
+            return Err(io_error(format!("a batch answered {status}")));
         }
     }
     let started = Instant::now();

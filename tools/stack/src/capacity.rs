@@ -143,124 +143,173 @@ pub fn largest_metadata() -> Metadata {
     Metadata::parse(map).unwrap_or_default()
 }
 
-/// One row per operation: (operation, DynamoDB calls, RCU, WCU) for the given item sizes.
-pub fn operations(s: &SampleItems) -> Vec<(&'static str, &'static str, String, usize)> {
+/// One operation's DynamoDB calls and the capacity units they consume.
+pub struct Operation {
+    pub name: &'static str,
+    pub calls: &'static str,
+    pub rcu: f64,
+    pub wcu: usize,
+}
+
+/// The bytes a claim adds to a transfer item: its `owner` (the submission and position).
+const OWNER_BYTES: usize = 32;
+
+/// Names of the operations `cargo stack cost` prices.
+pub const COMMITTED: &str = "POST /v1/transfers (committed)";
+pub const CLAIMED: &str = "POST /v1/transfers + respond-async (claim)";
+pub const QUEUED_COMMITTED: &str = "worker, per queued transfer committed (accounts of its own)";
+pub const BATCH_CLAIMED: &str = "POST /v1/transfer-batches (100 transfers)";
+pub const ACCOUNT_CREATED: &str = "POST /v1/accounts (new)";
+pub const ACCOUNT_READ: &str = "GET /v1/accounts/{id}";
+pub const ACCOUNT_NOT_MODIFIED: &str = "GET /v1/accounts/{id} (If-None-Match, unchanged: 304)";
+pub const TRANSFER_READ: &str = "GET /v1/transfers/{id}";
+pub const STATEMENT_PAGE: &str = "GET /v1/accounts/{id}/statement (25 a page)";
+
+/// One row per operation, for the given item sizes.
+pub fn operations(s: &SampleItems) -> Vec<Operation> {
     let tx = |bytes: usize| 2 * wcu(bytes); // transactional writes cost double (prepare + commit)
     let account = s.profile + s.balance;
     // A missing item still costs a read unit; BatchGetItem bills each item on its own.
     let transfer_read = 2 * rcu(s.balance) + rcu(s.transfer);
+    let claim = s.transfer + OWNER_BYTES;
     vec![
         (
-            "POST /v1/accounts (new)",
+            ACCOUNT_CREATED,
             "1 TransactWriteItems (2 conditional puts)",
-            "0".into(),
+            0.0,
             // + the index copy of the profile (projection ALL), a standard write.
             tx(s.profile) + tx(s.balance) + wcu(s.profile),
         ),
         (
             "POST /v1/accounts (replay)",
             "1 TransactWriteItems (cancelled) + 1 Query",
-            rcu(account).to_string(),
+            rcu(account) as f64,
             tx(s.profile) + tx(s.balance),
         ),
         (
-            "POST /v1/transfers (committed)",
+            COMMITTED,
             "1 BatchGetItem (3 keys, consistent) + 1 TransactWriteItems (5 items)",
-            transfer_read.to_string(),
+            transfer_read as f64,
             tx(s.transfer) + 2 * tx(s.balance) + 2 * tx(s.entry),
         ),
         (
             "POST /v1/transfers (committed, both balances cached)",
             "1 TransactWriteItems (5 items)",
-            "0".into(),
+            0.0,
             tx(s.transfer) + 2 * tx(s.balance) + 2 * tx(s.entry),
         ),
         (
             "POST /v1/transfers (rejected)",
             "1 BatchGetItem (3 keys) + 1 TransactWriteItems (1 conditional put)",
-            transfer_read.to_string(),
+            transfer_read as f64,
             tx(s.transfer),
         ),
-        ("POST /v1/transfers (replay)", "1 BatchGetItem (3 keys)", transfer_read.to_string(), 0),
+        ("POST /v1/transfers (replay)", "1 BatchGetItem (3 keys)", transfer_read as f64, 0),
         (
             "POST /v1/transfers (replay, both balances cached)",
             "1 TransactWriteItems (cancelled on the id) + 1 BatchGetItem (3 keys)",
-            transfer_read.to_string(),
+            transfer_read as f64,
             tx(s.transfer) + 2 * tx(s.balance) + 2 * tx(s.entry),
         ),
         (
             "POST /v1/transfers (hold with timeout)",
             "1 BatchGetItem (3 keys) + 1 TransactWriteItems (6 items: + its expiry listing)",
-            transfer_read.to_string(),
+            transfer_read as f64,
             tx(s.hold) + tx(s.listing) + 2 * tx(s.balance) + 2 * tx(s.entry),
         ),
         (
             "POST /v1/transfers (post or void of a hold)",
             "2 BatchGetItem (the ids, then the hold's 2 balances) + 1 TransactWriteItems (7 items: + hold \
              update, listing delete)",
-            (2 * rcu(s.balance) + rcu(s.transfer) + rcu(s.hold)).to_string(),
+            (2 * rcu(s.balance) + rcu(s.transfer) + rcu(s.hold)) as f64,
             tx(s.transfer) + tx(s.hold) + tx(s.listing) + 2 * tx(s.balance) + 2 * tx(s.entry),
         ),
         (
             "POST /v1/transfers (partial or full reversal)",
             "2 BatchGetItem (the ids, then the reversed transfer's 2 balances) + 1 TransactWriteItems (6 \
              items: + the reversed transfer's update)",
-            (2 * rcu(s.balance) + 2 * rcu(s.transfer)).to_string(),
+            (2 * rcu(s.balance) + 2 * rcu(s.transfer)) as f64,
             tx(s.transfer) + tx(s.reversed) + 2 * tx(s.balance) + 2 * tx(s.entry),
         ),
         (
             "POST /v1/linked-transfers (payment + fee, 3 accounts, committed)",
             "1 BatchGetItem (5 keys) + 1 TransactWriteItems (9 items: 2 transfers, 4 entries, 3 balances)",
-            (3 * rcu(s.balance) + 2 * rcu(s.transfer)).to_string(),
+            (3 * rcu(s.balance) + 2 * rcu(s.transfer)) as f64,
             2 * tx(s.transfer) + 4 * tx(s.entry) + 3 * tx(s.balance),
         ),
         (
             "POST /v1/linked-transfers (payment + fee, refused)",
             "1 BatchGetItem (5 keys) + 1 TransactWriteItems (2 conditional puts)",
-            (3 * rcu(s.balance) + 2 * rcu(s.transfer)).to_string(),
+            (3 * rcu(s.balance) + 2 * rcu(s.transfer)) as f64,
             2 * tx(s.transfer),
         ),
         (
             "expiry of a hold (sweeper, each)",
             "1 GetItem + 1 BatchGetItem (2 balances) + 1 TransactWriteItems (5 items), + its share of \
              8 Queries a minute",
-            (rcu(s.hold) + 2 * rcu(s.balance)).to_string(),
+            (rcu(s.hold) + 2 * rcu(s.balance)) as f64,
             tx(s.hold) + tx(s.listing) + 2 * tx(s.balance) + 2 * tx(s.entry),
         ),
-        ("GET /v1/accounts/{id}", "1 Query (consistent, 2 items)", rcu(account).to_string(), 0),
+        (ACCOUNT_READ, "1 Query (consistent, 2 items)", rcu(account) as f64, 0),
         (
-            "GET /v1/accounts/{id} (If-None-Match, unchanged: 304)",
+            ACCOUNT_NOT_MODIFIED,
             "1 GetItem (consistent, the balance item; billed whole)",
-            rcu(s.balance).to_string(),
+            rcu(s.balance) as f64,
             0,
         ),
-        ("GET /v1/transfers/{id}", "1 GetItem (consistent)", rcu(s.transfer).to_string(), 0),
+        (TRANSFER_READ, "1 GetItem (consistent)", rcu(s.transfer) as f64, 0),
         (
             "GET /v1/accounts (25)",
             "1 Query of gsi1 (eventual, 26 items) + 1 TransactGetItems (25 balance items)",
             // Transactional reads cost double, like transactional writes.
-            format!("{}", (26 * s.profile).div_ceil(4096) as f64 / 2.0 + 25.0 * 2.0 * rcu(s.balance) as f64),
+            (26 * s.profile).div_ceil(4096) as f64 / 2.0 + 25.0 * 2.0 * rcu(s.balance) as f64,
             0,
         ),
         (
             "GET /v1/accounts/{id}/balance?at=T",
             "1 Query (consistent, descending, limit 2)",
-            rcu(2 * s.entry).to_string(),
+            rcu(2 * s.entry) as f64,
             0,
         ),
         (
-            "GET /v1/accounts/{id}/statement (25 a page)",
+            STATEMENT_PAGE,
             "2 Queries at once (consistent: the opening balance, limit 2; the page, limit 26)",
-            (rcu(2 * s.entry) + (26 * s.entry).div_ceil(4096)).to_string(),
+            (rcu(2 * s.entry) + (26 * s.entry).div_ceil(4096)) as f64,
             0,
         ),
         (
             "GET /v1/accounts/{id}/entries (25)",
             "1 Query (consistent, 26 items)",
-            (26 * s.entry).div_ceil(4096).to_string(),
+            (26 * s.entry).div_ceil(4096) as f64,
             0,
         ),
+        (
+            CLAIMED,
+            "1 PutItem (the claim: the transfer item queued, with its owner) + 1 SendMessage",
+            0.0,
+            wcu(claim),
+        ),
+        (
+            BATCH_CLAIMED,
+            "1 PutItem (record) + 1 BatchGetItem (the 100 ids, consistent) + 100 PutItem (claims, \
+             conditional) + 1 TransactWriteItems (ids, and a check of the record) + 1 SendMessage + 1 \
+             BatchGetItem (status)",
+            // Each id read costs a unit, found or not; the answer reads the record and progress.
+            100.0 * rcu(s.transfer) as f64 + 2.0,
+            // The record weighs about a transfer item, the ids item 17 B an id.
+            wcu(s.transfer) + 100 * wcu(claim) + tx(100 * 17) + tx(s.transfer),
+        ),
+        (
+            QUEUED_COMMITTED,
+            "its share of the worker's BatchGetItems (claim, 2 balances) and TransactWriteItems (transfer, 2 \
+             entries, 2 balances)",
+            (rcu(claim) + 2 * rcu(s.balance)) as f64,
+            tx(s.transfer) + 2 * tx(s.balance) + 2 * tx(s.entry),
+        ),
     ]
+    .into_iter()
+    .map(|(name, calls, rcu, wcu)| Operation { name, calls, rcu, wcu })
+    .collect()
 }
 
 #[cfg(test)]
@@ -283,8 +332,8 @@ mod tests {
         for size in [s.profile, s.balance, s.transfer, s.entry, s.hold, s.listing] {
             assert!(size < 1024, "{size}");
         }
-        let committed = operations(&s).into_iter().find(|o| o.0 == "POST /v1/transfers (committed)").unwrap();
-        assert_eq!((committed.2.as_str(), committed.3), ("3", 10));
+        let committed = operations(&s).into_iter().find(|o| o.name == COMMITTED).unwrap();
+        assert_eq!((committed.rcu, committed.wcu), (3.0, 10));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `cargo stack …`: the whole backend on this machine, and the test suite, each in one command.
 
 use std::path::PathBuf;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
@@ -9,7 +9,7 @@ use harness::emulators::Ports;
 use harness::install::{self, Requirements};
 use harness::{DevAuth, Emulators, FaultPlan, Stack, StackOptions, paths};
 use ledger_config::{Environment, TelemetryConfig};
-use stack::{bench, browser, dashboard, load, local};
+use stack::{bench, browser, cold_start, cost, dashboard, load, local};
 
 #[derive(Parser)]
 #[command(about = "The ledger's local tooling")]
@@ -24,6 +24,13 @@ enum DlqAction {
     List,
     /// Move every dead letter back to the transfer queue (after the fix); the worker applies each once.
     Redrive,
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Init and first-invoke time of each function and of a hello-world `lambda_runtime` binary (the
+    /// floor), release builds started as fresh processes under a local Runtime API.
+    ColdStart(cold_start::ColdStartArgs),
 }
 
 #[derive(Subcommand)]
@@ -73,12 +80,22 @@ enum Cmd {
         dlq_url: Option<String>,
     },
     /// Measure against fresh emulators: both emulators' raw transactions side by side, synchronous
-    /// transfers at 1, 4 and 16 clients, queued transfers with 1 and N worker invocations.
-    Bench(bench::BenchArgs),
+    /// transfers at 1, 4 and 16 clients, queued transfers with 1 and N worker invocations; or, with
+    /// `cold-start`, each function's init time against a hello-world floor.
+    #[command(args_conflicts_with_subcommands = true)]
+    Bench {
+        #[command(subcommand)]
+        which: Option<BenchCmd>,
+        #[command(flatten)]
+        args: bench::BenchArgs,
+    },
     /// Drive realistic traffic at an API (the running local stack by default) and summarise it.
     Load(LoadArgs),
     /// Print each operation's DynamoDB calls and capacity units, computed from item sizes.
     Capacity,
+    /// Print $ per million operations on AWS: prices from tools/stack/data/prices.json, capacity
+    /// from the item sizes, CPU time and log bytes measured on the release binaries.
+    Cost(cost::CostArgs),
     /// Print a development token for a tenant (valid against `cargo stack up`).
     Token {
         #[arg(default_value = "acme")]
@@ -162,12 +179,11 @@ fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             // Every test of the workspace, unless packages are named.
             let picked =
                 args.iter().take_while(|a| *a != "--").any(|a| a == "-p" || a.starts_with("--package"));
-            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            let status = stack::cargo()
                 .arg("test")
                 .args((!picked).then_some("--workspace"))
                 .args(args)
                 .envs(emulators.env_vars())
-                .current_dir(paths::workspace_root())
                 .status()?;
             drop(emulators);
             Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -176,7 +192,13 @@ fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             runtime()?.block_on(dlq(action, queue_url.zip(dlq_url)))?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Bench(args) => {
+        Cmd::Bench { which: Some(BenchCmd::ColdStart(args)), .. } => {
+            install::ensure(Requirements::Emulators)?;
+            // The binaries measured are release builds whatever this tool's build is.
+            print!("{}", runtime()?.block_on(cold_start::run(args))?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Bench { which: None, args } => {
             install::ensure(Requirements::Emulators)?;
             // Figures of debug code would measure the debug build.
             if cfg!(debug_assertions) {
@@ -200,6 +222,11 @@ fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             );
             let summary = runtime()?.block_on(load::run(plan))?;
             print!("{}", summary.render());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Cost(args) => {
+            install::ensure(Requirements::Emulators)?;
+            print!("{}", runtime()?.block_on(cost::run(args))?);
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Capacity => {
@@ -235,21 +262,9 @@ const TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Runs this very command again from an optimised build (profile `measure`).
 fn run_optimised() -> Result<ExitCode, AnyError> {
     eprintln!("==> running an optimised build (profile `measure`; the first build takes minutes)");
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    // Without the variables `cargo run` set for this process: build scripts that watch them would
-    // otherwise rebuild half the dependencies.
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        let ours =
-            ["CARGO_HOME", "CARGO_TARGET_DIR"].contains(&name.as_ref()) || name.starts_with("CARGO_TERM");
-        if name.starts_with("CARGO_") && !ours {
-            cargo.env_remove(name.as_ref());
-        }
-    }
-    let status = cargo
+    let status = stack::cargo()
         .args(["run", "--quiet", "--profile", "measure", "--package", "stack", "--bin", "devstack", "--"])
         .args(std::env::args_os().skip(1))
-        .current_dir(paths::workspace_root())
         .status()?;
     Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
@@ -400,8 +415,8 @@ fn print_capacity() {
             items.profile, items.balance, items.transfer, items.entry
         );
         println!("| operation | DynamoDB calls | RCU | WCU |\n|---|---|---|---|");
-        for (op, calls, rcu, wcu) in capacity::operations(&items) {
-            println!("| `{op}` | {calls} | {rcu} | {wcu} |");
+        for op in capacity::operations(&items) {
+            println!("| `{}` | {} | {} | {} |", op.name, op.calls, op.rcu, op.wcu);
         }
     }
 }
