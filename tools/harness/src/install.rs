@@ -17,6 +17,8 @@ pub enum Requirements {
     Emulators,
     /// SAM CLI, cfn-lint (+ serverless rules) and cargo-lambda, for CI and deployers.
     Tools,
+    /// checkov, the IaC security scanner, in a venv of its own (its pins conflict with SAM CLI's).
+    Scanner,
 }
 
 impl Requirements {
@@ -25,6 +27,15 @@ impl Requirements {
         match self {
             Requirements::Emulators => "emulator.txt",
             Requirements::Tools => "tools.txt",
+            Requirements::Scanner => "scanner.txt",
+        }
+    }
+
+    /// The venv the set goes into.
+    fn venv(self) -> std::path::PathBuf {
+        match self {
+            Requirements::Emulators | Requirements::Tools => paths::venv(),
+            Requirements::Scanner => paths::scanner_venv(),
         }
     }
 
@@ -33,6 +44,7 @@ impl Requirements {
         match self {
             Requirements::Emulators => "import moto.moto_server.werkzeug_app",
             Requirements::Tools => "import cfnlint, samcli, cfn_lint_serverless",
+            Requirements::Scanner => "import checkov",
         }
     }
 }
@@ -65,7 +77,8 @@ pub fn ensure(set: Requirements) -> io::Result<()> {
 }
 
 fn ensure_python(set: Requirements) -> io::Result<()> {
-    let python = paths::venv_python();
+    let venv = set.venv();
+    let python = venv.join("bin").join("python");
     let installed = python.exists()
         && Command::new(&python)
             .args(["-c", set.probe()])
@@ -75,18 +88,20 @@ fn ensure_python(set: Requirements) -> io::Result<()> {
     if installed {
         return Ok(());
     }
-    let venv = paths::venv();
     if !python.exists() {
         eprintln!("==> creating the project venv at {}", venv.display());
         run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
     }
     let dir = paths::workspace_root().join("tools").join("python");
     eprintln!("==> installing pinned {} into {} (first run only)", set.file(), venv.display());
-    run(Command::new(&python)
-        .args(["-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "on", "-r"])
-        .arg(dir.join(set.file()))
-        .arg("-c")
-        .arg(dir.join("constraints.txt")))
+    let mut pip = Command::new(&python);
+    pip.args(["-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "on", "-r"])
+        .arg(dir.join(set.file()));
+    // The scanner's file pins everything itself; the others share the main venv's constraints.
+    if !matches!(set, Requirements::Scanner) {
+        pip.arg("-c").arg(dir.join("constraints.txt"));
+    }
+    run(&mut pip)
 }
 
 /// The major version of the `java` on PATH, if there is one.

@@ -17,6 +17,11 @@ pub fn venv() -> PathBuf {
     workspace_root().join(".venv")
 }
 
+/// checkov's own venv, inside the project's (its pins conflict with SAM CLI's).
+pub fn scanner_venv() -> PathBuf {
+    venv().join("scanner")
+}
+
 pub fn venv_python() -> PathBuf {
     venv().join("bin").join("python")
 }

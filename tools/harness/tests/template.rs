@@ -299,3 +299,114 @@ fn anomaly_alarms_and_canary_deployments_are_wired() {
     }
     assert!(of_type("AWS::SNS::Topic").count() == 1 && of_type("AWS::CloudWatch::Dashboard").count() == 1);
 }
+
+/// The text of a scalar, or of the string a short-form `!Sub` holds (alone, or first of a list).
+fn text(v: &Value) -> &str {
+    match v {
+        Value::Tagged(t) if t.tag == "Sub" => match &t.value {
+            Value::Sequence(parts) => parts[0].as_str().unwrap_or_default(),
+            other => other.as_str().unwrap_or_default(),
+        },
+        other => other.as_str().unwrap_or_default(),
+    }
+}
+
+#[test]
+fn the_workers_role_reaches_no_further_than_the_worker_needs() {
+    let t = template();
+    let worker = &t["Resources"]["WorkerFunction"]["Properties"];
+    assert_eq!(get_att_arn(&worker["Role"]), Some("WorkerRole"), "an explicit role, not SAM's");
+    assert!(worker["Policies"].is_null(), "no policies beside the role");
+    let statements = t["Resources"]["WorkerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    for statement in statements {
+        let sid = statement["Sid"].as_str().unwrap();
+        for action in statement["Action"].as_sequence().unwrap() {
+            assert!(!action.as_str().unwrap().contains('*'), "{sid}: {action:?}");
+            assert_ne!(action, "dynamodb:BatchWriteItem", "{sid}");
+        }
+        // X-Ray's actions have no resource-level permissions: the only statement on "*".
+        if sid == "Traces" {
+            assert_eq!(statement["Resource"], "*");
+        } else {
+            let resources = statement["Resource"].as_sequence().unwrap();
+            assert!(resources.iter().all(|r| get_att_arn(r).is_some()), "{sid}: {resources:?}");
+        }
+    }
+    let logs = &t["Resources"]["WorkerLogsPolicy"]["Properties"];
+    assert_eq!(
+        get_att_arn(&logs["PolicyDocument"]["Statement"][0]["Resource"][0]),
+        Some("WorkerFunctionLogGroup")
+    );
+}
+
+#[test]
+fn only_the_api_sends_to_the_transfer_queue_and_only_it_redrives_into_the_dead_letter_queue() {
+    let t = template();
+    let r = &t["Resources"];
+    let policy = &r["TransferQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(policy["Effect"], "Deny");
+    assert_eq!(policy["Principal"], "*");
+    assert_eq!(policy["Action"], "sqs:SendMessage");
+    let allowed = policy["Condition"]["ArnNotEquals"]["aws:PrincipalArn"].as_sequence().unwrap();
+    assert_eq!(get_att_arn(&allowed[0]), Some("ApiFunctionRole"));
+
+    let name = text(&r["TransferQueue"]["Properties"]["QueueName"]);
+    let redrive = &r["TransferDeadLetterQueue"]["Properties"]["RedriveAllowPolicy"];
+    assert_eq!(redrive["redrivePermission"], "byQueue");
+    let source = text(&redrive["sourceQueueArns"][0]);
+    assert!(source.ends_with(&format!(":{name}")), "{source} names {name}");
+}
+
+#[test]
+fn the_table_cannot_be_deleted_by_accident_and_a_stale_backlog_pages_long_before_retention() {
+    let t = template();
+    let r = &t["Resources"];
+    assert_eq!(r["LedgerTable"]["Properties"]["DeletionProtectionEnabled"], true);
+    assert_eq!(r["LedgerTable"]["DeletionPolicy"], "Retain");
+    let alarm = &r["QueueAgeAlarm"]["Properties"];
+    assert_eq!(alarm["MetricName"], "ApproximateAgeOfOldestMessage");
+    let retention = r["TransferQueue"]["Properties"]["MessageRetentionPeriod"].as_f64().unwrap();
+    let threshold = alarm["Threshold"].as_f64().unwrap();
+    assert!(threshold * 24.0 <= retention, "{threshold} s against a retention of {retention} s");
+}
+
+#[test]
+fn access_logs_name_the_caller_and_the_tenant() {
+    let t = template();
+    let format = text(&t["Resources"]["LedgerApi"]["Properties"]["AccessLogSettings"]["Format"]);
+    assert!(format.contains(r#""sub":"$context.authorizer.claims.sub""#), "{format}");
+    assert!(format.contains(r#""tenant":"$context.authorizer.claims.${Claim}""#), "{format}");
+    let Value::Tagged(sub) = &t["Resources"]["LedgerApi"]["Properties"]["AccessLogSettings"]["Format"] else {
+        panic!("the format is a !Sub")
+    };
+    // The claim the API function reads: the pool's attribute, or the TenantClaim parameter.
+    let claim = &sub.value[1]["Claim"];
+    let api_claim = &t["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"]["TENANT_CLAIM"];
+    assert_eq!(claim, api_claim);
+}
+
+#[test]
+fn users_of_the_created_pool_cannot_write_or_change_their_tenant() {
+    let t = template();
+    let r = &t["Resources"];
+    let tenant = r["UserPool"]["Properties"]["Schema"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|a| a["Name"] == "tenant_id")
+        .expect("a tenant attribute");
+    assert_eq!(tenant["Mutable"], false, "set once, by the administrator who creates the user");
+    assert_eq!(r["UserPool"]["Properties"]["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"], true);
+    let client = &r["UserPoolClient"]["Properties"];
+    let written: Vec<&str> =
+        client["WriteAttributes"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(!written.iter().any(|a| a.contains("tenant")), "{written:?}");
+    let read: Vec<&str> =
+        client["ReadAttributes"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(read.contains(&"custom:tenant_id"), "{read:?}");
+    // The API reads exactly that attribute's claim when the pool is created.
+    let claim = scalar(&r["ApiFunction"]["Properties"]["Environment"]["Variables"]["TENANT_CLAIM"]);
+    assert!(claim.contains("CreatesUserPool") && claim.contains("custom:tenant_id"), "{claim}");
+}

@@ -38,13 +38,7 @@ const WARM_UP: usize = 300;
 const SETTLE: Duration = Duration::from_millis(100);
 
 pub async fn run(args: ColdStartArgs) -> std::io::Result<String> {
-    let dir = match args.prebuilt {
-        Some(dir) => dir,
-        None => {
-            functions::build_release()?;
-            functions::release_dir()
-        }
-    };
+    let dir = functions::binaries(args.prebuilt)?;
     let path = |binary: Binary| dir.join(binary.package());
     let emulators = Emulators::start(Ports::default())?;
     let stack = Stack::create(&emulators, "cold-start", StackOptions::default()).await?;

@@ -29,6 +29,9 @@ pub struct CostArgs {
     /// Invocations measured for each operation.
     #[arg(long, default_value_t = 200)]
     pub invocations: usize,
+    /// Measure the binaries in this directory (another build's) instead of building this tree's.
+    #[arg(long)]
+    pub prebuilt: Option<std::path::PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -124,14 +127,15 @@ struct Priced {
 
 pub async fn run(args: CostArgs) -> std::io::Result<String> {
     let prices = Prices::load()?;
-    functions::build_release()?;
+    let dir = functions::binaries(args.prebuilt)?;
     let emulators = Emulators::start(Ports::default())?;
     let stack = Stack::create(&emulators, "cost", StackOptions::default()).await?;
     functions::open_sample_accounts(&stack).await?;
     let env = functions::environment(&emulators, &stack);
     let n = args.invocations;
 
-    let mut api = LocalFunction::start(&Binary::Api.path(), Binary::Api.memory_mb()?, &env).await?;
+    let mut api =
+        LocalFunction::start(&dir.join(Binary::Api.package()), Binary::Api.memory_mb()?, &env).await?;
     api.ready().await?;
     // The JVM under DynamoDB Local compiles its hot paths first; the get-transfer sample's id exists.
     measure(&mut api, 300, |i| transfer_event(&format!("warm-{i}"), false)).await?;
@@ -162,7 +166,8 @@ pub async fn run(args: CostArgs) -> std::io::Result<String> {
     let rss = peak_rss(&api);
     api.stop().await;
 
-    let mut worker = LocalFunction::start(&Binary::Worker.path(), Binary::Worker.memory_mb()?, &env).await?;
+    let mut worker =
+        LocalFunction::start(&dir.join(Binary::Worker.package()), Binary::Worker.memory_mb()?, &env).await?;
     worker.ready().await?;
     let mut queued_events = Vec::new();
     for i in 0..n.div_ceil(QUEUED_PER_INVOCATION) {

@@ -37,10 +37,6 @@ impl Binary {
         }
     }
 
-    pub fn path(self) -> PathBuf {
-        release_dir().join(self.package())
-    }
-
     /// The function's resource in template.yaml (the floor has none).
     fn logical_id(self) -> Option<&'static str> {
         match self {
@@ -59,15 +55,27 @@ impl Binary {
 }
 
 /// Where `build_release` puts the binaries.
-pub fn release_dir() -> PathBuf {
+fn release_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| paths::workspace_root().join("target"))
         .join("release")
 }
 
+/// The directory of the binaries to measure: `prebuilt` (another build's, e.g. another commit's)
+/// as given, else this tree's, built now with the release profile.
+pub fn binaries(prebuilt: Option<PathBuf>) -> std::io::Result<PathBuf> {
+    match prebuilt {
+        Some(dir) => Ok(dir),
+        None => {
+            build_release()?;
+            Ok(release_dir())
+        }
+    }
+}
+
 /// Builds every binary with the release profile, for this machine, in one cargo invocation.
-pub fn build_release() -> std::io::Result<()> {
+fn build_release() -> std::io::Result<()> {
     eprintln!("==> cargo build --release of the functions and the hello-world floor");
     let status = crate::cargo()
         .args(["build", "--quiet", "--release"])

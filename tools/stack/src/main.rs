@@ -64,7 +64,7 @@ enum Cmd {
         args: Vec<String>,
     },
     /// Install the pinned emulators (moto, DynamoDB Local, a Java runtime) and Chromium (for the
-    /// dashboard test), or also SAM CLI, cfn-lint and cargo-lambda.
+    /// dashboard test), or also SAM CLI, cfn-lint, cargo-lambda and checkov.
     Setup {
         #[arg(long)]
         tools: bool,
@@ -168,6 +168,7 @@ fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             install::ensure_browser()?;
             if tools {
                 install::ensure(Requirements::Tools)?;
+                install::ensure(Requirements::Scanner)?;
             }
             Ok(ExitCode::SUCCESS)
         }
