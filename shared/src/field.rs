@@ -18,3 +18,63 @@ impl FieldError {
         &self.reason
     }
 }
+
+/// A JSON number that is a whole number, however it is written: `2500`, `-3` or `2500.0` (JSON
+/// Schema, and so the OpenAPI document, counts `2500.0` as an integer). Integer newtypes
+/// deserialize through it and judge the range themselves, so every out-of-range value gets the
+/// newtype's own message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WholeNumber(pub i128);
+
+impl<'de> serde::Deserialize<'de> for WholeNumber {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = WholeNumber;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a whole number")
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<WholeNumber, E> {
+                Ok(WholeNumber(i128::from(v)))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<WholeNumber, E> {
+                Ok(WholeNumber(i128::from(v)))
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<WholeNumber, E> {
+                // Whole and within i128: its value converts exactly (a float that large is a
+                // whole number of a power of two).
+                if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e38 {
+                    Ok(WholeNumber(v as i128))
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<WholeNumber, String> {
+        serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_whole_number_may_be_written_as_an_integer_or_a_float_without_fraction() {
+        assert_eq!(parse("2865587"), Ok(WholeNumber(2_865_587)));
+        assert_eq!(parse("2865587.0"), Ok(WholeNumber(2_865_587)));
+        assert_eq!(parse("-3"), Ok(WholeNumber(-3)));
+        assert_eq!(parse("1e3"), Ok(WholeNumber(1000)));
+        assert_eq!(parse("18446744073709551615"), Ok(WholeNumber(i128::from(u64::MAX))));
+        assert!(parse("2.5").is_err());
+        assert!(parse("\"12\"").is_err());
+        assert!(parse("1e40").is_err());
+    }
+}

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::field::FieldError;
+use crate::field::{FieldError, WholeNumber};
 
 /// An ISO-4217-shaped currency code: exactly three upper-case ASCII letters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -46,7 +46,7 @@ impl fmt::Display for Currency {
 
 /// A transfer amount in the currency's minor unit: 1 ..= 2^63-1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "u64", into = "u64")]
+#[serde(try_from = "WholeNumber", into = "u64")]
 pub struct Amount(u64);
 
 impl Amount {
@@ -69,6 +69,13 @@ impl TryFrom<u64> for Amount {
     type Error = FieldError;
     fn try_from(raw: u64) -> Result<Self, Self::Error> {
         Self::new(raw)
+    }
+}
+
+impl TryFrom<WholeNumber> for Amount {
+    type Error = FieldError;
+    fn try_from(raw: WholeNumber) -> Result<Self, Self::Error> {
+        Self::new(u64::try_from(raw.0).unwrap_or(0))
     }
 }
 

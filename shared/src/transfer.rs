@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use crate::error::RuleViolation;
-use crate::field::FieldError;
+use crate::field::{FieldError, WholeNumber};
 use crate::ids::{AccountId, TransferId};
 use crate::metadata::Metadata;
 use crate::money::{Amount, Currency};
@@ -32,7 +32,7 @@ pub struct Movement {
 
 /// How long a hold lasts before it expires: 1 second to 30 days.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "u64", into = "u64")]
+#[serde(try_from = "WholeNumber", into = "u64")]
 pub struct Timeout(u32);
 
 impl Timeout {
@@ -55,6 +55,13 @@ impl TryFrom<u64> for Timeout {
     type Error = FieldError;
     fn try_from(raw: u64) -> Result<Self, Self::Error> {
         Self::new(raw)
+    }
+}
+
+impl TryFrom<WholeNumber> for Timeout {
+    type Error = FieldError;
+    fn try_from(raw: WholeNumber) -> Result<Self, Self::Error> {
+        Self::new(u64::try_from(raw.0).unwrap_or(0))
     }
 }
 

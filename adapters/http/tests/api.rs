@@ -156,6 +156,26 @@ async fn bad_input_is_a_typed_400_naming_the_field() {
 }
 
 #[tokio::test]
+async fn an_amount_written_as_a_float_without_fraction_is_that_integer() {
+    // JSON Schema, and so the OpenAPI document, counts 25.0 as an integer.
+    let api = funded().await;
+    let body = json!({"id": "float-1", "debit_account_id": "alice", "credit_account_id": "bob", "amount": 25.0, "currency": "EUR"});
+    let reply = api.post("/v1/transfers", "acme", body).await;
+    assert_eq!((reply.status, reply.body["amount"].clone()), (StatusCode::CREATED, json!(25)));
+    let hold = json!({"id": "float-2", "debit_account_id": "alice", "credit_account_id": "bob", "amount": 5, "currency": "EUR", "pending": true, "timeout_seconds": 60.0});
+    assert_eq!(api.post("/v1/transfers", "acme", hold).await.status, StatusCode::CREATED);
+    for amount in [json!(25.5), json!(-25.0), json!(1e19)] {
+        let body = json!({"id": "float-3", "debit_account_id": "alice", "credit_account_id": "bob", "amount": amount, "currency": "EUR"});
+        let reply = api.post("/v1/transfers", "acme", body).await;
+        assert_eq!(
+            (reply.status, reply.body["field"].clone()),
+            (StatusCode::BAD_REQUEST, json!("amount")),
+            "{amount}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn an_account_without_id_gets_a_generated_one() {
     let api = Api::new().await;
     let created = api.post("/v1/accounts", "acme", json!({"currency": "JPY"})).await;
