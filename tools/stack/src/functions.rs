@@ -112,7 +112,7 @@ pub fn pair(i: usize) -> (String, String) {
 /// Opens the accounts the sample events name, `bank` (may go negative), `alice` and `bob`, and the
 /// worker's pairs.
 pub async fn open_sample_accounts(stack: &Stack) -> std::io::Result<()> {
-    let tenant = tenant();
+    let tenant = tenant()?;
     let mut accounts =
         vec![("bank".to_owned(), true), ("alice".to_owned(), false), ("bob".to_owned(), false)];
     accounts.extend((0..PAIRS).flat_map(|i| {
@@ -129,8 +129,8 @@ pub async fn open_sample_accounts(stack: &Stack) -> std::io::Result<()> {
     opened.into_iter().try_for_each(|o| o.map(|_| ()).map_err(io_error))
 }
 
-fn tenant() -> TenantId {
-    TenantId::parse(TENANT).unwrap_or_else(|_| unreachable!("a valid tenant"))
+fn tenant() -> std::io::Result<TenantId> {
+    TenantId::parse(TENANT).map_err(io_error)
 }
 
 /// A sample event of events/, as Lambda delivers it.
@@ -165,7 +165,7 @@ pub async fn worker_event(stack: &Stack, batch: &str, transfers: usize) -> std::
         .collect();
     let id = BatchId::parse(batch).map_err(io_error)?;
     let submitted = TransferBatch::new(id, members).map_err(io_error)?;
-    stack.store.submit_batch(&tenant(), &submitted, OffsetDateTime::now_utc()).await.map_err(io_error)?;
+    stack.store.submit_batch(&tenant()?, &submitted, OffsetDateTime::now_utc()).await.map_err(io_error)?;
     let mut event = sample("sqs-transfers.json")?;
     let mut record = event["Records"][0].take();
     record["messageId"] = json!(uuid::Uuid::new_v4().to_string());
