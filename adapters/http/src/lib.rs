@@ -16,7 +16,7 @@ mod state;
 use axum::Router;
 use axum::routing::{MethodRouter, get, post};
 
-pub use problem::{ApiError, PROBLEM_CODES};
+pub use problem::{ApiError, problem_codes};
 pub use respond::REPLAY_HEADER;
 pub use state::AppState;
 

@@ -8,7 +8,7 @@
 //! over the first event to its answer, the first store call included: the api a transfer, the
 //! worker a queued batch of 2, the sweeper a sweep.
 
-use crate::io_error;
+use crate::{io_error, ms};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -138,10 +138,6 @@ fn median(samples: &[Duration]) -> Duration {
     let mut sorted = samples.to_vec();
     sorted.sort();
     sorted.get(sorted.len() / 2).copied().unwrap_or_default()
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 fn spread(samples: &[Duration]) -> String {

@@ -11,7 +11,7 @@
 //! cheapest memory size for the committed transfer is the one template.yaml should set ("power
 //! tuning on paper").
 
-use crate::io_error;
+use crate::{io_error, ms};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -451,10 +451,6 @@ fn bill(op: &Priced, api_mb: u32, p: &Prices, worker_mb: u32) -> Bill {
         xray: op.api.share * a.xray_sampled_share * p.xray_traces_per_million,
         api_ms,
     }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 fn render(

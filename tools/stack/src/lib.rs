@@ -12,6 +12,11 @@ pub mod load;
 pub mod local;
 pub mod runtime_api;
 
+/// A duration in milliseconds, as the commands print them.
+pub fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
 /// Any error as an `io::Error`, the error of the commands' I/O-bound steps.
 pub fn io_error(e: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::other(e.to_string())
