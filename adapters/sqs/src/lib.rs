@@ -2,7 +2,9 @@
 //! with `Prefer: respond-async`. It carries ids only; what to apply, and in which order, the worker
 //! reads from the store, so a duplicate, late or redriven message is harmless. Each message carries
 //! the request's correlation id (a message attribute) and X-Ray trace header (the `AWSTraceHeader`
-//! system attribute), so the worker's logs and trace join the API's.
+//! system attribute), so the worker's logs and trace join the API's. Its `MessageGroupId` is the
+//! tenant: on a standard queue that makes SQS a fair queue, which delivers quiet tenants' messages
+//! first while one tenant has a backlog, with no FIFO limits (no ordering, no throughput cap).
 
 use std::sync::{Arc, LazyLock};
 
@@ -72,6 +74,7 @@ impl TransferQueue {
             .send_message()
             .queue_url(&self.url)
             .message_body(body)
+            .message_group_id(work.tenant.as_str())
             .message_attributes(CORRELATION_ATTRIBUTE, correlation)
             .set_message_system_attributes(xray.map(|value| {
                 [(MessageSystemAttributeNameForSends::AwsTraceHeader, value)].into_iter().collect()

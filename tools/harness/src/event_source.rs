@@ -218,6 +218,12 @@ impl LocalEventSource {
             .send_message()
             .queue_url(&self.queue_url)
             .set_message_body(message.body.clone())
+            .set_message_group_id(
+                message
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+                    .cloned(),
+            )
             .set_message_attributes(Some(attributes))
             .send()
             .await
