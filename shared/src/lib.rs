@@ -14,6 +14,7 @@ pub mod metadata;
 pub mod money;
 pub mod plan;
 pub mod posting;
+pub mod rate;
 pub mod transfer;
 
 pub use account::{Account, AccountBalance, NewAccount};
@@ -25,6 +26,7 @@ pub use metadata::Metadata;
 pub use money::{Amount, Balances, Currency, Effect};
 pub use plan::{Decision, Planner};
 pub use posting::{Direction, Entry, apply};
+pub use rate::{RateLimit, Verdict};
 pub use transfer::{
     MAX_REVERSALS, Movement, NewTransfer, Reversal, Timeout, Transfer, TransferFields, TransferKind,
     TransferStatus,

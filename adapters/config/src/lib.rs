@@ -11,6 +11,8 @@ pub const DEFAULT_SERVICE_NAME: &str = "ledger";
 pub enum ConfigError {
     #[error("{0} is not set")]
     Missing(&'static str),
+    #[error("{name} is {value:?}: {why}")]
+    Invalid { name: &'static str, value: String, why: String },
 }
 
 /// Where the settings come from: the process environment in a function, a map in tests.
@@ -79,12 +81,37 @@ pub fn tenant_claim(source: &impl Source) -> String {
     source.var("TENANT_CLAIM").unwrap_or_else(|| DEFAULT_TENANT_CLAIM.into())
 }
 
+/// Every tenant's request limit: `TENANT_OPERATIONS_PER_SECOND` with bursts of `TENANT_BURST`
+/// (default: one second's worth). Unset: no limit.
+pub fn tenant_limit(source: &impl Source) -> Result<Option<ledger::RateLimit>, ConfigError> {
+    let number = |name: &'static str| -> Result<Option<u32>, ConfigError> {
+        source
+            .var(name)
+            .map(|value| {
+                value.trim().parse().map_err(|e: std::num::ParseIntError| ConfigError::Invalid {
+                    name,
+                    value,
+                    why: e.to_string(),
+                })
+            })
+            .transpose()
+    };
+    let Some(per_second) = number("TENANT_OPERATIONS_PER_SECOND")? else { return Ok(None) };
+    let burst = number("TENANT_BURST")?.unwrap_or(per_second);
+    ledger::RateLimit::new(per_second, burst).map(Some).map_err(|e| ConfigError::Invalid {
+        name: "TENANT_OPERATIONS_PER_SECOND",
+        value: per_second.to_string(),
+        why: e.to_string(),
+    })
+}
+
 /// The API function's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiConfig {
     pub table_name: String,
     pub queue_url: String,
     pub tenant_claim: String,
+    pub tenant_limit: Option<ledger::RateLimit>,
     pub telemetry: TelemetryConfig,
 }
 
@@ -94,6 +121,7 @@ impl ApiConfig {
             table_name: required(source, "TABLE_NAME")?,
             queue_url: required(source, "QUEUE_URL")?,
             tenant_claim: tenant_claim(source),
+            tenant_limit: tenant_limit(source)?,
             telemetry: TelemetryConfig::from_source(source),
         })
     }
@@ -136,6 +164,26 @@ mod tests {
         assert_eq!(config.tenant_claim, DEFAULT_TENANT_CLAIM);
         assert_eq!(config.telemetry.metrics_namespace, "Ledger");
         assert_eq!(config.telemetry.rust_log, None);
+        assert_eq!(config.tenant_limit, None);
+    }
+
+    #[test]
+    fn a_tenant_limit_is_a_rate_and_a_burst_that_defaults_to_one_seconds_worth() {
+        let limit = tenant_limit(&[("TENANT_OPERATIONS_PER_SECOND", "50")]).unwrap().unwrap();
+        assert_eq!((limit.per_second(), limit.burst()), (50, 50));
+        let limit = tenant_limit(&[("TENANT_OPERATIONS_PER_SECOND", "50"), ("TENANT_BURST", "1000")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(limit.burst(), 1000);
+        assert!(matches!(
+            tenant_limit(&[("TENANT_OPERATIONS_PER_SECOND", "fifty")]),
+            Err(ConfigError::Invalid { name: "TENANT_OPERATIONS_PER_SECOND", .. })
+        ));
+        assert!(matches!(
+            tenant_limit(&[("TENANT_OPERATIONS_PER_SECOND", "0")]),
+            Err(ConfigError::Invalid { .. })
+        ));
+        assert_eq!(tenant_limit(&[("TENANT_BURST", "10")]), Ok(None));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! | batch           | `T#{tenant}#Q#{batch}`    | `Q`                | -              | -           |
 //! | batch progress  | `T#{tenant}#Q#{batch}`    | `C`                | -              | -           |
 //! | batch ids       | `T#{tenant}#Q#{batch}`    | `I`                | -              | -           |
+//! | request limit   | `T#{tenant}#L`            | `L`                | -              | -           |
 //! | expiry listing  | `S#{hour}#{shard}`        | `{at:012}#{tenant}#{transfer}` | - | -          |
 //! | sweep cursor    | `S#sweep`                 | `S`                | -              | -           |
 //!
@@ -107,6 +108,13 @@ pub fn owner(submission: &Submission, position: u32) -> String {
 
 pub fn transfer_pk(tenant: &TenantId, transfer: &TransferId) -> String {
     format!("T#{tenant}#X#{transfer}")
+}
+
+pub const LIMIT_SK: &str = "L";
+
+/// The item holding a tenant's request bucket (`ledger::rate`).
+pub fn limit_pk(tenant: &TenantId) -> String {
+    format!("T#{tenant}#L")
 }
 
 /// Partitions per hour of the expiry listing: 8 × 1,000 writes/s before one runs hot.

@@ -13,6 +13,7 @@ mod expiry;
 mod history;
 pub mod items;
 pub mod keys;
+mod limits;
 mod queued;
 mod reads;
 mod retry;
@@ -24,6 +25,7 @@ pub use error::StoreError;
 pub use expiry::{Sweep, listing as expiry_listing};
 pub use history::{BalanceAt, Statement};
 pub use keys::EntryPosition;
+pub use limits::{Admission, TenantLimits};
 pub use queued::{BatchRun, Settled};
 pub use transfers::CONTENTION_BUDGET;
 

@@ -475,3 +475,47 @@ async fn a_refused_post_never_undoes_a_concurrent_accepted_post_of_the_same_batc
     let alice = store.get_account(&t, &id("alice")).await.unwrap();
     assert_eq!(alice.balances.balance(), 12, "each x and y applied once");
 }
+
+/// Eight API instances (each its own `TenantLimits`, sharing only the table) spend one tenant's
+/// bucket at once for 1.5 s: between them they never admit more than the burst plus the rate over
+/// the time taken, they admit at least the burst, and another tenant's bucket is untouched.
+#[tokio::test]
+async fn instances_at_once_never_admit_more_than_a_tenants_limit() {
+    use ledger::RateLimit;
+    use ledger_dynamodb::{Admission, TenantLimits};
+    use std::time::{Duration, Instant};
+
+    let store = fresh_store().await;
+    let limit = RateLimit::new(40, 20).unwrap();
+    let noisy = tenant("noisy");
+    let started = Instant::now();
+    let instances = (0..8).map(|_| {
+        let (limits, noisy) = (TenantLimits::new(store.clone(), limit), noisy.clone());
+        tokio::spawn(async move {
+            let (mut admitted, mut limited) = (0u32, 0u32);
+            while started.elapsed() < Duration::from_millis(1_500) {
+                match limits.admit(&noisy, 1, now()).await.unwrap() {
+                    Admission::Admitted => admitted += 1,
+                    Admission::Limited { retry_after } => {
+                        assert!(retry_after <= Duration::from_millis(500), "{retry_after:?}");
+                        limited += 1;
+                    }
+                }
+            }
+            (admitted, limited)
+        })
+    });
+    let outcomes: Vec<(u32, u32)> =
+        futures::future::join_all(instances).await.into_iter().map(Result::unwrap).collect();
+    let elapsed = started.elapsed().as_secs_f64();
+    let admitted: u32 = outcomes.iter().map(|o| o.0).sum();
+    let limited: u32 = outcomes.iter().map(|o| o.1).sum();
+    let most = 20.0 + 40.0 * elapsed + 1.0;
+    assert!(f64::from(admitted) <= most, "admitted {admitted} in {elapsed:.2} s, at most {most:.0}");
+    assert!(admitted >= 20, "admitted only {admitted}");
+    assert!(limited > 0, "the flood was never limited");
+    let quiet = TenantLimits::new(store.clone(), limit);
+    for _ in 0..20 {
+        assert_eq!(quiet.admit(&tenant("quiet"), 1, now()).await.unwrap(), Admission::Admitted);
+    }
+}

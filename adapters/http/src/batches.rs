@@ -67,6 +67,7 @@ pub async fn create_batch(
 ) -> Result<Response, ApiError> {
     let batch = TransferBatch::new(body.id, body.transfers)?;
     record("batchId", batch.id().as_str());
+    crate::limit::spend(&app, &tenant, crate::limit::beyond_the_request(batch.transfers().len())).await?;
     let recorded = app.store.submit_batch(&tenant, &batch, OffsetDateTime::now_utc()).await?;
     let status = app.store.batch_status(&tenant, batch.id()).await?;
     // A replay sends again unless every transfer is settled: the first message may have been lost.

@@ -19,7 +19,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_BATCH_BODY_BYTES: usize = 1024 * 1024;
 
 /// The tenant named by a claim of the bearer token that API Gateway's JWT authorizer verified (the
-/// local stack plays that part). No verified claim, no tenant: 401.
+/// local stack plays that part), admitted by its request limit. No verified claim, no tenant: 401;
+/// over its limit: 429 (`limit::spend`).
 pub struct Tenant(pub TenantId);
 
 impl<S> FromRequestParts<S> for Tenant
@@ -39,6 +40,7 @@ where
         let tenant =
             claim.and_then(|raw| TenantId::parse(raw.as_str()).ok()).ok_or(ApiError::Unauthorized)?;
         crate::observe::record("tenant", tenant.as_str());
+        crate::limit::spend(&state, &tenant, 1).await?;
         Ok(Tenant(tenant))
     }
 }

@@ -207,6 +207,7 @@ pub async fn create_linked(
     if let Some(first) = chain.transfers().first() {
         record("transferId", first.id.as_str());
     }
+    crate::limit::spend(&app, &tenant, crate::limit::beyond_the_request(chain.transfers().len())).await?;
     let prefer = Prefer::from_headers(&headers);
     if prefer.respond_async {
         return crate::batches::create_linked_async(&app, &tenant, trace, chain).await;

@@ -7,6 +7,7 @@ pub mod cursor;
 pub mod etag;
 pub mod extract;
 mod handlers;
+pub mod limit;
 pub mod observe;
 pub mod prefer;
 pub mod problem;

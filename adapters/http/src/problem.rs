@@ -4,12 +4,14 @@
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
-use ledger::{LedgerError, RuleViolation};
+use std::time::Duration;
+
+use ledger::{LedgerError, RateLimit, RuleViolation};
 use ledger_dynamodb::StoreError;
 use serde::Serialize;
 
 /// Seconds a client should wait before retrying a 503.
-pub const RETRY_AFTER_SECONDS: u32 = 1;
+pub const RETRY_AFTER_SECONDS: u64 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -25,6 +27,18 @@ pub enum ApiError {
     RouteNotFound,
     #[error("the path does not accept this method")]
     MethodNotAllowed,
+    #[error(
+        "the tenant is over its limit of {} operations a second (bursts of {}); retry after {} s",
+        limit.per_second(),
+        limit.burst(),
+        retry_after_seconds(*retry_after)
+    )]
+    RateLimited { retry_after: Duration, limit: RateLimit },
+}
+
+/// Whole seconds to wait, rounded up (`Retry-After` takes no fraction), at least 1.
+fn retry_after_seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 impl From<LedgerError> for ApiError {
@@ -58,6 +72,9 @@ pub struct Problem {
     pub transfer_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transfers: Option<Vec<ledger::Transfer>>,
+    /// Seconds to wait before retrying (429, 503); also the `Retry-After` header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -75,6 +92,7 @@ impl Problem {
             reversed_transfer_id: None,
             transfer_id: None,
             transfers: None,
+            retry_after: None,
         }
     }
 }
@@ -90,6 +108,7 @@ const HTTP_CODES: &[&str] = &[
     "idempotency_conflict",
     "transfer_in_flight",
     "payload_too_large",
+    "rate_limited",
     "service_unavailable",
     "internal_error",
 ];
@@ -146,12 +165,22 @@ impl ApiError {
                     Problem::new(S::NOT_FOUND, "not_found", "Not found", err.to_string())
                 }
             },
-            ApiError::Store(StoreError::Unavailable(_)) => Problem::new(
-                S::SERVICE_UNAVAILABLE,
-                "service_unavailable",
-                "Service unavailable",
-                "the ledger's store is overloaded or unreachable; retry the same request later",
-            ),
+            ApiError::Store(StoreError::Unavailable(_)) => {
+                let mut p = Problem::new(
+                    S::SERVICE_UNAVAILABLE,
+                    "service_unavailable",
+                    "Service unavailable",
+                    "the ledger's store is overloaded or unreachable; retry the same request later",
+                );
+                p.retry_after = Some(RETRY_AFTER_SECONDS);
+                p
+            }
+            ApiError::RateLimited { retry_after, .. } => {
+                let mut p =
+                    Problem::new(S::TOO_MANY_REQUESTS, "rate_limited", "Too many requests", self.to_string());
+                p.retry_after = Some(retry_after_seconds(*retry_after));
+                p
+            }
             ApiError::Store(StoreError::Corrupt(_) | StoreError::Unexpected(_)) => Problem::new(
                 S::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -195,12 +224,12 @@ impl IntoResponse for ApiError {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let retry = status == StatusCode::SERVICE_UNAVAILABLE;
+        let retry_after = self.retry_after;
         let mut response = (status, Json(self)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if retry {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        if let Some(seconds) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -3,10 +3,14 @@
 //! to its own limit while another tenant's latencies stay near their unloaded values.
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use harness::stack::fresh_stack;
-use ledger::{Submission, TenantId, TransferId};
+use harness::client::transfer_body as t;
+use harness::stack::{fresh_stack, fresh_stack_with};
+use harness::{Api, StackOptions};
+use http::StatusCode;
+use ledger::{RateLimit, Submission, TenantId, TransferId};
 use ledger_sqs::Work;
 use ledger_telemetry::{CorrelationId, TraceContext};
+use serde_json::json;
 
 fn work(tenant: &str, transfer: &str) -> Work {
     Work {
@@ -50,4 +54,57 @@ async fn a_quiet_tenants_messages_pass_a_noisy_tenants_backlog() {
     assert_eq!(groups.len(), 10);
     assert_eq!(groups[..5], ["quiet"; 5], "{groups:?}");
     assert_eq!(groups[5..], ["noisy"; 5], "{groups:?}");
+}
+
+fn limited(per_second: u32, burst: u32) -> StackOptions {
+    StackOptions {
+        visibility_timeout: Some(2),
+        tenant_limit: Some(RateLimit::new(per_second, burst).unwrap()),
+        ..StackOptions::default()
+    }
+}
+
+/// Over its limit a tenant gets `429` with `Retry-After` and nothing is done; a batch counts one
+/// operation per transfer; another tenant is not affected.
+#[tokio::test]
+async fn a_tenant_over_its_limit_gets_429_with_retry_after_and_nothing_is_written() {
+    let api = Api::on(fresh_stack_with(limited(1, 4)).await);
+    for id in ["bank", "alice"] {
+        let opened = api
+            .post("/v1/accounts", "acme", json!({"id": id, "currency": "EUR", "allow_overdraft": true}))
+            .await;
+        assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
+    }
+    // 2 of the burst of 4 are spent; a batch of 3 transfers needs 3.
+    let transfers: Vec<_> = (0..3).map(|i| t(&format!("b{i}"), "bank", "alice", 1)).collect();
+    let batch = api.post("/v1/transfer-batches", "acme", json!({"id": "b", "transfers": transfers})).await;
+    assert_eq!(batch.status, StatusCode::TOO_MANY_REQUESTS, "{}", batch.body);
+    assert!(batch.is_problem());
+    assert_eq!(batch.code(), "rate_limited");
+    let wait = batch.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap();
+    assert_eq!(batch.body["retry_after"].as_u64(), Some(wait));
+    assert!((1..=3).contains(&wait), "{wait}");
+    // The batch spent its own request's operation (3 of 4 spent, 1 left): of three transfers sent
+    // at once, at most two (the last operation, and one refilled) are admitted; the others are
+    // refused before anything is read or written.
+    let sent = futures::future::join_all(
+        (0..3).map(|i| api.post("/v1/transfers", "acme", t(&format!("single{i}"), "bank", "alice", 1))),
+    )
+    .await;
+    let refused: Vec<usize> = (0..3).filter(|i| sent[*i].status == StatusCode::TOO_MANY_REQUESTS).collect();
+    assert!(
+        !refused.is_empty() && refused.len() < 3,
+        "{:?}",
+        sent.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    // Another tenant has a bucket of its own.
+    assert_eq!(api.get("/v1/accounts", "globex").await.status, StatusCode::OK);
+    // Nothing of the refused requests was written (each read waits for its operation).
+    for path in
+        refused.iter().map(|i| format!("/v1/transfers/single{i}")).chain(["/v1/transfer-batches/b".into()])
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+        let read = api.get(&path, "acme").await;
+        assert_eq!(read.status, StatusCode::NOT_FOUND, "{path}: {}", read.body);
+    }
 }

@@ -16,6 +16,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = config_loader().load().await;
     let store = DynamoStore::new(dynamodb_client(&sdk), config.table_name);
     let queue = TransferQueue::on_first_send(move || aws_sdk_sqs::Client::new(&sdk), config.queue_url);
-    let state = AppState::new(store, queue, config.tenant_claim);
+    let state = AppState::new(store, queue, config.tenant_claim).with_tenant_limit(config.tenant_limit);
     ledger_telemetry::lambda::run_http(metrics, ledger_http::router(state)).await
 }

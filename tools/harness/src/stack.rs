@@ -37,6 +37,8 @@ pub struct StackOptions {
     /// test can inject one-off faults (`Faults::inject_next`).
     pub dynamodb_proxy: bool,
     pub tenant_claim: String,
+    /// Every tenant's request limit (`None`: none, as most tests want).
+    pub tenant_limit: Option<ledger::RateLimit>,
 }
 
 impl Default for StackOptions {
@@ -46,6 +48,7 @@ impl Default for StackOptions {
             faults: FaultPlan::none(),
             dynamodb_proxy: false,
             tenant_claim: ledger_config::DEFAULT_TENANT_CLAIM.to_owned(),
+            tenant_limit: None,
         }
     }
 }
@@ -62,6 +65,7 @@ pub struct Stack {
     pub event_source: LocalEventSource,
     pub faults: Arc<Faults>,
     pub tenant_claim: String,
+    pub tenant_limit: Option<ledger::RateLimit>,
 }
 
 impl Stack {
@@ -93,11 +97,13 @@ impl Stack {
             sqs,
             faults,
             tenant_claim: options.tenant_claim,
+            tenant_limit: options.tenant_limit,
         })
     }
 
     pub fn state(&self) -> AppState {
         AppState::new(self.store.clone(), self.queue.clone(), self.tenant_claim.clone())
+            .with_tenant_limit(self.tenant_limit)
     }
 
     /// The worker function's handler on this stack's store.

@@ -338,6 +338,7 @@ async fn up(port: u16, ports: Ports, faults: FaultPlan) -> Result<(), AnyError> 
         faults: faults.clone(),
         dynamodb_proxy: false,
         tenant_claim: ledger_config::tenant_claim(&Environment),
+        tenant_limit: ledger_config::tenant_limit(&Environment)?,
     };
     let stack = Stack::create(&emulators, table, options).await?;
     let auth = dev_auth()?;

@@ -1,0 +1,143 @@
+//! Per-tenant request limits on DynamoDB. A tenant's bucket is one item holding its TAT
+//! (`ledger::rate`), and admitting a request is one conditional UpdateItem on it: `SET tat = :next`
+//! while the bucket is full, `SET tat = tat + :spend` while it is not and has room. Both are atomic,
+//! so API instances running at once never admit more than the limit between them, with no read
+//! before the write. A refusal's failed condition returns the item, so the instance learns the TAT
+//! and refuses that tenant locally (no call) until its bucket can have room again: a flood costs
+//! the table one write per instance per refill, not one per request.
+//!
+//! The item is written once per admitted request, so a tenant's limit must stay under the 1,000
+//! writes a second one item sustains.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use ledger::{RateLimit, TenantId, Verdict};
+use time::OffsetDateTime;
+
+use crate::engine::key;
+use crate::items::n;
+use crate::{DynamoStore, StoreError, keys};
+
+const TAT: &str = "tat";
+/// Writes one admission may try before it counts as refused (each failure returns the bucket's
+/// current TAT, so a second try is on fresh state; more fail only under a race on the same bucket).
+const TRIES: usize = 3;
+
+/// A request's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    Admitted,
+    Limited { retry_after: Duration },
+}
+
+/// The limit every tenant gets, and the buckets this instance has seen. Clones share what was seen.
+#[derive(Clone, Debug)]
+pub struct TenantLimits {
+    store: DynamoStore,
+    limit: RateLimit,
+    seen: Arc<Mutex<HashMap<TenantId, i128>>>,
+}
+
+impl TenantLimits {
+    pub fn new(store: DynamoStore, limit: RateLimit) -> Self {
+        Self { store, limit, seen: Arc::default() }
+    }
+
+    pub fn limit(&self) -> RateLimit {
+        self.limit
+    }
+
+    fn seen(&self, tenant: &TenantId) -> Option<i128> {
+        self.seen.lock().unwrap_or_else(PoisonError::into_inner).get(tenant).copied()
+    }
+
+    fn remember(&self, tenant: &TenantId, tat: i128) {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let known = seen.entry(tenant.clone()).or_insert(tat);
+        *known = (*known).max(tat);
+    }
+
+    /// Spends `operations` of `tenant`'s bucket at `now`, or says how long to wait.
+    pub async fn admit(
+        &self,
+        tenant: &TenantId,
+        operations: u32,
+        now: OffsetDateTime,
+    ) -> Result<Admission, StoreError> {
+        let now = now.unix_timestamp_nanos();
+        let mut known = self.seen(tenant);
+        for _ in 0..TRIES {
+            let next = match self.limit.decide(known, now, operations) {
+                Verdict::Refuse { retry_after } => return Ok(Admission::Limited { retry_after }),
+                Verdict::Admit { tat } => tat,
+            };
+            match self.write(tenant, known.filter(|tat| *tat > now), now, next).await? {
+                Ok(tat) => {
+                    self.remember(tenant, tat);
+                    return Ok(Admission::Admitted);
+                }
+                Err(current) => {
+                    known = current;
+                    if let Some(tat) = current {
+                        self.remember(tenant, tat);
+                    }
+                }
+            }
+        }
+        let retry_after = Duration::from_nanos(self.limit.interval_nanos().unsigned_abs() as u64);
+        Ok(Admission::Limited { retry_after })
+    }
+
+    /// One conditional write moving the bucket to `next`: from a full bucket if `busy_until` is
+    /// `None`, else by the spend from a TAT still in the future with room for it. `Err` holds the
+    /// TAT the bucket really has when the condition failed.
+    async fn write(
+        &self,
+        tenant: &TenantId,
+        busy_until: Option<i128>,
+        now: i128,
+        next: i128,
+    ) -> Result<Result<i128, Option<i128>>, StoreError> {
+        let update = self
+            .store
+            .client
+            .update_item()
+            .table_name(&self.store.table)
+            .set_key(Some(key(keys::limit_pk(tenant), keys::LIMIT_SK)))
+            .expression_attribute_names("#tat", TAT)
+            .expression_attribute_values(":now", n(now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let update = match busy_until {
+            None => update
+                .update_expression("SET #tat = :next")
+                .condition_expression("attribute_not_exists(#tat) OR #tat <= :now")
+                .expression_attribute_values(":next", n(next)),
+            Some(tat) => {
+                let spend = next - tat;
+                update
+                    .update_expression("SET #tat = #tat + :spend")
+                    .condition_expression("#tat > :now AND #tat <= :latest")
+                    .expression_attribute_values(":spend", n(spend))
+                    .expression_attribute_values(":latest", n(now + self.limit.tolerance_nanos() - spend))
+                    .return_values(ReturnValue::UpdatedNew)
+            }
+        };
+        match update.send().await {
+            Ok(out) => Ok(Ok(out.attributes().and_then(|a| number(a.get(TAT))).unwrap_or(next))),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    Ok(Err(failed.item().and_then(|item| number(item.get(TAT)))))
+                }
+                _ => Err(StoreError::from(err)),
+            },
+        }
+    }
+}
+
+fn number(value: Option<&AttributeValue>) -> Option<i128> {
+    value?.as_n().ok()?.parse().ok()
+}
