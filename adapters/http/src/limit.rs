@@ -18,6 +18,7 @@ pub async fn spend(app: &AppState, tenant: &TenantId, operations: u32) -> Result
     match limits.admit(tenant, operations, OffsetDateTime::now_utc()).await {
         Ok(Admission::Admitted) => Ok(()),
         Ok(Admission::Limited { retry_after }) => {
+            ledger_telemetry::metrics::request_limited();
             Err(ApiError::RateLimited { retry_after, limit: limits.limit() })
         }
         Err(err) => {

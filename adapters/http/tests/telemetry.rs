@@ -170,6 +170,13 @@ async fn every_metric_comes_out_as_emf_with_its_dimensions() {
     let plan = FaultPlan { throttle: 1.0, ..FaultPlan::none() };
     let throttled = Api::on(fresh_stack_with(StackOptions { faults: plan, ..StackOptions::default() }).await);
     assert_eq!(throttled.get("/v1/accounts/alice", "acme").await.status, StatusCode::SERVICE_UNAVAILABLE);
+    // A tenant over its limit.
+    let limit = Some(ledger::RateLimit::new(1, 1).unwrap());
+    let limited =
+        Api::on(fresh_stack_with(StackOptions { tenant_limit: limit, ..StackOptions::default() }).await);
+    let statuses =
+        [limited.get("/v1/accounts", "acme").await.status, limited.get("/v1/accounts", "acme").await.status];
+    assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
 
     let samples = harness::emf::read(&local.recent_emf());
     for spec in CATALOG {

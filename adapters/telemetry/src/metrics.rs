@@ -26,6 +26,7 @@ pub const WORKER_BATCH_SIZE: &str = "WorkerBatchSize";
 pub const PARTIAL_BATCH_FAILURES: &str = "PartialBatchFailures";
 pub const COLD_START: &str = "ColdStart";
 pub const HOLDS_EXPIRED: &str = "HoldsExpired";
+pub const REQUESTS_LIMITED: &str = "RequestsLimited";
 
 /// One metric: its name, unit and the dimensions it carries besides `service`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +63,7 @@ pub const CATALOG: &[MetricSpec] = &[
     spec(PARTIAL_BATCH_FAILURES, Unit::Count, &[], "records the worker handed back to SQS"),
     spec(COLD_START, Unit::Count, &["function"], "new execution environments"),
     spec(HOLDS_EXPIRED, Unit::Count, &[], "holds the sweeper released after their timeout"),
+    spec(REQUESTS_LIMITED, Unit::Count, &[], "requests refused with 429: their tenant was over its limit"),
 ];
 
 /// The function a line or metric comes from.
@@ -154,6 +156,11 @@ pub fn worker_batch(records: usize, failed: usize) {
 
 pub fn holds_expired(count: usize) {
     counter!(HOLDS_EXPIRED).increment(count as u64);
+}
+
+/// No tenant dimension: tenants are unbounded; the refusal's log line names the tenant.
+pub fn request_limited() {
+    counter!(REQUESTS_LIMITED).increment(1);
 }
 
 pub fn cold_start(function: Function) {

@@ -16,6 +16,8 @@ pub struct Api {
     pub router: Router,
     pub auth: DevAuth,
     pub stack: Stack,
+    /// Each tenant's token, signed once, as a client keeps its token until it expires.
+    tokens: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// A response, its body parsed as JSON (`Null` when empty).
@@ -62,11 +64,16 @@ impl Api {
 
     pub fn on(stack: Stack) -> Api {
         let auth = DevAuth::new(b"test-signing-key".to_vec(), stack.tenant_claim.clone());
-        Api { router: stack.router(auth.clone()), auth, stack }
+        Api { router: stack.router(auth.clone()), auth, stack, tokens: Default::default() }
     }
 
+    /// A token for `tenant`, valid for an hour from its first use.
     pub fn token(&self, tenant: &str) -> String {
-        self.auth.token(tenant, Duration::from_secs(600))
+        let mut tokens = self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        tokens
+            .entry(tenant.to_owned())
+            .or_insert_with(|| self.auth.token(tenant, Duration::from_secs(3600)))
+            .clone()
     }
 
     /// A request as tenant `tenant` (None: no credentials) with a raw body.
