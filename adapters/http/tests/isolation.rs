@@ -1,0 +1,179 @@
+//! Tenants cannot reach each other (issue 12): tenant acme fills every kind of resource, and tenant
+//! globex, with its own ledger of the same shape, tries every route on acme's ids, cursors and
+//! ETags. Globex sees `404` (or its own data, or a rule naming the id as not found), never a byte of
+//! acme's; and acme's ledger is unchanged by all of it. The test covers the route table whole, so
+//! a route added without an isolation check fails it.
+
+use std::collections::BTreeSet;
+
+use harness::Api;
+use harness::client::transfer_body as t;
+use http::StatusCode;
+use serde_json::{Value, json};
+
+fn fixture(body: ledger::NewTransfer) -> Value {
+    serde_json::to_value(body).unwrap()
+}
+
+async fn ledger_of(api: &Api, tenant: &str) {
+    api.open_account(tenant, "bank", true).await;
+    api.open_account(tenant, "alice", false).await;
+    api.open_account(tenant, "bob", false).await;
+    for body in [
+        t("fund", "bank", "alice", 1_000),
+        t("pay", "alice", "bob", 100),
+        fixture(ledger::fixtures::hold("hold", "alice", "bob", 50, None)),
+    ] {
+        let reply = api.post("/v1/transfers", tenant, body).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{tenant}: {}", reply.body);
+    }
+}
+
+/// Everything acme can read, as acme reads it, as of `at` (RFC 3339).
+async fn acme_view(api: &Api, at: &str) -> Vec<Value> {
+    let mut view = Vec::new();
+    for path in [
+        "/v1/accounts?limit=100".to_owned(),
+        "/v1/accounts/alice".to_owned(),
+        "/v1/accounts/alice/entries?limit=100".to_owned(),
+        format!("/v1/accounts/alice/statement?limit=100&to={at}"),
+        format!("/v1/accounts/alice/balance?at={at}"),
+        "/v1/transfers/pay".to_owned(),
+        "/v1/transfers/hold".to_owned(),
+        "/v1/transfers/chain-1".to_owned(),
+        "/v1/transfer-batches/batch".to_owned(),
+    ] {
+        let reply = api.get(&path, "acme").await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
+        view.push(reply.body);
+    }
+    view
+}
+
+fn get_with_tag(api: &Api, path: &str, tenant: &str, tag: &str) -> http::Request<axum::body::Body> {
+    http::Request::get(path)
+        .header("authorization", format!("Bearer {}", api.token(tenant)))
+        .header("if-none-match", tag)
+        .body(axum::body::Body::empty())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn another_tenant_sees_404_never_data_on_every_route() {
+    let api = Api::new().await;
+    ledger_of(&api, "acme").await;
+    for id in ["carol", "dave"] {
+        api.open_account("acme", id, false).await;
+    }
+    let chain = json!({"transfers": [
+        {"linked": true, "id": "chain-1", "debit_account_id": "alice", "credit_account_id": "bob", "amount": 10, "currency": "EUR"},
+        t("chain-2", "bob", "alice", 5),
+    ]});
+    assert_eq!(api.post("/v1/linked-transfers", "acme", chain).await.status, StatusCode::CREATED);
+    let batch =
+        json!({"id": "batch", "transfers": [t("b-1", "alice", "bob", 1), t("b-2", "alice", "bob", 1)]});
+    assert_eq!(api.post("/v1/transfer-batches", "acme", batch).await.status, StatusCode::ACCEPTED);
+    api.stack.drain().await.unwrap();
+    let at = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
+    let before = acme_view(&api, &at).await;
+    // Globex has accounts of its own, some named as acme's are, none of acme's money.
+    api.open_account("globex", "zed", false).await;
+
+    let mut covered: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut not_found = |method: &'static str, route: &'static str, reply: harness::Reply| {
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{method} {route}: {}", reply.body);
+        assert_eq!(reply.code(), "not_found", "{method} {route}: {}", reply.body);
+        covered.insert((method, route));
+    };
+    not_found("GET", "/v1/accounts/{id}", api.get("/v1/accounts/alice", "globex").await);
+    not_found("GET", "/v1/accounts/{id}/entries", api.get("/v1/accounts/alice/entries", "globex").await);
+    not_found(
+        "GET",
+        "/v1/accounts/{id}/balance",
+        api.get(&format!("/v1/accounts/alice/balance?at={at}"), "globex").await,
+    );
+    not_found("GET", "/v1/accounts/{id}/statement", api.get("/v1/accounts/alice/statement", "globex").await);
+    not_found("GET", "/v1/transfers/{id}", api.get("/v1/transfers/pay", "globex").await);
+    not_found("GET", "/v1/transfer-batches/{id}", api.get("/v1/transfer-batches/batch", "globex").await);
+
+    // Lists: globex's own accounts only, and acme's cursors replayed by globex reach globex's own
+    // list (a cursor is a position, the tenant comes from the token) or are refused.
+    let page = api.get("/v1/accounts?limit=2", "acme").await;
+    let acme_cursor = page.body["next_cursor"].as_str().unwrap().to_owned();
+    let mine = api.get("/v1/accounts", "globex").await;
+    assert_eq!(mine.status, StatusCode::OK);
+    let ids: Vec<&str> =
+        mine.body["data"].as_array().unwrap().iter().filter_map(|a| a["id"].as_str()).collect();
+    assert_eq!(ids, ["zed"]);
+    let replayed = api.get(&format!("/v1/accounts?cursor={acme_cursor}"), "globex").await;
+    assert_eq!(replayed.status, StatusCode::OK, "{}", replayed.body);
+    let ids: Vec<&str> =
+        replayed.body["data"].as_array().unwrap().iter().filter_map(|a| a["id"].as_str()).collect();
+    assert_eq!(ids, ["zed"], "acme's cursor walked globex's own list");
+    covered.insert(("GET", "/v1/accounts"));
+    let entries = api.get("/v1/accounts/alice/entries?limit=1", "acme").await;
+    let entry_cursor = entries.body["next_cursor"].as_str().unwrap().to_owned();
+    let statement = api.get("/v1/accounts/alice/statement?limit=1", "acme").await;
+    let statement_cursor = statement.body["next_cursor"].as_str().unwrap().to_owned();
+    for path in [
+        format!("/v1/accounts/alice/entries?cursor={entry_cursor}"),
+        format!("/v1/accounts/alice/statement?cursor={statement_cursor}"),
+    ] {
+        let reply = api.get(&path, "globex").await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (StatusCode::NOT_FOUND, "not_found"),
+            "{path}: {}",
+            reply.body
+        );
+    }
+
+    // An ETag acme holds does not make globex's read a 304.
+    let tagged = api.get("/v1/accounts/alice", "acme").await;
+    let tag = tagged.headers["etag"].to_str().unwrap().to_owned();
+    let reply = api.send_request(get_with_tag(&api, "/v1/accounts/alice", "globex", &tag)).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+
+    // Writes naming acme's accounts and transfers: refused as not found, nothing moved.
+    let reply = api.post("/v1/transfers", "globex", t("steal", "alice", "zed", 1)).await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::UNPROCESSABLE_ENTITY, "account_not_found"));
+    for (body, code) in [
+        (fixture(ledger::fixtures::post("take", "hold", None)), "pending_not_found"),
+        (fixture(ledger::fixtures::void("drop", "hold")), "pending_not_found"),
+        (fixture(ledger::fixtures::reversal("undo", "pay", None)), "reversed_transfer_not_found"),
+    ] {
+        let reply = api.post("/v1/transfers", "globex", body).await;
+        assert_eq!((reply.status, reply.code()), (StatusCode::UNPROCESSABLE_ENTITY, code), "{}", reply.body);
+    }
+    covered.insert(("POST", "/v1/transfers"));
+    let chain = json!({"transfers": [
+        {"linked": true, "id": "l1", "debit_account_id": "zed", "credit_account_id": "alice", "amount": 1, "currency": "EUR"},
+        t("l2", "alice", "zed", 1),
+    ]});
+    let reply = api.post("/v1/linked-transfers", "globex", chain).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
+    covered.insert(("POST", "/v1/linked-transfers"));
+
+    // Ids are per tenant: globex reusing acme's ids makes resources of its own, never a replay of
+    // acme's (no `409`, no acme fields echoed back).
+    let reply = api.post("/v1/accounts", "globex", json!({"id": "alice", "currency": "USD"})).await;
+    assert_eq!((reply.status, reply.body["currency"].as_str()), (StatusCode::CREATED, Some("USD")));
+    assert!(!reply.replayed());
+    covered.insert(("POST", "/v1/accounts"));
+    let batch = json!({"id": "batch", "transfers": [
+        {"id": "b-1", "debit_account_id": "zed", "credit_account_id": "alice", "amount": 7, "currency": "USD"}
+    ]});
+    let reply = api.post("/v1/transfer-batches", "globex", batch).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    assert!(!reply.replayed());
+    assert_eq!(reply.body["total"].as_u64(), Some(1));
+    covered.insert(("POST", "/v1/transfer-batches"));
+    api.stack.drain().await.unwrap();
+    let theirs = api.get("/v1/transfers/b-1", "globex").await;
+    assert_eq!((theirs.body["amount"].as_i64(), theirs.body["currency"].as_str()), (Some(7), Some("USD")));
+
+    let routes: BTreeSet<(&str, &str)> = ledger_http::routes().into_iter().collect();
+    assert_eq!(covered, routes, "every route has its isolation check");
+    // And acme's ledger reads exactly as before.
+    assert_eq!(acme_view(&api, &at).await, before);
+}
