@@ -19,6 +19,8 @@ pub enum Requirements {
     Tools,
     /// checkov, the IaC security scanner, in a venv of its own (its pins conflict with SAM CLI's).
     Scanner,
+    /// schemathesis, the API fuzzer the tests run, in a venv of its own.
+    Fuzzer,
 }
 
 impl Requirements {
@@ -28,6 +30,7 @@ impl Requirements {
             Requirements::Emulators => "emulator.txt",
             Requirements::Tools => "tools.txt",
             Requirements::Scanner => "scanner.txt",
+            Requirements::Fuzzer => "fuzzer.txt",
         }
     }
 
@@ -36,6 +39,7 @@ impl Requirements {
         match self {
             Requirements::Emulators | Requirements::Tools => paths::venv(),
             Requirements::Scanner => paths::scanner_venv(),
+            Requirements::Fuzzer => paths::fuzzer_venv(),
         }
     }
 
@@ -45,6 +49,7 @@ impl Requirements {
             Requirements::Emulators => "import moto.moto_server.werkzeug_app",
             Requirements::Tools => "import cfnlint, samcli, cfn_lint_serverless",
             Requirements::Scanner => "import checkov",
+            Requirements::Fuzzer => "import schemathesis",
         }
     }
 }
@@ -97,8 +102,9 @@ fn ensure_python(set: Requirements) -> io::Result<()> {
     let mut pip = Command::new(&python);
     pip.args(["-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "on", "-r"])
         .arg(dir.join(set.file()));
-    // The scanner's file pins everything itself; the others share the main venv's constraints.
-    if !matches!(set, Requirements::Scanner) {
+    // The scanner's and the fuzzer's files pin everything themselves; the others share the main
+    // venv's constraints.
+    if !matches!(set, Requirements::Scanner | Requirements::Fuzzer) {
         pip.arg("-c").arg(dir.join("constraints.txt"));
     }
     run(&mut pip)

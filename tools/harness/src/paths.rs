@@ -22,6 +22,11 @@ pub fn scanner_venv() -> PathBuf {
     venv().join("scanner")
 }
 
+/// schemathesis's own venv, inside the project's.
+pub fn fuzzer_venv() -> PathBuf {
+    venv().join("fuzzer")
+}
+
 pub fn venv_python() -> PathBuf {
     venv().join("bin").join("python")
 }

@@ -63,8 +63,9 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Install the pinned emulators (moto, DynamoDB Local, a Java runtime) and Chromium (for the
-    /// dashboard test), or also SAM CLI, cfn-lint, cargo-lambda and checkov.
+    /// Install the pinned emulators (moto, DynamoDB Local, a Java runtime), schemathesis (the API
+    /// fuzzer) and Chromium (for the dashboard test), or also SAM CLI, cfn-lint, cargo-lambda and
+    /// checkov.
     Setup {
         #[arg(long)]
         tools: bool,
@@ -165,6 +166,7 @@ fn run(cli: Cli) -> Result<ExitCode, AnyError> {
     match cli.command {
         Cmd::Setup { tools } => {
             install::ensure(Requirements::Emulators)?;
+            install::ensure(Requirements::Fuzzer)?;
             install::ensure_browser()?;
             if tools {
                 install::ensure(Requirements::Tools)?;
@@ -174,6 +176,7 @@ fn run(cli: Cli) -> Result<ExitCode, AnyError> {
         }
         Cmd::Test { args } => {
             install::ensure(Requirements::Emulators)?;
+            install::ensure(Requirements::Fuzzer)?;
             install::ensure_browser()?;
             // One pair of emulators for every test process: each test makes tables and queues of its own.
             let emulators = Emulators::start(Ports::default())?;
