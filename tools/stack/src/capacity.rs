@@ -146,7 +146,7 @@ pub fn largest_metadata() -> Metadata {
 /// One operation's DynamoDB calls and the capacity units they consume.
 pub struct Operation {
     pub name: &'static str,
-    pub calls: &'static str,
+    pub calls: String,
     pub rcu: f64,
     pub wcu: usize,
 }
@@ -308,8 +308,36 @@ pub fn operations(s: &SampleItems) -> Vec<Operation> {
         ),
     ]
     .into_iter()
-    .map(|(name, calls, rcu, wcu)| Operation { name, calls, rcu, wcu })
+    .map(|(name, calls, rcu, units)| {
+        // Every API request spends its tenant's request bucket first (`ledger_http::limit`).
+        match limit_spends(name) {
+            0 => Operation { name, calls: calls.to_owned(), rcu, wcu: units },
+            n => Operation {
+                name,
+                calls: format!("{n} UpdateItem (the tenant's request bucket) + {calls}"),
+                rcu,
+                wcu: units + n * wcu(LIMIT_ITEM_BYTES),
+            },
+        }
+    })
     .collect()
+}
+
+/// A tenant's request bucket: its key and one number.
+const LIMIT_ITEM_BYTES: usize = 40;
+
+/// The limit writes an operation makes: one per API request, and one more for a batch or a linked
+/// chain (its transfers beyond the first); none for the worker's and the sweeper's work.
+pub fn limit_spends(operation: &str) -> usize {
+    match operation.split_once(' ') {
+        Some(("POST", path))
+            if path.starts_with("/v1/transfer-batches") || path.starts_with("/v1/linked-transfers") =>
+        {
+            2
+        }
+        Some(("POST" | "GET", _)) => 1,
+        _ => 0,
+    }
 }
 
 #[cfg(test)]
@@ -333,7 +361,11 @@ mod tests {
             assert!(size < 1024, "{size}");
         }
         let committed = operations(&s).into_iter().find(|o| o.name == COMMITTED).unwrap();
-        assert_eq!((committed.rcu, committed.wcu), (3.0, 10));
+        // 10 for the transfer, 1 for its request bucket.
+        assert_eq!((committed.rcu, committed.wcu), (3.0, 11));
+        assert_eq!(limit_spends(BATCH_CLAIMED), 2);
+        assert_eq!(limit_spends("GET /v1/transfer-batches/{id}"), 1);
+        assert_eq!(limit_spends(QUEUED_COMMITTED), 0);
     }
 
     #[test]

@@ -191,10 +191,13 @@ pub async fn run(args: CostArgs) -> std::io::Result<String> {
             .map(|o| (o.rcu, o.wcu as f64))
             .ok_or_else(|| io_error(format!("no capacity row {name}")))
     };
+    // Every API request first waits for its tenant's request bucket (one conditional write; a batch
+    // spends it twice), counted as a write like the others.
+    let limit_waits = |row: &str| capacity::limit_spends(row) as f64;
     let sync = |name: &'static str, measured: Measured, row: &str, reads: f64, writes: f64| {
         units(row).map(|(rcu, wcu)| Priced {
             name,
-            api: Invocation::each(measured, reads, writes),
+            api: Invocation::each(measured, reads, writes + limit_waits(row)),
             worker: None,
             rcu,
             wcu,
@@ -210,7 +213,10 @@ pub async fn run(args: CostArgs) -> std::io::Result<String> {
         Priced {
             name: "queued transfer: POST /v1/transfers + respond-async, then the worker",
             // The claim (a conditional PutItem), then SendMessage.
-            api: Invocation { sqs_sends: 1.0, ..Invocation::each(claimed, 0.0, 1.0) },
+            api: Invocation {
+                sqs_sends: 1.0,
+                ..Invocation::each(claimed, 0.0, 1.0 + limit_waits(capacity::CLAIMED))
+            },
             // The claims and balances read, one transaction for the invocation's transfers.
             worker: Some(Invocation {
                 share: 1.0 / QUEUED_PER_INVOCATION as f64,
@@ -224,7 +230,11 @@ pub async fn run(args: CostArgs) -> std::io::Result<String> {
             name: "queued transfer in a batch of 100: POST /v1/transfer-batches, then the worker",
             // The record's PutItem, the ids' BatchGetItem, 7 rounds of 16 concurrent claims, the
             // ids' transaction, SendMessage, the status' BatchGetItem.
-            api: Invocation { share: per_batch, sqs_sends: 1.0, ..Invocation::each(batched, 2.0, 9.0) },
+            api: Invocation {
+                share: per_batch,
+                sqs_sends: 1.0,
+                ..Invocation::each(batched, 2.0, 9.0 + limit_waits(capacity::BATCH_CLAIMED))
+            },
             // The ids and cursor, then per window of 96 transfers a read of claims and balances,
             // and transactions of up to 99 items (about 19 transfers of accounts of their own).
             worker: Some(Invocation { share: per_batch, ..Invocation::each(batch_applied, 4.0, 6.0) }),
