@@ -412,3 +412,29 @@ fn users_of_the_created_pool_cannot_write_or_change_their_tenant() {
     let claim = scalar(&r["ApiFunction"]["Properties"]["Environment"]["Variables"]["TENANT_CLAIM"]);
     assert!(claim.contains("CreatesUserPool") && claim.contains("custom:tenant_id"), "{claim}");
 }
+
+/// Each stage's per-tenant limit reaches the API as the variables `ledger_config` reads, parses,
+/// leaves no one tenant the whole stage throttle, and lets a full batch through once its bucket
+/// is full.
+#[test]
+fn every_stage_holds_each_tenant_to_a_limit_below_the_stage_throttle() {
+    let t = template();
+    let variables = &t["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"];
+    let stages = t["Mappings"]["StageConfig"].as_mapping().unwrap();
+    assert_eq!(stages.len(), 2);
+    for (stage, config) in stages {
+        let setting = |variable: &str| {
+            // `!FindInMap [StageConfig, !Ref Stage, Key]`: the key this stage's value sits under.
+            let Value::Tagged(find) = &variables[variable] else { panic!("{variable} is not a !FindInMap") };
+            assert_eq!(find.tag, "FindInMap");
+            let key = find.value[2].as_str().unwrap();
+            config[key].as_u64().unwrap_or_else(|| panic!("{stage:?} has no {key}")).to_string()
+        };
+        let (rate, burst) = (setting("TENANT_OPERATIONS_PER_SECOND"), setting("TENANT_BURST"));
+        let env = [("TENANT_OPERATIONS_PER_SECOND", rate.as_str()), ("TENANT_BURST", burst.as_str())];
+        let limit = ledger_config::tenant_limit(&env).unwrap().expect("a limit");
+        let stage_rate = config["ThrottlingRateLimit"].as_u64().unwrap();
+        assert!(u64::from(limit.per_second()) * 2 <= stage_rate, "{stage:?}: {rate}/s of {stage_rate}/s");
+        assert!(limit.burst() as usize >= ledger::batch::MAX_BATCH_TRANSFERS, "{stage:?}: burst {burst}");
+    }
+}
