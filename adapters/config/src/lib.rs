@@ -97,11 +97,14 @@ pub fn tenant_limit(source: &impl Source) -> Result<Option<ledger::RateLimit>, C
             .transpose()
     };
     let Some(per_second) = number("TENANT_OPERATIONS_PER_SECOND")? else { return Ok(None) };
-    let burst = number("TENANT_BURST")?.unwrap_or(per_second);
-    ledger::RateLimit::new(per_second, burst).map(Some).map_err(|e| ConfigError::Invalid {
-        name: "TENANT_OPERATIONS_PER_SECOND",
-        value: per_second.to_string(),
-        why: e.to_string(),
+    let given_burst = number("TENANT_BURST")?;
+    let burst = given_burst.unwrap_or(per_second);
+    ledger::RateLimit::new(per_second, burst).map(Some).map_err(|e| {
+        let (name, value) = match given_burst {
+            Some(0) => ("TENANT_BURST", 0),
+            _ => ("TENANT_OPERATIONS_PER_SECOND", per_second),
+        };
+        ConfigError::Invalid { name, value: value.to_string(), why: e.to_string() }
     })
 }
 
@@ -181,7 +184,15 @@ mod tests {
         ));
         assert!(matches!(
             tenant_limit(&[("TENANT_OPERATIONS_PER_SECOND", "0")]),
-            Err(ConfigError::Invalid { .. })
+            Err(ConfigError::Invalid { name: "TENANT_OPERATIONS_PER_SECOND", .. })
+        ));
+        assert!(matches!(
+            tenant_limit(&[("TENANT_OPERATIONS_PER_SECOND", "5000")]),
+            Err(ConfigError::Invalid { name: "TENANT_OPERATIONS_PER_SECOND", .. })
+        ));
+        assert!(matches!(
+            tenant_limit(&[("TENANT_OPERATIONS_PER_SECOND", "5"), ("TENANT_BURST", "0")]),
+            Err(ConfigError::Invalid { name: "TENANT_BURST", .. })
         ));
         assert_eq!(tenant_limit(&[("TENANT_BURST", "10")]), Ok(None));
     }

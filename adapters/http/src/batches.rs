@@ -17,7 +17,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::body::{CreateBatch, LinkedBody};
-use crate::extract::{JsonBody, MAX_BATCH_BODY_BYTES, Tenant};
+use crate::extract::{JsonBody, MAX_BATCH_BODY_BYTES, SubmittingTenant, Tenant};
 use crate::observe::record;
 use crate::prefer::Prefer;
 use crate::problem::ApiError;
@@ -61,13 +61,13 @@ async fn enqueue(
 /// `POST /v1/transfer-batches`: 202 once the batch's ids are claimed and its message is queued.
 pub async fn create_batch(
     State(app): State<AppState>,
-    Tenant(tenant): Tenant,
+    SubmittingTenant(tenant): SubmittingTenant,
     Extension(trace): Extension<TraceContext>,
     JsonBody(body): JsonBody<CreateBatch, MAX_BATCH_BODY_BYTES>,
 ) -> Result<Response, ApiError> {
     let batch = TransferBatch::new(body.id, body.transfers)?;
     record("batchId", batch.id().as_str());
-    crate::limit::spend(&app, &tenant, crate::limit::beyond_the_request(batch.transfers().len())).await?;
+    crate::limit::spend(&app, &tenant, crate::limit::operations(batch.transfers().len())).await?;
     let recorded = app.store.submit_batch(&tenant, &batch, OffsetDateTime::now_utc()).await?;
     let status = app.store.batch_status(&tenant, batch.id()).await?;
     // A replay sends again unless every transfer is settled: the first message may have been lost.

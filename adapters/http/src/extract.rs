@@ -19,9 +19,25 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_BATCH_BODY_BYTES: usize = 1024 * 1024;
 
 /// The tenant named by a claim of the bearer token that API Gateway's JWT authorizer verified (the
-/// local stack plays that part), admitted by its request limit. No verified claim, no tenant: 401;
-/// over its limit: 429 (`limit::spend`).
+/// local stack plays that part), admitted by its request limit for one operation. No verified
+/// claim, no tenant: 401; over its limit: 429 (`limit::spend`).
 pub struct Tenant(pub TenantId);
+
+/// The same tenant, not charged yet: for the routes whose request is as many operations as the
+/// transfers its body holds (batches, linked chains). Their handler charges it once the body
+/// parses, before anything is written (`limit::spend`).
+pub struct SubmittingTenant(pub TenantId);
+
+fn verified_tenant(parts: &Parts, state: &AppState) -> Result<TenantId, ApiError> {
+    let claims = match parts.extensions.get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()),
+        _ => None,
+    };
+    let claim = claims.and_then(|jwt| jwt.claims.get(state.tenant_claim.as_str()));
+    let tenant = claim.and_then(|raw| TenantId::parse(raw.as_str()).ok()).ok_or(ApiError::Unauthorized)?;
+    crate::observe::record("tenant", tenant.as_str());
+    Ok(tenant)
+}
 
 impl<S> FromRequestParts<S> for Tenant
 where
@@ -32,16 +48,21 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        let claims = match parts.extensions.get::<RequestContext>() {
-            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()),
-            _ => None,
-        };
-        let claim = claims.and_then(|jwt| jwt.claims.get(state.tenant_claim.as_str()));
-        let tenant =
-            claim.and_then(|raw| TenantId::parse(raw.as_str()).ok()).ok_or(ApiError::Unauthorized)?;
-        crate::observe::record("tenant", tenant.as_str());
+        let tenant = verified_tenant(parts, &state)?;
         crate::limit::spend(&state, &tenant, 1).await?;
         Ok(Tenant(tenant))
+    }
+}
+
+impl<S> FromRequestParts<S> for SubmittingTenant
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        verified_tenant(parts, &AppState::from_ref(state)).map(SubmittingTenant)
     }
 }
 

@@ -13,7 +13,7 @@ use crate::body::{
     AccountBody, BalanceAtBody, CreateAccount, CreateLinked, EntryBody, LinkedBody, ListBody, StatementBody,
 };
 use crate::cursor;
-use crate::extract::{Instants, JsonBody, ListParams, MAX_BATCH_BODY_BYTES, Tenant};
+use crate::extract::{Instants, JsonBody, ListParams, MAX_BATCH_BODY_BYTES, SubmittingTenant, Tenant};
 use crate::observe::record;
 use crate::prefer::Prefer;
 use crate::problem::ApiError;
@@ -198,7 +198,7 @@ pub async fn create_transfer(
 /// `Prefer: respond-async`, the chain is claimed whole, queued as one message, and answered 202.
 pub async fn create_linked(
     State(app): State<AppState>,
-    Tenant(tenant): Tenant,
+    SubmittingTenant(tenant): SubmittingTenant,
     headers: http::HeaderMap,
     Extension(trace): Extension<TraceContext>,
     JsonBody(body): JsonBody<CreateLinked, MAX_BATCH_BODY_BYTES>,
@@ -207,7 +207,7 @@ pub async fn create_linked(
     if let Some(first) = chain.transfers().first() {
         record("transferId", first.id.as_str());
     }
-    crate::limit::spend(&app, &tenant, crate::limit::beyond_the_request(chain.transfers().len())).await?;
+    crate::limit::spend(&app, &tenant, crate::limit::operations(chain.transfers().len())).await?;
     let prefer = Prefer::from_headers(&headers);
     if prefer.respond_async {
         return crate::batches::create_linked_async(&app, &tenant, trace, chain).await;

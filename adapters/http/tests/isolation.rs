@@ -76,8 +76,18 @@ async fn another_tenant_sees_404_never_data_on_every_route() {
     api.stack.drain().await.unwrap();
     let at = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
     let before = acme_view(&api, &at).await;
-    // Globex has accounts of its own, some named as acme's are, none of acme's money.
-    api.open_account("globex", "zed", false).await;
+    // Globex has accounts of its own, one named as one of acme's is ("alice", in USD), none of
+    // acme's money; acme's "bob" has no namesake in globex.
+    api.open_account("globex", "zed", true).await;
+    let alice = api.post("/v1/accounts", "globex", json!({"id": "alice", "currency": "USD"})).await;
+    assert_eq!(alice.status, StatusCode::CREATED);
+    let no_acme_data = |what: &str, body: &Value| {
+        let text = body.to_string();
+        assert!(!text.contains("EUR"), "{what}: acme's data: {text}");
+        for id in ["fund", "pay", "hold", "chain-1", "chain-2", "b-1", "b-2"] {
+            assert!(!text.contains(&format!("\"{id}\"")), "{what}: acme's {id}: {text}");
+        }
+    };
 
     let mut covered: BTreeSet<(&str, &str)> = BTreeSet::new();
     let mut not_found = |method: &'static str, route: &'static str, reply: harness::Reply| {
@@ -85,31 +95,36 @@ async fn another_tenant_sees_404_never_data_on_every_route() {
         assert_eq!(reply.code(), "not_found", "{method} {route}: {}", reply.body);
         covered.insert((method, route));
     };
-    not_found("GET", "/v1/accounts/{id}", api.get("/v1/accounts/alice", "globex").await);
-    not_found("GET", "/v1/accounts/{id}/entries", api.get("/v1/accounts/alice/entries", "globex").await);
+    not_found("GET", "/v1/accounts/{id}", api.get("/v1/accounts/bob", "globex").await);
+    not_found("GET", "/v1/accounts/{id}/entries", api.get("/v1/accounts/bob/entries", "globex").await);
     not_found(
         "GET",
         "/v1/accounts/{id}/balance",
-        api.get(&format!("/v1/accounts/alice/balance?at={at}"), "globex").await,
+        api.get(&format!("/v1/accounts/bob/balance?at={at}"), "globex").await,
     );
-    not_found("GET", "/v1/accounts/{id}/statement", api.get("/v1/accounts/alice/statement", "globex").await);
+    not_found("GET", "/v1/accounts/{id}/statement", api.get("/v1/accounts/bob/statement", "globex").await);
     not_found("GET", "/v1/transfers/{id}", api.get("/v1/transfers/pay", "globex").await);
     not_found("GET", "/v1/transfer-batches/{id}", api.get("/v1/transfer-batches/batch", "globex").await);
+    // The namesake is globex's own alice, with nothing of acme's.
+    let own = api.get("/v1/accounts/alice", "globex").await;
+    assert_eq!((own.status, own.body["balance"].as_i64()), (StatusCode::OK, Some(0)));
+    no_acme_data("globex's alice", &own.body);
+    let own = api.get("/v1/accounts/alice/entries", "globex").await;
+    assert_eq!((own.status, own.body["data"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)));
 
     // Lists: globex's own accounts only, and acme's cursors replayed by globex reach globex's own
     // list (a cursor is a position, the tenant comes from the token) or are refused.
     let page = api.get("/v1/accounts?limit=2", "acme").await;
     let acme_cursor = page.body["next_cursor"].as_str().unwrap().to_owned();
+    let ids_of = |reply: &harness::Reply| -> Vec<String> {
+        let data = reply.body["data"].as_array().unwrap();
+        data.iter().filter_map(|a| a["id"].as_str().map(str::to_owned)).collect()
+    };
     let mine = api.get("/v1/accounts", "globex").await;
-    assert_eq!(mine.status, StatusCode::OK);
-    let ids: Vec<&str> =
-        mine.body["data"].as_array().unwrap().iter().filter_map(|a| a["id"].as_str()).collect();
-    assert_eq!(ids, ["zed"]);
+    assert_eq!((mine.status, ids_of(&mine)), (StatusCode::OK, vec!["alice".to_owned(), "zed".to_owned()]));
     let replayed = api.get(&format!("/v1/accounts?cursor={acme_cursor}"), "globex").await;
     assert_eq!(replayed.status, StatusCode::OK, "{}", replayed.body);
-    let ids: Vec<&str> =
-        replayed.body["data"].as_array().unwrap().iter().filter_map(|a| a["id"].as_str()).collect();
-    assert_eq!(ids, ["zed"], "acme's cursor walked globex's own list");
+    assert_eq!(ids_of(&replayed), ["zed"], "acme's cursor (after its 2nd account) walked globex's own list");
     covered.insert(("GET", "/v1/accounts"));
     let entries = api.get("/v1/accounts/alice/entries?limit=1", "acme").await;
     let entry_cursor = entries.body["next_cursor"].as_str().unwrap().to_owned();
@@ -118,24 +133,28 @@ async fn another_tenant_sees_404_never_data_on_every_route() {
     for path in [
         format!("/v1/accounts/alice/entries?cursor={entry_cursor}"),
         format!("/v1/accounts/alice/statement?cursor={statement_cursor}"),
+        format!("/v1/accounts/bob/entries?cursor={entry_cursor}"),
     ] {
+        // Globex's own history from that position (nothing), a refusal, or not found: never acme's.
         let reply = api.get(&path, "globex").await;
-        assert_eq!(
-            (reply.status, reply.code()),
-            (StatusCode::NOT_FOUND, "not_found"),
-            "{path}: {}",
-            reply.body
-        );
+        let answered = [StatusCode::OK, StatusCode::BAD_REQUEST, StatusCode::NOT_FOUND];
+        assert!(answered.contains(&reply.status), "{path}: {} {}", reply.status, reply.body);
+        no_acme_data(&path, &reply.body);
     }
 
-    // An ETag acme holds does not make globex's read a 304.
+    // An ETag acme holds does not make globex's read of its namesake a 304.
     let tagged = api.get("/v1/accounts/alice", "acme").await;
     let tag = tagged.headers["etag"].to_str().unwrap().to_owned();
     let reply = api.send_request(get_with_tag(&api, "/v1/accounts/alice", "globex", &tag)).await;
-    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        (reply.status, reply.body["currency"].as_str()),
+        (StatusCode::OK, Some("USD")),
+        "{}",
+        reply.body
+    );
 
     // Writes naming acme's accounts and transfers: refused as not found, nothing moved.
-    let reply = api.post("/v1/transfers", "globex", t("steal", "alice", "zed", 1)).await;
+    let reply = api.post("/v1/transfers", "globex", t("steal", "bob", "zed", 1)).await;
     assert_eq!((reply.status, reply.code()), (StatusCode::UNPROCESSABLE_ENTITY, "account_not_found"));
     for (body, code) in [
         (fixture(ledger::fixtures::post("take", "hold", None)), "pending_not_found"),
@@ -147,16 +166,17 @@ async fn another_tenant_sees_404_never_data_on_every_route() {
     }
     covered.insert(("POST", "/v1/transfers"));
     let chain = json!({"transfers": [
-        {"linked": true, "id": "l1", "debit_account_id": "zed", "credit_account_id": "alice", "amount": 1, "currency": "EUR"},
-        t("l2", "alice", "zed", 1),
+        {"linked": true, "id": "l1", "debit_account_id": "zed", "credit_account_id": "bob", "amount": 1, "currency": "EUR"},
+        t("l2", "bob", "zed", 1),
     ]});
     let reply = api.post("/v1/linked-transfers", "globex", chain).await;
-    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
+    assert_eq!((reply.status, reply.code()), (StatusCode::UNPROCESSABLE_ENTITY, "account_not_found"));
     covered.insert(("POST", "/v1/linked-transfers"));
 
-    // Ids are per tenant: globex reusing acme's ids makes resources of its own, never a replay of
-    // acme's (no `409`, no acme fields echoed back).
-    let reply = api.post("/v1/accounts", "globex", json!({"id": "alice", "currency": "USD"})).await;
+    // Ids are per tenant: globex reusing acme's ids made, and makes, resources of its own, never a
+    // replay of acme's (no `409`, no acme fields echoed back).
+    assert!(!alice.replayed());
+    let reply = api.post("/v1/accounts", "globex", json!({"id": "bob", "currency": "USD"})).await;
     assert_eq!((reply.status, reply.body["currency"].as_str()), (StatusCode::CREATED, Some("USD")));
     assert!(!reply.replayed());
     covered.insert(("POST", "/v1/accounts"));

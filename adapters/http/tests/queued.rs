@@ -371,7 +371,8 @@ async fn redriven_dead_letters_apply_exactly_once() {
     // As if every delivery had failed: move the message to the dead-letter queue, twice over.
     let message = sqs.receive_message().queue_url(&queue).send().await.unwrap().messages.unwrap().remove(0);
     for _ in 0..2 {
-        sqs.send_message().queue_url(&dlq).message_body(message.body().unwrap()).send().await.unwrap();
+        let resend = sqs.send_message().queue_url(&dlq).message_body(message.body().unwrap());
+        resend.message_group_id("acme").send().await.unwrap();
     }
     sqs.delete_message()
         .queue_url(&queue)
@@ -385,6 +386,12 @@ async fn redriven_dead_letters_apply_exactly_once() {
     assert!(listed[0].reason.contains("batch b1 of tenant acme"), "{}", listed[0].reason);
     assert_eq!(ledger_ops::dlq::redrive(sqs, &dlq, &queue).await.unwrap(), 2);
     assert!(ledger_ops::dlq::list(sqs, &dlq).await.unwrap().is_empty());
+    // Redriven, each keeps its tenant's group, so the fair queue still tells tenants apart.
+    let group = aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId;
+    let back = sqs.receive_message().queue_url(&queue).max_number_of_messages(10).visibility_timeout(0);
+    let back = back.message_system_attribute_names(group.clone()).send().await.unwrap().messages.unwrap();
+    assert_eq!(back.len(), 2);
+    assert!(back.iter().all(|m| m.attributes().unwrap()[&group] == "acme"));
     drain(&api).await;
     assert_eq!((balance(&api, "alice").await, balance(&api, "bob").await), (75, 25));
     let status = api.get("/v1/transfer-batches/b1", "acme").await;

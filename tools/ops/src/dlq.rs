@@ -77,6 +77,7 @@ pub async fn redrive(client: &Client, dlq_url: &str, queue_url: &str) -> io::Res
             .queue_url(dlq_url)
             .max_number_of_messages(10)
             .visibility_timeout(30)
+            .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
             .send()
             .await
             .map_err(sqs_err)?;
@@ -88,9 +89,12 @@ pub async fn redrive(client: &Client, dlq_url: &str, queue_url: &str) -> io::Res
             .iter()
             .enumerate()
             .filter_map(|(i, m)| {
+                // The tenant's group again, so the fair queue still tells tenants apart.
+                let group = m.attributes().and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId));
                 SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
                     .message_body(m.body().unwrap_or_default())
+                    .set_message_group_id(group.cloned())
                     .build()
                     .ok()
             })

@@ -326,15 +326,10 @@ pub fn operations(s: &SampleItems) -> Vec<Operation> {
 /// A tenant's request bucket: its key and one number.
 const LIMIT_ITEM_BYTES: usize = 40;
 
-/// The limit writes an operation makes: one per API request, and one more for a batch or a linked
-/// chain (its transfers beyond the first); none for the worker's and the sweeper's work.
+/// The limit writes an operation makes: one per API request (a batch or a chain spends all its
+/// transfers in one), none for the worker's and the sweeper's work.
 pub fn limit_spends(operation: &str) -> usize {
     match operation.split_once(' ') {
-        Some(("POST", path))
-            if path.starts_with("/v1/transfer-batches") || path.starts_with("/v1/linked-transfers") =>
-        {
-            2
-        }
         Some(("POST" | "GET", _)) => 1,
         _ => 0,
     }
@@ -363,7 +358,7 @@ mod tests {
         let committed = operations(&s).into_iter().find(|o| o.name == COMMITTED).unwrap();
         // 10 for the transfer, 1 for its request bucket.
         assert_eq!((committed.rcu, committed.wcu), (3.0, 11));
-        assert_eq!(limit_spends(BATCH_CLAIMED), 2);
+        assert_eq!(limit_spends(BATCH_CLAIMED), 1);
         assert_eq!(limit_spends("GET /v1/transfer-batches/{id}"), 1);
         assert_eq!(limit_spends(QUEUED_COMMITTED), 0);
     }

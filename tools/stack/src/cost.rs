@@ -191,8 +191,8 @@ pub async fn run(args: CostArgs) -> std::io::Result<String> {
             .map(|o| (o.rcu, o.wcu as f64))
             .ok_or_else(|| io_error(format!("no capacity row {name}")))
     };
-    // Every API request first waits for its tenant's request bucket (one conditional write; a batch
-    // spends it twice), counted as a write like the others.
+    // Every API request first waits for its tenant's request bucket (one conditional write),
+    // counted as a write like the others.
     let limit_waits = |row: &str| capacity::limit_spends(row) as f64;
     let sync = |name: &'static str, measured: Measured, row: &str, reads: f64, writes: f64| {
         units(row).map(|(rcu, wcu)| Priced {

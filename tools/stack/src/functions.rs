@@ -90,8 +90,10 @@ pub fn environment(emulators: &Emulators, stack: &Stack) -> Vec<(&'static str, S
         ("TABLE_NAME", stack.store.table().to_owned()),
         ("QUEUE_URL", stack.queue.url().to_owned()),
         ("TENANT_CLAIM", ledger_config::DEFAULT_TENANT_CLAIM.to_owned()),
-        // A limit on, as deployed, so its write is in every measured request; too high to refuse any.
-        ("TENANT_OPERATIONS_PER_SECOND", "1000000".to_owned()),
+        // A limit on, as deployed, so its write is in every measured request; a burst too large to
+        // refuse any.
+        ("TENANT_OPERATIONS_PER_SECOND", ledger::rate::MAX_PER_SECOND.to_string()),
+        ("TENANT_BURST", "1000000".to_owned()),
         ("METRICS_NAMESPACE", ledger_config::DEFAULT_METRICS_NAMESPACE.to_owned()),
         ("SERVICE_NAME", ledger_config::DEFAULT_SERVICE_NAME.to_owned()),
         ("RUST_LOG", "info".to_owned()),
