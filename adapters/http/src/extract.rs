@@ -28,15 +28,24 @@ pub struct Tenant(pub TenantId);
 /// parses, before anything is written (`limit::spend`).
 pub struct SubmittingTenant(pub TenantId);
 
-fn verified_tenant(parts: &Parts, state: &AppState) -> Result<TenantId, ApiError> {
-    let claims = match parts.extensions.get::<RequestContext>() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()),
-        _ => None,
-    };
-    let claim = claims.and_then(|jwt| jwt.claims.get(state.tenant_claim.as_str()));
-    let tenant = claim.and_then(|raw| TenantId::parse(raw.as_str()).ok()).ok_or(ApiError::Unauthorized)?;
-    crate::observe::record("tenant", tenant.as_str());
-    Ok(tenant)
+impl<S> FromRequestParts<S> for SubmittingTenant
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let claims = match parts.extensions.get::<RequestContext>() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()),
+            _ => None,
+        };
+        let claim = claims.and_then(|jwt| jwt.claims.get(AppState::from_ref(state).tenant_claim.as_str()));
+        let tenant =
+            claim.and_then(|raw| TenantId::parse(raw.as_str()).ok()).ok_or(ApiError::Unauthorized)?;
+        crate::observe::record("tenant", tenant.as_str());
+        Ok(SubmittingTenant(tenant))
+    }
 }
 
 impl<S> FromRequestParts<S> for Tenant
@@ -47,22 +56,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        let tenant = verified_tenant(parts, &state)?;
-        crate::limit::spend(&state, &tenant, 1).await?;
+        let SubmittingTenant(tenant) = SubmittingTenant::from_request_parts(parts, state).await?;
+        crate::limit::spend(&AppState::from_ref(state), &tenant, 1).await?;
         Ok(Tenant(tenant))
-    }
-}
-
-impl<S> FromRequestParts<S> for SubmittingTenant
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        verified_tenant(parts, &AppState::from_ref(state)).map(SubmittingTenant)
     }
 }
 

@@ -128,45 +128,42 @@ impl Flood {
     }
 }
 
+/// One of A's clients: on every beat until `until`, its `i`th request (path, body, operations),
+/// whatever the answers before it were.
+fn flood_client(
+    api: Arc<Api>,
+    flood: Arc<Flood>,
+    every: Duration,
+    until: Instant,
+    request: impl Fn(usize) -> (&'static str, serde_json::Value, u32) + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut beat = tokio::time::interval(every);
+        beat.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let mut i = 0;
+        while Instant::now() < until {
+            beat.tick().await;
+            let (path, body, operations) = request(i);
+            flood.count(api.post(path, "acme", body).await.status, operations);
+            i += 1;
+        }
+    })
+}
+
 fn flood_a(api: Arc<Api>, flood: Arc<Flood>, until: Instant) -> Vec<tokio::task::JoinHandle<()>> {
+    let account = |n: usize| format!("a{}", n % 8);
     let sync = (0..A_SYNC_CLIENTS).map(|client| {
-        let (api, flood) = (api.clone(), flood.clone());
-        tokio::spawn(async move {
-            let mut beat = tokio::time::interval(A_SYNC_EVERY);
-            beat.set_missed_tick_behavior(MissedTickBehavior::Skip);
-            let mut i = 0;
-            while Instant::now() < until {
-                beat.tick().await;
-                let body =
-                    t(&format!("a{client}-{i}"), &format!("a{}", i % 8), &format!("a{}", (i + 3) % 8), 1);
-                flood.count(api.post("/v1/transfers", "acme", body).await.status, 1);
-                i += 1;
-            }
+        flood_client(api.clone(), flood.clone(), A_SYNC_EVERY, until, move |i| {
+            ("/v1/transfers", t(&format!("a{client}-{i}"), &account(i), &account(i + 3), 1), 1)
         })
     });
     let batches = (0..A_BATCH_CLIENTS).map(|client| {
-        let (api, flood) = (api.clone(), flood.clone());
-        tokio::spawn(async move {
-            let mut beat = tokio::time::interval(A_BATCH_EVERY);
-            beat.set_missed_tick_behavior(MissedTickBehavior::Skip);
-            let mut i = 0;
-            while Instant::now() < until {
-                beat.tick().await;
-                let transfers: Vec<_> = (0..A_BATCH_SIZE)
-                    .map(|n| {
-                        t(
-                            &format!("ab{client}-{i}-{n}"),
-                            &format!("a{}", n % 8),
-                            &format!("a{}", (n + 5) % 8),
-                            1,
-                        )
-                    })
-                    .collect();
-                let body = json!({"id": format!("ab{client}-{i}"), "transfers": transfers});
-                let status = api.post("/v1/transfer-batches", "acme", body).await.status;
-                flood.count(status, A_BATCH_SIZE as u32);
-                i += 1;
-            }
+        flood_client(api.clone(), flood.clone(), A_BATCH_EVERY, until, move |i| {
+            let transfers: Vec<_> = (0..A_BATCH_SIZE)
+                .map(|n| t(&format!("ab{client}-{i}-{n}"), &account(n), &account(n + 5), 1))
+                .collect();
+            let body = json!({"id": format!("ab{client}-{i}"), "transfers": transfers});
+            ("/v1/transfer-batches", body, A_BATCH_SIZE as u32)
         })
     });
     sync.chain(batches).collect()
