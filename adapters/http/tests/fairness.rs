@@ -133,3 +133,20 @@ async fn a_batch_larger_than_the_burst_passes_on_a_full_bucket_and_is_paid_for_a
     assert!((5..=6).contains(&seconds(&another)));
     assert_eq!(api.get("/v1/accounts", "globex").await.status, StatusCode::OK);
 }
+
+/// With the store throttled through every retry (an injected fault), the limit cannot be checked:
+/// the request fails closed with `503` and `Retry-After`, it is never let through unchecked, and a
+/// batch writes nothing.
+#[tokio::test]
+async fn a_limit_the_store_cannot_check_fails_closed() {
+    let faults = harness::FaultPlan { throttle: 1.0, ..harness::FaultPlan::none() };
+    let api = Api::on(fresh_stack_with(StackOptions { faults, ..limited(100, 100) }).await);
+    let read = api.get("/v1/accounts", "acme").await;
+    assert_eq!((read.status, read.code()), (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"));
+    assert_eq!(read.headers["retry-after"], "1");
+    let batch = json!({"id": "b", "transfers": [t("b-1", "bank", "alice", 1)]});
+    let refused = api.post("/v1/transfer-batches", "acme", batch).await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE, "{}", refused.body);
+    let claimed = api.stack.dynamodb.scan().table_name(api.stack.store.table()).send().await.unwrap();
+    assert_eq!(claimed.count(), 0, "{:?}", claimed.items());
+}
