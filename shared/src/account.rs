@@ -16,16 +16,15 @@ pub struct NewAccount {
     pub metadata: Metadata,
 }
 
-/// An account as the ledger holds it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// An account as the ledger holds it. Its JSON is the API's (and its events'): the totals with the
+/// balance and what is available, without the internal version.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Account {
     pub id: AccountId,
     pub currency: Currency,
     pub allow_overdraft: bool,
     pub metadata: Metadata,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    #[serde(flatten)]
     pub balances: Balances,
     /// How many entries the account has (see [`AccountBalance::entry_count`]).
     pub entry_count: u64,
@@ -48,6 +47,43 @@ pub struct AccountBalance {
     /// order, and never begins before the account (see `posting::apply`).
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub last_entry_at: Option<OffsetDateTime>,
+}
+
+#[derive(Serialize)]
+struct AccountView<'a> {
+    id: &'a AccountId,
+    currency: Currency,
+    allow_overdraft: bool,
+    metadata: &'a Metadata,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    debits_pending: u128,
+    debits_posted: u128,
+    credits_pending: u128,
+    credits_posted: u128,
+    balance: i128,
+    /// The balance less pending debits: what the account may still spend without overdraft.
+    available: i128,
+}
+
+impl Serialize for Account {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let b = &self.balances;
+        AccountView {
+            id: &self.id,
+            currency: self.currency,
+            allow_overdraft: self.allow_overdraft,
+            metadata: &self.metadata,
+            created_at: self.created_at,
+            debits_pending: b.debits_pending,
+            debits_posted: b.debits_posted,
+            credits_pending: b.credits_pending,
+            credits_posted: b.credits_posted,
+            balance: b.balance(),
+            available: b.available(),
+        }
+        .serialize(serializer)
+    }
 }
 
 impl Account {

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod batch;
 pub mod error;
+pub mod event;
 pub mod field;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
@@ -20,6 +21,7 @@ pub mod transfer;
 pub use account::{Account, AccountBalance, NewAccount};
 pub use batch::{BatchCounts, Submission, TransferBatch};
 pub use error::{LedgerError, RuleSubject, RuleViolation};
+pub use event::{Event, EventId, EventObject, EventType};
 pub use field::FieldError;
 pub use ids::{AccountId, BatchId, TenantId, TransferId};
 pub use metadata::Metadata;

@@ -3,12 +3,12 @@
 //! not at all, in order. If one member is refused, it keeps its own rule and every other member is
 //! refused `linked_failed`; nothing of the chain moves money.
 //!
-//! A chain is written in ONE DynamoDB transaction (100 items, 4 MB). A member writes at most 7
-//! items (its record, its expiry listing, two entries, the hold it resolves and that hold's
-//! listing, or the transfer it reverses) with up to two balances of its own, and at most about
-//! 205 KB (its record and the one it amends, each with 50 metadata values of 500 four-byte
-//! characters). So 14 members fit in the worst case, next to a batch's progress update:
-//! 14 × 7 + 1 = 99 items, 14 × 205 KB ≈ 2.9 MB.
+//! A chain is written in ONE DynamoDB transaction (100 items, 4 MB). A member writes at most 8
+//! items (its record, its expiry listing, two entries, its event, the hold it resolves and that
+//! hold's listing, or the transfer it reverses) with up to two balances of its own, and at most
+//! about 310 KB (its record, its event and the transfer it amends, each with 50 metadata values of
+//! 500 four-byte characters). So 12 members fit in the worst case, next to a batch's progress
+//! update: 12 × 8 + 1 = 97 items, 12 × 310 KB ≈ 3.7 MB.
 
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -18,7 +18,7 @@ use crate::field::FieldError;
 use crate::transfer::NewTransfer;
 
 /// The most transfers one linked chain holds.
-pub const MAX_LINKED: usize = 14;
+pub const MAX_LINKED: usize = 12;
 
 /// One linked chain of 1 to [`MAX_LINKED`] transfers with distinct ids, linked in the order given.
 #[derive(Clone, Debug, PartialEq, Eq)]

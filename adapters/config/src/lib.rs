@@ -154,6 +154,31 @@ impl WorkerConfig {
     }
 }
 
+/// The publisher's settings: the bus its events go to, their `source`, and telemetry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublisherConfig {
+    pub event_bus_name: String,
+    pub event_source: String,
+    pub telemetry: TelemetryConfig,
+}
+
+/// The `source` of the ledger's events on the bus, unless `EVENT_SOURCE` names another.
+pub const DEFAULT_EVENT_SOURCE: &str = "ledger";
+
+impl PublisherConfig {
+    pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            event_bus_name: required(source, "EVENT_BUS_NAME")?,
+            event_source: source.var("EVENT_SOURCE").unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_owned()),
+            telemetry: TelemetryConfig::from_source(source),
+        })
+    }
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Environment)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

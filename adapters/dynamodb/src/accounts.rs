@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use ledger::{Account, AccountId, Entry, LedgerError, NewAccount, TenantId};
+use ledger::{Account, AccountId, Entry, Event, LedgerError, NewAccount, TenantId};
 use time::OffsetDateTime;
 
 use crate::cancel::{Cancelled, cancellation};
-use crate::engine::{key, put_if_new};
+use crate::engine::{key, put, put_if_new};
 use crate::items::{self, Item, s};
 use crate::keys::EntryPosition;
 use crate::retry::{MAX_ATTEMPTS, backoff};
@@ -24,6 +24,8 @@ impl DynamoStore {
         now: OffsetDateTime,
     ) -> Result<Created<Account>, StoreError> {
         let account = request.clone().open(now);
+        let event = Event::account_opened(tenant, &account);
+        let correlation = ledger_telemetry::correlation::current().map(|c| c.as_str().to_owned());
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
                 backoff(attempt).await;
@@ -35,6 +37,10 @@ impl DynamoStore {
                 .transact_items(put_if_new(
                     &self.table,
                     items::balance_item(tenant, &account.balance_state()),
+                )?)
+                .transact_items(put(
+                    &self.table,
+                    crate::events::event_item(tenant, &event, correlation.as_deref())?,
                 )?)
                 .send()
                 .await;

@@ -19,10 +19,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use ledger::{
-    AccountBalance, AccountId, BatchId, Decision, Entry, NewTransfer, Planner, TenantId, Transfer,
+    AccountBalance, AccountId, BatchId, Decision, Entry, Event, NewTransfer, Planner, TenantId, Transfer,
     TransferId, TransferStatus,
 };
 use time::OffsetDateTime;
+
+use ledger_telemetry::correlation::current as current_correlation;
 
 use crate::batches::REJECTED_PREFIX;
 use crate::cancel::cancellation;
@@ -38,6 +40,8 @@ pub const MAX_TRANSACTION_BYTES: usize = 4_000_000;
 const UPDATE_BYTES: usize = 1_024;
 /// An entry's item, at most: two ids of 64 characters, two totals of 38 digits, a few fields.
 const ENTRY_SIZE: usize = 1_000;
+/// What an event item adds to its object's JSON: keys, ids, type, instants, correlation id.
+const EVENT_SLACK: usize = 1_000;
 
 /// One transfer to settle, and the queued claim it settles (`None`: a synchronous request, whose
 /// id must be new).
@@ -68,6 +72,13 @@ impl State {
         })
     }
 
+    /// The request that caused `request`: the one that queued it when its id holds a queued claim
+    /// recording it, else the request being served.
+    fn correlation(&self, request: &Request) -> Option<String> {
+        let queued = self.transfers.get(&request.transfer.id).and_then(items::correlation_of);
+        queued.map(str::to_owned).or_else(|| current_correlation().map(|c| c.as_str().to_owned()))
+    }
+
     /// Every transfer read, as stored: where the planner finds the holds that posts and voids name
     /// and the transfers that reversals name.
     pub(crate) fn stored(&self) -> Result<Vec<Transfer>, StoreError> {
@@ -89,6 +100,9 @@ pub(crate) struct Step {
     pub claim: Option<String>,
     /// The request is linked to the next: the two go into the same transaction.
     pub linked: bool,
+    /// The id of the request that caused this step (the one that queued it, for a queued
+    /// claim), recorded on its event.
+    pub correlation: Option<String>,
 }
 
 /// Decides `requests` in order against `state`, each linked chain whole.
@@ -110,13 +124,10 @@ pub(crate) fn plan(
             _ => planner.decide_chain(&members),
         };
         let linked = chain.iter().map(|r| r.transfer.linked);
-        steps.extend(
-            decisions.into_iter().zip(held).zip(linked).map(|((decision, (_, claim)), linked)| Step {
-                decision,
-                claim,
-                linked,
-            }),
-        );
+        let correlations = chain.iter().map(|r| state.correlation(r));
+        steps.extend(decisions.into_iter().zip(held).zip(linked).zip(correlations).map(
+            |(((decision, (_, claim)), linked), correlation)| Step { decision, claim, linked, correlation },
+        ));
     }
     Ok((steps, planner))
 }
@@ -464,6 +475,11 @@ impl Transaction {
             Decision::Reject(transfer) => self.put_transfer(store, tenant, transfer, claim)?,
             Decision::Replay(_) | Decision::Conflict { .. } => {}
         }
+        // The change's event, in the change's own transaction: it exists if and only if the change does.
+        if let Some(event) = Event::of_decision(tenant, &step.decision) {
+            let item = crate::events::event_item(tenant, &event, step.correlation.as_deref())?;
+            self.puts.push(Some(put(&store.table, item)?));
+        }
         Ok(())
     }
 
@@ -534,21 +550,25 @@ fn cost(step: &Step) -> (usize, usize, Vec<&AccountId>) {
     let slack = 400;
     let entries = 2 * (ENTRY_SIZE + slack);
     let listed = |t: &Transfer| usize::from(t.expires_at().is_some());
+    // The event: the transfer's JSON, which its item's size bounds, with the event's own fields.
+    let event = |t: &Transfer| items::transfer_size(t) + EVENT_SLACK;
     match &step.decision {
         Decision::Commit { transfer, debit, credit, amends } => {
-            // The record, its listing if it expires, two entries, and the transfer it acts on with
-            // its listing (counted apart even where the two merge).
+            // The record, its listing if it expires, two entries, the event, and the transfer it
+            // acts on with its listing (counted apart even where the two merge).
             let amended = amends.as_deref().map_or(0, |t| 1 + listed(t));
-            let items = 3 + listed(transfer) + amended;
+            let items = 4 + listed(transfer) + amended;
             let bytes =
                 items::transfer_size(transfer) + entries + (1 + amended + listed(transfer)) * UPDATE_BYTES;
-            let bytes = bytes + amends.as_deref().map_or(0, items::transfer_size);
+            let bytes = bytes + amends.as_deref().map_or(0, items::transfer_size) + event(transfer);
             (items, bytes, vec![&debit.account_id, &credit.account_id])
         }
-        Decision::Expire { hold, debit, credit } => {
-            (3 + listed(hold), entries + 2 * UPDATE_BYTES, vec![&debit.account_id, &credit.account_id])
-        }
-        Decision::Reject(transfer) => (1, items::transfer_size(transfer) + slack, vec![]),
+        Decision::Expire { hold, debit, credit } => (
+            4 + listed(hold),
+            entries + 2 * UPDATE_BYTES + event(hold),
+            vec![&debit.account_id, &credit.account_id],
+        ),
+        Decision::Reject(transfer) => (2, items::transfer_size(transfer) + slack + event(transfer), vec![]),
         Decision::Replay(_) | Decision::Conflict { .. } => (0, 0, vec![]),
     }
 }
@@ -643,7 +663,12 @@ mod tests {
         let mut planner = Planner::new(accounts, NOW);
         transfers
             .iter()
-            .map(|t| Step { decision: planner.decide(t, None), claim: None, linked: false })
+            .map(|t| Step {
+                decision: planner.decide(t, None),
+                claim: None,
+                linked: false,
+                correlation: None,
+            })
             .collect()
     }
 
@@ -652,8 +677,9 @@ mod tests {
         let transfers: Vec<_> = (0..100).map(|i| transfer(&format!("t{i}"), "bank", "a", 1)).collect();
         let steps = steps(&transfers);
         let cut = chunks(&steps, true);
-        // 3 items a transfer, plus 2 balances and the progress: 32 transfers fit in 99 items.
-        assert_eq!(cut.iter().map(|c| c.len()).collect::<Vec<_>>(), [32, 32, 32, 4]);
+        // 4 items a transfer (record, two entries, event), plus 2 balances and the progress: 24
+        // transfers fit in 99 items.
+        assert_eq!(cut.iter().map(|c| c.len()).collect::<Vec<_>>(), [24, 24, 24, 24, 4]);
     }
 
     #[test]
@@ -681,5 +707,61 @@ mod tests {
             assert!(bytes < MAX_TRANSACTION_BYTES, "{bytes} bytes in {} transfers", chunk.len());
             assert!(chunk.len() < 60);
         }
+    }
+
+    #[test]
+    fn the_longest_linked_chain_of_the_largest_members_fits_one_transaction() {
+        let big: Map<String, String> =
+            (0..ledger::metadata::MAX_KEYS).map(|i| (format!("{i:0>40}"), "€".repeat(500))).collect();
+        let heavy = |mut t: NewTransfer| {
+            t.metadata = Metadata::parse(big.clone()).unwrap();
+            t
+        };
+        let n = ledger::linked::MAX_LINKED;
+        // The worst member: a post of a hold that expires (record, two entries, event, the hold
+        // resolved, its listing deleted), every record with the most metadata, each on accounts
+        // of its own.
+        let accounts: Vec<_> = (0..2 * n + 2)
+            .map(|i| fixtures::account(&format!("a{i}"), true).open(NOW).balance_state())
+            .collect();
+        let mut planner = Planner::new(accounts, NOW);
+        let holds: Vec<Transfer> = (0..n)
+            .map(|i| {
+                let hold = heavy(fixtures::hold(
+                    &format!("h{i}"),
+                    &format!("a{}", 2 * i),
+                    &format!("a{}", 2 * i + 1),
+                    5,
+                    Some(60),
+                ));
+                planner.decide(&hold, None).outcome().unwrap().clone()
+            })
+            .collect();
+        let mut planner = planner.with_stored(holds);
+        let posts: Vec<Step> = (0..n)
+            .map(|i| Step {
+                decision: planner
+                    .decide(&heavy(fixtures::post(&format!("p{i}"), &format!("h{i}"), None)), None),
+                claim: None,
+                linked: i + 1 < n,
+                correlation: Some("x".repeat(128)),
+            })
+            .collect();
+        assert!(posts.iter().all(|s| matches!(s.decision, Decision::Commit { amends: Some(_), .. })));
+        let (mut items, mut bytes) = (1, UPDATE_BYTES);
+        for step in &posts {
+            let (own_items, own_bytes, accounts) = cost(step);
+            items += own_items + accounts.len();
+            bytes += own_bytes + accounts.len() * UPDATE_BYTES;
+        }
+        assert!(items <= MAX_TRANSACTION_ITEMS, "{items} items");
+        assert!(bytes <= MAX_TRANSACTION_BYTES, "{bytes} bytes");
+        assert_eq!(chunks(&posts, true).len(), 1);
+        // And the event the cost counts is as large as the event written.
+        let tenant = TenantId::parse("acme").unwrap();
+        let event = Event::of_decision(&tenant, &posts[0].decision).unwrap();
+        let item = crate::events::event_item(&tenant, &event, posts[0].correlation.as_deref()).unwrap();
+        let counted = items::transfer_size(posts[0].decision.outcome().unwrap()) + EVENT_SLACK;
+        assert!(items::item_size(&item) <= counted, "{} > {counted}", items::item_size(&item));
     }
 }

@@ -158,7 +158,7 @@ impl DynamoStore {
             .stored()?
             .iter()
             .filter_map(|hold| planner.expire(hold))
-            .map(|decision| Step { decision, claim: None, linked: false })
+            .map(|decision| Step { decision, claim: None, linked: false, correlation: None })
             .collect();
         if steps.is_empty() {
             return Ok(None);

@@ -188,11 +188,20 @@ pub fn status_code(status: &TransferStatus) -> &'static str {
 }
 
 /// A transfer written by a queued submission: `owner` says which submission (and position) claimed
-/// its id, so only that submission's worker settles it (see `keys::owner`).
+/// its id, so only that submission's worker settles it (see `keys::owner`). It records the request
+/// that queued it, for the event of its settling.
 pub fn claimed_transfer_item(tenant: &TenantId, transfer: &Transfer, owner: &str) -> Item {
     let mut item = transfer_item(tenant, transfer);
     item.insert(keys::OWNER.into(), s(owner));
+    if let Some(correlation) = ledger_telemetry::correlation::current() {
+        item.insert(crate::events::CORRELATION.into(), s(correlation.as_str()));
+    }
     item
+}
+
+/// The request that queued a stored transfer, if one recorded itself.
+pub fn correlation_of(item: &Item) -> Option<&str> {
+    item.get(crate::events::CORRELATION).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
 /// The submission that claimed a stored transfer, if a queued one did.

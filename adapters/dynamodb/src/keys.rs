@@ -12,6 +12,7 @@
 //! | batch progress  | `T#{tenant}#Q#{batch}`    | `C`                | -              | -           |
 //! | batch ids       | `T#{tenant}#Q#{batch}`    | `I`                | -              | -           |
 //! | request limit   | `T#{tenant}#L`            | `L`                | -              | -           |
+//! | event           | `T#{tenant}#V#{event}`    | `V`                | `T#{tenant}#V#{shard}` | `{at:020}#{event}` |
 //! | expiry listing  | `S#{hour}#{shard}`        | `{at:012}#{tenant}#{transfer}` | - | -          |
 //! | sweep cursor    | `S#sweep`                 | `S`                | -              | -           |
 //!
@@ -25,10 +26,16 @@
 //! in order, are settled) and its counters; its ids item, written once every id is claimed, is
 //! what makes the batch accepted.
 //!
+//! An event is written in the transaction of the change it tells of; the stream of the table
+//! carries it to the publisher (its sort key `V` is what the stream's filter selects). It is
+//! listed, newest first, by the index, whose partition per tenant is sharded
+//! (`EVENT_SHARDS`) so that one busy tenant's events do not make one index partition hot; a list
+//! merges the shards.
+//!
 //! The balance item is apart from the profile so that a transfer rewrites only small items, never
 //! the metadata nor the index copy of the profile.
 
-use ledger::{AccountId, BatchId, Submission, TenantId, TransferId};
+use ledger::{AccountId, BatchId, EventId, Submission, TenantId, TransferId};
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
@@ -117,6 +124,34 @@ pub fn limit_pk(tenant: &TenantId) -> String {
     format!("T#{tenant}#L")
 }
 
+pub const EVENT_SK: &str = "V";
+/// Index partitions per tenant of the events list: 4 × 1,000 writes/s, above the most one tenant
+/// may submit (`ledger::rate::MAX_PER_SECOND`).
+pub const EVENT_SHARDS: u32 = 4;
+
+pub fn event_pk(tenant: &TenantId, event: &EventId) -> String {
+    format!("T#{tenant}#V#{event}")
+}
+
+/// The index partition that lists `event` among its tenant's events.
+pub fn events_index_pk(tenant: &TenantId, shard: u32) -> String {
+    format!("T#{tenant}#V#{shard}")
+}
+
+/// Sorted by instant (nanoseconds since the epoch), then id.
+pub fn events_index_sk(at_nanos: i128, event: &EventId) -> String {
+    format!("{:020}#{event}", at_nanos.max(0))
+}
+
+/// A sort key below every event listed at or after `at_nanos`.
+pub fn events_index_bound(at_nanos: i128) -> String {
+    format!("{:020}", at_nanos.max(0))
+}
+
+pub fn event_shard(event: &EventId) -> u32 {
+    fnv1a(event.to_string().bytes()) % EVENT_SHARDS
+}
+
 /// Partitions per hour of the expiry listing: 8 × 1,000 writes/s before one runs hot.
 pub const EXPIRY_SHARDS: u32 = 8;
 pub const SWEEP_PK: &str = "S#sweep";
@@ -139,9 +174,12 @@ pub fn expiry_sk_bound(at: i64) -> String {
 
 /// The listing shard of a hold: FNV-1a of tenant and id, stable across processes and releases.
 pub fn expiry_shard(tenant: &TenantId, transfer: &TransferId) -> u32 {
-    let bytes = tenant.as_str().bytes().chain([b'#']).chain(transfer.as_str().bytes());
-    let hash = bytes.fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    hash % EXPIRY_SHARDS
+    fnv1a(tenant.as_str().bytes().chain([b'#']).chain(transfer.as_str().bytes())) % EXPIRY_SHARDS
+}
+
+/// FNV-1a: a hash stable across processes and releases, to pick shards by.
+fn fnv1a(bytes: impl Iterator<Item = u8>) -> u32 {
+    bytes.fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
 }
 
 #[cfg(test)]

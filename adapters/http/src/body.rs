@@ -1,12 +1,9 @@
 //! The JSON shapes of requests and responses. Requests deserialise straight into domain newtypes
 //! (parse, don't validate); unknown fields are refused so a typo cannot pass unnoticed.
 
-use std::collections::BTreeMap;
-
 use ledger::BatchId;
 use ledger::{
-    Account, AccountId, Amount, Currency, Direction, Effect, Entry, Metadata, NewAccount, NewTransfer,
-    TransferId,
+    AccountId, Amount, Currency, Direction, Effect, Entry, Metadata, NewAccount, NewTransfer, TransferId,
 };
 use ledger_dynamodb::{BalanceAt, Statement};
 use serde::{Deserialize, Serialize};
@@ -55,41 +52,6 @@ pub struct CreateLinked {
 #[derive(Debug, Serialize)]
 pub struct LinkedBody {
     pub transfers: Vec<ledger::Transfer>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct AccountBody {
-    pub id: AccountId,
-    pub currency: Currency,
-    pub allow_overdraft: bool,
-    pub metadata: BTreeMap<String, String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    pub debits_pending: u128,
-    pub debits_posted: u128,
-    pub credits_pending: u128,
-    pub credits_posted: u128,
-    pub balance: i128,
-    /// The balance less pending debits: what the account may still spend without overdraft.
-    pub available: i128,
-}
-
-impl From<Account> for AccountBody {
-    fn from(a: Account) -> Self {
-        Self {
-            balance: a.balances.balance(),
-            available: a.balances.available(),
-            debits_pending: a.balances.debits_pending,
-            debits_posted: a.balances.debits_posted,
-            credits_pending: a.balances.credits_pending,
-            credits_posted: a.balances.credits_posted,
-            id: a.id,
-            currency: a.currency,
-            allow_overdraft: a.allow_overdraft,
-            metadata: a.metadata.into(),
-            created_at: a.created_at,
-        }
-    }
 }
 
 /// The four totals, with the balance and what is available, as of some instant.

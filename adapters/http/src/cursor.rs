@@ -4,8 +4,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ledger::AccountId;
-use ledger_dynamodb::EntryPosition;
+use ledger::{AccountId, EventId};
+use ledger_dynamodb::{EntryPosition, EventPosition};
 use time::OffsetDateTime;
 
 use crate::extract::invalid;
@@ -14,6 +14,7 @@ use crate::problem::ApiError;
 const ACCOUNT_PREFIX: &str = "a1:";
 const ENTRY_PREFIX: &str = "e2:";
 const STATEMENT_PREFIX: &str = "s1:";
+const EVENT_PREFIX: &str = "v1:";
 
 fn encode(raw: String) -> String {
     URL_SAFE_NO_PAD.encode(raw)
@@ -73,6 +74,22 @@ pub fn parse_statement_cursor(cursor: &str) -> Result<(OffsetDateTime, EntryPosi
     Ok((to, EntryPosition { at_nanos, sequence }))
 }
 
+/// An events list's cursor: the position of the last event it covered.
+pub fn event_cursor(position: &EventPosition) -> String {
+    encode(format!("{EVENT_PREFIX}{}", position.0))
+}
+
+pub fn parse_event_cursor(cursor: &str) -> Result<EventPosition, ApiError> {
+    let mut buf = String::new();
+    let raw = decode(cursor, EVENT_PREFIX, &mut buf)?;
+    let bad = || invalid("cursor", "is not a cursor this list returned");
+    let (at, id) = raw.split_once('#').ok_or_else(bad)?;
+    if at.len() != 20 || !at.bytes().all(|b| b.is_ascii_digit()) || EventId::parse(id).is_err() {
+        return Err(bad());
+    }
+    Ok(EventPosition(raw.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +108,10 @@ mod tests {
         assert!(parse_entry_cursor(&account_cursor(&id)).is_err());
         assert!(parse_account_cursor("not base64!").is_err());
         assert!(parse_account_cursor(&encode("a1:bad id".into())).is_err());
+        let event = EventPosition("01795860935000000001#transfer.committed:t1".into());
+        assert_eq!(parse_event_cursor(&event_cursor(&event)).unwrap(), event);
+        assert!(parse_event_cursor(&encode("v1:17#transfer.committed:t1".into())).is_err());
+        assert!(parse_event_cursor(&encode("v1:01795860935000000001#nope:t1".into())).is_err());
+        assert!(parse_event_cursor(&account_cursor(&id)).is_err());
     }
 }

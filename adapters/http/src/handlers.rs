@@ -10,7 +10,7 @@ use ledger_telemetry::metrics;
 use time::OffsetDateTime;
 
 use crate::body::{
-    AccountBody, BalanceAtBody, CreateAccount, CreateLinked, EntryBody, LinkedBody, ListBody, StatementBody,
+    BalanceAtBody, CreateAccount, CreateLinked, EntryBody, LinkedBody, ListBody, StatementBody,
 };
 use crate::cursor;
 use crate::extract::{Instants, JsonBody, ListParams, MAX_BATCH_BODY_BYTES, SubmittingTenant, Tenant};
@@ -36,7 +36,7 @@ pub async fn create_account(
         app.store.create_account(&tenant, body.into_new_account(), OffsetDateTime::now_utc()).await?;
     record("accountId", outcome.value().id.as_str());
     tracing::info!(replayed = outcome.is_replay(), "account created");
-    let body = Json(AccountBody::from(outcome.value().clone()));
+    let body = Json(outcome.value().clone());
     Ok(created(outcome, body))
 }
 
@@ -65,20 +65,17 @@ pub async fn get_account(
     }
     let account = app.store.get_account(&tenant, &id).await?;
     let tag = account_tag(account.entry_count);
-    Ok(([(http::header::ETAG, tag)], Json(AccountBody::from(account))).into_response())
+    Ok(([(http::header::ETAG, tag)], Json(account)).into_response())
 }
 
 pub async fn list_accounts(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
     page: ListParams,
-) -> Result<Json<ListBody<AccountBody>>, ApiError> {
+) -> Result<Json<ListBody<ledger::Account>>, ApiError> {
     let after = page.cursor.as_deref().map(cursor::parse_account_cursor).transpose()?;
     let found = app.store.list_accounts(&tenant, page.limit, after.as_ref()).await?;
-    Ok(Json(ListBody {
-        data: found.items.into_iter().map(AccountBody::from).collect(),
-        next_cursor: found.next.as_ref().map(cursor::account_cursor),
-    }))
+    Ok(Json(ListBody { data: found.items, next_cursor: found.next.as_ref().map(cursor::account_cursor) }))
 }
 
 pub async fn list_entries(

@@ -5,6 +5,7 @@ mod batches;
 pub mod body;
 pub mod cursor;
 pub mod etag;
+mod events;
 pub mod extract;
 mod handlers;
 pub mod limit;
@@ -23,7 +24,7 @@ pub use state::AppState;
 
 /// Every route with its handler. The router is built from this table, and the OpenAPI and template
 /// tests check their documents against `routes()`, so the three cannot drift apart.
-fn route_table() -> [(&'static str, &'static str, MethodRouter<AppState>); 11] {
+fn route_table() -> [(&'static str, &'static str, MethodRouter<AppState>); 13] {
     [
         ("POST", "/v1/accounts", post(handlers::create_account)),
         ("GET", "/v1/accounts", get(handlers::list_accounts)),
@@ -36,6 +37,8 @@ fn route_table() -> [(&'static str, &'static str, MethodRouter<AppState>); 11] {
         ("POST", "/v1/linked-transfers", post(handlers::create_linked)),
         ("POST", "/v1/transfer-batches", post(batches::create_batch)),
         ("GET", "/v1/transfer-batches/{id}", get(batches::get_batch)),
+        ("GET", "/v1/events", get(events::list_events)),
+        ("GET", "/v1/events/{id}", get(events::get_event)),
     ]
 }
 

@@ -10,7 +10,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use http::HeaderValue;
 use lambda_http::RequestExt;
-use ledger_telemetry::correlation::{CORRELATION_HEADER, TRACE_HEADER};
+use ledger_telemetry::correlation::{self, CORRELATION_HEADER, TRACE_HEADER};
 use ledger_telemetry::{CorrelationId, Function, TraceContext, metrics};
 use tracing::Instrument;
 use tracing::field::Empty;
@@ -36,9 +36,11 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
         pendingId = Empty,
         reversedId = Empty,
         batchId = Empty,
+        eventId = Empty,
     );
     request.extensions_mut().insert(TraceContext::new(correlation.clone(), xray));
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let mut response =
+        correlation::scope(correlation.clone(), next.run(request)).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     if let Ok(value) = HeaderValue::from_str(correlation.as_str()) {
         response.headers_mut().insert(CORRELATION_HEADER, value);

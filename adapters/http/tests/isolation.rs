@@ -42,6 +42,8 @@ async fn acme_view(api: &Api, at: &str) -> Vec<Value> {
         "/v1/transfers/hold".to_owned(),
         "/v1/transfers/chain-1".to_owned(),
         "/v1/transfer-batches/batch".to_owned(),
+        "/v1/events?limit=100".to_owned(),
+        "/v1/events/transfer.committed:pay".to_owned(),
     ] {
         let reply = api.get(&path, "acme").await;
         assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
@@ -105,6 +107,7 @@ async fn another_tenant_sees_404_never_data_on_every_route() {
     not_found("GET", "/v1/accounts/{id}/statement", api.get("/v1/accounts/bob/statement", "globex").await);
     not_found("GET", "/v1/transfers/{id}", api.get("/v1/transfers/pay", "globex").await);
     not_found("GET", "/v1/transfer-batches/{id}", api.get("/v1/transfer-batches/batch", "globex").await);
+    not_found("GET", "/v1/events/{id}", api.get("/v1/events/transfer.committed:pay", "globex").await);
     // The namesake is globex's own alice, with nothing of acme's.
     let own = api.get("/v1/accounts/alice", "globex").await;
     assert_eq!((own.status, own.body["balance"].as_i64()), (StatusCode::OK, Some(0)));
@@ -141,6 +144,26 @@ async fn another_tenant_sees_404_never_data_on_every_route() {
         assert!(answered.contains(&reply.status), "{path}: {} {}", reply.status, reply.body);
         no_acme_data(&path, &reply.body);
     }
+
+    // Events: globex lists its own (its two accounts opened), and acme's events cursor walks
+    // globex's own list.
+    let events = api.get("/v1/events?limit=1", "acme").await;
+    let events_cursor = events.body["next_cursor"].as_str().unwrap().to_owned();
+    let kinds = |reply: &harness::Reply| -> BTreeSet<String> {
+        let data = reply.body["data"].as_array().unwrap();
+        data.iter().filter_map(|e| e["id"].as_str().map(str::to_owned)).collect()
+    };
+    let mine = api.get("/v1/events", "globex").await;
+    let own: BTreeSet<String> = ["account.opened:alice", "account.opened:zed"].map(str::to_owned).into();
+    assert_eq!((mine.status, kinds(&mine)), (StatusCode::OK, own.clone()));
+    let replayed = api.get(&format!("/v1/events?cursor={events_cursor}"), "globex").await;
+    assert_eq!(replayed.status, StatusCode::OK, "{}", replayed.body);
+    assert!(kinds(&replayed).is_subset(&own), "{}", replayed.body);
+    for reply in [&mine, &replayed] {
+        let data = reply.body["data"].as_array().unwrap();
+        assert!(data.iter().all(|e| e["tenant"] == "globex"), "{}", reply.body);
+    }
+    covered.insert(("GET", "/v1/events"));
 
     // An ETag acme holds does not make globex's read of its namesake a 304.
     let tagged = api.get("/v1/accounts/alice", "acme").await;

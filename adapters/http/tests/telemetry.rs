@@ -82,10 +82,22 @@ async fn one_correlation_id_collects_every_line_of_an_async_transfer() {
     assert_eq!(reply.status, StatusCode::ACCEPTED);
     assert_eq!(reply.headers["x-correlation-id"], correlation.as_str(), "the id is returned");
     api.stack.drain().await.unwrap();
+    api.stack.publish().await.unwrap();
     let lines = log_lines();
     assert_eq!(api.get("/v1/transfers/async-1", "acme").await.body["status"], "committed");
 
-    let mine: Vec<&Value> = lines.iter().filter(|l| l["correlationId"] == correlation.as_str()).collect();
+    // The publisher's lines about the transfer's event carry the request's correlation id.
+    let published: Vec<&Value> =
+        lines.iter().filter(|l| l["eventId"] == "transfer.committed:async-1").collect();
+    assert!(published.iter().any(|l| l["message"] == "event published"), "{published:?}");
+    assert!(
+        published.iter().all(|l| l["correlationId"] == correlation.as_str() && l["function"] == "publisher")
+    );
+
+    let mine: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["correlationId"] == correlation.as_str() && l["function"] != "publisher")
+        .collect();
     let messages = |function: &str| -> Vec<&str> {
         mine.iter().filter(|l| l["function"] == function).filter_map(|l| l["message"].as_str()).collect()
     };
@@ -159,6 +171,8 @@ async fn every_metric_comes_out_as_emf_with_its_dimensions() {
     assert_eq!(api.post("/v1/transfers", "acme", hold).await.status, StatusCode::CREATED);
     let later = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
     assert_eq!(api.stack.sweep(later).await.unwrap().expired, 1);
+    // Every event so far, published.
+    assert!(api.stack.publish().await.unwrap().invocations > 0);
     // A malformed record: the worker hands it back (a partial batch failure).
     let mut record = SqsMessage::default();
     record.message_id = Some("bad-1".into());

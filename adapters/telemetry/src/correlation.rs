@@ -46,6 +46,21 @@ impl fmt::Display for CorrelationId {
     }
 }
 
+tokio::task_local! {
+    static CURRENT: CorrelationId;
+}
+
+/// Runs `work` as caused by the request `id`: what it writes (an event, a queued claim) records
+/// the id, so the work's consequences can be traced back to it.
+pub async fn scope<F: std::future::Future>(id: CorrelationId, work: F) -> F::Output {
+    CURRENT.scope(id, work).await
+}
+
+/// The id of the request the running work serves, if it runs in a `scope`.
+pub fn current() -> Option<CorrelationId> {
+    CURRENT.try_with(Clone::clone).ok()
+}
+
 /// What a request hands on to the work it queues.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceContext {

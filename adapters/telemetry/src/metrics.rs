@@ -27,6 +27,8 @@ pub const PARTIAL_BATCH_FAILURES: &str = "PartialBatchFailures";
 pub const COLD_START: &str = "ColdStart";
 pub const HOLDS_EXPIRED: &str = "HoldsExpired";
 pub const REQUESTS_LIMITED: &str = "RequestsLimited";
+pub const EVENTS_PUBLISHED: &str = "EventsPublished";
+pub const PUBLISH_LAG: &str = "PublishLag";
 
 /// One metric: its name, unit and the dimensions it carries besides `service`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +66,8 @@ pub const CATALOG: &[MetricSpec] = &[
     spec(COLD_START, Unit::Count, &["function"], "new execution environments"),
     spec(HOLDS_EXPIRED, Unit::Count, &[], "holds the sweeper released after their timeout"),
     spec(REQUESTS_LIMITED, Unit::Count, &[], "requests refused with 429: their tenant was over its limit"),
+    spec(EVENTS_PUBLISHED, Unit::Count, &[], "events put on the EventBridge bus"),
+    spec(PUBLISH_LAG, Unit::Milliseconds, &[], "from a change's commit to its event on the bus"),
 ];
 
 /// The function a line or metric comes from.
@@ -72,14 +76,18 @@ pub enum Function {
     Api,
     Worker,
     Sweeper,
+    Publisher,
 }
 
 impl Function {
+    pub const ALL: [Function; 4] = [Function::Api, Function::Worker, Function::Sweeper, Function::Publisher];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Api => "api",
             Self::Worker => "worker",
             Self::Sweeper => "sweeper",
+            Self::Publisher => "publisher",
         }
     }
 }
@@ -161,6 +169,12 @@ pub fn holds_expired(count: usize) {
 /// No tenant dimension: tenants are unbounded; the refusal's log line names the tenant.
 pub fn request_limited() {
     counter!(REQUESTS_LIMITED).increment(1);
+}
+
+/// One event on the bus, `lag` after the change it tells of committed.
+pub fn event_published(lag: Duration) {
+    counter!(EVENTS_PUBLISHED).increment(1);
+    histogram!(PUBLISH_LAG).record(millis(lag));
 }
 
 pub fn cold_start(function: Function) {

@@ -1,4 +1,5 @@
-//! The local emulators: AWS's DynamoDB Local for the table, moto for the queues. One child process
+//! The local emulators: AWS's DynamoDB Local for the table and its stream, moto for the queues and
+//! the event bus. One child process
 //! (a Python launcher, which starts DynamoDB Local under itself) on two loopback ports, and the one
 //! place an SDK configuration pointed at them is built.
 
@@ -97,6 +98,16 @@ impl Emulators {
 
     pub async fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&sdk_config(&self.moto).await)
+    }
+
+    /// DynamoDB Local's streams (on its own endpoint).
+    pub async fn streams(&self) -> aws_sdk_dynamodbstreams::Client {
+        aws_sdk_dynamodbstreams::Client::new(&sdk_config(&self.dynamodb).await)
+    }
+
+    /// moto's EventBridge.
+    pub async fn eventbridge(&self) -> aws_sdk_eventbridge::Client {
+        aws_sdk_eventbridge::Client::new(&sdk_config(&self.moto).await)
     }
 
     fn wait_ready(&mut self, ports: &[u16], limit: Duration) -> io::Result<()> {

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod paths;
 pub mod queues;
 pub mod stack;
+pub mod stream_source;
 pub mod template;
 
 pub use auth::DevAuth;

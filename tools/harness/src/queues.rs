@@ -112,7 +112,7 @@ fn sqs_err(e: impl std::error::Error + 'static) -> io::Error {
     io::Error::other(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
 }
 
-async fn arn_of(client: &Client, url: &str) -> io::Result<String> {
+pub async fn arn_of(client: &Client, url: &str) -> io::Result<String> {
     let out = client
         .get_queue_attributes()
         .queue_url(url)
@@ -154,4 +154,38 @@ impl QueueSpec {
         let url = create.send().await.map_err(sqs_err)?.queue_url().unwrap_or_default().to_owned();
         Ok(CreatedQueues { url, dead_letter_url })
     }
+}
+
+pub const PUBLISHER_FUNCTION: &str = "PublisherFunction";
+
+/// The DynamoDB stream event source of `function` (its mapping's settings and filter) and the
+/// logical id of its on-failure destination, as the template configures them.
+pub fn stream_source(
+    template: &Path,
+    function: &str,
+) -> io::Result<(crate::stream_source::StreamSpec, String)> {
+    let resources = resources(template)?;
+    let events = &resources.get(function).ok_or_else(|| invalid(format!("no resource {function}")))?["Properties"]
+        ["Events"];
+    let stream = events
+        .as_mapping()
+        .and_then(|m| m.values().find(|e| e["Type"] == "DynamoDB"))
+        .ok_or_else(|| invalid(format!("{function} has no DynamoDB event")))?;
+    let p = &stream["Properties"];
+    let mut patterns = Vec::new();
+    for filter in p["FilterCriteria"]["Filters"].as_sequence().into_iter().flatten() {
+        let pattern = filter["Pattern"].as_str().ok_or_else(|| invalid("a filter without a Pattern"))?;
+        patterns.push(serde_json::from_str(pattern).map_err(invalid)?);
+    }
+    let on_failure = get_att_arn(&p["DestinationConfig"]["OnFailure"]["Destination"])
+        .ok_or_else(|| invalid(format!("{function}'s stream has no on-failure destination")))?;
+    let spec = crate::stream_source::StreamSpec {
+        batch_size: number(&p["BatchSize"]).unwrap_or(100) as usize,
+        parallelization: number(&p["ParallelizationFactor"]).unwrap_or(1) as usize,
+        // Lambda's default: retry until the record expires from the stream.
+        max_retries: number(&p["MaximumRetryAttempts"]).map_or(u32::MAX, |n| n as u32),
+        bisect: p["BisectBatchOnFunctionError"].as_bool().unwrap_or(false),
+        patterns,
+    };
+    Ok((spec, on_failure))
 }

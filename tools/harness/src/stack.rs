@@ -19,7 +19,9 @@ use crate::emulators::{self, Emulators};
 use crate::event_source::{Drained, Handler, LocalEventSource, worker_handler};
 use crate::faults::proxy::FaultProxy;
 use crate::faults::{FaultPlan, Faults};
+use crate::stream_source::{LocalStreamSource, Pass, StreamHandler, publisher_handler};
 use crate::{metrics, paths, queues, template};
+use ledger_eventbridge::EventBus;
 
 /// The template's logical id of the ledger table.
 pub const LEDGER_TABLE: &str = "LedgerTable";
@@ -66,6 +68,12 @@ pub struct Stack {
     pub faults: Arc<Faults>,
     pub tenant_claim: String,
     pub tenant_limit: Option<ledger::RateLimit>,
+    /// The event bus the publisher puts events on.
+    pub bus: EventBus,
+    /// A queue a rule on the bus copies every event to: what tests read to see what was published.
+    pub bus_tap_url: String,
+    pub stream_source: LocalStreamSource,
+    pub publisher_dead_letter_url: String,
 }
 
 impl Stack {
@@ -88,6 +96,7 @@ impl Stack {
         let dead_letter_url =
             created.dead_letter_url.ok_or_else(|| io::Error::other("the transfer queue has no DLQ"))?;
         let spec = queues::event_source(&template, queues::WORKER_FUNCTION)?;
+        let events = events_out(emulators, &template, prefix, &sqs, faults.clone()).await?;
         Ok(Stack {
             store: DynamoStore::new(store_client, prefix),
             dynamodb,
@@ -98,6 +107,10 @@ impl Stack {
             faults,
             tenant_claim: options.tenant_claim,
             tenant_limit: options.tenant_limit,
+            bus: events.bus,
+            bus_tap_url: events.tap_url,
+            stream_source: events.source,
+            publisher_dead_letter_url: events.dead_letter_url,
         })
     }
 
@@ -119,6 +132,17 @@ impl Stack {
         sweeper::handle(&self.store, now).await
     }
 
+    /// The publisher function's handler on this stack's bus.
+    pub fn publisher(&self) -> StreamHandler {
+        publisher_handler(self.bus.clone())
+    }
+
+    /// Invokes the publisher, as the stream's event source mapping would, until the stream is
+    /// read to its end and every record is handled.
+    pub async fn publish(&self) -> io::Result<Pass> {
+        self.stream_source.drain(&self.publisher(), DRAIN_LIMIT).await
+    }
+
     /// Invokes the worker, as the event source mapping would, until the queue is empty.
     pub async fn drain(&self) -> io::Result<Drained> {
         self.event_source.drain(&self.worker(), DRAIN_LIMIT).await
@@ -128,6 +152,90 @@ impl Stack {
     pub fn router(&self, auth: DevAuth) -> Router {
         local_router(self.state(), auth, self.faults.clone())
     }
+}
+
+/// What carries events out: the bus, a tap on it, the table's stream and its event source.
+struct EventsOut {
+    bus: EventBus,
+    tap_url: String,
+    source: LocalStreamSource,
+    dead_letter_url: String,
+}
+
+async fn events_out(
+    emulators: &Emulators,
+    template: &std::path::Path,
+    prefix: &str,
+    sqs: &aws_sdk_sqs::Client,
+    faults: Arc<Faults>,
+) -> io::Result<EventsOut> {
+    let io_err = |e: String| io::Error::other(e);
+    let eventbridge = emulators.eventbridge().await;
+    let bus_name = format!("{prefix}-events");
+    eventbridge
+        .create_event_bus()
+        .name(&bus_name)
+        .send()
+        .await
+        .map_err(|e| io_err(aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string()))?;
+    let tap_url = sqs
+        .create_queue()
+        .queue_name(format!("{prefix}-bus-tap"))
+        .send()
+        .await
+        .map_err(|e| io_err(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?
+        .queue_url
+        .unwrap_or_default();
+    let tap_arn = queues::arn_of(sqs, &tap_url).await?;
+    let rule = format!("{prefix}-all");
+    eventbridge
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(&bus_name)
+        .event_pattern(serde_json::json!({"source": [ledger_config::DEFAULT_EVENT_SOURCE]}).to_string())
+        .send()
+        .await
+        .map_err(|e| io_err(aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string()))?;
+    let target = aws_sdk_eventbridge::types::Target::builder()
+        .id("tap")
+        .arn(tap_arn)
+        .build()
+        .map_err(|e| io_err(e.to_string()))?;
+    eventbridge
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(&bus_name)
+        .targets(target)
+        .send()
+        .await
+        .map_err(|e| io_err(aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string()))?;
+    let (spec, on_failure) = queues::stream_source(template, queues::PUBLISHER_FUNCTION)?;
+    let dead_letter_url =
+        queues::queue(template, &on_failure)?.create(sqs, template, prefix, None).await?.url;
+    let dynamodb = emulators.dynamodb().await;
+    let table = dynamodb
+        .describe_table()
+        .table_name(prefix)
+        .send()
+        .await
+        .map_err(|e| io_err(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
+    let stream_arn = table
+        .table
+        .and_then(|t| t.latest_stream_arn)
+        .ok_or_else(|| io_err("the table has no stream: template.yaml must declare one".into()))?;
+    let source = LocalStreamSource::new(
+        emulators.streams().await,
+        stream_arn,
+        spec,
+        faults,
+        (sqs.clone(), dead_letter_url.clone()),
+    );
+    Ok(EventsOut {
+        bus: EventBus::new(eventbridge, bus_name, ledger_config::DEFAULT_EVENT_SOURCE),
+        tap_url,
+        source,
+        dead_letter_url,
+    })
 }
 
 /// A stack of its own for one test, in the process's shared emulators: tests run in parallel without

@@ -1,4 +1,4 @@
-//! Tables created in the emulator exactly as template.yaml declares them (keys, indexes, TTL):
+//! Tables created in the emulator exactly as template.yaml declares them (keys, indexes, TTL, stream):
 //! the template is the one source of truth for the table's shape.
 
 use std::io;
@@ -36,6 +36,13 @@ pub struct TableSpec {
     #[serde(default)]
     pub global_secondary_indexes: Vec<IndexSpec>,
     pub time_to_live_specification: Option<TtlSpec>,
+    pub stream_specification: Option<StreamSpecification>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamSpecification {
+    pub stream_view_type: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -143,6 +150,17 @@ impl TableSpec {
             );
         }
         create = create.set_key_schema(Some(key_schema(&self.key_schema)?));
+        if let Some(stream) = &self.stream_specification {
+            create = create.stream_specification(
+                aws_sdk_dynamodb::types::StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::from(
+                        stream.stream_view_type.as_str(),
+                    ))
+                    .build()
+                    .map_err(invalid)?,
+            );
+        }
         for index in &self.global_secondary_indexes {
             let projection = Projection::builder()
                 .projection_type(ProjectionType::from(index.projection.projection_type.as_str()))

@@ -260,7 +260,8 @@ fn dashboard_and_alarms_name_exactly_metrics_the_code_emits() {
                     assert!(ledger_http::problem_codes().any(|c| c == value.as_str()), "reason {value}")
                 }
                 "function" => {
-                    assert!(["api", "worker", "sweeper"].contains(&value.as_str()), "function {value}")
+                    let functions = ledger_telemetry::Function::ALL.map(|f| f.as_str());
+                    assert!(functions.contains(&value.as_str()), "function {value}")
                 }
                 _ => {}
             }

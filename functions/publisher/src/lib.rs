@@ -1,0 +1,95 @@
+//! The publisher: the table's stream, filtered to event items (`sk = V`, inserts), carries each
+//! event the ledger wrote in a change's own transaction; this function publishes them to the
+//! EventBridge bus. At least once: an event not published is reported as the batch's failure
+//! (ReportBatchItemFailures), so the stream hands it, and every later record of its shard, back;
+//! consumers drop what they have seen by the event's id. A record that can never be published (an
+//! item that is not an event, an entry over EventBridge's size) fails the same way until the event
+//! source mapping, having bisected the batch down to it, sends it to the dead-letter queue.
+//!
+//! Every line about an event is logged in its span, which carries the event's id and type and the
+//! correlation id of the request that caused it.
+
+use std::collections::HashMap;
+
+use aws_lambda_events::dynamodb::{Event, EventRecord};
+use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_sdk_dynamodb::types::AttributeValue;
+use ledger_dynamodb::StoredEvent;
+use ledger_dynamodb::events::event_from;
+use ledger_eventbridge::EventBus;
+use ledger_telemetry::metrics;
+use time::OffsetDateTime;
+use tracing::Span;
+
+/// Publishes the events of one batch of stream records; reports the first record not published.
+pub async fn handle(bus: &EventBus, event: Event) -> DynamoDbEventResponse {
+    let records = event.records.len();
+    let mut events: Vec<(String, StoredEvent, Span)> = Vec::with_capacity(records);
+    let mut failed: Option<String> = None;
+    for record in event.records {
+        let sequence = record.change.sequence_number.clone().unwrap_or_default();
+        match parse(record) {
+            Ok(event) => {
+                let span = event_span(&event);
+                span.in_scope(|| tracing::debug!("event received"));
+                events.push((sequence, event, span));
+            }
+            Err(why) => {
+                tracing::error!(sequence = %sequence, error = %why, "not an event: reported as failed");
+                failed.get_or_insert(sequence);
+                break;
+            }
+        }
+    }
+    let stored: Vec<StoredEvent> = events.iter().map(|(_, e, _)| e.clone()).collect();
+    let outcomes = bus.publish(&stored).await;
+    let now = OffsetDateTime::now_utc();
+    let mut published = 0;
+    for ((sequence, event, span), outcome) in events.iter().zip(outcomes) {
+        let _entered = span.enter();
+        match outcome {
+            Ok(()) => {
+                published += 1;
+                metrics::event_published((now - event.created).unsigned_abs());
+                tracing::info!("event published");
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "event not published: its shard is handed back from here");
+                // The stream resumes from the earliest record reported.
+                if failed.is_none() {
+                    failed = Some(sequence.clone());
+                }
+            }
+        }
+    }
+    tracing::info!(records, published, failed = failed.is_some(), "batch done");
+    let mut response = DynamoDbEventResponse::default();
+    response.batch_item_failures = failed
+        .into_iter()
+        .map(|sequence| {
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = Some(sequence);
+            failure
+        })
+        .collect();
+    response
+}
+
+fn parse(record: EventRecord) -> Result<StoredEvent, String> {
+    if record.event_name != "INSERT" {
+        return Err(format!("a {} record: the mapping's filter passes inserts only", record.event_name));
+    }
+    let image: HashMap<String, AttributeValue> = record.change.new_image.into();
+    event_from(&image).map_err(|e| e.to_string())
+}
+
+fn event_span(event: &StoredEvent) -> Span {
+    tracing::info_span!(
+        "event",
+        function = ledger_telemetry::Function::Publisher.as_str(),
+        eventId = %event.id,
+        eventType = event.kind.as_str(),
+        tenant = event.tenant.as_str(),
+        correlationId = event.correlation_id.as_deref(),
+    )
+}
