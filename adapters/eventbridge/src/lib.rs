@@ -45,6 +45,10 @@ impl EventBus {
         Self { client, bus: bus.into(), source: source.into() }
     }
 
+    pub fn name(&self) -> &str {
+        &self.bus
+    }
+
     /// Publishes `events`; the outcome of each, in order.
     pub async fn publish(&self, events: &[StoredEvent]) -> Vec<Result<(), PublishError>> {
         let mut outcomes: Vec<Result<(), PublishError>> = vec![Ok(()); events.len()];

@@ -58,6 +58,8 @@ struct Lane {
 
 /// Longest a killed invocation may run before it is killed.
 const KILL_WITHIN: Duration = Duration::from_millis(400);
+/// Pause of a poller that found the stream empty (DynamoDB Streams is polled 4 times a second).
+const IDLE_POLL: Duration = Duration::from_millis(250);
 
 #[derive(Clone)]
 pub struct LocalStreamSource {
@@ -157,6 +159,22 @@ impl LocalStreamSource {
         }
         pass.waiting = state.lanes.iter().map(|l| l.records.len()).sum();
         Ok(pass)
+    }
+
+    /// Passes for as long as the process runs, as the deployed mapping polls: a failed pass (the
+    /// emulator restarting, say) is logged and the next one carries on from the same place.
+    pub async fn run(self, handler: StreamHandler) {
+        loop {
+            match self.pass(&handler).await {
+                // Nothing new: wait (a lane still retrying retries at this pace).
+                Ok(pass) if pass.read == 0 => tokio::time::sleep(IDLE_POLL).await,
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "stream poll failed; retrying");
+                    tokio::time::sleep(IDLE_POLL).await;
+                }
+            }
+        }
     }
 
     /// Passes until the stream has nothing new and every lane is empty, or `limit` runs out.

@@ -131,6 +131,7 @@ async fn first_event(binary: Binary, stack: &Stack, run: usize) -> std::io::Resu
         Binary::Sweeper => {
             Ok(json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}))
         }
+        Binary::Publisher => functions::publisher_event(&format!("cold-{run}")),
     }
 }
 

@@ -23,10 +23,12 @@ pub enum Binary {
     Api,
     Worker,
     Sweeper,
+    Publisher,
 }
 
 impl Binary {
-    pub const ALL: [Binary; 4] = [Binary::Floor, Binary::Api, Binary::Worker, Binary::Sweeper];
+    pub const ALL: [Binary; 5] =
+        [Binary::Floor, Binary::Api, Binary::Worker, Binary::Sweeper, Binary::Publisher];
 
     pub fn package(self) -> &'static str {
         match self {
@@ -34,6 +36,7 @@ impl Binary {
             Binary::Api => "api",
             Binary::Worker => "worker",
             Binary::Sweeper => "sweeper",
+            Binary::Publisher => "publisher",
         }
     }
 
@@ -44,6 +47,7 @@ impl Binary {
             Binary::Api => Some("ApiFunction"),
             Binary::Worker => Some("WorkerFunction"),
             Binary::Sweeper => Some("SweeperFunction"),
+            Binary::Publisher => Some("PublisherFunction"),
         }
     }
 
@@ -89,6 +93,7 @@ pub fn environment(emulators: &Emulators, stack: &Stack) -> Vec<(&'static str, S
     vec![
         ("TABLE_NAME", stack.store.table().to_owned()),
         ("QUEUE_URL", stack.queue.url().to_owned()),
+        ("EVENT_BUS_NAME", stack.bus.name().to_owned()),
         ("TENANT_CLAIM", ledger_config::DEFAULT_TENANT_CLAIM.to_owned()),
         // A limit on, as deployed, so its write is in every measured request; a burst too large to
         // refuse any.
@@ -101,6 +106,7 @@ pub fn environment(emulators: &Emulators, stack: &Stack) -> Vec<(&'static str, S
         ("AWS_LAMBDA_LOG_LEVEL", "INFO".to_owned()),
         ("AWS_ENDPOINT_URL_DYNAMODB", emulators.dynamodb_endpoint().to_owned()),
         ("AWS_ENDPOINT_URL_SQS", emulators.moto_endpoint().to_owned()),
+        ("AWS_ENDPOINT_URL_EVENTBRIDGE", emulators.moto_endpoint().to_owned()),
     ]
 }
 
@@ -178,12 +184,29 @@ pub async fn worker_event(stack: &Stack, batch: &str, transfers: usize) -> std::
     Ok(event)
 }
 
+/// A DynamoDB stream event of one event item, as the publisher's mapping delivers it: the sample
+/// `dynamodb-stream-event.json` with the event's id made fresh, so each run publishes a new event.
+pub fn publisher_event(run: &str) -> std::io::Result<Value> {
+    let mut event = sample("dynamodb-stream-event.json")?;
+    let image = &mut event["Records"][0]["dynamodb"]["NewImage"];
+    let id = format!("transfer.committed:{run}");
+    let mut body: Value =
+        serde_json::from_str(image["body"]["S"].as_str().unwrap_or("{}")).map_err(io_error)?;
+    body["id"] = json!(id);
+    body["data"]["object"]["id"] = json!(run);
+    image["id"] = json!({"S": id});
+    image["body"] = json!({"S": body.to_string()});
+    Ok(event)
+}
+
 /// Whether an answer is a success: a 2xx for the API, no failed record for the worker.
 pub fn succeeded(binary: Binary, response: &[u8]) -> bool {
     let Ok(answer) = serde_json::from_slice::<Value>(response) else { return false };
     match binary {
         Binary::Api => answer["statusCode"].as_u64().is_some_and(|s| (200..300).contains(&s)),
-        Binary::Worker => answer["batchItemFailures"].as_array().is_some_and(Vec::is_empty),
+        Binary::Worker | Binary::Publisher => {
+            answer["batchItemFailures"].as_array().is_some_and(Vec::is_empty)
+        }
         Binary::Floor | Binary::Sweeper => answer.is_object(),
     }
 }

@@ -334,6 +334,7 @@ async fn up(port: u16, ports: Ports, faults: FaultPlan) -> Result<(), AnyError> 
     // One process plays both functions: each starts cold once.
     ledger_telemetry::metrics::cold_start(ledger_telemetry::Function::Api);
     ledger_telemetry::metrics::cold_start(ledger_telemetry::Function::Worker);
+    ledger_telemetry::metrics::cold_start(ledger_telemetry::Function::Publisher);
     let emulators = Emulators::start(ports)?;
     let table = "ledger-local";
     let options = StackOptions {
@@ -355,6 +356,8 @@ async fn up(port: u16, ports: Ports, faults: FaultPlan) -> Result<(), AnyError> 
         "table": table,
         "queue_url": stack.queue.url(),
         "dlq_url": stack.dead_letter_url,
+        "event_bus": stack.bus.name(),
+        "bus_tap_url": stack.bus_tap_url,
     });
     std::fs::create_dir_all(paths::local_dir())?;
     std::fs::write(running_file(), running.to_string())?;
@@ -362,7 +365,7 @@ async fn up(port: u16, ports: Ports, faults: FaultPlan) -> Result<(), AnyError> 
     axum::serve(listener, local::app(&stack, auth))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
-            eprintln!("\nstopping: API, worker and emulators");
+            eprintln!("\nstopping: API, worker, publisher and emulators");
         })
         .await?;
     if faults != FaultPlan::none() {
@@ -390,6 +393,7 @@ fn print_banner(
          \n  DynamoDB   {} (DynamoDB Local, table {table}, shaped by template.yaml)\
          \n  SQS        {} (moto)\n  queue      {}\n  dead letters {}\
          \n  worker     up to {} invocations at once, batches of {}, window {} s (template.yaml's event source)\
+         \n  events     table stream -> publisher -> EventBridge bus {} (moto); every event also lands in {}\
          \n  faults     {}\n\
          \n  token (tenant acme):\n    export TOKEN={token}\n  token (tenant globex):\n    export OTHER_TOKEN={other}\n\
          \n  try:\n    curl -s -X POST {url}/v1/accounts -H \"authorization: Bearer $TOKEN\" \\\n\
@@ -401,6 +405,8 @@ fn print_banner(
         spec.max_concurrency,
         spec.batch_size,
         spec.batching_window_secs,
+        stack.bus.name(),
+        stack.bus_tap_url,
         if *faults == FaultPlan::none() { "none".to_owned() } else { faults.to_string() },
     );
 }
