@@ -864,6 +864,19 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
             })
         })
         .collect();
+    // The publisher, all along, on the table's stream (its invocations killed as often as the
+    // worker's).
+    let publisher = {
+        let (stack, stop) = (api.stack.clone(), stop.clone());
+        tokio::spawn(async move {
+            let handler = stack.publisher();
+            while !stop.load(Ordering::Relaxed) {
+                if stack.stream_source.pass(&handler).await.map(|p| p.read).unwrap_or(0) == 0 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        })
+    };
     // The sweeper on a short schedule; a failed tick (faults) is made up by the next.
     let sweeper = {
         let (api, stop) = (api.clone(), stop.clone());
@@ -920,6 +933,9 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
         poller.await.unwrap();
     }
     let drained = api.stack.drain().await.unwrap();
+    publisher.await.unwrap();
+    let published = api.stack.publish().await.unwrap();
+    assert_eq!(published.dead_lettered, 0, "events given up on: {published:?}");
     let elapsed = started.elapsed();
     check_read(&api).await;
     let dead = api.stack.sqs.receive_message().queue_url(&api.stack.dead_letter_url).send().await.unwrap();
@@ -1016,6 +1032,7 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
         committed_ids,
         "entries and committed transfers differ"
     );
+    events_replay_the_ledger(&api, &models).await;
     let bodies = || models.iter().flat_map(|m| m.ids.values());
     let reversals =
         bodies().filter(|(b, o)| b["reverses_transfer_id"].is_string() && o == "committed").count();
@@ -1035,5 +1052,149 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
         expired_holds.len(),
         elapsed.as_secs_f64(),
         drained.invocations.len()
+    );
+}
+
+/// The events of the run are exactly its changes, once each: an account opened per account, an
+/// event per id the model applied or refused (its type by the request's kind and outcome), an
+/// expiry per expired hold, nothing else; replayed, they give every account's balance and pending
+/// debits as the API reads them. And the bus got every one of them, and nothing else.
+async fn events_replay_the_ledger(api: &Api, models: &[Model]) {
+    let mut events: BTreeMap<String, Value> = BTreeMap::new();
+    let mut path = "/v1/events?limit=100".to_owned();
+    loop {
+        let page = api.get_definite(&path, TENANT).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        for event in page.body["data"].as_array().unwrap() {
+            let id = event["id"].as_str().unwrap().to_owned();
+            assert!(events.insert(id.clone(), event.clone()).is_none(), "{id} listed twice");
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/events?limit=100&cursor={cursor}"),
+            None => break,
+        }
+    }
+    let accounts: Vec<String> = (0..CLIENTS)
+        .flat_map(|c| [format!("c{c}-a"), format!("c{c}-b")])
+        .chain(["fees".into(), "bank".into()])
+        .collect();
+    let mut expected: BTreeSet<String> = accounts.iter().map(|a| format!("account.opened:{a}")).collect();
+    for model in models {
+        for (id, (body, outcome)) in &model.ids {
+            let kind = if outcome != "committed" {
+                "transfer.rejected"
+            } else if body["pending"] == true {
+                "hold.created"
+            } else if body["post_pending_id"].is_string() {
+                "hold.posted"
+            } else if body["void_pending_id"].is_string() {
+                "hold.voided"
+            } else if body["reverses_transfer_id"].is_string() {
+                "transfer.reversed"
+            } else {
+                "transfer.committed"
+            };
+            expected.insert(format!("{kind}:{id}"));
+        }
+        for (id, hold) in &model.holds {
+            if hold.state == HoldState::Expired {
+                expected.insert(format!("hold.expired:{id}"));
+            }
+        }
+    }
+    let listed: BTreeSet<String> = events.keys().cloned().collect();
+    assert_eq!(
+        listed.difference(&expected).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "events of no change"
+    );
+    assert_eq!(
+        expected.difference(&listed).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "changes without their event"
+    );
+
+    // Replay: posted balances (credits - debits) and pending debits, from the events alone.
+    let (mut balance, mut pending): (BTreeMap<String, i64>, BTreeMap<String, i64>) = Default::default();
+    let held =
+        |hold: &str| events[&format!("hold.created:{hold}")]["data"]["object"]["amount"].as_i64().unwrap();
+    for event in events.values() {
+        let object = &event["data"]["object"];
+        let (debit, credit) = (object["debit_account_id"].as_str(), object["credit_account_id"].as_str());
+        let amount = object["amount"].as_i64().unwrap_or_default();
+        let mut post = |amount: i64| {
+            *balance.entry(debit.unwrap().to_owned()).or_default() -= amount;
+            *balance.entry(credit.unwrap().to_owned()).or_default() += amount;
+        };
+        match event["type"].as_str().unwrap() {
+            "transfer.committed" | "transfer.reversed" => post(amount),
+            "hold.created" => *pending.entry(debit.unwrap().to_owned()).or_default() += amount,
+            "hold.posted" => {
+                post(amount);
+                *pending.entry(debit.unwrap().to_owned()).or_default() -=
+                    held(object["post_pending_id"].as_str().unwrap());
+            }
+            "hold.voided" => {
+                *pending.entry(debit.unwrap().to_owned()).or_default() -=
+                    held(object["void_pending_id"].as_str().unwrap())
+            }
+            "hold.expired" => *pending.entry(debit.unwrap().to_owned()).or_default() -= amount,
+            "account.opened" | "transfer.rejected" => {}
+            other => panic!("event type {other}"),
+        }
+    }
+    for account in &accounts {
+        let stored = api.get_definite(&format!("/v1/accounts/{account}"), TENANT).await.body;
+        let replayed = (
+            balance.get(account).copied().unwrap_or_default(),
+            pending.get(account).copied().unwrap_or_default(),
+        );
+        assert_eq!(
+            (stored["balance"].as_i64(), stored["debits_pending"].as_i64()),
+            (Some(replayed.0), Some(replayed.1)),
+            "{account}: replayed from the events"
+        );
+    }
+
+    // The bus: every event, at least once (a killed publisher publishes some again), none other.
+    let mut on_bus: BTreeMap<String, usize> = BTreeMap::new();
+    loop {
+        let out = api
+            .stack
+            .sqs
+            .receive_message()
+            .queue_url(&api.stack.bus_tap_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        for message in messages {
+            let envelope: Value = serde_json::from_str(message.body().unwrap()).unwrap();
+            *on_bus.entry(envelope["detail"]["id"].as_str().unwrap().to_owned()).or_default() += 1;
+            let handle = message.receipt_handle().unwrap();
+            api.stack
+                .sqs
+                .delete_message()
+                .queue_url(&api.stack.bus_tap_url)
+                .receipt_handle(handle)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(
+        on_bus.keys().cloned().collect::<BTreeSet<_>>(),
+        listed,
+        "the bus has every event, and only those"
+    );
+    println!(
+        "model test: {} events listed and replayed to every balance; {} published, {} of them again",
+        listed.len(),
+        on_bus.values().sum::<usize>(),
+        on_bus.values().sum::<usize>() - listed.len()
     );
 }
