@@ -16,6 +16,7 @@ use crate::field::FieldError;
 use crate::ids::TenantId;
 use crate::plan::Decision;
 use crate::transfer::{Transfer, TransferKind, TransferStatus};
+use crate::webhook::WebhookEndpoint;
 
 /// The shape of `data.object`: the resources as `/v1` returns them.
 pub const API_VERSION: &str = "v1";
@@ -52,6 +53,7 @@ event_types! {
     HoldPosted => "hold.posted",
     HoldVoided => "hold.voided",
     HoldExpired => "hold.expired",
+    WebhookEndpointDisabled => "webhook_endpoint.disabled",
 }
 
 impl EventType {
@@ -119,6 +121,7 @@ impl Serialize for EventId {
 pub enum EventObject {
     Account(Box<Account>),
     Transfer(Box<Transfer>),
+    Endpoint(Box<WebhookEndpoint>),
 }
 
 /// One event: `{id, type, created, tenant, api_version, data: {object}}`.
@@ -142,6 +145,18 @@ impl Event {
             created: account.created_at,
             tenant: tenant.clone(),
             object: EventObject::Account(Box::new(account.clone())),
+        }
+    }
+
+    /// An endpoint the ledger disabled (it answered 410, or failed every delivery for days), at
+    /// `now`; one event per disabling (its id names the instant).
+    pub fn endpoint_disabled(tenant: &TenantId, endpoint: &WebhookEndpoint, now: OffsetDateTime) -> Self {
+        let resource = format!("{}-{}", endpoint.id, now.unix_timestamp());
+        Self {
+            id: EventId::new(EventType::WebhookEndpointDisabled, &resource),
+            created: now,
+            tenant: tenant.clone(),
+            object: EventObject::Endpoint(Box::new(endpoint.clone())),
         }
     }
 

@@ -78,6 +78,17 @@ id_type!(
     BatchId
 );
 
+id_type!(
+    /// A webhook endpoint's id, generated (`we_` and a UUIDv7).
+    EndpointId
+);
+
+impl EndpointId {
+    pub fn generate() -> Self {
+        Self(format!("we_{}", uuid::Uuid::now_v7().simple()))
+    }
+}
+
 impl AccountId {
     /// A fresh id for an account created without one: a UUIDv7, so generated ids sort by time.
     pub fn generate() -> Self {

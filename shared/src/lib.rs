@@ -17,13 +17,14 @@ pub mod plan;
 pub mod posting;
 pub mod rate;
 pub mod transfer;
+pub mod webhook;
 
 pub use account::{Account, AccountBalance, NewAccount};
 pub use batch::{BatchCounts, Submission, TransferBatch};
 pub use error::{LedgerError, RuleSubject, RuleViolation};
 pub use event::{Event, EventId, EventObject, EventType};
 pub use field::FieldError;
-pub use ids::{AccountId, BatchId, TenantId, TransferId};
+pub use ids::{AccountId, BatchId, EndpointId, TenantId, TransferId};
 pub use metadata::Metadata;
 pub use money::{Amount, Balances, Currency, Effect};
 pub use plan::{Decision, Planner};

@@ -113,6 +113,9 @@ pub fn tenant_limit(source: &impl Source) -> Result<Option<ledger::RateLimit>, C
 pub struct ApiConfig {
     pub table_name: String,
     pub queue_url: String,
+    /// Where webhook redeliveries and replays are queued.
+    pub webhook_queue_url: String,
+    pub webhook_urls: ledger::webhook::UrlPolicy,
     pub tenant_claim: String,
     pub tenant_limit: Option<ledger::RateLimit>,
     pub telemetry: TelemetryConfig,
@@ -123,6 +126,8 @@ impl ApiConfig {
         Ok(Self {
             table_name: required(source, "TABLE_NAME")?,
             queue_url: required(source, "QUEUE_URL")?,
+            webhook_queue_url: required(source, "WEBHOOK_QUEUE_URL")?,
+            webhook_urls: webhook_url_policy(source),
             tenant_claim: tenant_claim(source),
             tenant_limit: tenant_limit(source)?,
             telemetry: TelemetryConfig::from_source(source),
@@ -154,11 +159,60 @@ impl WorkerConfig {
     }
 }
 
+/// The deliverer's settings: the table, its queue, what endpoint URLs it may reach, the attempt
+/// timeout, and telemetry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DelivererConfig {
+    pub table_name: String,
+    pub queue_url: String,
+    pub url_policy: ledger::webhook::UrlPolicy,
+    pub timeout: std::time::Duration,
+    pub telemetry: TelemetryConfig,
+}
+
+impl DelivererConfig {
+    pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
+        let seconds = match source.var("WEBHOOK_TIMEOUT_SECONDS") {
+            None => 15,
+            Some(raw) => raw.parse::<u64>().ok().filter(|s| (1..=30).contains(s)).ok_or_else(|| {
+                ConfigError::Invalid {
+                    name: "WEBHOOK_TIMEOUT_SECONDS",
+                    value: raw.clone(),
+                    why: "must be an integer from 1 to 30".into(),
+                }
+            })?,
+        };
+        Ok(Self {
+            table_name: required(source, "TABLE_NAME")?,
+            queue_url: required(source, "WEBHOOK_QUEUE_URL")?,
+            url_policy: webhook_url_policy(source),
+            timeout: std::time::Duration::from_secs(seconds),
+            telemetry: TelemetryConfig::from_source(source),
+        })
+    }
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Environment)
+    }
+}
+
+/// What webhook endpoint URLs a deployment accepts and reaches: public https ones, unless
+/// `WEBHOOK_ALLOW_PRIVATE_URLS=true` (the local stack only: its receivers listen on loopback).
+pub fn webhook_url_policy(source: &impl Source) -> ledger::webhook::UrlPolicy {
+    match source.var("WEBHOOK_ALLOW_PRIVATE_URLS").as_deref() {
+        Some("true") => ledger::webhook::UrlPolicy::LOCAL,
+        _ => ledger::webhook::UrlPolicy::DEPLOYED,
+    }
+}
+
 /// The publisher's settings: the bus its events go to, their `source`, and telemetry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PublisherConfig {
+    pub table_name: String,
     pub event_bus_name: String,
     pub event_source: String,
+    /// Where webhook deliveries are queued.
+    pub webhook_queue_url: String,
     pub telemetry: TelemetryConfig,
 }
 
@@ -168,6 +222,8 @@ pub const DEFAULT_EVENT_SOURCE: &str = "ledger";
 impl PublisherConfig {
     pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
         Ok(Self {
+            table_name: required(source, "TABLE_NAME")?,
+            webhook_queue_url: required(source, "WEBHOOK_QUEUE_URL")?,
             event_bus_name: required(source, "EVENT_BUS_NAME")?,
             event_source: source.var("EVENT_SOURCE").unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_owned()),
             telemetry: TelemetryConfig::from_source(source),
@@ -186,9 +242,14 @@ mod tests {
     #[test]
     fn the_api_needs_its_table_and_queue_and_defaults_the_rest() {
         assert_eq!(ApiConfig::from_source(&[("TABLE_NAME", "t")]), Err(ConfigError::Missing("QUEUE_URL")));
-        let config =
-            ApiConfig::from_source(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q"), ("TENANT_CLAIM", " ")])
-                .unwrap();
+        let config = ApiConfig::from_source(&[
+            ("TABLE_NAME", "t"),
+            ("QUEUE_URL", "q"),
+            ("WEBHOOK_QUEUE_URL", "w"),
+            ("TENANT_CLAIM", " "),
+        ])
+        .unwrap();
+        assert_eq!(config.webhook_urls, ledger::webhook::UrlPolicy::DEPLOYED);
         assert_eq!(config.tenant_claim, DEFAULT_TENANT_CLAIM);
         assert_eq!(config.telemetry.metrics_namespace, "Ledger");
         assert_eq!(config.telemetry.rust_log, None);

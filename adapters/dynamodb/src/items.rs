@@ -264,42 +264,46 @@ fn direction_code(direction: Direction) -> &'static str {
 
 /// Reads typed attributes out of a stored item. A stored item that does not parse is a fault of
 /// the store (not of the request), reported as `StoreError::Corrupt`.
-struct Reader<'a>(&'a Item);
+pub(crate) struct Reader<'a>(pub(crate) &'a Item);
 
 impl Reader<'_> {
-    fn corrupt(&self, name: &str, why: &str) -> StoreError {
+    pub(crate) fn corrupt(&self, name: &str, why: &str) -> StoreError {
         let key = self.0.get(keys::PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
         StoreError::Corrupt(format!("item {key}: attribute {name} {why}"))
     }
 
-    fn str(&self, name: &str) -> Result<&str, StoreError> {
+    pub(crate) fn str(&self, name: &str) -> Result<&str, StoreError> {
         match self.0.get(name) {
             Some(AttributeValue::S(v)) => Ok(v),
             _ => Err(self.corrupt(name, "is missing or not a string")),
         }
     }
 
-    fn num<T: FromStr>(&self, name: &str) -> Result<T, StoreError> {
+    pub(crate) fn num<T: FromStr>(&self, name: &str) -> Result<T, StoreError> {
         match self.0.get(name) {
             Some(AttributeValue::N(v)) => v.parse().map_err(|_| self.corrupt(name, "is out of range")),
             _ => Err(self.corrupt(name, "is missing or not a number")),
         }
     }
 
-    fn parsed<T, E>(&self, name: &str, parse: impl FnOnce(&str) -> Result<T, E>) -> Result<T, StoreError> {
+    pub(crate) fn parsed<T, E>(
+        &self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<T, StoreError> {
         parse(self.str(name)?).map_err(|_| self.corrupt(name, "does not parse"))
     }
 
-    fn opt_str(&self, name: &str) -> Result<Option<&str>, StoreError> {
+    pub(crate) fn opt_str(&self, name: &str) -> Result<Option<&str>, StoreError> {
         self.0.get(name).map(|_| self.str(name)).transpose()
     }
 
     /// A number that items written before it existed lack: zero then.
-    fn num_or_zero<T: FromStr + Default>(&self, name: &str) -> Result<T, StoreError> {
+    pub(crate) fn num_or_zero<T: FromStr + Default>(&self, name: &str) -> Result<T, StoreError> {
         self.0.get(name).map(|_| self.num(name)).transpose().map(Option::unwrap_or_default)
     }
 
-    fn id<T>(
+    pub(crate) fn id<T>(
         &self,
         name: &str,
         parse: impl FnOnce(&str) -> Result<T, ledger::FieldError>,
@@ -307,18 +311,18 @@ impl Reader<'_> {
         self.opt_str(name)?.map(|v| parse(v).map_err(|_| self.corrupt(name, "does not parse"))).transpose()
     }
 
-    fn bool(&self, name: &str) -> Result<bool, StoreError> {
+    pub(crate) fn bool(&self, name: &str) -> Result<bool, StoreError> {
         match self.0.get(name) {
             Some(AttributeValue::Bool(b)) => Ok(*b),
             _ => Err(self.corrupt(name, "is missing or not a boolean")),
         }
     }
 
-    fn timestamp(&self, name: &str) -> Result<OffsetDateTime, StoreError> {
+    pub(crate) fn timestamp(&self, name: &str) -> Result<OffsetDateTime, StoreError> {
         self.parsed(name, |v| OffsetDateTime::parse(v, &Rfc3339))
     }
 
-    fn metadata(&self, name: &str) -> Result<Metadata, StoreError> {
+    pub(crate) fn metadata(&self, name: &str) -> Result<Metadata, StoreError> {
         let Some(AttributeValue::M(map)) = self.0.get(name) else {
             return Err(self.corrupt(name, "is missing or not a map"));
         };
@@ -330,7 +334,7 @@ impl Reader<'_> {
         Metadata::parse(out).map_err(|_| self.corrupt(name, "breaks the metadata limits"))
     }
 
-    fn balances(&self) -> Result<Balances, StoreError> {
+    pub(crate) fn balances(&self) -> Result<Balances, StoreError> {
         Ok(Balances {
             debits_pending: self.num_or_zero("debits_pending")?,
             debits_posted: self.num("debits_posted")?,
@@ -339,15 +343,15 @@ impl Reader<'_> {
         })
     }
 
-    fn amount(&self) -> Result<Amount, StoreError> {
+    pub(crate) fn amount(&self) -> Result<Amount, StoreError> {
         self.amount_named("amount")
     }
 
-    fn amount_named(&self, name: &str) -> Result<Amount, StoreError> {
+    pub(crate) fn amount_named(&self, name: &str) -> Result<Amount, StoreError> {
         Amount::new(self.num(name)?).map_err(|_| self.corrupt(name, "is out of range"))
     }
 
-    fn reversals(&self) -> Result<Vec<Reversal>, StoreError> {
+    pub(crate) fn reversals(&self) -> Result<Vec<Reversal>, StoreError> {
         let Some(value) = self.0.get("reversals") else { return Ok(Vec::new()) };
         let bad = || self.corrupt("reversals", "is not a list of reversals");
         let list = value.as_l().map_err(|_| bad())?;
@@ -362,7 +366,7 @@ impl Reader<'_> {
             .collect()
     }
 
-    fn opt_amount(&self, name: &str) -> Result<Option<Amount>, StoreError> {
+    pub(crate) fn opt_amount(&self, name: &str) -> Result<Option<Amount>, StoreError> {
         self.0.get(name).map(|_| self.amount_named(name)).transpose()
     }
 }

@@ -19,6 +19,7 @@ mod queued;
 mod reads;
 mod retry;
 mod transfers;
+pub mod webhooks;
 
 pub use batches::{BatchRecord, BatchStatus};
 pub use engine::{MAX_TRANSACTION_BYTES, MAX_TRANSACTION_ITEMS};

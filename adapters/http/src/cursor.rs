@@ -4,7 +4,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ledger::{AccountId, EventId};
+use ledger::{AccountId, EndpointId, EventId};
 use ledger_dynamodb::{EntryPosition, EventPosition};
 use time::OffsetDateTime;
 
@@ -15,6 +15,8 @@ const ACCOUNT_PREFIX: &str = "a1:";
 const ENTRY_PREFIX: &str = "e2:";
 const STATEMENT_PREFIX: &str = "s1:";
 const EVENT_PREFIX: &str = "v1:";
+const ENDPOINT_PREFIX: &str = "w1:";
+const DELIVERY_PREFIX: &str = "d1:";
 
 fn encode(raw: String) -> String {
     URL_SAFE_NO_PAD.encode(raw)
@@ -90,6 +92,33 @@ pub fn parse_event_cursor(cursor: &str) -> Result<EventPosition, ApiError> {
     Ok(EventPosition(raw.to_owned()))
 }
 
+pub fn endpoint_cursor(after: &EndpointId) -> String {
+    encode(format!("{ENDPOINT_PREFIX}{after}"))
+}
+
+pub fn parse_endpoint_cursor(cursor: &str) -> Result<EndpointId, ApiError> {
+    let mut buf = String::new();
+    let raw = decode(cursor, ENDPOINT_PREFIX, &mut buf)?;
+    EndpointId::parse(raw).map_err(|_| invalid("cursor", "is not a cursor this list returned"))
+}
+
+/// A deliveries list's cursor: the sort key of the last delivery it covered, in its endpoint.
+pub fn delivery_cursor(position: &str) -> String {
+    encode(format!("{DELIVERY_PREFIX}{position}"))
+}
+
+pub fn parse_delivery_cursor(cursor: &str) -> Result<String, ApiError> {
+    let mut buf = String::new();
+    let raw = decode(cursor, DELIVERY_PREFIX, &mut buf)?;
+    let bad = || invalid("cursor", "is not a cursor this list returned");
+    let rest = raw.strip_prefix("D#").ok_or_else(bad)?;
+    let (at, id) = rest.split_once('#').ok_or_else(bad)?;
+    if at.len() != 20 || !at.bytes().all(|b| b.is_ascii_digit()) || EventId::parse(id).is_err() {
+        return Err(bad());
+    }
+    Ok(raw.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +142,10 @@ mod tests {
         assert!(parse_event_cursor(&encode("v1:17#transfer.committed:t1".into())).is_err());
         assert!(parse_event_cursor(&encode("v1:01795860935000000001#nope:t1".into())).is_err());
         assert!(parse_event_cursor(&account_cursor(&id)).is_err());
+        let delivery = "D#01795860935000000001#hold.created:h1";
+        assert_eq!(parse_delivery_cursor(&delivery_cursor(delivery)).unwrap(), delivery);
+        assert!(parse_delivery_cursor(&event_cursor(&event)).is_err());
+        let endpoint = EndpointId::generate();
+        assert_eq!(parse_endpoint_cursor(&endpoint_cursor(&endpoint)).unwrap(), endpoint);
     }
 }

@@ -14,9 +14,10 @@ pub mod prefer;
 pub mod problem;
 pub mod respond;
 mod state;
+mod webhooks;
 
 use axum::Router;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, patch, post};
 
 pub use problem::{ApiError, problem_codes};
 pub use respond::REPLAY_HEADER;
@@ -24,7 +25,7 @@ pub use state::AppState;
 
 /// Every route with its handler. The router is built from this table, and the OpenAPI and template
 /// tests check their documents against `routes()`, so the three cannot drift apart.
-fn route_table() -> [(&'static str, &'static str, MethodRouter<AppState>); 13] {
+fn route_table() -> [(&'static str, &'static str, MethodRouter<AppState>); 22] {
     [
         ("POST", "/v1/accounts", post(handlers::create_account)),
         ("GET", "/v1/accounts", get(handlers::list_accounts)),
@@ -39,6 +40,15 @@ fn route_table() -> [(&'static str, &'static str, MethodRouter<AppState>); 13] {
         ("GET", "/v1/transfer-batches/{id}", get(batches::get_batch)),
         ("GET", "/v1/events", get(events::list_events)),
         ("GET", "/v1/events/{id}", get(events::get_event)),
+        ("POST", "/v1/webhook-endpoints", post(webhooks::create_endpoint)),
+        ("GET", "/v1/webhook-endpoints", get(webhooks::list_endpoints)),
+        ("GET", "/v1/webhook-endpoints/{id}", get(webhooks::get_endpoint)),
+        ("PATCH", "/v1/webhook-endpoints/{id}", patch(webhooks::update_endpoint)),
+        ("DELETE", "/v1/webhook-endpoints/{id}", delete(webhooks::delete_endpoint)),
+        ("POST", "/v1/webhook-endpoints/{id}/rotate-secret", post(webhooks::rotate_secret)),
+        ("GET", "/v1/webhook-endpoints/{id}/deliveries", get(webhooks::list_deliveries)),
+        ("POST", "/v1/webhook-endpoints/{id}/deliveries", post(webhooks::redeliver)),
+        ("POST", "/v1/webhook-endpoints/{id}/replay", post(webhooks::replay)),
     ]
 }
 

@@ -37,6 +37,7 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
         reversedId = Empty,
         batchId = Empty,
         eventId = Empty,
+        endpointId = Empty,
     );
     request.extensions_mut().insert(TraceContext::new(correlation.clone(), xray));
     let mut response =

@@ -1,7 +1,9 @@
 //! What every request handler shares: built once at init, cloned per request (cheap).
 
+use ledger::webhook::UrlPolicy;
 use ledger_dynamodb::{DynamoStore, TenantLimits};
 use ledger_sqs::TransferQueue;
+use ledger_sqs::deliveries::DeliveryQueue;
 
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -11,11 +13,20 @@ pub struct AppState {
     pub tenant_claim: String,
     /// Each tenant's request limit (`limit`); `None`: no limit.
     pub limits: Option<TenantLimits>,
+    /// Where redeliveries and replays of webhooks are queued, and what endpoint URLs are accepted.
+    pub webhooks: Option<(DeliveryQueue, UrlPolicy)>,
 }
 
 impl AppState {
     pub fn new(store: DynamoStore, queue: TransferQueue, tenant_claim: impl Into<String>) -> Self {
-        Self { store, queue, tenant_claim: tenant_claim.into(), limits: None }
+        Self { store, queue, tenant_claim: tenant_claim.into(), limits: None, webhooks: None }
+    }
+
+    /// This state with webhook endpoints: deliveries asked for through the API go to `queue`, and
+    /// endpoint URLs must pass `urls`.
+    pub fn with_webhooks(mut self, queue: DeliveryQueue, urls: UrlPolicy) -> Self {
+        self.webhooks = Some((queue, urls));
+        self
     }
 
     /// This state with every tenant held to `limit`, kept in the store's table.

@@ -6,6 +6,8 @@
 //! tenant: on a standard queue that makes SQS a fair queue, which delivers quiet tenants' messages
 //! first while one tenant has a backlog, with no FIFO limits (no ordering, no throughput cap).
 
+pub mod deliveries;
+
 use std::sync::{Arc, LazyLock};
 
 use aws_sdk_sqs::Client;
@@ -34,9 +36,9 @@ impl Work {
 /// The queue did not take a message.
 #[derive(Debug, thiserror::Error)]
 #[error("the transfer queue did not take the message: {0}")]
-pub struct SendError(String);
+pub struct SendError(pub(crate) String);
 
-type MakeClient = Box<dyn FnOnce() -> Client + Send>;
+pub(crate) type MakeClient = Box<dyn FnOnce() -> Client + Send>;
 
 #[derive(Clone, Debug)]
 pub struct TransferQueue {

@@ -29,6 +29,8 @@ pub const HOLDS_EXPIRED: &str = "HoldsExpired";
 pub const REQUESTS_LIMITED: &str = "RequestsLimited";
 pub const EVENTS_PUBLISHED: &str = "EventsPublished";
 pub const PUBLISH_LAG: &str = "PublishLag";
+pub const WEBHOOK_DELIVERIES: &str = "WebhookDeliveries";
+pub const WEBHOOK_DELIVERY_LATENCY: &str = "WebhookDeliveryLatency";
 
 /// One metric: its name, unit and the dimensions it carries besides `service`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,7 +70,17 @@ pub const CATALOG: &[MetricSpec] = &[
     spec(REQUESTS_LIMITED, Unit::Count, &[], "requests refused with 429: their tenant was over its limit"),
     spec(EVENTS_PUBLISHED, Unit::Count, &[], "events put on the EventBridge bus"),
     spec(PUBLISH_LAG, Unit::Milliseconds, &[], "from a change's commit to its event on the bus"),
+    spec(
+        WEBHOOK_DELIVERIES,
+        Unit::Count,
+        &["outcome"],
+        "webhook attempts and ends: delivered, retried, failed, gone (410), dropped",
+    ),
+    spec(WEBHOOK_DELIVERY_LATENCY, Unit::Milliseconds, &[], "from a change's commit to its webhook's 2xx"),
 ];
+
+/// The outcomes `WebhookDeliveries` counts.
+pub const WEBHOOK_OUTCOMES: [&str; 5] = ["delivered", "retried", "failed", "gone", "dropped"];
 
 /// The function a line or metric comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,10 +89,12 @@ pub enum Function {
     Worker,
     Sweeper,
     Publisher,
+    Deliverer,
 }
 
 impl Function {
-    pub const ALL: [Function; 4] = [Function::Api, Function::Worker, Function::Sweeper, Function::Publisher];
+    pub const ALL: [Function; 5] =
+        [Function::Api, Function::Worker, Function::Sweeper, Function::Publisher, Function::Deliverer];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -88,6 +102,7 @@ impl Function {
             Self::Worker => "worker",
             Self::Sweeper => "sweeper",
             Self::Publisher => "publisher",
+            Self::Deliverer => "deliverer",
         }
     }
 }
@@ -175,6 +190,16 @@ pub fn request_limited() {
 pub fn event_published(lag: Duration) {
     counter!(EVENTS_PUBLISHED).increment(1);
     histogram!(PUBLISH_LAG).record(millis(lag));
+}
+
+/// One webhook attempt's outcome, or a delivery dropped (`WEBHOOK_OUTCOMES`).
+pub fn webhook_delivery(outcome: &'static str) {
+    counter!(WEBHOOK_DELIVERIES, "outcome" => outcome).increment(1);
+}
+
+/// A webhook delivered, `latency` after its change committed.
+pub fn webhook_delivered(latency: Duration) {
+    histogram!(WEBHOOK_DELIVERY_LATENCY).record(millis(latency));
 }
 
 pub fn cold_start(function: Function) {

@@ -7,6 +7,7 @@ use ledger_dynamodb::DynamoStore;
 use ledger_dynamodb::client::{config_loader, dynamodb_client};
 use ledger_http::AppState;
 use ledger_sqs::TransferQueue;
+use ledger_sqs::deliveries::DeliveryQueue;
 use ledger_telemetry::Function;
 
 #[tokio::main]
@@ -15,7 +16,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let metrics = ledger_telemetry::init(Function::Api, &config.telemetry)?;
     let sdk = config_loader().load().await;
     let store = DynamoStore::new(dynamodb_client(&sdk), config.table_name);
+    let for_deliveries = sdk.clone();
     let queue = TransferQueue::on_first_send(move || aws_sdk_sqs::Client::new(&sdk), config.queue_url);
-    let state = AppState::new(store, queue, config.tenant_claim).with_tenant_limit(config.tenant_limit);
+    let deliveries = DeliveryQueue::on_first_send(
+        move || aws_sdk_sqs::Client::new(&for_deliveries),
+        config.webhook_queue_url,
+    );
+    let state = AppState::new(store, queue, config.tenant_claim)
+        .with_tenant_limit(config.tenant_limit)
+        .with_webhooks(deliveries, config.webhook_urls);
     ledger_telemetry::lambda::run_http(metrics, ledger_http::router(state)).await
 }

@@ -1,6 +1,8 @@
 //! The publisher: the table's stream, filtered to event items (`sk = V`, inserts), carries each
 //! event the ledger wrote in a change's own transaction; this function publishes them to the
-//! EventBridge bus. At least once: an event not published is reported as the batch's failure
+//! EventBridge bus, and queues a delivery of each to every webhook endpoint of its tenant that
+//! receives its type (one message per endpoint and event, `since` the event's instant, so a
+//! repeated fan-out makes no second delivery). At least once: an event not published is reported as the batch's failure
 //! (ReportBatchItemFailures), so the stream hands it, and every later record of its shard, back;
 //! consumers drop what they have seen by the event's id. A record that can never be published (an
 //! item that is not an event, an entry over EventBridge's size) fails the same way until the event
@@ -14,15 +16,27 @@ use std::collections::HashMap;
 use aws_lambda_events::dynamodb::{Event, EventRecord};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use aws_sdk_dynamodb::types::AttributeValue;
+use ledger_dynamodb::DynamoStore;
 use ledger_dynamodb::StoredEvent;
 use ledger_dynamodb::events::event_from;
 use ledger_eventbridge::EventBus;
+use ledger_sqs::deliveries::{DeliveryJob, DeliveryQueue};
 use ledger_telemetry::metrics;
 use time::OffsetDateTime;
 use tracing::Span;
 
+/// What the publisher writes to: the bus, and the webhook queue (with the store, to find the
+/// endpoints).
+#[derive(Clone, Debug)]
+pub struct Publisher {
+    pub bus: EventBus,
+    pub store: DynamoStore,
+    pub deliveries: DeliveryQueue,
+}
+
 /// Publishes the events of one batch of stream records; reports the first record not published.
-pub async fn handle(bus: &EventBus, event: Event) -> DynamoDbEventResponse {
+pub async fn handle(publisher: &Publisher, event: Event) -> DynamoDbEventResponse {
+    let bus = &publisher.bus;
     let records = event.records.len();
     let mut events: Vec<(String, StoredEvent, Span)> = Vec::with_capacity(records);
     let mut failed: Option<String> = None;
@@ -42,11 +56,16 @@ pub async fn handle(bus: &EventBus, event: Event) -> DynamoDbEventResponse {
         }
     }
     let stored: Vec<StoredEvent> = events.iter().map(|(_, e, _)| e.clone()).collect();
-    let outcomes = bus.publish(&stored).await;
+    let (outcomes, fanned_out) = futures::join!(bus.publish(&stored), fan_out(publisher, &stored));
     let now = OffsetDateTime::now_utc();
     let mut published = 0;
-    for ((sequence, event, span), outcome) in events.iter().zip(outcomes) {
+    for (((sequence, event, span), outcome), fanned_out) in events.iter().zip(outcomes).zip(fanned_out) {
         let _entered = span.enter();
+        if let Err(err) = fanned_out {
+            tracing::error!(error = %err, "webhook deliveries not queued: its shard is handed back from here");
+            failed.get_or_insert(sequence.clone());
+            continue;
+        }
         match outcome {
             Ok(()) => {
                 published += 1;
@@ -73,6 +92,40 @@ pub async fn handle(bus: &EventBus, event: Event) -> DynamoDbEventResponse {
         })
         .collect();
     response
+}
+
+/// Queues each event's deliveries; the outcome of each event, in order.
+async fn fan_out(publisher: &Publisher, events: &[StoredEvent]) -> Vec<Result<usize, String>> {
+    let mut receivers: HashMap<(String, &'static str), Result<Vec<ledger::EndpointId>, String>> =
+        HashMap::new();
+    let mut outcomes = Vec::with_capacity(events.len());
+    for event in events {
+        let key = (event.tenant.to_string(), event.kind.as_str());
+        if !receivers.contains_key(&key) {
+            let found = publisher.store.receivers(&event.tenant, event.kind).await;
+            receivers.insert(
+                key.clone(),
+                found.map(|e| e.into_iter().map(|e| e.id).collect()).map_err(|e| e.to_string()),
+            );
+        }
+        let outcome = match &receivers[&key] {
+            Err(err) => Err(err.clone()),
+            Ok(endpoints) => {
+                let jobs: Vec<DeliveryJob> = endpoints
+                    .iter()
+                    .map(|endpoint| DeliveryJob {
+                        tenant: event.tenant.clone(),
+                        endpoint: endpoint.clone(),
+                        event: event.id.clone(),
+                        since: event.created,
+                    })
+                    .collect();
+                publisher.deliveries.enqueue(&jobs).await.map(|()| jobs.len()).map_err(|e| e.to_string())
+            }
+        };
+        outcomes.push(outcome);
+    }
+    outcomes
 }
 
 fn parse(record: EventRecord) -> Result<StoredEvent, String> {

@@ -1,13 +1,16 @@
-//! The publisher function: read the configuration and build the EventBridge client once at init,
-//! then publish each batch of stream records.
+//! The publisher function: read the configuration and build the clients once at init, then
+//! publish each batch of stream records.
 
 use aws_lambda_events::dynamodb::Event;
 use aws_lambda_events::streams::DynamoDbEventResponse;
 use lambda_runtime::{LambdaEvent, service_fn};
 use ledger_config::PublisherConfig;
-use ledger_dynamodb::client::config_loader;
+use ledger_dynamodb::DynamoStore;
+use ledger_dynamodb::client::{config_loader, dynamodb_client};
 use ledger_eventbridge::EventBus;
+use ledger_sqs::deliveries::DeliveryQueue;
 use ledger_telemetry::Function;
+use publisher::Publisher;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -16,11 +19,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = config_loader().load().await;
     let bus =
         EventBus::new(aws_sdk_eventbridge::Client::new(&sdk), config.event_bus_name, config.event_source);
-    let bus = &bus;
+    let publisher = Publisher {
+        bus,
+        store: DynamoStore::new(dynamodb_client(&sdk), config.table_name),
+        deliveries: DeliveryQueue::new(aws_sdk_sqs::Client::new(&sdk), config.webhook_queue_url),
+    };
+    let publisher = &publisher;
     ledger_telemetry::lambda::run(
         metrics,
         service_fn(move |event: LambdaEvent<Event>| async move {
-            Ok::<DynamoDbEventResponse, lambda_runtime::Error>(publisher::handle(bus, event.payload).await)
+            Ok::<DynamoDbEventResponse, lambda_runtime::Error>(
+                ::publisher::handle(publisher, event.payload).await,
+            )
         }),
     )
     .await

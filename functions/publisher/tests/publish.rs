@@ -141,7 +141,7 @@ async fn the_sample_stream_event_is_published_and_a_record_that_is_no_event_is_r
         std::fs::read_to_string(harness::paths::workspace_root().join("events/dynamodb-stream-event.json"))
             .unwrap();
     let event: aws_lambda_events::dynamodb::Event = serde_json::from_str(&raw).unwrap();
-    let response = publisher::handle(&api.stack.bus, event.clone()).await;
+    let response = (api.stack.publisher())(event.clone()).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let bus = on_the_bus(&api).await;
     assert_eq!(bus.len(), 1);
@@ -157,7 +157,7 @@ async fn the_sample_stream_event_is_published_and_a_record_that_is_no_event_is_r
     let mut after = broken.records[0].clone();
     after.change.sequence_number = Some("3".into());
     broken.records = vec![broken.records[0].clone(), bad, after];
-    let response = publisher::handle(&api.stack.bus, broken).await;
+    let response = (api.stack.publisher())(broken).await;
     let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
     assert_eq!(failed, [Some("2".to_owned())]);
     assert_eq!(on_the_bus(&api).await.len(), 1, "only the record before the bad one");

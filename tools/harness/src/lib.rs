@@ -13,6 +13,7 @@ pub mod install;
 pub mod metrics;
 pub mod paths;
 pub mod queues;
+pub mod receiver;
 pub mod stack;
 pub mod stream_source;
 pub mod template;

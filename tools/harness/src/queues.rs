@@ -157,6 +157,8 @@ impl QueueSpec {
 }
 
 pub const PUBLISHER_FUNCTION: &str = "PublisherFunction";
+pub const WEBHOOK_QUEUE: &str = "WebhookQueue";
+pub const DELIVERER_FUNCTION: &str = "DelivererFunction";
 
 /// The DynamoDB stream event source of `function` (its mapping's settings and filter) and the
 /// logical id of its on-failure destination, as the template configures them.

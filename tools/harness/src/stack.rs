@@ -21,7 +21,10 @@ use crate::faults::proxy::FaultProxy;
 use crate::faults::{FaultPlan, Faults};
 use crate::stream_source::{LocalStreamSource, Pass, StreamHandler, publisher_handler};
 use crate::{metrics, paths, queues, template};
+use ledger::webhook::UrlPolicy;
 use ledger_eventbridge::EventBus;
+use ledger_sqs::deliveries::DeliveryQueue;
+use ledger_webhooks::WebhookClient;
 
 /// The template's logical id of the ledger table.
 pub const LEDGER_TABLE: &str = "LedgerTable";
@@ -41,6 +44,8 @@ pub struct StackOptions {
     pub tenant_claim: String,
     /// Every tenant's request limit (`None`: none, as most tests want).
     pub tenant_limit: Option<ledger::RateLimit>,
+    /// How long a webhook attempt waits for its answer.
+    pub webhook_timeout: Duration,
 }
 
 impl Default for StackOptions {
@@ -51,6 +56,7 @@ impl Default for StackOptions {
             dynamodb_proxy: false,
             tenant_claim: ledger_config::DEFAULT_TENANT_CLAIM.to_owned(),
             tenant_limit: None,
+            webhook_timeout: ledger_webhooks::DEFAULT_TIMEOUT,
         }
     }
 }
@@ -74,6 +80,11 @@ pub struct Stack {
     pub bus_tap_url: String,
     pub stream_source: LocalStreamSource,
     pub publisher_dead_letter_url: String,
+    /// The webhook queue, the deliverer's event source on it, and its dead-letter queue.
+    pub deliveries: DeliveryQueue,
+    pub delivery_source: LocalEventSource,
+    pub webhook_dead_letter_url: String,
+    pub webhook_client: WebhookClient,
 }
 
 impl Stack {
@@ -97,6 +108,16 @@ impl Stack {
             created.dead_letter_url.ok_or_else(|| io::Error::other("the transfer queue has no DLQ"))?;
         let spec = queues::event_source(&template, queues::WORKER_FUNCTION)?;
         let events = events_out(emulators, &template, prefix, &sqs, faults.clone()).await?;
+        let webhooks = queues::queue(&template, queues::WEBHOOK_QUEUE)?
+            .create(&sqs, &template, prefix, options.visibility_timeout)
+            .await?;
+        let webhook_dead_letter_url =
+            webhooks.dead_letter_url.ok_or_else(|| io::Error::other("the webhook queue has no DLQ"))?;
+        let delivery_spec = queues::event_source(&template, queues::DELIVERER_FUNCTION)?;
+        let webhook_client =
+            WebhookClient::new(UrlPolicy::LOCAL, options.webhook_timeout).map_err(io::Error::other)?;
+        let deliveries = DeliveryQueue::new(sqs.clone(), webhooks.url.clone());
+        let delivery_source = LocalEventSource::new(sqs.clone(), webhooks.url, delivery_spec, faults.clone());
         Ok(Stack {
             store: DynamoStore::new(store_client, prefix),
             dynamodb,
@@ -111,12 +132,17 @@ impl Stack {
             bus_tap_url: events.tap_url,
             stream_source: events.source,
             publisher_dead_letter_url: events.dead_letter_url,
+            deliveries,
+            delivery_source,
+            webhook_dead_letter_url,
+            webhook_client,
         })
     }
 
     pub fn state(&self) -> AppState {
         AppState::new(self.store.clone(), self.queue.clone(), self.tenant_claim.clone())
             .with_tenant_limit(self.tenant_limit)
+            .with_webhooks(self.deliveries.clone(), UrlPolicy::LOCAL)
     }
 
     /// The worker function's handler on this stack's store.
@@ -132,9 +158,43 @@ impl Stack {
         sweeper::handle(&self.store, now).await
     }
 
-    /// The publisher function's handler on this stack's bus.
+    /// The publisher function's handler on this stack's bus and webhook queue.
     pub fn publisher(&self) -> StreamHandler {
-        publisher_handler(self.bus.clone())
+        publisher_handler(publisher::Publisher {
+            bus: self.bus.clone(),
+            store: self.store.clone(),
+            deliveries: self.deliveries.clone(),
+        })
+    }
+
+    /// The deliverer function's handler on this stack.
+    pub fn deliverer(&self) -> Handler {
+        let deliverer = Arc::new(deliverer::Deliverer {
+            store: self.store.clone(),
+            queue: self.deliveries.clone(),
+            http: self.webhook_client.clone(),
+        });
+        Arc::new(move |event| {
+            let deliverer = deliverer.clone();
+            Box::pin(async move { deliverer.handle(event).await })
+        })
+    }
+
+    /// Invokes the deliverer, as its event source would, until the webhook queue has nothing
+    /// visible (messages waiting for a retry stay invisible until their time); how many messages
+    /// it received.
+    pub async fn deliver(&self) -> io::Result<usize> {
+        let (handler, started) = (self.deliverer(), std::time::Instant::now());
+        let (mut received, mut quiet) = (0, 0);
+        while quiet < 2 {
+            let invocation = self.delivery_source.invoke_once(&handler).await?;
+            received += invocation.received;
+            quiet = if invocation.received == 0 { quiet + 1 } else { 0 };
+            if started.elapsed() > DRAIN_LIMIT {
+                return Err(io::Error::other("the webhook queue kept delivering"));
+            }
+        }
+        Ok(received)
     }
 
     /// Invokes the publisher, as the stream's event source mapping would, until the stream is

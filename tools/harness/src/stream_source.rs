@@ -28,11 +28,12 @@ use crate::faults::Faults;
 pub type StreamHandler =
     Arc<dyn Fn(Event) -> Pin<Box<dyn Future<Output = DynamoDbEventResponse> + Send>> + Send + Sync>;
 
-/// The publisher function's handler on `bus`, as the Lambda runtime would call it.
-pub fn publisher_handler(bus: ledger_eventbridge::EventBus) -> StreamHandler {
+/// The publisher function's handler, as the Lambda runtime would call it.
+pub fn publisher_handler(publisher: publisher::Publisher) -> StreamHandler {
+    let publisher = Arc::new(publisher);
     Arc::new(move |event| {
-        let bus = bus.clone();
-        Box::pin(async move { publisher::handle(&bus, event).await })
+        let publisher = publisher.clone();
+        Box::pin(async move { publisher::handle(&publisher, event).await })
     })
 }
 

@@ -94,6 +94,7 @@ pub fn environment(emulators: &Emulators, stack: &Stack) -> Vec<(&'static str, S
         ("TABLE_NAME", stack.store.table().to_owned()),
         ("QUEUE_URL", stack.queue.url().to_owned()),
         ("EVENT_BUS_NAME", stack.bus.name().to_owned()),
+        ("WEBHOOK_QUEUE_URL", stack.deliveries.url().to_owned()),
         ("TENANT_CLAIM", ledger_config::DEFAULT_TENANT_CLAIM.to_owned()),
         // A limit on, as deployed, so its write is in every measured request; a burst too large to
         // refuse any.

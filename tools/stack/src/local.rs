@@ -1,6 +1,7 @@
 //! The backend served locally, as `cargo stack up` runs it (and the dashboard's test and screenshot):
 //! the API router behind the local gateway, up to the template's `MaximumConcurrency` of worker
-//! invocations fed from the queue, the publisher fed from the table's stream, the hold sweeper on
+//! invocations fed from the queue, the publisher fed from the table's stream, the webhook deliverer
+//! fed from its queue, the hold sweeper on
 //! its schedule, the metrics flushed as the
 //! Lambda run loop flushes them, and the live dashboard.
 
@@ -21,6 +22,7 @@ pub const SWEEP_PERIOD: Duration = Duration::from_secs(5);
 pub fn start_background(stack: &Stack) {
     tokio::spawn(stack.event_source.clone().run(stack.worker()));
     tokio::spawn(stack.stream_source.clone().run(stack.publisher()));
+    tokio::spawn(stack.delivery_source.clone().run(stack.deliverer()));
     let store = stack.store.clone();
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(SWEEP_PERIOD);

@@ -1,0 +1,342 @@
+//! Webhook endpoints: add (the signing secret shown once), list, read, change, delete, rotate the
+//! secret (the old one signs on for a day), list an endpoint's deliveries with their attempts,
+//! redeliver an event on demand, replay the events since an instant.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use ledger::webhook::{EndpointFields, EndpointUrl, SigningSecret, Subscription, UrlPolicy, WebhookEndpoint};
+use ledger::{EndpointId, EventId, LedgerError, TenantId};
+use ledger_dynamodb::webhooks::Delivery;
+use ledger_dynamodb::{EventFilter, StoreError};
+use ledger_sqs::deliveries::{DeliveryJob, DeliveryQueue};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::body::ListBody;
+use crate::cursor;
+use crate::extract::{JsonBody, ListParams, Tenant, invalid};
+use crate::observe::record;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// The most events one replay request queues; the answer's cursor carries on.
+pub const MAX_REPLAY: usize = 1_000;
+/// Attempts to write a change over an endpoint that others change at the same time.
+const REPLACE_ATTEMPTS: u32 = 5;
+
+fn webhooks(app: &AppState) -> Result<&(DeliveryQueue, UrlPolicy), ApiError> {
+    app.webhooks.as_ref().ok_or_else(|| {
+        StoreError::Unavailable("webhooks are not configured in this deployment".into()).into()
+    })
+}
+
+fn endpoint_id(raw: String) -> Result<EndpointId, ApiError> {
+    let id = EndpointId::parse(raw).map_err(|e| ApiError::from(LedgerError::invalid("id", e)))?;
+    record("endpointId", id.as_str());
+    Ok(id)
+}
+
+fn fresh_secret() -> SigningSecret {
+    SigningSecret::from_bytes(rand::random())
+}
+
+/// An endpoint with its signing secret: the answer to its creation and to a rotation, the only
+/// times the secret is shown.
+#[derive(Serialize)]
+struct WithSecret<'a> {
+    #[serde(flatten)]
+    endpoint: &'a WebhookEndpoint,
+    secret: &'a str,
+}
+
+pub async fn create_endpoint(
+    State(app): State<AppState>,
+    Tenant(tenant): Tenant,
+    JsonBody(body): JsonBody<EndpointFields>,
+) -> Result<Response, ApiError> {
+    let (_, urls) = webhooks(&app)?;
+    let request = body.parse(*urls).map_err(|(field, e)| ApiError::from(LedgerError::invalid(field, e)))?;
+    let secret = fresh_secret();
+    let endpoint = request.open(EndpointId::generate(), secret.clone(), OffsetDateTime::now_utc());
+    record("endpointId", endpoint.id.as_str());
+    app.store.create_endpoint(&tenant, &endpoint).await?;
+    tracing::info!("webhook endpoint created");
+    let body = WithSecret { endpoint: &endpoint, secret: secret.expose() };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+pub async fn list_endpoints(
+    State(app): State<AppState>,
+    Tenant(tenant): Tenant,
+    page: ListParams,
+) -> Result<Json<ListBody<WebhookEndpoint>>, ApiError> {
+    let after = page.cursor.as_deref().map(cursor::parse_endpoint_cursor).transpose()?;
+    let found = app.store.list_endpoints(&tenant, page.limit, after.as_ref()).await?;
+    Ok(Json(ListBody { data: found.items, next_cursor: found.next.as_ref().map(cursor::endpoint_cursor) }))
+}
+
+pub async fn get_endpoint(
+    State(app): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookEndpoint>, ApiError> {
+    let id = endpoint_id(id)?;
+    Ok(Json(app.store.get_endpoint(&tenant, &id).await?.0))
+}
+
+pub async fn delete_endpoint(
+    State(app): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = endpoint_id(id)?;
+    app.store.delete_endpoint(&tenant, &id).await?;
+    tracing::info!("webhook endpoint deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What `PATCH` may change; absent fields stay as they are.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointChanges {
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    event_types: Option<Vec<String>>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    enabled: Option<bool>,
+}
+
+/// Reads the endpoint, applies `change`, writes it back if nobody changed it meanwhile (else
+/// again, from a fresh read).
+async fn replace(
+    app: &AppState,
+    tenant: &TenantId,
+    id: &EndpointId,
+    change: impl Fn(&WebhookEndpoint) -> Result<WebhookEndpoint, ApiError>,
+) -> Result<WebhookEndpoint, ApiError> {
+    for _ in 0..REPLACE_ATTEMPTS {
+        let (endpoint, version) = app.store.get_endpoint(tenant, id).await?;
+        let changed = change(&endpoint)?;
+        if app.store.replace_endpoint(tenant, &changed, version).await? {
+            return Ok(changed);
+        }
+    }
+    Err(StoreError::Unavailable(format!("webhook endpoint {id} stayed contended")).into())
+}
+
+pub async fn update_endpoint(
+    State(app): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+    JsonBody(changes): JsonBody<EndpointChanges>,
+) -> Result<Json<WebhookEndpoint>, ApiError> {
+    let id = endpoint_id(id)?;
+    let (_, urls) = webhooks(&app)?;
+    let url = changes
+        .url
+        .as_deref()
+        .map(|raw| EndpointUrl::parse(raw, *urls).map_err(|e| ApiError::from(LedgerError::invalid("url", e))))
+        .transpose()?;
+    let subscription = changes
+        .event_types
+        .as_deref()
+        .map(|raw| {
+            Subscription::parse(raw).map_err(|e| ApiError::from(LedgerError::invalid("event_types", e)))
+        })
+        .transpose()?;
+    if changes
+        .description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > ledger::webhook::MAX_DESCRIPTION_CHARS)
+    {
+        return Err(invalid("description", "must be at most 500 characters"));
+    }
+    let updated = replace(&app, &tenant, &id, |endpoint| {
+        let mut changed = endpoint.clone();
+        if let Some(url) = &url {
+            changed.url = url.clone();
+        }
+        if let Some(subscription) = &subscription {
+            changed.subscription = subscription.clone();
+        }
+        if let Some(description) = &changes.description {
+            changed.description = description.clone();
+        }
+        if let Some(enabled) = changes.enabled {
+            // Enabling again starts afresh: no reason, not failing.
+            if enabled && !changed.enabled {
+                changed.disabled_reason = None;
+                changed.failing_since = None;
+            }
+            changed.enabled = enabled;
+        }
+        Ok(changed)
+    })
+    .await?;
+    tracing::info!("webhook endpoint updated");
+    Ok(Json(updated))
+}
+
+pub async fn rotate_secret(
+    State(app): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = endpoint_id(id)?;
+    let secret = fresh_secret();
+    let now = OffsetDateTime::now_utc();
+    let rotated = replace(&app, &tenant, &id, |endpoint| Ok(endpoint.rotated(secret.clone(), now))).await?;
+    tracing::info!("webhook endpoint secret rotated");
+    Ok(Json(WithSecret { endpoint: &rotated, secret: secret.expose() }).into_response())
+}
+
+#[derive(Serialize)]
+pub struct AttemptBody {
+    #[serde(with = "time::serde::rfc3339")]
+    at: OffsetDateTime,
+    status_code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    duration_ms: u64,
+}
+
+#[derive(Serialize)]
+pub struct DeliveryBody {
+    event_id: String,
+    event_type: &'static str,
+    status: &'static str,
+    #[serde(with = "time::serde::rfc3339::option")]
+    next_attempt_at: Option<OffsetDateTime>,
+    attempts: Vec<AttemptBody>,
+}
+
+impl From<Delivery> for DeliveryBody {
+    fn from(d: Delivery) -> Self {
+        Self {
+            event_id: d.event_id.to_string(),
+            event_type: d.event_type.as_str(),
+            status: d.status.as_str(),
+            next_attempt_at: d.next_attempt_at,
+            attempts: d
+                .attempts
+                .into_iter()
+                .map(|a| AttemptBody {
+                    at: a.at,
+                    status_code: a.status_code,
+                    error: a.error,
+                    duration_ms: a.duration_ms,
+                })
+                .collect(),
+        }
+    }
+}
+
+pub async fn list_deliveries(
+    State(app): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+    page: ListParams,
+) -> Result<Json<ListBody<DeliveryBody>>, ApiError> {
+    let id = endpoint_id(id)?;
+    app.store.get_endpoint(&tenant, &id).await?;
+    let before = page.cursor.as_deref().map(cursor::parse_delivery_cursor).transpose()?;
+    let found = app.store.list_deliveries(&tenant, &id, page.limit, before.as_deref()).await?;
+    Ok(Json(ListBody {
+        data: found.items.into_iter().map(DeliveryBody::from).collect(),
+        next_cursor: found.next.as_deref().map(cursor::delivery_cursor),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redeliver {
+    event_id: String,
+}
+
+#[derive(Serialize)]
+struct Queued {
+    queued: usize,
+    /// Set when a replay stopped at `MAX_REPLAY` events: send it again with this cursor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+/// `POST …/deliveries {"event_id"}`: delivers the event to the endpoint again, as a new delivery
+/// with attempts of its own (whatever became of earlier ones).
+pub async fn redeliver(
+    State(app): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Redeliver>,
+) -> Result<Response, ApiError> {
+    let id = endpoint_id(id)?;
+    let (queue, _) = webhooks(&app)?;
+    let event_id =
+        EventId::parse(&body.event_id).map_err(|e| ApiError::from(LedgerError::invalid("event_id", e)))?;
+    let (endpoint, _) = app.store.get_endpoint(&tenant, &id).await?;
+    if !endpoint.enabled {
+        return Err(invalid("id", "names a disabled endpoint: enable it first (PATCH enabled: true)"));
+    }
+    let event = app.store.get_event(&tenant, &event_id).await?;
+    let job = DeliveryJob { tenant, endpoint: id, event: event.id, since: OffsetDateTime::now_utc() };
+    queue.enqueue(std::slice::from_ref(&job)).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    tracing::info!(eventId = %job.event, "redelivery queued");
+    Ok((StatusCode::ACCEPTED, Json(Queued { queued: 1, next_cursor: None })).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Replay {
+    /// RFC 3339: the events created at or after it.
+    from: String,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// `POST …/replay {"from"}`: delivers again every event since `from` that the endpoint receives,
+/// up to `MAX_REPLAY` a request (newest first; `next_cursor` carries on).
+pub async fn replay(
+    State(app): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Replay>,
+) -> Result<Response, ApiError> {
+    let id = endpoint_id(id)?;
+    let (queue, _) = webhooks(&app)?;
+    let from = OffsetDateTime::parse(&body.from, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| invalid("from", "must be an RFC 3339 instant, e.g. 2026-11-28T10:15:35Z"))?;
+    let mut position = body.cursor.as_deref().map(cursor::parse_event_cursor).transpose()?;
+    let (endpoint, _) = app.store.get_endpoint(&tenant, &id).await?;
+    if !endpoint.enabled {
+        return Err(invalid("id", "names a disabled endpoint: enable it first (PATCH enabled: true)"));
+    }
+    let now = OffsetDateTime::now_utc();
+    let filter = EventFilter { kind: None, from: Some(from), to: None };
+    let mut jobs = Vec::new();
+    let mut scanned = 0;
+    loop {
+        let page = app.store.list_events(&tenant, &filter, 100, position.as_ref(), now).await?;
+        scanned += page.items.len();
+        jobs.extend(
+            page.items.into_iter().filter(|e| endpoint.subscription.includes(e.kind)).map(|e| DeliveryJob {
+                tenant: tenant.clone(),
+                endpoint: id.clone(),
+                event: e.id,
+                since: now,
+            }),
+        );
+        position = page.next;
+        if position.is_none() || scanned >= MAX_REPLAY {
+            break;
+        }
+    }
+    queue.enqueue(&jobs).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    tracing::info!(queued = jobs.len(), "replay queued");
+    let body = Queued { queued: jobs.len(), next_cursor: position.as_ref().map(cursor::event_cursor) };
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}

@@ -1,0 +1,220 @@
+//! The deliverer: each message of the webhook queue is one event to deliver to one endpoint. It
+//! reads both (a deleted or disabled endpoint, or an event past its retention, ends the delivery),
+//! makes one signed attempt, records it on the delivery, and then:
+//! - 2xx: delivered;
+//! - 410: the endpoint is disabled, with an event that says so;
+//! - anything else (a timeout, another status): tried again on Standard Webhooks' schedule
+//!   (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h, with jitter; longer if `Retry-After`
+//!   asks), by keeping the message invisible until then and handing it back; after the last, or
+//!   once the endpoint has failed every delivery for 5 days (then disabled, with its event), failed.
+//!
+//! A message seen again before its time (a duplicate, or the next 12-hour step of a long wait) is
+//! put back until then without an attempt; one whose delivery already succeeded is dropped.
+//! Messages of one endpoint in a batch go one after another, different endpoints' at once, so a
+//! slow endpoint holds only its own.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use ledger::webhook::{DISABLE_AFTER_FAILING, Verdict, next_attempt_in};
+use ledger::{EndpointId, LedgerError};
+use ledger_dynamodb::webhooks::{Attempt, DeliveryStatus};
+use ledger_dynamodb::{DynamoStore, StoreError};
+use ledger_sqs::deliveries::{DeliveryJob, DeliveryQueue};
+use ledger_telemetry::metrics;
+use ledger_webhooks::WebhookClient;
+use time::OffsetDateTime;
+use tracing::{Instrument, Span};
+
+pub struct Deliverer {
+    pub store: DynamoStore,
+    pub queue: DeliveryQueue,
+    pub http: WebhookClient,
+}
+
+/// What became of one message.
+enum Next {
+    /// Nothing more to do: delete it.
+    Done,
+    /// Hand it back, invisible for this long.
+    Later(Duration),
+}
+
+impl Deliverer {
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut failed = Vec::new();
+        let mut by_endpoint: BTreeMap<EndpointId, Vec<(SqsMessage, DeliveryJob)>> = BTreeMap::new();
+        for record in event.records {
+            let id = record.message_id.clone().unwrap_or_default();
+            match record.body.as_deref().map(DeliveryJob::parse) {
+                Some(Ok(job)) => by_endpoint.entry(job.endpoint.clone()).or_default().push((record, job)),
+                _ => {
+                    tracing::error!(messageId = %id, "not a delivery job: reported as failed, it will end in the dead-letter queue");
+                    failed.push(id);
+                }
+            }
+        }
+        let endpoints = by_endpoint.into_values().map(|messages| async move {
+            let mut failed = Vec::new();
+            for (record, job) in messages {
+                let span = job_span(&record, &job);
+                let next = self.deliver(&job).instrument(span.clone()).await;
+                let id = record.message_id.clone().unwrap_or_default();
+                let _entered = span.enter();
+                match next {
+                    Ok(Next::Done) => {}
+                    Ok(Next::Later(wait)) => {
+                        let receipt = record.receipt_handle.as_deref().unwrap_or_default();
+                        if let Err(err) = self.queue.postpone(receipt, wait).await {
+                            // It comes back after the queue's visibility timeout instead.
+                            tracing::warn!(error = %err, "could not postpone the message");
+                        }
+                        failed.push(id);
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, "delivery not decided: delivered again");
+                        failed.push(id);
+                    }
+                }
+            }
+            failed
+        });
+        for endpoint_failed in futures::future::join_all(endpoints).await {
+            failed.extend(endpoint_failed);
+        }
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = failed
+            .into_iter()
+            .map(|id| {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                failure
+            })
+            .collect();
+        response
+    }
+
+    async fn deliver(&self, job: &DeliveryJob) -> Result<Next, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let endpoint = match self.store.get_endpoint(&job.tenant, &job.endpoint).await {
+            Ok((endpoint, _)) if endpoint.enabled => endpoint,
+            Ok(_) => return Ok(dropped("the endpoint is disabled")),
+            Err(StoreError::Ledger(LedgerError::NotFound { .. })) => {
+                return Ok(dropped("the endpoint is deleted"));
+            }
+            Err(err) => return Err(err),
+        };
+        let event = match self.store.get_event(&job.tenant, &job.event).await {
+            Ok(event) => event,
+            Err(StoreError::Ledger(LedgerError::NotFound { .. })) => {
+                return Ok(dropped("the event is past its retention"));
+            }
+            Err(err) => return Err(err),
+        };
+        Span::current().record("correlationId", event.correlation_id.as_deref());
+        let delivery = self.store.delivery(&job.tenant, &job.endpoint, &event).await?;
+        let earlier =
+            delivery.as_ref().map(|d| d.attempts.iter().filter(|a| a.at >= job.since).count()).unwrap_or(0);
+        if let Some(delivery) = &delivery {
+            let this_run = earlier > 0;
+            if this_run && delivery.status != DeliveryStatus::Retrying {
+                tracing::info!(
+                    status = delivery.status.as_str(),
+                    "delivery already decided: message dropped"
+                );
+                return Ok(Next::Done);
+            }
+            if let Some(at) =
+                delivery.next_attempt_at.filter(|at| this_run && *at > now + time::Duration::seconds(1))
+            {
+                return Ok(Next::Later((at - now).unsigned_abs()));
+            }
+        }
+        let number = u32::try_from(earlier).unwrap_or(u32::MAX).saturating_add(1);
+        let answer = self.http.attempt(&endpoint, &event, now).await;
+        let attempt = Attempt {
+            at: now,
+            status_code: answer.status,
+            error: answer.detail.clone(),
+            duration_ms: u64::try_from(answer.took.as_millis()).unwrap_or(u64::MAX),
+        };
+        tracing::info!(
+            attempt = number,
+            status = answer.status,
+            tookMs = attempt.duration_ms,
+            "delivery attempted"
+        );
+        let (tenant, id) = (&job.tenant, &job.endpoint);
+        match Verdict::of(answer.status) {
+            Verdict::Delivered => {
+                self.store
+                    .record_attempt(tenant, id, &event, &attempt, DeliveryStatus::Delivered, None)
+                    .await?;
+                if endpoint.failing_since.is_some() {
+                    self.store.endpoint_healthy(tenant, id).await?;
+                }
+                metrics::webhook_delivery("delivered");
+                metrics::webhook_delivered((OffsetDateTime::now_utc() - event.created).unsigned_abs());
+                tracing::info!("event delivered");
+                Ok(Next::Done)
+            }
+            Verdict::Gone => {
+                self.store.record_attempt(tenant, id, &event, &attempt, DeliveryStatus::Failed, None).await?;
+                self.store.disable_endpoint(tenant, &endpoint, "the endpoint answered 410 Gone", now).await?;
+                metrics::webhook_delivery("gone");
+                tracing::warn!("the endpoint answered 410 Gone: disabled");
+                Ok(Next::Done)
+            }
+            Verdict::Retry => {
+                let failing_since = self.store.endpoint_failing(tenant, id, now).await?;
+                let next = next_attempt_in(number, answer.retry_after, rand::random());
+                let given_up = now - failing_since >= DISABLE_AFTER_FAILING;
+                match next.filter(|_| !given_up) {
+                    Some(wait) => {
+                        let at = now + wait;
+                        self.store
+                            .record_attempt(tenant, id, &event, &attempt, DeliveryStatus::Retrying, Some(at))
+                            .await?;
+                        metrics::webhook_delivery("retried");
+                        tracing::info!(retryInS = wait.as_secs(), "delivery failed: tried again later");
+                        Ok(Next::Later(wait))
+                    }
+                    None => {
+                        self.store
+                            .record_attempt(tenant, id, &event, &attempt, DeliveryStatus::Failed, None)
+                            .await?;
+                        metrics::webhook_delivery("failed");
+                        if given_up {
+                            let reason = "every delivery failed for 5 days";
+                            self.store.disable_endpoint(tenant, &endpoint, reason, now).await?;
+                            tracing::warn!("{reason}: the endpoint is disabled");
+                        } else {
+                            tracing::warn!("delivery failed on its last attempt: given up");
+                        }
+                        Ok(Next::Done)
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn dropped(why: &str) -> Next {
+    metrics::webhook_delivery("dropped");
+    tracing::info!(why, "delivery dropped");
+    Next::Done
+}
+
+fn job_span(record: &SqsMessage, job: &DeliveryJob) -> Span {
+    tracing::info_span!(
+        "delivery",
+        function = ledger_telemetry::Function::Deliverer.as_str(),
+        messageId = record.message_id.as_deref().unwrap_or_default(),
+        receiveCount = record.attributes.get("ApproximateReceiveCount").map(String::as_str),
+        tenant = job.tenant.as_str(),
+        endpointId = job.endpoint.as_str(),
+        eventId = %job.event,
+        correlationId = tracing::field::Empty,
+    )
+}

@@ -1,0 +1,31 @@
+//! The deliverer function: read the configuration and build the clients once at init, then deliver
+//! each SQS batch of webhook jobs.
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{LambdaEvent, service_fn};
+use ledger_config::DelivererConfig;
+use ledger_dynamodb::DynamoStore;
+use ledger_dynamodb::client::{config_loader, dynamodb_client};
+use ledger_sqs::deliveries::DeliveryQueue;
+use ledger_telemetry::Function;
+use ledger_webhooks::WebhookClient;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let config = DelivererConfig::from_env()?;
+    let metrics = ledger_telemetry::init(Function::Deliverer, &config.telemetry)?;
+    let sdk = config_loader().load().await;
+    let deliverer = deliverer::Deliverer {
+        store: DynamoStore::new(dynamodb_client(&sdk), config.table_name),
+        queue: DeliveryQueue::new(aws_sdk_sqs::Client::new(&sdk), config.queue_url),
+        http: WebhookClient::new(config.url_policy, config.timeout)?,
+    };
+    let deliverer = &deliverer;
+    ledger_telemetry::lambda::run(
+        metrics,
+        service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+            Ok::<SqsBatchResponse, lambda_runtime::Error>(deliverer.handle(event.payload).await)
+        }),
+    )
+    .await
+}

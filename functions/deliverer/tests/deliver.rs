@@ -1,0 +1,257 @@
+//! Webhooks end to end: endpoints added through the API, events published from the table's
+//! stream and fanned out, delivered by the deliverer's handler (through the local event source on
+//! the webhook queue) to real HTTP receivers on this machine, signatures checked as a receiver
+//! checks them.
+
+use std::time::Duration;
+
+use harness::client::transfer_body as t;
+use harness::receiver::{Receiver, Reply};
+use harness::{Api, StackOptions, fresh_stack_with};
+use http::StatusCode;
+use serde_json::{Value, json};
+
+async fn funded(api: &Api) {
+    api.open_account("acme", "bank", true).await;
+    api.open_account("acme", "alice", false).await;
+}
+
+/// Adds an endpoint for `url` receiving `types`; its id and secret.
+async fn subscribe(api: &Api, url: &str, types: &[&str]) -> (String, String) {
+    let reply = api.post("/v1/webhook-endpoints", "acme", json!({"url": url, "event_types": types})).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let secret = reply.body["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+    (reply.body["id"].as_str().unwrap().to_owned(), secret)
+}
+
+/// Publishes what the stream holds, then delivers what is due.
+async fn publish_and_deliver(api: &Api) {
+    api.stack.publish().await.unwrap();
+    api.stack.deliver().await.unwrap();
+}
+
+fn verify(secret: &str, received: &harness::receiver::Received) -> Result<(), String> {
+    standardwebhooks::Webhook::new(secret)
+        .map_err(|e| e.to_string())?
+        .verify(&received.body, &received.headers)
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn a_failing_endpoint_gets_the_event_once_it_recovers_signed_as_standard_webhooks_say() {
+    let api = Api::new().await;
+    let receiver = Receiver::start(vec![Reply::status(500)], Reply::status(204)).await.unwrap();
+    let (endpoint, secret) = subscribe(&api, &receiver.url, &["transfer.committed"]).await;
+    funded(&api).await;
+    assert_eq!(
+        api.post("/v1/transfers", "acme", t("t1", "bank", "alice", 5)).await.status,
+        StatusCode::CREATED
+    );
+    publish_and_deliver(&api).await;
+    assert_eq!(receiver.received().len(), 1, "the first attempt, answered 500");
+    // Retried after 5 s (and up to half a second of jitter), not before.
+    api.stack.deliver().await.unwrap();
+    assert_eq!(receiver.received().len(), 1, "no retry before its time");
+    tokio::time::sleep(Duration::from_millis(6_000)).await;
+    api.stack.deliver().await.unwrap();
+    let received = receiver.received();
+    assert_eq!(received.len(), 2, "{received:?}");
+    for r in &received {
+        verify(&secret, r).unwrap();
+        assert_eq!(r.headers["webhook-id"], "transfer.committed:t1");
+        assert_eq!(r.json()["type"], "transfer.committed", "only the subscribed type");
+        assert_eq!(r.json()["data"]["object"]["amount"], 5);
+    }
+    assert!(received[1].at - received[0].at >= Duration::from_secs(5));
+    // The receiver's copy is the API's, byte for byte.
+    let listed = api.get("/v1/events/transfer.committed:t1", "acme").await.body;
+    assert_eq!(received[1].json(), listed);
+    // A tampered body does not verify.
+    let mut forged = received[1].clone();
+    forged.body = forged.body.iter().map(|b| if *b == b'5' { b'9' } else { *b }).collect::<Vec<u8>>().into();
+    assert!(verify(&secret, &forged).is_err());
+
+    let deliveries = api.get(&format!("/v1/webhook-endpoints/{endpoint}/deliveries"), "acme").await;
+    assert_eq!(deliveries.status, StatusCode::OK, "{}", deliveries.body);
+    let delivery = &deliveries.body["data"][0];
+    assert_eq!(
+        (delivery["event_id"].as_str(), delivery["status"].as_str()),
+        (Some("transfer.committed:t1"), Some("delivered"))
+    );
+    let codes: Vec<Value> =
+        delivery["attempts"].as_array().unwrap().iter().map(|a| a["status_code"].clone()).collect();
+    assert_eq!(codes, [json!(500), json!(204)]);
+    assert_eq!(deliveries.body["data"].as_array().unwrap().len(), 1, "account.opened is not subscribed");
+    // Published again (a publisher retry): no second delivery.
+    api.stack.deliver().await.unwrap();
+    assert_eq!(receiver.received().len(), 2);
+}
+
+#[tokio::test]
+async fn a_410_disables_the_endpoint_and_an_event_says_so() {
+    let api = Api::new().await;
+    let receiver = Receiver::start(vec![], Reply::status(410)).await.unwrap();
+    let (endpoint, _) = subscribe(&api, &receiver.url, &["*"]).await;
+    funded(&api).await;
+    publish_and_deliver(&api).await;
+    let read = api.get(&format!("/v1/webhook-endpoints/{endpoint}"), "acme").await.body;
+    assert_eq!(
+        (read["enabled"].as_bool(), read["disabled_reason"].as_str()),
+        (Some(false), Some("the endpoint answered 410 Gone"))
+    );
+    let events = api.get("/v1/events?type=webhook_endpoint.disabled", "acme").await.body;
+    let disabled = &events["data"].as_array().unwrap();
+    assert_eq!(disabled.len(), 1, "{events}");
+    assert_eq!(disabled[0]["data"]["object"]["id"], endpoint.as_str());
+    assert!(!disabled[0].to_string().contains("whsec_"), "no secret in an event");
+    // Disabled: later events are not delivered (the first 410 ended it; the other opening, dropped).
+    assert_eq!(
+        api.post("/v1/transfers", "acme", t("t2", "bank", "alice", 5)).await.status,
+        StatusCode::CREATED
+    );
+    publish_and_deliver(&api).await;
+    let after = receiver.received().len();
+    assert!(after <= 2, "{after} requests to a disabled endpoint");
+    // Enabled again, it receives.
+    let enabled = api
+        .raw(
+            "PATCH",
+            &format!("/v1/webhook-endpoints/{endpoint}"),
+            Some("acme"),
+            json!({"enabled": true}).to_string(),
+        )
+        .await;
+    assert_eq!((enabled.status, enabled.body["enabled"].as_bool()), (StatusCode::OK, Some(true)));
+}
+
+#[tokio::test]
+async fn endpoints_are_managed_and_events_redelivered_and_replayed_on_demand() {
+    let api = Api::new().await;
+    let receiver = Receiver::start(vec![], Reply::status(200)).await.unwrap();
+    let (endpoint, old_secret) = subscribe(&api, &receiver.url, &["account.opened"]).await;
+    // The secret is shown once: not on reads or lists.
+    let read = api.get(&format!("/v1/webhook-endpoints/{endpoint}"), "acme").await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert!(read.body.get("secret").is_none() && !read.body.to_string().contains("whsec_"));
+    let list = api.get("/v1/webhook-endpoints", "acme").await.body;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert!(!list.to_string().contains("whsec_"));
+    // Another tenant sees nothing of it.
+    assert_eq!(
+        api.get(&format!("/v1/webhook-endpoints/{endpoint}"), "globex").await.status,
+        StatusCode::NOT_FOUND
+    );
+    // Bad requests are typed 400s.
+    for (body, field) in [
+        (json!({"url": "ftp://x/", "event_types": ["*"]}), "url"),
+        (json!({"url": receiver.url, "event_types": []}), "event_types"),
+        (json!({"url": receiver.url, "event_types": ["transfer.exploded"]}), "event_types"),
+        (json!({"url": receiver.url, "event_types": ["*"], "extra": 1}), "extra"),
+    ] {
+        let reply = api.post("/v1/webhook-endpoints", "acme", body).await;
+        assert_eq!(
+            (reply.status, reply.body["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(field)),
+            "{}",
+            reply.body
+        );
+    }
+
+    funded(&api).await;
+    publish_and_deliver(&api).await;
+    assert_eq!(receiver.received().len(), 2, "bank and alice opened");
+    // Rotation: both secrets sign for a day.
+    let rotated =
+        api.post(&format!("/v1/webhook-endpoints/{endpoint}/rotate-secret"), "acme", json!({})).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    let new_secret = rotated.body["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new_secret, old_secret);
+    // Redelivery on demand: a new delivery of the same event, signed with both.
+    let again = api
+        .post(
+            &format!("/v1/webhook-endpoints/{endpoint}/deliveries"),
+            "acme",
+            json!({"event_id": "account.opened:alice"}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
+    api.stack.deliver().await.unwrap();
+    let received = receiver.received();
+    assert_eq!(received.len(), 3);
+    let last = received.last().unwrap();
+    assert_eq!(last.headers["webhook-id"], "account.opened:alice");
+    assert_eq!(last.headers["webhook-signature"].to_str().unwrap().split(' ').count(), 2);
+    verify(&old_secret, last).unwrap();
+    verify(&new_secret, last).unwrap();
+    // Replay from a time: every subscribed event since.
+    let replay = api
+        .post(
+            &format!("/v1/webhook-endpoints/{endpoint}/replay"),
+            "acme",
+            json!({"from": "2026-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(
+        (replay.status, replay.body["queued"].as_u64()),
+        (StatusCode::ACCEPTED, Some(2)),
+        "{}",
+        replay.body
+    );
+    api.stack.deliver().await.unwrap();
+    assert_eq!(receiver.received().len(), 5);
+    let missing = api
+        .post(
+            &format!("/v1/webhook-endpoints/{endpoint}/deliveries"),
+            "acme",
+            json!({"event_id": "account.opened:nobody"}),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    // Deleted: gone, and what was queued for it is dropped.
+    assert_eq!(
+        api.raw("DELETE", &format!("/v1/webhook-endpoints/{endpoint}"), Some("acme"), "").await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        api.get(&format!("/v1/webhook-endpoints/{endpoint}"), "acme").await.status,
+        StatusCode::NOT_FOUND
+    );
+    api.open_account("acme", "carol", false).await;
+    publish_and_deliver(&api).await;
+    assert_eq!(receiver.received().len(), 5);
+}
+
+#[tokio::test]
+async fn a_slow_endpoint_does_not_hold_up_the_others() {
+    let options = StackOptions { webhook_timeout: Duration::from_secs(3), ..StackOptions::default() };
+    let api = Api::on(fresh_stack_with(options).await);
+    let slow = Receiver::start(vec![], Reply::status(200).after(Duration::from_secs(30))).await.unwrap();
+    let fast = Receiver::start(vec![], Reply::status(200)).await.unwrap();
+    subscribe(&api, &slow.url, &["transfer.committed"]).await;
+    subscribe(&api, &fast.url, &["transfer.committed"]).await;
+    funded(&api).await;
+    for i in 0..6 {
+        let reply = api.post("/v1/transfers", "acme", t(&format!("t{i}"), "bank", "alice", 1)).await;
+        assert_eq!(reply.status, StatusCode::CREATED);
+    }
+    api.stack.publish().await.unwrap();
+    let started = std::time::Instant::now();
+    let source = api.stack.delivery_source.clone();
+    let running = tokio::spawn(source.run(api.stack.deliverer()));
+    while fast.received().len() < 6 && started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let fast_done = started.elapsed();
+    running.abort();
+    assert_eq!(fast.received().len(), 6);
+    assert!(
+        fast_done < Duration::from_secs(3),
+        "the fast endpoint waited {fast_done:?} (the slow one times out at 3 s)"
+    );
+    assert!(!slow.received().is_empty(), "the slow endpoint was tried too");
+    println!(
+        "fast endpoint: 6 deliveries in {fast_done:?} beside a slow one ({} attempts started)",
+        slow.received().len()
+    );
+}
