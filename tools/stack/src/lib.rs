@@ -8,6 +8,7 @@ pub mod cold_start;
 pub mod cost;
 pub mod dashboard;
 pub mod functions;
+pub mod listen;
 pub mod load;
 pub mod local;
 pub mod runtime_api;

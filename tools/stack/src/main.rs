@@ -104,6 +104,29 @@ enum Cmd {
     },
     /// Refresh docs/dashboard.png: a fresh local stack under load, photographed in Chromium.
     Screenshot,
+    /// Receive the ledger's webhooks here, as `stripe listen` does: adds an endpoint pointing at
+    /// this command, prints each delivery and whether its signature verifies, optionally forwards
+    /// it, and removes the endpoint on Ctrl-C.
+    Listen {
+        /// Forward each delivery (headers and body unchanged) to this URL and answer with its status.
+        #[arg(long)]
+        forward_to: Option<String>,
+        /// Event types to receive (repeatable); default: every type.
+        #[arg(long = "events")]
+        events: Vec<String>,
+        /// Port to listen on (0: any free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Tenant whose events to receive (a dev token of the local stack is made for it).
+        #[arg(long, default_value = "acme")]
+        tenant: String,
+        /// Base URL of the API; default: the running `cargo stack up`.
+        #[arg(long)]
+        url: Option<String>,
+        /// Bearer token; default: $LEDGER_TOKEN, else a dev token of the running local stack.
+        #[arg(long)]
+        token: Option<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -235,6 +258,18 @@ fn run(cli: Cli) -> Result<ExitCode, AnyError> {
         }
         Cmd::Capacity => {
             print_capacity();
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Listen { forward_to, events, port, tenant, url, token } => {
+            let url = match url {
+                Some(url) => url,
+                None => running()?["url"].as_str().ok_or("the running stack's file has no url")?.to_owned(),
+            };
+            let token = match token.or_else(|| std::env::var("LEDGER_TOKEN").ok()) {
+                Some(token) => token,
+                None => dev_auth()?.token(&tenant, TOKEN_TTL),
+            };
+            runtime()?.block_on(stack::listen::listen(&url, &token, events, port, forward_to))?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Token { tenant } => {
