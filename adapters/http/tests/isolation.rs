@@ -44,6 +44,7 @@ async fn acme_view(api: &Api, at: &str) -> Vec<Value> {
         "/v1/transfer-batches/batch".to_owned(),
         "/v1/events?limit=100".to_owned(),
         "/v1/events/transfer.committed:pay".to_owned(),
+        "/v1/webhook-endpoints".to_owned(),
     ] {
         let reply = api.get(&path, "acme").await;
         assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
@@ -77,6 +78,12 @@ async fn another_tenant_sees_404_never_data_on_every_route() {
     assert_eq!(api.post("/v1/transfer-batches", "acme", batch).await.status, StatusCode::ACCEPTED);
     api.stack.drain().await.unwrap();
     let at = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
+    let acme_endpoint = {
+        let body = json!({"url": "http://127.0.0.1:9/acme", "event_types": ["*"]});
+        let reply = api.post("/v1/webhook-endpoints", "acme", body).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body["id"].as_str().unwrap().to_owned()
+    };
     let before = acme_view(&api, &at).await;
     // Globex has accounts of its own, one named as one of acme's is ("alice", in USD), none of
     // acme's money; acme's "bob" has no namesake in globex.
@@ -108,6 +115,27 @@ async fn another_tenant_sees_404_never_data_on_every_route() {
     not_found("GET", "/v1/transfers/{id}", api.get("/v1/transfers/pay", "globex").await);
     not_found("GET", "/v1/transfer-batches/{id}", api.get("/v1/transfer-batches/batch", "globex").await);
     not_found("GET", "/v1/events/{id}", api.get("/v1/events/transfer.committed:pay", "globex").await);
+    // Webhook endpoints: acme's endpoint is not globex's to read, change, rotate, delete, list the
+    // deliveries of, redeliver to or replay on; globex lists only its own.
+    let endpoint = format!("/v1/webhook-endpoints/{acme_endpoint}");
+    not_found("GET", "/v1/webhook-endpoints/{id}", api.get(&endpoint, "globex").await);
+    let patched = api.raw("PATCH", &endpoint, Some("globex"), json!({"enabled": false}).to_string()).await;
+    not_found("PATCH", "/v1/webhook-endpoints/{id}", patched);
+    not_found("DELETE", "/v1/webhook-endpoints/{id}", api.raw("DELETE", &endpoint, Some("globex"), "").await);
+    let rotated = api.post(&format!("{endpoint}/rotate-secret"), "globex", json!({})).await;
+    not_found("POST", "/v1/webhook-endpoints/{id}/rotate-secret", rotated);
+    not_found(
+        "GET",
+        "/v1/webhook-endpoints/{id}/deliveries",
+        api.get(&format!("{endpoint}/deliveries"), "globex").await,
+    );
+    let again = api
+        .post(&format!("{endpoint}/deliveries"), "globex", json!({"event_id": "account.opened:zed"}))
+        .await;
+    not_found("POST", "/v1/webhook-endpoints/{id}/deliveries", again);
+    let replayed =
+        api.post(&format!("{endpoint}/replay"), "globex", json!({"from": "2026-01-01T00:00:00Z"})).await;
+    not_found("POST", "/v1/webhook-endpoints/{id}/replay", replayed);
     // The namesake is globex's own alice, with nothing of acme's.
     let own = api.get("/v1/accounts/alice", "globex").await;
     assert_eq!((own.status, own.body["balance"].as_i64()), (StatusCode::OK, Some(0)));
@@ -144,6 +172,26 @@ async fn another_tenant_sees_404_never_data_on_every_route() {
         assert!(answered.contains(&reply.status), "{path}: {} {}", reply.status, reply.body);
         no_acme_data(&path, &reply.body);
     }
+
+    // Globex lists only its own endpoints.
+    let theirs = api
+        .post(
+            "/v1/webhook-endpoints",
+            "globex",
+            json!({"url": "http://127.0.0.1:9/globex", "event_types": ["*"]}),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::CREATED);
+    covered.insert(("POST", "/v1/webhook-endpoints"));
+    let listed = api.get("/v1/webhook-endpoints", "globex").await;
+    let urls: Vec<&str> =
+        listed.body["data"].as_array().unwrap().iter().filter_map(|e| e["url"].as_str()).collect();
+    assert_eq!(urls, ["http://127.0.0.1:9/globex"]);
+    covered.insert(("GET", "/v1/webhook-endpoints"));
+    // An acme event redelivered to globex's own endpoint: not found for globex.
+    let own = format!("/v1/webhook-endpoints/{}/deliveries", theirs.body["id"].as_str().unwrap());
+    let reply = api.post(&own, "globex", json!({"event_id": "transfer.committed:pay"})).await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::NOT_FOUND, "not_found"), "{}", reply.body);
 
     // Events: globex lists its own (its two accounts opened), and acme's events cursor walks
     // globex's own list.

@@ -171,8 +171,14 @@ async fn every_metric_comes_out_as_emf_with_its_dimensions() {
     assert_eq!(api.post("/v1/transfers", "acme", hold).await.status, StatusCode::CREATED);
     let later = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
     assert_eq!(api.stack.sweep(later).await.unwrap().expired, 1);
-    // Every event so far, published.
+    // Every event so far, published; those of an endpoint's type delivered to it.
+    let receiver =
+        harness::receiver::Receiver::start(vec![], harness::receiver::Reply::status(200)).await.unwrap();
+    let endpoint = json!({"url": receiver.url, "event_types": ["transfer.committed"]});
+    assert_eq!(api.post("/v1/webhook-endpoints", "acme", endpoint).await.status, StatusCode::CREATED);
     assert!(api.stack.publish().await.unwrap().invocations > 0);
+    assert!(api.stack.deliver().await.unwrap() > 0);
+    assert!(!receiver.received().is_empty());
     // A malformed record: the worker hands it back (a partial batch failure).
     let mut record = SqsMessage::default();
     record.message_id = Some("bad-1".into());
@@ -225,4 +231,5 @@ async fn every_metric_comes_out_as_emf_with_its_dimensions() {
     assert!(values(metrics::DYNAMODB_RETRIES, SERVICE_DIMENSION, DEFAULT_SERVICE_NAME) >= 3.0, "3 retries");
     assert!(values(metrics::PARTIAL_BATCH_FAILURES, SERVICE_DIMENSION, DEFAULT_SERVICE_NAME) >= 1.0);
     assert!(values(metrics::HOLDS_EXPIRED, SERVICE_DIMENSION, DEFAULT_SERVICE_NAME) >= 1.0);
+    assert!(values(metrics::WEBHOOK_DELIVERIES, "outcome", "delivered") >= 1.0);
 }

@@ -11,7 +11,11 @@ use ledger_webhooks::{MAX_ANSWER, WebhookClient};
 use time::OffsetDateTime;
 
 fn endpoint(url: &str) -> WebhookEndpoint {
-    let fields = EndpointFields { url: "https://example.com/".into(), event_types: vec!["*".into()], description: None };
+    let fields = EndpointFields {
+        url: "https://example.com/".into(),
+        event_types: vec!["*".into()],
+        description: None,
+    };
     let mut endpoint = fields.parse(UrlPolicy::DEPLOYED).unwrap().open(
         ledger::EndpointId::generate(),
         SigningSecret::from_bytes([3; 32]),
@@ -60,7 +64,8 @@ async fn a_deployed_delivery_never_reaches_a_private_address() {
 #[tokio::test]
 async fn answers_are_capped_redirects_not_followed_and_slow_endpoints_timed_out() {
     let local = WebhookClient::new(UrlPolicy::LOCAL, Duration::from_secs(1)).unwrap();
-    let huge = Receiver::start(vec![], Reply::status(200).with_body("x".repeat(20 * MAX_ANSWER))).await.unwrap();
+    let huge =
+        Receiver::start(vec![], Reply::status(200).with_body("x".repeat(20 * MAX_ANSWER))).await.unwrap();
     let answer = local.attempt(&endpoint(&huge.url), &event(), OffsetDateTime::now_utc()).await;
     assert_eq!(answer.status, Some(200));
     assert!(answer.detail.unwrap().len() <= 200);

@@ -259,6 +259,10 @@ fn dashboard_and_alarms_name_exactly_metrics_the_code_emits() {
                 "reason" => {
                     assert!(ledger_http::problem_codes().any(|c| c == value.as_str()), "reason {value}")
                 }
+                "outcome" => {
+                    let outcomes = ledger_telemetry::metrics::WEBHOOK_OUTCOMES;
+                    assert!(outcomes.contains(&value.as_str()), "outcome {value}")
+                }
                 "function" => {
                     let functions = ledger_telemetry::Function::ALL.map(|f| f.as_str());
                     assert!(functions.contains(&value.as_str()), "function {value}")

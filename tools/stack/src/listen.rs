@@ -48,7 +48,11 @@ pub async fn listen(
     if let Some(target) = &forward_to {
         eprintln!("Forwarding each delivery to {target}");
     }
-    let state = Arc::new(Listener { verifier: standardwebhooks::Webhook::new(secret)?, forward_to, http: http.clone() });
+    let state = Arc::new(Listener {
+        verifier: standardwebhooks::Webhook::new(secret)?,
+        forward_to,
+        http: http.clone(),
+    });
     let app = Router::new().fallback(receive).with_state(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
@@ -60,7 +64,11 @@ pub async fn listen(
     Ok(())
 }
 
-async fn receive(State(listener): State<Arc<Listener>>, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
+async fn receive(
+    State(listener): State<Arc<Listener>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
     let verified = match listener.verifier.verify(&body, &headers) {
         Ok(()) => "signature ok".to_owned(),
