@@ -17,6 +17,8 @@ pub struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: Instant,
+    /// The wall clock then (to set against an event's `created`).
+    pub wall: time::OffsetDateTime,
 }
 
 impl Received {
@@ -90,7 +92,12 @@ impl Receiver {
 async fn answer(State(script): State<Arc<Mutex<Script>>>, headers: HeaderMap, body: Bytes) -> Response {
     let reply = {
         let mut script = script.lock().unwrap_or_else(|e| e.into_inner());
-        script.received.push(Received { headers, body, at: Instant::now() });
+        script.received.push(Received {
+            headers,
+            body,
+            at: Instant::now(),
+            wall: time::OffsetDateTime::now_utc(),
+        });
         let then = script.then.clone().unwrap_or(Reply::status(200));
         script.next.pop_front().unwrap_or(then)
     };

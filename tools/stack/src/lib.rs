@@ -7,6 +7,7 @@ pub mod capacity;
 pub mod cold_start;
 pub mod cost;
 pub mod dashboard;
+pub mod events_bench;
 pub mod functions;
 pub mod listen;
 pub mod load;

@@ -31,6 +31,9 @@ enum BenchCmd {
     /// Init and first-invoke time of each function and of a hello-world `lambda_runtime` binary (the
     /// floor), release builds started as fresh processes under a local Runtime API.
     ColdStart(cold_start::ColdStartArgs),
+    /// Events out end to end: events published and delivered per second, and the latency from a
+    /// commit to its event on the bus and to its webhook at a receiver on this machine.
+    Events(stack::events_bench::EventsArgs),
 }
 
 #[derive(Subcommand)]
@@ -225,6 +228,11 @@ fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             print!("{}", runtime()?.block_on(cold_start::run(args))?);
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Bench { which: Some(BenchCmd::Events(args)), .. } => {
+            install::ensure(Requirements::Emulators)?;
+            print!("{}", runtime()?.block_on(stack::events_bench::run(args))?);
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Bench { which: None, args } => {
             install::ensure(Requirements::Emulators)?;
             // Figures of debug code would measure the debug build.
@@ -394,6 +402,7 @@ async fn up(port: u16, ports: Ports, faults: FaultPlan) -> Result<(), AnyError> 
         "dlq_url": stack.dead_letter_url,
         "event_bus": stack.bus.name(),
         "bus_tap_url": stack.bus_tap_url,
+        "webhook_queue_url": stack.deliveries.url(),
     });
     std::fs::create_dir_all(paths::local_dir())?;
     std::fs::write(running_file(), running.to_string())?;

@@ -1,0 +1,206 @@
+//! `cargo stack bench events`: events out, end to end, on the local stack as `cargo stack up`
+//! runs it (the publisher on DynamoDB Local's stream, the deliverer on the webhook queue, both as
+//! the template configures their event sources). Clients commit transfers through the router; a
+//! receiver on this machine is subscribed to `transfer.committed`. Printed: events published and
+//! delivered per second over the run, and the latency from each transfer's commit (its event's
+//! `created`) to its event on the bus (the bus's copy in the tap queue, SQS `SentTimestamp`) and to
+//! its webhook's arrival at the receiver. Then the same again with the publisher and deliverer
+//! stopped while the transfers commit, and started after: how fast they work off a backlog.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io;
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt};
+use harness::client::transfer_body;
+use harness::emulators::Ports;
+use harness::receiver::{Receiver, Reply};
+use harness::{Api, Emulators, Stack, StackOptions};
+use http::StatusCode;
+use time::OffsetDateTime;
+
+use crate::dashboard::percentile;
+use crate::io_error;
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct EventsArgs {
+    /// Transfers to commit (one event each, besides the accounts').
+    #[arg(long, default_value_t = 1_000)]
+    pub transfers: usize,
+    /// Clients committing at once.
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+}
+
+pub async fn run(args: EventsArgs) -> io::Result<String> {
+    let emulators = Emulators::start(Ports::default())?;
+    let stack = Stack::create(&emulators, "events-bench", StackOptions::default()).await?;
+    let api = Api::on(stack);
+    let receiver = Receiver::start(vec![], Reply::status(200)).await?;
+    let subscribe = serde_json::json!({"url": receiver.url, "event_types": ["transfer.committed"]});
+    let reply = api.post("/v1/webhook-endpoints", "acme", subscribe).await;
+    if reply.status != StatusCode::CREATED {
+        return Err(io_error(format!("subscribing: {}", reply.body)));
+    }
+    let accounts = args.clients.max(1);
+    // Each client between accounts of its own: no transfer waits for another's balance.
+    for c in 0..accounts {
+        api.open_account("acme", &format!("s{c}"), true).await;
+        api.open_account("acme", &format!("c{c}"), false).await;
+    }
+    let mut out = String::new();
+    for backlog in [false, true] {
+        out.push_str(&phase(&api, &receiver, &args, accounts, backlog).await?);
+    }
+    Ok(out)
+}
+
+/// One run: `backlog` commits everything before the publisher and deliverer start.
+async fn phase(
+    api: &Api,
+    receiver: &Receiver,
+    args: &EventsArgs,
+    accounts: usize,
+    backlog: bool,
+) -> io::Result<String> {
+    let already = receiver.received().len();
+    let start = || {
+        (
+            tokio::spawn(api.stack.stream_source.clone().run(api.stack.publisher())),
+            tokio::spawn(api.stack.delivery_source.clone().run(api.stack.deliverer())),
+        )
+    };
+    let mut running = (!backlog).then(start);
+    let prefix = if backlog { "b" } else { "t" };
+    let started = OffsetDateTime::now_utc();
+    let committed: usize = stream::iter(0..args.transfers)
+        .map(|i| {
+            let api = &api;
+            async move {
+                let c = i % accounts;
+                let body = transfer_body(&format!("{prefix}{i}"), &format!("s{c}"), &format!("c{c}"), 1);
+                usize::from(api.post("/v1/transfers", "acme", body).await.status == StatusCode::CREATED)
+            }
+        })
+        .buffer_unordered(args.clients.max(1))
+        .fold(0, |n, ok| async move { n + ok })
+        .await;
+    let committing = OffsetDateTime::now_utc() - started;
+    // The backlog's figures count from when the pipeline starts.
+    let started = if backlog { OffsetDateTime::now_utc() } else { started };
+    let (publishing, delivering) = running.take().unwrap_or_else(start);
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    while receiver.received().len() < already + committed && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    publishing.abort();
+    delivering.abort();
+    let received: Vec<_> = receiver.received().into_iter().skip(already).collect();
+    // Each event once (a duplicate delivery counts at its first arrival).
+    let mut delivered: BTreeMap<String, (OffsetDateTime, OffsetDateTime)> = BTreeMap::new();
+    for r in &received {
+        let event = r.json();
+        let created = event["created"]
+            .as_str()
+            .and_then(|c| OffsetDateTime::parse(c, &time::format_description::well_known::Rfc3339).ok())
+            .ok_or_else(|| io_error("a delivery without `created`"))?;
+        delivered.entry(event["id"].as_str().unwrap_or_default().to_owned()).or_insert((created, r.wall));
+    }
+    let published = bus_times(api).await?;
+    let ms = |d: time::Duration| d.as_seconds_f64() * 1000.0;
+    let mut to_bus: Vec<f64> = Vec::new();
+    let mut to_hook: Vec<f64> = Vec::new();
+    for (id, (created, at)) in &delivered {
+        to_hook.push(ms(*at - *created));
+        if let Some(on_bus) = published.get(id) {
+            to_bus.push(ms(*on_bus - *created));
+        }
+    }
+    let span = |times: &mut dyn Iterator<Item = OffsetDateTime>| times.max().map(|last| last - started);
+    let bus_span = span(&mut published.values().copied()).unwrap_or(time::Duration::ZERO);
+    let hook_span = span(&mut delivered.values().map(|(_, at)| *at)).unwrap_or(time::Duration::ZERO);
+    let rate = |n: usize, over: time::Duration| n as f64 / over.as_seconds_f64().max(1e-9);
+    let quantiles = |values: &[f64]| {
+        let q = |p| percentile(values, p).unwrap_or(f64::NAN);
+        format!("p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms", q(0.5), q(0.99), q(1.0))
+    };
+    let mut out = String::new();
+    let what = if backlog {
+        "backlog (publisher and deliverer started after the commits; times from their start)"
+    } else {
+        "live"
+    };
+    let _ = writeln!(
+        out,
+        "events out, {what}: {committed} transfers committed by {} clients in {:.1} s ({:.0}/s)",
+        args.clients,
+        committing.as_seconds_f64(),
+        rate(committed, committing)
+    );
+    let _ = writeln!(
+        out,
+        "  published to the bus: {} events, {:.0} events/s ({} to last on the bus: {:.1} s)",
+        published.len(),
+        rate(published.len(), bus_span),
+        if backlog { "pipeline start" } else { "first commit" },
+        bus_span.as_seconds_f64()
+    );
+    let _ = writeln!(out, "  commit -> on the bus:  {}", quantiles(&to_bus));
+    let _ = writeln!(
+        out,
+        "  delivered by webhook: {} events ({} requests), {:.0} events/s ({} to last delivery: {:.1} s)",
+        delivered.len(),
+        received.len(),
+        rate(delivered.len(), hook_span),
+        if backlog { "pipeline start" } else { "first commit" },
+        hook_span.as_seconds_f64()
+    );
+    let _ = writeln!(out, "  commit -> delivered:   {}", quantiles(&to_hook));
+    Ok(out)
+}
+
+/// When each `transfer.committed` event reached the bus (its copy's `SentTimestamp` in the tap).
+async fn bus_times(api: &Api) -> io::Result<BTreeMap<String, OffsetDateTime>> {
+    let mut times = BTreeMap::new();
+    loop {
+        let out = api
+            .stack
+            .sqs
+            .receive_message()
+            .queue_url(&api.stack.bus_tap_url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp)
+            .send()
+            .await
+            .map_err(|e| io_error(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return Ok(times);
+        }
+        for message in messages {
+            let envelope: serde_json::Value =
+                serde_json::from_str(message.body().unwrap_or("{}")).map_err(io_error)?;
+            let sent = message
+                .attributes()
+                .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp))
+                .and_then(|t| t.parse::<i64>().ok())
+                .and_then(|ms| OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok());
+            if let (Some(id), Some(sent)) = (envelope["detail"]["id"].as_str(), sent)
+                && envelope["detail-type"] == "transfer.committed"
+            {
+                times.entry(id.to_owned()).or_insert(sent);
+            }
+            if let Some(receipt) = message.receipt_handle() {
+                let _ = api
+                    .stack
+                    .sqs
+                    .delete_message()
+                    .queue_url(&api.stack.bus_tap_url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await;
+            }
+        }
+    }
+}
