@@ -118,6 +118,9 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (s[0] & 0xfe00) == 0xfc00 // unique local, AWS's fd00:ec2::254 metadata among them
                 || (s[0] & 0xffc0) == 0xfe80 // link-local
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                || (s[0] == 0x2001 && s[1] == 0) // Teredo: an IPv4 address in disguise
+                || s[0] == 0x2002 // 6to4: likewise
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64
                 || s[..6] == [0, 0, 0, 0, 0, 0]) // IPv4-compatible (deprecated)
         }
     }
@@ -136,6 +139,7 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
         || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
         || (a == 198 && (18..20).contains(&b)) // benchmarking
+        || (a == 192 && b == 88 && c == 99) // 6to4 relays
         || a >= 240) // reserved
 }
 
@@ -437,6 +441,10 @@ mod tests {
             "198.18.0.1",
             "240.0.0.1",
             "255.255.255.255",
+            "192.88.99.1",
+            "2002:7f00:1::",
+            "2001:0:4136:e378::1",
+            "64:ff9b:1::a00:1",
             "224.0.0.1",
             "::",
             "ff02::1",

@@ -357,9 +357,12 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(endpoint_pk(tenant, id), ENDPOINT_SK)))
-            .update_expression("SET failing_since = if_not_exists(failing_since, :now)")
+            // The version moves, so a change written over a stale read (PATCH, rotation) fails
+            // and is redone rather than undoing this.
+            .update_expression("SET failing_since = if_not_exists(failing_since, :now) ADD version :one")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":now", timestamp(now))
+            .expression_attribute_values(":one", n(1))
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
@@ -379,8 +382,9 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(endpoint_pk(tenant, id), ENDPOINT_SK)))
-            .update_expression("REMOVE failing_since")
+            .update_expression("REMOVE failing_since ADD version :one")
             .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":one", n(1))
             .send()
             .await;
         match out {

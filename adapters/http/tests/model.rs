@@ -839,6 +839,7 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
     let options = StackOptions {
         faults: FaultPlan::mixed(seed),
         visibility_timeout: Some(3),
+        events_out: true,
         ..StackOptions::default()
     };
     let api = Arc::new(Api::on(fresh_stack_with(options).await));
@@ -871,7 +872,8 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
         tokio::spawn(async move {
             let handler = stack.publisher();
             while !stop.load(Ordering::Relaxed) {
-                if stack.stream_source.pass(&handler).await.map(|p| p.read).unwrap_or(0) == 0 {
+                let Ok(stream) = stack.stream() else { return };
+                if stream.pass(&handler).await.map(|p| p.read).unwrap_or(0) == 0 {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }

@@ -2,7 +2,7 @@
 //! deliverer reads both, so a late or repeated message delivers what is current, once). Its
 //! `MessageGroupId` is the endpoint: SQS's fair queue then serves the other endpoints first while
 //! one endpoint's messages pile up in flight (a slow or failing endpoint). A retry is the same
-//! message made invisible until its time (`ChangeMessageVisibility`, at most 12 hours a time).
+//! message made invisible until its time (`ChangeMessageVisibility`, under 12 hours a time).
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -15,8 +15,10 @@ use time::OffsetDateTime;
 
 use crate::{MakeClient, SendError};
 
-/// SQS's longest visibility timeout: a longer wait is made of several.
-pub const MAX_INVISIBLE: Duration = Duration::from_secs(12 * 3600);
+/// The longest wait one visibility change asks for: SQS allows 12 hours counted from the
+/// message's receipt, and some of that has passed by the time the deliverer asks. A longer wait
+/// is made of several.
+pub const MAX_INVISIBLE: Duration = Duration::from_secs(11 * 3600 + 50 * 60);
 
 /// One delivery to make: `{"tenant": …, "endpoint": …, "event": …, "since": …}`. `since` is when
 /// it was asked for (the event's publishing, a redelivery, a replay): attempts before it belong to

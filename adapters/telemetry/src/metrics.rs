@@ -31,6 +31,7 @@ pub const EVENTS_PUBLISHED: &str = "EventsPublished";
 pub const PUBLISH_LAG: &str = "PublishLag";
 pub const WEBHOOK_DELIVERIES: &str = "WebhookDeliveries";
 pub const WEBHOOK_DELIVERY_LATENCY: &str = "WebhookDeliveryLatency";
+pub const UNDELIVERED_AGE: &str = "UndeliveredWebhookAge";
 
 /// One metric: its name, unit and the dimensions it carries besides `service`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +78,12 @@ pub const CATALOG: &[MetricSpec] = &[
         "webhook attempts and ends: delivered, retried, failed, gone (410), dropped",
     ),
     spec(WEBHOOK_DELIVERY_LATENCY, Unit::Milliseconds, &[], "from a change's commit to its webhook's 2xx"),
+    spec(
+        UNDELIVERED_AGE,
+        Unit::Milliseconds,
+        &[],
+        "age of an event whose webhook attempt failed (its maximum: the oldest undelivered)",
+    ),
 ];
 
 /// The outcomes `WebhookDeliveries` counts.
@@ -195,6 +202,12 @@ pub fn event_published(lag: Duration) {
 /// One webhook attempt's outcome, or a delivery dropped (`WEBHOOK_OUTCOMES`).
 pub fn webhook_delivery(outcome: &'static str) {
     counter!(WEBHOOK_DELIVERIES, "outcome" => outcome).increment(1);
+}
+
+/// A webhook attempt failed for an event `age` old (the maximum over a period is the oldest
+/// undelivered event's age).
+pub fn webhook_undelivered(age: Duration) {
+    histogram!(UNDELIVERED_AGE).record(millis(age));
 }
 
 /// A webhook delivered, `latency` after its change committed.

@@ -74,6 +74,8 @@ impl WebhookClient {
         let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy from the environment would connect on the delivery's behalf, past the checks.
+            .no_proxy()
             .user_agent("ledger-webhooks/1");
         if !policy.allow_private {
             builder = builder.dns_resolver(Arc::new(PublicOnly));
@@ -180,7 +182,8 @@ fn no_answer(err: &reqwest::Error) -> String {
         cause = s.to_string();
         source = s.source();
     }
-    if cause.is_empty() { what.to_owned() } else { format!("{what}: {cause}") }
+    let detail = if cause.is_empty() { what.to_owned() } else { format!("{what}: {cause}") };
+    detail.chars().take(KEPT).collect()
 }
 
 #[cfg(test)]

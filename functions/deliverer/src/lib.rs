@@ -167,6 +167,7 @@ impl Deliverer {
                 Ok(Next::Done)
             }
             Verdict::Retry => {
+                metrics::webhook_undelivered((now - event.created).unsigned_abs());
                 let failing_since = self.store.endpoint_failing(tenant, id, now).await?;
                 let next = next_attempt_in(number, answer.retry_after, rand::random());
                 let given_up = now - failing_since >= DISABLE_AFTER_FAILING;

@@ -40,7 +40,7 @@ fn verify(secret: &str, received: &harness::receiver::Received) -> Result<(), St
 
 #[tokio::test]
 async fn a_failing_endpoint_gets_the_event_once_it_recovers_signed_as_standard_webhooks_say() {
-    let api = Api::new().await;
+    let api = Api::with_events().await;
     let receiver = Receiver::start(vec![Reply::status(500)], Reply::status(204)).await.unwrap();
     let (endpoint, secret) = subscribe(&api, &receiver.url, &["transfer.committed"]).await;
     funded(&api).await;
@@ -90,7 +90,7 @@ async fn a_failing_endpoint_gets_the_event_once_it_recovers_signed_as_standard_w
 
 #[tokio::test]
 async fn a_410_disables_the_endpoint_and_an_event_says_so() {
-    let api = Api::new().await;
+    let api = Api::with_events().await;
     let receiver = Receiver::start(vec![], Reply::status(410)).await.unwrap();
     let (endpoint, _) = subscribe(&api, &receiver.url, &["*"]).await;
     funded(&api).await;
@@ -127,7 +127,7 @@ async fn a_410_disables_the_endpoint_and_an_event_says_so() {
 
 #[tokio::test]
 async fn endpoints_are_managed_and_events_redelivered_and_replayed_on_demand() {
-    let api = Api::new().await;
+    let api = Api::with_events().await;
     let receiver = Receiver::start(vec![], Reply::status(200)).await.unwrap();
     let (endpoint, old_secret) = subscribe(&api, &receiver.url, &["account.opened"]).await;
     // The secret is shown once: not on reads or lists.
@@ -224,7 +224,8 @@ async fn endpoints_are_managed_and_events_redelivered_and_replayed_on_demand() {
 
 #[tokio::test]
 async fn a_slow_endpoint_does_not_hold_up_the_others() {
-    let options = StackOptions { webhook_timeout: Duration::from_secs(3), ..StackOptions::default() };
+    let options =
+        StackOptions { webhook_timeout: Duration::from_secs(3), events_out: true, ..StackOptions::default() };
     let api = Api::on(fresh_stack_with(options).await);
     let slow = Receiver::start(vec![], Reply::status(200).after(Duration::from_secs(30))).await.unwrap();
     let fast = Receiver::start(vec![], Reply::status(200)).await.unwrap();

@@ -4,9 +4,10 @@
 //! receives its type (one message per endpoint and event, `since` the event's instant, so a
 //! repeated fan-out makes no second delivery). At least once: an event not published is reported as the batch's failure
 //! (ReportBatchItemFailures), so the stream hands it, and every later record of its shard, back;
-//! consumers drop what they have seen by the event's id. A record that can never be published (an
-//! item that is not an event, an entry over EventBridge's size) fails the same way until the event
-//! source mapping, having bisected the batch down to it, sends it to the dead-letter queue.
+//! consumers drop what they have seen by the event's id. A record that is not an event is skipped
+//! (logged as an error): nothing could ever publish it. An event EventBridge refuses for good (over
+//! its size) fails the same way as a transient refusal, until the mapping sends it to the
+//! dead-letter queue a day later.
 //!
 //! Every line about an event is logged in its span, which carries the event's id and type and the
 //! correlation id of the request that caused it.
@@ -34,12 +35,11 @@ pub struct Publisher {
     pub deliveries: DeliveryQueue,
 }
 
-/// Publishes the events of one batch of stream records; reports the first record not published.
+/// Publishes the events of one batch of stream records; reports the first record (in stream order)
+/// not published, so the stream hands back that one and every later one.
 pub async fn handle(publisher: &Publisher, event: Event) -> DynamoDbEventResponse {
-    let bus = &publisher.bus;
     let records = event.records.len();
     let mut events: Vec<(String, StoredEvent, Span)> = Vec::with_capacity(records);
-    let mut failed: Option<String> = None;
     for record in event.records {
         let sequence = record.change.sequence_number.clone().unwrap_or_default();
         match parse(record) {
@@ -48,36 +48,31 @@ pub async fn handle(publisher: &Publisher, event: Event) -> DynamoDbEventRespons
                 span.in_scope(|| tracing::debug!("event received"));
                 events.push((sequence, event, span));
             }
-            Err(why) => {
-                tracing::error!(sequence = %sequence, error = %why, "not an event: reported as failed");
-                failed.get_or_insert(sequence);
-                break;
-            }
+            // Not an event the ledger writes (the filter passes event inserts only): nothing can
+            // ever publish it, and holding its shard for it would hold every event behind it.
+            Err(why) => tracing::error!(sequence = %sequence, error = %why, "not an event: skipped"),
         }
     }
     let stored: Vec<StoredEvent> = events.iter().map(|(_, e, _)| e.clone()).collect();
-    let (outcomes, fanned_out) = futures::join!(bus.publish(&stored), fan_out(publisher, &stored));
+    let outcomes = publisher.bus.publish(&stored).await;
+    // Deliveries only for events on the bus: one handed back is fanned out when it is published.
+    let on_bus: Vec<StoredEvent> =
+        stored.iter().zip(&outcomes).filter(|(_, o)| o.is_ok()).map(|(e, _)| e.clone()).collect();
+    let mut fanned_out = fan_out(publisher, &on_bus).await.into_iter();
     let now = OffsetDateTime::now_utc();
-    let mut published = 0;
-    for (((sequence, event, span), outcome), fanned_out) in events.iter().zip(outcomes).zip(fanned_out) {
+    let (mut published, mut failed) = (0, None);
+    for ((sequence, event, span), outcome) in events.iter().zip(outcomes) {
         let _entered = span.enter();
-        if let Err(err) = fanned_out {
-            tracing::error!(error = %err, "webhook deliveries not queued: its shard is handed back from here");
-            failed.get_or_insert(sequence.clone());
-            continue;
-        }
+        let outcome = outcome.map_err(|e| e.to_string()).and_then(|()| fanned_out.next().unwrap_or(Ok(0)));
         match outcome {
-            Ok(()) => {
+            Ok(endpoints) => {
                 published += 1;
                 metrics::event_published((now - event.created).unsigned_abs());
-                tracing::info!("event published");
+                tracing::info!(endpoints, "event published");
             }
             Err(err) => {
                 tracing::error!(error = %err, "event not published: its shard is handed back from here");
-                // The stream resumes from the earliest record reported.
-                if failed.is_none() {
-                    failed = Some(sequence.clone());
-                }
+                failed.get_or_insert_with(|| sequence.clone());
             }
         }
     }

@@ -62,6 +62,11 @@ impl Api {
         Api::on(fresh_stack().await)
     }
 
+    /// A client of a fresh stack whose table's stream is on (events reach the publisher).
+    pub async fn with_events() -> Api {
+        Api::on(crate::stack::fresh_stack_with_events().await)
+    }
+
     pub fn on(stack: Stack) -> Api {
         let auth = DevAuth::new(b"test-signing-key".to_vec(), stack.tenant_claim.clone());
         Api { router: stack.router(auth.clone()), auth, stack, tokens: Default::default() }

@@ -22,4 +22,4 @@ pub use auth::DevAuth;
 pub use client::{Api, Reply};
 pub use emulators::Emulators;
 pub use faults::{FaultPlan, Faults};
-pub use stack::{Stack, StackOptions, fresh_stack, fresh_stack_with, local_router};
+pub use stack::{Stack, StackOptions, fresh_stack, fresh_stack_with, fresh_stack_with_events, local_router};

@@ -46,6 +46,11 @@ pub struct StackOptions {
     pub tenant_limit: Option<ledger::RateLimit>,
     /// How long a webhook attempt waits for its answer.
     pub webhook_timeout: Duration,
+    /// Turns the table's stream on (template.yaml's `StreamSpecification`), so events reach the
+    /// publisher. Off unless asked: DynamoDB Local's streams slow every write of every table (the
+    /// bank test took 115 s instead of 78 alone, and over four times as long in the full suite),
+    /// and only the tests of events out need them.
+    pub events_out: bool,
 }
 
 impl Default for StackOptions {
@@ -57,6 +62,7 @@ impl Default for StackOptions {
             tenant_claim: ledger_config::DEFAULT_TENANT_CLAIM.to_owned(),
             tenant_limit: None,
             webhook_timeout: ledger_webhooks::DEFAULT_TIMEOUT,
+            events_out: false,
         }
     }
 }
@@ -78,7 +84,8 @@ pub struct Stack {
     pub bus: EventBus,
     /// A queue a rule on the bus copies every event to: what tests read to see what was published.
     pub bus_tap_url: String,
-    pub stream_source: LocalStreamSource,
+    /// The stream's event source (`None`: the stack was made without `events_out`).
+    pub stream_source: Option<LocalStreamSource>,
     pub publisher_dead_letter_url: String,
     /// The webhook queue, the deliverer's event source on it, and its dead-letter queue.
     pub deliveries: DeliveryQueue,
@@ -92,7 +99,11 @@ impl Stack {
     pub async fn create(emulators: &Emulators, prefix: &str, options: StackOptions) -> io::Result<Stack> {
         let template = paths::template();
         let dynamodb = emulators.dynamodb().await;
-        template::table(&template, LEDGER_TABLE)?.create(&dynamodb, prefix).await?;
+        let mut table = template::table(&template, LEDGER_TABLE)?;
+        if !options.events_out {
+            table.stream_specification = None;
+        }
+        table.create(&dynamodb, prefix).await?;
         let faults = Arc::new(Faults::new(options.faults.clone()));
         let store_client = if options.dynamodb_proxy || options.faults.touches_dynamodb() {
             let proxy = FaultProxy::start(emulators.dynamodb_endpoint(), faults.clone()).await?;
@@ -200,7 +211,14 @@ impl Stack {
     /// Invokes the publisher, as the stream's event source mapping would, until the stream is
     /// read to its end and every record is handled.
     pub async fn publish(&self) -> io::Result<Pass> {
-        self.stream_source.drain(&self.publisher(), DRAIN_LIMIT).await
+        self.stream()?.drain(&self.publisher(), DRAIN_LIMIT).await
+    }
+
+    /// The stream's event source.
+    pub fn stream(&self) -> io::Result<&LocalStreamSource> {
+        self.stream_source.as_ref().ok_or_else(|| {
+            io::Error::other("this stack has no stream: make it with StackOptions { events_out: true }")
+        })
     }
 
     /// Invokes the worker, as the event source mapping would, until the queue is empty.
@@ -218,7 +236,7 @@ impl Stack {
 struct EventsOut {
     bus: EventBus,
     tap_url: String,
-    source: LocalStreamSource,
+    source: Option<LocalStreamSource>,
     dead_letter_url: String,
 }
 
@@ -279,17 +297,10 @@ async fn events_out(
         .send()
         .await
         .map_err(|e| io_err(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
-    let stream_arn = table
-        .table
-        .and_then(|t| t.latest_stream_arn)
-        .ok_or_else(|| io_err("the table has no stream: template.yaml must declare one".into()))?;
-    let source = LocalStreamSource::new(
-        emulators.streams().await,
-        stream_arn,
-        spec,
-        faults,
-        (sqs.clone(), dead_letter_url.clone()),
-    );
+    let streams = emulators.streams().await;
+    let source = table.table.and_then(|t| t.latest_stream_arn).map(|stream_arn| {
+        LocalStreamSource::new(streams, stream_arn, spec, faults, (sqs.clone(), dead_letter_url.clone()))
+    });
     Ok(EventsOut {
         bus: EventBus::new(eventbridge, bus_name, ledger_config::DEFAULT_EVENT_SOURCE),
         tap_url,
@@ -302,6 +313,16 @@ async fn events_out(
 /// seeing each other's data. Queues get a 2 s visibility timeout so redeliveries happen in test time.
 pub async fn fresh_stack() -> Stack {
     fresh_stack_with(StackOptions { visibility_timeout: Some(2), ..StackOptions::default() }).await
+}
+
+/// As `fresh_stack`, with the table's stream on (`StackOptions::events_out`).
+pub async fn fresh_stack_with_events() -> Stack {
+    fresh_stack_with(StackOptions {
+        visibility_timeout: Some(2),
+        events_out: true,
+        ..StackOptions::default()
+    })
+    .await
 }
 
 /// As `fresh_stack`, with these options.

@@ -35,7 +35,12 @@ pub struct EventsArgs {
 
 pub async fn run(args: EventsArgs) -> io::Result<String> {
     let emulators = Emulators::start(Ports::default())?;
-    let stack = Stack::create(&emulators, "events-bench", StackOptions::default()).await?;
+    let stack = Stack::create(
+        &emulators,
+        "events-bench",
+        StackOptions { events_out: true, ..StackOptions::default() },
+    )
+    .await?;
     let api = Api::on(stack);
     let receiver = Receiver::start(vec![], Reply::status(200)).await?;
     let subscribe = serde_json::json!({"url": receiver.url, "event_types": ["transfer.committed"]});
@@ -65,9 +70,10 @@ async fn phase(
     backlog: bool,
 ) -> io::Result<String> {
     let already = receiver.received().len();
+    let stream = api.stack.stream()?.clone();
     let start = || {
         (
-            tokio::spawn(api.stack.stream_source.clone().run(api.stack.publisher())),
+            tokio::spawn(stream.clone().run(api.stack.publisher())),
             tokio::spawn(api.stack.delivery_source.clone().run(api.stack.deliverer())),
         )
     };

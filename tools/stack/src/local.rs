@@ -21,7 +21,9 @@ pub const SWEEP_PERIOD: Duration = Duration::from_secs(5);
 /// (for the worker's metrics), and the dashboard's queue sampling.
 pub fn start_background(stack: &Stack) {
     tokio::spawn(stack.event_source.clone().run(stack.worker()));
-    tokio::spawn(stack.stream_source.clone().run(stack.publisher()));
+    if let Some(stream) = &stack.stream_source {
+        tokio::spawn(stream.clone().run(stack.publisher()));
+    }
     tokio::spawn(stack.delivery_source.clone().run(stack.deliverer()));
     let store = stack.store.clone();
     tokio::spawn(async move {

@@ -387,6 +387,7 @@ async fn up(port: u16, ports: Ports, faults: FaultPlan) -> Result<(), AnyError> 
         tenant_claim: ledger_config::tenant_claim(&Environment),
         tenant_limit: ledger_config::tenant_limit(&Environment)?,
         webhook_timeout: ledger_webhooks::DEFAULT_TIMEOUT,
+        events_out: true,
     };
     let stack = Stack::create(&emulators, table, options).await?;
     let auth = dev_auth()?;
