@@ -4,7 +4,6 @@
 //! one endpoint's messages pile up in flight (a slow or failing endpoint). A retry is the same
 //! message made invisible until its time (`ChangeMessageVisibility`, under 12 hours a time).
 
-use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use aws_sdk_sqs::Client;
@@ -13,7 +12,7 @@ use ledger::{EndpointId, EventId, TenantId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{MakeClient, SendError};
+use crate::{LazyClient, SendError};
 
 /// The longest wait one visibility change asks for: SQS allows 12 hours counted from the
 /// message's receipt, and some of that has passed by the time the deliverer asks. A longer wait
@@ -54,7 +53,7 @@ impl DeliveryJob {
 
 #[derive(Clone, Debug)]
 pub struct DeliveryQueue {
-    client: Arc<LazyLock<Client, MakeClient>>,
+    client: LazyClient,
     url: String,
 }
 
@@ -65,7 +64,7 @@ impl DeliveryQueue {
 
     /// A queue whose client `make` builds at its first use (the API's cold starts skip it).
     pub fn on_first_send(make: impl FnOnce() -> Client + Send + 'static, url: impl Into<String>) -> Self {
-        Self { client: Arc::new(LazyLock::new(Box::new(make))), url: url.into() }
+        Self { client: LazyClient::new(make), url: url.into() }
     }
 
     pub fn url(&self) -> &str {

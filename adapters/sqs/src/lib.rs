@@ -10,6 +10,7 @@ pub mod deliveries;
 
 use std::sync::{Arc, LazyLock};
 
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse};
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{
     MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
@@ -38,11 +39,49 @@ impl Work {
 #[error("the transfer queue did not take the message: {0}")]
 pub struct SendError(pub(crate) String);
 
-pub(crate) type MakeClient = Box<dyn FnOnce() -> Client + Send>;
+type MakeClient = Box<dyn FnOnce() -> Client + Send>;
+
+/// An SQS client built at its first use: a cold start that never sends never pays for it (0.2 ms
+/// of init, mostly SQS's endpoint rules).
+#[derive(Clone)]
+pub(crate) struct LazyClient(Arc<LazyLock<Client, MakeClient>>);
+
+impl LazyClient {
+    pub(crate) fn new(make: impl FnOnce() -> Client + Send + 'static) -> Self {
+        Self(Arc::new(LazyLock::new(Box::new(make))))
+    }
+}
+
+impl std::ops::Deref for LazyClient {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for LazyClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LazyClient")
+    }
+}
+
+/// What an SQS-triggered function answers: the messages to deliver again (ReportBatchItemFailures).
+pub fn batch_response(failed: impl IntoIterator<Item = String>) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failed
+        .into_iter()
+        .map(|id| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    response
+}
 
 #[derive(Clone, Debug)]
 pub struct TransferQueue {
-    client: Arc<LazyLock<Client, MakeClient>>,
+    client: LazyClient,
     url: String,
 }
 
@@ -52,9 +91,9 @@ impl TransferQueue {
     }
 
     /// A queue whose client `make` builds at the first send: a cold start that serves only
-    /// synchronous requests never pays for it (0.2 ms of init, mostly SQS's endpoint rules).
+    /// synchronous requests never pays for it.
     pub fn on_first_send(make: impl FnOnce() -> Client + Send + 'static, url: impl Into<String>) -> Self {
-        Self { client: Arc::new(LazyLock::new(Box::new(make))), url: url.into() }
+        Self { client: LazyClient::new(make), url: url.into() }
     }
 
     pub fn url(&self) -> &str {

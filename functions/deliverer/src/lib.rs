@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use ledger::webhook::{DISABLE_AFTER_FAILING, Verdict, next_attempt_in};
 use ledger::{EndpointId, LedgerError};
 use ledger_dynamodb::webhooks::{Attempt, DeliveryStatus};
@@ -83,16 +83,7 @@ impl Deliverer {
         for endpoint_failed in futures::future::join_all(endpoints).await {
             failed.extend(endpoint_failed);
         }
-        let mut response = SqsBatchResponse::default();
-        response.batch_item_failures = failed
-            .into_iter()
-            .map(|id| {
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                failure
-            })
-            .collect();
-        response
+        ledger_sqs::batch_response(failed)
     }
 
     async fn deliver(&self, job: &DeliveryJob) -> Result<Next, StoreError> {

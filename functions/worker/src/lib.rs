@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use ledger::{BatchId, Submission, TenantId};
 use ledger_dynamodb::{DynamoStore, Settled};
 use ledger_sqs::Work;
@@ -80,16 +80,7 @@ async fn apply_batch(store: &DynamoStore, event: SqsEvent) -> SqsBatchResponse {
     }
     metrics::worker_batch(records, failed.len());
     tracing::info!(failed = failed.len(), "batch done");
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failed
-        .into_iter()
-        .map(|id| {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            failure
-        })
-        .collect();
-    response
+    ledger_sqs::batch_response(failed)
 }
 
 fn record_span(record: &SqsMessage) -> Span {

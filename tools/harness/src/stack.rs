@@ -214,6 +214,47 @@ impl Stack {
         self.stream()?.drain(&self.publisher(), DRAIN_LIMIT).await
     }
 
+    /// Every event the bus published since the last call (EventBridge envelopes), read from the
+    /// tap until it is empty, with when the bus delivered each (SQS `SentTimestamp`).
+    pub async fn on_the_bus(&self) -> io::Result<Vec<OnBus>> {
+        use aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp;
+        let sqs_err = |e: aws_sdk_sqs::error::SdkError<_, _>| -> io::Error {
+            io::Error::other(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+        };
+        let mut seen = Vec::new();
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.bus_tap_url)
+                .max_number_of_messages(10)
+                .message_system_attribute_names(SentTimestamp)
+                .send()
+                .await
+                .map_err(sqs_err)?;
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return Ok(seen);
+            }
+            for message in messages {
+                let envelope: serde_json::Value =
+                    serde_json::from_str(message.body().unwrap_or_default()).map_err(io::Error::other)?;
+                let sent_at = message
+                    .attributes()
+                    .and_then(|a| a.get(&SentTimestamp))
+                    .and_then(|t| t.parse::<i128>().ok())
+                    .and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).ok());
+                seen.push(OnBus { envelope, sent_at });
+                let receipt = message.receipt_handle().unwrap_or_default();
+                let deleted = self.sqs.delete_message().queue_url(&self.bus_tap_url).receipt_handle(receipt);
+                deleted
+                    .send()
+                    .await
+                    .map_err(|e| io::Error::other(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+            }
+        }
+    }
+
     /// The stream's event source.
     pub fn stream(&self) -> io::Result<&LocalStreamSource> {
         self.stream_source.as_ref().ok_or_else(|| {
@@ -229,6 +270,21 @@ impl Stack {
     /// The API as the local stack serves it (see `local_router`).
     pub fn router(&self, auth: DevAuth) -> Router {
         local_router(self.state(), auth, self.faults.clone())
+    }
+}
+
+/// One event as the bus published it.
+#[derive(Clone, Debug)]
+pub struct OnBus {
+    /// EventBridge's envelope: `source`, `detail-type`, `detail` (the event), …
+    pub envelope: serde_json::Value,
+    /// When the bus delivered it to the tap.
+    pub sent_at: Option<time::OffsetDateTime>,
+}
+
+impl OnBus {
+    pub fn event_id(&self) -> &str {
+        self.envelope["detail"]["id"].as_str().unwrap_or_default()
     }
 }
 

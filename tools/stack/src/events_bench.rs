@@ -169,44 +169,10 @@ async fn phase(
 /// When each `transfer.committed` event reached the bus (its copy's `SentTimestamp` in the tap).
 async fn bus_times(api: &Api) -> io::Result<BTreeMap<String, OffsetDateTime>> {
     let mut times = BTreeMap::new();
-    loop {
-        let out = api
-            .stack
-            .sqs
-            .receive_message()
-            .queue_url(&api.stack.bus_tap_url)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp)
-            .send()
-            .await
-            .map_err(|e| io_error(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
-        let messages = out.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return Ok(times);
-        }
-        for message in messages {
-            let envelope: serde_json::Value =
-                serde_json::from_str(message.body().unwrap_or("{}")).map_err(io_error)?;
-            let sent = message
-                .attributes()
-                .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp))
-                .and_then(|t| t.parse::<i64>().ok())
-                .and_then(|ms| OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok());
-            if let (Some(id), Some(sent)) = (envelope["detail"]["id"].as_str(), sent)
-                && envelope["detail-type"] == "transfer.committed"
-            {
-                times.entry(id.to_owned()).or_insert(sent);
-            }
-            if let Some(receipt) = message.receipt_handle() {
-                let _ = api
-                    .stack
-                    .sqs
-                    .delete_message()
-                    .queue_url(&api.stack.bus_tap_url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await;
-            }
+    for event in api.stack.on_the_bus().await? {
+        if let Some(sent) = event.sent_at.filter(|_| event.envelope["detail-type"] == "transfer.committed") {
+            times.entry(event.event_id().to_owned()).or_insert(sent);
         }
     }
+    Ok(times)
 }
