@@ -56,6 +56,53 @@ pub struct BatchCounts {
     pub rejected_by_reason: std::collections::BTreeMap<String, u64>,
 }
 
+/// A batch as the ledger reports it (`GET /v1/transfer-batches/{id}`): its counts, with where to
+/// follow it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch {
+    pub id: BatchId,
+    pub created_at: time::OffsetDateTime,
+    pub counts: BatchCounts,
+}
+
+#[derive(serde::Serialize)]
+struct BatchView<'a> {
+    id: &'a BatchId,
+    status_url: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: time::OffsetDateTime,
+    #[serde(flatten)]
+    counts: &'a BatchCounts,
+}
+
+impl serde::Serialize for Batch {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        BatchView {
+            id: &self.id,
+            status_url: format!("/v1/transfer-batches/{}", self.id),
+            created_at: self.created_at,
+            counts: &self.counts,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl BatchCounts {
+    /// These counts with `outcomes` (an outcome code, `committed` or a rule's, and how many) more
+    /// settled: each moves from queued to committed or rejected.
+    pub fn settle(&mut self, outcomes: &std::collections::BTreeMap<String, u64>) {
+        for (code, n) in outcomes {
+            if code == "committed" {
+                self.committed += n;
+            } else {
+                self.rejected += n;
+                *self.rejected_by_reason.entry(code.clone()).or_default() += n;
+            }
+            self.queued = self.queued.saturating_sub(*n);
+        }
+    }
+}
+
 /// What was submitted for asynchronous application: a batch, or one transfer sent with
 /// `Prefer: respond-async`. Their ids live in separate namespaces.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -99,6 +146,23 @@ mod tests {
 
     fn t(id: &str) -> NewTransfer {
         transfer(id, "a", "b", 1)
+    }
+
+    #[test]
+    fn settling_moves_transfers_from_queued_to_their_outcome() {
+        let mut counts = BatchCounts { total: 5, queued: 5, ..BatchCounts::default() };
+        let outcomes = |list: &[(&str, u64)]| list.iter().map(|(c, n)| ((*c).to_owned(), *n)).collect();
+        counts.settle(&outcomes(&[("committed", 2), ("insufficient_funds", 1)]));
+        counts.settle(&outcomes(&[("committed", 1), ("insufficient_funds", 1)]));
+        assert_eq!((counts.queued, counts.committed, counts.rejected), (0, 3, 2));
+        assert_eq!(counts.rejected_by_reason["insufficient_funds"], 2);
+        let batch =
+            Batch { id: BatchId::parse("b1").unwrap(), created_at: time::OffsetDateTime::UNIX_EPOCH, counts };
+        let json = serde_json::to_value(&batch).unwrap();
+        assert_eq!(
+            (json["status_url"].as_str(), json["total"].as_u64()),
+            (Some("/v1/transfer-batches/b1"), Some(5))
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
 
 use crate::account::Account;
+use crate::batch::Batch;
 use crate::field::FieldError;
 use crate::ids::TenantId;
 use crate::plan::Decision;
@@ -53,6 +54,7 @@ event_types! {
     HoldPosted => "hold.posted",
     HoldVoided => "hold.voided",
     HoldExpired => "hold.expired",
+    BatchSettled => "batch.settled",
     WebhookEndpointDisabled => "webhook_endpoint.disabled",
 }
 
@@ -122,6 +124,7 @@ pub enum EventObject {
     Account(Box<Account>),
     Transfer(Box<Transfer>),
     Endpoint(Box<WebhookEndpoint>),
+    Batch(Box<Batch>),
 }
 
 /// One event: `{id, type, created, tenant, api_version, data: {object}}`.
@@ -145,6 +148,17 @@ impl Event {
             created: account.created_at,
             tenant: tenant.clone(),
             object: EventObject::Account(Box::new(account.clone())),
+        }
+    }
+
+    /// A batch whose every transfer is settled (committed or rejected), at `at`: the batch with its
+    /// final counts.
+    pub fn batch_settled(tenant: &TenantId, batch: &Batch, at: OffsetDateTime) -> Self {
+        Self {
+            id: EventId::new(EventType::BatchSettled, batch.id.as_str()),
+            created: at,
+            tenant: tenant.clone(),
+            object: EventObject::Batch(Box::new(batch.clone())),
         }
     }
 

@@ -20,7 +20,7 @@ pub mod transfer;
 pub mod webhook;
 
 pub use account::{Account, AccountBalance, NewAccount};
-pub use batch::{BatchCounts, Submission, TransferBatch};
+pub use batch::{Batch, BatchCounts, Submission, TransferBatch};
 pub use error::{LedgerError, RuleSubject, RuleViolation};
 pub use event::{Event, EventId, EventObject, EventType};
 pub use field::FieldError;

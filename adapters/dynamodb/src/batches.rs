@@ -58,6 +58,13 @@ pub struct BatchStatus {
     pub counts: BatchCounts,
 }
 
+impl BatchStatus {
+    /// The batch as the ledger reports it.
+    pub fn batch(self) -> ledger::Batch {
+        ledger::Batch { id: self.record.id, created_at: self.record.created_at, counts: self.counts }
+    }
+}
+
 /// What claiming one id found.
 enum Claimed {
     /// Claimed now.

@@ -137,6 +137,11 @@ pub(crate) fn plan(
 pub(crate) struct Progress {
     pub batch: BatchId,
     pub cursor: u64,
+    /// The batch with its counts as of `cursor`: the transaction that settles its last transfer
+    /// writes its `batch.settled` event with the final counts.
+    pub batch_as_read: ledger::Batch,
+    /// The instant of this settlement (the event's `created`).
+    pub now: OffsetDateTime,
 }
 
 /// How far a write got.
@@ -253,6 +258,16 @@ impl DynamoStore {
                     chunk.len() as u64,
                     &transaction.counts,
                 )?);
+                let mut batch = progress.batch_as_read.clone();
+                batch.counts.settle(&transaction.counts);
+                if progress.cursor + chunk.len() as u64 >= batch.counts.total {
+                    let event = Event::batch_settled(tenant, &batch, progress.now);
+                    let correlation = current_correlation().map(|c| c.as_str().to_owned());
+                    writes.push(put(
+                        &self.table,
+                        crate::events::event_item(tenant, &event, correlation.as_deref())?,
+                    )?);
+                }
             }
             if !writes.is_empty() {
                 let sent = self.client.transact_write_items().set_transact_items(Some(writes)).send().await;
@@ -266,6 +281,7 @@ impl DynamoStore {
             }
             if let Some(progress) = progress.as_deref_mut() {
                 progress.cursor += chunk.len() as u64;
+                progress.batch_as_read.counts.settle(&transaction.counts);
             }
             written += chunk.len();
         }
@@ -577,7 +593,10 @@ fn cost(step: &Step) -> (usize, usize, Vec<&AccountId>) {
 /// step's own items, one balance update per distinct account, and the batch's progress update. A
 /// linked chain is never cut: it goes whole into one transaction (`ledger::linked` shows it fits).
 fn chunks(steps: &[Step], with_progress: bool) -> Vec<&[Step]> {
-    let base = (usize::from(with_progress), usize::from(with_progress) * UPDATE_BYTES);
+    // The progress update, and room for the batch's `batch.settled` event (its counts by reason
+    // are a few dozen codes at most).
+    let base =
+        (2 * usize::from(with_progress), usize::from(with_progress) * (UPDATE_BYTES + 2 * EVENT_SLACK));
     let mut out = Vec::new();
     let (mut start, mut items, mut bytes) = (0, base.0, base.1);
     let mut accounts: HashSet<&AccountId> = HashSet::new();

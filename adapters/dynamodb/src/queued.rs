@@ -69,7 +69,8 @@ impl DynamoStore {
         let submission = Submission::Batch(batch.clone());
         let mut contended = 0;
         while contended < MAX_ATTEMPTS {
-            let cursor = self.batch_cursor(tenant, batch).await?;
+            let status = self.batch_status(tenant, batch).await?;
+            let cursor = status.counts.total.saturating_sub(status.counts.queued);
             let start = cursor as usize;
             if start >= ids.len() {
                 run.done = true;
@@ -110,7 +111,7 @@ impl DynamoStore {
             if steps.is_empty() {
                 return Ok(run);
             }
-            let mut progress = Progress { batch: batch.clone(), cursor };
+            let mut progress = Progress { batch: batch.clone(), cursor, batch_as_read: status.batch(), now };
             let written =
                 self.write_steps(tenant, &steps, &mut state.versions(), Some(&mut progress)).await?;
             run.settled.extend(steps[..written.steps].iter().map(Settled::of));
@@ -182,13 +183,6 @@ impl DynamoStore {
             }
         }
         Ok(settled)
-    }
-
-    /// How many of the batch's transfers are settled (its cursor).
-    async fn batch_cursor(&self, tenant: &TenantId, batch: &BatchId) -> Result<u64, StoreError> {
-        let progress = self.get(key(keys::batch_pk(tenant, batch), keys::BATCH_PROGRESS_SK)).await?;
-        let cursor = progress.as_ref().and_then(|item| item.get("cursor")).and_then(|v| v.as_n().ok());
-        Ok(cursor.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 
     /// The transfer items of `ids` that exist, by id.

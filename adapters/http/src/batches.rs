@@ -13,7 +13,6 @@ use ledger::{
 use ledger_dynamodb::{BatchStatus, StoreError};
 use ledger_sqs::Work;
 use ledger_telemetry::{TraceContext, metrics};
-use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::body::{CreateBatch, LinkedBody};
@@ -23,25 +22,6 @@ use crate::prefer::Prefer;
 use crate::problem::ApiError;
 use crate::respond::accepted;
 use crate::state::AppState;
-
-#[derive(Debug, Serialize)]
-pub struct BatchBody {
-    pub id: BatchId,
-    pub status_url: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(flatten)]
-    pub counts: ledger::BatchCounts,
-}
-
-fn batch_body(status: BatchStatus) -> BatchBody {
-    BatchBody {
-        status_url: format!("/v1/transfer-batches/{}", status.record.id),
-        id: status.record.id,
-        created_at: status.record.created_at,
-        counts: status.counts,
-    }
-}
 
 /// Sends the one message that has the worker settle `submission`. If SQS does not take it, the
 /// claims stay and posting the same request again sends it.
@@ -78,18 +58,18 @@ pub async fn create_batch(
     if !recorded.is_replay() {
         metrics::submitted_batch(batch.transfers().len());
     }
-    let body = batch_body(status);
-    Ok(accepted(body.status_url.clone(), recorded.is_replay(), body))
+    let body = BatchStatus::batch(status);
+    Ok(accepted(format!("/v1/transfer-batches/{}", body.id), recorded.is_replay(), body))
 }
 
 pub async fn get_batch(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
     Path(id): Path<String>,
-) -> Result<Json<BatchBody>, ApiError> {
+) -> Result<Json<ledger::Batch>, ApiError> {
     let id = BatchId::parse(id).map_err(|e| LedgerError::invalid("id", e))?;
     record("batchId", id.as_str());
-    Ok(Json(batch_body(app.store.batch_status(&tenant, &id).await?)))
+    Ok(Json(BatchStatus::batch(app.store.batch_status(&tenant, &id).await?)))
 }
 
 /// `POST /v1/transfers` with `Prefer: respond-async`: claims the id, queues it, and answers 202 with

@@ -101,6 +101,7 @@ async fn every_change_is_one_event_and_nothing_else_is() {
         ("hold.voided", &["v1"]),
         ("transfer.reversed", &["r1"]),
         ("hold.expired", &["h3"]),
+        ("batch.settled", &["b1"]),
     ]
     .into_iter()
     .flat_map(|(kind, ids)| ids.iter().map(move |id| (format!("{kind}:{id}"), kind.to_owned())))
@@ -128,6 +129,12 @@ async fn every_change_is_one_event_and_nothing_else_is() {
     );
     let expired = &events.iter().find(|e| e["id"] == "hold.expired:h3").unwrap()["data"]["object"];
     assert_eq!(expired["status"], "expired");
+    let settled = &events.iter().find(|e| e["id"] == "batch.settled:b1").unwrap()["data"]["object"];
+    let batch = api.get("/v1/transfer-batches/b1", "acme").await.body;
+    assert_eq!(
+        (settled, settled["queued"].as_u64(), settled["rejected"].as_u64()),
+        (&batch, Some(0), Some(1))
+    );
     let posted = &events.iter().find(|e| e["id"] == "hold.posted:p1").unwrap()["data"]["object"];
     assert_eq!((posted["post_pending_id"].as_str(), posted["amount"].as_u64()), (Some("h1"), Some(60)));
 

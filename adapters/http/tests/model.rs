@@ -87,6 +87,8 @@ struct Model {
     ids: BTreeMap<String, (Value, String)>,
     /// The client's balances as read at an instant (`Op::Read`).
     snapshots: Vec<(time::OffsetDateTime, BTreeMap<String, i64>)>,
+    /// The client's batches, each settled whole.
+    batches: Vec<String>,
     /// Money moved into `fees` and out of `bank` by committed transfers.
     fees: i64,
     funded: i64,
@@ -548,6 +550,7 @@ async fn client(
                 }
                 let path = format!("/v1/transfer-batches/{id}");
                 let status = wait_for(&api, &path, |b| b["queued"] == 0).await;
+                model.batches.push(id.clone());
                 // In submitted order, each linked chain whole, exactly as the model applies them.
                 let mut expected: BTreeMap<String, u64> = BTreeMap::new();
                 for outcome in model.apply_sequence(&transfers) {
@@ -1103,6 +1106,7 @@ async fn events_replay_the_ledger(api: &Api, models: &[Model]) {
                 expected.insert(format!("hold.expired:{id}"));
             }
         }
+        expected.extend(model.batches.iter().map(|id| format!("batch.settled:{id}")));
     }
     let listed: BTreeSet<String> = events.keys().cloned().collect();
     assert_eq!(
@@ -1141,6 +1145,12 @@ async fn events_replay_the_ledger(api: &Api, models: &[Model]) {
                     held(object["void_pending_id"].as_str().unwrap())
             }
             "hold.expired" => *pending.entry(debit.unwrap().to_owned()).or_default() -= amount,
+            "batch.settled" => {
+                let counts =
+                    (object["queued"].as_u64(), object["committed"].as_u64(), object["rejected"].as_u64());
+                let (Some(0), Some(committed), Some(rejected)) = counts else { panic!("{event}") };
+                assert_eq!(object["total"].as_u64(), Some(committed + rejected), "{event}");
+            }
             "account.opened" | "transfer.rejected" => {}
             other => panic!("event type {other}"),
         }
