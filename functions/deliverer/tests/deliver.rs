@@ -224,8 +224,9 @@ async fn endpoints_are_managed_and_events_redelivered_and_replayed_on_demand() {
 
 #[tokio::test]
 async fn a_slow_endpoint_does_not_hold_up_the_others() {
-    let options =
-        StackOptions { webhook_timeout: Duration::from_secs(3), events_out: true, ..StackOptions::default() };
+    // Long enough that a fast endpoint served after a slow attempt could not hide on a busy machine.
+    const TIMEOUT: Duration = Duration::from_secs(10);
+    let options = StackOptions { webhook_timeout: TIMEOUT, events_out: true, ..StackOptions::default() };
     let api = Api::on(fresh_stack_with(options).await);
     let slow = Receiver::start(vec![], Reply::status(200).after(Duration::from_secs(30))).await.unwrap();
     let fast = Receiver::start(vec![], Reply::status(200)).await.unwrap();
@@ -240,15 +241,15 @@ async fn a_slow_endpoint_does_not_hold_up_the_others() {
     let started = std::time::Instant::now();
     let source = api.stack.delivery_source.clone();
     let running = tokio::spawn(source.run(api.stack.deliverer()));
-    while fast.received().len() < 6 && started.elapsed() < Duration::from_secs(20) {
+    while fast.received().len() < 6 && started.elapsed() < 3 * TIMEOUT {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let fast_done = started.elapsed();
     running.abort();
     assert_eq!(fast.received().len(), 6);
     assert!(
-        fast_done < Duration::from_secs(3),
-        "the fast endpoint waited {fast_done:?} (the slow one times out at 3 s)"
+        fast_done < TIMEOUT,
+        "the fast endpoint waited {fast_done:?} (the slow one times out at {TIMEOUT:?})"
     );
     assert!(!slow.received().is_empty(), "the slow endpoint was tried too");
     println!(
