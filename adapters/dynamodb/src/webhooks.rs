@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 use ledger::webhook::{EndpointUrl, Secret, SigningSecret, Subscription, WebhookEndpoint};
 use ledger::{EndpointId, Event, EventId, EventType, LedgerError, TenantId};
@@ -38,7 +40,7 @@ pub enum DeliveryStatus {
     /// Attempted and to be tried again at `next_attempt_at`.
     Retrying,
     Delivered,
-    /// The schedule is spent, or the endpoint answered 410 (it is disabled).
+    /// The schedule is spent, the endpoint answered 410, or it was disabled before the next try.
     Failed,
 }
 
@@ -184,6 +186,19 @@ fn not_found(id: &EndpointId) -> StoreError {
 
 fn unexpected(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unexpected(e.to_string())
+}
+
+/// An update whose failed condition means there was nothing to do: done either way.
+fn moot_unless_written<T, R: std::fmt::Debug>(
+    sent: Result<T, SdkError<UpdateItemError, R>>,
+) -> Result<(), StoreError> {
+    match sent {
+        Ok(_) => Ok(()),
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+            Ok(())
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 impl DynamoStore {
@@ -387,13 +402,7 @@ impl DynamoStore {
             .expression_attribute_values(":one", n(1))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Ok(())
-            }
-            Err(err) => Err(err.into()),
-        }
+        moot_unless_written(out)
     }
 
     /// The delivery of `event` to `endpoint`, if attempted.
@@ -464,6 +473,30 @@ impl DynamoStore {
         };
         update.update_expression(clause).send().await?;
         Ok(())
+    }
+
+    /// Ends a delivery that was to be tried again as failed, with no attempt: its endpoint was
+    /// disabled first. A delivery never attempted, or already decided, stays as it is.
+    pub async fn give_up_delivery(
+        &self,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+        event: &StoredEvent,
+    ) -> Result<(), StoreError> {
+        let sk = delivery_sk(event.created.unix_timestamp_nanos(), &event.id);
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(endpoint_pk(tenant, endpoint), &sk)))
+            .update_expression("SET #status = :failed REMOVE next_attempt_at")
+            .condition_expression("#status = :retrying")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":failed", s(DeliveryStatus::Failed.as_str()))
+            .expression_attribute_values(":retrying", s(DeliveryStatus::Retrying.as_str()))
+            .send()
+            .await;
+        moot_unless_written(out)
     }
 
     /// A page of the endpoint's deliveries, newest event first, below `before` (a position a page

@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use ledger::webhook::{UrlPolicy, WebhookEndpoint, is_public};
 use ledger_dynamodb::StoredEvent;
@@ -28,7 +28,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 pub struct Answer {
     /// The status code (`None`: no answer: timeout, refused address, connection failed).
     pub status: Option<u16>,
-    /// The endpoint's `Retry-After`, in seconds, on a 429 or 503.
+    /// How long the endpoint's `Retry-After` asks to wait (delay-seconds or an HTTP-date).
     pub retry_after: Option<Duration>,
     /// Why there was no answer, or the start of the answer's body.
     pub detail: Option<String>,
@@ -134,8 +134,7 @@ impl WebhookClient {
         let retry_after = response
             .headers()
             .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|v| retry_after(v.to_str().ok()?, SystemTime::now()));
         let mut body = Vec::new();
         while body.len() < MAX_ANSWER {
             match response.chunk().await {
@@ -146,6 +145,16 @@ impl WebhookClient {
         let text = String::from_utf8_lossy(&body);
         let detail = (!text.trim().is_empty()).then(|| text.chars().take(KEPT).collect());
         Answer { status: Some(status), retry_after, detail, took: started.elapsed() }
+    }
+}
+
+/// A `Retry-After` value read at `now` (RFC 9110 §10.2.3): delay-seconds, or an HTTP-date, which
+/// asks for no wait once past.
+fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    match value.parse::<u64>() {
+        Ok(seconds) => Some(Duration::from_secs(seconds)),
+        Err(_) => Some(httpdate::parse_http_date(value).ok()?.duration_since(now).unwrap_or_default()),
     }
 }
 
@@ -215,5 +224,16 @@ mod tests {
         let parts: Vec<&str> = both.split(' ').collect();
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[1], "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        // 2015-10-21 07:28:00 UTC, RFC 9110's example date.
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        assert_eq!(retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        assert_eq!(retry_after("Wed, 21 Oct 2015 07:30:00 GMT", now), Some(Duration::from_secs(120)));
+        assert_eq!(retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now), Some(Duration::ZERO), "past");
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-5", now), None);
     }
 }

@@ -1,5 +1,6 @@
 //! The deliverer: each message of the webhook queue is one event to deliver to one endpoint. It
-//! reads both (a deleted or disabled endpoint, or an event past its retention, ends the delivery),
+//! reads both (a deleted or disabled endpoint, or an event past its retention, ends the delivery,
+//! failed if it was to be retried),
 //! makes one signed attempt, records it on the delivery, and then:
 //! - 2xx: delivered;
 //! - 410: the endpoint is disabled, with an event that says so;
@@ -89,8 +90,7 @@ impl Deliverer {
     async fn deliver(&self, job: &DeliveryJob) -> Result<Next, StoreError> {
         let now = OffsetDateTime::now_utc();
         let endpoint = match self.store.get_endpoint(&job.tenant, &job.endpoint).await {
-            Ok((endpoint, _)) if endpoint.enabled => endpoint,
-            Ok(_) => return Ok(dropped("the endpoint is disabled")),
+            Ok((endpoint, _)) => endpoint,
             Err(StoreError::Ledger(LedgerError::NotFound { .. })) => {
                 return Ok(dropped("the endpoint is deleted"));
             }
@@ -103,6 +103,11 @@ impl Deliverer {
             }
             Err(err) => return Err(err),
         };
+        if !endpoint.enabled {
+            // Listed as failed, not as retrying forever: it is redelivered or replayed on demand.
+            self.store.give_up_delivery(&job.tenant, &job.endpoint, &event).await?;
+            return Ok(dropped("the endpoint is disabled"));
+        }
         Span::current().record("correlationId", event.correlation_id.as_deref());
         let delivery = self.store.delivery(&job.tenant, &job.endpoint, &event).await?;
         let earlier =

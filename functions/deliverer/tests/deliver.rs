@@ -31,6 +31,11 @@ async fn publish_and_deliver(api: &Api) {
     api.stack.deliver().await.unwrap();
 }
 
+async fn set_enabled(api: &Api, endpoint: &str, enabled: bool) -> harness::client::Reply {
+    let body = json!({"enabled": enabled}).to_string();
+    api.raw("PATCH", &format!("/v1/webhook-endpoints/{endpoint}"), Some("acme"), body).await
+}
+
 fn verify(secret: &str, received: &harness::receiver::Received) -> Result<(), String> {
     standardwebhooks::Webhook::new(secret)
         .map_err(|e| e.to_string())?
@@ -114,15 +119,39 @@ async fn a_410_disables_the_endpoint_and_an_event_says_so() {
     let after = receiver.received().len();
     assert!(after <= 2, "{after} requests to a disabled endpoint");
     // Enabled again, it receives.
-    let enabled = api
-        .raw(
-            "PATCH",
-            &format!("/v1/webhook-endpoints/{endpoint}"),
-            Some("acme"),
-            json!({"enabled": true}).to_string(),
-        )
-        .await;
+    let enabled = set_enabled(&api, &endpoint, true).await;
     assert_eq!((enabled.status, enabled.body["enabled"].as_bool()), (StatusCode::OK, Some(true)));
+}
+
+#[tokio::test]
+async fn a_delivery_whose_endpoint_is_disabled_before_its_retry_ends_failed() {
+    let api = Api::with_events().await;
+    let receiver = Receiver::start(vec![], Reply::status(503)).await.unwrap();
+    let (endpoint, _) = subscribe(&api, &receiver.url, &["transfer.committed"]).await;
+    funded(&api).await;
+    assert_eq!(
+        api.post("/v1/transfers", "acme", t("t1", "bank", "alice", 5)).await.status,
+        StatusCode::CREATED
+    );
+    publish_and_deliver(&api).await;
+    let deliveries = format!("/v1/webhook-endpoints/{endpoint}/deliveries");
+    let retrying = api.get(&deliveries, "acme").await.body;
+    assert_eq!(retrying["data"][0]["status"], "retrying", "{retrying}");
+    assert!(retrying["data"][0]["next_attempt_at"].is_string(), "{retrying}");
+    let disabled = set_enabled(&api, &endpoint, false).await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.body);
+    // The retry comes due after 5 s: dropped, with no attempt, and listed as failed.
+    tokio::time::sleep(Duration::from_millis(6_000)).await;
+    api.stack.deliver().await.unwrap();
+    assert_eq!(receiver.received().len(), 1, "no attempt on a disabled endpoint");
+    let ended = api.get(&deliveries, "acme").await.body;
+    let delivery = &ended["data"][0];
+    assert_eq!(
+        (delivery["status"].as_str(), delivery["next_attempt_at"].is_null()),
+        (Some("failed"), true),
+        "{ended}"
+    );
+    assert_eq!(delivery["attempts"].as_array().map(Vec::len), Some(1), "{ended}");
 }
 
 #[tokio::test]
