@@ -4,9 +4,11 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use ledger::webhook::{EndpointUrl, Secret, SigningSecret, Subscription, WebhookEndpoint};
 use ledger::{EndpointId, Event, EventId, EventType, LedgerError, TenantId};
 use time::OffsetDateTime;
@@ -19,6 +21,9 @@ use crate::{DynamoStore, Page, StoreError, keys};
 
 pub const ENDPOINT_SK: &str = "W";
 const DELIVERY_PREFIX: &str = "D#";
+/// A delivery's lease: the one copy of its message attempting it now.
+const LEASE_PREFIX: &str = "L#";
+const LEASE_UNTIL: &str = "until";
 
 pub fn endpoint_pk(tenant: &TenantId, endpoint: &EndpointId) -> String {
     format!("T#{tenant}#W#{endpoint}")
@@ -32,6 +37,19 @@ pub fn endpoints_index_pk(tenant: &TenantId) -> String {
 /// Where an event's delivery sits in its endpoint's partition: by the event's instant, then id.
 fn delivery_sk(event_created_nanos: i128, event: &EventId) -> String {
     format!("{DELIVERY_PREFIX}{:020}#{event}", event_created_nanos.max(0))
+}
+
+fn lease_sk(event: &StoredEvent) -> String {
+    format!("{LEASE_PREFIX}{:020}#{}", event.created.unix_timestamp_nanos().max(0), event.id)
+}
+
+/// Whether this copy of a delivery's message may attempt it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lease {
+    /// It may, until the lease's end.
+    Held,
+    /// Another copy is attempting it, at the latest until then.
+    Busy { until: OffsetDateTime },
 }
 
 /// Where a delivery stands.
@@ -188,13 +206,17 @@ fn unexpected(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unexpected(e.to_string())
 }
 
-/// An update whose failed condition means there was nothing to do: done either way.
-fn moot_unless_written<T, R: std::fmt::Debug>(
-    sent: Result<T, SdkError<UpdateItemError, R>>,
-) -> Result<(), StoreError> {
+/// A write whose failed condition means there was nothing to do: done either way.
+fn moot_unless_written<T, E, R>(sent: Result<T, SdkError<E, R>>) -> Result<(), StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
     match sent {
         Ok(_) => Ok(()),
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+        Err(err)
+            if err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException") =>
+        {
             Ok(())
         }
         Err(err) => Err(err.into()),
@@ -497,6 +519,72 @@ impl DynamoStore {
             .send()
             .await;
         moot_unless_written(out)
+    }
+
+    /// Leases the delivery of `event` to `endpoint` until `until`, unless another copy of its
+    /// message holds an unexpired lease: two copies received at once (SQS delivers at least once)
+    /// would otherwise both attempt it. The holder reads the delivery after leasing it, so it sees
+    /// every attempt that a copy before it recorded.
+    pub async fn lease_delivery(
+        &self,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+        event: &StoredEvent,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Lease, StoreError> {
+        let item = HashMap::from([
+            (keys::PK.to_owned(), s(endpoint_pk(tenant, endpoint))),
+            (keys::SK.to_owned(), s(lease_sk(event))),
+            (LEASE_UNTIL.to_owned(), n(until.unix_timestamp_nanos())),
+            // A lease its holder never released (killed) is gone in a day or two.
+            (crate::events::TTL_ATTRIBUTE.to_owned(), n(until.unix_timestamp() + 86_400)),
+        ]);
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #until <= :now")
+            .expression_attribute_names("#until", LEASE_UNTIL)
+            .expression_attribute_values(":now", n(now.unix_timestamp_nanos()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(Lease::Held),
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    let held_until = failed
+                        .item()
+                        .and_then(|item| item.get(LEASE_UNTIL)?.as_n().ok()?.parse::<i128>().ok())
+                        .and_then(|nanos| OffsetDateTime::from_unix_timestamp_nanos(nanos).ok());
+                    Ok(Lease::Busy { until: held_until.unwrap_or(until) })
+                }
+                _ => Err(err.into()),
+            },
+        }
+    }
+
+    /// Ends the lease taken until `until`, if it is still this holder's.
+    pub async fn release_delivery(
+        &self,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+        event: &StoredEvent,
+        until: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(endpoint_pk(tenant, endpoint), &lease_sk(event))))
+            .condition_expression("#until = :until")
+            .expression_attribute_names("#until", LEASE_UNTIL)
+            .expression_attribute_values(":until", n(until.unix_timestamp_nanos()))
+            .send()
+            .await;
+        moot_unless_written(deleted)
     }
 
     /// A page of the endpoint's deliveries, newest event first, below `before` (a position a page

@@ -40,6 +40,7 @@ pub struct Answer {
 pub struct WebhookClient {
     http: reqwest::Client,
     policy: UrlPolicy,
+    timeout: Duration,
 }
 
 /// A resolver that refuses names resolving to any address that is not public.
@@ -80,7 +81,12 @@ impl WebhookClient {
         if !policy.allow_private {
             builder = builder.dns_resolver(Arc::new(PublicOnly));
         }
-        Ok(Self { http: builder.build().map_err(|e| BuildError(e.to_string()))?, policy })
+        Ok(Self { http: builder.build().map_err(|e| BuildError(e.to_string()))?, policy, timeout })
+    }
+
+    /// The longest an attempt takes.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// One attempt to deliver `event` to `endpoint`, signed at `now`.

@@ -18,15 +18,18 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use ledger::webhook::{DISABLE_AFTER_FAILING, Verdict, next_attempt_in};
+use ledger::webhook::{DISABLE_AFTER_FAILING, Verdict, WebhookEndpoint, next_attempt_in};
 use ledger::{EndpointId, LedgerError};
-use ledger_dynamodb::webhooks::{Attempt, DeliveryStatus};
-use ledger_dynamodb::{DynamoStore, StoreError};
+use ledger_dynamodb::webhooks::{Attempt, DeliveryStatus, Lease};
+use ledger_dynamodb::{DynamoStore, StoreError, StoredEvent};
 use ledger_sqs::deliveries::{DeliveryJob, DeliveryQueue};
 use ledger_telemetry::metrics;
 use ledger_webhooks::WebhookClient;
 use time::OffsetDateTime;
 use tracing::{Instrument, Span};
+
+/// How much longer than an attempt's timeout its lease lasts (the record written after it).
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 pub struct Deliverer {
     pub store: DynamoStore,
@@ -109,7 +112,31 @@ impl Deliverer {
             return Ok(dropped("the endpoint is disabled"));
         }
         Span::current().record("correlationId", event.correlation_id.as_deref());
-        let delivery = self.store.delivery(&job.tenant, &job.endpoint, &event).await?;
+        let (tenant, id) = (&job.tenant, &job.endpoint);
+        let lease_until = now + self.http.timeout() + LEASE_MARGIN;
+        if let Lease::Busy { until } = self.store.lease_delivery(tenant, id, &event, now, lease_until).await?
+        {
+            tracing::info!("another copy of the message is attempting it: put back until it is done");
+            return Ok(Next::Later((until - now).unsigned_abs().max(Duration::from_secs(1))));
+        }
+        let decided = self.attempt_leased(job, &endpoint, &event, now).await;
+        if let Err(err) = self.store.release_delivery(tenant, id, &event, lease_until).await {
+            // It lapses at its end instead.
+            tracing::warn!(error = %err, "could not release the delivery's lease");
+        }
+        decided
+    }
+
+    /// What `deliver` does while it holds the delivery's lease: reads where the delivery stands,
+    /// attempts it if it is due, and records the attempt.
+    async fn attempt_leased(
+        &self,
+        job: &DeliveryJob,
+        endpoint: &WebhookEndpoint,
+        event: &StoredEvent,
+        now: OffsetDateTime,
+    ) -> Result<Next, StoreError> {
+        let delivery = self.store.delivery(&job.tenant, &job.endpoint, event).await?;
         let earlier =
             delivery.as_ref().map(|d| d.attempts.iter().filter(|a| a.at >= job.since).count()).unwrap_or(0);
         if let Some(delivery) = &delivery {
@@ -128,7 +155,7 @@ impl Deliverer {
             }
         }
         let number = u32::try_from(earlier).unwrap_or(u32::MAX).saturating_add(1);
-        let answer = self.http.attempt(&endpoint, &event, now).await;
+        let answer = self.http.attempt(endpoint, event, now).await;
         let attempt = Attempt {
             at: now,
             status_code: answer.status,
@@ -145,7 +172,7 @@ impl Deliverer {
         match Verdict::of(answer.status) {
             Verdict::Delivered => {
                 self.store
-                    .record_attempt(tenant, id, &event, &attempt, DeliveryStatus::Delivered, None)
+                    .record_attempt(tenant, id, event, &attempt, DeliveryStatus::Delivered, None)
                     .await?;
                 if endpoint.failing_since.is_some() {
                     self.store.endpoint_healthy(tenant, id).await?;
@@ -156,8 +183,8 @@ impl Deliverer {
                 Ok(Next::Done)
             }
             Verdict::Gone => {
-                self.store.record_attempt(tenant, id, &event, &attempt, DeliveryStatus::Failed, None).await?;
-                self.store.disable_endpoint(tenant, &endpoint, "the endpoint answered 410 Gone", now).await?;
+                self.store.record_attempt(tenant, id, event, &attempt, DeliveryStatus::Failed, None).await?;
+                self.store.disable_endpoint(tenant, endpoint, "the endpoint answered 410 Gone", now).await?;
                 metrics::webhook_delivery("gone");
                 tracing::warn!("the endpoint answered 410 Gone: disabled");
                 Ok(Next::Done)
@@ -171,7 +198,7 @@ impl Deliverer {
                     Some(wait) => {
                         let at = now + wait;
                         self.store
-                            .record_attempt(tenant, id, &event, &attempt, DeliveryStatus::Retrying, Some(at))
+                            .record_attempt(tenant, id, event, &attempt, DeliveryStatus::Retrying, Some(at))
                             .await?;
                         metrics::webhook_delivery("retried");
                         tracing::info!(retryInS = wait.as_secs(), "delivery failed: tried again later");
@@ -179,12 +206,12 @@ impl Deliverer {
                     }
                     None => {
                         self.store
-                            .record_attempt(tenant, id, &event, &attempt, DeliveryStatus::Failed, None)
+                            .record_attempt(tenant, id, event, &attempt, DeliveryStatus::Failed, None)
                             .await?;
                         metrics::webhook_delivery("failed");
                         if given_up {
                             let reason = "every delivery failed for 5 days";
-                            self.store.disable_endpoint(tenant, &endpoint, reason, now).await?;
+                            self.store.disable_endpoint(tenant, endpoint, reason, now).await?;
                             tracing::warn!("{reason}: the endpoint is disabled");
                         } else {
                             tracing::warn!("delivery failed on its last attempt: given up");

@@ -5,11 +5,16 @@
 
 use std::time::Duration;
 
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use harness::client::transfer_body as t;
 use harness::receiver::{Receiver, Reply};
 use harness::{Api, StackOptions, fresh_stack_with};
 use http::StatusCode;
+use ledger::{EndpointId, EventId, TenantId};
+use ledger_dynamodb::webhooks::Lease;
+use ledger_sqs::deliveries::DeliveryJob;
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 
 async fn funded(api: &Api) {
     api.open_account("acme", "bank", true).await;
@@ -152,6 +157,75 @@ async fn a_delivery_whose_endpoint_is_disabled_before_its_retry_ends_failed() {
         "{ended}"
     );
     assert_eq!(delivery["attempts"].as_array().map(Vec::len), Some(1), "{ended}");
+}
+
+/// One copy of the message delivering `event` to `endpoint`, as SQS hands it over.
+fn copy_of(n: u32, endpoint: &str, event: &str, since: OffsetDateTime) -> SqsEvent {
+    let job = DeliveryJob {
+        tenant: TenantId::parse("acme").unwrap(),
+        endpoint: EndpointId::parse(endpoint).unwrap(),
+        event: EventId::parse(event).unwrap(),
+        since,
+    };
+    let mut message = SqsMessage::default();
+    message.message_id = Some(format!("copy-{n}"));
+    message.body = Some(serde_json::to_string(&job).unwrap());
+    let mut event = SqsEvent::default();
+    event.records.push(message);
+    event
+}
+
+#[tokio::test]
+async fn two_copies_of_a_delivery_handled_at_once_attempt_it_once() {
+    let api = Api::with_events().await;
+    let receiver =
+        Receiver::start(vec![], Reply::status(200).after(Duration::from_millis(1_500))).await.unwrap();
+    let (endpoint, _) = subscribe(&api, &receiver.url, &["transfer.committed"]).await;
+    funded(&api).await;
+    assert_eq!(
+        api.post("/v1/transfers", "acme", t("t1", "bank", "alice", 5)).await.status,
+        StatusCode::CREATED
+    );
+    // SQS delivers at least once: two invocations get the same message at the same moment.
+    let (since, deliverer) = (OffsetDateTime::now_utc(), api.stack.deliverer());
+    let copy = |n| copy_of(n, &endpoint, "transfer.committed:t1", since);
+    let (first, second) = tokio::join!(deliverer(copy(1)), deliverer(copy(2)));
+    assert_eq!(receiver.received().len(), 1, "one attempt for both copies");
+    let put_back: Vec<String> = [first, second]
+        .into_iter()
+        .flat_map(|r| r.batch_item_failures.into_iter().map(|f| f.item_identifier))
+        .collect();
+    assert_eq!(put_back.len(), 1, "the copy that found the delivery leased is put back: {put_back:?}");
+    // Handled again once the lease is released, it finds the delivery done.
+    let again = deliverer(copy(3)).await;
+    assert!(again.batch_item_failures.is_empty());
+    assert_eq!(receiver.received().len(), 1);
+    let listed = api.get(&format!("/v1/webhook-endpoints/{endpoint}/deliveries"), "acme").await.body;
+    let delivery = &listed["data"][0];
+    assert_eq!(delivery["status"], "delivered", "{listed}");
+    assert_eq!(delivery["attempts"].as_array().map(Vec::len), Some(1), "{listed}");
+}
+
+#[tokio::test]
+async fn a_delivery_lease_is_held_by_one_until_released_or_over() {
+    let api = Api::with_events().await;
+    funded(&api).await;
+    let store = &api.stack.store;
+    let (tenant, endpoint) = (TenantId::parse("acme").unwrap(), EndpointId::parse("we_lease").unwrap());
+    let event = store.get_event(&tenant, &EventId::parse("account.opened:bank").unwrap()).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let until = now + Duration::from_secs(20);
+    let lease = |at, until| store.lease_delivery(&tenant, &endpoint, &event, at, until);
+    assert_eq!(lease(now, until).await.unwrap(), Lease::Held);
+    assert_eq!(lease(now, now + Duration::from_secs(60)).await.unwrap(), Lease::Busy { until });
+    // Another holder's end releases nothing.
+    store.release_delivery(&tenant, &endpoint, &event, until + Duration::from_secs(1)).await.unwrap();
+    assert_eq!(lease(now, until).await.unwrap(), Lease::Busy { until });
+    store.release_delivery(&tenant, &endpoint, &event, until).await.unwrap();
+    let next = now + Duration::from_secs(30);
+    assert_eq!(lease(now, next).await.unwrap(), Lease::Held);
+    // Past its end (its holder killed), it is anyone's.
+    assert_eq!(lease(next, next + Duration::from_secs(20)).await.unwrap(), Lease::Held);
 }
 
 #[tokio::test]
