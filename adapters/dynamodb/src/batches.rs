@@ -31,6 +31,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::cancel::cancellation;
 use crate::engine::{key, put, put_if_new};
+use crate::error::moot_unless_written;
 use crate::items::{self, Item, n, s};
 use crate::retry::MAX_ATTEMPTS;
 use crate::{Created, DynamoStore, StoreError, keys};
@@ -446,11 +447,7 @@ impl DynamoStore {
             });
             let released: Vec<_> = stream::iter(releases).buffer_unordered(CLAIM_CONCURRENCY).collect().await;
             for result in released {
-                if let Err(err) = result {
-                    if !err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) {
-                        return Err(err.into());
-                    }
-                }
+                moot_unless_written(result)?;
             }
         }
         let pk = keys::batch_pk(tenant, batch.id());
@@ -518,7 +515,7 @@ fn refusal(batch: &TransferBatch, held: &[Claimed]) -> Result<(), LedgerError> {
 }
 
 fn number(item: &Item, name: &str) -> u64 {
-    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+    crate::items::number(item.get(name)).unwrap_or(0)
 }
 
 fn batch_record(item: &Item) -> Result<BatchRecord, StoreError> {

@@ -57,3 +57,20 @@ where
         }
     }
 }
+
+/// A write whose failed condition means there was nothing to do: done either way.
+pub(crate) fn moot_unless_written<T, E, R>(sent: Result<T, SdkError<E, R>>) -> Result<(), StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match sent {
+        Ok(_) => Ok(()),
+        Err(err)
+            if err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(())
+        }
+        Err(err) => Err(err.into()),
+    }
+}

@@ -18,6 +18,7 @@ use ledger::{Planner, TenantId, Transfer, TransferId, TransferStatus};
 use time::OffsetDateTime;
 
 use crate::engine::{State, Step, Written, key};
+use crate::error::moot_unless_written;
 use crate::items::{self, Item, n, s};
 use crate::retry::{MAX_ATTEMPTS, backoff};
 use crate::{DynamoStore, StoreError, keys};
@@ -89,7 +90,8 @@ impl DynamoStore {
             .buffer_unordered(CONCURRENCY)
             .try_collect()
             .await?;
-        self.client
+        let moved = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(keys::SWEEP_PK.into(), keys::SWEEP_SK)))
@@ -97,13 +99,9 @@ impl DynamoStore {
             .condition_expression("attribute_not_exists(swept_until) OR swept_until < :now")
             .expression_attribute_values(":now", n(now_s))
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|err| match err.as_service_error() {
-                // A later sweep moved the cursor further already.
-                Some(e) if e.is_conditional_check_failed_exception() => Ok(()),
-                _ => Err(StoreError::from(err)),
-            })?;
+            .await;
+        // A failed condition: a later sweep moved the cursor further already.
+        moot_unless_written(moved)?;
         let expired = outcomes.iter().filter(|e| **e).count();
         Ok(Sweep { expired, resolved: outcomes.len() - expired })
     }

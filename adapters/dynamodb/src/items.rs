@@ -26,6 +26,11 @@ pub fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
+/// A number attribute's value, if it is one and fits `T`.
+pub fn number<T: FromStr>(value: Option<&AttributeValue>) -> Option<T> {
+    value?.as_n().ok()?.parse().ok()
+}
+
 pub fn timestamp(at: OffsetDateTime) -> AttributeValue {
     s(at.format(&Rfc3339).unwrap_or_default())
 }

@@ -16,13 +16,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use ledger::{RateLimit, TenantId, Verdict};
 use rand::Rng;
 use time::OffsetDateTime;
 
 use crate::engine::key;
-use crate::items::n;
+use crate::items::{n, number};
 use crate::{DynamoStore, StoreError, keys};
 
 const TAT: &str = "tat";
@@ -162,17 +162,13 @@ impl TenantLimits {
             }
         };
         match update.send().await {
-            Ok(out) => Ok(Ok(out.attributes().and_then(|a| number(a.get(TAT))).unwrap_or(next))),
+            Ok(out) => Ok(Ok(out.attributes().and_then(|a| number::<i128>(a.get(TAT))).unwrap_or(next))),
             Err(err) => match err.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
-                    Ok(Err(failed.item().and_then(|item| number(item.get(TAT)))))
+                    Ok(Err(failed.item().and_then(|item| number::<i128>(item.get(TAT)))))
                 }
                 _ => Err(StoreError::from(err)),
             },
         }
     }
-}
-
-fn number(value: Option<&AttributeValue>) -> Option<i128> {
-    value?.as_n().ok()?.parse().ok()
 }

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -15,8 +14,9 @@ use time::OffsetDateTime;
 
 use crate::cancel::cancellation;
 use crate::engine::{key, put};
+use crate::error::moot_unless_written;
 use crate::events::StoredEvent;
-use crate::items::{Item, Reader, n, s, timestamp};
+use crate::items::{Item, Reader, n, number, s, timestamp};
 use crate::{DynamoStore, Page, StoreError, keys};
 
 pub const ENDPOINT_SK: &str = "W";
@@ -36,11 +36,16 @@ pub fn endpoints_index_pk(tenant: &TenantId) -> String {
 
 /// Where an event's delivery sits in its endpoint's partition: by the event's instant, then id.
 fn delivery_sk(event_created_nanos: i128, event: &EventId) -> String {
-    format!("{DELIVERY_PREFIX}{:020}#{event}", event_created_nanos.max(0))
+    event_sk(DELIVERY_PREFIX, event_created_nanos, event)
 }
 
 fn lease_sk(event: &StoredEvent) -> String {
-    format!("{LEASE_PREFIX}{:020}#{}", event.created.unix_timestamp_nanos().max(0), event.id)
+    event_sk(LEASE_PREFIX, event.created.unix_timestamp_nanos(), &event.id)
+}
+
+/// An item of the endpoint's partition about one event, in the event's order.
+fn event_sk(prefix: &str, event_created_nanos: i128, event: &EventId) -> String {
+    format!("{prefix}{:020}#{event}", event_created_nanos.max(0))
 }
 
 /// Whether this copy of a delivery's message may attempt it.
@@ -204,23 +209,6 @@ fn not_found(id: &EndpointId) -> StoreError {
 
 fn unexpected(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unexpected(e.to_string())
-}
-
-/// A write whose failed condition means there was nothing to do: done either way.
-fn moot_unless_written<T, E, R>(sent: Result<T, SdkError<E, R>>) -> Result<(), StoreError>
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match sent {
-        Ok(_) => Ok(()),
-        Err(err)
-            if err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException") =>
-        {
-            Ok(())
-        }
-        Err(err) => Err(err.into()),
-    }
 }
 
 impl DynamoStore {
@@ -524,7 +512,8 @@ impl DynamoStore {
     /// Leases the delivery of `event` to `endpoint` until `until`, unless another copy of its
     /// message holds an unexpired lease: two copies received at once (SQS delivers at least once)
     /// would otherwise both attempt it. The holder reads the delivery after leasing it, so it sees
-    /// every attempt that a copy before it recorded.
+    /// every attempt that a copy before it recorded. `until` is the holder's clock and `now` the
+    /// taker's: the lease's margin covers instances' clocks a few seconds apart.
     pub async fn lease_delivery(
         &self,
         tenant: &TenantId,
@@ -537,8 +526,8 @@ impl DynamoStore {
             (keys::PK.to_owned(), s(endpoint_pk(tenant, endpoint))),
             (keys::SK.to_owned(), s(lease_sk(event))),
             (LEASE_UNTIL.to_owned(), n(until.unix_timestamp_nanos())),
-            // A lease its holder never released (killed) is gone in a day or two.
-            (crate::events::TTL_ATTRIBUTE.to_owned(), n(until.unix_timestamp() + 86_400)),
+            // Released leases, and those of holders killed meanwhile, are gone within a day or two.
+            (crate::events::TTL_ATTRIBUTE.to_owned(), n(until.unix_timestamp() + 3_600)),
         ]);
         let put = self
             .client
@@ -557,7 +546,7 @@ impl DynamoStore {
                 Some(PutItemError::ConditionalCheckFailedException(failed)) => {
                     let held_until = failed
                         .item()
-                        .and_then(|item| item.get(LEASE_UNTIL)?.as_n().ok()?.parse::<i128>().ok())
+                        .and_then(|item| number::<i128>(item.get(LEASE_UNTIL)))
                         .and_then(|nanos| OffsetDateTime::from_unix_timestamp_nanos(nanos).ok());
                     Ok(Lease::Busy { until: held_until.unwrap_or(until) })
                 }
@@ -566,7 +555,8 @@ impl DynamoStore {
         }
     }
 
-    /// Ends the lease taken until `until`, if it is still this holder's.
+    /// Ends the lease taken until `until`, if it is still this holder's. (An update, not a delete:
+    /// the deliverer may not delete the table's items; the TTL removes it.)
     pub async fn release_delivery(
         &self,
         tenant: &TenantId,
@@ -574,17 +564,19 @@ impl DynamoStore {
         event: &StoredEvent,
         until: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let deleted = self
+        let released = self
             .client
-            .delete_item()
+            .update_item()
             .table_name(&self.table)
             .set_key(Some(key(endpoint_pk(tenant, endpoint), &lease_sk(event))))
+            .update_expression("SET #until = :over")
             .condition_expression("#until = :until")
             .expression_attribute_names("#until", LEASE_UNTIL)
             .expression_attribute_values(":until", n(until.unix_timestamp_nanos()))
+            .expression_attribute_values(":over", n(0))
             .send()
             .await;
-        moot_unless_written(deleted)
+        moot_unless_written(released)
     }
 
     /// A page of the endpoint's deliveries, newest event first, below `before` (a position a page

@@ -28,13 +28,22 @@ use ledger_webhooks::WebhookClient;
 use time::OffsetDateTime;
 use tracing::{Instrument, Span};
 
-/// How much longer than an attempt's timeout its lease lasts (the record written after it).
-const LEASE_MARGIN: Duration = Duration::from_secs(5);
+/// How much longer than an attempt's timeout its lease lasts: the writes after the answer (with
+/// the SDK's retries under throttling) and instances' clocks a few seconds apart.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
 pub struct Deliverer {
     pub store: DynamoStore,
     pub queue: DeliveryQueue,
     pub http: WebhookClient,
+}
+
+/// Where a delivery stands for one message.
+enum Standing {
+    /// To be attempted now, as its attempt `number` (this run's count, from 1).
+    Due { number: u32 },
+    /// Decided, or not yet due.
+    Settled(Next),
 }
 
 /// What became of one message.
@@ -108,18 +117,30 @@ impl Deliverer {
         };
         if !endpoint.enabled {
             // Listed as failed, not as retrying forever: it is redelivered or replayed on demand.
+            // (Not under the lease: an attempt in flight may write `retrying` over it, and the
+            // message's next receipt gives up again.)
             self.store.give_up_delivery(&job.tenant, &job.endpoint, &event).await?;
             return Ok(dropped("the endpoint is disabled"));
         }
         Span::current().record("correlationId", event.correlation_id.as_deref());
+        // Decided or not yet due: no lease needed to say so.
+        if let Standing::Settled(next) = self.standing(job, &event, now).await? {
+            return Ok(next);
+        }
         let (tenant, id) = (&job.tenant, &job.endpoint);
+        let now = OffsetDateTime::now_utc();
         let lease_until = now + self.http.timeout() + LEASE_MARGIN;
         if let Lease::Busy { until } = self.store.lease_delivery(tenant, id, &event, now, lease_until).await?
         {
             tracing::info!("another copy of the message is attempting it: put back until it is done");
             return Ok(Next::Later((until - now).unsigned_abs().max(Duration::from_secs(1))));
         }
-        let decided = self.attempt_leased(job, &endpoint, &event, now).await;
+        // Read again under the lease: a copy that held it just before may have attempted.
+        let decided = match self.standing(job, &event, now).await {
+            Ok(Standing::Due { number }) => self.attempt(job, &endpoint, &event, number, now).await,
+            Ok(Standing::Settled(next)) => Ok(next),
+            Err(err) => Err(err),
+        };
         if let Err(err) = self.store.release_delivery(tenant, id, &event, lease_until).await {
             // It lapses at its end instead.
             tracing::warn!(error = %err, "could not release the delivery's lease");
@@ -127,15 +148,13 @@ impl Deliverer {
         decided
     }
 
-    /// What `deliver` does while it holds the delivery's lease: reads where the delivery stands,
-    /// attempts it if it is due, and records the attempt.
-    async fn attempt_leased(
+    /// Where the delivery `job` asks for stands at `now`.
+    async fn standing(
         &self,
         job: &DeliveryJob,
-        endpoint: &WebhookEndpoint,
         event: &StoredEvent,
         now: OffsetDateTime,
-    ) -> Result<Next, StoreError> {
+    ) -> Result<Standing, StoreError> {
         let delivery = self.store.delivery(&job.tenant, &job.endpoint, event).await?;
         let earlier =
             delivery.as_ref().map(|d| d.attempts.iter().filter(|a| a.at >= job.since).count()).unwrap_or(0);
@@ -146,15 +165,27 @@ impl Deliverer {
                     status = delivery.status.as_str(),
                     "delivery already decided: message dropped"
                 );
-                return Ok(Next::Done);
+                return Ok(Standing::Settled(Next::Done));
             }
             if let Some(at) =
                 delivery.next_attempt_at.filter(|at| this_run && *at > now + time::Duration::seconds(1))
             {
-                return Ok(Next::Later((at - now).unsigned_abs()));
+                return Ok(Standing::Settled(Next::Later((at - now).unsigned_abs())));
             }
         }
-        let number = u32::try_from(earlier).unwrap_or(u32::MAX).saturating_add(1);
+        Ok(Standing::Due { number: u32::try_from(earlier).unwrap_or(u32::MAX).saturating_add(1) })
+    }
+
+    /// Attempt `number` of the delivery, made while holding its lease, and what follows from its
+    /// answer.
+    async fn attempt(
+        &self,
+        job: &DeliveryJob,
+        endpoint: &WebhookEndpoint,
+        event: &StoredEvent,
+        number: u32,
+        now: OffsetDateTime,
+    ) -> Result<Next, StoreError> {
         let answer = self.http.attempt(endpoint, event, now).await;
         let attempt = Attempt {
             at: now,

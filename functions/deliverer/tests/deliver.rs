@@ -178,8 +178,8 @@ fn copy_of(n: u32, endpoint: &str, event: &str, since: OffsetDateTime) -> SqsEve
 #[tokio::test]
 async fn two_copies_of_a_delivery_handled_at_once_attempt_it_once() {
     let api = Api::with_events().await;
-    let receiver =
-        Receiver::start(vec![], Reply::status(200).after(Duration::from_millis(1_500))).await.unwrap();
+    // Slow enough that the second copy arrives while the first attempts, even on a busy machine.
+    let receiver = Receiver::start(vec![], Reply::status(200).after(Duration::from_secs(5))).await.unwrap();
     let (endpoint, _) = subscribe(&api, &receiver.url, &["transfer.committed"]).await;
     funded(&api).await;
     assert_eq!(
