@@ -75,11 +75,18 @@ struct BatchView<'a> {
     counts: &'a BatchCounts,
 }
 
+impl Batch {
+    /// Where the batch's status is read.
+    pub fn status_url(&self) -> String {
+        format!("/v1/transfer-batches/{}", self.id)
+    }
+}
+
 impl serde::Serialize for Batch {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         BatchView {
             id: &self.id,
-            status_url: format!("/v1/transfer-batches/{}", self.id),
+            status_url: self.status_url(),
             created_at: self.created_at,
             counts: &self.counts,
         }

@@ -251,6 +251,8 @@ impl DynamoStore {
                 let was = versions.get(account).copied().unwrap_or_default();
                 writes.push(self.balance_update(tenant, entry, was)?);
             }
+            // The batch as it stands once this chunk is written.
+            let mut batch_after = None;
             if let Some(progress) = progress.as_deref() {
                 writes.push(self.progress_update(
                     tenant,
@@ -268,6 +270,7 @@ impl DynamoStore {
                         crate::events::event_item(tenant, &event, correlation.as_deref())?,
                     )?);
                 }
+                batch_after = Some(batch);
             }
             if !writes.is_empty() {
                 let sent = self.client.transact_write_items().set_transact_items(Some(writes)).send().await;
@@ -279,9 +282,9 @@ impl DynamoStore {
             for (account, entry) in transaction.balances {
                 versions.insert(account, entry.sequence);
             }
-            if let Some(progress) = progress.as_deref_mut() {
+            if let (Some(progress), Some(batch)) = (progress.as_deref_mut(), batch_after) {
                 progress.cursor += chunk.len() as u64;
-                progress.batch_as_read.counts.settle(&transaction.counts);
+                progress.batch_as_read = batch;
             }
             written += chunk.len();
         }

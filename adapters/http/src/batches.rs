@@ -10,7 +10,7 @@ use ledger::{
     BatchId, LedgerError, NewTransfer, Submission, TenantId, Transfer, TransferBatch, TransferId,
     TransferStatus,
 };
-use ledger_dynamodb::{BatchStatus, StoreError};
+use ledger_dynamodb::StoreError;
 use ledger_sqs::Work;
 use ledger_telemetry::{TraceContext, metrics};
 use time::OffsetDateTime;
@@ -58,8 +58,8 @@ pub async fn create_batch(
     if !recorded.is_replay() {
         metrics::submitted_batch(batch.transfers().len());
     }
-    let body = BatchStatus::batch(status);
-    Ok(accepted(format!("/v1/transfer-batches/{}", body.id), recorded.is_replay(), body))
+    let body = status.batch();
+    Ok(accepted(body.status_url(), recorded.is_replay(), body))
 }
 
 pub async fn get_batch(
@@ -69,7 +69,7 @@ pub async fn get_batch(
 ) -> Result<Json<ledger::Batch>, ApiError> {
     let id = BatchId::parse(id).map_err(|e| LedgerError::invalid("id", e))?;
     record("batchId", id.as_str());
-    Ok(Json(BatchStatus::batch(app.store.batch_status(&tenant, &id).await?)))
+    Ok(Json(app.store.batch_status(&tenant, &id).await?.batch()))
 }
 
 /// `POST /v1/transfers` with `Prefer: respond-async`: claims the id, queues it, and answers 202 with

@@ -21,6 +21,12 @@ async fn funded(api: &Api) {
     api.open_account("acme", "alice", false).await;
 }
 
+/// Commits transfer `id` of `amount` from the bank to alice.
+async fn commit(api: &Api, id: &str, amount: u64) {
+    let reply = api.post("/v1/transfers", "acme", t(id, "bank", "alice", amount)).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+}
+
 /// Adds an endpoint for `url` receiving `types`; its id and secret.
 async fn subscribe(api: &Api, url: &str, types: &[&str]) -> (String, String) {
     let reply = api.post("/v1/webhook-endpoints", "acme", json!({"url": url, "event_types": types})).await;
@@ -54,10 +60,7 @@ async fn a_failing_endpoint_gets_the_event_once_it_recovers_signed_as_standard_w
     let receiver = Receiver::start(vec![Reply::status(500)], Reply::status(204)).await.unwrap();
     let (endpoint, secret) = subscribe(&api, &receiver.url, &["transfer.committed"]).await;
     funded(&api).await;
-    assert_eq!(
-        api.post("/v1/transfers", "acme", t("t1", "bank", "alice", 5)).await.status,
-        StatusCode::CREATED
-    );
+    commit(&api, "t1", 5).await;
     publish_and_deliver(&api).await;
     assert_eq!(receiver.received().len(), 1, "the first attempt, answered 500");
     // Retried after 5 s (and up to half a second of jitter), not before.
@@ -116,10 +119,7 @@ async fn a_410_disables_the_endpoint_and_an_event_says_so() {
     assert_eq!(disabled[0]["data"]["object"]["id"], endpoint.as_str());
     assert!(!disabled[0].to_string().contains("whsec_"), "no secret in an event");
     // Disabled: later events are not delivered (the first 410 ended it; the other opening, dropped).
-    assert_eq!(
-        api.post("/v1/transfers", "acme", t("t2", "bank", "alice", 5)).await.status,
-        StatusCode::CREATED
-    );
+    commit(&api, "t2", 5).await;
     publish_and_deliver(&api).await;
     let after = receiver.received().len();
     assert!(after <= 2, "{after} requests to a disabled endpoint");
@@ -134,10 +134,7 @@ async fn a_delivery_whose_endpoint_is_disabled_before_its_retry_ends_failed() {
     let receiver = Receiver::start(vec![], Reply::status(503)).await.unwrap();
     let (endpoint, _) = subscribe(&api, &receiver.url, &["transfer.committed"]).await;
     funded(&api).await;
-    assert_eq!(
-        api.post("/v1/transfers", "acme", t("t1", "bank", "alice", 5)).await.status,
-        StatusCode::CREATED
-    );
+    commit(&api, "t1", 5).await;
     publish_and_deliver(&api).await;
     let deliveries = format!("/v1/webhook-endpoints/{endpoint}/deliveries");
     let retrying = api.get(&deliveries, "acme").await.body;
@@ -182,10 +179,7 @@ async fn two_copies_of_a_delivery_handled_at_once_attempt_it_once() {
     let receiver = Receiver::start(vec![], Reply::status(200).after(Duration::from_secs(5))).await.unwrap();
     let (endpoint, _) = subscribe(&api, &receiver.url, &["transfer.committed"]).await;
     funded(&api).await;
-    assert_eq!(
-        api.post("/v1/transfers", "acme", t("t1", "bank", "alice", 5)).await.status,
-        StatusCode::CREATED
-    );
+    commit(&api, "t1", 5).await;
     // SQS delivers at least once: two invocations get the same message at the same moment.
     let (since, deliverer) = (OffsetDateTime::now_utc(), api.stack.deliverer());
     let copy = |n| copy_of(n, &endpoint, "transfer.committed:t1", since);
@@ -337,8 +331,7 @@ async fn a_slow_endpoint_does_not_hold_up_the_others() {
     subscribe(&api, &fast.url, &["transfer.committed"]).await;
     funded(&api).await;
     for i in 0..6 {
-        let reply = api.post("/v1/transfers", "acme", t(&format!("t{i}"), "bank", "alice", 1)).await;
-        assert_eq!(reply.status, StatusCode::CREATED);
+        commit(&api, &format!("t{i}"), 1).await;
     }
     api.stack.publish().await.unwrap();
     let started = std::time::Instant::now();
