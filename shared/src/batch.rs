@@ -133,6 +133,60 @@ impl Submission {
     }
 }
 
+/// Who claimed a transfer's id for asynchronous application: position `position` of a batch (an
+/// owner unique to it), a linked chain (an owner unique to it, named by its first id: only the
+/// chain's own message settles its members, whole), or a single transfer sent with
+/// `Prefer: respond-async` (one owner they all share: their fields, not their owner, tell a replay
+/// from another request).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Owner {
+    Batch { batch: BatchId, position: u32 },
+    Linked(crate::TransferId),
+    Async,
+}
+
+impl Owner {
+    /// Its stored form: `B#{batch}#{position}`, `L#{first id}` or `A` (ids never hold `#`).
+    pub fn key(&self) -> String {
+        match self {
+            Owner::Batch { batch, position } => format!("B#{batch}#{position}"),
+            Owner::Linked(first) => format!("L#{first}"),
+            Owner::Async => "A".to_owned(),
+        }
+    }
+
+    /// The owner a stored form names, if it names one.
+    pub fn parse(key: &str) -> Option<Self> {
+        match key.split('#').collect::<Vec<_>>()[..] {
+            ["A"] => Some(Owner::Async),
+            ["L", first] => crate::TransferId::parse(first).ok().map(Owner::Linked),
+            ["B", batch, position] => {
+                Some(Owner::Batch { batch: BatchId::parse(batch).ok()?, position: position.parse().ok()? })
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether this owner is unique to one claim (a batch position) rather than shared.
+    pub fn is_unique(&self) -> bool {
+        matches!(self, Owner::Batch { .. })
+    }
+}
+
+impl Submission {
+    /// The owner of the claim of the transfer at `position` of this submission.
+    pub fn owner(&self, position: u32) -> Owner {
+        match self {
+            Submission::Batch(batch) => Owner::Batch { batch: batch.clone(), position },
+            Submission::Linked(ids) => match ids.first() {
+                Some(first) => Owner::Linked(first.clone()),
+                None => Owner::Async,
+            },
+            Submission::Transfer(_) => Owner::Async,
+        }
+    }
+}
+
 impl std::fmt::Display for Submission {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -170,6 +224,20 @@ mod tests {
             (json["status_url"].as_str(), json["total"].as_u64()),
             (Some("/v1/transfer-batches/b1"), Some(5))
         );
+    }
+
+    #[test]
+    fn owners_round_trip_through_their_stored_form() {
+        let batch = Submission::Batch(BatchId::parse("b1").unwrap());
+        let linked = Submission::Linked(vec![t("x").id, t("y").id]);
+        let single = Submission::Transfer(t("z").id);
+        for owner in [batch.owner(3), linked.owner(0), single.owner(0)] {
+            assert_eq!(Owner::parse(&owner.key()), Some(owner));
+        }
+        assert_eq!(batch.owner(3).key(), "B#b1#3");
+        assert_eq!(linked.owner(0).key(), "L#x");
+        assert_eq!(single.owner(0).key(), "A");
+        assert_eq!(Owner::parse("B#b1"), None);
     }
 
     #[test]

@@ -6,14 +6,12 @@
 //! An event's id is derived from the change (`{type}:{resource id}`): the same change always has the
 //! same id, so a consumer that sees an event twice can tell.
 
-use std::fmt;
-
 use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
 
 use crate::account::Account;
 use crate::batch::Batch;
-use crate::field::FieldError;
+use crate::event_type::{EventId, EventType};
 use crate::ids::TenantId;
 use crate::plan::Decision;
 use crate::transfer::{Transfer, TransferKind, TransferStatus};
@@ -24,98 +22,6 @@ pub const API_VERSION: &str = "v1";
 
 /// How long the ledger keeps an event listable (`GET /v1/events`).
 pub const RETENTION: time::Duration = time::Duration::days(30);
-
-macro_rules! event_types {
-    ($($variant:ident => $name:literal,)*) => {
-        /// What happened. `as_str` is the `type` a consumer filters and subscribes on.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum EventType {
-            $($variant,)*
-        }
-
-        impl EventType {
-            pub const ALL: &[EventType] = &[$(EventType::$variant,)*];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(EventType::$variant => $name,)*
-                }
-            }
-        }
-    };
-}
-
-event_types! {
-    AccountOpened => "account.opened",
-    TransferCommitted => "transfer.committed",
-    TransferRejected => "transfer.rejected",
-    TransferReversed => "transfer.reversed",
-    HoldCreated => "hold.created",
-    HoldPosted => "hold.posted",
-    HoldVoided => "hold.voided",
-    HoldExpired => "hold.expired",
-    BatchSettled => "batch.settled",
-    WebhookEndpointDisabled => "webhook_endpoint.disabled",
-}
-
-impl EventType {
-    pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        Self::ALL.iter().copied().find(|t| t.as_str() == raw).ok_or_else(|| {
-            let names: Vec<&str> = Self::ALL.iter().map(|t| t.as_str()).collect();
-            FieldError::new(format!("must be one of {}", names.join(", ")))
-        })
-    }
-}
-
-impl fmt::Display for EventType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for EventType {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-/// An event's id: its type and the id of the resource the change wrote, `{type}:{resource}`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EventId {
-    kind: EventType,
-    resource: String,
-}
-
-impl EventId {
-    pub fn new(kind: EventType, resource: &str) -> Self {
-        Self { kind, resource: resource.to_owned() }
-    }
-
-    pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let invalid = || FieldError::new("must be an event id: `{type}:{resource id}`");
-        let (kind, resource) = raw.split_once(':').ok_or_else(invalid)?;
-        let kind = EventType::parse(kind).map_err(|_| invalid())?;
-        // Every resource id has the same alphabet and length (`ids`).
-        crate::ids::TransferId::parse(resource).map_err(|_| invalid())?;
-        Ok(Self::new(kind, resource))
-    }
-
-    pub fn kind(&self) -> EventType {
-        self.kind
-    }
-}
-
-impl fmt::Display for EventId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.kind, self.resource)
-    }
-}
-
-impl Serialize for EventId {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
 
 /// The resource an event carries, as the API returns it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -138,7 +44,7 @@ pub struct Event {
 
 impl Event {
     pub fn kind(&self) -> EventType {
-        self.id.kind
+        self.id.kind()
     }
 
     /// An account opened.

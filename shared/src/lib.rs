@@ -1,11 +1,15 @@
-//! The ledger's domain: accounts, transfers, money, the double-entry rules and their errors.
+//! The ledger's domain: accounts, transfers, money, the double-entry rules and their errors; the
+//! store's port (`port`), and the one engine (`engine`) that runs every transfer path against it.
 //!
-//! Pure: no I/O, no clock (callers pass `now`), no AWS types. Adapters translate at the edges.
+//! Pure: no I/O, no business clock (callers pass `now`), no AWS types. Adapters implement the port
+//! and translate at the edges.
 
 pub mod account;
 pub mod batch;
+pub mod engine;
 pub mod error;
 pub mod event;
+pub mod event_type;
 pub mod field;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
@@ -14,15 +18,18 @@ pub mod linked;
 pub mod metadata;
 pub mod money;
 pub mod plan;
+pub mod port;
 pub mod posting;
 pub mod rate;
+pub mod rule;
 pub mod transfer;
 pub mod webhook;
 
 pub use account::{Account, AccountBalance, NewAccount};
-pub use batch::{Batch, BatchCounts, Submission, TransferBatch};
-pub use error::{LedgerError, RuleSubject, RuleViolation};
-pub use event::{Event, EventId, EventObject, EventType};
+pub use batch::{Batch, BatchCounts, Owner, Submission, TransferBatch};
+pub use error::LedgerError;
+pub use event::{Event, EventObject};
+pub use event_type::{EventId, EventType};
 pub use field::FieldError;
 pub use ids::{AccountId, BatchId, EndpointId, TenantId, TransferId};
 pub use metadata::Metadata;
@@ -30,6 +37,7 @@ pub use money::{Amount, Balances, Currency, Effect};
 pub use plan::{Decision, Planner};
 pub use posting::{Direction, Entry, apply};
 pub use rate::{RateLimit, Verdict};
+pub use rule::{RuleSubject, RuleViolation};
 pub use transfer::{
     MAX_REVERSALS, Movement, NewTransfer, Reversal, Timeout, Transfer, TransferFields, TransferKind,
     TransferStatus,

@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use time::OffsetDateTime;
 
 use crate::account::AccountBalance;
-use crate::error::RuleViolation;
 use crate::ids::{AccountId, TransferId};
 use crate::money::{Amount, Effect};
 use crate::posting::{Entry, apply};
+use crate::rule::RuleViolation;
 use crate::transfer::{
     MAX_REVERSALS, Movement, NewTransfer, Reversal, Transfer, TransferKind, TransferStatus,
 };

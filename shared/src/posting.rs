@@ -4,10 +4,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::account::AccountBalance;
-use crate::error::RuleViolation;
 use crate::ids::{AccountId, TransferId};
 pub use crate::money::Direction;
 use crate::money::{Amount, Balances, Effect};
+use crate::rule::RuleViolation;
 use crate::transfer::Movement;
 
 /// One line of an account's history: the account's side of one transfer.

@@ -15,11 +15,11 @@
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
-use crate::error::RuleViolation;
 use crate::field::{FieldError, WholeNumber};
 use crate::ids::{AccountId, TransferId};
 use crate::metadata::Metadata;
 use crate::money::{Amount, Currency};
+use crate::rule::RuleViolation;
 
 /// What a transfer moves: from the debit account to the credit account, `amount` of `currency`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,8 +95,7 @@ pub struct Reversal {
     pub amount: Amount,
 }
 
-/// How many reversals one transfer can have: its record lists them all, and stays small.
-pub const MAX_REVERSALS: usize = 100;
+pub use crate::rule::MAX_REVERSALS;
 
 /// A request to move money. Its id is the idempotency key of the request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

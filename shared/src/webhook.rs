@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::event::EventType;
+use crate::event_type::EventType;
 use crate::field::FieldError;
 use crate::ids::EndpointId;
 

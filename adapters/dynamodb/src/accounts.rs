@@ -1,23 +1,30 @@
-//! Accounts: create (idempotent), get, list (by the accounts index), and list an account's entries.
+//! Accounts: create (idempotent), get, list (by the accounts index), and list an account's entries;
+//! an account's past is read in `history`.
 
 use std::collections::HashMap;
 
+use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
+use ledger::engine::Contention;
+use ledger::port::{
+    Accounts, BalanceAt, Created, EntryPosition, Page, Statement, StatementRange, StoreError,
+};
 use ledger::{Account, AccountId, Entry, Event, LedgerError, NewAccount, TenantId};
 use time::OffsetDateTime;
 
+use crate::DynamoStore;
 use crate::cancel::{Cancelled, cancellation};
-use crate::engine::{key, put, put_if_new};
-use crate::items::{self, Item, s};
-use crate::keys::EntryPosition;
-use crate::retry::{MAX_ATTEMPTS, backoff};
-use crate::{Created, DynamoStore, Page, StoreError, keys};
+use crate::error::sdk;
+use crate::items::{self, Item, put, put_if_new, s};
+use crate::keys::{self, key};
+use crate::store::current_correlation;
 
-impl DynamoStore {
+#[async_trait]
+impl Accounts for DynamoStore {
     /// One TransactWriteItems putting the profile and the balance item, each only if new (redone if
     /// it only met another transaction). If the id exists, the stored account is read and compared
     /// with the request: replay or conflict.
-    pub async fn create_account(
+    async fn create_account(
         &self,
         tenant: &TenantId,
         request: NewAccount,
@@ -25,11 +32,9 @@ impl DynamoStore {
     ) -> Result<Created<Account>, StoreError> {
         let account = request.clone().open(now);
         let event = Event::account_opened(tenant, &account);
-        let correlation = ledger_telemetry::correlation::current().map(|c| c.as_str().to_owned());
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
-                backoff(attempt).await;
-            }
+        let correlation = current_correlation();
+        let mut contention = Contention::start();
+        loop {
             let written = self
                 .client
                 .transact_write_items()
@@ -49,6 +54,10 @@ impl DynamoStore {
                 Err(err) => err,
             };
             if let Cancelled::Contended = cancellation(err)? {
+                let pause = contention.next_pause().ok_or_else(|| {
+                    StoreError::Unavailable(format!("account {} stayed contended", account.id))
+                })?;
+                tokio::time::sleep(pause).await;
                 continue;
             }
             let existing = self.get_account(tenant, &account.id).await?;
@@ -62,11 +71,10 @@ impl DynamoStore {
                 .into())
             };
         }
-        Err(StoreError::Unavailable(format!("account {} stayed contended", account.id)))
     }
 
     /// One strongly consistent Query of the account's profile and balance items.
-    pub async fn get_account(&self, tenant: &TenantId, id: &AccountId) -> Result<Account, StoreError> {
+    async fn get_account(&self, tenant: &TenantId, id: &AccountId) -> Result<Account, StoreError> {
         let out = self
             .client
             .query()
@@ -76,9 +84,10 @@ impl DynamoStore {
             .expression_attribute_values(":balance", s(keys::BALANCE_SK))
             .consistent_read(true)
             .send()
-            .await?;
+            .await
+            .map_err(sdk)?;
         match out.items() {
-            [] => Err(LedgerError::NotFound { what: "account", id: id.to_string() }.into()),
+            [] => Err(StoreError::not_found("account", id)),
             [profile, balance] => items::account_from(profile, balance),
             _ => Err(StoreError::Corrupt(format!("account {id} lacks its profile or balance item"))),
         }
@@ -86,7 +95,7 @@ impl DynamoStore {
 
     /// The account's version (its entry count): one consistent GetItem of its balance item, the
     /// attribute alone. What a conditional GET revalidates against.
-    pub async fn account_version(&self, tenant: &TenantId, id: &AccountId) -> Result<u64, StoreError> {
+    async fn account_version(&self, tenant: &TenantId, id: &AccountId) -> Result<u64, StoreError> {
         let out = self
             .client
             .get_item()
@@ -95,8 +104,9 @@ impl DynamoStore {
             .projection_expression("entry_count")
             .consistent_read(true)
             .send()
-            .await?;
-        let item = out.item.ok_or_else(|| LedgerError::NotFound { what: "account", id: id.to_string() })?;
+            .await
+            .map_err(sdk)?;
+        let item = out.item.ok_or_else(|| StoreError::not_found("account", id))?;
         item.get("entry_count")
             .and_then(|v| v.as_n().ok())
             .and_then(|n| n.parse().ok())
@@ -108,10 +118,10 @@ impl DynamoStore {
     /// totals did at one instant (a BatchGetItem could read one account before a transfer and its
     /// counterparty after it). The index is eventually consistent: an account created a moment ago
     /// may be missing from a list for a moment.
-    pub async fn list_accounts(
+    async fn list_accounts(
         &self,
         tenant: &TenantId,
-        limit: u16,
+        page_size: u16,
         after: Option<&AccountId>,
     ) -> Result<Page<Account, AccountId>, StoreError> {
         let mut query = self
@@ -121,16 +131,16 @@ impl DynamoStore {
             .index_name(keys::GSI1)
             .expression_attribute_values(":pk", s(keys::accounts_index_pk(tenant)))
             // One more than asked: whether it comes back says whether there is a next page.
-            .limit(i32::from(limit) + 1);
+            .limit(i32::from(page_size) + 1);
         query = match after {
             Some(after) => query
                 .key_condition_expression("gsi1pk = :pk AND gsi1sk > :after")
                 .expression_attribute_values(":after", s(after.as_str())),
             None => query.key_condition_expression("gsi1pk = :pk"),
         };
-        let mut profiles = query.send().await?.items.unwrap_or_default();
-        let next_after = profiles.len() > usize::from(limit);
-        profiles.truncate(usize::from(limit));
+        let mut profiles = query.send().await.map_err(sdk)?.items.unwrap_or_default();
+        let next_after = profiles.len() > usize::from(page_size);
+        profiles.truncate(usize::from(page_size));
         let balance_keys = profiles
             .iter()
             .filter_map(|p| p.get(keys::PK))
@@ -157,11 +167,11 @@ impl DynamoStore {
     /// One Query of the account's item collection, newest entry first. The account's own items sort
     /// below every entry, so the same query proves the account exists when it has no entries (or
     /// none left past the cursor) at no extra call.
-    pub async fn list_entries(
+    async fn list_entries(
         &self,
         tenant: &TenantId,
         account: &AccountId,
-        limit: u16,
+        page_size: u16,
         before: Option<EntryPosition>,
     ) -> Result<Page<Entry, EntryPosition>, StoreError> {
         let mut query = self
@@ -171,29 +181,51 @@ impl DynamoStore {
             .expression_attribute_values(":pk", s(keys::account_pk(tenant, account)))
             .scan_index_forward(false)
             .consistent_read(true)
-            .limit(i32::from(limit) + 1);
+            .limit(i32::from(page_size) + 1);
         query = match before {
             Some(position) => query
                 .key_condition_expression("pk = :pk AND sk < :before")
                 .expression_attribute_values(":before", s(keys::entry_sk(position))),
             None => query.key_condition_expression("pk = :pk"),
         };
-        let out = query.send().await?;
+        let out = query.send().await.map_err(sdk)?;
         if out.items().is_empty() {
-            return Err(LedgerError::NotFound { what: "account", id: account.to_string() }.into());
+            return Err(StoreError::not_found("account", account));
         }
         let is_entry = |item: &&items::Item| matches!(item.get(keys::SK), Some(AttributeValue::S(sk)) if sk.starts_with(keys::ENTRY_SK_PREFIX));
         let mut entries =
             out.items().iter().filter(is_entry).map(items::entry_from).collect::<Result<Vec<_>, _>>()?;
-        let next = paginate(&mut entries, limit, EntryPosition::of);
+        let next = paginate(&mut entries, page_size, EntryPosition::of);
         Ok(Page { items: entries, next })
+    }
+
+    async fn balance_at(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<BalanceAt, StoreError> {
+        ledger::port::check_balance_at(at, now)?;
+        self.balance_until(tenant, account, at, Some("at")).await
+    }
+
+    async fn statement(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        range: StatementRange,
+        now: OffsetDateTime,
+    ) -> Result<Statement, StoreError> {
+        range.check(now)?;
+        self.statement_page(tenant, account, range).await
     }
 }
 
 /// Cuts a `limit + 1` result down to `limit` and returns the cursor of the last kept item if
 /// anything was cut.
-fn paginate<T, C>(items: &mut Vec<T>, limit: u16, cursor: impl Fn(&T) -> C) -> Option<C> {
-    let limit = usize::from(limit);
+fn paginate<T, C>(items: &mut Vec<T>, page_size: u16, cursor: impl Fn(&T) -> C) -> Option<C> {
+    let limit = usize::from(page_size);
     if items.len() > limit {
         items.truncate(limit);
         items.last().map(cursor)

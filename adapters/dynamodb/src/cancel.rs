@@ -7,8 +7,9 @@ use aws_sdk_dynamodb::operation::transact_get_items::TransactGetItemsError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::CancellationReason;
 
-use crate::StoreError;
-use crate::error::is_transient_code;
+use ledger::port::StoreError;
+
+use crate::error::{is_transient_code, sdk};
 
 /// A cancelled transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,7 +30,7 @@ where
         Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
             classify(cancelled.cancellation_reasons())
         }
-        _ => Err(err.into()),
+        _ => Err(sdk(err)),
     }
 }
 
@@ -42,7 +43,7 @@ where
         Some(TransactGetItemsError::TransactionCanceledException(cancelled)) => {
             classify(cancelled.cancellation_reasons())
         }
-        _ => Err(err.into()),
+        _ => Err(sdk(err)),
     }
 }
 

@@ -3,13 +3,16 @@
 
 use std::collections::HashMap;
 
+use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use ledger::{Event, EventId, EventType, LedgerError, TenantId};
+use ledger::port::{EventFilter, EventPosition, Events, Page, StoreError, StoredEvent};
+use ledger::{Event, EventId, EventType, TenantId};
 use time::OffsetDateTime;
 
-use crate::engine::key;
-use crate::items::{Item, n, s};
-use crate::{DynamoStore, Page, StoreError, keys};
+use crate::DynamoStore;
+use crate::error::sdk;
+use crate::items::{CORRELATION, Item, n, s};
+use crate::keys::{self, key};
 
 /// The attribute DynamoDB's TTL deletes items by (unix seconds), as template.yaml declares it.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
@@ -17,32 +20,6 @@ pub const TTL_ATTRIBUTE: &str = "expires_at";
 pub const BODY: &str = "body";
 pub const TYPE: &str = "type";
 pub const TENANT: &str = "tenant";
-pub const CORRELATION: &str = "correlation_id";
-
-/// An event as stored: its JSON as published and served, and what routes and filters it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredEvent {
-    pub id: EventId,
-    pub tenant: TenantId,
-    pub kind: EventType,
-    pub created: OffsetDateTime,
-    /// The event's JSON (`ledger::Event`'s), byte for byte what is delivered and returned.
-    pub body: String,
-    /// The id of the request whose work wrote the event.
-    pub correlation_id: Option<String>,
-}
-
-/// Where a list of events stands: the index sort key of the last event it covered.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EventPosition(pub String);
-
-/// What a list of events selects: a type, and `created` from `from` (inclusive) to `to` (exclusive).
-#[derive(Clone, Debug, Default)]
-pub struct EventFilter {
-    pub kind: Option<EventType>,
-    pub from: Option<OffsetDateTime>,
-    pub to: Option<OffsetDateTime>,
-}
 
 /// The item of `event`, caused by the request `correlation`, kept for `ledger::event::RETENTION`.
 pub fn event_item(tenant: &TenantId, event: &Event, correlation: Option<&str>) -> Result<Item, StoreError> {
@@ -90,23 +67,28 @@ pub fn event_from(item: &HashMap<String, AttributeValue>) -> Result<StoredEvent,
     })
 }
 
-impl DynamoStore {
-    /// One event of the tenant (one GetItem), within its retention.
-    pub async fn get_event(&self, tenant: &TenantId, id: &EventId) -> Result<StoredEvent, StoreError> {
+#[async_trait]
+impl Events for DynamoStore {
+    /// One GetItem.
+    async fn get_event(
+        &self,
+        tenant: &TenantId,
+        id: &EventId,
+        now: OffsetDateTime,
+    ) -> Result<StoredEvent, StoreError> {
         let found = self.get(key(keys::event_pk(tenant, id), keys::EVENT_SK)).await?;
-        let not_found = || LedgerError::NotFound { what: "event", id: id.to_string() }.into();
+        let not_found = || StoreError::not_found("event", id);
         let event = event_from(&found.ok_or_else(not_found)?)?;
         // TTL deletes within days of expiry, not at once: an expired event is gone to the API.
-        if event.created + ledger::event::RETENTION <= OffsetDateTime::now_utc() {
+        if event.created + ledger::event::RETENTION <= now {
             return Err(not_found());
         }
         Ok(event)
     }
 
-    /// The tenant's events, newest first, `limit` a page, below `before` (a position a page
-    /// returned). One Query of each index shard; the merged page reaches only as far down as every
-    /// shard was read, so it skips none.
-    pub async fn list_events(
+    /// One Query of each index shard; the merged page reaches only as far down as every shard was
+    /// read, so it skips none.
+    async fn list_events(
         &self,
         tenant: &TenantId,
         filter: &EventFilter,
@@ -119,7 +101,8 @@ impl DynamoStore {
             keys::events_index_bound(filter.from.map_or(oldest, |f| f.unix_timestamp_nanos().max(oldest)));
         // No key equals a bound (keys are `{nanos}#{id}`), so these inclusive bounds exclude them.
         let mut high = keys::events_index_bound(filter.to.map_or(i128::MAX, |t| t.unix_timestamp_nanos()));
-        if let Some(EventPosition(before)) = before {
+        let before = before.map(keys::event_position_sk);
+        if let Some(before) = &before {
             high = high.min(before.clone());
         }
         if low >= high {
@@ -136,19 +119,30 @@ impl DynamoStore {
                 floor = floor.max(Some(last_read));
             }
         }
-        found.retain(|(sk, _)| Some(sk) != before.map(|b| &b.0) && floor.as_ref().is_none_or(|f| sk >= f));
+        found.retain(|(sk, _)| Some(sk) != before.as_ref() && floor.as_ref().is_none_or(|f| sk >= f));
         found.sort_by(|a, b| b.0.cmp(&a.0));
         let more = found.len() > usize::from(limit);
         found.truncate(usize::from(limit));
         let next = match (more, found.last(), floor) {
-            (true, Some((sk, _)), _) => Some(EventPosition(sk.clone())),
-            (_, _, Some(floor)) => Some(EventPosition(floor)),
+            (true, Some((sk, _)), _) => Some(sk.clone()),
+            (_, _, Some(floor)) => Some(floor),
             _ => None,
         };
+        let next = next
+            .map(|sk| keys::event_position(&sk).ok_or_else(|| StoreError::Corrupt(format!("event key {sk}"))))
+            .transpose()?;
         let items = found.iter().map(|(_, item)| event_from(item)).collect::<Result<_, _>>()?;
         Ok(Page { items, next })
     }
+}
 
+/// The event a stream record's new image holds (what the publisher reads).
+pub fn from_stream(record: &aws_lambda_events::dynamodb::EventRecord) -> Result<StoredEvent, String> {
+    let image: HashMap<String, AttributeValue> = record.change.new_image.clone().into();
+    event_from(&image).map_err(|e| e.to_string())
+}
+
+impl DynamoStore {
     /// One shard's events between `low` and `high` (inclusive), newest first, at most `limit` + 1
     /// read; with the key of the last read when the shard has more.
     async fn events_shard(
@@ -177,7 +171,7 @@ impl DynamoStore {
                 .expression_attribute_names("#type", TYPE)
                 .expression_attribute_values(":type", s(kind.as_str()));
         }
-        let out = query.send().await?;
+        let out = query.send().await.map_err(sdk)?;
         let sort_key = |item: &HashMap<String, AttributeValue>| {
             item.get(keys::GSI1_SK).and_then(|v| v.as_s().ok()).cloned()
         };

@@ -9,61 +9,24 @@
 //! and tells whether the account existed then.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use ledger::{AccountId, Balances, Entry, FieldError, LedgerError, TenantId};
+use ledger::port::{BalanceAt, EntryPosition, Statement, StatementRange, StoreError, invalid};
+use ledger::{AccountId, Balances, TenantId};
 use time::OffsetDateTime;
 
+use crate::DynamoStore;
+use crate::error::sdk;
 use crate::items::{self, Item, s};
-use crate::keys::{self, EntryPosition};
-use crate::{DynamoStore, StoreError};
-
-/// An account's totals as of an instant.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BalanceAt {
-    pub at: OffsetDateTime,
-    pub balances: Balances,
-    /// How many entries the account had then (the sequence of the last).
-    pub entry_count: u64,
-}
-
-/// One page of an account's statement between two instants: the balance as of `from`, the entries
-/// that took effect after it up to `to` (oldest first), and on the last page the balance as of
-/// `to`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Statement {
-    pub opening: BalanceAt,
-    pub entries: Vec<Entry>,
-    /// `None` until the last page.
-    pub closing: Option<BalanceAt>,
-    pub next: Option<EntryPosition>,
-}
-
-fn invalid(field: &str, reason: String) -> StoreError {
-    LedgerError::invalid(field, FieldError::new(reason)).into()
-}
+use crate::keys;
 
 fn is_entry(item: &Item) -> bool {
     matches!(item.get(keys::SK), Some(AttributeValue::S(sk)) if sk.starts_with(keys::ENTRY_SK_PREFIX))
 }
 
 impl DynamoStore {
-    /// The account's totals as of `at` (entries that took effect at or before it). One Query. `at`
-    /// must not be after `now`, nor before the account was opened.
-    pub async fn balance_at(
-        &self,
-        tenant: &TenantId,
-        account: &AccountId,
-        at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<BalanceAt, StoreError> {
-        if at > now {
-            return Err(invalid("at", format!("is in the future (now is {now})")));
-        }
-        self.balance_until(tenant, account, at, Some("at")).await
-    }
-
-    /// As `balance_at`; `field` names the instant in the error if it is before the account was
-    /// opened (`None`: no such check, the balance before any entry is zero).
-    async fn balance_until(
+    /// The account's totals as of `at` (entries that took effect at or before it): one Query.
+    /// `field` names the instant in the error if it is before the account was opened (`None`: no
+    /// such check, the balance before any entry is zero).
+    pub(crate) async fn balance_until(
         &self,
         tenant: &TenantId,
         account: &AccountId,
@@ -81,10 +44,11 @@ impl DynamoStore {
             .consistent_read(true)
             .limit(2)
             .send()
-            .await?;
+            .await
+            .map_err(sdk)?;
         let found = out.items();
         match found.first() {
-            None => Err(LedgerError::NotFound { what: "account", id: account.to_string() }.into()),
+            None => Err(StoreError::not_found("account", account)),
             Some(item) if is_entry(item) => {
                 let entry = items::entry_from(item)?;
                 Ok(BalanceAt { at, balances: entry.balances_after, entry_count: entry.sequence })
@@ -106,30 +70,19 @@ impl DynamoStore {
         }
     }
 
-    /// A page of the account's statement from `from` (`None`, or an instant before the account was
-    /// opened: since it was opened) to `to`: at most `limit` entries after `after` (the previous
-    /// page's last), oldest first. Two Queries at once: the opening balance, and the page
-    /// (`limit + 1` entries, to know whether more follow); a third, rarely, for the closing
-    /// balance of an empty last page.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn statement(
+    /// A page of the account's statement (`range`, checked): at most `page_size` entries after
+    /// `after` (the previous page's last), oldest first. Two Queries at once: the opening balance,
+    /// and the page (`page_size + 1` entries, to know whether more follow); a third, rarely, for
+    /// the closing balance of an empty last page.
+    pub(crate) async fn statement_page(
         &self,
         tenant: &TenantId,
         account: &AccountId,
-        from: Option<OffsetDateTime>,
-        to: OffsetDateTime,
-        limit: u16,
-        after: Option<EntryPosition>,
-        now: OffsetDateTime,
+        range: StatementRange,
     ) -> Result<Statement, StoreError> {
-        if to > now {
-            return Err(invalid("to", format!("is in the future (now is {now})")));
-        }
-        if from.is_some_and(|from| from > to) {
-            return Err(invalid("from", "is after `to`".into()));
-        }
+        let StatementRange { to, page_size: limit, after, .. } = range;
         // A statement may start before the account was opened: it opens at zero.
-        let from = from.unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let from = range.start();
         let (lower, upper) = (keys::entries_until(from), keys::entries_until(to));
         let start = match after {
             Some(position) => {
@@ -154,7 +107,8 @@ impl DynamoStore {
             .send();
         let (opening, page) = tokio::join!(self.balance_until(tenant, account, from, None), page);
         let opening = opening?;
-        let mut entries = page?.items().iter().map(items::entry_from).collect::<Result<Vec<_>, _>>()?;
+        let mut entries =
+            page.map_err(sdk)?.items().iter().map(items::entry_from).collect::<Result<Vec<_>, _>>()?;
         let next = if entries.len() > usize::from(limit) {
             entries.truncate(usize::from(limit));
             entries.last().map(EntryPosition::of)

@@ -1,22 +1,51 @@
-//! Translation between domain values and DynamoDB items. Written by hand: the posted totals are
-//! u128 (up to 38 digits), which serde_dynamo does not serialise.
+//! Translation between domain values and DynamoDB items, and the transactional writes of whole
+//! items. Written by hand: the posted totals are u128 (up to 38 digits), which serde_dynamo does
+//! not serialise.
 
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use ledger::engine::StoredTransfer;
+use ledger::port::{EntryPosition, StoreError};
 use ledger::{
     Account, AccountBalance, AccountId, Amount, Balances, Currency, Direction, Effect, Entry, Metadata,
-    Movement, NewTransfer, Reversal, RuleSubject, RuleViolation, TenantId, Timeout, Transfer, TransferId,
-    TransferKind, TransferStatus,
+    Movement, NewTransfer, Owner, Reversal, RuleSubject, RuleViolation, TenantId, Timeout, Transfer,
+    TransferId, TransferKind, TransferStatus,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::StoreError;
+use crate::error::unbuilt;
 use crate::keys;
 
 pub type Item = HashMap<String, AttributeValue>;
+
+/// The attribute of an item naming the request whose work wrote it.
+pub const CORRELATION: &str = "correlation_id";
+
+/// A transactional put of a whole item.
+pub fn put(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder().table_name(table).set_item(Some(item)).build().map_err(unbuilt)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// A transactional put that fails the transaction if the item exists.
+pub fn put_if_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk)")
+        .build()
+        .map_err(unbuilt)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// A transactional delete of the item at `item_key`.
+pub fn delete(table: &str, item_key: Item) -> Result<TransactWriteItem, StoreError> {
+    let delete = Delete::builder().table_name(table).set_key(Some(item_key)).build().map_err(unbuilt)?;
+    Ok(TransactWriteItem::builder().delete(delete).build())
+}
 
 pub fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
@@ -193,25 +222,35 @@ pub fn status_code(status: &TransferStatus) -> &'static str {
 }
 
 /// A transfer written by a queued submission: `owner` says which submission (and position) claimed
-/// its id, so only that submission's worker settles it (see `keys::owner`). It records the request
-/// that queued it, for the event of its settling.
-pub fn claimed_transfer_item(tenant: &TenantId, transfer: &Transfer, owner: &str) -> Item {
+/// its id, so only that submission's worker settles it. It records the request that queued it
+/// (`correlation`), for the event of its settling.
+pub fn claimed_transfer_item(
+    tenant: &TenantId,
+    transfer: &Transfer,
+    owner: &Owner,
+    correlation: Option<&str>,
+) -> Item {
     let mut item = transfer_item(tenant, transfer);
-    item.insert(keys::OWNER.into(), s(owner));
-    if let Some(correlation) = ledger_telemetry::correlation::current() {
-        item.insert(crate::events::CORRELATION.into(), s(correlation.as_str()));
+    item.insert(keys::OWNER.into(), s(owner.key()));
+    if let Some(correlation) = correlation {
+        item.insert(CORRELATION.into(), s(correlation));
     }
     item
 }
 
-/// The request that queued a stored transfer, if one recorded itself.
-pub fn correlation_of(item: &Item) -> Option<&str> {
-    item.get(crate::events::CORRELATION).and_then(|v| v.as_s().ok()).map(String::as_str)
+/// The submission that claimed a stored transfer, if a queued one did.
+pub fn owner_of(item: &Item) -> Option<Owner> {
+    item.get(keys::OWNER).and_then(|v| v.as_s().ok()).and_then(|key| Owner::parse(key))
 }
 
-/// The submission that claimed a stored transfer, if a queued one did.
-pub fn owner_of(item: &Item) -> Option<&str> {
-    item.get(keys::OWNER).and_then(|v| v.as_s().ok()).map(String::as_str)
+/// A transfer item as the engine reads it: the transfer, the submission that claimed it and the
+/// request that queued it.
+pub fn stored_transfer(item: &Item) -> Result<StoredTransfer, StoreError> {
+    Ok(StoredTransfer {
+        transfer: transfer_from(item)?,
+        owner: owner_of(item),
+        correlation: item.get(CORRELATION).and_then(|v| v.as_s().ok()).cloned(),
+    })
 }
 
 /// An upper bound of an item's size as DynamoDB counts it (names plus values, in bytes): what keeps
@@ -234,7 +273,7 @@ fn value_size(value: &AttributeValue) -> usize {
 pub fn entry_item(tenant: &TenantId, entry: &Entry) -> Item {
     let mut item: Item = HashMap::from([
         (keys::PK.into(), s(keys::account_pk(tenant, &entry.account_id))),
-        (keys::SK.into(), s(keys::entry_sk(keys::EntryPosition::of(entry)))),
+        (keys::SK.into(), s(keys::entry_sk(EntryPosition::of(entry)))),
         ("account_id".into(), s(entry.account_id.as_str())),
         ("sequence".into(), n(entry.sequence)),
         ("transfer_id".into(), s(entry.transfer_id.as_str())),

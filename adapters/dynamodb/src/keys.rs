@@ -12,6 +12,9 @@
 //! | batch progress  | `T#{tenant}#Q#{batch}`    | `C`                | -              | -           |
 //! | batch ids       | `T#{tenant}#Q#{batch}`    | `I`                | -              | -           |
 //! | request limit   | `T#{tenant}#L`            | `L`                | -              | -           |
+//! | webhook endpoint | `T#{tenant}#W#{endpoint}` | `W`               | `T#{tenant}#W` | `{endpoint}` |
+//! | webhook delivery | `T#{tenant}#W#{endpoint}` | `D#{at:020}#{event}` | -           | -           |
+//! | delivery lease  | `T#{tenant}#W#{endpoint}` | `L#{at:020}#{event}` | -            | -           |
 //! | event           | `T#{tenant}#V#{event}`    | `V`                | `T#{tenant}#V#{shard}` | `{at:020}#{event}` |
 //! | expiry listing  | `S#{hour}#{shard}`        | `{at:012}#{tenant}#{transfer}` | - | -          |
 //! | sweep cursor    | `S#sweep`                 | `S`                | -              | -           |
@@ -21,7 +24,7 @@
 //! holds that expire in one hour are spread over that many partitions, and its items carry the
 //! tenant the sweeper then reads under.
 //!
-//! A queued transfer is its transfer item with status `queued` and an `owner` (see [`owner`]); the
+//! A queued transfer is its transfer item with status `queued` and an `owner` (`ledger::Owner`); the
 //! worker settles it in place. A batch's progress item holds its cursor (how many of its transfers,
 //! in order, are settled) and its counters; its ids item, written once every id is claimed, is
 //! what makes the batch accepted.
@@ -35,7 +38,16 @@
 //! The balance item is apart from the profile so that a transfer rewrites only small items, never
 //! the metadata nor the index copy of the profile.
 
-use ledger::{AccountId, BatchId, EventId, Submission, TenantId, TransferId};
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use ledger::port::{DeliveryPosition, EntryPosition, EventPosition};
+use ledger::{AccountId, BatchId, EndpointId, EventId, TenantId, TransferId};
+
+/// The key of the item at (`pk`, `sk`).
+pub fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([(PK.to_owned(), AttributeValue::S(pk)), (SK.to_owned(), AttributeValue::S(sk.to_owned()))])
+}
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
@@ -55,21 +67,6 @@ pub fn account_pk(tenant: &TenantId, account: &AccountId) -> String {
 /// The partition of the accounts index that lists one tenant's accounts.
 pub fn accounts_index_pk(tenant: &TenantId) -> String {
     format!("T#{tenant}#A")
-}
-
-/// Where an entry sits in its account's history: the instant it took effect (nanoseconds since
-/// the epoch) and its sequence. An account's entries take effect in sequence order
-/// (`ledger::posting::apply`), so ordering by this key orders by both.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct EntryPosition {
-    pub at_nanos: i128,
-    pub sequence: u64,
-}
-
-impl EntryPosition {
-    pub fn of(entry: &ledger::Entry) -> Self {
-        Self { at_nanos: entry.created_at.unix_timestamp_nanos(), sequence: entry.sequence }
-    }
 }
 
 /// Zero-padded so that the lexical order of sort keys is the order of instants, then sequences.
@@ -97,21 +94,8 @@ pub fn batch_pk(tenant: &TenantId, batch: &BatchId) -> String {
     format!("T#{tenant}#Q#{batch}")
 }
 
-/// The owner every transfer sent with `Prefer: respond-async` shares: their fields, not their
-/// owner, tell a replay from another request.
-pub const ASYNC_OWNER: &str = "A";
-
-/// Who claimed a transfer's id for asynchronous application: position `position` of a batch (an
-/// owner unique to it), a linked chain (an owner unique to it, named by its first id: only the
-/// chain's own message settles its members, whole), or a single transfer sent with
-/// `Prefer: respond-async`.
-pub fn owner(submission: &Submission, position: u32) -> String {
-    match submission {
-        Submission::Batch(batch) => format!("B#{batch}#{position}"),
-        Submission::Linked(ids) => format!("L#{}", ids.first().map_or("", |id| id.as_str())),
-        Submission::Transfer(_) => ASYNC_OWNER.to_owned(),
-    }
-}
+/// The prefix of the per-reason rejection counters on a batch's progress item.
+pub const REJECTED_PREFIX: &str = "r_";
 
 pub fn transfer_pk(tenant: &TenantId, transfer: &TransferId) -> String {
     format!("T#{tenant}#X#{transfer}")
@@ -143,6 +127,17 @@ pub fn events_index_sk(at_nanos: i128, event: &EventId) -> String {
     format!("{:020}#{event}", at_nanos.max(0))
 }
 
+/// The index sort key of the event at `position`.
+pub fn event_position_sk(position: &EventPosition) -> String {
+    events_index_sk(position.at_nanos, &position.id)
+}
+
+/// The position an index sort key of an event names, if it names one.
+pub fn event_position(sk: &str) -> Option<EventPosition> {
+    let (at, id) = sk.split_once('#')?;
+    Some(EventPosition { at_nanos: at.parse().ok()?, id: EventId::parse(id).ok()? })
+}
+
 /// A sort key below every event listed at or after `at_nanos`.
 pub fn events_index_bound(at_nanos: i128) -> String {
     format!("{:020}", at_nanos.max(0))
@@ -150,6 +145,41 @@ pub fn events_index_bound(at_nanos: i128) -> String {
 
 pub fn event_shard(event: &EventId) -> u32 {
     fnv1a(event.to_string().bytes()) % EVENT_SHARDS
+}
+
+pub const ENDPOINT_SK: &str = "W";
+pub const DELIVERY_PREFIX: &str = "D#";
+/// A delivery's lease: the one copy of its message attempting it now.
+pub const LEASE_PREFIX: &str = "L#";
+
+pub fn endpoint_pk(tenant: &TenantId, endpoint: &EndpointId) -> String {
+    format!("T#{tenant}#W#{endpoint}")
+}
+
+/// The index partition listing a tenant's endpoints.
+pub fn endpoints_index_pk(tenant: &TenantId) -> String {
+    format!("T#{tenant}#W")
+}
+
+/// Where an event's delivery sits in its endpoint's partition: by the event's instant, then id.
+pub fn delivery_sk(position: &DeliveryPosition) -> String {
+    endpoint_event_sk(DELIVERY_PREFIX, position)
+}
+
+/// The position a delivery's sort key names, if it names one.
+pub fn delivery_position(sk: &str) -> Option<DeliveryPosition> {
+    let (at, id) = sk.strip_prefix(DELIVERY_PREFIX)?.split_once('#')?;
+    Some(DeliveryPosition { at_nanos: at.parse().ok()?, event: EventId::parse(id).ok()? })
+}
+
+/// Where the lease of an event's delivery sits in its endpoint's partition.
+pub fn lease_sk(position: &DeliveryPosition) -> String {
+    endpoint_event_sk(LEASE_PREFIX, position)
+}
+
+/// An item of the endpoint's partition about one event, in the event's order.
+fn endpoint_event_sk(prefix: &str, position: &DeliveryPosition) -> String {
+    format!("{prefix}{:020}#{}", position.at_nanos.max(0), position.event)
 }
 
 /// Partitions per hour of the expiry listing: 8 × 1,000 writes/s before one runs hot.

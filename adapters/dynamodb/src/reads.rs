@@ -1,12 +1,15 @@
-//! Reads of several items at once: a BatchGetItem where each item only needs to be current, and a
-//! TransactGetItems where the items must be read at one instant together (a snapshot).
+//! Reads of items: one strongly consistent GetItem, a BatchGetItem where each item only needs to
+//! be current, and a TransactGetItems where the items must be read at one instant together (a
+//! snapshot).
 
 use aws_sdk_dynamodb::types::{Get, KeysAndAttributes, TransactGetItem};
+use ledger::engine::Contention;
+use ledger::port::StoreError;
 
+use crate::DynamoStore;
 use crate::cancel::read_cancellation;
+use crate::error::{sdk, unbuilt};
 use crate::items::Item;
-use crate::retry::{MAX_ATTEMPTS, backoff};
-use crate::{DynamoStore, StoreError};
 
 /// DynamoDB's limit of keys in one BatchGetItem, and of items in one TransactGetItems.
 pub(crate) const MAX_READ_KEYS: usize = 100;
@@ -21,33 +24,42 @@ impl DynamoStore {
             .set_key(Some(key))
             .consistent_read(true)
             .send()
-            .await?;
+            .await
+            .map_err(sdk)?;
         Ok(out.item)
     }
 
-    /// Strongly consistent BatchGetItem of at most 100 keys, retrying what DynamoDB left unprocessed.
+    /// The items at `keys` that exist, strongly consistent: BatchGetItems of 100 keys, retrying
+    /// what DynamoDB left unprocessed within the contention budget.
     pub(crate) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pending = KeysAndAttributes::builder()
-            .set_keys(Some(keys))
-            .consistent_read(true)
-            .build()
-            .map_err(|e| StoreError::Unexpected(e.to_string()))?;
         let mut found: Vec<Item> = Vec::new();
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
-                backoff(attempt).await;
-            }
-            let out = self.client.batch_get_item().request_items(&self.table, pending).send().await?;
-            found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
-            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
-                Some(rest) if !rest.keys.is_empty() => pending = rest,
-                _ => return Ok(found),
+        for chunk in keys.chunks(MAX_READ_KEYS) {
+            let mut pending = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.to_vec()))
+                .consistent_read(true)
+                .build()
+                .map_err(unbuilt)?;
+            let mut contention = Contention::start();
+            loop {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(sdk)?;
+                found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+                match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                    Some(rest) if !rest.keys.is_empty() => pending = rest,
+                    _ => break,
+                }
+                let pause = contention
+                    .next_pause()
+                    .ok_or_else(|| StoreError::Unavailable("batch reads stayed unprocessed".into()))?;
+                tokio::time::sleep(pause).await;
             }
         }
-        Err(StoreError::Unavailable("batch reads stayed unprocessed".into()))
+        Ok(found)
     }
 
     /// The items at `keys` (at most 100) as they all stood at one instant: one TransactGetItems,
@@ -63,11 +75,9 @@ impl DynamoStore {
                 get.map(|get| TransactGetItem::builder().get(get).build())
             })
             .collect::<Result<_, _>>()
-            .map_err(|e| StoreError::Unexpected(e.to_string()))?;
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
-                backoff(attempt).await;
-            }
+            .map_err(unbuilt)?;
+        let mut contention = Contention::start();
+        loop {
             match self.client.transact_get_items().set_transact_items(Some(gets.clone())).send().await {
                 Ok(out) => {
                     return Ok(out
@@ -82,7 +92,10 @@ impl DynamoStore {
                     read_cancellation(err)?;
                 }
             }
+            let pause = contention
+                .next_pause()
+                .ok_or_else(|| StoreError::Unavailable("snapshot reads stayed contended".into()))?;
+            tokio::time::sleep(pause).await;
         }
-        Err(StoreError::Unavailable("snapshot reads stayed contended".into()))
     }
 }

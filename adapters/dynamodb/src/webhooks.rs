@@ -4,104 +4,27 @@
 
 use std::collections::HashMap;
 
+use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
+use ledger::port::{
+    Attempt, Delivery, DeliveryPosition, DeliveryStatus, Lease, Page, StoreError, StoredEvent,
+    WebhookDeliveries, WebhookEndpoints,
+};
 use ledger::webhook::{EndpointUrl, Secret, SigningSecret, Subscription, WebhookEndpoint};
-use ledger::{EndpointId, Event, EventId, EventType, LedgerError, TenantId};
+use ledger::{EndpointId, Event, EventId, EventType, TenantId};
 use time::OffsetDateTime;
 
+use crate::DynamoStore;
 use crate::cancel::cancellation;
-use crate::engine::{key, put};
-use crate::error::moot_unless_written;
-use crate::events::StoredEvent;
-use crate::items::{Item, Reader, n, number, s, timestamp};
-use crate::{DynamoStore, Page, StoreError, keys};
+use crate::error::{is_condition_failed, moot_unless_written, sdk, unbuilt};
+use crate::items::{Item, Reader, n, number, put, s, timestamp};
+use crate::keys::{self, ENDPOINT_SK, delivery_sk, endpoint_pk, endpoints_index_pk, key, lease_sk};
+use crate::store::current_correlation;
 
-pub const ENDPOINT_SK: &str = "W";
-const DELIVERY_PREFIX: &str = "D#";
-/// A delivery's lease: the one copy of its message attempting it now.
-const LEASE_PREFIX: &str = "L#";
 const LEASE_UNTIL: &str = "until";
-
-pub fn endpoint_pk(tenant: &TenantId, endpoint: &EndpointId) -> String {
-    format!("T#{tenant}#W#{endpoint}")
-}
-
-/// The index partition listing a tenant's endpoints.
-pub fn endpoints_index_pk(tenant: &TenantId) -> String {
-    format!("T#{tenant}#W")
-}
-
-/// Where an event's delivery sits in its endpoint's partition: by the event's instant, then id.
-fn delivery_sk(event_created_nanos: i128, event: &EventId) -> String {
-    event_sk(DELIVERY_PREFIX, event_created_nanos, event)
-}
-
-fn lease_sk(event: &StoredEvent) -> String {
-    event_sk(LEASE_PREFIX, event.created.unix_timestamp_nanos(), &event.id)
-}
-
-/// An item of the endpoint's partition about one event, in the event's order.
-fn event_sk(prefix: &str, event_created_nanos: i128, event: &EventId) -> String {
-    format!("{prefix}{:020}#{event}", event_created_nanos.max(0))
-}
-
-/// Whether this copy of a delivery's message may attempt it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lease {
-    /// It may, until the lease's end.
-    Held,
-    /// Another copy is attempting it, at the latest until then.
-    Busy { until: OffsetDateTime },
-}
-
-/// Where a delivery stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeliveryStatus {
-    /// Attempted and to be tried again at `next_attempt_at`.
-    Retrying,
-    Delivered,
-    /// The schedule is spent, the endpoint answered 410, or it was disabled before the next try.
-    Failed,
-}
-
-impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Retrying => "retrying",
-            Self::Delivered => "delivered",
-            Self::Failed => "failed",
-        }
-    }
-
-    fn parse(raw: &str) -> Option<Self> {
-        [Self::Retrying, Self::Delivered, Self::Failed].into_iter().find(|s| s.as_str() == raw)
-    }
-}
-
-/// One attempt to deliver an event.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Attempt {
-    pub at: OffsetDateTime,
-    /// The endpoint's status code (`None`: no answer).
-    pub status_code: Option<u16>,
-    /// Why there was no answer, or what the answer said, in a few words.
-    pub error: Option<String>,
-    pub duration_ms: u64,
-}
-
-/// An event's delivery to one endpoint.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Delivery {
-    pub endpoint_id: EndpointId,
-    pub event_id: EventId,
-    pub event_type: EventType,
-    pub status: DeliveryStatus,
-    pub attempts: Vec<Attempt>,
-    pub next_attempt_at: Option<OffsetDateTime>,
-}
 
 fn endpoint_item(tenant: &TenantId, e: &WebhookEndpoint, version: u64) -> Item {
     let mut item: Item = HashMap::from([
@@ -204,32 +127,24 @@ fn delivery_from(item: &Item) -> Result<Delivery, StoreError> {
 }
 
 fn not_found(id: &EndpointId) -> StoreError {
-    LedgerError::NotFound { what: "webhook endpoint", id: id.to_string() }.into()
+    StoreError::not_found("webhook endpoint", id)
 }
 
-fn unexpected(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unexpected(e.to_string())
-}
-
-impl DynamoStore {
-    /// Stores a new endpoint (its id is generated, so new).
-    pub async fn create_endpoint(
-        &self,
-        tenant: &TenantId,
-        endpoint: &WebhookEndpoint,
-    ) -> Result<(), StoreError> {
+#[async_trait]
+impl WebhookEndpoints for DynamoStore {
+    async fn create_endpoint(&self, tenant: &TenantId, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(endpoint_item(tenant, endpoint, 1)))
             .condition_expression("attribute_not_exists(pk)")
             .send()
-            .await?;
+            .await
+            .map_err(sdk)?;
         Ok(())
     }
 
-    /// The endpoint, read consistently, with its version.
-    pub async fn get_endpoint(
+    async fn get_endpoint(
         &self,
         tenant: &TenantId,
         id: &EndpointId,
@@ -238,8 +153,8 @@ impl DynamoStore {
         endpoint_from(&found.ok_or_else(|| not_found(id))?)
     }
 
-    /// A page of the tenant's endpoints, by id (the index: a moment behind).
-    pub async fn list_endpoints(
+    /// By the index: a moment behind.
+    async fn list_endpoints(
         &self,
         tenant: &TenantId,
         limit: u16,
@@ -258,7 +173,7 @@ impl DynamoStore {
                 .expression_attribute_values(":after", s(after.as_str())),
             None => query.key_condition_expression("gsi1pk = :pk"),
         };
-        let mut found = query.send().await?.items.unwrap_or_default();
+        let mut found = query.send().await.map_err(sdk)?.items.unwrap_or_default();
         let more = found.len() > usize::from(limit);
         found.truncate(usize::from(limit));
         let endpoints: Vec<WebhookEndpoint> =
@@ -267,25 +182,7 @@ impl DynamoStore {
         Ok(Page { items: endpoints, next })
     }
 
-    /// Every endpoint of the tenant that receives events of `kind` (what the publisher fans out to).
-    pub async fn receivers(
-        &self,
-        tenant: &TenantId,
-        kind: EventType,
-    ) -> Result<Vec<WebhookEndpoint>, StoreError> {
-        let mut all = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self.list_endpoints(tenant, 100, after.as_ref()).await?;
-            all.extend(page.items.into_iter().filter(|e| e.receives(kind)));
-            match page.next {
-                Some(next) => after = Some(next),
-                None => return Ok(all),
-            }
-        }
-    }
-
-    pub async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<(), StoreError> {
+    async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<(), StoreError> {
         let deleted = self
             .client
             .delete_item()
@@ -296,15 +193,12 @@ impl DynamoStore {
             .await;
         match deleted {
             Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(not_found(id))
-            }
-            Err(err) => Err(err.into()),
+            Err(err) if is_condition_failed(&err) => Err(not_found(id)),
+            Err(err) => Err(sdk(err)),
         }
     }
 
-    /// Writes `endpoint` over the one read at `version`; `Ok(false)` if it changed meanwhile.
-    pub async fn replace_endpoint(
+    async fn replace_endpoint(
         &self,
         tenant: &TenantId,
         endpoint: &WebhookEndpoint,
@@ -321,16 +215,13 @@ impl DynamoStore {
             .await;
         match written {
             Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Ok(false)
-            }
-            Err(err) => Err(err.into()),
+            Err(err) if is_condition_failed(&err) => Ok(false),
+            Err(err) => Err(sdk(err)),
         }
     }
 
-    /// Disables an enabled endpoint for `reason`, and writes the event that says so in the same
-    /// transaction; `Ok(false)` if it was not enabled (or is gone).
-    pub async fn disable_endpoint(
+    /// One transaction: the update and the event.
+    async fn disable_endpoint(
         &self,
         tenant: &TenantId,
         endpoint: &WebhookEndpoint,
@@ -351,8 +242,8 @@ impl DynamoStore {
             .expression_attribute_values(":reason", s(reason))
             .expression_attribute_values(":one", n(1))
             .build()
-            .map_err(unexpected)?;
-        let correlation = ledger_telemetry::correlation::current().map(|c| c.as_str().to_owned());
+            .map_err(unbuilt)?;
+        let correlation = current_correlation();
         let sent = self
             .client
             .transact_write_items()
@@ -369,9 +260,7 @@ impl DynamoStore {
         }
     }
 
-    /// Notes a failed delivery: the endpoint has failed since `now` unless it already had. Returns
-    /// since when it has been failing.
-    pub async fn endpoint_failing(
+    async fn endpoint_failing(
         &self,
         tenant: &TenantId,
         id: &EndpointId,
@@ -393,15 +282,12 @@ impl DynamoStore {
             .await;
         match out {
             Ok(out) => Reader(&out.attributes.unwrap_or_default()).timestamp("failing_since"),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(not_found(id))
-            }
-            Err(err) => Err(err.into()),
+            Err(err) if is_condition_failed(&err) => Err(not_found(id)),
+            Err(err) => Err(sdk(err)),
         }
     }
 
-    /// Notes a successful delivery: the endpoint is failing no more.
-    pub async fn endpoint_healthy(&self, tenant: &TenantId, id: &EndpointId) -> Result<(), StoreError> {
+    async fn endpoint_healthy(&self, tenant: &TenantId, id: &EndpointId) -> Result<(), StoreError> {
         let out = self
             .client
             .update_item()
@@ -414,20 +300,21 @@ impl DynamoStore {
             .await;
         moot_unless_written(out)
     }
+}
 
-    /// The delivery of `event` to `endpoint`, if attempted.
-    pub async fn delivery(
+#[async_trait]
+impl WebhookDeliveries for DynamoStore {
+    async fn delivery(
         &self,
         tenant: &TenantId,
         endpoint: &EndpointId,
         event: &StoredEvent,
     ) -> Result<Option<Delivery>, StoreError> {
-        let sk = delivery_sk(event.created.unix_timestamp_nanos(), &event.id);
+        let sk = delivery_sk(&DeliveryPosition::of(event));
         self.get(key(endpoint_pk(tenant, endpoint), &sk)).await?.as_ref().map(delivery_from).transpose()
     }
 
-    /// Records an attempt to deliver `event` to `endpoint` and where the delivery now stands.
-    pub async fn record_attempt(
+    async fn record_attempt(
         &self,
         tenant: &TenantId,
         endpoint: &EndpointId,
@@ -458,10 +345,7 @@ impl DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(
-                endpoint_pk(tenant, endpoint),
-                &delivery_sk(event.created.unix_timestamp_nanos(), &event.id),
-            )))
+            .set_key(Some(key(endpoint_pk(tenant, endpoint), &delivery_sk(&DeliveryPosition::of(event)))))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":endpoint", s(endpoint.as_str()))
             .expression_attribute_values(":event", s(event.id.to_string()))
@@ -481,19 +365,17 @@ impl DynamoStore {
             }
             None => format!("SET {} REMOVE next_attempt_at", set.join(", ")),
         };
-        update.update_expression(clause).send().await?;
+        update.update_expression(clause).send().await.map_err(sdk)?;
         Ok(())
     }
 
-    /// Ends a delivery that was to be tried again as failed, with no attempt: its endpoint was
-    /// disabled first. A delivery never attempted, or already decided, stays as it is.
-    pub async fn give_up_delivery(
+    async fn give_up_delivery(
         &self,
         tenant: &TenantId,
         endpoint: &EndpointId,
         event: &StoredEvent,
     ) -> Result<(), StoreError> {
-        let sk = delivery_sk(event.created.unix_timestamp_nanos(), &event.id);
+        let sk = delivery_sk(&DeliveryPosition::of(event));
         let out = self
             .client
             .update_item()
@@ -509,12 +391,9 @@ impl DynamoStore {
         moot_unless_written(out)
     }
 
-    /// Leases the delivery of `event` to `endpoint` until `until`, unless another copy of its
-    /// message holds an unexpired lease: two copies received at once (SQS delivers at least once)
-    /// would otherwise both attempt it. The holder reads the delivery after leasing it, so it sees
-    /// every attempt that a copy before it recorded. `until` is the holder's clock and `now` the
-    /// taker's: the lease's margin covers instances' clocks a few seconds apart.
-    pub async fn lease_delivery(
+    /// One conditional PutItem of the lease's item (its own, beside the delivery's): the holder
+    /// reads the delivery after leasing it, so it sees every attempt a copy before it recorded.
+    async fn lease_delivery(
         &self,
         tenant: &TenantId,
         endpoint: &EndpointId,
@@ -524,7 +403,7 @@ impl DynamoStore {
     ) -> Result<Lease, StoreError> {
         let item = HashMap::from([
             (keys::PK.to_owned(), s(endpoint_pk(tenant, endpoint))),
-            (keys::SK.to_owned(), s(lease_sk(event))),
+            (keys::SK.to_owned(), s(lease_sk(&DeliveryPosition::of(event)))),
             (LEASE_UNTIL.to_owned(), n(until.unix_timestamp_nanos())),
             // Released leases, and those of holders killed meanwhile, are gone within a day or two.
             (crate::events::TTL_ATTRIBUTE.to_owned(), n(until.unix_timestamp() + 3_600)),
@@ -550,14 +429,13 @@ impl DynamoStore {
                         .and_then(|nanos| OffsetDateTime::from_unix_timestamp_nanos(nanos).ok());
                     Ok(Lease::Busy { until: held_until.unwrap_or(until) })
                 }
-                _ => Err(err.into()),
+                _ => Err(sdk(err)),
             },
         }
     }
 
-    /// Ends the lease taken until `until`, if it is still this holder's. (An update, not a delete:
-    /// the deliverer may not delete the table's items; the TTL removes it.)
-    pub async fn release_delivery(
+    /// An update, not a delete: the deliverer may not delete the table's items; the TTL removes it.
+    async fn release_delivery(
         &self,
         tenant: &TenantId,
         endpoint: &EndpointId,
@@ -568,7 +446,7 @@ impl DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(endpoint_pk(tenant, endpoint), &lease_sk(event))))
+            .set_key(Some(key(endpoint_pk(tenant, endpoint), &lease_sk(&DeliveryPosition::of(event)))))
             .update_expression("SET #until = :over")
             .condition_expression("#until = :until")
             .expression_attribute_names("#until", LEASE_UNTIL)
@@ -579,15 +457,14 @@ impl DynamoStore {
         moot_unless_written(released)
     }
 
-    /// A page of the endpoint's deliveries, newest event first, below `before` (a position a page
-    /// returned).
-    pub async fn list_deliveries(
+    async fn list_deliveries(
         &self,
         tenant: &TenantId,
         endpoint: &EndpointId,
         limit: u16,
-        before: Option<&str>,
-    ) -> Result<Page<Delivery, String>, StoreError> {
+        before: Option<&DeliveryPosition>,
+    ) -> Result<Page<Delivery, DeliveryPosition>, StoreError> {
+        let before = before.map(delivery_sk);
         let query = self
             .client
             .query()
@@ -595,23 +472,26 @@ impl DynamoStore {
             .expression_attribute_values(":pk", s(endpoint_pk(tenant, endpoint)))
             .scan_index_forward(false)
             .limit(i32::from(limit) + 1);
-        let query = match before {
+        let query = match &before {
             Some(before) => query
                 .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :before")
-                .expression_attribute_values(":low", s(DELIVERY_PREFIX))
+                .expression_attribute_values(":low", s(keys::DELIVERY_PREFIX))
                 .expression_attribute_values(":before", s(before)),
             None => query
                 .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":prefix", s(DELIVERY_PREFIX)),
+                .expression_attribute_values(":prefix", s(keys::DELIVERY_PREFIX)),
         };
-        let mut found = query.send().await?.items.unwrap_or_default();
-        found.retain(|item| item.get(keys::SK).and_then(|v| v.as_s().ok()).map(String::as_str) != before);
+        let mut found = query.send().await.map_err(sdk)?.items.unwrap_or_default();
+        let sk_of = |item: &Item| item.get(keys::SK).and_then(|v| v.as_s().ok()).cloned();
+        found.retain(|item| sk_of(item) != before);
         let more = found.len() > usize::from(limit);
         found.truncate(usize::from(limit));
-        let next = if more {
-            found.last().and_then(|i| i.get(keys::SK)).and_then(|v| v.as_s().ok()).cloned()
-        } else {
-            None
+        let next = match found.last().and_then(sk_of) {
+            Some(sk) if more => Some(
+                keys::delivery_position(&sk)
+                    .ok_or_else(|| StoreError::Corrupt(format!("delivery key {sk}")))?,
+            ),
+            _ => None,
         };
         let items = found.iter().map(delivery_from).collect::<Result<_, _>>()?;
         Ok(Page { items, next })

@@ -9,14 +9,17 @@ use ledger::fixtures::{account, transfer};
 use ledger::{
     AccountId, Currency, Direction, LedgerError, Metadata, RuleViolation, TenantId, TransferStatus,
 };
-use ledger_dynamodb::{Created, DynamoStore, StoreError, client::MAX_ATTEMPTS};
+use std::sync::Arc;
+
+use ledger::port::{Created, Store, StoreError};
+use ledger_dynamodb::client::MAX_ATTEMPTS;
 use time::OffsetDateTime;
 
 fn tenant(name: &str) -> TenantId {
     TenantId::parse(name).unwrap()
 }
 
-async fn fresh_store() -> DynamoStore {
+async fn fresh_store() -> Arc<dyn Store> {
     fresh_stack().await.store
 }
 
@@ -25,7 +28,7 @@ fn now() -> OffsetDateTime {
 }
 
 /// bank (overdraft) and alice, bob (no overdraft) in tenant acme; alice funded with `funds`.
-async fn setup(funds: u64) -> (DynamoStore, TenantId) {
+async fn setup(funds: u64) -> (Arc<dyn Store>, TenantId) {
     let store = fresh_store().await;
     let t = tenant("acme");
     for (id, overdraft) in [("bank", true), ("alice", false), ("bob", false)] {
@@ -264,7 +267,7 @@ async fn throttling_is_retried_with_backoff_then_reported_unavailable() {
 }
 
 /// A store behind the fault proxy (for one-off faults and call counts), with bank and alice open.
-async fn proxied_bank_and_alice() -> (harness::Stack, DynamoStore, TenantId) {
+async fn proxied_bank_and_alice() -> (harness::Stack, Arc<dyn Store>, TenantId) {
     let stack = fresh_stack_with(StackOptions { dynamodb_proxy: true, ..StackOptions::default() }).await;
     let (store, t) = (stack.store.clone(), tenant("acme"));
     for (id, overdraft) in [("bank", true), ("alice", false)] {
@@ -322,7 +325,8 @@ async fn a_stale_cached_balance_never_commits_nor_refuses_a_transfer() {
     // Two stores on one table: two warm containers, each with its own cache.
     let stack = fresh_stack().await;
     let (first, t) = (stack.store.clone(), tenant("acme"));
-    let second = DynamoStore::new(stack.dynamodb.clone(), first.table());
+    let second: Arc<dyn Store> =
+        Arc::new(ledger_dynamodb::DynamoStore::new(stack.dynamodb.clone(), &stack.table));
     for (id, overdraft) in [("bank", true), ("alice", false), ("bob", false)] {
         first.create_account(&t, account(id, overdraft), now()).await.unwrap();
     }
@@ -355,7 +359,7 @@ async fn a_total_that_would_pass_the_storable_limit_is_rejected() {
     stack
         .dynamodb
         .update_item()
-        .table_name(store.table())
+        .table_name(&stack.table)
         .key("pk", AttributeValue::S("T#acme#A#bob".into()))
         .key("sk", AttributeValue::S("B".into()))
         .update_expression("SET credits_posted = :max")
@@ -389,7 +393,7 @@ async fn transfers_with_the_largest_metadata_settle_within_the_transaction_size_
         assert!(matches!(store.submit_transfer(&t, request, now()).await.unwrap(), Created::New(_)));
     }
     let settled = store.settle_transfers(&t, &ids, now()).await.unwrap();
-    let refused = Some(ledger_dynamodb::Settled::Rejected("insufficient_funds".into()));
+    let refused = Some(ledger::port::Settled::Rejected("insufficient_funds".into()));
     assert!(settled.iter().all(|s| *s == refused), "{settled:?}");
 }
 
@@ -483,7 +487,7 @@ async fn a_refused_post_never_undoes_a_concurrent_accepted_post_of_the_same_batc
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn instances_at_once_never_admit_more_than_a_tenants_limit() {
     use ledger::RateLimit;
-    use ledger_dynamodb::{Admission, TenantLimits};
+    use ledger_http::rate_limit::{Admission, TenantLimits};
     use std::time::{Duration, Instant};
 
     let store = fresh_store().await;

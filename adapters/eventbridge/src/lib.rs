@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use ledger_dynamodb::StoredEvent;
+use ledger::port::StoredEvent;
 
 /// PutEvents' limits: entries a call, and bytes a call (as EventBridge counts an entry's size).
 pub const MAX_ENTRIES: usize = 10;

@@ -2,10 +2,10 @@
 //! (parse, don't validate); unknown fields are refused so a typo cannot pass unnoticed.
 
 use ledger::BatchId;
+use ledger::port::{BalanceAt, Statement};
 use ledger::{
     AccountId, Amount, Currency, Direction, Effect, Entry, Metadata, NewAccount, NewTransfer, TransferId,
 };
-use ledger_dynamodb::{BalanceAt, Statement};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 

@@ -1,11 +1,11 @@
 //! Opaque list cursors. A cursor holds only the position inside the caller's own list (an account
-//! id, or an entry's instant and sequence); the store rebuilds the key with the caller's tenant, so
-//! a cursor can never reach another tenant's items.
+//! id, an entry's instant and sequence, an event's instant and id); the store rebuilds the key with
+//! the caller's tenant, so a cursor can never reach another tenant's items.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ledger::port::{DeliveryPosition, EntryPosition, EventPosition};
 use ledger::{AccountId, EndpointId, EventId};
-use ledger_dynamodb::{EntryPosition, EventPosition};
 use time::OffsetDateTime;
 
 use crate::extract::invalid;
@@ -78,18 +78,24 @@ pub fn parse_statement_cursor(cursor: &str) -> Result<(OffsetDateTime, EntryPosi
 
 /// An events list's cursor: the position of the last event it covered.
 pub fn event_cursor(position: &EventPosition) -> String {
-    encode(format!("{EVENT_PREFIX}{}", position.0))
+    encode(format!("{EVENT_PREFIX}{:020}#{}", position.at_nanos.max(0), position.id))
 }
 
 pub fn parse_event_cursor(cursor: &str) -> Result<EventPosition, ApiError> {
     let mut buf = String::new();
     let raw = decode(cursor, EVENT_PREFIX, &mut buf)?;
-    let bad = || invalid("cursor", "is not a cursor this list returned");
-    let (at, id) = raw.split_once('#').ok_or_else(bad)?;
-    if at.len() != 20 || !at.bytes().all(|b| b.is_ascii_digit()) || EventId::parse(id).is_err() {
-        return Err(bad());
+    let (at_nanos, id) =
+        instant_and_event(raw).ok_or_else(|| invalid("cursor", "is not a cursor this list returned"))?;
+    Ok(EventPosition { at_nanos, id })
+}
+
+/// `{20-digit instant}#{event id}`, as event and delivery cursors hold them.
+fn instant_and_event(raw: &str) -> Option<(i128, EventId)> {
+    let (at, id) = raw.split_once('#')?;
+    if at.len() != 20 || !at.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
-    Ok(EventPosition(raw.to_owned()))
+    Some((at.parse().ok()?, EventId::parse(id).ok()?))
 }
 
 pub fn endpoint_cursor(after: &EndpointId) -> String {
@@ -102,21 +108,17 @@ pub fn parse_endpoint_cursor(cursor: &str) -> Result<EndpointId, ApiError> {
     EndpointId::parse(raw).map_err(|_| invalid("cursor", "is not a cursor this list returned"))
 }
 
-/// A deliveries list's cursor: the sort key of the last delivery it covered, in its endpoint.
-pub fn delivery_cursor(position: &str) -> String {
-    encode(format!("{DELIVERY_PREFIX}{position}"))
+/// A deliveries list's cursor: the position of the last delivery it covered, in its endpoint.
+pub fn delivery_cursor(position: &DeliveryPosition) -> String {
+    encode(format!("{DELIVERY_PREFIX}D#{:020}#{}", position.at_nanos.max(0), position.event))
 }
 
-pub fn parse_delivery_cursor(cursor: &str) -> Result<String, ApiError> {
+pub fn parse_delivery_cursor(cursor: &str) -> Result<DeliveryPosition, ApiError> {
     let mut buf = String::new();
     let raw = decode(cursor, DELIVERY_PREFIX, &mut buf)?;
-    let bad = || invalid("cursor", "is not a cursor this list returned");
-    let rest = raw.strip_prefix("D#").ok_or_else(bad)?;
-    let (at, id) = rest.split_once('#').ok_or_else(bad)?;
-    if at.len() != 20 || !at.bytes().all(|b| b.is_ascii_digit()) || EventId::parse(id).is_err() {
-        return Err(bad());
-    }
-    Ok(raw.to_owned())
+    let found = raw.strip_prefix("D#").and_then(instant_and_event);
+    let (at_nanos, event) = found.ok_or_else(|| invalid("cursor", "is not a cursor this list returned"))?;
+    Ok(DeliveryPosition { at_nanos, event })
 }
 
 #[cfg(test)]
@@ -137,13 +139,18 @@ mod tests {
         assert!(parse_entry_cursor(&account_cursor(&id)).is_err());
         assert!(parse_account_cursor("not base64!").is_err());
         assert!(parse_account_cursor(&encode("a1:bad id".into())).is_err());
-        let event = EventPosition("01795860935000000001#transfer.committed:t1".into());
+        let event_id = EventId::parse("transfer.committed:t1").unwrap();
+        let event = EventPosition { at_nanos: 1_795_860_935_000_000_001, id: event_id };
         assert_eq!(parse_event_cursor(&event_cursor(&event)).unwrap(), event);
         assert!(parse_event_cursor(&encode("v1:17#transfer.committed:t1".into())).is_err());
         assert!(parse_event_cursor(&encode("v1:01795860935000000001#nope:t1".into())).is_err());
         assert!(parse_event_cursor(&account_cursor(&id)).is_err());
-        let delivery = "D#01795860935000000001#hold.created:h1";
-        assert_eq!(parse_delivery_cursor(&delivery_cursor(delivery)).unwrap(), delivery);
+        let delivery = DeliveryPosition {
+            at_nanos: 1_795_860_935_000_000_001,
+            event: EventId::parse("hold.created:h1").unwrap(),
+        };
+        assert_eq!(parse_delivery_cursor(&delivery_cursor(&delivery)).unwrap(), delivery);
+        assert!(parse_delivery_cursor(&encode("d1:D#17#hold.created:h1".into())).is_err());
         assert!(parse_delivery_cursor(&event_cursor(&event)).is_err());
         let endpoint = EndpointId::generate();
         assert_eq!(parse_endpoint_cursor(&endpoint_cursor(&endpoint)).unwrap(), endpoint);

@@ -4,31 +4,31 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
+use ledger::port::{EventFilter, StoreError, StoredEvent};
 use ledger::{EventId, EventType, LedgerError};
-use ledger_dynamodb::{EventFilter, StoredEvent};
 use serde_json::value::RawValue;
 use std::collections::HashMap;
 use time::OffsetDateTime;
 
 use crate::body::ListBody;
 use crate::cursor;
-use crate::extract::{Instants, ListParams, Tenant, invalid};
+use crate::extract::{Instants, PageParams, invalid};
 use crate::observe::record;
 use crate::problem::ApiError;
+use crate::rate_limit::Admitted;
 use crate::state::AppState;
 
 fn raw(event: StoredEvent) -> Result<Box<RawValue>, ApiError> {
-    RawValue::from_string(event.body)
-        .map_err(|e| ApiError::Store(ledger_dynamodb::StoreError::Corrupt(e.to_string())))
+    RawValue::from_string(event.body).map_err(|e| ApiError::Store(StoreError::Corrupt(e.to_string())))
 }
 
 /// `GET /v1/events?type=…&from=…&to=…`: `from` inclusive, `to` exclusive, both RFC 3339.
 pub async fn list_events(
     State(app): State<AppState>,
-    Tenant(tenant): Tenant,
+    Admitted(tenant): Admitted,
     Query(query): Query<HashMap<String, String>>,
     instants: Instants,
-    page: ListParams,
+    page: PageParams,
 ) -> Result<Json<ListBody<Box<RawValue>>>, ApiError> {
     let kind = query
         .get("type")
@@ -43,7 +43,7 @@ pub async fn list_events(
     let before = page.cursor.as_deref().map(cursor::parse_event_cursor).transpose()?;
     let found = app
         .store
-        .list_events(&tenant, &filter, page.limit, before.as_ref(), OffsetDateTime::now_utc())
+        .list_events(&tenant, &filter, page.size, before.as_ref(), OffsetDateTime::now_utc())
         .await?;
     Ok(Json(ListBody {
         data: found.items.into_iter().map(raw).collect::<Result<_, _>>()?,
@@ -53,11 +53,11 @@ pub async fn list_events(
 
 pub async fn get_event(
     State(app): State<AppState>,
-    Tenant(tenant): Tenant,
+    Admitted(tenant): Admitted,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = EventId::parse(&id).map_err(|e| ApiError::from(LedgerError::invalid("id", e)))?;
-    let event = app.store.get_event(&tenant, &id).await?;
+    let event = app.store.get_event(&tenant, &id, OffsetDateTime::now_utc()).await?;
     record("eventId", &event.id.to_string());
     Ok(Json(raw(event)?).into_response())
 }

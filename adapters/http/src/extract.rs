@@ -19,16 +19,12 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_BATCH_BODY_BYTES: usize = 1024 * 1024;
 
 /// The tenant named by a claim of the bearer token that API Gateway's JWT authorizer verified (the
-/// local stack plays that part), admitted by its request limit for one operation. No verified
-/// claim, no tenant: 401; over its limit: 429 (`limit::spend`).
+/// local stack plays that part). No verified claim, no tenant: 401. Not charged to its rate limit:
+/// a route takes [`Admitted`](crate::rate_limit::Admitted) for that, or charges per transfer
+/// (`rate_limit::spend`) once its body parses.
 pub struct Tenant(pub TenantId);
 
-/// The same tenant, not charged yet: for the routes whose request is as many operations as the
-/// transfers its body holds (batches, linked chains). Their handler charges it once the body
-/// parses, before anything is written (`limit::spend`).
-pub struct SubmittingTenant(pub TenantId);
-
-impl<S> FromRequestParts<S> for SubmittingTenant
+impl<S> FromRequestParts<S> for Tenant
 where
     AppState: FromRef<S>,
     S: Send + Sync,
@@ -44,20 +40,6 @@ where
         let tenant =
             claim.and_then(|raw| TenantId::parse(raw.as_str()).ok()).ok_or(ApiError::Unauthorized)?;
         crate::observe::record("tenant", tenant.as_str());
-        Ok(SubmittingTenant(tenant))
-    }
-}
-
-impl<S> FromRequestParts<S> for Tenant
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let SubmittingTenant(tenant) = SubmittingTenant::from_request_parts(parts, state).await?;
-        crate::limit::spend(&AppState::from_ref(state), &tenant, 1).await?;
         Ok(Tenant(tenant))
     }
 }
@@ -130,31 +112,32 @@ fn named_field(message: &str) -> Option<String> {
     rest.split_once('`').map(|(name, _)| name.to_owned())
 }
 
-/// `limit` (1-100, default 25) and the opaque `cursor` of a list.
-pub struct ListParams {
-    pub limit: u16,
+/// A list's page: its size (the query's `limit`, 1-100, default 25) and the opaque `cursor` a
+/// previous page returned.
+pub struct PageParams {
+    pub size: u16,
     pub cursor: Option<String>,
 }
 
-pub const DEFAULT_LIMIT: u16 = 25;
-pub const MAX_LIMIT: u16 = 100;
+pub const DEFAULT_PAGE_SIZE: u16 = 25;
+pub const MAX_PAGE_SIZE: u16 = 100;
 
-impl<S: Send + Sync> FromRequestParts<S> for ListParams {
+impl<S: Send + Sync> FromRequestParts<S> for PageParams {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Query(raw) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map_err(|_| invalid("query", "is not a valid query string"))?;
-        let limit = match raw.get("limit") {
-            None => DEFAULT_LIMIT,
-            Some(v) => v
-                .parse::<u16>()
-                .ok()
-                .filter(|l| (1..=MAX_LIMIT).contains(l))
-                .ok_or_else(|| invalid("limit", &format!("must be an integer from 1 to {MAX_LIMIT}")))?,
+        let size = match raw.get("limit") {
+            None => DEFAULT_PAGE_SIZE,
+            Some(v) => {
+                v.parse::<u16>().ok().filter(|l| (1..=MAX_PAGE_SIZE).contains(l)).ok_or_else(|| {
+                    invalid("limit", &format!("must be an integer from 1 to {MAX_PAGE_SIZE}"))
+                })?
+            }
         };
-        Ok(ListParams { limit, cursor: raw.get("cursor").cloned() })
+        Ok(PageParams { size, cursor: raw.get("cursor").cloned() })
     }
 }
 
@@ -186,6 +169,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Instants {
             .map_err(|_| invalid("query", "is not a valid query string"))?;
         Ok(Instants(raw))
     }
+}
+
+/// An id from the path, or a `400` naming `id`.
+pub fn path_id<T>(
+    raw: String,
+    parse: impl FnOnce(String) -> Result<T, ledger::FieldError>,
+) -> Result<T, ApiError> {
+    parse(raw).map_err(|e| LedgerError::invalid("id", e).into())
 }
 
 pub fn invalid(field: &str, reason: &str) -> ApiError {

@@ -1,19 +1,20 @@
 //! The ledger's HTTP API. One axum router, served by the Lambda function (API Gateway HTTP API,
 //! payload v2) and by the local stack, so both run the same code.
 
-mod batches;
+mod accounts;
 pub mod body;
 pub mod cursor;
 pub mod etag;
 mod events;
 pub mod extract;
-mod handlers;
-pub mod limit;
 pub mod observe;
 pub mod prefer;
 pub mod problem;
+pub mod rate_limit;
 pub mod respond;
 mod state;
+mod submissions;
+mod transfers;
 mod webhooks;
 
 use axum::Router;
@@ -27,17 +28,17 @@ pub use state::AppState;
 /// tests check their documents against `routes()`, so the three cannot drift apart.
 fn route_table() -> [(&'static str, &'static str, MethodRouter<AppState>); 22] {
     [
-        ("POST", "/v1/accounts", post(handlers::create_account)),
-        ("GET", "/v1/accounts", get(handlers::list_accounts)),
-        ("GET", "/v1/accounts/{id}", get(handlers::get_account)),
-        ("GET", "/v1/accounts/{id}/entries", get(handlers::list_entries)),
-        ("GET", "/v1/accounts/{id}/balance", get(handlers::get_balance_at)),
-        ("GET", "/v1/accounts/{id}/statement", get(handlers::get_statement)),
-        ("POST", "/v1/transfers", post(handlers::create_transfer)),
-        ("GET", "/v1/transfers/{id}", get(handlers::get_transfer)),
-        ("POST", "/v1/linked-transfers", post(handlers::create_linked)),
-        ("POST", "/v1/transfer-batches", post(batches::create_batch)),
-        ("GET", "/v1/transfer-batches/{id}", get(batches::get_batch)),
+        ("POST", "/v1/accounts", post(accounts::create_account)),
+        ("GET", "/v1/accounts", get(accounts::list_accounts)),
+        ("GET", "/v1/accounts/{id}", get(accounts::get_account)),
+        ("GET", "/v1/accounts/{id}/entries", get(accounts::list_entries)),
+        ("GET", "/v1/accounts/{id}/balance", get(accounts::get_balance_at)),
+        ("GET", "/v1/accounts/{id}/statement", get(accounts::get_statement)),
+        ("POST", "/v1/transfers", post(transfers::create_transfer)),
+        ("GET", "/v1/transfers/{id}", get(transfers::get_transfer)),
+        ("POST", "/v1/linked-transfers", post(transfers::create_linked)),
+        ("POST", "/v1/transfer-batches", post(submissions::create_batch)),
+        ("GET", "/v1/transfer-batches/{id}", get(submissions::get_batch)),
         ("GET", "/v1/events", get(events::list_events)),
         ("GET", "/v1/events/{id}", get(events::get_event)),
         ("POST", "/v1/webhook-endpoints", post(webhooks::create_endpoint)),
@@ -64,8 +65,8 @@ pub fn router(state: AppState) -> Router {
         router = router.route(path, handler);
     }
     router
-        .fallback(handlers::route_not_found)
-        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .fallback(problem::route_not_found)
+        .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(axum::middleware::from_fn(etag::revalidate))
         .layer(axum::middleware::from_fn(observe::observe))
         .with_state(state)

@@ -1,7 +1,7 @@
 //! The middleware around every request: it opens the span whose fields every log line of the request
 //! carries (function, correlation id, then tenant and ids as handlers learn them), answers with the
-//! correlation id, hands the trace context to handlers that queue work, and records the request's
-//! metrics.
+//! correlation id, runs the request in its trace context (what it writes records the correlation
+//! id; what it queues carries the context), and records the request's metrics.
 
 use std::time::Instant;
 
@@ -15,7 +15,7 @@ use ledger_telemetry::{CorrelationId, Function, TraceContext, metrics};
 use tracing::Instrument;
 use tracing::field::Empty;
 
-pub async fn observe(mut request: Request, next: Next) -> Response {
+pub async fn observe(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let correlation = CorrelationId::parse_or_generate(header(&request, CORRELATION_HEADER));
     // Lambda's context names the function's own X-Ray segment as the parent; the header only the
@@ -39,9 +39,8 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
         eventId = Empty,
         endpointId = Empty,
     );
-    request.extensions_mut().insert(TraceContext::new(correlation.clone(), xray));
-    let mut response =
-        correlation::scope(correlation.clone(), next.run(request)).instrument(span.clone()).await;
+    let trace = TraceContext::new(correlation.clone(), xray);
+    let mut response = correlation::scope(trace, next.run(request)).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     if let Ok(value) = HeaderValue::from_str(correlation.as_str()) {
         response.headers_mut().insert(CORRELATION_HEADER, value);

@@ -6,8 +6,8 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use std::time::Duration;
 
+use ledger::port::StoreError;
 use ledger::{LedgerError, RateLimit, RuleViolation};
-use ledger_dynamodb::StoreError;
 use serde::Serialize;
 
 /// Seconds a client should wait before retrying a 503.
@@ -233,4 +233,14 @@ impl IntoResponse for Problem {
         }
         response
     }
+}
+
+/// The answer to a path no route matches.
+pub async fn route_not_found() -> ApiError {
+    ApiError::RouteNotFound
+}
+
+/// The answer to a method a route does not take.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
-use ledger_dynamodb::Created;
+use ledger::port::Created;
 use ledger_telemetry::metrics;
 use serde::Serialize;
 

@@ -8,17 +8,18 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use ledger::webhook::{EndpointFields, EndpointUrl, SigningSecret, Subscription, UrlPolicy, WebhookEndpoint};
 use ledger::{EndpointId, EventId, LedgerError, TenantId};
-use ledger_dynamodb::webhooks::Delivery;
-use ledger_dynamodb::{EventFilter, StoreError};
-use ledger_sqs::deliveries::{DeliveryJob, DeliveryQueue};
+use std::sync::Arc;
+
+use ledger::port::{Delivery, DeliveryJob, EventFilter, StoreError, WebhookQueue};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::body::ListBody;
 use crate::cursor;
-use crate::extract::{JsonBody, ListParams, Tenant, invalid};
+use crate::extract::{JsonBody, PageParams, invalid};
 use crate::observe::record;
 use crate::problem::ApiError;
+use crate::rate_limit::Admitted;
 use crate::state::AppState;
 
 /// The most events one replay request queues; the answer's cursor carries on.
@@ -26,7 +27,7 @@ pub const MAX_REPLAY: usize = 1_000;
 /// Attempts to write a change over an endpoint that others change at the same time.
 const REPLACE_ATTEMPTS: u32 = 5;
 
-fn webhooks(app: &AppState) -> Result<&(DeliveryQueue, UrlPolicy), ApiError> {
+fn webhooks(app: &AppState) -> Result<&(Arc<dyn WebhookQueue>, UrlPolicy), ApiError> {
     app.webhooks.as_ref().ok_or_else(|| {
         StoreError::Unavailable("webhooks are not configured in this deployment".into()).into()
     })
@@ -53,7 +54,7 @@ struct WithSecret<'a> {
 
 pub async fn create_endpoint(
     State(app): State<AppState>,
-    Tenant(tenant): Tenant,
+    Admitted(tenant): Admitted,
     JsonBody(body): JsonBody<EndpointFields>,
 ) -> Result<Response, ApiError> {
     let (_, urls) = webhooks(&app)?;
@@ -69,17 +70,17 @@ pub async fn create_endpoint(
 
 pub async fn list_endpoints(
     State(app): State<AppState>,
-    Tenant(tenant): Tenant,
-    page: ListParams,
+    Admitted(tenant): Admitted,
+    page: PageParams,
 ) -> Result<Json<ListBody<WebhookEndpoint>>, ApiError> {
     let after = page.cursor.as_deref().map(cursor::parse_endpoint_cursor).transpose()?;
-    let found = app.store.list_endpoints(&tenant, page.limit, after.as_ref()).await?;
+    let found = app.store.list_endpoints(&tenant, page.size, after.as_ref()).await?;
     Ok(Json(ListBody { data: found.items, next_cursor: found.next.as_ref().map(cursor::endpoint_cursor) }))
 }
 
 pub async fn get_endpoint(
     State(app): State<AppState>,
-    Tenant(tenant): Tenant,
+    Admitted(tenant): Admitted,
     Path(id): Path<String>,
 ) -> Result<Json<WebhookEndpoint>, ApiError> {
     let id = endpoint_id(id)?;
@@ -88,7 +89,7 @@ pub async fn get_endpoint(
 
 pub async fn delete_endpoint(
     State(app): State<AppState>,
-    Tenant(tenant): Tenant,
+    Admitted(tenant): Admitted,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = endpoint_id(id)?;
@@ -131,7 +132,7 @@ async fn replace(
 
 pub async fn update_endpoint(
     State(app): State<AppState>,
-    Tenant(tenant): Tenant,
+    Admitted(tenant): Admitted,
     Path(id): Path<String>,
     JsonBody(changes): JsonBody<EndpointChanges>,
 ) -> Result<Json<WebhookEndpoint>, ApiError> {
@@ -184,7 +185,7 @@ pub async fn update_endpoint(
 
 pub async fn rotate_secret(
     State(app): State<AppState>,
-    Tenant(tenant): Tenant,
+    Admitted(tenant): Admitted,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = endpoint_id(id)?;
@@ -238,17 +239,17 @@ impl From<Delivery> for DeliveryBody {
 
 pub async fn list_deliveries(
     State(app): State<AppState>,
-    Tenant(tenant): Tenant,
+    Admitted(tenant): Admitted,
     Path(id): Path<String>,
-    page: ListParams,
+    page: PageParams,
 ) -> Result<Json<ListBody<DeliveryBody>>, ApiError> {
     let id = endpoint_id(id)?;
     app.store.get_endpoint(&tenant, &id).await?;
     let before = page.cursor.as_deref().map(cursor::parse_delivery_cursor).transpose()?;
-    let found = app.store.list_deliveries(&tenant, &id, page.limit, before.as_deref()).await?;
+    let found = app.store.list_deliveries(&tenant, &id, page.size, before.as_ref()).await?;
     Ok(Json(ListBody {
         data: found.items.into_iter().map(DeliveryBody::from).collect(),
-        next_cursor: found.next.as_deref().map(cursor::delivery_cursor),
+        next_cursor: found.next.as_ref().map(cursor::delivery_cursor),
     }))
 }
 
@@ -270,7 +271,7 @@ struct Queued {
 /// with attempts of its own (whatever became of earlier ones).
 pub async fn redeliver(
     State(app): State<AppState>,
-    Tenant(tenant): Tenant,
+    Admitted(tenant): Admitted,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Redeliver>,
 ) -> Result<Response, ApiError> {
@@ -282,7 +283,7 @@ pub async fn redeliver(
     if !endpoint.enabled {
         return Err(invalid("id", "names a disabled endpoint: enable it first (PATCH enabled: true)"));
     }
-    let event = app.store.get_event(&tenant, &event_id).await?;
+    let event = app.store.get_event(&tenant, &event_id, OffsetDateTime::now_utc()).await?;
     let job = DeliveryJob { tenant, endpoint: id, event: event.id, since: OffsetDateTime::now_utc() };
     queue.enqueue(std::slice::from_ref(&job)).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
     tracing::info!(eventId = %job.event, "redelivery queued");
@@ -302,7 +303,7 @@ pub struct Replay {
 /// up to `MAX_REPLAY` a request (newest first; `next_cursor` carries on).
 pub async fn replay(
     State(app): State<AppState>,
-    Tenant(tenant): Tenant,
+    Admitted(tenant): Admitted,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Replay>,
 ) -> Result<Response, ApiError> {

@@ -202,7 +202,12 @@ async fn an_event_records_the_request_that_caused_it_even_through_the_queue() {
     let tenant = ledger::TenantId::parse("acme").unwrap();
     for (id, correlation) in [("transfer.committed:now", "order-1"), ("transfer.committed:later", "order-2")]
     {
-        let stored = api.stack.store.get_event(&tenant, &ledger::EventId::parse(id).unwrap()).await.unwrap();
+        let stored = api
+            .stack
+            .store
+            .get_event(&tenant, &ledger::EventId::parse(id).unwrap(), time::OffsetDateTime::now_utc())
+            .await
+            .unwrap();
         assert_eq!(stored.correlation_id.as_deref(), Some(correlation), "{id}");
     }
 }

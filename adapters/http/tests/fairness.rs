@@ -8,9 +8,8 @@ use harness::client::transfer_body as t;
 use harness::stack::{fresh_stack, fresh_stack_with};
 use harness::{Api, StackOptions};
 use http::StatusCode;
+use ledger::port::{TransferQueue, Work};
 use ledger::{RateLimit, Submission, TenantId, TransferId};
-use ledger_sqs::Work;
-use ledger_telemetry::{CorrelationId, TraceContext};
 use serde_json::json;
 
 fn work(tenant: &str, transfer: &str) -> Work {
@@ -23,9 +22,8 @@ fn work(tenant: &str, transfer: &str) -> Work {
 #[tokio::test]
 async fn a_quiet_tenants_messages_pass_a_noisy_tenants_backlog() {
     let stack = fresh_stack().await;
-    let trace = TraceContext::new(CorrelationId::generate(), None);
     for i in 0..60 {
-        stack.queue.send(&work("noisy", &format!("n{i}")), &trace).await.unwrap();
+        stack.queue.send(&work("noisy", &format!("n{i}"))).await.unwrap();
     }
     let receive = |n: i32| {
         stack
@@ -41,7 +39,7 @@ async fn a_quiet_tenants_messages_pass_a_noisy_tenants_backlog() {
         + receive(10).await.unwrap().messages.unwrap_or_default().len();
     assert_eq!(first, 20);
     for i in 0..5 {
-        stack.queue.send(&work("quiet", &format!("q{i}")), &trace).await.unwrap();
+        stack.queue.send(&work("quiet", &format!("q{i}"))).await.unwrap();
     }
     let next = receive(10).await.unwrap().messages.unwrap_or_default();
     let tenants: Vec<Work> = next.iter().map(|m| Work::parse(m.body().unwrap()).unwrap()).collect();
@@ -147,6 +145,6 @@ async fn a_limit_the_store_cannot_check_fails_closed() {
     let batch = json!({"id": "b", "transfers": [t("b-1", "bank", "alice", 1)]});
     let refused = api.post("/v1/transfer-batches", "acme", batch).await;
     assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE, "{}", refused.body);
-    let claimed = api.stack.dynamodb.scan().table_name(api.stack.store.table()).send().await.unwrap();
+    let claimed = api.stack.dynamodb.scan().table_name(&api.stack.table).send().await.unwrap();
     assert_eq!(claimed.count(), 0, "{:?}", claimed.items());
 }

@@ -91,7 +91,7 @@ fn request() -> impl Strategy<Value = (String, String, Vec<u8>)> {
 }
 
 async fn items(api: &Api) -> i32 {
-    let scan = api.stack.dynamodb.scan().table_name(api.stack.store.table()).select("COUNT".into());
+    let scan = api.stack.dynamodb.scan().table_name(&api.stack.table).select("COUNT".into());
     scan.send().await.unwrap().count()
 }
 

@@ -167,7 +167,7 @@ async fn an_expired_hold_reads_expired_at_once_and_the_sweeper_releases_the_othe
     assert_eq!(totals(&api, "bob").await, (0, 0, 0, 0));
     assert_eq!(api.get("/v1/transfers/h2", "acme").await.body["status"], "expired");
     // Swept once: the listings are gone, a second sweep finds nothing.
-    assert_eq!(api.stack.sweep(OffsetDateTime::now_utc()).await.unwrap(), ledger_dynamodb::Sweep::default());
+    assert_eq!(api.stack.sweep(OffsetDateTime::now_utc()).await.unwrap(), ledger::port::Sweep::default());
     let effects: Vec<_> = api
         .all_entries("acme", "bob")
         .await

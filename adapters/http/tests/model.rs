@@ -34,9 +34,8 @@ use std::time::{Duration, Instant};
 use harness::client::transfer_body;
 use harness::{Api, FaultPlan, Reply, StackOptions, fresh_stack_with};
 use http::StatusCode;
+use ledger::port::{TransferQueue, Work};
 use ledger::{BatchId, Submission, TenantId};
-use ledger_sqs::Work;
-use ledger_telemetry::{CorrelationId, TraceContext};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -903,7 +902,6 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
         let (api, copies, stop) = (api.clone(), copies.clone(), stop.clone());
         tokio::spawn(async move {
             let mut sent = 0;
-            let trace = TraceContext::new(CorrelationId::generate(), None);
             while !stop.load(Ordering::Relaxed) {
                 let batch = copies.lock().await.pop();
                 match batch {
@@ -912,7 +910,7 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
                             tenant: TenantId::parse(TENANT).unwrap(),
                             submission: Submission::Batch(BatchId::parse(id).unwrap()),
                         };
-                        api.stack.queue.send(&work, &trace).await.unwrap();
+                        api.stack.queue.send(&work).await.unwrap();
                         sent += 1;
                     }
                     None => tokio::time::sleep(Duration::from_millis(200)).await,

@@ -10,9 +10,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use harness::Api;
 use harness::client::transfer_body as t;
 use http::StatusCode;
+use ledger::port::{TransferQueue, Work};
 use ledger::{BatchId, Submission, TenantId};
-use ledger_sqs::Work;
-use ledger_telemetry::{CorrelationId, TraceContext};
 use serde_json::{Value, json};
 
 async fn accounts(api: &Api, funded: &[(&str, u64)]) {
@@ -84,9 +83,8 @@ fn work(batch: &str) -> Work {
 }
 
 async fn send_copies(api: &Api, work: &Work, copies: usize) {
-    let trace = TraceContext::new(CorrelationId::generate(), None);
     for _ in 0..copies {
-        api.stack.queue.send(work, &trace).await.unwrap();
+        api.stack.queue.send(work).await.unwrap();
     }
 }
 
@@ -317,7 +315,7 @@ async fn a_hot_account_costs_far_fewer_writes_than_transfers() {
         .stack
         .dynamodb
         .get_item()
-        .table_name(api.stack.store.table())
+        .table_name(&api.stack.table)
         .key("pk", AttributeValue::S("T#acme#A#merchant".into()))
         .key("sk", AttributeValue::S("B".into()))
         .send()

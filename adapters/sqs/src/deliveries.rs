@@ -1,63 +1,32 @@
-//! The webhook delivery queue. A message is one event to deliver to one endpoint, by ids (the
-//! deliverer reads both, so a late or repeated message delivers what is current, once). Its
-//! `MessageGroupId` is the endpoint: SQS's fair queue then serves the other endpoints first while
-//! one endpoint's messages pile up in flight (a slow or failing endpoint). A retry is the same
-//! message made invisible until its time (`ChangeMessageVisibility`, under 12 hours a time).
+//! The webhook queue on SQS. A message is one event to deliver to one endpoint, by ids
+//! (`ledger::port::DeliveryJob`: the deliverer reads both, so a late or repeated message delivers
+//! what is current, once). Its `MessageGroupId` is the endpoint: SQS's fair queue then serves the
+//! other endpoints first while one endpoint's messages pile up in flight (a slow or failing
+//! endpoint). A retry is the same message made invisible until its time
+//! (`ChangeMessageVisibility`, under 12 hours a time).
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use ledger::{EndpointId, EventId, TenantId};
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use ledger::port::{DeliveryJob, QueueError, WebhookQueue};
 
-use crate::{LazyClient, SendError};
+use crate::{LazyClient, refused};
 
 /// The longest wait one visibility change asks for: SQS allows 12 hours counted from the
 /// message's receipt, and some of that has passed by the time the deliverer asks. A longer wait
 /// is made of several.
 pub const MAX_INVISIBLE: Duration = Duration::from_secs(11 * 3600 + 50 * 60);
 
-/// One delivery to make: `{"tenant": …, "endpoint": …, "event": …, "since": …}`. `since` is when
-/// it was asked for (the event's publishing, a redelivery, a replay): attempts before it belong to
-/// an earlier delivery of the same event.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeliveryJob {
-    pub tenant: TenantId,
-    pub endpoint: EndpointId,
-    #[serde(with = "event_id")]
-    pub event: EventId,
-    #[serde(with = "time::serde::rfc3339")]
-    pub since: OffsetDateTime,
-}
-
-mod event_id {
-    use ledger::EventId;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(id: &EventId, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(id)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<EventId, D::Error> {
-        EventId::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
-
-impl DeliveryJob {
-    pub fn parse(body: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(body)
-    }
-}
-
+/// The webhook queue on SQS.
 #[derive(Clone, Debug)]
-pub struct DeliveryQueue {
+pub struct SqsWebhookQueue {
     client: LazyClient,
     url: String,
 }
 
-impl DeliveryQueue {
+impl SqsWebhookQueue {
     pub fn new(client: Client, url: impl Into<String>) -> Self {
         Self::on_first_send(move || client, url)
     }
@@ -71,20 +40,37 @@ impl DeliveryQueue {
         &self.url
     }
 
-    /// Enqueues `jobs`, 10 a call; entries SQS refuses are sent again, a few times.
-    pub async fn enqueue(&self, jobs: &[DeliveryJob]) -> Result<(), SendError> {
+    /// Keeps a received message invisible for `wait` (at most `MAX_INVISIBLE`) from now.
+    pub async fn postpone(&self, receipt_handle: &str, wait: Duration) -> Result<(), QueueError> {
+        let seconds = wait.min(MAX_INVISIBLE).as_secs().max(1);
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(i32::try_from(seconds).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(refused)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl WebhookQueue for SqsWebhookQueue {
+    /// 10 a call; entries SQS refuses are sent again, a few times.
+    async fn enqueue(&self, jobs: &[DeliveryJob]) -> Result<(), QueueError> {
         for chunk in jobs.chunks(10) {
             let mut pending: Vec<SendMessageBatchRequestEntry> = chunk
                 .iter()
                 .enumerate()
                 .map(|(i, job)| {
-                    let body = serde_json::to_string(job).map_err(|e| SendError(e.to_string()))?;
+                    let body = serde_json::to_string(job).map_err(|e| QueueError(e.to_string()))?;
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
                         .message_body(body)
                         .message_group_id(job.endpoint.as_str())
                         .build()
-                        .map_err(|e| SendError(e.to_string()))
+                        .map_err(|e| QueueError(e.to_string()))
                 })
                 .collect::<Result<_, _>>()?;
             for attempt in 0..4u32 {
@@ -101,28 +87,14 @@ impl DeliveryQueue {
                     .set_entries(Some(pending.clone()))
                     .send()
                     .await
-                    .map_err(|e| SendError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+                    .map_err(refused)?;
                 let failed: Vec<&str> = out.failed.iter().map(|f| f.id.as_str()).collect();
                 pending.retain(|entry| failed.contains(&entry.id.as_str()));
             }
             if !pending.is_empty() {
-                return Err(SendError(format!("{} deliveries refused by SQS", pending.len())));
+                return Err(QueueError(format!("{} deliveries refused by SQS", pending.len())));
             }
         }
-        Ok(())
-    }
-
-    /// Keeps a received message invisible for `wait` (at most `MAX_INVISIBLE`) from now.
-    pub async fn postpone(&self, receipt_handle: &str, wait: Duration) -> Result<(), SendError> {
-        let seconds = wait.min(MAX_INVISIBLE).as_secs().max(1);
-        self.client
-            .change_message_visibility()
-            .queue_url(&self.url)
-            .receipt_handle(receipt_handle)
-            .visibility_timeout(i32::try_from(seconds).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(|e| SendError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
         Ok(())
     }
 }

@@ -1,43 +1,30 @@
-//! The transfer queue on SQS. A message is one submission to settle: a batch, or a transfer sent
-//! with `Prefer: respond-async`. It carries ids only; what to apply, and in which order, the worker
-//! reads from the store, so a duplicate, late or redriven message is harmless. Each message carries
-//! the request's correlation id (a message attribute) and X-Ray trace header (the `AWSTraceHeader`
-//! system attribute), so the worker's logs and trace join the API's. Its `MessageGroupId` is the
-//! tenant: on a standard queue that makes SQS a fair queue, which delivers quiet tenants' messages
-//! first while one tenant has a backlog, with no FIFO limits (no ordering, no throughput cap).
+//! The queues of the port (`ledger::port::{TransferQueue, WebhookQueue}`) on SQS.
+//!
+//! The transfer queue: a message is one submission to settle (`ledger::port::Work`): a batch, or a
+//! transfer or chain sent with `Prefer: respond-async`. Each message carries the request's
+//! correlation id (a message attribute) and X-Ray trace header (the `AWSTraceHeader` system
+//! attribute), so the worker's logs and trace join the API's. Its `MessageGroupId` is the tenant:
+//! on a standard queue that makes SQS a fair queue, which delivers quiet tenants' messages first
+//! while one tenant has a backlog, with no FIFO limits (no ordering, no throughput cap).
 
 pub mod deliveries;
 
 use std::sync::{Arc, LazyLock};
 
+use async_trait::async_trait;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse};
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{
     MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
 };
-use ledger::{Submission, TenantId};
-use ledger_telemetry::TraceContext;
-use ledger_telemetry::correlation::CORRELATION_ATTRIBUTE;
-use serde::{Deserialize, Serialize};
+use ledger::port::{QueueError, TransferQueue, Work};
+use ledger_telemetry::correlation::{CORRELATION_ATTRIBUTE, current_trace};
+use ledger_telemetry::{CorrelationId, TraceContext};
 
-/// The body of one message: `{"tenant": "acme", "batch": "b1"}` or `{"tenant": "acme", "transfer": "t1"}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Work {
-    pub tenant: TenantId,
-    #[serde(flatten)]
-    pub submission: Submission,
+/// An SDK error as the port reports a queue's refusal.
+pub(crate) fn refused<E: std::error::Error + 'static>(err: E) -> QueueError {
+    QueueError(aws_sdk_sqs::error::DisplayErrorContext(err).to_string())
 }
-
-impl Work {
-    pub fn parse(body: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(body)
-    }
-}
-
-/// The queue did not take a message.
-#[derive(Debug, thiserror::Error)]
-#[error("the transfer queue did not take the message: {0}")]
-pub struct SendError(pub(crate) String);
 
 type MakeClient = Box<dyn FnOnce() -> Client + Send>;
 
@@ -79,13 +66,14 @@ pub fn batch_response(failed: impl IntoIterator<Item = String>) -> SqsBatchRespo
     response
 }
 
+/// The transfer queue on SQS.
 #[derive(Clone, Debug)]
-pub struct TransferQueue {
+pub struct SqsTransferQueue {
     client: LazyClient,
     url: String,
 }
 
-impl TransferQueue {
+impl SqsTransferQueue {
     pub fn new(client: Client, url: impl Into<String>) -> Self {
         Self::on_first_send(move || client, url)
     }
@@ -99,15 +87,20 @@ impl TransferQueue {
     pub fn url(&self) -> &str {
         &self.url
     }
+}
 
-    /// Sends one message (SendMessage; the SDK retries transient errors).
-    pub async fn send(&self, work: &Work, trace: &TraceContext) -> Result<(), SendError> {
-        let body = serde_json::to_string(work).map_err(|e| SendError(e.to_string()))?;
+#[async_trait]
+impl TransferQueue for SqsTransferQueue {
+    /// One SendMessage (the SDK retries transient errors), with the sender's trace context (a new
+    /// correlation id if it runs in none).
+    async fn send(&self, work: &Work) -> Result<(), QueueError> {
+        let trace = current_trace().unwrap_or_else(|| TraceContext::new(CorrelationId::generate(), None));
+        let body = serde_json::to_string(work).map_err(|e| QueueError(e.to_string()))?;
         let correlation = MessageAttributeValue::builder()
             .data_type("String")
             .string_value(trace.correlation.as_str())
             .build()
-            .map_err(|e| SendError(e.to_string()))?;
+            .map_err(|e| QueueError(e.to_string()))?;
         let xray = trace.xray.as_ref().and_then(|header| {
             MessageSystemAttributeValue::builder().data_type("String").string_value(header).build().ok()
         });
@@ -122,7 +115,7 @@ impl TransferQueue {
             }))
             .send()
             .await
-            .map_err(|e| SendError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(refused)?;
         Ok(())
     }
 }
@@ -130,6 +123,7 @@ impl TransferQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ledger::{Submission, TenantId};
 
     #[test]
     fn a_message_names_its_submission_by_kind() {

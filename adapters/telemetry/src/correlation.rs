@@ -46,21 +46,6 @@ impl fmt::Display for CorrelationId {
     }
 }
 
-tokio::task_local! {
-    static CURRENT: CorrelationId;
-}
-
-/// Runs `work` as caused by the request `id`: what it writes (an event, a queued claim) records
-/// the id, so the work's consequences can be traced back to it.
-pub async fn scope<F: std::future::Future>(id: CorrelationId, work: F) -> F::Output {
-    CURRENT.scope(id, work).await
-}
-
-/// The id of the request the running work serves, if it runs in a `scope`.
-pub fn current() -> Option<CorrelationId> {
-    CURRENT.try_with(Clone::clone).ok()
-}
-
 /// What a request hands on to the work it queues.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceContext {
@@ -73,6 +58,27 @@ impl TraceContext {
     pub fn new(correlation: CorrelationId, xray: Option<String>) -> Self {
         Self { correlation, xray }
     }
+}
+
+tokio::task_local! {
+    static CURRENT: TraceContext;
+}
+
+/// Runs `work` as caused by the request `trace` names: what it writes (an event, a queued claim)
+/// records its correlation id, and what it queues carries the whole context, so the work's
+/// consequences can be traced back to it.
+pub async fn scope<F: std::future::Future>(trace: TraceContext, work: F) -> F::Output {
+    CURRENT.scope(trace, work).await
+}
+
+/// The id of the request the running work serves, if it runs in a `scope`.
+pub fn current() -> Option<CorrelationId> {
+    CURRENT.try_with(|trace| trace.correlation.clone()).ok()
+}
+
+/// The whole context of the request the running work serves, if it runs in a `scope`.
+pub fn current_trace() -> Option<TraceContext> {
+    CURRENT.try_with(Clone::clone).ok()
 }
 
 #[cfg(test)]

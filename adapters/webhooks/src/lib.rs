@@ -11,8 +11,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use ledger::port::StoredEvent;
 use ledger::webhook::{UrlPolicy, WebhookEndpoint, is_public};
-use ledger_dynamodb::StoredEvent;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use time::OffsetDateTime;
 

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use harness::receiver::{Receiver, Reply};
+use ledger::port::StoredEvent;
 use ledger::webhook::{EndpointFields, EndpointUrl, SigningSecret, UrlPolicy, WebhookEndpoint};
-use ledger_dynamodb::StoredEvent;
 use ledger_webhooks::{MAX_ANSWER, WebhookClient};
 use time::OffsetDateTime;
 

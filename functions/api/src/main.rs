@@ -1,13 +1,14 @@
 //! The API function: read the configuration and build the clients once per execution environment
-//! (the store's at init, the queue's at its first send), then serve the
-//! router for every event.
+//! (the store's at init, the queues' at their first send), then serve the router for every event.
+
+use std::sync::Arc;
 
 use ledger_config::ApiConfig;
 use ledger_dynamodb::DynamoStore;
 use ledger_dynamodb::client::{config_loader, dynamodb_client};
 use ledger_http::AppState;
-use ledger_sqs::TransferQueue;
-use ledger_sqs::deliveries::DeliveryQueue;
+use ledger_sqs::SqsTransferQueue;
+use ledger_sqs::deliveries::SqsWebhookQueue;
 use ledger_telemetry::Function;
 
 #[tokio::main]
@@ -16,14 +17,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let metrics = ledger_telemetry::init(Function::Api, &config.telemetry)?;
     let sdk = config_loader().load().await;
     let store = DynamoStore::new(dynamodb_client(&sdk), config.table_name);
-    let for_deliveries = sdk.clone();
-    let queue = TransferQueue::on_first_send(move || aws_sdk_sqs::Client::new(&sdk), config.queue_url);
-    let deliveries = DeliveryQueue::on_first_send(
-        move || aws_sdk_sqs::Client::new(&for_deliveries),
+    let for_webhooks = sdk.clone();
+    let queue = SqsTransferQueue::on_first_send(move || aws_sdk_sqs::Client::new(&sdk), config.queue_url);
+    let webhooks = SqsWebhookQueue::on_first_send(
+        move || aws_sdk_sqs::Client::new(&for_webhooks),
         config.webhook_queue_url,
     );
-    let state = AppState::new(store, queue, config.tenant_claim)
-        .with_tenant_limit(config.tenant_limit)
-        .with_webhooks(deliveries, config.webhook_urls);
+    let state = AppState::new(Arc::new(store), Arc::new(queue), config.tenant_claim)
+        .with_rate_limit(config.tenant_limit)
+        .with_webhooks(Arc::new(webhooks), config.webhook_urls);
     ledger_telemetry::lambda::run_http(metrics, ledger_http::router(state)).await
 }

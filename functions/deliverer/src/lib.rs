@@ -15,14 +15,14 @@
 //! slow endpoint holds only its own.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use ledger::EndpointId;
+use ledger::port::{Attempt, DeliveryJob, DeliveryStatus, Lease, Store, StoreError, StoredEvent};
 use ledger::webhook::{DISABLE_AFTER_FAILING, Verdict, WebhookEndpoint, next_attempt_in};
-use ledger::{EndpointId, LedgerError};
-use ledger_dynamodb::webhooks::{Attempt, DeliveryStatus, Lease};
-use ledger_dynamodb::{DynamoStore, StoreError, StoredEvent};
-use ledger_sqs::deliveries::{DeliveryJob, DeliveryQueue};
+use ledger_sqs::deliveries::SqsWebhookQueue;
 use ledger_telemetry::metrics;
 use ledger_webhooks::WebhookClient;
 use time::OffsetDateTime;
@@ -33,8 +33,9 @@ use tracing::{Instrument, Span};
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
 pub struct Deliverer {
-    pub store: DynamoStore,
-    pub queue: DeliveryQueue,
+    pub store: Arc<dyn Store>,
+    /// The queue its messages come from: a retry is the same message kept invisible until its time.
+    pub queue: SqsWebhookQueue,
     pub http: WebhookClient,
 }
 
@@ -103,16 +104,12 @@ impl Deliverer {
         let now = OffsetDateTime::now_utc();
         let endpoint = match self.store.get_endpoint(&job.tenant, &job.endpoint).await {
             Ok((endpoint, _)) => endpoint,
-            Err(StoreError::Ledger(LedgerError::NotFound { .. })) => {
-                return Ok(dropped("the endpoint is deleted"));
-            }
+            Err(err) if err.is_not_found() => return Ok(dropped("the endpoint is deleted")),
             Err(err) => return Err(err),
         };
-        let event = match self.store.get_event(&job.tenant, &job.event).await {
+        let event = match self.store.get_event(&job.tenant, &job.event, now).await {
             Ok(event) => event,
-            Err(StoreError::Ledger(LedgerError::NotFound { .. })) => {
-                return Ok(dropped("the event is past its retention"));
-            }
+            Err(err) if err.is_not_found() => return Ok(dropped("the event is past its retention")),
             Err(err) => return Err(err),
         };
         if !endpoint.enabled {

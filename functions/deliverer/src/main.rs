@@ -4,9 +4,11 @@
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 use ledger_config::DelivererConfig;
+use std::sync::Arc;
+
 use ledger_dynamodb::DynamoStore;
 use ledger_dynamodb::client::{config_loader, dynamodb_client};
-use ledger_sqs::deliveries::DeliveryQueue;
+use ledger_sqs::deliveries::SqsWebhookQueue;
 use ledger_telemetry::Function;
 use ledger_webhooks::WebhookClient;
 
@@ -16,8 +18,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let metrics = ledger_telemetry::init(Function::Deliverer, &config.telemetry)?;
     let sdk = config_loader().load().await;
     let deliverer = deliverer::Deliverer {
-        store: DynamoStore::new(dynamodb_client(&sdk), config.table_name),
-        queue: DeliveryQueue::new(aws_sdk_sqs::Client::new(&sdk), config.queue_url),
+        store: Arc::new(DynamoStore::new(dynamodb_client(&sdk), config.table_name)),
+        queue: SqsWebhookQueue::new(aws_sdk_sqs::Client::new(&sdk), config.queue_url),
         http: WebhookClient::new(config.url_policy, config.timeout)?,
     };
     let deliverer = &deliverer;

@@ -10,9 +10,8 @@ use harness::client::transfer_body as t;
 use harness::receiver::{Receiver, Reply};
 use harness::{Api, StackOptions, fresh_stack_with};
 use http::StatusCode;
+use ledger::port::{DeliveryJob, Lease};
 use ledger::{EndpointId, EventId, TenantId};
-use ledger_dynamodb::webhooks::Lease;
-use ledger_sqs::deliveries::DeliveryJob;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -206,7 +205,10 @@ async fn a_delivery_lease_is_held_by_one_until_released_or_over() {
     funded(&api).await;
     let store = &api.stack.store;
     let (tenant, endpoint) = (TenantId::parse("acme").unwrap(), EndpointId::parse("we_lease").unwrap());
-    let event = store.get_event(&tenant, &EventId::parse("account.opened:bank").unwrap()).await.unwrap();
+    let event = store
+        .get_event(&tenant, &EventId::parse("account.opened:bank").unwrap(), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
     let now = OffsetDateTime::now_utc();
     let until = now + Duration::from_secs(20);
     let lease = |at, until| store.lease_delivery(&tenant, &endpoint, &event, at, until);

@@ -13,27 +13,28 @@
 //! correlation id of the request that caused it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use aws_lambda_events::dynamodb::{Event, EventRecord};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use aws_sdk_dynamodb::types::AttributeValue;
-use ledger_dynamodb::DynamoStore;
-use ledger_dynamodb::StoredEvent;
-use ledger_dynamodb::events::event_from;
+use ledger::port::{DeliveryJob, Store, StoredEvent, WebhookQueue};
 use ledger_eventbridge::EventBus;
-use ledger_sqs::deliveries::{DeliveryJob, DeliveryQueue};
 use ledger_telemetry::metrics;
 use time::OffsetDateTime;
 use tracing::Span;
 
 /// What the publisher writes to: the bus, and the webhook queue (with the store, to find the
-/// endpoints).
+/// endpoints); and how it reads an event from a stream record (the store's own item format).
 #[derive(Clone, Debug)]
 pub struct Publisher {
     pub bus: EventBus,
-    pub store: DynamoStore,
-    pub deliveries: DeliveryQueue,
+    pub store: Arc<dyn Store>,
+    pub deliveries: Arc<dyn WebhookQueue>,
+    pub read_event: ReadEvent,
 }
+
+/// Reads the event a stream record's new image holds (`ledger_dynamodb::events::from_stream`).
+pub type ReadEvent = fn(&EventRecord) -> Result<StoredEvent, String>;
 
 /// Publishes the events of one batch of stream records; reports the first record (in stream order)
 /// not published, so the stream hands back that one and every later one.
@@ -42,7 +43,7 @@ pub async fn handle(publisher: &Publisher, event: Event) -> DynamoDbEventRespons
     let mut events: Vec<(String, StoredEvent, Span)> = Vec::with_capacity(records);
     for record in event.records {
         let sequence = record.change.sequence_number.clone().unwrap_or_default();
-        match parse(record) {
+        match parse(publisher, record) {
             Ok(event) => {
                 let span = event_span(&event);
                 span.in_scope(|| tracing::debug!("event received"));
@@ -123,12 +124,11 @@ async fn fan_out(publisher: &Publisher, events: &[StoredEvent]) -> Vec<Result<us
     outcomes
 }
 
-fn parse(record: EventRecord) -> Result<StoredEvent, String> {
+fn parse(publisher: &Publisher, record: EventRecord) -> Result<StoredEvent, String> {
     if record.event_name != "INSERT" {
         return Err(format!("a {} record: the mapping's filter passes inserts only", record.event_name));
     }
-    let image: HashMap<String, AttributeValue> = record.change.new_image.into();
-    event_from(&image).map_err(|e| e.to_string())
+    (publisher.read_event)(&record)
 }
 
 fn event_span(event: &StoredEvent) -> Span {

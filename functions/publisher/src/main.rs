@@ -1,6 +1,8 @@
 //! The publisher function: read the configuration and build the clients once at init, then
 //! publish each batch of stream records.
 
+use std::sync::Arc;
+
 use aws_lambda_events::dynamodb::Event;
 use aws_lambda_events::streams::DynamoDbEventResponse;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -8,7 +10,7 @@ use ledger_config::PublisherConfig;
 use ledger_dynamodb::DynamoStore;
 use ledger_dynamodb::client::{config_loader, dynamodb_client};
 use ledger_eventbridge::EventBus;
-use ledger_sqs::deliveries::DeliveryQueue;
+use ledger_sqs::deliveries::SqsWebhookQueue;
 use ledger_telemetry::Function;
 use publisher::Publisher;
 
@@ -21,8 +23,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         EventBus::new(aws_sdk_eventbridge::Client::new(&sdk), config.event_bus_name, config.event_source);
     let publisher = Publisher {
         bus,
-        store: DynamoStore::new(dynamodb_client(&sdk), config.table_name),
-        deliveries: DeliveryQueue::new(aws_sdk_sqs::Client::new(&sdk), config.webhook_queue_url),
+        store: Arc::new(DynamoStore::new(dynamodb_client(&sdk), config.table_name)),
+        deliveries: Arc::new(SqsWebhookQueue::new(aws_sdk_sqs::Client::new(&sdk), config.webhook_queue_url)),
+        read_event: ledger_dynamodb::events::from_stream,
     };
     let publisher = &publisher;
     ledger_telemetry::lambda::run(

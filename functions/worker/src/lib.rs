@@ -15,9 +15,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use ledger::port::{Settled, Store, Work};
 use ledger::{BatchId, Submission, TenantId};
-use ledger_dynamodb::{DynamoStore, Settled};
-use ledger_sqs::Work;
 use ledger_telemetry::correlation::CORRELATION_ATTRIBUTE;
 use ledger_telemetry::{Function, metrics};
 use time::OffsetDateTime;
@@ -35,13 +34,13 @@ struct Message {
 
 /// Applies one SQS batch. Tenants are applied in parallel; within a tenant, single transfers and
 /// linked chains together (each chain whole), then each batch in its own order.
-pub async fn handle(store: &DynamoStore, event: SqsEvent) -> SqsBatchResponse {
+pub async fn handle(store: &dyn Store, event: SqsEvent) -> SqsBatchResponse {
     let span =
         tracing::info_span!("batch", function = Function::Worker.as_str(), records = event.records.len());
     apply_batch(store, event).instrument(span).await
 }
 
-async fn apply_batch(store: &DynamoStore, event: SqsEvent) -> SqsBatchResponse {
+async fn apply_batch(store: &dyn Store, event: SqsEvent) -> SqsBatchResponse {
     let records = event.records.len();
     let mut failed: Vec<String> = Vec::new();
     let mut by_tenant: BTreeMap<TenantId, Vec<Message>> = BTreeMap::new();
@@ -104,7 +103,7 @@ fn sent_at(record: &SqsMessage) -> Option<SystemTime> {
 
 /// Applies one tenant's messages and returns the ids of those to deliver again.
 async fn apply_tenant(
-    store: &DynamoStore,
+    store: &dyn Store,
     tenant: TenantId,
     messages: Vec<Message>,
     now: OffsetDateTime,

@@ -3,6 +3,7 @@
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
+use ledger::port::Store;
 use ledger_config::WorkerConfig;
 use ledger_dynamodb::DynamoStore;
 use ledger_dynamodb::client::{config_loader, dynamodb_client};
@@ -13,8 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = WorkerConfig::from_env()?;
     let metrics = ledger_telemetry::init(Function::Worker, &config.telemetry)?;
     let sdk = config_loader().load().await;
-    let store = DynamoStore::new(dynamodb_client(&sdk), config.table_name);
-    let store = &store;
+    let store: &dyn Store = &DynamoStore::new(dynamodb_client(&sdk), config.table_name);
     ledger_telemetry::lambda::run(
         metrics,
         service_fn(move |event: LambdaEvent<SqsEvent>| async move {

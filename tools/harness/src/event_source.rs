@@ -29,10 +29,10 @@ pub type Handler =
     Arc<dyn Fn(SqsEvent) -> Pin<Box<dyn Future<Output = SqsBatchResponse> + Send>> + Send + Sync>;
 
 /// The worker function's handler on `store`, as the Lambda runtime would call it.
-pub fn worker_handler(store: ledger_dynamodb::DynamoStore) -> Handler {
+pub fn worker_handler(store: Arc<dyn ledger::port::Store>) -> Handler {
     Arc::new(move |event| {
         let store = store.clone();
-        Box::pin(async move { worker::handle(&store, event).await })
+        Box::pin(async move { worker::handle(store.as_ref(), event).await })
     })
 }
 

@@ -10,9 +10,10 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use ledger::port::{Store, StoreError, Sweep};
 use ledger_dynamodb::DynamoStore;
 use ledger_http::AppState;
-use ledger_sqs::TransferQueue;
+use ledger_sqs::SqsTransferQueue;
 
 use crate::auth::{self, DevAuth};
 use crate::emulators::{self, Emulators};
@@ -23,7 +24,7 @@ use crate::stream_source::{LocalStreamSource, Pass, StreamHandler, publisher_han
 use crate::{metrics, paths, queues, template};
 use ledger::webhook::UrlPolicy;
 use ledger_eventbridge::EventBus;
-use ledger_sqs::deliveries::DeliveryQueue;
+use ledger_sqs::deliveries::SqsWebhookQueue;
 use ledger_webhooks::WebhookClient;
 
 /// The template's logical id of the ledger table.
@@ -70,10 +71,12 @@ impl Default for StackOptions {
 #[derive(Clone)]
 pub struct Stack {
     /// The store the functions use: through the fault proxy when the plan has DynamoDB faults.
-    pub store: DynamoStore,
+    pub store: Arc<dyn Store>,
+    /// Its table's name.
+    pub table: String,
     /// A client straight to DynamoDB Local, never faulty: for tests that inspect items.
     pub dynamodb: aws_sdk_dynamodb::Client,
-    pub queue: TransferQueue,
+    pub queue: SqsTransferQueue,
     pub dead_letter_url: String,
     pub sqs: aws_sdk_sqs::Client,
     pub event_source: LocalEventSource,
@@ -88,7 +91,7 @@ pub struct Stack {
     pub stream_source: Option<LocalStreamSource>,
     pub publisher_dead_letter_url: String,
     /// The webhook queue, the deliverer's event source on it, and its dead-letter queue.
-    pub deliveries: DeliveryQueue,
+    pub deliveries: SqsWebhookQueue,
     pub delivery_source: LocalEventSource,
     pub webhook_dead_letter_url: String,
     pub webhook_client: WebhookClient,
@@ -127,12 +130,13 @@ impl Stack {
         let delivery_spec = queues::event_source(&template, queues::DELIVERER_FUNCTION)?;
         let webhook_client =
             WebhookClient::new(UrlPolicy::LOCAL, options.webhook_timeout).map_err(io::Error::other)?;
-        let deliveries = DeliveryQueue::new(sqs.clone(), webhooks.url.clone());
+        let deliveries = SqsWebhookQueue::new(sqs.clone(), webhooks.url.clone());
         let delivery_source = LocalEventSource::new(sqs.clone(), webhooks.url, delivery_spec, faults.clone());
         Ok(Stack {
-            store: DynamoStore::new(store_client, prefix),
+            store: Arc::new(DynamoStore::new(store_client, prefix)),
+            table: prefix.to_owned(),
             dynamodb,
-            queue: TransferQueue::new(sqs.clone(), created.url.clone()),
+            queue: SqsTransferQueue::new(sqs.clone(), created.url.clone()),
             dead_letter_url,
             event_source: LocalEventSource::new(sqs.clone(), created.url, spec, faults.clone()),
             sqs,
@@ -151,9 +155,9 @@ impl Stack {
     }
 
     pub fn state(&self) -> AppState {
-        AppState::new(self.store.clone(), self.queue.clone(), self.tenant_claim.clone())
-            .with_tenant_limit(self.tenant_limit)
-            .with_webhooks(self.deliveries.clone(), UrlPolicy::LOCAL)
+        AppState::new(self.store.clone(), Arc::new(self.queue.clone()), self.tenant_claim.clone())
+            .with_rate_limit(self.tenant_limit)
+            .with_webhooks(Arc::new(self.deliveries.clone()), UrlPolicy::LOCAL)
     }
 
     /// The worker function's handler on this stack's store.
@@ -162,11 +166,8 @@ impl Stack {
     }
 
     /// Runs the hold sweeper once, as its schedule would, with the clock at `now`.
-    pub async fn sweep(
-        &self,
-        now: time::OffsetDateTime,
-    ) -> Result<ledger_dynamodb::Sweep, ledger_dynamodb::StoreError> {
-        sweeper::handle(&self.store, now).await
+    pub async fn sweep(&self, now: time::OffsetDateTime) -> Result<Sweep, StoreError> {
+        sweeper::handle(self.store.as_ref(), now).await
     }
 
     /// The publisher function's handler on this stack's bus and webhook queue.
@@ -174,7 +175,8 @@ impl Stack {
         publisher_handler(publisher::Publisher {
             bus: self.bus.clone(),
             store: self.store.clone(),
-            deliveries: self.deliveries.clone(),
+            deliveries: Arc::new(self.deliveries.clone()),
+            read_event: ledger_dynamodb::events::from_stream,
         })
     }
 

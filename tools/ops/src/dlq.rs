@@ -5,7 +5,7 @@ use std::io;
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
-use ledger_sqs::Work;
+use ledger::port::Work;
 
 #[derive(Clone, Debug)]
 pub struct DeadLetter {

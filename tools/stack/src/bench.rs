@@ -91,8 +91,8 @@ pub async fn run(args: BenchArgs) -> io::Result<String> {
             Stack::create(&emulators, &format!("sync-{clients}"), StackOptions::default()).await?;
         let local_sync = SyncBench::new(local_stack.state(), clients).await?;
         let moto_state = AppState::new(
-            moto_store(&emulators, &format!("sync-moto-{clients}")).await?,
-            local_stack.queue.clone(),
+            Arc::new(moto_store(&emulators, &format!("sync-moto-{clients}")).await?),
+            Arc::new(local_stack.queue.clone()),
             ledger_config::DEFAULT_TENANT_CLAIM,
         );
         let moto_sync = SyncBench::new(moto_state, clients).await?;

@@ -117,7 +117,7 @@ pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
         transfer: item_size(&items::transfer_item(&tenant, &transfer.clone().applied(movement.clone(), now))),
         entry: item_size(&items::entry_item(&tenant, &entry)),
         hold: item_size(&items::transfer_item(&tenant, &hold)),
-        listing: ledger_dynamodb::expiry_listing(&tenant, &hold).map_or(0, |l| item_size(&l)),
+        listing: ledger_dynamodb::expiry::listing(&tenant, &hold).map_or(0, |l| item_size(&l)),
         reversed: item_size(&items::transfer_item(
             &tenant,
             &Transfer {

@@ -91,7 +91,7 @@ fn build_release() -> std::io::Result<()> {
 /// The variables template.yaml sets, with the SDK's endpoint variables aimed at the emulators.
 pub fn environment(emulators: &Emulators, stack: &Stack) -> Vec<(&'static str, String)> {
     vec![
-        ("TABLE_NAME", stack.store.table().to_owned()),
+        ("TABLE_NAME", stack.table.clone()),
         ("QUEUE_URL", stack.queue.url().to_owned()),
         ("EVENT_BUS_NAME", stack.bus.name().to_owned()),
         ("WEBHOOK_QUEUE_URL", stack.deliveries.url().to_owned()),

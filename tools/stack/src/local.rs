@@ -31,7 +31,7 @@ pub fn start_background(stack: &Stack) {
         loop {
             ticks.tick().await;
             // A failed sweep is logged by the handler's span and made up by the next tick.
-            let _ = sweeper::handle(&store, time::OffsetDateTime::now_utc()).await;
+            let _ = sweeper::handle(store.as_ref(), time::OffsetDateTime::now_utc()).await;
         }
     });
     tokio::spawn(local_metrics().flush_every(Duration::from_millis(200)));

@@ -1,38 +1,34 @@
-//! Queued submission: claim the ids in the store, send one message, answer 202.
+//! Queued submissions, the submitting side: claim the ids in the store, send one message to the
+//! transfer queue, answer 202 (the worker settles them: `ledger::port::Settlement`). A batch;
+//! a transfer or a linked chain sent with `Prefer: respond-async`; and a batch's status.
 
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use ledger::linked::LinkedChain;
+use ledger::port::{StoreError, Work};
 use ledger::{
-    BatchId, LedgerError, NewTransfer, Submission, TenantId, Transfer, TransferBatch, TransferId,
-    TransferStatus,
+    BatchId, NewTransfer, Submission, TenantId, Transfer, TransferBatch, TransferId, TransferStatus,
 };
-use ledger_dynamodb::StoreError;
-use ledger_sqs::Work;
-use ledger_telemetry::{TraceContext, metrics};
+use ledger_telemetry::metrics;
 use time::OffsetDateTime;
 
 use crate::body::{CreateBatch, LinkedBody};
-use crate::extract::{JsonBody, MAX_BATCH_BODY_BYTES, SubmittingTenant, Tenant};
+use crate::extract::{JsonBody, MAX_BATCH_BODY_BYTES, Tenant, path_id};
 use crate::observe::record;
 use crate::prefer::Prefer;
 use crate::problem::ApiError;
+use crate::rate_limit::{self, Admitted};
 use crate::respond::accepted;
 use crate::state::AppState;
 
-/// Sends the one message that has the worker settle `submission`. If SQS does not take it, the
-/// claims stay and posting the same request again sends it.
-async fn enqueue(
-    app: &AppState,
-    tenant: &TenantId,
-    trace: &TraceContext,
-    submission: Submission,
-) -> Result<(), ApiError> {
+/// Sends the one message that has the worker settle `submission`. If the queue does not take it,
+/// the claims stay and posting the same request again sends it.
+async fn enqueue(app: &AppState, tenant: &TenantId, submission: Submission) -> Result<(), ApiError> {
     let work = Work { tenant: tenant.clone(), submission };
-    app.queue.send(&work, trace).await.map_err(|err| {
+    app.queue.send(&work).await.map_err(|err| {
         tracing::warn!(error = %err, "not enqueued");
         ApiError::Store(StoreError::Unavailable(format!("{err}; post the same request again")))
     })
@@ -41,18 +37,17 @@ async fn enqueue(
 /// `POST /v1/transfer-batches`: 202 once the batch's ids are claimed and its message is queued.
 pub async fn create_batch(
     State(app): State<AppState>,
-    SubmittingTenant(tenant): SubmittingTenant,
-    Extension(trace): Extension<TraceContext>,
+    Tenant(tenant): Tenant,
     JsonBody(body): JsonBody<CreateBatch, MAX_BATCH_BODY_BYTES>,
 ) -> Result<Response, ApiError> {
     let batch = TransferBatch::new(body.id, body.transfers)?;
     record("batchId", batch.id().as_str());
-    crate::limit::spend(&app, &tenant, crate::limit::operations(batch.transfers().len())).await?;
+    rate_limit::spend(&app, &tenant, rate_limit::operations(batch.transfers().len())).await?;
     let recorded = app.store.submit_batch(&tenant, &batch, OffsetDateTime::now_utc()).await?;
     let status = app.store.batch_status(&tenant, batch.id()).await?;
     // A replay sends again unless every transfer is settled: the first message may have been lost.
     if status.counts.queued > 0 {
-        enqueue(&app, &tenant, &trace, Submission::Batch(batch.id().clone())).await?;
+        enqueue(&app, &tenant, Submission::Batch(batch.id().clone())).await?;
     }
     tracing::info!(transfers = batch.transfers().len(), replayed = recorded.is_replay(), "batch enqueued");
     if !recorded.is_replay() {
@@ -64,10 +59,10 @@ pub async fn create_batch(
 
 pub async fn get_batch(
     State(app): State<AppState>,
-    Tenant(tenant): Tenant,
+    Admitted(tenant): Admitted,
     Path(id): Path<String>,
 ) -> Result<Json<ledger::Batch>, ApiError> {
-    let id = BatchId::parse(id).map_err(|e| LedgerError::invalid("id", e))?;
+    let id = path_id(id, BatchId::parse)?;
     record("batchId", id.as_str());
     Ok(Json(app.store.batch_status(&tenant, &id).await?.batch()))
 }
@@ -77,7 +72,6 @@ pub async fn get_batch(
 pub async fn create_transfer_async(
     app: &AppState,
     tenant: &TenantId,
-    trace: TraceContext,
     request: NewTransfer,
     prefer: Prefer,
 ) -> Result<Response, ApiError> {
@@ -85,7 +79,7 @@ pub async fn create_transfer_async(
     let outcome = app.store.submit_transfer(tenant, request, OffsetDateTime::now_utc()).await?;
     let mut transfer = outcome.value().clone();
     if transfer.status == TransferStatus::Queued {
-        enqueue(app, tenant, &trace, Submission::Transfer(transfer.request.id.clone())).await?;
+        enqueue(app, tenant, Submission::Transfer(transfer.request.id.clone())).await?;
         if let Some(wait) = prefer.wait {
             transfer = settled_within(app, tenant, transfer, wait).await?;
         }
@@ -101,7 +95,6 @@ pub async fn create_transfer_async(
 pub async fn create_linked_async(
     app: &AppState,
     tenant: &TenantId,
-    trace: TraceContext,
     chain: LinkedChain,
 ) -> Result<Response, ApiError> {
     let ids: Vec<TransferId> = chain.transfers().iter().map(|t| t.id.clone()).collect();
@@ -109,7 +102,7 @@ pub async fn create_linked_async(
     let outcome = app.store.submit_linked(tenant, chain, OffsetDateTime::now_utc()).await?;
     let transfers = outcome.value().clone();
     if transfers.iter().any(|t| t.status == TransferStatus::Queued) {
-        enqueue(app, tenant, &trace, Submission::Linked(ids)).await?;
+        enqueue(app, tenant, Submission::Linked(ids)).await?;
     }
     tracing::info!(replayed = outcome.is_replay(), "linked transfers enqueued");
     let mut response = accepted(location, outcome.is_replay(), LinkedBody { transfers });

@@ -15,56 +15,34 @@
 
 use std::collections::BTreeMap;
 
+use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use futures::stream::{self, StreamExt};
+use ledger::engine::{Book, Contention, StoredTransfer};
 use ledger::linked::LinkedChain;
+use ledger::port::{BatchRecord, BatchStatus, Created, StoreError, Submissions};
 use ledger::{
-    BatchCounts, BatchId, LedgerError, NewTransfer, Submission, TenantId, Transfer, TransferBatch,
+    BatchCounts, BatchId, LedgerError, NewTransfer, Owner, Submission, TenantId, Transfer, TransferBatch,
     TransferId, TransferStatus,
 };
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::DynamoStore;
 use crate::cancel::cancellation;
-use crate::engine::{key, put, put_if_new};
-use crate::error::moot_unless_written;
-use crate::items::{self, Item, n, s};
-use crate::retry::MAX_ATTEMPTS;
-use crate::{Created, DynamoStore, StoreError, keys};
+use crate::error::{is_condition_failed, moot_unless_written, sdk, unbuilt};
+use crate::items::{self, Item, n, put, put_if_new, s};
+use crate::keys::{self, key};
+use crate::store::current_correlation;
 
 /// Claims (conditional PutItems) in flight at once while a batch is submitted.
 const CLAIM_CONCURRENCY: usize = 16;
 /// The attribute of a queued claim holding the token of the batch post that counts on it.
 const CLAIM_TOKEN: &str = "claim";
-
-/// The prefix of the per-reason rejection counters on a batch's progress item.
-pub(crate) const REJECTED_PREFIX: &str = "r_";
-
-/// What the store keeps of a submitted batch.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BatchRecord {
-    pub id: BatchId,
-    pub total: u64,
-    pub created_at: OffsetDateTime,
-}
-
-/// A batch's record with where its transfers stand.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BatchStatus {
-    pub record: BatchRecord,
-    pub counts: BatchCounts,
-}
-
-impl BatchStatus {
-    /// The batch as the ledger reports it.
-    pub fn batch(self) -> ledger::Batch {
-        ledger::Batch { id: self.record.id, created_at: self.record.created_at, counts: self.counts }
-    }
-}
 
 /// What claiming one id found.
 enum Claimed {
@@ -84,12 +62,9 @@ fn fingerprint(batch: &TransferBatch) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-impl DynamoStore {
-    /// Records `batch` and claims all its transfer ids for it, or nothing: `IdempotencyConflict`
-    /// naming each differing field (`transfers[3].amount`) if an id holds another transfer, or
-    /// `InFlight` if an id is queued by another submission. Posting the same batch again is a
-    /// replay; another batch under the same id is a conflict.
-    pub async fn submit_batch(
+#[async_trait]
+impl Submissions for DynamoStore {
+    async fn submit_batch(
         &self,
         tenant: &TenantId,
         batch: &TransferBatch,
@@ -97,23 +72,23 @@ impl DynamoStore {
     ) -> Result<Created<BatchRecord>, StoreError> {
         let print = fingerprint(batch);
         let recorded = self.record_batch(tenant, batch, &print, now).await?;
-        if recorded.is_replay() && self.batch_ids(tenant, batch.id()).await?.is_some() {
+        if recorded.is_replay() && self.accepted_ids(tenant, batch.id()).await?.is_some() {
             return Ok(recorded);
         }
         let submission = Submission::Batch(batch.id().clone());
         // Read first: a batch that would be refused claims nothing, so it never has to release
         // claims that a concurrent post of the same batch may count on.
         let ids: Vec<TransferId> = batch.transfers().iter().map(|t| t.id.clone()).collect();
-        let found = self.transfer_items(tenant, &ids).await?;
-        let held = batch
+        let found = self.read(tenant, &ids, &[]).await?.transfers;
+        let held: Vec<Claimed> = batch
             .transfers()
             .iter()
             .enumerate()
             .map(|(position, t)| match found.get(&t.id) {
-                Some(item) => claimed(item, &keys::owner(&submission, position as u32)),
-                None => Ok(Claimed::New),
+                Some(stored) => claimed(stored, &submission.owner(position as u32)),
+                None => Claimed::New,
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect();
         if let Err(refused) = refusal(batch, &held) {
             self.withdraw_batch(tenant, batch, &print, None).await?;
             return Err(refused.into());
@@ -121,11 +96,11 @@ impl DynamoStore {
         let created_at = recorded.value().created_at;
         let token = claim_token();
         // Owned inputs: the futures must not borrow from a closure argument to stay `Send`.
-        let claims: Vec<(String, Transfer)> = batch
+        let claims: Vec<(Owner, Transfer)> = batch
             .transfers()
             .iter()
             .enumerate()
-            .map(|(position, t)| (keys::owner(&submission, position as u32), t.clone().queued(created_at)))
+            .map(|(position, t)| (submission.owner(position as u32), t.clone().queued(created_at)))
             .collect();
         let claims =
             claims.into_iter().map(|(owner, queued)| self.claim(tenant, queued, owner, Some(&token)));
@@ -150,9 +125,7 @@ impl DynamoStore {
         Ok(recorded)
     }
 
-    /// Claims one transfer's id for a `Prefer: respond-async` request. Returns the queued transfer,
-    /// or, if the id already holds the same transfer (queued or settled), that one as a replay.
-    pub async fn submit_transfer(
+    async fn submit_transfer(
         &self,
         tenant: &TenantId,
         request: NewTransfer,
@@ -161,7 +134,7 @@ impl DynamoStore {
         let queued = request.clone().queued(now);
         // Respond-async transfers share one owner, so an existing one is never `Own`: its fields
         // tell a replay from another request.
-        match self.claim(tenant, queued.clone(), keys::ASYNC_OWNER.to_owned(), None).await? {
+        match self.claim(tenant, queued.clone(), Owner::Async, None).await? {
             Claimed::New | Claimed::Own => Ok(Created::New(queued)),
             Claimed::Held(existing) => {
                 let fields = request.differing_fields(&existing.request);
@@ -175,11 +148,8 @@ impl DynamoStore {
         }
     }
 
-    /// Claims a linked chain for `Prefer: respond-async`: every member queued in ONE transaction,
-    /// or none, so the worker always finds the chain whole. A retry of the same chain replays its
-    /// members as they stand; a chain naming an id that holds anything else is an
-    /// `IdempotencyConflict` naming `transfers[i]`'s fields, and claims nothing.
-    pub async fn submit_linked(
+    /// Every member claimed in ONE transaction, or none.
+    async fn submit_linked(
         &self,
         tenant: &TenantId,
         chain: LinkedChain,
@@ -188,27 +158,37 @@ impl DynamoStore {
         let chain = chain.into_transfers();
         let queued: Vec<Transfer> = chain.iter().map(|t| t.clone().queued(now)).collect();
         let ids: Vec<TransferId> = chain.iter().map(|t| t.id.clone()).collect();
-        let owner = keys::owner(&Submission::Linked(ids.clone()), 0);
-        for attempt in 0..MAX_ATTEMPTS {
+        let owner = Submission::Linked(ids.clone()).owner(0);
+        let correlation = current_correlation();
+        let mut contention = Contention::start();
+        loop {
             let claims = queued
                 .iter()
-                .map(|q| put_if_new(&self.table, items::claimed_transfer_item(tenant, q, &owner)))
+                .map(|q| {
+                    let item = items::claimed_transfer_item(tenant, q, &owner, correlation.as_deref());
+                    put_if_new(&self.table, item)
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let Err(err) = self.client.transact_write_items().set_transact_items(Some(claims)).send().await
             else {
                 return Ok(Created::New(queued));
             };
             cancellation(err)?;
-            let found = self.transfer_items(tenant, &ids).await?;
+            let found = self.read(tenant, &ids, &[]).await?.transfers;
             if found.is_empty() {
                 // Only another transaction was in the way: claim again.
-                crate::retry::backoff(attempt + 1).await;
+                let pause = contention.next_pause().ok_or_else(|| {
+                    StoreError::Unavailable(
+                        "the chain's ids stayed contended; post the same request again".into(),
+                    )
+                })?;
+                tokio::time::sleep(pause).await;
                 continue;
             }
             let (mut fields, mut replays) = (Vec::new(), Vec::new());
             for (i, t) in chain.iter().enumerate() {
-                if let Some(item) = found.get(&t.id) {
-                    let existing = items::transfer_from(item)?;
+                if let Some(stored) = found.get(&t.id) {
+                    let existing = stored.transfer.clone();
                     let differing = t.differing_fields(&existing.request);
                     fields.extend(differing.iter().map(|f| format!("transfers[{i}].{f}")));
                     replays.push(existing.observed(now));
@@ -228,11 +208,20 @@ impl DynamoStore {
             }
             return Err(LedgerError::IdempotencyConflict { fields }.into());
         }
-        Err(StoreError::Unavailable("the chain's ids stayed contended; post the same request again".into()))
     }
 
+    async fn batch_status(&self, tenant: &TenantId, batch: &BatchId) -> Result<BatchStatus, StoreError> {
+        self.read_batch(tenant, batch).await
+    }
+}
+
+impl DynamoStore {
     /// One consistent BatchGetItem of the batch's record and progress.
-    pub async fn batch_status(&self, tenant: &TenantId, batch: &BatchId) -> Result<BatchStatus, StoreError> {
+    pub(crate) async fn read_batch(
+        &self,
+        tenant: &TenantId,
+        batch: &BatchId,
+    ) -> Result<BatchStatus, StoreError> {
         let pk = keys::batch_pk(tenant, batch);
         let found =
             self.batch_get(vec![key(pk.clone(), keys::BATCH_SK), key(pk, keys::BATCH_PROGRESS_SK)]).await?;
@@ -240,7 +229,7 @@ impl DynamoStore {
             found.iter().filter_map(|item| Some((item.get(keys::SK)?.as_s().ok()?.clone(), item))).collect();
         let record = match by_sk.get(keys::BATCH_SK) {
             Some(item) => batch_record(item)?,
-            None => return Err(LedgerError::NotFound { what: "batch", id: batch.to_string() }.into()),
+            None => return Err(StoreError::not_found("batch", batch)),
         };
         let mut counts = BatchCounts { total: record.total, ..Default::default() };
         let mut settled = 0;
@@ -248,8 +237,8 @@ impl DynamoStore {
             settled = number(item, "cursor");
             counts.committed = number(item, "committed");
             counts.rejected = number(item, "rejected");
-            for name in item.keys().filter(|k| k.starts_with(REJECTED_PREFIX)) {
-                let reason = name.trim_start_matches(REJECTED_PREFIX).to_owned();
+            for name in item.keys().filter(|k| k.starts_with(keys::REJECTED_PREFIX)) {
+                let reason = name.trim_start_matches(keys::REJECTED_PREFIX).to_owned();
                 counts.rejected_by_reason.insert(reason, number(item, name));
             }
         }
@@ -258,7 +247,7 @@ impl DynamoStore {
     }
 
     /// The batch's transfer ids in order, once it is accepted (`None` before).
-    pub(crate) async fn batch_ids(
+    pub(crate) async fn accepted_ids(
         &self,
         tenant: &TenantId,
         batch: &BatchId,
@@ -318,7 +307,7 @@ impl DynamoStore {
                     // Not every emulator returns the item: read it.
                     None => self.item(item_key).await.map(Some),
                 },
-                _ => Err(err.into()),
+                _ => Err(sdk(err)),
             },
         }
     }
@@ -330,21 +319,23 @@ impl DynamoStore {
         &self,
         tenant: &TenantId,
         queued: Transfer,
-        owner: String,
+        owner: Owner,
         token: Option<&str>,
     ) -> Result<Claimed, StoreError> {
-        let mut item = items::claimed_transfer_item(tenant, &queued, &owner);
+        let correlation = current_correlation();
+        let mut item = items::claimed_transfer_item(tenant, &queued, &owner, correlation.as_deref());
         if let Some(token) = token {
             item.insert(CLAIM_TOKEN.into(), s(token));
         }
         let item_key = key(keys::transfer_pk(tenant, &queued.request.id), keys::TRANSFER_SK);
-        for _ in 0..MAX_ATTEMPTS {
+        let mut contention = Contention::start();
+        loop {
             let Some(existing) = self.put_if_absent(item.clone(), item_key.clone()).await? else {
                 return Ok(Claimed::New);
             };
-            let claimed = claimed(&existing, &owner)?;
-            let still_queued =
-                existing.get("status").and_then(|v| v.as_s().ok()).is_some_and(|v| v == "queued");
+            let existing = items::stored_transfer(&existing)?;
+            let still_queued = existing.transfer.status == TransferStatus::Queued;
+            let claimed = claimed(&existing, &owner);
             let (Claimed::Own, Some(token), true) = (&claimed, token, still_queued) else {
                 return Ok(claimed);
             };
@@ -359,19 +350,24 @@ impl DynamoStore {
                 .expression_attribute_names("#owner", keys::OWNER)
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":token", s(token))
-                .expression_attribute_values(":owner", s(&owner))
+                .expression_attribute_values(":owner", s(owner.key()))
                 .expression_attribute_values(":queued", s("queued"))
                 .send()
                 .await;
             match taken {
                 Ok(_) => return Ok(Claimed::Own),
                 // Released or settled meanwhile: look again.
-                Err(err)
-                    if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
-                Err(err) => return Err(err.into()),
+                Err(err) if is_condition_failed(&err) => {}
+                Err(err) => return Err(sdk(err)),
             }
+            let pause = contention.next_pause().ok_or_else(|| {
+                StoreError::Unavailable(format!(
+                    "the claim of transfer {} stayed contended",
+                    queued.request.id
+                ))
+            })?;
+            tokio::time::sleep(pause).await;
         }
-        Err(StoreError::Unavailable(format!("the claim of transfer {} stayed contended", queued.request.id)))
     }
 
     /// One consistent GetItem of an item that must exist.
@@ -398,7 +394,7 @@ impl DynamoStore {
             .condition_expression("fingerprint = :print")
             .expression_attribute_values(":print", s(print))
             .build()
-            .map_err(|e| StoreError::Unexpected(e.to_string()))?;
+            .map_err(unbuilt)?;
         let written = self
             .client
             .transact_write_items()
@@ -457,13 +453,13 @@ impl DynamoStore {
             .condition_expression("fingerprint = :print")
             .expression_attribute_values(":print", s(print))
             .build()
-            .map_err(|e| StoreError::Unexpected(e.to_string()))?;
+            .map_err(unbuilt)?;
         let not_accepted = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(key(pk, keys::BATCH_IDS_SK)))
             .condition_expression("attribute_not_exists(pk)")
             .build()
-            .map_err(|e| StoreError::Unexpected(e.to_string()))?;
+            .map_err(unbuilt)?;
         let removed = self
             .client
             .transact_write_items()
@@ -484,13 +480,13 @@ fn claim_token() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
-/// What an existing transfer item means to the submission position that would claim it as `owner`.
+/// What an existing transfer means to the submission position that would claim it as `owner`.
 /// Only a batch position's owner is unique to it; respond-async transfers share one.
-fn claimed(existing: &Item, owner: &str) -> Result<Claimed, StoreError> {
-    if owner != keys::ASYNC_OWNER && items::owner_of(existing) == Some(owner) {
-        return Ok(Claimed::Own);
+fn claimed(existing: &StoredTransfer, owner: &Owner) -> Claimed {
+    if owner.is_unique() && existing.owner.as_ref() == Some(owner) {
+        return Claimed::Own;
     }
-    Ok(Claimed::Held(Box::new(items::transfer_from(existing)?)))
+    Claimed::Held(Box::new(existing.transfer.clone()))
 }
 
 /// Why the batch cannot be accepted with what its ids hold, if it cannot: every differing field,
@@ -515,7 +511,7 @@ fn refusal(batch: &TransferBatch, held: &[Claimed]) -> Result<(), LedgerError> {
 }
 
 fn number(item: &Item, name: &str) -> u64 {
-    crate::items::number(item.get(name)).unwrap_or(0)
+    items::number(item.get(name)).unwrap_or(0)
 }
 
 fn batch_record(item: &Item) -> Result<BatchRecord, StoreError> {

@@ -1,6 +1,5 @@
-//! The one transfer engine of every route (sync, respond-async, batch): read what a sequence of
-//! transfers needs, let the pure [`ledger::Planner`] decide in order, and write the decisions in
-//! transactions bounded by items AND bytes, each conditioned on exactly what was read:
+//! The writer: a plan's steps (`ledger::engine::Step`) as conditional TransactWriteItems, cut to
+//! DynamoDB's limits of items AND bytes, each conditioned on exactly what was read:
 //!
 //! - a transfer's id is written only if it is still as read (absent, or this submission's queued
 //!   claim of it), so no id settles twice;
@@ -13,24 +12,21 @@
 //! - a reversed transfer's list of reversals only if its reversed sum is still the one read, so
 //!   concurrent reversals never sum to more than it posted.
 //!
-//! One rule for every cancelled transaction: nothing of it happened, so read again and plan again.
+//! A cancelled transaction wrote nothing: the engine reads and plans again.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
-use ledger::{
-    AccountBalance, AccountId, BatchId, Decision, Entry, Event, NewTransfer, Planner, TenantId, Transfer,
-    TransferId, TransferStatus,
-};
-use time::OffsetDateTime;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use ledger::engine::{Progress, Step, Written, chain_end, outcome_counts};
+use ledger::port::StoreError;
+use ledger::{AccountId, Decision, Entry, Event, Owner, TenantId, Transfer, TransferId, TransferStatus};
 
-use ledger_telemetry::correlation::current as current_correlation;
-
-use crate::batches::REJECTED_PREFIX;
+use crate::DynamoStore;
 use crate::cancel::cancellation;
-use crate::items::{self, Item, n, s};
-use crate::reads::MAX_READ_KEYS;
-use crate::{DynamoStore, StoreError, keys};
+use crate::error::unbuilt;
+use crate::items::{self, delete, n, put, s};
+use crate::store::current_correlation;
+use crate::{events, expiry, keys};
 
 /// DynamoDB's limits of one TransactWriteItems: items, and their aggregate size (4 MB, less a
 /// margin for what `item_size` does not count).
@@ -43,193 +39,7 @@ const ENTRY_SIZE: usize = 1_000;
 /// What an event item adds to its object's JSON: keys, ids, type, instants, correlation id.
 const EVENT_SLACK: usize = 1_000;
 
-/// One transfer to settle, and the queued claim it settles (`None`: a synchronous request, whose
-/// id must be new).
-#[derive(Clone, Debug)]
-pub(crate) struct Request {
-    pub transfer: NewTransfer,
-    pub owner: Option<String>,
-}
-
-/// The inputs of a plan, read in one go: the accounts that exist and the items of the ids.
-#[derive(Debug, Default)]
-pub(crate) struct State {
-    pub accounts: Vec<AccountBalance>,
-    pub transfers: HashMap<TransferId, Item>,
-}
-
-impl State {
-    /// What `request`'s id holds for it: another transfer (for the planner), or the request's own
-    /// queued claim (for the write's condition); neither if the id is absent.
-    fn held(&self, request: &Request) -> Result<(Option<Transfer>, Option<String>), StoreError> {
-        let Some(item) = self.transfers.get(&request.transfer.id) else { return Ok((None, None)) };
-        let transfer = items::transfer_from(item)?;
-        let own = request.owner.as_deref().is_some_and(|owner| items::owner_of(item) == Some(owner));
-        Ok(if own && transfer.status == TransferStatus::Queued {
-            (None, request.owner.clone())
-        } else {
-            (Some(transfer), None)
-        })
-    }
-
-    /// The request that caused `request`: the one that queued it when its id holds a queued claim
-    /// recording it, else the request being served.
-    fn correlation(&self, request: &Request) -> Option<String> {
-        let queued = self.transfers.get(&request.transfer.id).and_then(items::correlation_of);
-        queued.map(str::to_owned).or_else(|| current_correlation().map(|c| c.as_str().to_owned()))
-    }
-
-    /// Every transfer read, as stored: where the planner finds the holds that posts and voids name
-    /// and the transfers that reversals name.
-    pub(crate) fn stored(&self) -> Result<Vec<Transfer>, StoreError> {
-        self.transfers.values().map(items::transfer_from).collect()
-    }
-
-    /// The versions the accounts were read at: what their balance writes are conditioned on.
-    pub(crate) fn versions(&self) -> HashMap<AccountId, u64> {
-        self.accounts.iter().map(|a| (a.id.clone(), a.entry_count)).collect()
-    }
-}
-
-/// One decision and what its write is conditioned on.
-#[derive(Clone, Debug)]
-pub(crate) struct Step {
-    pub decision: Decision,
-    /// The request's own queued claim, if the id held it when read: the write replaces it only if
-    /// it is still there. `None`: the id was absent, and is written only if it still is.
-    pub claim: Option<String>,
-    /// The request is linked to the next: the two go into the same transaction.
-    pub linked: bool,
-    /// The id of the request that caused this step (the one that queued it, for a queued
-    /// claim), recorded on its event.
-    pub correlation: Option<String>,
-}
-
-/// Decides `requests` in order against `state`, each linked chain whole.
-pub(crate) fn plan(
-    state: &State,
-    requests: &[Request],
-    now: OffsetDateTime,
-) -> Result<(Vec<Step>, Planner), StoreError> {
-    let mut planner = Planner::new(state.accounts.iter().cloned(), now).with_stored(state.stored()?);
-    let mut steps = Vec::with_capacity(requests.len());
-    let transfers: Vec<NewTransfer> = requests.iter().map(|r| r.transfer.clone()).collect();
-    for chain in ledger::linked::chains(&transfers) {
-        let chain = &requests[chain];
-        let held = chain.iter().map(|r| state.held(r)).collect::<Result<Vec<_>, _>>()?;
-        let members: Vec<_> =
-            chain.iter().zip(&held).map(|(r, (held, _))| (&r.transfer, held.as_ref())).collect();
-        let decisions = match &members[..] {
-            [(request, held)] => vec![planner.decide(request, *held)],
-            _ => planner.decide_chain(&members),
-        };
-        let linked = chain.iter().map(|r| r.transfer.linked);
-        let correlations = chain.iter().map(|r| state.correlation(r));
-        steps.extend(decisions.into_iter().zip(held).zip(linked).zip(correlations).map(
-            |(((decision, (_, claim)), linked), correlation)| Step { decision, claim, linked, correlation },
-        ));
-    }
-    Ok((steps, planner))
-}
-
-/// A batch's cursor, advanced by each transaction of its steps.
-#[derive(Clone, Debug)]
-pub(crate) struct Progress {
-    pub batch: BatchId,
-    pub cursor: u64,
-    /// The batch with its counts as of `cursor`: the transaction that settles its last transfer
-    /// writes its `batch.settled` event with the final counts.
-    pub batch_as_read: ledger::Batch,
-    /// The instant of this settlement (the event's `created`).
-    pub now: OffsetDateTime,
-}
-
-/// How far a write got.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Written {
-    /// Steps durably written (a prefix of those given).
-    pub steps: usize,
-    /// A transaction was cancelled: the rest must be read and planned again.
-    pub cancelled: bool,
-}
-
 impl DynamoStore {
-    /// One consistent read of the items `transfers` need: their ids and the balance items of their
-    /// accounts (BatchGetItem, 100 keys a call).
-    pub(crate) async fn read_state<'a>(
-        &self,
-        tenant: &TenantId,
-        transfers: impl IntoIterator<Item = &'a NewTransfer>,
-    ) -> Result<State, StoreError> {
-        self.read(tenant, transfers, true).await
-    }
-
-    /// As `read_state`, for callers that read the ids' items already: only the balance items.
-    pub(crate) async fn read_balances<'a>(
-        &self,
-        tenant: &TenantId,
-        transfers: impl IntoIterator<Item = &'a NewTransfer>,
-    ) -> Result<State, StoreError> {
-        self.read(tenant, transfers, false).await
-    }
-
-    /// Reads the ids (if `with_ids`), the transfers that posts, voids and reversals act on, and the
-    /// accounts of all: a second BatchGetItem only for the accounts of the transfers acted on,
-    /// which the first tells.
-    async fn read<'a>(
-        &self,
-        tenant: &TenantId,
-        transfers: impl IntoIterator<Item = &'a NewTransfer>,
-        with_ids: bool,
-    ) -> Result<State, StoreError> {
-        let mut keys_to_read: Vec<Item> = Vec::new();
-        let (mut ids, mut accounts) = (HashSet::new(), HashSet::new());
-        let mut account_key = |account: &AccountId, keys_to_read: &mut Vec<Item>| {
-            if accounts.insert(account.clone()) {
-                keys_to_read.push(key(keys::account_pk(tenant, account), keys::BALANCE_SK));
-            }
-        };
-        for t in transfers {
-            let own = with_ids.then_some(&t.id);
-            for id in own.into_iter().chain(t.kind.acts_on()) {
-                if ids.insert(id.clone()) {
-                    keys_to_read.push(key(keys::transfer_pk(tenant, id), keys::TRANSFER_SK));
-                }
-            }
-            if let Some(m) = t.kind.movement() {
-                account_key(&m.debit_account_id, &mut keys_to_read);
-                account_key(&m.credit_account_id, &mut keys_to_read);
-            }
-        }
-        let mut state = State::default();
-        self.read_into(&mut state, keys_to_read).await?;
-        let mut hold_accounts = Vec::new();
-        for item in state.transfers.values() {
-            if let Some(m) = items::transfer_from(item)?.movement {
-                account_key(&m.debit_account_id, &mut hold_accounts);
-                account_key(&m.credit_account_id, &mut hold_accounts);
-            }
-        }
-        self.read_into(&mut state, hold_accounts).await?;
-        Ok(state)
-    }
-
-    async fn read_into(&self, state: &mut State, keys_to_read: Vec<Item>) -> Result<(), StoreError> {
-        for chunk in keys_to_read.chunks(MAX_READ_KEYS) {
-            for item in self.batch_get(chunk.to_vec()).await? {
-                match item.get(keys::SK).and_then(|v| v.as_s().ok()).map(String::as_str) {
-                    Some(keys::BALANCE_SK) => state.accounts.push(items::balance_from(&item)?),
-                    Some(keys::TRANSFER_SK) => {
-                        let transfer = items::transfer_from(&item)?;
-                        state.transfers.insert(transfer.request.id, item);
-                    }
-                    _ => return Err(StoreError::Unexpected("batch read returned an unasked item".into())),
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Writes `steps` in order, as few transactions as the limits allow, each writing each account's
     /// balance once (netting) and advancing `progress` if given. `versions` holds each account's
     /// version as read, and is moved on by each transaction written.
@@ -254,26 +64,18 @@ impl DynamoStore {
             // The batch as it stands once this chunk is written.
             let mut batch_after = None;
             if let Some(progress) = progress.as_deref() {
-                writes.push(self.progress_update(
-                    tenant,
-                    progress,
-                    chunk.len() as u64,
-                    &transaction.counts,
-                )?);
-                let mut batch = progress.batch_as_read.clone();
-                batch.counts.settle(&transaction.counts);
-                if progress.cursor + chunk.len() as u64 >= batch.counts.total {
-                    let event = Event::batch_settled(tenant, &batch, progress.now);
-                    let correlation = current_correlation().map(|c| c.as_str().to_owned());
-                    writes.push(put(
-                        &self.table,
-                        crate::events::event_item(tenant, &event, correlation.as_deref())?,
-                    )?);
+                let counts = outcome_counts(chunk);
+                writes.push(self.progress_update(tenant, progress, chunk.len() as u64, &counts)?);
+                let (batch, settled) = progress.after(tenant, chunk.len(), &counts);
+                if let Some(event) = settled {
+                    let item = events::event_item(tenant, &event, current_correlation().as_deref())?;
+                    writes.push(put(&self.table, item)?);
                 }
                 batch_after = Some(batch);
             }
             if !writes.is_empty() {
                 let sent = self.client.transact_write_items().set_transact_items(Some(writes)).send().await;
+                // A cancelled transaction wrote nothing; any other error is the store's.
                 if let Err(err) = sent {
                     cancellation(err)?;
                     return Ok(Written { steps: written, cancelled: true });
@@ -318,7 +120,7 @@ impl DynamoStore {
             .expression_attribute_values(":at", items::timestamp(latest.created_at))
             .expression_attribute_values(":was", n(was))
             .build()
-            .map_err(|e| StoreError::Unexpected(e.to_string()))?;
+            .map_err(unbuilt)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
@@ -343,7 +145,7 @@ impl DynamoStore {
             .expression_attribute_values(":committed", n(committed))
             .expression_attribute_values(":rejected", n(counts.values().sum::<u64>() - committed));
         for (i, (code, count)) in counts.iter().filter(|(code, _)| *code != "committed").enumerate() {
-            add.push(format!("{REJECTED_PREFIX}{code} :r{i}"));
+            add.push(format!("{}{code} :r{i}", keys::REJECTED_PREFIX));
             update = update.expression_attribute_values(format!(":r{i}"), n(count));
         }
         let condition = if progress.cursor == 0 {
@@ -355,7 +157,7 @@ impl DynamoStore {
             .update_expression(format!("SET #cursor = :now ADD {}", add.join(", ")))
             .condition_expression(condition)
             .build()
-            .map_err(|e| StoreError::Unexpected(e.to_string()))?;
+            .map_err(unbuilt)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
@@ -364,19 +166,20 @@ impl DynamoStore {
         &self,
         tenant: &TenantId,
         transfer: &Transfer,
-        claim: Option<&str>,
+        claim: Option<&Owner>,
     ) -> Result<TransactWriteItem, StoreError> {
         let Some(owner) = claim else {
-            return put_if_new(&self.table, items::transfer_item(tenant, transfer));
+            return items::put_if_new(&self.table, items::transfer_item(tenant, transfer));
         };
+        let correlation = current_correlation();
         let put = Put::builder()
-            .set_item(Some(items::claimed_transfer_item(tenant, transfer, owner)))
+            .set_item(Some(items::claimed_transfer_item(tenant, transfer, owner, correlation.as_deref())))
             .condition_expression("#status = :queued AND #owner = :owner")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#owner", keys::OWNER)
             .expression_attribute_values(":queued", s("queued"))
-            .expression_attribute_values(":owner", s(owner));
-        let put = put.table_name(&self.table).build().map_err(|e| StoreError::Unexpected(e.to_string()))?;
+            .expression_attribute_values(":owner", s(owner.key()));
+        let put = put.table_name(&self.table).build().map_err(unbuilt)?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
@@ -404,10 +207,7 @@ impl DynamoStore {
             }
             _ => {}
         }
-        let update = update
-            .update_expression(format!("SET {}", set.join(", ")))
-            .build()
-            .map_err(|e| StoreError::Unexpected(e.to_string()))?;
+        let update = update.update_expression(format!("SET {}", set.join(", "))).build().map_err(unbuilt)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 }
@@ -445,7 +245,7 @@ impl DynamoStore {
         if !earlier.is_empty() {
             update = update.expression_attribute_values(":was", n(was));
         }
-        let update = update.build().map_err(|e| StoreError::Unexpected(e.to_string()))?;
+        let update = update.build().map_err(unbuilt)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 }
@@ -458,7 +258,7 @@ struct Transaction {
     puts: Vec<Option<TransactWriteItem>>,
     /// Where each transfer put in this transaction is, with its claim: a hold resolved in the same
     /// transaction is put once, resolved.
-    transfer_puts: HashMap<TransferId, (usize, Option<String>)>,
+    transfer_puts: HashMap<TransferId, (usize, Option<Owner>)>,
     /// Where each expiry listing put in this transaction is: a hold resolved in the same
     /// transaction is never listed.
     expiry_puts: HashMap<TransferId, usize>,
@@ -467,18 +267,15 @@ struct Transaction {
     reversal_updates: HashMap<TransferId, (usize, usize)>,
     /// Each account's last entry in the transaction: its balance is written once, as of that entry.
     balances: BTreeMap<AccountId, Entry>,
-    /// Outcome codes of the steps, for a batch's counters.
-    counts: BTreeMap<String, u64>,
 }
 
 impl Transaction {
     fn add(&mut self, store: &DynamoStore, tenant: &TenantId, step: &Step) -> Result<(), StoreError> {
-        *self.counts.entry(step.decision.outcome_code().to_owned()).or_default() += 1;
-        let claim = step.claim.as_deref();
+        let claim = step.claim.as_ref();
         match &step.decision {
             Decision::Commit { transfer, debit, credit, amends } => {
                 self.put_transfer(store, tenant, transfer, claim)?;
-                if let Some(listing) = crate::expiry::listing(tenant, transfer) {
+                if let Some(listing) = expiry::listing(tenant, transfer) {
                     self.expiry_puts.insert(transfer.request.id.clone(), self.puts.len());
                     self.puts.push(Some(put(&store.table, listing)?));
                 }
@@ -496,7 +293,7 @@ impl Transaction {
         }
         // The change's event, in the change's own transaction: it exists if and only if the change does.
         if let Some(event) = Event::of_decision(tenant, &step.decision) {
-            let item = crate::events::event_item(tenant, &event, step.correlation.as_deref())?;
+            let item = events::event_item(tenant, &event, step.correlation.as_deref())?;
             self.puts.push(Some(put(&store.table, item)?));
         }
         Ok(())
@@ -507,10 +304,10 @@ impl Transaction {
         store: &DynamoStore,
         tenant: &TenantId,
         transfer: &Transfer,
-        claim: Option<&str>,
+        claim: Option<&Owner>,
     ) -> Result<(), StoreError> {
         let at = self.puts.len();
-        self.transfer_puts.insert(transfer.request.id.clone(), (at, claim.map(str::to_owned)));
+        self.transfer_puts.insert(transfer.request.id.clone(), (at, claim.cloned()));
         self.puts.push(Some(store.put_transfer(tenant, transfer, claim)?));
         Ok(())
     }
@@ -526,7 +323,7 @@ impl Transaction {
     ) -> Result<(), StoreError> {
         let id = &amended.request.id;
         if let Some((at, claim)) = self.transfer_puts.get(id) {
-            self.puts[*at] = Some(store.put_transfer(tenant, amended, claim.as_deref())?);
+            self.puts[*at] = Some(store.put_transfer(tenant, amended, claim.as_ref())?);
         } else if amended.status == TransferStatus::Committed {
             let (at, read) = *self
                 .reversal_updates
@@ -540,7 +337,7 @@ impl Transaction {
         } else {
             self.puts.push(Some(store.resolve_hold(tenant, amended)?));
         }
-        if let Some(listing) = crate::expiry::listing_key(tenant, amended) {
+        if let Some(listing) = expiry::listing_key(tenant, amended) {
             match self.expiry_puts.remove(id) {
                 Some(at) => self.puts[at] = None,
                 None => self.puts.push(Some(delete(&store.table, listing)?)),
@@ -637,45 +434,13 @@ fn chunks(steps: &[Step], with_progress: bool) -> Vec<&[Step]> {
     out
 }
 
-/// Where the linked chain that starts at step `start` ends (exclusive).
-fn chain_end(steps: &[Step], start: usize) -> usize {
-    steps[start..].iter().position(|s| !s.linked).map_or(steps.len(), |n| start + n + 1)
-}
-
-pub(crate) fn put(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
-    let put = Put::builder().table_name(table).set_item(Some(item));
-    let put = put.build().map_err(|e| StoreError::Unexpected(e.to_string()))?;
-    Ok(TransactWriteItem::builder().put(put).build())
-}
-
-/// A transactional put that fails the transaction if the item exists.
-pub(crate) fn put_if_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
-    let put = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .condition_expression("attribute_not_exists(pk)");
-    let put = put.build().map_err(|e| StoreError::Unexpected(e.to_string()))?;
-    Ok(TransactWriteItem::builder().put(put).build())
-}
-
-/// A transactional delete of the item at `item_key`.
-pub(crate) fn delete(table: &str, item_key: Item) -> Result<TransactWriteItem, StoreError> {
-    let delete = Delete::builder().table_name(table).set_key(Some(item_key));
-    let delete = delete.build().map_err(|e| StoreError::Unexpected(e.to_string()))?;
-    Ok(TransactWriteItem::builder().delete(delete).build())
-}
-
-/// The key of the item at (`pk`, `sk`).
-pub(crate) fn key(pk: String, sk: &str) -> Item {
-    [(keys::PK.to_string(), s(pk)), (keys::SK.to_string(), s(sk))].into_iter().collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ledger::Metadata;
     use ledger::fixtures::{self, transfer};
+    use ledger::{Metadata, NewTransfer, Planner};
     use std::collections::BTreeMap as Map;
+    use time::OffsetDateTime;
 
     const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
 
@@ -683,15 +448,7 @@ mod tests {
         let accounts =
             ["bank", "a", "b", "c"].map(|id| fixtures::account(id, true).open(NOW).balance_state());
         let mut planner = Planner::new(accounts, NOW);
-        transfers
-            .iter()
-            .map(|t| Step {
-                decision: planner.decide(t, None),
-                claim: None,
-                linked: false,
-                correlation: None,
-            })
-            .collect()
+        transfers.iter().map(|t| Step::alone(planner.decide(t, None))).collect()
     }
 
     #[test]
@@ -782,7 +539,7 @@ mod tests {
         // And the event the cost counts is as large as the event written.
         let tenant = TenantId::parse("acme").unwrap();
         let event = Event::of_decision(&tenant, &posts[0].decision).unwrap();
-        let item = crate::events::event_item(&tenant, &event, posts[0].correlation.as_deref()).unwrap();
+        let item = events::event_item(&tenant, &event, posts[0].correlation.as_deref()).unwrap();
         let counted = items::transfer_size(posts[0].decision.outcome().unwrap()) + EVENT_SLACK;
         assert!(items::item_size(&item) <= counted, "{} > {counted}", items::item_size(&item));
     }

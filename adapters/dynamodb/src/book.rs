@@ -1,0 +1,102 @@
+//! The store as the engine sees it (`ledger::engine::Book`): one consistent read of what a plan
+//! needs, its steps written as conditional transactions (`writer`), a batch's ids and progress,
+//! and the expiry listing.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ledger::engine::{Book, DueHold, Progress, State, Step, Written};
+use ledger::port::{BatchStatus, StoreError};
+use ledger::{AccountBalance, AccountId, BatchId, TenantId, TransferId};
+
+use crate::DynamoStore;
+use crate::items;
+use crate::keys::{self, key};
+use crate::store::current_correlation;
+
+#[async_trait]
+impl Book for DynamoStore {
+    /// Consistent BatchGetItems (100 keys a call) of the transfer items and balance items, each
+    /// asked once (a BatchGetItem refuses a key twice).
+    async fn read(
+        &self,
+        tenant: &TenantId,
+        ids: &[TransferId],
+        accounts: &[AccountId],
+    ) -> Result<State, StoreError> {
+        let (ids, accounts): (BTreeSet<_>, BTreeSet<_>) = (ids.iter().collect(), accounts.iter().collect());
+        let transfers = ids.into_iter().map(|id| key(keys::transfer_pk(tenant, id), keys::TRANSFER_SK));
+        let balances = accounts.into_iter().map(|id| key(keys::account_pk(tenant, id), keys::BALANCE_SK));
+        let mut state = State::default();
+        for item in self.batch_get(transfers.chain(balances).collect()).await? {
+            match item.get(keys::SK).and_then(|v| v.as_s().ok()).map(String::as_str) {
+                Some(keys::BALANCE_SK) => state.accounts.push(items::balance_from(&item)?),
+                Some(keys::TRANSFER_SK) => {
+                    let stored = items::stored_transfer(&item)?;
+                    state.transfers.insert(stored.transfer.request.id.clone(), stored);
+                }
+                _ => return Err(StoreError::Unexpected("a batch read returned an unasked item".into())),
+            }
+        }
+        Ok(state)
+    }
+
+    async fn write(
+        &self,
+        tenant: &TenantId,
+        steps: &[Step],
+        versions: &mut HashMap<AccountId, u64>,
+        progress: Option<&mut Progress>,
+    ) -> Result<Written, StoreError> {
+        self.write_steps(tenant, steps, versions, progress).await
+    }
+
+    async fn batch_ids(
+        &self,
+        tenant: &TenantId,
+        batch: &BatchId,
+    ) -> Result<Option<Vec<TransferId>>, StoreError> {
+        self.accepted_ids(tenant, batch).await
+    }
+
+    async fn batch_progress(&self, tenant: &TenantId, batch: &BatchId) -> Result<BatchStatus, StoreError> {
+        self.read_batch(tenant, batch).await
+    }
+
+    async fn due_holds(&self, from: i64, to: i64) -> Result<Vec<DueHold>, StoreError> {
+        self.listed_due(from, to).await
+    }
+
+    async fn unlist(&self, hold: &DueHold) -> Result<(), StoreError> {
+        self.unlist_due(hold).await
+    }
+
+    async fn swept_until(&self) -> Result<Option<i64>, StoreError> {
+        self.sweep_mark().await
+    }
+
+    async fn advance_sweep(&self, to: i64) -> Result<(), StoreError> {
+        self.move_sweep_mark(to).await
+    }
+
+    async fn pause(&self, pause: Duration) {
+        tokio::time::sleep(pause).await;
+    }
+
+    fn correlation(&self) -> Option<String> {
+        current_correlation()
+    }
+
+    fn cached_balance(&self, tenant: &TenantId, account: &AccountId) -> Option<AccountBalance> {
+        self.balances.get(tenant, account)
+    }
+
+    fn cache_balance(&self, tenant: &TenantId, balance: &AccountBalance) {
+        self.balances.put(tenant, balance);
+    }
+
+    fn forget_balance(&self, tenant: &TenantId, account: &AccountId) {
+        self.balances.forget(tenant, account);
+    }
+}

@@ -1,0 +1,32 @@
+//! The DynamoDB-backed store: a client, its table, and the balances this instance saw.
+
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::Client;
+
+use crate::balance_cache::BalanceCache;
+
+/// The DynamoDB-backed ledger store. Cheap to clone (clones share the balance cache); build it once
+/// at init, in a function's `main.rs`, and hand it on as `Arc<dyn ledger::port::Store>`.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    pub(crate) client: Client,
+    pub(crate) table: String,
+    pub(crate) balances: Arc<BalanceCache>,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into(), balances: Arc::default() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+/// The id of the request the running work serves (`ledger_telemetry::correlation::scope`): what
+/// the items it writes record as their cause.
+pub(crate) fn current_correlation() -> Option<String> {
+    ledger_telemetry::correlation::current().map(|c| c.as_str().to_owned())
+}

@@ -1,0 +1,211 @@
+//! Accounts in memory: opened once with their event, read with their balances, listed by id, and
+//! their entries read back by position.
+
+use std::ops::Bound;
+
+use async_trait::async_trait;
+use ledger::port::{
+    Accounts, BalanceAt, Created, EntryPosition, Page, Statement, StatementRange, StoreError, invalid,
+};
+use ledger::{Account, AccountId, Balances, Entry, Event, LedgerError, NewAccount, TenantId};
+use time::OffsetDateTime;
+
+use crate::store::{MemoryStore, current_correlation, stored};
+use crate::tables::Tables;
+
+/// The position just after every entry that took effect at or before `at`.
+fn until(at: OffsetDateTime) -> EntryPosition {
+    EntryPosition { at_nanos: at.unix_timestamp_nanos(), sequence: u64::MAX }
+}
+
+impl Tables {
+    fn account(&self, tenant: &TenantId, id: &AccountId) -> Result<Account, StoreError> {
+        let key = (tenant.clone(), id.clone());
+        let profile = self.profiles.get(&key).ok_or_else(|| StoreError::not_found("account", id))?;
+        let balance = self
+            .balances
+            .get(&key)
+            .ok_or_else(|| StoreError::Corrupt(format!("account {id} lacks its balance")))?;
+        Ok(Account { balances: balance.balances, entry_count: balance.entry_count, ..profile.clone() })
+    }
+
+    /// The account's totals as of `at`; `field` names the instant in the error if it is before the
+    /// account was opened (`None`: no such check).
+    fn balance_until(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        at: OffsetDateTime,
+        field: Option<&str>,
+    ) -> Result<BalanceAt, StoreError> {
+        let key = (tenant.clone(), account.clone());
+        let profile = self.profiles.get(&key).ok_or_else(|| StoreError::not_found("account", account))?;
+        let latest = self.entries.get(&key).and_then(|entries| entries.range(..=until(at)).next_back());
+        if let Some((_, entry)) = latest {
+            return Ok(BalanceAt { at, balances: entry.balances_after, entry_count: entry.sequence });
+        }
+        if let Some(field) = field.filter(|_| at < profile.created_at) {
+            return Err(invalid(field, format!("is before the account was opened ({})", profile.created_at)));
+        }
+        Ok(BalanceAt { at, balances: Balances::default(), entry_count: 0 })
+    }
+}
+
+#[async_trait]
+impl Accounts for MemoryStore {
+    async fn create_account(
+        &self,
+        tenant: &TenantId,
+        request: NewAccount,
+        now: OffsetDateTime,
+    ) -> Result<Created<Account>, StoreError> {
+        let account = request.clone().open(now);
+        let event = stored(tenant, &Event::account_opened(tenant, &account), current_correlation())?;
+        let mut tables = self.tables();
+        let key = (tenant.clone(), account.id.clone());
+        if tables.profiles.contains_key(&key) {
+            let existing = tables.account(tenant, &account.id)?;
+            let fields = request.differing_fields(&existing);
+            return if fields.is_empty() {
+                Ok(Created::Replayed(existing))
+            } else {
+                Err(LedgerError::IdempotencyConflict {
+                    fields: fields.into_iter().map(str::to_owned).collect(),
+                }
+                .into())
+            };
+        }
+        tables.balances.insert(key.clone(), account.balance_state());
+        tables.profiles.insert(key, account.clone());
+        tables.put_event(event);
+        Ok(Created::New(account))
+    }
+
+    async fn get_account(&self, tenant: &TenantId, id: &AccountId) -> Result<Account, StoreError> {
+        self.tables().account(tenant, id)
+    }
+
+    async fn account_version(&self, tenant: &TenantId, id: &AccountId) -> Result<u64, StoreError> {
+        let tables = self.tables();
+        let balance = tables.balances.get(&(tenant.clone(), id.clone()));
+        balance.map(|b| b.entry_count).ok_or_else(|| StoreError::not_found("account", id))
+    }
+
+    async fn list_accounts(
+        &self,
+        tenant: &TenantId,
+        page_size: u16,
+        after: Option<&AccountId>,
+    ) -> Result<Page<Account, AccountId>, StoreError> {
+        let tables = self.tables();
+        let start = match after {
+            Some(after) => Bound::Excluded((tenant.clone(), after.clone())),
+            None => Bound::Unbounded,
+        };
+        let ids: Vec<AccountId> = tables
+            .profiles
+            .range((start, Bound::Unbounded))
+            .map(|((t, id), _)| (t, id))
+            .skip_while(|(t, _)| *t < tenant)
+            .take_while(|(t, _)| *t == tenant)
+            .map(|(_, id)| id.clone())
+            .take(usize::from(page_size) + 1)
+            .collect();
+        let mut accounts = ids.iter().map(|id| tables.account(tenant, id)).collect::<Result<Vec<_>, _>>()?;
+        let more = accounts.len() > usize::from(page_size);
+        accounts.truncate(usize::from(page_size));
+        let next = if more { accounts.last().map(|a| a.id.clone()) } else { None };
+        Ok(Page { items: accounts, next })
+    }
+
+    async fn list_entries(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        page_size: u16,
+        before: Option<EntryPosition>,
+    ) -> Result<Page<Entry, EntryPosition>, StoreError> {
+        let tables = self.tables();
+        let key = (tenant.clone(), account.clone());
+        if !tables.profiles.contains_key(&key) {
+            return Err(StoreError::not_found("account", account));
+        }
+        let upper = before.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut entries: Vec<Entry> = tables
+            .entries
+            .get(&key)
+            .map(|entries| {
+                entries
+                    .range((Bound::Unbounded, upper))
+                    .rev()
+                    .take(usize::from(page_size) + 1)
+                    .map(|(_, e)| e.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let more = entries.len() > usize::from(page_size);
+        entries.truncate(usize::from(page_size));
+        let next = if more { entries.last().map(EntryPosition::of) } else { None };
+        Ok(Page { items: entries, next })
+    }
+
+    async fn balance_at(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<BalanceAt, StoreError> {
+        ledger::port::check_balance_at(at, now)?;
+        self.tables().balance_until(tenant, account, at, Some("at"))
+    }
+
+    async fn statement(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        range: StatementRange,
+        now: OffsetDateTime,
+    ) -> Result<Statement, StoreError> {
+        range.check(now)?;
+        let from = range.start();
+        let (lower, upper) = (until(from), until(range.to));
+        let start = match range.after {
+            Some(after) if after <= lower || after > upper => {
+                return Err(invalid("cursor", "is not a cursor of this statement".into()));
+            }
+            Some(after) => after,
+            None => lower,
+        };
+        let tables = self.tables();
+        let opening = tables.balance_until(tenant, account, from, None)?;
+        let key = (tenant.clone(), account.clone());
+        let mut entries: Vec<Entry> = tables
+            .entries
+            .get(&key)
+            .map(|entries| {
+                entries
+                    .range((Bound::Excluded(start), Bound::Included(upper)))
+                    .take(usize::from(range.page_size) + 1)
+                    .map(|(_, e)| e.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let next = if entries.len() > usize::from(range.page_size) {
+            entries.truncate(usize::from(range.page_size));
+            entries.last().map(EntryPosition::of)
+        } else {
+            None
+        };
+        let closing = match (&next, entries.last(), range.after) {
+            (Some(_), _, _) => None,
+            (None, Some(last), _) => {
+                Some(BalanceAt { at: range.to, balances: last.balances_after, entry_count: last.sequence })
+            }
+            (None, None, None) => Some(BalanceAt { at: range.to, ..opening.clone() }),
+            // An empty page after a cursor (the entries ended exactly at the previous page).
+            (None, None, Some(_)) => Some(tables.balance_until(tenant, account, range.to, None)?),
+        };
+        Ok(Statement { opening, entries, closing, next })
+    }
+}

@@ -1,0 +1,156 @@
+//! The synchronous path: a transfer (or a linked chain) decided and written while its client
+//! waits, its ids new. One consistent read and ONE conditional write when nothing contends; with
+//! both accounts' latest states in the store's cache, the write alone.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::book::{Book, Request, State, Step, Written};
+use super::run::{Decided, Next, Path, Read, read_state};
+use crate::error::LedgerError;
+use crate::ids::TenantId;
+use crate::plan::{Decision, Planner};
+use crate::port::{Created, StoreError};
+use crate::transfer::{NewTransfer, Transfer};
+
+pub(crate) struct Create {
+    requests: Vec<Request>,
+    /// Try the cached balances first (a single transfer, until they prove stale).
+    use_cache: bool,
+    /// The state being planned came from the cache.
+    from_cache: bool,
+}
+
+impl Create {
+    pub(crate) fn new(transfers: Vec<NewTransfer>) -> Self {
+        let use_cache = transfers.len() == 1;
+        let requests = transfers.into_iter().map(|transfer| Request { transfer, owner: None }).collect();
+        Self { requests, use_cache, from_cache: false }
+    }
+
+    /// Both accounts' cached states, as a state that has not read the transfer id (its write puts
+    /// the transfer only if the id is new). A post, void or reversal names its accounts through
+    /// the transfer it acts on, which only a read finds: never cached.
+    fn cached_state<B: Book + ?Sized>(&self, book: &B, tenant: &TenantId) -> Option<State> {
+        let movement = self.requests[0].transfer.kind.movement()?;
+        let debit = book.cached_balance(tenant, &movement.debit_account_id)?;
+        let credit = book.cached_balance(tenant, &movement.credit_account_id)?;
+        Some(State { accounts: vec![debit, credit], ..State::default() })
+    }
+}
+
+#[async_trait]
+impl Path for Create {
+    type Answer = Created<Vec<Transfer>>;
+
+    async fn read<B: Book + ?Sized>(
+        &mut self,
+        book: &B,
+        tenant: &TenantId,
+        _now: OffsetDateTime,
+    ) -> Result<Read<Self::Answer>, StoreError> {
+        let cached = if self.use_cache { self.cached_state(book, tenant) } else { None };
+        self.from_cache = cached.is_some();
+        let state = match cached {
+            Some(state) => state,
+            None => {
+                let transfers: Vec<NewTransfer> = self.requests.iter().map(|r| r.transfer.clone()).collect();
+                read_state(book, tenant, &transfers, true, Default::default()).await?
+            }
+        };
+        Ok(Read::Plan(self.requests.clone(), state))
+    }
+
+    fn decided<B: Book + ?Sized>(
+        &mut self,
+        book: &B,
+        tenant: &TenantId,
+        state: &State,
+        steps: Vec<Step>,
+        now: OffsetDateTime,
+    ) -> Result<Decided<Self::Answer>, StoreError> {
+        if let Some(answer) = held_answer(&steps, now) {
+            return answer.map(Decided::Answer);
+        }
+        // A refusal is permanent: never decided on cached state.
+        if self.from_cache && steps.iter().any(|s| matches!(s.decision, Decision::Reject(_))) {
+            self.use_cache = false;
+            return Ok(Decided::ReadAgain);
+        }
+        if !self.from_cache {
+            for account in &state.accounts {
+                book.cache_balance(tenant, account);
+            }
+        }
+        Ok(Decided::Write(steps))
+    }
+
+    fn written<B: Book + ?Sized>(
+        &mut self,
+        book: &B,
+        tenant: &TenantId,
+        steps: &[Step],
+        planner: &Planner,
+        written: Written,
+    ) -> Next<Self::Answer> {
+        let accounts = steps
+            .iter()
+            .filter_map(|s| s.decision.outcome()?.movement.as_ref())
+            .flat_map(|m| [&m.debit_account_id, &m.credit_account_id]);
+        if written.cancelled {
+            // An account moved, an id was taken, or another write held an item.
+            for id in accounts {
+                book.forget_balance(tenant, id);
+            }
+            if self.from_cache {
+                self.use_cache = false;
+                return Next::Again;
+            }
+            return Next::Contended;
+        }
+        for account in accounts.filter_map(|id| planner.account(id)) {
+            book.cache_balance(tenant, account);
+        }
+        let outcomes: Vec<Transfer> = steps.iter().filter_map(|s| s.decision.outcome().cloned()).collect();
+        debug_assert_eq!(outcomes.len(), steps.len(), "a written step has an outcome");
+        Next::Done(Created::New(outcomes))
+    }
+
+    fn gave_up(self) -> Result<Self::Answer, StoreError> {
+        let first = &self.requests[0].transfer.id;
+        Err(StoreError::Unavailable(format!("accounts of transfer {first} stayed contended")))
+    }
+}
+
+/// The answer when ids of the request hold transfers already, so nothing is to be written: every
+/// one of them replays (as it stands at `now`), or the request conflicts. `None`: all are new.
+fn held_answer(steps: &[Step], now: OffsetDateTime) -> Option<Result<Created<Vec<Transfer>>, StoreError>> {
+    let name = |i: usize, field: &str| {
+        if steps.len() == 1 { field.to_owned() } else { format!("transfers[{i}].{field}") }
+    };
+    let mut replays = Vec::with_capacity(steps.len());
+    for (i, step) in steps.iter().enumerate() {
+        match &step.decision {
+            Decision::Conflict { fields, .. } => {
+                let fields = fields.iter().map(|f| name(i, f)).collect();
+                return Some(Err(LedgerError::IdempotencyConflict { fields }.into()));
+            }
+            Decision::Replay(existing) => replays.push(existing.clone().observed(now)),
+            Decision::Commit { .. } | Decision::Reject(_) | Decision::Expire { .. } => {}
+        }
+    }
+    match replays.len() {
+        0 => None,
+        n if n == steps.len() => Some(Ok(Created::Replayed(replays))),
+        // Some ids hold transfers decided apart from this chain: it cannot apply as asked.
+        _ => {
+            let fields = steps
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| matches!(s.decision, Decision::Replay(_)))
+                .map(|(i, _)| name(i, "id"))
+                .collect();
+            Some(Err(LedgerError::IdempotencyConflict { fields }.into()))
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The one loop every path runs: read, write the expiry of any hold that fell due, plan, write; on
+//! a cancelled write read again, within the one contention budget. A path (`Path`) says only what
+//! it reads, what its decisions answer, and what its writes mean.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::book::{Book, Request, State, Step, StoredTransfer, Written, plan};
+use super::contention::Contention;
+use crate::ids::{AccountId, TenantId, TransferId};
+use crate::plan::Planner;
+use crate::port::StoreError;
+use crate::transfer::NewTransfer;
+
+/// What a path read: its answer without a plan, or the requests to plan and the state to plan on.
+pub(crate) enum Read<A> {
+    Done(A),
+    Plan(Vec<Request>, State),
+}
+
+/// What a path makes of its plan's steps.
+pub(crate) enum Decided<A> {
+    /// Answered without writing (a replay, a conflict, nothing to do now).
+    Answer(A),
+    /// Read again at once (a plan on cached state that would refuse).
+    ReadAgain,
+    /// Write these.
+    Write(Vec<Step>),
+}
+
+/// What comes after a write.
+pub(crate) enum Next<A> {
+    Done(A),
+    /// Read and plan again at once: the path progressed (its budget starts again).
+    Again,
+    /// The write met another writer: pause within the budget, then read and plan again.
+    Contended,
+}
+
+#[async_trait]
+pub(crate) trait Path: Send {
+    type Answer: Send;
+
+    async fn read<B: Book + ?Sized>(
+        &mut self,
+        book: &B,
+        tenant: &TenantId,
+        now: OffsetDateTime,
+    ) -> Result<Read<Self::Answer>, StoreError>;
+
+    /// The expiries of holds this path's read found due were written: its answer, if that is all
+    /// it was for (`None`: read again).
+    fn expired(&mut self) -> Option<Self::Answer> {
+        None
+    }
+
+    fn decided<B: Book + ?Sized>(
+        &mut self,
+        book: &B,
+        tenant: &TenantId,
+        state: &State,
+        steps: Vec<Step>,
+        now: OffsetDateTime,
+    ) -> Result<Decided<Self::Answer>, StoreError>;
+
+    /// A batch's cursor, for the write to advance.
+    fn progress(&mut self) -> Option<&mut super::book::Progress> {
+        None
+    }
+
+    fn written<B: Book + ?Sized>(
+        &mut self,
+        book: &B,
+        tenant: &TenantId,
+        steps: &[Step],
+        planner: &Planner,
+        written: Written,
+    ) -> Next<Self::Answer>;
+
+    /// What the path answers when its budget runs out.
+    fn gave_up(self) -> Result<Self::Answer, StoreError>;
+}
+
+pub(crate) async fn run<B: Book, P: Path>(
+    book: &B,
+    tenant: &TenantId,
+    mut path: P,
+    now: OffsetDateTime,
+) -> Result<P::Answer, StoreError> {
+    let mut contention = Contention::start();
+    loop {
+        let (requests, state) = match path.read(book, tenant, now).await? {
+            Read::Done(answer) => return Ok(answer),
+            Read::Plan(requests, state) => (requests, state),
+        };
+        // Whoever first meets a hold pending past its time writes its expiry, before anything is
+        // decided on it: nobody is told "expired" before it is durable.
+        let next = match expire_due(book, tenant, &state, now).await? {
+            Some(written) if written.cancelled => Next::Contended,
+            Some(_) => path.expired().map_or(Next::Again, Next::Done),
+            None => {
+                let (steps, planner) = plan(&state, &requests, now, book.correlation().as_deref());
+                match path.decided(book, tenant, &state, steps, now)? {
+                    Decided::Answer(answer) => Next::Done(answer),
+                    Decided::ReadAgain => Next::Again,
+                    Decided::Write(steps) => {
+                        let mut versions = state.versions();
+                        let written = book.write(tenant, &steps, &mut versions, path.progress()).await?;
+                        debug_assert!(written.steps <= steps.len());
+                        path.written(book, tenant, &steps, &planner, written)
+                    }
+                }
+            }
+        };
+        match next {
+            Next::Done(answer) => return Ok(answer),
+            Next::Again => contention.progressed(),
+            Next::Contended => match contention.next_pause() {
+                Some(pause) => book.pause(pause).await,
+                None => return path.gave_up(),
+            },
+        }
+    }
+}
+
+/// Writes the expiry of every hold in `state` that is pending past its time at `now`. `None` if
+/// none is due; otherwise how far the write got.
+pub(crate) async fn expire_due<B: Book + ?Sized>(
+    book: &B,
+    tenant: &TenantId,
+    state: &State,
+    now: OffsetDateTime,
+) -> Result<Option<Written>, StoreError> {
+    let mut planner = Planner::new(state.accounts.iter().cloned(), now);
+    let steps: Vec<Step> = state.stored().filter_map(|hold| planner.expire(hold)).map(Step::alone).collect();
+    if steps.is_empty() {
+        return Ok(None);
+    }
+    book.write(tenant, &steps, &mut state.versions(), None).await.map(Some)
+}
+
+/// Reads what `transfers` need, given what their ids hold already (`known`): their ids (if
+/// `with_ids`), the transfers their posts, voids and reversals act on, and every account these
+/// move: a second read only for the accounts of the transfers acted on, which the first tells.
+pub(crate) async fn read_state<B: Book + ?Sized>(
+    book: &B,
+    tenant: &TenantId,
+    transfers: &[NewTransfer],
+    with_ids: bool,
+    known: HashMap<TransferId, StoredTransfer>,
+) -> Result<State, StoreError> {
+    let (mut ids, mut accounts) = (Vec::new(), Vec::new());
+    let (mut seen_ids, mut seen_accounts): (HashSet<TransferId>, HashSet<AccountId>) =
+        (known.keys().cloned().collect(), HashSet::new());
+    let mut account = |id: &AccountId, accounts: &mut Vec<AccountId>| {
+        if seen_accounts.insert(id.clone()) {
+            accounts.push(id.clone());
+        }
+    };
+    for t in transfers {
+        let own = with_ids.then_some(&t.id);
+        for id in own.into_iter().chain(t.kind.acts_on()) {
+            if seen_ids.insert(id.clone()) {
+                ids.push(id.clone());
+            }
+        }
+        if let Some(m) = t.kind.movement() {
+            account(&m.debit_account_id, &mut accounts);
+            account(&m.credit_account_id, &mut accounts);
+        }
+    }
+    let mut state = book.read(tenant, &ids, &accounts).await?;
+    state.transfers.extend(known);
+    let mut acted_on = Vec::new();
+    for stored in state.transfers.values() {
+        if let Some(m) = &stored.transfer.movement {
+            account(&m.debit_account_id, &mut acted_on);
+            account(&m.credit_account_id, &mut acted_on);
+        }
+    }
+    if !acted_on.is_empty() {
+        let more = book.read(tenant, &[], &acted_on).await?;
+        state.accounts.extend(more.accounts);
+    }
+    Ok(state)
+}

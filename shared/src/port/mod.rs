@@ -1,0 +1,105 @@
+//! The store's port: what the API, the functions and the tools need of storage and queues, as
+//! traits grouped by use, with their result types. `ledger-dynamodb` implements them on one
+//! DynamoDB table; `ledger-memory` implements them in process (the fast test tier's twin); one
+//! contract suite (`tests/contract`) holds both to the same behaviour. Only a function's `main.rs`
+//! names a concrete store: everything else holds an `Arc<dyn Store>`.
+//!
+//! The transfer paths (`Transfers`, `Settlement`) are not implemented by the stores themselves: a
+//! store implements the engine's [`Book`](crate::engine::Book) (read what a plan needs, write its
+//! steps under conditions) and gets them from the one engine.
+
+mod accounts;
+mod error;
+mod events;
+mod limits;
+mod queues;
+mod submissions;
+mod transfers;
+mod webhooks;
+
+pub use accounts::{
+    Accounts, BalanceAt, EntryPosition, Statement, StatementRange, check_balance_at, invalid,
+};
+pub use error::StoreError;
+pub use events::{EventFilter, EventPosition, Events, StoredEvent};
+pub use limits::{BucketWrite, BucketWritten, Limits};
+pub use queues::{DeliveryJob, QueueError, TransferQueue, WebhookQueue, Work};
+pub use submissions::{BatchRecord, BatchStatus, Submissions};
+pub use transfers::{BatchRun, Settled, Settlement, Sweep, Transfers};
+pub use webhooks::{
+    Attempt, Delivery, DeliveryPosition, DeliveryStatus, Lease, WebhookDeliveries, WebhookEndpoints,
+};
+
+/// The result of an idempotent create: either it wrote a new item, or the id already held an
+/// identical request and this is a replay of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Created<T> {
+    New(T),
+    Replayed(T),
+}
+
+impl<T> Created<T> {
+    pub fn value(&self) -> &T {
+        match self {
+            Created::New(v) | Created::Replayed(v) => v,
+        }
+    }
+
+    pub fn into_value(self) -> T {
+        match self {
+            Created::New(v) | Created::Replayed(v) => v,
+        }
+    }
+
+    pub fn is_replay(&self) -> bool {
+        matches!(self, Created::Replayed(_))
+    }
+
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Created<U> {
+        match self {
+            Created::New(v) => Created::New(f(v)),
+            Created::Replayed(v) => Created::Replayed(f(v)),
+        }
+    }
+}
+
+/// One page of a list, and where the next starts (`None`: this was the last).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T, C> {
+    pub items: Vec<T>,
+    pub next: Option<C>,
+}
+
+impl<T, C> Page<T, C> {
+    pub fn empty() -> Self {
+        Self { items: Vec::new(), next: None }
+    }
+}
+
+/// Everything the ledger stores, as one object: what a function's `main.rs` builds once and hands
+/// to its handler as `Arc<dyn Store>`.
+pub trait Store:
+    Accounts
+    + Transfers
+    + Submissions
+    + Settlement
+    + Events
+    + WebhookEndpoints
+    + WebhookDeliveries
+    + Limits
+    + std::fmt::Debug
+{
+}
+
+impl<T> Store for T where
+    T: Accounts
+        + Transfers
+        + Submissions
+        + Settlement
+        + Events
+        + WebhookEndpoints
+        + WebhookDeliveries
+        + Limits
+        + std::fmt::Debug
+{
+}

@@ -1,0 +1,101 @@
+//! Transfers, decided and written by the one engine (`crate::engine`) on every route: synchronous
+//! creates and reads (`Transfers`), and the worker's and the sweeper's settlement of what was
+//! queued or fell due (`Settlement`). Every store that implements the engine's `Book` has both.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::{Created, StoreError};
+use crate::batch::Submission;
+use crate::ids::{BatchId, TenantId, TransferId};
+use crate::linked::LinkedChain;
+use crate::transfer::{NewTransfer, Transfer};
+
+#[async_trait]
+pub trait Transfers: Send + Sync {
+    /// Applies `request` once. Returns the recorded transfer: committed (a hold: pending), or
+    /// rejected by a rule (recorded too: the id is spent). A retry of the same request returns the
+    /// id's outcome as `Created::Replayed` (status `queued` while a queued submission holds it); a
+    /// request reusing the id with other fields is an `IdempotencyConflict`.
+    async fn create_transfer(
+        &self,
+        tenant: &TenantId,
+        request: NewTransfer,
+        now: OffsetDateTime,
+    ) -> Result<Created<Transfer>, StoreError>;
+
+    /// Applies a linked chain once, whole or not at all: every member committed, or every member
+    /// rejected (one by its own rule, the others `linked_failed`). A retry replays every outcome; a
+    /// chain naming an id that holds anything else is an `IdempotencyConflict` naming
+    /// `transfers[i]`'s fields, and writes nothing.
+    async fn create_linked(
+        &self,
+        tenant: &TenantId,
+        chain: LinkedChain,
+        now: OffsetDateTime,
+    ) -> Result<Created<Vec<Transfer>>, StoreError>;
+
+    /// The transfer as it stands at `now`: a hold pending past its time is expired first, so a
+    /// read never shows `expired` for a hold that a post in flight then posts.
+    async fn get_transfer(
+        &self,
+        tenant: &TenantId,
+        id: &TransferId,
+        now: OffsetDateTime,
+    ) -> Result<Transfer, StoreError>;
+}
+
+/// How a queued transfer settled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Settled {
+    Committed,
+    /// Refused by a rule (its code).
+    Rejected(String),
+    /// Settled already (an earlier delivery, or the request that first held its id): nothing written.
+    AlreadySettled,
+}
+
+/// What one run over a batch did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BatchRun {
+    /// The transfers this run settled, in order.
+    pub settled: Vec<Settled>,
+    /// Every transfer of the batch is settled (or the batch was never accepted: nothing to do).
+    pub done: bool,
+}
+
+/// What one sweep did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sweep {
+    /// Holds released by this sweep.
+    pub expired: usize,
+    /// Listings of holds resolved meanwhile (posted, voided, or expired by another), removed.
+    pub resolved: usize,
+}
+
+#[async_trait]
+pub trait Settlement: Send + Sync {
+    /// Settles `batch` from its cursor on, in order, as far as it can now. Not done means: try
+    /// again later (it stayed contended, or a transfer's id is held by a submission not applied
+    /// yet). Concurrent and repeated runs cooperate: each transfer is applied and counted once.
+    async fn settle_batch(
+        &self,
+        tenant: &TenantId,
+        batch: &BatchId,
+        now: OffsetDateTime,
+    ) -> Result<BatchRun, StoreError>;
+
+    /// Settles single transfers and linked chains queued with `Prefer: respond-async` (each chain
+    /// whole). For each of their transfers in order, how it settled, or `None` if it could not be
+    /// settled now (deliver it again).
+    async fn settle_transfers(
+        &self,
+        tenant: &TenantId,
+        submissions: &[Submission],
+        now: OffsetDateTime,
+    ) -> Result<Vec<Option<Settled>>, StoreError>;
+
+    /// Releases every hold that fell due up to `now` and is still pending, across tenants. Safe to
+    /// run concurrently and repeatedly: each hold is released at most once.
+    async fn expire_due_holds(&self, now: OffsetDateTime) -> Result<Sweep, StoreError>;
+}
