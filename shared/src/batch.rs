@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use crate::error::LedgerError;
 use crate::field::FieldError;
-use crate::ids::BatchId;
+use crate::ids::{BatchId, TransferId};
 use crate::transfer::NewTransfer;
 
 pub const MAX_BATCH_TRANSFERS: usize = 1_000;
@@ -116,15 +116,15 @@ impl BatchCounts {
 #[serde(rename_all = "snake_case")]
 pub enum Submission {
     Batch(BatchId),
-    Transfer(crate::TransferId),
+    Transfer(TransferId),
     /// A linked chain queued with `Prefer: respond-async`: its ids, in order.
-    Linked(Vec<crate::TransferId>),
+    Linked(Vec<TransferId>),
 }
 
 impl Submission {
     /// The transfers a single or linked submission settles, in order (none for a batch, whose ids
     /// the store keeps).
-    pub fn transfer_ids(&self) -> &[crate::TransferId] {
+    pub fn transfer_ids(&self) -> &[TransferId] {
         match self {
             Submission::Batch(_) => &[],
             Submission::Transfer(id) => std::slice::from_ref(id),
@@ -141,7 +141,7 @@ impl Submission {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Owner {
     Batch { batch: BatchId, position: u32 },
-    Linked(crate::TransferId),
+    Linked(TransferId),
     Async,
 }
 
@@ -159,7 +159,7 @@ impl Owner {
     pub fn parse(key: &str) -> Option<Self> {
         match key.split('#').collect::<Vec<_>>()[..] {
             ["A"] => Some(Owner::Async),
-            ["L", first] => crate::TransferId::parse(first).ok().map(Owner::Linked),
+            ["L", first] => TransferId::parse(first).ok().map(Owner::Linked),
             ["B", batch, position] => {
                 Some(Owner::Batch { batch: BatchId::parse(batch).ok()?, position: position.parse().ok()? })
             }

@@ -144,8 +144,8 @@ impl Serialize for Event {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Planner;
     use crate::fixtures::{self, transfer};
+    use crate::plan::Planner;
     use crate::transfer::NewTransfer;
 
     const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;

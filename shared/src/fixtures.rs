@@ -4,8 +4,11 @@
 
 use time::OffsetDateTime;
 
-use crate::transfer::{Movement, Timeout, TransferKind};
-use crate::{AccountId, Amount, Currency, Metadata, NewAccount, NewTransfer, Transfer, TransferId};
+use crate::account::NewAccount;
+use crate::ids::{AccountId, TransferId};
+use crate::metadata::Metadata;
+use crate::money::{Amount, Currency};
+use crate::transfer::{Movement, NewTransfer, Timeout, Transfer, TransferKind};
 
 fn movement(debit: &str, credit: &str, amount: u64) -> Movement {
     Movement {

@@ -49,6 +49,25 @@ impl Decision {
         }
     }
 
+    /// The accounts the decision rests on, and so what its write is conditioned on: a commit or
+    /// an expiry writes their balances, conditioned on the versions read; a rejection checks that
+    /// they are still at those versions, so that a refusal stands at one instant of every account
+    /// it names, as a serial order has it (items read one by one may each be current at a
+    /// different instant). A replay or a conflict writes nothing.
+    pub fn accounts(&self) -> Vec<&AccountId> {
+        match self {
+            Decision::Commit { debit, credit, .. } | Decision::Expire { debit, credit, .. } => {
+                vec![&debit.account_id, &credit.account_id]
+            }
+            Decision::Reject(transfer) => transfer
+                .movement
+                .as_ref()
+                .map(|m| vec![&m.debit_account_id, &m.credit_account_id])
+                .unwrap_or_default(),
+            Decision::Replay(_) | Decision::Conflict { .. } => Vec::new(),
+        }
+    }
+
     /// The outcome's code as a batch counts it: `committed` (holds and their resolutions
     /// included), a rule's code, or `queued`.
     pub fn outcome_code(&self) -> &str {
@@ -323,8 +342,8 @@ impl Planner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::RuleViolation;
     use crate::fixtures::{self, transfer};
+    use crate::rule::RuleViolation;
 
     const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
 

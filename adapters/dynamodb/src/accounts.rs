@@ -12,11 +12,11 @@ use ledger::port::{
 use ledger::{Account, AccountId, Entry, Event, LedgerError, NewAccount, TenantId};
 use time::OffsetDateTime;
 
-use crate::DynamoStore;
 use crate::cancel::{Cancelled, cancellation};
 use crate::error::sdk;
 use crate::items::{self, Item, put, put_if_new, s};
 use crate::keys::{self, key};
+use crate::store::DynamoStore;
 use crate::store::current_correlation;
 
 #[async_trait]

@@ -10,9 +10,9 @@ use ledger::engine::{Book, DueHold, Progress, State, Step, Written};
 use ledger::port::{BatchStatus, StoreError};
 use ledger::{AccountBalance, AccountId, BatchId, TenantId, TransferId};
 
-use crate::DynamoStore;
 use crate::items;
 use crate::keys::{self, key};
+use crate::store::DynamoStore;
 use crate::store::current_correlation;
 
 #[async_trait]

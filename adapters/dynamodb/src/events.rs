@@ -9,10 +9,10 @@ use ledger::port::{EventFilter, EventPosition, Events, Page, StoreError, StoredE
 use ledger::{Event, EventId, EventType, TenantId};
 use time::OffsetDateTime;
 
-use crate::DynamoStore;
 use crate::error::sdk;
 use crate::items::{CORRELATION, Item, n, s};
 use crate::keys::{self, key};
+use crate::store::DynamoStore;
 
 /// The attribute DynamoDB's TTL deletes items by (unix seconds), as template.yaml declares it.
 pub const TTL_ATTRIBUTE: &str = "expires_at";

@@ -8,10 +8,10 @@ use ledger::engine::DueHold;
 use ledger::port::StoreError;
 use ledger::{TenantId, Transfer, TransferId, TransferStatus};
 
-use crate::DynamoStore;
 use crate::error::{moot_unless_written, sdk};
 use crate::items::{Item, n, s};
 use crate::keys::{self, key};
+use crate::store::DynamoStore;
 
 /// The expiry listing item of `transfer`, if it is a pending hold with a timeout.
 pub fn listing(tenant: &TenantId, transfer: &Transfer) -> Option<Item> {

@@ -13,10 +13,10 @@ use ledger::port::{BalanceAt, EntryPosition, Statement, StatementRange, StoreErr
 use ledger::{AccountId, Balances, TenantId};
 use time::OffsetDateTime;
 
-use crate::DynamoStore;
 use crate::error::sdk;
 use crate::items::{self, Item, s};
 use crate::keys;
+use crate::store::DynamoStore;
 
 fn is_entry(item: &Item) -> bool {
     matches!(item.get(keys::SK), Some(AttributeValue::S(sk)) if sk.starts_with(keys::ENTRY_SK_PREFIX))

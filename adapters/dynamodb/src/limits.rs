@@ -10,10 +10,10 @@ use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use ledger::TenantId;
 use ledger::port::{BucketWrite, BucketWritten, Limits, StoreError};
 
-use crate::DynamoStore;
 use crate::error::sdk;
 use crate::items::{n, number};
 use crate::keys::{self, key};
+use crate::store::DynamoStore;
 
 const TAT: &str = "tat";
 

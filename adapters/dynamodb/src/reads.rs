@@ -6,10 +6,10 @@ use aws_sdk_dynamodb::types::{Get, KeysAndAttributes, TransactGetItem};
 use ledger::engine::Contention;
 use ledger::port::StoreError;
 
-use crate::DynamoStore;
 use crate::cancel::read_cancellation;
 use crate::error::{sdk, unbuilt};
 use crate::items::Item;
+use crate::store::DynamoStore;
 
 /// DynamoDB's limit of keys in one BatchGetItem, and of items in one TransactGetItems.
 pub(crate) const MAX_READ_KEYS: usize = 100;

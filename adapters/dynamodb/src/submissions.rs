@@ -32,11 +32,11 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::DynamoStore;
 use crate::cancel::cancellation;
 use crate::error::{is_condition_failed, moot_unless_written, sdk, unbuilt};
 use crate::items::{self, Item, n, put, put_if_new, s};
 use crate::keys::{self, key};
+use crate::store::DynamoStore;
 use crate::store::current_correlation;
 
 /// Claims (conditional PutItems) in flight at once while a batch is submitted.

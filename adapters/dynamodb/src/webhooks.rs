@@ -17,11 +17,11 @@ use ledger::webhook::{EndpointUrl, Secret, SigningSecret, Subscription, WebhookE
 use ledger::{EndpointId, Event, EventId, EventType, TenantId};
 use time::OffsetDateTime;
 
-use crate::DynamoStore;
 use crate::cancel::cancellation;
 use crate::error::{is_condition_failed, moot_unless_written, sdk, unbuilt};
 use crate::items::{Item, Reader, n, number, put, s, timestamp};
 use crate::keys::{self, ENDPOINT_SK, delivery_sk, endpoint_pk, endpoints_index_pk, key, lease_sk};
+use crate::store::DynamoStore;
 use crate::store::current_correlation;
 
 const LEASE_UNTIL: &str = "until";
@@ -464,7 +464,6 @@ impl WebhookDeliveries for DynamoStore {
         limit: u16,
         before: Option<&DeliveryPosition>,
     ) -> Result<Page<Delivery, DeliveryPosition>, StoreError> {
-        let before = before.map(delivery_sk);
         let query = self
             .client
             .query()
@@ -472,18 +471,18 @@ impl WebhookDeliveries for DynamoStore {
             .expression_attribute_values(":pk", s(endpoint_pk(tenant, endpoint)))
             .scan_index_forward(false)
             .limit(i32::from(limit) + 1);
-        let query = match &before {
+        // Strictly below the cursor's delivery (nothing of an endpoint's partition sorts below its
+        // deliveries), or every delivery.
+        let query = match before {
             Some(before) => query
-                .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :before")
-                .expression_attribute_values(":low", s(keys::DELIVERY_PREFIX))
-                .expression_attribute_values(":before", s(before)),
+                .key_condition_expression("pk = :pk AND sk < :before")
+                .expression_attribute_values(":before", s(delivery_sk(before))),
             None => query
                 .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
                 .expression_attribute_values(":prefix", s(keys::DELIVERY_PREFIX)),
         };
         let mut found = query.send().await.map_err(sdk)?.items.unwrap_or_default();
         let sk_of = |item: &Item| item.get(keys::SK).and_then(|v| v.as_s().ok()).cloned();
-        found.retain(|item| sk_of(item) != before);
         let more = found.len() > usize::from(limit);
         found.truncate(usize::from(limit));
         let next = match found.last().and_then(sk_of) {

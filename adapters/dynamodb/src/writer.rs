@@ -14,17 +14,17 @@
 //!
 //! A cancelled transaction wrote nothing: the engine reads and plans again.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use ledger::engine::{Progress, Step, Written, chain_end, outcome_counts};
 use ledger::port::StoreError;
 use ledger::{AccountId, Decision, Entry, Event, Owner, TenantId, Transfer, TransferId, TransferStatus};
 
-use crate::DynamoStore;
 use crate::cancel::cancellation;
 use crate::error::unbuilt;
 use crate::items::{self, delete, n, put, s};
+use crate::store::DynamoStore;
 use crate::store::current_correlation;
 use crate::{events, expiry, keys};
 
@@ -60,6 +60,22 @@ impl DynamoStore {
             for (account, entry) in &transaction.balances {
                 let was = versions.get(account).copied().unwrap_or_default();
                 writes.push(self.balance_update(tenant, entry, was)?);
+            }
+            // A refusal stands only at the versions its accounts were read at (an account that
+            // does not exist has none: its absence is final).
+            for account in transaction.checked.iter().filter(|a| !transaction.balances.contains_key(*a)) {
+                if let Some(was) = versions.get(account) {
+                    writes.push(self.balance_check(tenant, account, *was)?);
+                }
+            }
+            let mut acted_on_checked = HashSet::new();
+            for read in &transaction.acted_on {
+                let id = &read.request.id;
+                let written_here =
+                    transaction.transfer_puts.contains_key(id) || transaction.amended.contains(id);
+                if !written_here && acted_on_checked.insert(id.clone()) {
+                    writes.push(self.transfer_check(tenant, read)?);
+                }
             }
             // The batch as it stands once this chunk is written.
             let mut batch_after = None;
@@ -122,6 +138,43 @@ impl DynamoStore {
             .build()
             .map_err(unbuilt)?;
         Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Checks that a transfer is still as read: its status, and what it has reversed (`status`,
+    /// and `reversed_amount`, which every change of a transfer after it is recorded moves).
+    fn transfer_check(&self, tenant: &TenantId, read: &Transfer) -> Result<TransactWriteItem, StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::transfer_pk(tenant, &read.request.id)))
+            .key(keys::SK, s(keys::TRANSFER_SK))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(items::status_code(&read.status)));
+        let check = if read.reversals.is_empty() {
+            check.condition_expression("#status = :status AND attribute_not_exists(reversed_amount)")
+        } else {
+            check
+                .condition_expression("#status = :status AND reversed_amount = :reversed")
+                .expression_attribute_values(":reversed", n(read.reversed_amount()))
+        };
+        Ok(TransactWriteItem::builder().condition_check(check.build().map_err(unbuilt)?).build())
+    }
+
+    /// Checks that the account is still at version `was`, writing nothing.
+    fn balance_check(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        was: u64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::account_pk(tenant, account)))
+            .key(keys::SK, s(keys::BALANCE_SK))
+            .condition_expression("entry_count = :was")
+            .expression_attribute_values(":was", n(was))
+            .build()
+            .map_err(unbuilt)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
     /// Moves the batch's cursor over `settled` more transfers and adds their outcomes to its
@@ -262,11 +315,18 @@ struct Transaction {
     /// Where each expiry listing put in this transaction is: a hold resolved in the same
     /// transaction is never listed.
     expiry_puts: HashMap<TransferId, usize>,
+    /// Transfers stored before this transaction that it amends (a hold resolved, a reversal
+    /// listed): each written once.
+    amended: HashSet<TransferId>,
     /// Where each reversals update of this transaction is, with the count of reversals the
     /// transfer had when read: several reversals of one transfer make one update.
     reversal_updates: HashMap<TransferId, (usize, usize)>,
     /// Each account's last entry in the transaction: its balance is written once, as of that entry.
     balances: BTreeMap<AccountId, Entry>,
+    /// The accounts refusals rest on: each checked at its version, unless its balance is written.
+    checked: BTreeSet<AccountId>,
+    /// The transfers refusals acted on, as read: each checked, unless this transaction writes it.
+    acted_on: Vec<Transfer>,
 }
 
 impl Transaction {
@@ -288,7 +348,13 @@ impl Transaction {
                 self.amend(store, tenant, hold)?;
                 self.entries(store, tenant, [debit, credit])?;
             }
-            Decision::Reject(transfer) => self.put_transfer(store, tenant, transfer, claim)?,
+            Decision::Reject(transfer) => {
+                self.put_transfer(store, tenant, transfer, claim)?;
+                self.checked.extend(step.decision.accounts().into_iter().cloned());
+                if let Some(acted_on) = &step.acted_on {
+                    self.acted_on.push(acted_on.clone());
+                }
+            }
             Decision::Replay(_) | Decision::Conflict { .. } => {}
         }
         // The change's event, in the change's own transaction: it exists if and only if the change does.
@@ -322,6 +388,7 @@ impl Transaction {
         amended: &Transfer,
     ) -> Result<(), StoreError> {
         let id = &amended.request.id;
+        self.amended.insert(id.clone());
         if let Some((at, claim)) = self.transfer_puts.get(id) {
             self.puts[*at] = Some(store.put_transfer(tenant, amended, claim.as_ref())?);
         } else if amended.status == TransferStatus::Committed {
@@ -384,13 +451,20 @@ fn cost(step: &Step) -> (usize, usize, Vec<&AccountId>) {
             entries + 2 * UPDATE_BYTES + event(hold),
             vec![&debit.account_id, &credit.account_id],
         ),
-        Decision::Reject(transfer) => (2, items::transfer_size(transfer) + slack + event(transfer), vec![]),
+        // The record and the event, the transfer it acted on checked; its accounts checked
+        // (counted as balances are).
+        Decision::Reject(transfer) => {
+            let checked = usize::from(step.acted_on.is_some());
+            let bytes = items::transfer_size(transfer) + slack + event(transfer) + checked * UPDATE_BYTES;
+            (2 + checked, bytes, step.decision.accounts())
+        }
         Decision::Replay(_) | Decision::Conflict { .. } => (0, 0, vec![]),
     }
 }
 
 /// Cuts `steps`, in order, into transactions within DynamoDB's limits of items and bytes: each
-/// step's own items, one balance update per distinct account, and the batch's progress update. A
+/// step's own items, one balance update (or check) per distinct account, and the batch's progress
+/// update. A
 /// linked chain is never cut: it goes whole into one transaction (`ledger::linked` shows it fits).
 fn chunks(steps: &[Step], with_progress: bool) -> Vec<&[Step]> {
     // The progress update, and room for the batch's `batch.settled` event (its counts by reason
@@ -524,6 +598,7 @@ mod tests {
                 claim: None,
                 linked: i + 1 < n,
                 correlation: Some("x".repeat(128)),
+                acted_on: None,
             })
             .collect();
         assert!(posts.iter().all(|s| matches!(s.decision, Decision::Commit { amends: Some(_), .. })));

@@ -6,7 +6,6 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use ledger::AccountId;
 use ledger::port::StatementRange;
-use time::OffsetDateTime;
 
 use crate::body::{BalanceAtBody, CreateAccount, EntryBody, ListBody, StatementBody};
 use crate::cursor;
@@ -22,8 +21,7 @@ pub async fn create_account(
     Admitted(tenant): Admitted,
     JsonBody(body): JsonBody<CreateAccount>,
 ) -> Result<Response, ApiError> {
-    let outcome =
-        app.store.create_account(&tenant, body.into_new_account(), OffsetDateTime::now_utc()).await?;
+    let outcome = app.store.create_account(&tenant, body.into_new_account(), app.now()).await?;
     record("accountId", outcome.value().id.as_str());
     tracing::info!(replayed = outcome.is_replay(), "account created");
     let body = Json(outcome.value().clone());
@@ -94,7 +92,7 @@ pub async fn get_balance_at(
     let id = path_id(id, AccountId::parse)?;
     record("accountId", id.as_str());
     let at = instants.required("at")?;
-    let found = app.store.balance_at(&tenant, &id, at, OffsetDateTime::now_utc()).await?;
+    let found = app.store.balance_at(&tenant, &id, at, app.now()).await?;
     Ok(Json(BalanceAtBody::new(id, found)))
 }
 
@@ -110,7 +108,7 @@ pub async fn get_statement(
 ) -> Result<Json<StatementBody>, ApiError> {
     let id = path_id(id, AccountId::parse)?;
     record("accountId", id.as_str());
-    let now = OffsetDateTime::now_utc();
+    let now = app.now();
     let (from, asked_to) = (instants.get("from")?, instants.get("to")?);
     // A later page ends where its statement's first page did.
     let (to, after) = match page.cursor.as_deref().map(cursor::parse_statement_cursor).transpose()? {

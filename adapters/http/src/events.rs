@@ -8,7 +8,6 @@ use ledger::port::{EventFilter, StoreError, StoredEvent};
 use ledger::{EventId, EventType, LedgerError};
 use serde_json::value::RawValue;
 use std::collections::HashMap;
-use time::OffsetDateTime;
 
 use crate::body::ListBody;
 use crate::cursor;
@@ -41,10 +40,7 @@ pub async fn list_events(
         return Err(invalid("to", "must be later than `from`"));
     }
     let before = page.cursor.as_deref().map(cursor::parse_event_cursor).transpose()?;
-    let found = app
-        .store
-        .list_events(&tenant, &filter, page.size, before.as_ref(), OffsetDateTime::now_utc())
-        .await?;
+    let found = app.store.list_events(&tenant, &filter, page.size, before.as_ref(), app.now()).await?;
     Ok(Json(ListBody {
         data: found.items.into_iter().map(raw).collect::<Result<_, _>>()?,
         next_cursor: found.next.as_ref().map(cursor::event_cursor),
@@ -57,7 +53,7 @@ pub async fn get_event(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = EventId::parse(&id).map_err(|e| ApiError::from(LedgerError::invalid("id", e)))?;
-    let event = app.store.get_event(&tenant, &id, OffsetDateTime::now_utc()).await?;
+    let event = app.store.get_event(&tenant, &id, app.now()).await?;
     record("eventId", &event.id.to_string());
     Ok(Json(raw(event)?).into_response())
 }

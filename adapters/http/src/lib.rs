@@ -14,6 +14,7 @@ pub mod rate_limit;
 pub mod respond;
 mod state;
 mod submissions;
+pub mod tenant_limits;
 mod transfers;
 mod webhooks;
 
@@ -22,7 +23,7 @@ use axum::routing::{MethodRouter, delete, get, patch, post};
 
 pub use problem::{ApiError, problem_codes};
 pub use respond::REPLAY_HEADER;
-pub use state::AppState;
+pub use state::{AppState, Clock};
 
 /// Every route with its handler. The router is built from this table, and the OpenAPI and template
 /// tests check their documents against `routes()`, so the three cannot drift apart.

@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use ledger::port::{Store, TransferQueue, WebhookQueue};
 use ledger::webhook::UrlPolicy;
+use time::OffsetDateTime;
 
-use crate::rate_limit::TenantLimits;
+use crate::tenant_limits::TenantLimits;
 
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -17,6 +18,33 @@ pub struct AppState {
     pub rate_limit: Option<TenantLimits>,
     /// Where redeliveries and replays of webhooks are queued, and what endpoint URLs are accepted.
     pub webhooks: Option<(Arc<dyn WebhookQueue>, UrlPolicy)>,
+    /// What every handler takes as now: the system's clock, or a test's.
+    pub clock: Clock,
+}
+
+/// Where the API reads the time.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> OffsetDateTime + Send + Sync>);
+
+impl Clock {
+    pub fn system() -> Self {
+        Self(Arc::new(OffsetDateTime::now_utc))
+    }
+
+    /// A clock that reads `now` (a test's, that it moves by hand).
+    pub fn from_fn(now: impl Fn() -> OffsetDateTime + Send + Sync + 'static) -> Self {
+        Self(Arc::new(now))
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
 }
 
 impl AppState {
@@ -25,7 +53,19 @@ impl AppState {
         queue: Arc<dyn TransferQueue>,
         tenant_claim: impl Into<String>,
     ) -> Self {
-        Self { store, queue, tenant_claim: tenant_claim.into(), rate_limit: None, webhooks: None }
+        let tenant_claim = tenant_claim.into();
+        Self { store, queue, tenant_claim, rate_limit: None, webhooks: None, clock: Clock::system() }
+    }
+
+    /// The time as the API sees it.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// This state reading the time from `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// This state with webhook endpoints: deliveries asked for through the API go to `queue`, and

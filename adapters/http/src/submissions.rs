@@ -13,7 +13,6 @@ use ledger::{
     BatchId, NewTransfer, Submission, TenantId, Transfer, TransferBatch, TransferId, TransferStatus,
 };
 use ledger_telemetry::metrics;
-use time::OffsetDateTime;
 
 use crate::body::{CreateBatch, LinkedBody};
 use crate::extract::{JsonBody, MAX_BATCH_BODY_BYTES, Tenant, path_id};
@@ -43,7 +42,7 @@ pub async fn create_batch(
     let batch = TransferBatch::new(body.id, body.transfers)?;
     record("batchId", batch.id().as_str());
     rate_limit::spend(&app, &tenant, rate_limit::operations(batch.transfers().len())).await?;
-    let recorded = app.store.submit_batch(&tenant, &batch, OffsetDateTime::now_utc()).await?;
+    let recorded = app.store.submit_batch(&tenant, &batch, app.now()).await?;
     let status = app.store.batch_status(&tenant, batch.id()).await?;
     // A replay sends again unless every transfer is settled: the first message may have been lost.
     if status.counts.queued > 0 {
@@ -76,7 +75,7 @@ pub async fn create_transfer_async(
     prefer: Prefer,
 ) -> Result<Response, ApiError> {
     let location = format!("/v1/transfers/{}", request.id);
-    let outcome = app.store.submit_transfer(tenant, request, OffsetDateTime::now_utc()).await?;
+    let outcome = app.store.submit_transfer(tenant, request, app.now()).await?;
     let mut transfer = outcome.value().clone();
     if transfer.status == TransferStatus::Queued {
         enqueue(app, tenant, Submission::Transfer(transfer.request.id.clone())).await?;
@@ -99,7 +98,7 @@ pub async fn create_linked_async(
 ) -> Result<Response, ApiError> {
     let ids: Vec<TransferId> = chain.transfers().iter().map(|t| t.id.clone()).collect();
     let location = format!("/v1/transfers/{}", ids[0]);
-    let outcome = app.store.submit_linked(tenant, chain, OffsetDateTime::now_utc()).await?;
+    let outcome = app.store.submit_linked(tenant, chain, app.now()).await?;
     let transfers = outcome.value().clone();
     if transfers.iter().any(|t| t.status == TransferStatus::Queued) {
         enqueue(app, tenant, Submission::Linked(ids)).await?;
@@ -120,7 +119,7 @@ async fn settled_within(
     let deadline = Instant::now() + wait;
     while transfer.status == TransferStatus::Queued && Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        transfer = app.store.get_transfer(tenant, &transfer.request.id, OffsetDateTime::now_utc()).await?;
+        transfer = app.store.get_transfer(tenant, &transfer.request.id, app.now()).await?;
     }
     Ok(transfer)
 }

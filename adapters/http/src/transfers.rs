@@ -7,7 +7,6 @@ use axum::response::{IntoResponse, Response};
 use ledger::linked::LinkedChain;
 use ledger::{LedgerError, NewTransfer, RuleViolation, TransferId, TransferStatus};
 use ledger_telemetry::metrics;
-use time::OffsetDateTime;
 
 use crate::body::{CreateLinked, LinkedBody};
 use crate::extract::{JsonBody, MAX_BATCH_BODY_BYTES, Tenant, path_id};
@@ -42,7 +41,7 @@ pub async fn create_transfer(
     if prefer.respond_async {
         return crate::submissions::create_transfer_async(&app, &tenant, body, prefer).await;
     }
-    let outcome = app.store.create_transfer(&tenant, body, OffsetDateTime::now_utc()).await?;
+    let outcome = app.store.create_transfer(&tenant, body, app.now()).await?;
     let replayed = outcome.is_replay();
     match &outcome.value().status {
         TransferStatus::Committed
@@ -91,7 +90,7 @@ pub async fn create_linked(
     if prefer.respond_async {
         return crate::submissions::create_linked_async(&app, &tenant, chain).await;
     }
-    let outcome = app.store.create_linked(&tenant, chain, OffsetDateTime::now_utc()).await?;
+    let outcome = app.store.create_linked(&tenant, chain, app.now()).await?;
     let replayed = outcome.is_replay();
     let transfers = outcome.value();
     // The member refused by its own rule; failing that (a chain whose failing member was decided
@@ -138,5 +137,5 @@ pub async fn get_transfer(
 ) -> Result<Json<ledger::Transfer>, ApiError> {
     let id = path_id(id, TransferId::parse)?;
     record("transferId", id.as_str());
-    Ok(Json(app.store.get_transfer(&tenant, &id, OffsetDateTime::now_utc()).await?))
+    Ok(Json(app.store.get_transfer(&tenant, &id, app.now()).await?))
 }

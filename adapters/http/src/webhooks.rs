@@ -60,7 +60,7 @@ pub async fn create_endpoint(
     let (_, urls) = webhooks(&app)?;
     let request = body.parse(*urls).map_err(|(field, e)| ApiError::from(LedgerError::invalid(field, e)))?;
     let secret = fresh_secret();
-    let endpoint = request.open(EndpointId::generate(), secret.clone(), OffsetDateTime::now_utc());
+    let endpoint = request.open(EndpointId::generate(), secret.clone(), app.now());
     record("endpointId", endpoint.id.as_str());
     app.store.create_endpoint(&tenant, &endpoint).await?;
     tracing::info!("webhook endpoint created");
@@ -190,7 +190,7 @@ pub async fn rotate_secret(
 ) -> Result<Response, ApiError> {
     let id = endpoint_id(id)?;
     let secret = fresh_secret();
-    let now = OffsetDateTime::now_utc();
+    let now = app.now();
     let rotated = replace(&app, &tenant, &id, |endpoint| Ok(endpoint.rotated(secret.clone(), now))).await?;
     tracing::info!("webhook endpoint secret rotated");
     Ok(Json(WithSecret { endpoint: &rotated, secret: secret.expose() }).into_response())
@@ -283,8 +283,8 @@ pub async fn redeliver(
     if !endpoint.enabled {
         return Err(invalid("id", "names a disabled endpoint: enable it first (PATCH enabled: true)"));
     }
-    let event = app.store.get_event(&tenant, &event_id, OffsetDateTime::now_utc()).await?;
-    let job = DeliveryJob { tenant, endpoint: id, event: event.id, since: OffsetDateTime::now_utc() };
+    let event = app.store.get_event(&tenant, &event_id, app.now()).await?;
+    let job = DeliveryJob { tenant, endpoint: id, event: event.id, since: app.now() };
     queue.enqueue(std::slice::from_ref(&job)).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
     tracing::info!(eventId = %job.event, "redelivery queued");
     Ok((StatusCode::ACCEPTED, Json(Queued { queued: 1, next_cursor: None })).into_response())
@@ -316,7 +316,7 @@ pub async fn replay(
     if !endpoint.enabled {
         return Err(invalid("id", "names a disabled endpoint: enable it first (PATCH enabled: true)"));
     }
-    let now = OffsetDateTime::now_utc();
+    let now = app.now();
     let filter = EventFilter { kind: None, from: Some(from), to: None };
     let mut jobs = Vec::new();
     let mut scanned = 0;

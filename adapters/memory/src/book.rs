@@ -2,7 +2,7 @@
 //! every condition against the tables as they stand (DynamoDB evaluates a transaction's conditions
 //! against the items before it), then applies all of it, or nothing and reports it cancelled.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -27,6 +27,10 @@ struct Write {
     events: Vec<StoredEvent>,
     /// Each account's last entry in the write: its balance is written once, as of that entry.
     balances: BTreeMap<AccountId, Entry>,
+    /// The accounts refusals rest on: still at the versions read, or the write is cancelled.
+    checked: BTreeSet<AccountId>,
+    /// The transfers refusals acted on, as read: still so, unless this write writes them.
+    acted_on: Vec<Transfer>,
 }
 
 impl Write {
@@ -45,7 +49,11 @@ impl Write {
                 self.amend(hold, put_here(self, &hold.request.id));
                 self.entries([debit, credit]);
             }
-            Decision::Reject(transfer) => self.puts.push((transfer.clone(), step.claim.clone())),
+            Decision::Reject(transfer) => {
+                self.puts.push((transfer.clone(), step.claim.clone()));
+                self.checked.extend(step.decision.accounts().into_iter().cloned());
+                self.acted_on.extend(step.acted_on.clone());
+            }
             Decision::Replay(_) | Decision::Conflict { .. } => {}
         }
         if let Some(event) = Event::of_decision(tenant, &step.decision) {
@@ -114,13 +122,35 @@ impl Write {
             let stored = tables.balances.get(&(tenant.clone(), account.clone())).map(|b| b.entry_count);
             stored == Some(versions.get(account).copied().unwrap_or_default())
         });
+        let written = |id: &TransferId| {
+            self.puts.iter().any(|(t, _)| &t.request.id == id)
+                || self.amends.iter().any(|(t, _)| &t.request.id == id)
+        };
+        let acted_on_still_as_read =
+            self.acted_on.iter().filter(|read| !written(&read.request.id)).all(|read| {
+                tables.transfers.get(&key(&read.request.id)).is_some_and(|stored| {
+                    stored.transfer.status == read.status && stored.transfer.reversals == read.reversals
+                })
+            });
+        // An account that does not exist has no version: its absence is final.
+        let refusals_as_read = self.checked.iter().all(|account| match versions.get(account) {
+            Some(was) => {
+                tables.balances.get(&(tenant.clone(), account.clone())).map(|b| b.entry_count) == Some(*was)
+            }
+            None => true,
+        });
         let cursor_as_read = progress.is_none_or(|progress| {
             tables
                 .batches
                 .get(&(tenant.clone(), progress.batch.clone()))
                 .is_some_and(|b| b.cursor == progress.cursor)
         });
-        ids_as_read && acted_on_as_read && balances_as_read && cursor_as_read
+        ids_as_read
+            && acted_on_as_read
+            && balances_as_read
+            && refusals_as_read
+            && acted_on_still_as_read
+            && cursor_as_read
     }
 
     fn apply(self, tables: &mut Tables, tenant: &TenantId) {

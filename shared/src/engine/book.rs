@@ -34,7 +34,9 @@ pub trait Book: Send + Sync {
     /// - putting a transfer's record only if its id is still as read (absent, or the step's own
     ///   queued claim), so no id settles twice;
     /// - moving each account's balance (once, as of its last entry in the write) only if its
-    ///   version is still the one in `versions`, which each write moves on;
+    ///   version is still the one in `versions`, which each write moves on; a rejection only if
+    ///   the accounts it names are still at theirs (`Decision::accounts`), and the transfer it
+    ///   acted on still as read (`Step::acted_on`), unless this write writes them;
     /// - resolving a hold only if it is still `pending`, appending reversals only if the reversed
     ///   sum is still the one read;
     /// - listing a hold with a timeout by its expiry (unlisting it once resolved);
@@ -163,12 +165,16 @@ pub struct Step {
     /// The id of the request that caused this step (the one that queued it, for a queued claim),
     /// recorded on its event.
     pub correlation: Option<String>,
+    /// For a refused post, void or reversal: the transfer it acted on, as read. The refusal stands
+    /// only if that transfer is still as read (with its accounts, `Decision::accounts`): the two
+    /// were read one after the other, and a serial order sees both at one instant.
+    pub acted_on: Option<Transfer>,
 }
 
 impl Step {
     /// A step with no claim, chain or request behind it (an expiry).
     pub fn alone(decision: Decision) -> Self {
-        Step { decision, claim: None, linked: false, correlation: None }
+        Step { decision, claim: None, linked: false, correlation: None, acted_on: None }
     }
 }
 
@@ -194,7 +200,11 @@ pub fn plan(
         };
         for ((decision, (_, claim)), request) in decisions.into_iter().zip(held).zip(chain) {
             let correlation = state.correlation(request, current);
-            steps.push(Step { decision, claim, linked: request.transfer.linked, correlation });
+            let acted_on = matches!(decision, Decision::Reject(_))
+                .then(|| request.transfer.kind.acts_on().and_then(|id| state.transfers.get(id)))
+                .flatten()
+                .map(|stored| stored.transfer.clone());
+            steps.push(Step { decision, claim, linked: request.transfer.linked, correlation, acted_on });
         }
     }
     debug_assert_eq!(steps.len(), requests.len(), "one step a request");

@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{Created, Page, StoreError};
+use super::error::StoreError;
+use super::results::{Created, Page};
 use crate::account::{Account, NewAccount};
 use crate::error::LedgerError;
 use crate::field::FieldError;

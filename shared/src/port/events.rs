@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{Page, StoreError};
+use super::error::StoreError;
+use super::results::Page;
 use crate::event_type::{EventId, EventType};
 use crate::ids::TenantId;
 

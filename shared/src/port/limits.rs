@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use super::StoreError;
+use super::error::StoreError;
 use crate::ids::TenantId;
 
 /// One atomic move of a tenant's bucket, each conditioned on what the writer believes it holds.

@@ -6,7 +6,8 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{Created, StoreError};
+use super::error::StoreError;
+use super::results::Created;
 use crate::batch::{Batch, BatchCounts, TransferBatch};
 use crate::ids::{BatchId, TenantId};
 use crate::linked::LinkedChain;

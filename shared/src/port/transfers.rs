@@ -5,7 +5,8 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{Created, StoreError};
+use super::error::StoreError;
+use super::results::Created;
 use crate::batch::Submission;
 use crate::ids::{BatchId, TenantId, TransferId};
 use crate::linked::LinkedChain;

@@ -4,8 +4,9 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use super::error::StoreError;
 use super::events::StoredEvent;
-use super::{Page, StoreError};
+use super::results::Page;
 use crate::event_type::{EventId, EventType};
 use crate::ids::{EndpointId, TenantId};
 use crate::webhook::WebhookEndpoint;

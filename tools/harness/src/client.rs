@@ -1,5 +1,6 @@
 //! The tests' API client: drives the router the way the local stack serves it (JWT check in front)
-//! against a stack of its own, with valid bodies built from `ledger::fixtures`.
+//! against a backend of its own (in process, or on the emulators), with valid bodies built from
+//! `ledger::fixtures`.
 
 use std::time::Duration;
 
@@ -10,12 +11,14 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use crate::auth::DevAuth;
-use crate::stack::{Stack, fresh_stack};
+use crate::backend::Backend;
+use crate::emulated::{EmulatedStack, fresh_stack, local_router};
+use crate::memory::MemoryStack;
 
-pub struct Api {
+pub struct Api<B: Backend = EmulatedStack> {
     pub router: Router,
     pub auth: DevAuth,
-    pub stack: Stack,
+    pub stack: B,
     /// Each tenant's token, signed once, as a client keeps its token until it expires.
     tokens: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
@@ -56,20 +59,31 @@ pub fn transfer_body(id: &str, debit: &str, credit: &str, amount: u64) -> Value 
     serde_json::to_value(ledger::fixtures::transfer(id, debit, credit, amount)).unwrap_or_default()
 }
 
-impl Api {
-    /// A client of a fresh stack.
+impl Api<EmulatedStack> {
+    /// A client of a fresh stack on the emulators.
     pub async fn new() -> Api {
         Api::on(fresh_stack().await)
     }
 
     /// A client of a fresh stack whose table's stream is on (events reach the publisher).
     pub async fn with_events() -> Api {
-        Api::on(crate::stack::fresh_stack_with_events().await)
+        Api::on(crate::emulated::fresh_stack_with_events().await)
     }
+}
 
-    pub fn on(stack: Stack) -> Api {
-        let auth = DevAuth::new(b"test-signing-key".to_vec(), stack.tenant_claim.clone());
-        Api { router: stack.router(auth.clone()), auth, stack, tokens: Default::default() }
+impl Api<MemoryStack> {
+    /// A client of a fresh backend in process.
+    pub fn memory() -> Api<MemoryStack> {
+        Api::on(MemoryStack::new())
+    }
+}
+
+impl<B: Backend> Api<B> {
+    pub fn on(stack: B) -> Api<B> {
+        let state = stack.state();
+        let auth = DevAuth::new(b"test-signing-key".to_vec(), state.tenant_claim.clone());
+        let router = local_router(state, auth.clone(), stack.faults());
+        Api { router, auth, stack, tokens: Default::default() }
     }
 
     /// A token for `tenant`, valid for an hour from its first use.

@@ -90,7 +90,8 @@ fn the_api_routes_are_exactly_the_routers() {
 #[test]
 fn the_table_has_the_keys_and_index_the_store_uses() {
     use ledger_dynamodb::keys;
-    let table = harness::template::table(&harness::paths::template(), harness::stack::LEDGER_TABLE).unwrap();
+    let table =
+        harness::template::table(&harness::paths::template(), harness::emulated::LEDGER_TABLE).unwrap();
     let schema: Vec<_> =
         table.key_schema.iter().map(|k| (k.attribute_name.as_str(), k.key_type.as_str())).collect();
     assert_eq!(schema, vec![(keys::PK, "HASH"), (keys::SK, "RANGE")]);

@@ -28,9 +28,9 @@ use axum::Router;
 use axum::body::Body;
 use futures::stream::{self, StreamExt};
 use harness::client::transfer_body;
+use harness::emulated::LEDGER_TABLE;
 use harness::emulators::{self, Ports};
-use harness::stack::LEDGER_TABLE;
-use harness::{DevAuth, Emulators, FaultPlan, Faults, Stack, StackOptions, paths, template};
+use harness::{DevAuth, EmulatedStack, Emulators, FaultPlan, Faults, StackOptions, paths, template};
 use http::{Request, StatusCode};
 use ledger::TenantId;
 use ledger_dynamodb::{DynamoStore, items};
@@ -88,7 +88,7 @@ pub async fn run(args: BenchArgs) -> io::Result<String> {
     let mut raw_at_one = f64::NAN;
     for &clients in &args.clients {
         let local_stack =
-            Stack::create(&emulators, &format!("sync-{clients}"), StackOptions::default()).await?;
+            EmulatedStack::create(&emulators, &format!("sync-{clients}"), StackOptions::default()).await?;
         let local_sync = SyncBench::new(local_stack.state(), clients).await?;
         let moto_state = AppState::new(
             Arc::new(moto_store(&emulators, &format!("sync-moto-{clients}")).await?),
@@ -190,7 +190,8 @@ async fn hot_through_queue(
     window: Duration,
 ) -> io::Result<HotThroughQueue> {
     use std::sync::atomic::{AtomicBool, Ordering};
-    let stack = Stack::create(emulators, &format!("hot-async-{clients}"), StackOptions::default()).await?;
+    let stack =
+        EmulatedStack::create(emulators, &format!("hot-async-{clients}"), StackOptions::default()).await?;
     let bench = SyncBench::new(stack.state(), clients).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let pollers: Vec<_> = (0..stack.event_source.spec().max_concurrency)
@@ -486,7 +487,7 @@ async fn queued(
     hot: bool,
 ) -> io::Result<QueuedFigures> {
     let options = StackOptions { visibility_timeout: Some(5), ..StackOptions::default() };
-    let stack = Stack::create(emulators, &format!("queued-{concurrency}-{hot}"), options).await?;
+    let stack = EmulatedStack::create(emulators, &format!("queued-{concurrency}-{hot}"), options).await?;
     let bench = SyncBench::new(stack.state(), 0).await?;
     for i in 0..QUEUED_ACCOUNTS {
         bench.open_funded(&format!("q{i}")).await?;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use harness::emulators::Ports;
-use harness::{Emulators, Stack, StackOptions};
+use harness::{EmulatedStack, Emulators, StackOptions};
 use serde_json::{Value, json};
 
 use crate::functions::{self, Binary};
@@ -41,7 +41,7 @@ pub async fn run(args: ColdStartArgs) -> std::io::Result<String> {
     let dir = functions::binaries(args.prebuilt)?;
     let path = |binary: Binary| dir.join(binary.package());
     let emulators = Emulators::start(Ports::default())?;
-    let stack = Stack::create(&emulators, "cold-start", StackOptions::default()).await?;
+    let stack = EmulatedStack::create(&emulators, "cold-start", StackOptions::default()).await?;
     functions::open_sample_accounts(&stack).await?;
     let env = functions::environment(&emulators, &stack);
     warm_up(&path(Binary::Api), &env).await?;
@@ -123,7 +123,7 @@ async fn warm_up(api: &Path, env: &[(&str, String)]) -> std::io::Result<()> {
     Ok(())
 }
 
-async fn first_event(binary: Binary, stack: &Stack, run: usize) -> std::io::Result<Value> {
+async fn first_event(binary: Binary, stack: &EmulatedStack, run: usize) -> std::io::Result<Value> {
     match binary {
         Binary::Floor => Ok(json!({"hello": "world"})),
         Binary::Api => functions::api_event("create-transfer.json", &[("id", json!(format!("cold-{run}")))]),

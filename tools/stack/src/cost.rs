@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use harness::emulators::Ports;
-use harness::{Emulators, Stack, StackOptions, paths};
+use harness::{EmulatedStack, Emulators, StackOptions, paths};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -129,7 +129,7 @@ pub async fn run(args: CostArgs) -> std::io::Result<String> {
     let prices = Prices::load()?;
     let dir = functions::binaries(args.prebuilt)?;
     let emulators = Emulators::start(Ports::default())?;
-    let stack = Stack::create(&emulators, "cost", StackOptions::default()).await?;
+    let stack = EmulatedStack::create(&emulators, "cost", StackOptions::default()).await?;
     functions::open_sample_accounts(&stack).await?;
     let env = functions::environment(&emulators, &stack);
     let n = args.invocations;
@@ -331,7 +331,7 @@ fn batch_event(id: &str) -> std::io::Result<Value> {
 
 /// An SQS event of `QUEUED_PER_INVOCATION` respond-async messages, each transfer claimed first as
 /// the API would have.
-async fn queued_event(stack: &Stack, prefix: &str) -> std::io::Result<Value> {
+async fn queued_event(stack: &EmulatedStack, prefix: &str) -> std::io::Result<Value> {
     let tenant = ledger::TenantId::parse(functions::TENANT).map_err(io_error)?;
     let sample = functions::sample("sqs-transfers.json")?;
     let mut records = Vec::new();

@@ -16,7 +16,7 @@ use futures::stream::{self, StreamExt};
 use harness::client::transfer_body;
 use harness::emulators::Ports;
 use harness::receiver::{Receiver, Reply};
-use harness::{Api, Emulators, Stack, StackOptions};
+use harness::{Api, EmulatedStack, Emulators, StackOptions};
 use http::StatusCode;
 use time::OffsetDateTime;
 
@@ -35,7 +35,7 @@ pub struct EventsArgs {
 
 pub async fn run(args: EventsArgs) -> io::Result<String> {
     let emulators = Emulators::start(Ports::default())?;
-    let stack = Stack::create(
+    let stack = EmulatedStack::create(
         &emulators,
         "events-bench",
         StackOptions { events_out: true, ..StackOptions::default() },

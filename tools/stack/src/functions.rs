@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use harness::{Emulators, Stack, paths, template};
+use harness::{EmulatedStack, Emulators, paths, template};
 
 use crate::io_error;
 use futures::stream::{self, StreamExt};
@@ -89,7 +89,7 @@ fn build_release() -> std::io::Result<()> {
 }
 
 /// The variables template.yaml sets, with the SDK's endpoint variables aimed at the emulators.
-pub fn environment(emulators: &Emulators, stack: &Stack) -> Vec<(&'static str, String)> {
+pub fn environment(emulators: &Emulators, stack: &EmulatedStack) -> Vec<(&'static str, String)> {
     vec![
         ("TABLE_NAME", stack.table.clone()),
         ("QUEUE_URL", stack.queue.url().to_owned()),
@@ -122,7 +122,7 @@ pub fn pair(i: usize) -> (String, String) {
 
 /// Opens the accounts the sample events name, `bank` (may go negative), `alice` and `bob`, and the
 /// worker's pairs.
-pub async fn open_sample_accounts(stack: &Stack) -> std::io::Result<()> {
+pub async fn open_sample_accounts(stack: &EmulatedStack) -> std::io::Result<()> {
     let tenant = tenant()?;
     let mut accounts =
         vec![("bank".to_owned(), true), ("alice".to_owned(), false), ("bob".to_owned(), false)];
@@ -167,7 +167,7 @@ pub fn api_event(file: &str, fields: &[(&str, Value)]) -> std::io::Result<Value>
 
 /// An SQS event of one message naming a batch of `transfers` (at most `PAIRS`) transfers of 1
 /// between the pairs, submitted first as the API would have (a queued message names a submission).
-pub async fn worker_event(stack: &Stack, batch: &str, transfers: usize) -> std::io::Result<Value> {
+pub async fn worker_event(stack: &EmulatedStack, batch: &str, transfers: usize) -> std::io::Result<Value> {
     let members = (0..transfers)
         .map(|i| {
             let (payer, payee) = pair(i);

@@ -12,6 +12,7 @@ pub mod functions;
 pub mod listen;
 pub mod load;
 pub mod local;
+pub mod noisy_neighbour;
 pub mod runtime_api;
 
 /// A duration in milliseconds, as the commands print them.

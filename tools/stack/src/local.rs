@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::Router;
 use harness::metrics::local_metrics;
-use harness::{DevAuth, Stack};
+use harness::{DevAuth, EmulatedStack};
 
 use crate::dashboard::{self, dashboard};
 
@@ -19,7 +19,7 @@ pub const SWEEP_PERIOD: Duration = Duration::from_secs(5);
 
 /// Starts what runs beside the API: the worker invocations, the sweeper, the periodic metrics flush
 /// (for the worker's metrics), and the dashboard's queue sampling.
-pub fn start_background(stack: &Stack) {
+pub fn start_background(stack: &EmulatedStack) {
     tokio::spawn(stack.event_source.clone().run(stack.worker()));
     if let Some(stream) = &stack.stream_source {
         tokio::spawn(stream.clone().run(stack.publisher()));
@@ -44,6 +44,6 @@ pub fn start_background(stack: &Stack) {
 
 /// The API (each request served on its own task, as concurrent Lambda instances would) and the
 /// dashboard's routes.
-pub fn app(stack: &Stack, auth: DevAuth) -> Router {
+pub fn app(stack: &EmulatedStack, auth: DevAuth) -> Router {
     stack.router(auth).merge(dashboard::routes())
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use harness::emulators::Ports;
 use harness::install::{self, Requirements};
-use harness::{DevAuth, Emulators, FaultPlan, Stack, StackOptions, paths};
+use harness::{DevAuth, EmulatedStack, Emulators, FaultPlan, StackOptions, paths};
 use ledger_config::{Environment, TelemetryConfig};
 use stack::{bench, browser, cold_start, cost, dashboard, load, local};
 
@@ -34,6 +34,8 @@ enum BenchCmd {
     /// Events out end to end: events published and delivered per second, and the latency from a
     /// commit to its event on the bus and to its webhook at a receiver on this machine.
     Events(stack::events_bench::EventsArgs),
+    /// Quiet tenants' latencies alone and beside a tenant flooding the API far beyond its limit.
+    NoisyNeighbour(stack::noisy_neighbour::NoisyArgs),
 }
 
 #[derive(Subcommand)]
@@ -228,6 +230,11 @@ fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             print!("{}", runtime()?.block_on(cold_start::run(args))?);
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Bench { which: Some(BenchCmd::NoisyNeighbour(args)), .. } => {
+            install::ensure(Requirements::Emulators)?;
+            print!("{}", runtime()?.block_on(stack::noisy_neighbour::run(args))?);
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Bench { which: Some(BenchCmd::Events(args)), .. } => {
             install::ensure(Requirements::Emulators)?;
             print!("{}", runtime()?.block_on(stack::events_bench::run(args))?);
@@ -310,7 +317,7 @@ const TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 fn run_optimised() -> Result<ExitCode, AnyError> {
     eprintln!("==> running an optimised build (profile `measure`; the first build takes minutes)");
     let status = stack::cargo()
-        .args(["run", "--quiet", "--profile", "measure", "--package", "stack", "--bin", "devstack", "--"])
+        .args(["run", "--quiet", "--profile", "measure", "--package", "stack", "--bin", "stack", "--"])
         .args(std::env::args_os().skip(1))
         .status()?;
     Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -388,8 +395,9 @@ async fn up(port: u16, ports: Ports, faults: FaultPlan) -> Result<(), AnyError> 
         tenant_limit: ledger_config::tenant_limit(&Environment)?,
         webhook_timeout: ledger_webhooks::DEFAULT_TIMEOUT,
         events_out: true,
+        clock: None,
     };
-    let stack = Stack::create(&emulators, table, options).await?;
+    let stack = EmulatedStack::create(&emulators, table, options).await?;
     let auth = dev_auth()?;
     local::start_background(&stack);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
@@ -426,7 +434,7 @@ fn print_banner(
     url: &str,
     emulators: &Emulators,
     table: &str,
-    stack: &Stack,
+    stack: &EmulatedStack,
     auth: &DevAuth,
     faults: &FaultPlan,
 ) {
@@ -511,7 +519,7 @@ async fn dlq(action: DlqAction, urls: Option<(String, String)>) -> Result<(), An
 async fn screenshot(browser: &str, path: PathBuf) -> Result<(), AnyError> {
     dashboard::dashboard();
     let emulators = Emulators::start(Ports::default())?;
-    let stack = Stack::create(&emulators, "ledger-screenshot", StackOptions::default()).await?;
+    let stack = EmulatedStack::create(&emulators, "ledger-screenshot", StackOptions::default()).await?;
     let auth = DevAuth::new(b"screenshot".to_vec(), stack.tenant_claim.clone());
     local::start_background(&stack);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

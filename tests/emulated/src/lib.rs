@@ -1,0 +1,1 @@
+//! The emulated tier's tests are in `tests/`: they need no code of their own.

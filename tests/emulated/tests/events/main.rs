@@ -1,0 +1,5 @@
+//! Events out: the events API, the publisher on the table's stream, and webhook deliveries.
+
+mod api;
+mod deliver;
+mod publish;

@@ -1,0 +1,102 @@
+//! Each tenant is held to its own request limit, a batch counting one operation per transfer, on
+//! the API's clock moved by hand (so the answers are exact, whatever the machine's speed). The
+//! flood itself, and the fair queue, are `noisy_neighbour.rs`.
+
+use harness::client::transfer_body as t;
+use harness::emulated::fresh_stack_with;
+use harness::{Api, ManualClock, StackOptions};
+use http::StatusCode;
+use ledger::RateLimit;
+use serde_json::json;
+
+fn limited(per_second: u32, burst: u32, clock: &ManualClock) -> StackOptions {
+    StackOptions {
+        visibility_timeout: Some(2),
+        tenant_limit: Some(RateLimit::new(per_second, burst).unwrap()),
+        clock: Some(clock.clock()),
+        ..StackOptions::default()
+    }
+}
+
+/// The `Retry-After` of a `429`.
+fn retry_after(reply: &harness::Reply) -> u64 {
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{}", reply.body);
+    reply.headers["retry-after"].to_str().unwrap().parse().unwrap()
+}
+
+/// Over its limit a tenant gets `429` with `Retry-After` and nothing is done; a batch counts one
+/// operation per transfer; another tenant is not affected.
+#[tokio::test]
+async fn a_tenant_over_its_limit_gets_429_with_retry_after_and_nothing_is_written() {
+    let clock = ManualClock::new();
+    let api = Api::on(fresh_stack_with(limited(1, 4, &clock)).await);
+    for id in ["bank", "alice"] {
+        let opened = api
+            .post("/v1/accounts", "acme", json!({"id": id, "currency": "EUR", "allow_overdraft": true}))
+            .await;
+        assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
+    }
+    // 2 of the burst of 4 are spent; a batch of 4 transfers needs 4: 2 more, in 2 s.
+    let transfers: Vec<_> = (0..4).map(|i| t(&format!("b{i}"), "bank", "alice", 1)).collect();
+    let batch = api.post("/v1/transfer-batches", "acme", json!({"id": "b", "transfers": transfers})).await;
+    assert_eq!(retry_after(&batch), 2);
+    assert!(batch.is_problem());
+    assert_eq!((batch.code(), batch.body["retry_after"].as_u64()), ("rate_limited", Some(2)));
+    // The refused batch spent nothing: of four transfers sent at once, exactly the two left pass.
+    let sent = futures::future::join_all(
+        (0..4).map(|i| api.post("/v1/transfers", "acme", t(&format!("single{i}"), "bank", "alice", 1))),
+    )
+    .await;
+    let refused: Vec<usize> = (0..4).filter(|i| sent[*i].status == StatusCode::TOO_MANY_REQUESTS).collect();
+    let admitted = sent.iter().filter(|r| r.status == StatusCode::CREATED).count();
+    assert_eq!((admitted, refused.len()), (2, 2), "{:?}", sent.iter().map(|r| r.status).collect::<Vec<_>>());
+    // Another tenant has a bucket of its own.
+    assert_eq!(api.get("/v1/accounts", "globex").await.status, StatusCode::OK);
+    // Nothing of the refused requests was written (read once the bucket is full again).
+    clock.advance(time::Duration::seconds(10));
+    for path in
+        refused.iter().map(|i| format!("/v1/transfers/single{i}")).chain(["/v1/transfer-batches/b".into()])
+    {
+        let read = api.get(&path, "acme").await;
+        assert_eq!(read.status, StatusCode::NOT_FOUND, "{path}: {}", read.body);
+    }
+}
+
+/// A batch larger than the whole burst is not refused forever: it passes on a full bucket, and is
+/// paid for after, at the tenant's rate.
+#[tokio::test]
+async fn a_batch_larger_than_the_burst_passes_on_a_full_bucket_and_is_paid_for_after() {
+    let clock = ManualClock::new();
+    let api = Api::on(fresh_stack_with(limited(1, 4, &clock)).await);
+    let batch = |id: &str| {
+        let transfers: Vec<_> = (0..6).map(|i| t(&format!("{id}-{i}"), "bank", "alice", 1)).collect();
+        json!({"id": id, "transfers": transfers})
+    };
+    let first = api.post("/v1/transfer-batches", "acme", batch("big")).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    // 6 operations charged on a bucket of 4: one more waits 3 s, another such batch until the
+    // bucket is full again, 6 s.
+    assert_eq!(retry_after(&api.get("/v1/transfer-batches/big", "acme").await), 3);
+    assert_eq!(retry_after(&api.post("/v1/transfer-batches", "acme", batch("bigger")).await), 6);
+    assert_eq!(api.get("/v1/accounts", "globex").await.status, StatusCode::OK);
+    clock.advance(time::Duration::seconds(3));
+    assert_eq!(api.get("/v1/transfer-batches/big", "acme").await.status, StatusCode::OK);
+}
+
+/// With the store throttled through every retry (an injected fault), the limit cannot be checked:
+/// the request fails closed with `503` and `Retry-After`, it is never let through unchecked, and a
+/// batch writes nothing.
+#[tokio::test]
+async fn a_limit_the_store_cannot_check_fails_closed() {
+    let faults = harness::FaultPlan { throttle: 1.0, ..harness::FaultPlan::none() };
+    let api =
+        Api::on(fresh_stack_with(StackOptions { faults, ..limited(100, 100, &ManualClock::new()) }).await);
+    let read = api.get("/v1/accounts", "acme").await;
+    assert_eq!((read.status, read.code()), (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"));
+    assert_eq!(read.headers["retry-after"], "1");
+    let batch = json!({"id": "b", "transfers": [t("b-1", "bank", "alice", 1)]});
+    let refused = api.post("/v1/transfer-batches", "acme", batch).await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE, "{}", refused.body);
+    let claimed = api.stack.dynamodb.scan().table_name(&api.stack.table).send().await.unwrap();
+    assert_eq!(claimed.count(), 0, "{:?}", claimed.items());
+}
