@@ -1,7 +1,8 @@
-//! The transfer engine's decisions, pure: given the accounts as they stand and what each id already
-//! holds, decide in order what each transfer of a sequence does. Every route (sync, respond-async,
-//! batch) decides through this one planner; the store only reads its inputs and writes its output
-//! under conditions that fail if an input moved, and then plans again from a fresh read.
+//! The planner: given the accounts as they stand and what each id already holds, decide in order
+//! what each transfer of a sequence does, pure. Every route (sync, respond-async, batch, expiry)
+//! decides through it, inside the one engine (`crate::engine`), which reads its inputs and has the
+//! store write its decisions under conditions that fail if an input moved, then plans again from a
+//! fresh read.
 //!
 //! A sequence is decided as if its transfers were applied one by one in order (TigerBeetle's
 //! semantics): a later transfer sees the balances the earlier ones left, so "fund, then spend" in

@@ -98,8 +98,15 @@ pub fn apply(
             created_at: at,
         }
     };
+    let (debit_was, credit_was) = (debit.entry_count, credit.entry_count);
     let debit_entry = entry(debit, debit_after, Direction::Debit, &movement.credit_account_id);
     let credit_entry = entry(credit, credit_after, Direction::Credit, &movement.debit_account_id);
+    // Double entry: one side each, the same amount and effect, at the same instant; each account's
+    // history gapless (its next sequence) and in time order.
+    assert!(debit_entry.direction == Direction::Debit && credit_entry.direction == Direction::Credit);
+    assert!(debit_entry.amount == credit_entry.amount && debit_entry.effect == credit_entry.effect);
+    assert_eq!((debit_entry.sequence, credit_entry.sequence), (debit_was + 1, credit_was + 1));
+    assert!(debit_entry.created_at == credit_entry.created_at && debit_entry.created_at >= now);
     Ok((debit_entry, credit_entry))
 }
 

@@ -92,7 +92,7 @@ impl Events for DynamoStore {
         &self,
         tenant: &TenantId,
         filter: &EventFilter,
-        limit: u16,
+        page_size: u16,
         before: Option<&EventPosition>,
         now: OffsetDateTime,
     ) -> Result<Page<StoredEvent, EventPosition>, StoreError> {
@@ -108,8 +108,8 @@ impl Events for DynamoStore {
         if low >= high {
             return Ok(Page { items: Vec::new(), next: None });
         }
-        let shards =
-            (0..keys::EVENT_SHARDS).map(|shard| self.events_shard(tenant, shard, filter, &low, &high, limit));
+        let shards = (0..keys::EVENT_SHARDS)
+            .map(|shard| self.events_shard(tenant, shard, filter, &low, &high, page_size));
         let mut found: Vec<(String, Item)> = Vec::new();
         // The lowest key down to which every shard that has more was read.
         let mut floor: Option<String> = None;
@@ -121,8 +121,8 @@ impl Events for DynamoStore {
         }
         found.retain(|(sk, _)| Some(sk) != before.as_ref() && floor.as_ref().is_none_or(|f| sk >= f));
         found.sort_by(|a, b| b.0.cmp(&a.0));
-        let more = found.len() > usize::from(limit);
-        found.truncate(usize::from(limit));
+        let more = found.len() > usize::from(page_size);
+        found.truncate(usize::from(page_size));
         let next = match (more, found.last(), floor) {
             (true, Some((sk, _)), _) => Some(sk.clone()),
             (_, _, Some(floor)) => Some(floor),
@@ -143,7 +143,7 @@ pub fn from_stream(record: &aws_lambda_events::dynamodb::EventRecord) -> Result<
 }
 
 impl DynamoStore {
-    /// One shard's events between `low` and `high` (inclusive), newest first, at most `limit` + 1
+    /// One shard's events between `low` and `high` (inclusive), newest first, at most `page_size` + 1
     /// read; with the key of the last read when the shard has more.
     async fn events_shard(
         &self,
@@ -152,7 +152,7 @@ impl DynamoStore {
         filter: &EventFilter,
         low: &str,
         high: &str,
-        limit: u16,
+        page_size: u16,
     ) -> Result<(Vec<(String, Item)>, Option<String>), StoreError> {
         let mut query = self
             .client
@@ -164,7 +164,7 @@ impl DynamoStore {
             .expression_attribute_values(":low", s(low))
             .expression_attribute_values(":high", s(high))
             .scan_index_forward(false)
-            .limit(i32::from(limit) + 1);
+            .limit(i32::from(page_size) + 1);
         if let Some(kind) = filter.kind {
             query = query
                 .filter_expression("#type = :type")

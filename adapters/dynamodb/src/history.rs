@@ -80,7 +80,7 @@ impl DynamoStore {
         account: &AccountId,
         range: StatementRange,
     ) -> Result<Statement, StoreError> {
-        let StatementRange { to, page_size: limit, after, .. } = range;
+        let StatementRange { to, page_size, after, .. } = range;
         // A statement may start before the account was opened: it opens at zero.
         let from = range.start();
         let (lower, upper) = (keys::entries_until(from), keys::entries_until(to));
@@ -103,14 +103,14 @@ impl DynamoStore {
             .expression_attribute_values(":start", s(start))
             .expression_attribute_values(":until", s(upper))
             .consistent_read(true)
-            .limit(i32::from(limit) + 1)
+            .limit(i32::from(page_size) + 1)
             .send();
         let (opening, page) = tokio::join!(self.balance_until(tenant, account, from, None), page);
         let opening = opening?;
         let mut entries =
             page.map_err(sdk)?.items().iter().map(items::entry_from).collect::<Result<Vec<_>, _>>()?;
-        let next = if entries.len() > usize::from(limit) {
-            entries.truncate(usize::from(limit));
+        let next = if entries.len() > usize::from(page_size) {
+            entries.truncate(usize::from(page_size));
             entries.last().map(EntryPosition::of)
         } else {
             None

@@ -157,7 +157,7 @@ impl WebhookEndpoints for DynamoStore {
     async fn list_endpoints(
         &self,
         tenant: &TenantId,
-        limit: u16,
+        page_size: u16,
         after: Option<&EndpointId>,
     ) -> Result<Page<WebhookEndpoint, EndpointId>, StoreError> {
         let mut query = self
@@ -166,7 +166,7 @@ impl WebhookEndpoints for DynamoStore {
             .table_name(&self.table)
             .index_name(keys::GSI1)
             .expression_attribute_values(":pk", s(endpoints_index_pk(tenant)))
-            .limit(i32::from(limit) + 1);
+            .limit(i32::from(page_size) + 1);
         query = match after {
             Some(after) => query
                 .key_condition_expression("gsi1pk = :pk AND gsi1sk > :after")
@@ -174,8 +174,8 @@ impl WebhookEndpoints for DynamoStore {
             None => query.key_condition_expression("gsi1pk = :pk"),
         };
         let mut found = query.send().await.map_err(sdk)?.items.unwrap_or_default();
-        let more = found.len() > usize::from(limit);
-        found.truncate(usize::from(limit));
+        let more = found.len() > usize::from(page_size);
+        found.truncate(usize::from(page_size));
         let endpoints: Vec<WebhookEndpoint> =
             found.iter().map(|i| endpoint_from(i).map(|(e, _)| e)).collect::<Result<_, _>>()?;
         let next = if more { endpoints.last().map(|e| e.id.clone()) } else { None };
@@ -461,7 +461,7 @@ impl WebhookDeliveries for DynamoStore {
         &self,
         tenant: &TenantId,
         endpoint: &EndpointId,
-        limit: u16,
+        page_size: u16,
         before: Option<&DeliveryPosition>,
     ) -> Result<Page<Delivery, DeliveryPosition>, StoreError> {
         let query = self
@@ -470,7 +470,7 @@ impl WebhookDeliveries for DynamoStore {
             .table_name(&self.table)
             .expression_attribute_values(":pk", s(endpoint_pk(tenant, endpoint)))
             .scan_index_forward(false)
-            .limit(i32::from(limit) + 1);
+            .limit(i32::from(page_size) + 1);
         // Strictly below the cursor's delivery (nothing of an endpoint's partition sorts below its
         // deliveries), or every delivery.
         let query = match before {
@@ -483,8 +483,8 @@ impl WebhookDeliveries for DynamoStore {
         };
         let mut found = query.send().await.map_err(sdk)?.items.unwrap_or_default();
         let sk_of = |item: &Item| item.get(keys::SK).and_then(|v| v.as_s().ok()).cloned();
-        let more = found.len() > usize::from(limit);
-        found.truncate(usize::from(limit));
+        let more = found.len() > usize::from(page_size);
+        found.truncate(usize::from(page_size));
         let next = match found.last().and_then(sk_of) {
             Some(sk) if more => Some(
                 keys::delivery_position(&sk)

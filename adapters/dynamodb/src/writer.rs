@@ -56,6 +56,12 @@ impl DynamoStore {
             for step in chunk {
                 transaction.add(self, tenant, step)?;
             }
+            // Each account's entries in this transaction follow on from its version, gapless.
+            for (account, latest) in &transaction.balances {
+                let was = versions.get(account).copied().unwrap_or_default();
+                let written = transaction.entries_of.get(account).copied().unwrap_or_default();
+                assert_eq!(latest.sequence, was + written, "account {account}: entries not gapless");
+            }
             let mut writes: Vec<_> = transaction.puts.into_iter().flatten().collect();
             for (account, entry) in &transaction.balances {
                 let was = versions.get(account).copied().unwrap_or_default();
@@ -323,6 +329,8 @@ struct Transaction {
     reversal_updates: HashMap<TransferId, (usize, usize)>,
     /// Each account's last entry in the transaction: its balance is written once, as of that entry.
     balances: BTreeMap<AccountId, Entry>,
+    /// How many entries of each account the transaction writes.
+    entries_of: HashMap<AccountId, u64>,
     /// The accounts refusals rest on: each checked at its version, unless its balance is written.
     checked: BTreeSet<AccountId>,
     /// The transfers refusals acted on, as read: each checked, unless this transaction writes it.
@@ -421,6 +429,7 @@ impl Transaction {
     ) -> Result<(), StoreError> {
         for entry in entries {
             self.puts.push(Some(put(&store.table, items::entry_item(tenant, entry))?));
+            *self.entries_of.entry(entry.account_id.clone()).or_default() += 1;
             self.balances.insert(entry.account_id.clone(), (**entry).clone());
         }
         Ok(())

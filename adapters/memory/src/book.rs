@@ -173,7 +173,23 @@ impl Write {
         }
         for entry in self.entries {
             let account = (tenant.clone(), entry.account_id.clone());
-            tables.entries.entry(account).or_default().insert(EntryPosition::of(&entry), entry);
+            // Gapless: each entry follows on from the account's last, and moves its totals exactly
+            // as its effect says (a write decided on items read apart never gets here).
+            let before = tables.balances.get(&account).map(|b| (b.entry_count, b.balances));
+            let history = tables.entries.entry(account.clone()).or_default();
+            let (last, totals) = match history.last_key_value() {
+                Some((_, last)) => (last.sequence, last.balances_after),
+                None => before.unwrap_or_default(),
+            };
+            assert_eq!(entry.sequence, last + 1, "account {}: entries not gapless", entry.account_id);
+            let moved = totals.after(entry.direction, entry.effect, entry.amount);
+            assert_eq!(
+                moved,
+                Some(entry.balances_after),
+                "account {}: totals not conserved",
+                entry.account_id
+            );
+            history.insert(EntryPosition::of(&entry), entry);
         }
         for (account, latest) in self.balances {
             if let Some(balance) = tables.balances.get_mut(&(tenant.clone(), account)) {
