@@ -55,12 +55,46 @@ fn classify(reasons: &[CancellationReason]) -> Result<Cancelled, StoreError> {
         .filter(|(_, c)| **c == Some("ConditionalCheckFailed"))
         .map(|(i, _)| i)
         .collect();
+    // A cancellation reason names throughput without the `Exception` suffix of an error code.
     let curable = |c: &Option<&str>| {
-        matches!(c, None | Some("None" | "ConditionalCheckFailed" | "TransactionConflict"))
-            || is_transient_code(*c)
+        matches!(
+            c,
+            None | Some(
+                "None"
+                    | "ConditionalCheckFailed"
+                    | "TransactionConflict"
+                    | "ThrottlingError"
+                    | "ProvisionedThroughputExceeded"
+            )
+        ) || is_transient_code(*c)
     };
     if !codes.iter().all(curable) {
         return Err(StoreError::Unexpected(format!("transaction cancelled: {codes:?}")));
     }
     Ok(if conditions.is_empty() { Cancelled::Contended } else { Cancelled::Conditions(conditions) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reasons(codes: &[&str]) -> Vec<CancellationReason> {
+        codes.iter().map(|c| CancellationReason::builder().code(*c).build()).collect()
+    }
+
+    #[test]
+    fn conflicts_and_throughput_are_redone_failed_conditions_named_the_rest_unexpected() {
+        for codes in [
+            &["None", "TransactionConflict"][..],
+            &["ThrottlingError", "None"],
+            &["ProvisionedThroughputExceeded"],
+        ] {
+            assert!(matches!(classify(&reasons(codes)), Ok(Cancelled::Contended)), "{codes:?}");
+        }
+        let failed = classify(&reasons(&["None", "ConditionalCheckFailed", "TransactionConflict"]));
+        assert_eq!(failed.ok(), Some(Cancelled::Conditions(vec![1])));
+        for codes in [&["ValidationError"][..], &["None", "ItemCollectionSizeLimitExceeded"]] {
+            assert!(matches!(classify(&reasons(codes)), Err(StoreError::Unexpected(_))), "{codes:?}");
+        }
+    }
 }

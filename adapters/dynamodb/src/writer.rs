@@ -4,8 +4,9 @@
 //! - a transfer's id is written only if it is still as read (absent, or this submission's queued
 //!   claim of it), so no id settles twice;
 //! - an account's balance only if its version (`entry_count`) is still the one read, so no transfer
-//!   commits on a stale balance (a rejection writes only its own record: it stands as one step of
-//!   the serial order at the instant of the read);
+//!   commits on a stale balance; a refusal writes its record and its event, and checks the
+//!   versions of the accounts it was decided on (and the transfer it acted on, as read), so it
+//!   too stands as one step of the serial order;
 //! - a batch's cursor only if it still stands where it was read, so each of its transfers is counted
 //!   once, in order;
 //! - a hold's status only if it is still `pending`, so a hold resolves once (post, void or expiry);

@@ -1,5 +1,5 @@
 //! The ledger's store in process: the port (`ledger::port`) on in-memory tables, for the fast test
-//! tier and for trying the API without emulators. Not a mock: it keeps DynamoDB's semantics where
+//! tier. Not a mock: it keeps DynamoDB's semantics where
 //! they matter to the ledger, and the transfer paths run the same engine (`ledger::engine`) on it:
 //!
 //! - a read is one consistent snapshot; the engine plans outside any lock;

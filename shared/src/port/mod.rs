@@ -1,8 +1,9 @@
 //! The store's port: what the API, the functions and the tools need of storage and queues, as
 //! traits grouped by use, with their result types. `ledger-dynamodb` implements them on one
 //! DynamoDB table; `ledger-memory` implements them in process (the fast test tier's twin); one
-//! contract suite (`tests/contract`) holds both to the same behaviour. Only a function's `main.rs`
-//! names a concrete store: everything else holds an `Arc<dyn Store>`.
+//! contract suite (`harness::contract`, in `tools/harness/src/contract/`) holds both to the same
+//! behaviour. Only a function's `main.rs` names a concrete store: everything else holds an
+//! `Arc<dyn Store>`.
 //!
 //! The transfer paths (`Transfers`, `Settlement`) are not implemented by the stores themselves: a
 //! store implements the engine's [`Book`](crate::engine::Book) (read what a plan needs, write its

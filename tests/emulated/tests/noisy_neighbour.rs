@@ -12,11 +12,11 @@
 //! assertion: `cargo stack bench noisy-neighbour` prints it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use harness::client::transfer_body as t;
+use harness::flood::{Flood, FloodPlan, flood, paced};
 use harness::{Api, StackOptions, fresh_stack_with};
 use http::StatusCode;
 use ledger::{AccountId, RateLimit, TenantId, TransferId, TransferStatus};
@@ -31,34 +31,16 @@ const FLOOD: Duration = Duration::from_secs(10);
 const QUIET: [&str; 3] = ["globex", "initech", "umbrella"];
 const QUIET_EVERY: Duration = Duration::from_millis(500);
 /// A's flood: clients each sending on a fixed beat, whatever the answers.
-const A_SYNC_CLIENTS: usize = 4;
-const A_SYNC_EVERY: Duration = Duration::from_millis(20);
-const A_BATCH_CLIENTS: usize = 2;
-const A_BATCH_EVERY: Duration = Duration::from_millis(100);
-const A_BATCH_SIZE: usize = 5;
-
-/// What A's flood got back.
-#[derive(Default)]
-struct Flood {
-    sent: AtomicU32,
-    limited: AtomicU32,
-    admitted_operations: AtomicU32,
-}
+const A_FLOOD: FloodPlan = FloodPlan {
+    sync_clients: 4,
+    sync_every: Duration::from_millis(20),
+    batch_clients: 2,
+    batch_every: Duration::from_millis(100),
+    batch_size: 5,
+};
 
 fn open(id: &str, overdraft: bool) -> serde_json::Value {
     json!({"id": id, "currency": "EUR", "allow_overdraft": overdraft})
-}
-
-/// A POST as a client keeping to its limit sends it (setup): again after each `429`'s `Retry-After`.
-async fn paced(api: &Api, path: &str, tenant: &str, body: serde_json::Value) -> harness::Reply {
-    loop {
-        let reply = api.post(path, tenant, body.clone()).await;
-        if reply.status != StatusCode::TOO_MANY_REQUESTS {
-            return reply;
-        }
-        let seconds = reply.headers.get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok());
-        tokio::time::sleep(Duration::from_secs(seconds.unwrap_or(1))).await;
-    }
 }
 
 /// One quiet tenant for the flood's length: a synchronous and a queued transfer every beat, each
@@ -77,59 +59,6 @@ async fn quiet_tenant(api: Arc<Api>, tenant: &'static str) -> u64 {
         i += 1;
     }
     i
-}
-
-fn flood_a(api: Arc<Api>, flood: Arc<Flood>, until: Instant) -> Vec<tokio::task::JoinHandle<()>> {
-    let account = |n: usize| format!("a{}", n % 8);
-    let client =
-        move |every: Duration,
-              request: Box<dyn Fn(usize) -> (&'static str, serde_json::Value, u32) + Send>| {
-            let (api, flood) = (api.clone(), flood.clone());
-            tokio::spawn(async move {
-                let mut beat = tokio::time::interval(every);
-                beat.set_missed_tick_behavior(MissedTickBehavior::Skip);
-                let mut i = 0;
-                while Instant::now() < until {
-                    beat.tick().await;
-                    let (path, body, operations) = request(i);
-                    let status = api.post(path, "acme", body).await.status;
-                    flood.sent.fetch_add(1, Ordering::Relaxed);
-                    match status {
-                        StatusCode::TOO_MANY_REQUESTS => {
-                            flood.limited.fetch_add(1, Ordering::Relaxed);
-                        }
-                        s if s.is_success() => {
-                            flood.admitted_operations.fetch_add(operations, Ordering::Relaxed);
-                        }
-                        s => panic!("the flood got {s}"),
-                    }
-                    i += 1;
-                }
-            })
-        };
-    let mut clients = Vec::new();
-    for c in 0..A_SYNC_CLIENTS {
-        clients.push(client(
-            A_SYNC_EVERY,
-            Box::new(move |i| ("/v1/transfers", t(&format!("a{c}-{i}"), &account(i), &account(i + 3), 1), 1)),
-        ));
-    }
-    for c in 0..A_BATCH_CLIENTS {
-        clients.push(client(
-            A_BATCH_EVERY,
-            Box::new(move |i| {
-                let transfers: Vec<_> = (0..A_BATCH_SIZE)
-                    .map(|n| t(&format!("ab{c}-{i}-{n}"), &account(n), &account(n + 5), 1))
-                    .collect();
-                (
-                    "/v1/transfer-batches",
-                    json!({"id": format!("ab{c}-{i}"), "transfers": transfers}),
-                    A_BATCH_SIZE as u32,
-                )
-            }),
-        ));
-    }
-    clients
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -155,9 +84,9 @@ async fn a_flooding_tenant_never_refuses_delays_or_overtakes_another_tenants_wor
     tokio::time::sleep(Duration::from_secs(3)).await;
     let worker = tokio::spawn(api.stack.event_source.clone().run(api.stack.worker()));
 
-    let flood = Arc::new(Flood::default());
+    let counts = Arc::new(Flood::default());
     let started = Instant::now();
-    let flooding = flood_a(api.clone(), flood.clone(), started + FLOOD);
+    let flooding = flood(api.clone(), "acme", A_FLOOD, counts.clone(), started + FLOOD);
     let quiet = QUIET.map(|tenant| tokio::spawn(quiet_tenant(api.clone(), tenant)));
     let mut sent = Vec::new();
     for tenant in futures::future::join_all(quiet).await {
@@ -171,11 +100,8 @@ async fn a_flooding_tenant_never_refuses_delays_or_overtakes_another_tenants_wor
     api.stack.drain().await.unwrap();
 
     // A got no more than its limit: at most a full bucket, then its rate, over the whole flood.
-    let (a_sent, limited, admitted) = (
-        flood.sent.load(Ordering::Relaxed),
-        flood.limited.load(Ordering::Relaxed),
-        flood.admitted_operations.load(Ordering::Relaxed),
-    );
+    let (a_sent, limited, admitted, failed) = counts.counts();
+    assert_eq!(failed, 0, "the flood's requests are answered 2xx or 429");
     let most = f64::from(BURST) + f64::from(PER_SECOND) * flooded + 1.0;
     assert!(f64::from(admitted) <= most, "A got {admitted} operations in {flooded:.1} s, at most {most:.0}");
     assert!(limited > 0, "the flood never met the limit: {a_sent} sent");

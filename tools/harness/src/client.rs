@@ -44,6 +44,17 @@ impl Reply {
         self.headers.get(ledger_http::REPLAY_HEADER).is_some_and(|v| v == "true")
     }
 
+    /// Asserts a `400 invalid_field` naming `field` (`asked`: the request, for the message).
+    #[track_caller]
+    pub fn assert_invalid_field(&self, field: &str, asked: impl std::fmt::Display) {
+        assert_eq!(
+            (self.status, self.code(), self.body["field"].as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_field", Some(field)),
+            "{asked}: {}",
+            self.body
+        );
+    }
+
     /// An answer that says nothing of whether the request applied: the store stayed unavailable
     /// (503), or the client gave up waiting (504). Every write carries its id, so a retry is safe.
     pub fn is_indefinite(&self) -> bool {

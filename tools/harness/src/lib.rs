@@ -1,5 +1,5 @@
 //! The local world the stack and the tests run in: a backend in process (`memory`, the fast tier)
-//! or on the emulators shaped by template.yaml (AWS's DynamoDB Local, moto for SQS: `stack`), the
+//! or on the emulators shaped by template.yaml (AWS's DynamoDB Local, moto for SQS: `emulated`), the
 //! worker's event source with Lambda's concurrency, faults on demand, development tokens, the
 //! functions' metrics read back, the tests' API client, and what runs on either backend: the store
 //! contract (`contract`) and the API's scenarios (`scenarios`).
@@ -14,6 +14,7 @@ pub mod emulated;
 pub mod emulators;
 pub mod event_source;
 pub mod faults;
+pub mod flood;
 pub mod install;
 pub mod memory;
 pub mod metrics;

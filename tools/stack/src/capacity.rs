@@ -11,6 +11,8 @@ use ledger::{
 };
 use time::OffsetDateTime;
 
+use ledger::{Decision, Event};
+use ledger_dynamodb::events;
 use ledger_dynamodb::items::{self, Item};
 
 /// Bytes of an item as DynamoDB bills it: for each attribute, its name plus its value.
@@ -52,6 +54,9 @@ pub struct SampleItems {
     pub listing: usize,
     /// A transfer with one reversal listed.
     pub reversed: usize,
+    /// The event a change writes in its own transaction: a transfer's, an account's.
+    pub event: usize,
+    pub account_event: usize,
 }
 
 pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
@@ -98,7 +103,7 @@ pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
     }
     .applied(movement.clone(), now);
     let entry = Entry {
-        account_id: a,
+        account_id: a.clone(),
         sequence: 1_000_000,
         transfer_id: transfer.id.clone(),
         direction: Direction::Debit,
@@ -107,6 +112,18 @@ pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
         counterparty_account_id: b,
         balances_after: balances,
         created_at: now,
+    };
+    let committed = Decision::Commit {
+        transfer: transfer.clone().applied(movement.clone(), now),
+        debit: Box::new(entry.clone()),
+        credit: Box::new(entry.clone()),
+        amends: None,
+    };
+    // Its correlation id as long as a generated one (a UUID).
+    let event_item = |event: Option<Event>| {
+        event
+            .and_then(|e| events::event_item(&tenant, &e, Some(&"c".repeat(36))).ok())
+            .map_or(0, |i| item_size(&i))
     };
     SampleItems {
         profile: item_size(&items::profile_item(&tenant, &account)),
@@ -125,6 +142,8 @@ pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
                 ..transfer.clone().applied(movement.clone(), now)
             },
         )),
+        event: event_item(Event::of_decision(&tenant, &committed)),
+        account_event: event_item(Some(Event::account_opened(&tenant, &account))),
     }
 }
 
@@ -172,83 +191,93 @@ pub fn operations(s: &SampleItems) -> Vec<Operation> {
     // A missing item still costs a read unit; BatchGetItem bills each item on its own.
     let transfer_read = 2 * rcu(s.balance) + rcu(s.transfer);
     let claim = s.transfer + OWNER_BYTES;
+    // Every change writes its event in its own transaction, and the event index (`gsi1`,
+    // projection ALL) copies it: a standard write.
+    let event = tx(s.event) + wcu(s.event);
+    // A refusal stands only at the versions its accounts were read at: a ConditionCheck each,
+    // billed as a transactional write of the item checked.
+    let checks = |n: usize| n * tx(s.balance);
+    let moved = tx(s.transfer) + 2 * tx(s.balance) + 2 * tx(s.entry) + event;
     vec![
         (
             ACCOUNT_CREATED,
-            "1 TransactWriteItems (2 conditional puts)",
+            "1 TransactWriteItems (2 conditional puts + its event)",
             0.0,
-            // + the index copy of the profile (projection ALL), a standard write.
-            tx(s.profile) + tx(s.balance) + wcu(s.profile),
+            // + the index copies of the profile and the event (projection ALL), standard writes.
+            tx(s.profile) + tx(s.balance) + wcu(s.profile) + tx(s.account_event) + wcu(s.account_event),
         ),
         (
             "POST /v1/accounts (replay)",
             "1 TransactWriteItems (cancelled) + 1 Query",
             rcu(account) as f64,
-            tx(s.profile) + tx(s.balance),
+            tx(s.profile) + tx(s.balance) + tx(s.account_event),
         ),
         (
             COMMITTED,
-            "1 BatchGetItem (3 keys, consistent) + 1 TransactWriteItems (5 items)",
+            "1 BatchGetItem (3 keys, consistent) + 1 TransactWriteItems (6 items: transfer, 2 entries, 2 \
+             balances, event)",
             transfer_read as f64,
-            tx(s.transfer) + 2 * tx(s.balance) + 2 * tx(s.entry),
+            moved,
         ),
         (
             "POST /v1/transfers (committed, both balances cached)",
-            "1 TransactWriteItems (5 items)",
+            "1 TransactWriteItems (6 items)",
             0.0,
-            tx(s.transfer) + 2 * tx(s.balance) + 2 * tx(s.entry),
+            moved,
         ),
         (
             "POST /v1/transfers (rejected)",
-            "1 BatchGetItem (3 keys) + 1 TransactWriteItems (1 conditional put)",
+            "1 BatchGetItem (3 keys) + 1 TransactWriteItems (the rejection, its event, 2 balances \
+             checked)",
             transfer_read as f64,
-            tx(s.transfer),
+            tx(s.transfer) + event + checks(2),
         ),
         ("POST /v1/transfers (replay)", "1 BatchGetItem (3 keys)", transfer_read as f64, 0),
         (
             "POST /v1/transfers (replay, both balances cached)",
             "1 TransactWriteItems (cancelled on the id) + 1 BatchGetItem (3 keys)",
             transfer_read as f64,
-            tx(s.transfer) + 2 * tx(s.balance) + 2 * tx(s.entry),
+            moved - wcu(s.event),
         ),
         (
             "POST /v1/transfers (hold with timeout)",
-            "1 BatchGetItem (3 keys) + 1 TransactWriteItems (6 items: + its expiry listing)",
+            "1 BatchGetItem (3 keys) + 1 TransactWriteItems (7 items: + its expiry listing)",
             transfer_read as f64,
-            tx(s.hold) + tx(s.listing) + 2 * tx(s.balance) + 2 * tx(s.entry),
+            tx(s.hold) + tx(s.listing) + 2 * tx(s.balance) + 2 * tx(s.entry) + event,
         ),
         (
             "POST /v1/transfers (post or void of a hold)",
-            "2 BatchGetItem (the ids, then the hold's 2 balances) + 1 TransactWriteItems (7 items: + hold \
+            "2 BatchGetItem (the ids, then the hold's 2 balances) + 1 TransactWriteItems (8 items: + hold \
              update, listing delete)",
             (2 * rcu(s.balance) + rcu(s.transfer) + rcu(s.hold)) as f64,
-            tx(s.transfer) + tx(s.hold) + tx(s.listing) + 2 * tx(s.balance) + 2 * tx(s.entry),
+            moved + tx(s.hold) + tx(s.listing),
         ),
         (
             "POST /v1/transfers (partial or full reversal)",
-            "2 BatchGetItem (the ids, then the reversed transfer's 2 balances) + 1 TransactWriteItems (6 \
+            "2 BatchGetItem (the ids, then the reversed transfer's 2 balances) + 1 TransactWriteItems (7 \
              items: + the reversed transfer's update)",
             (2 * rcu(s.balance) + 2 * rcu(s.transfer)) as f64,
-            tx(s.transfer) + tx(s.reversed) + 2 * tx(s.balance) + 2 * tx(s.entry),
+            moved + tx(s.reversed),
         ),
         (
             "POST /v1/linked-transfers (payment + fee, 3 accounts, committed)",
-            "1 BatchGetItem (5 keys) + 1 TransactWriteItems (9 items: 2 transfers, 4 entries, 3 balances)",
+            "1 BatchGetItem (5 keys) + 1 TransactWriteItems (11 items: 2 transfers, 4 entries, 3 balances, \
+             2 events)",
             (3 * rcu(s.balance) + 2 * rcu(s.transfer)) as f64,
-            2 * tx(s.transfer) + 4 * tx(s.entry) + 3 * tx(s.balance),
+            2 * tx(s.transfer) + 4 * tx(s.entry) + 3 * tx(s.balance) + 2 * event,
         ),
         (
             "POST /v1/linked-transfers (payment + fee, refused)",
-            "1 BatchGetItem (5 keys) + 1 TransactWriteItems (2 conditional puts)",
+            "1 BatchGetItem (5 keys) + 1 TransactWriteItems (2 rejections, 2 events, 3 balances checked)",
             (3 * rcu(s.balance) + 2 * rcu(s.transfer)) as f64,
-            2 * tx(s.transfer),
+            2 * tx(s.transfer) + 2 * event + checks(3),
         ),
         (
             "expiry of a hold (sweeper, each)",
-            "1 GetItem + 1 BatchGetItem (2 balances) + 1 TransactWriteItems (5 items), + its share of \
-             8 Queries a minute",
+            "1 GetItem + 1 BatchGetItem (2 balances) + 1 TransactWriteItems (6 items: + its event), + \
+             its share of 8 Queries a minute",
             (rcu(s.hold) + 2 * rcu(s.balance)) as f64,
-            tx(s.hold) + tx(s.listing) + 2 * tx(s.balance) + 2 * tx(s.entry),
+            tx(s.hold) + tx(s.listing) + 2 * tx(s.balance) + 2 * tx(s.entry) + event,
         ),
         (ACCOUNT_READ, "1 Query (consistent, 2 items)", rcu(account) as f64, 0),
         (
@@ -302,9 +331,9 @@ pub fn operations(s: &SampleItems) -> Vec<Operation> {
         (
             QUEUED_COMMITTED,
             "its share of the worker's BatchGetItems (claim, 2 balances) and TransactWriteItems (transfer, 2 \
-             entries, 2 balances)",
+             entries, 2 balances, event)",
             (rcu(claim) + 2 * rcu(s.balance)) as f64,
-            tx(s.transfer) + 2 * tx(s.balance) + 2 * tx(s.entry),
+            moved,
         ),
     ]
     .into_iter()
@@ -352,12 +381,13 @@ mod tests {
     #[test]
     fn typical_items_fit_one_write_unit() {
         let s = sample_items(16, &Metadata::default());
-        for size in [s.profile, s.balance, s.transfer, s.entry, s.hold, s.listing] {
+        for size in [s.profile, s.balance, s.transfer, s.entry, s.hold, s.listing, s.event, s.account_event] {
             assert!(size < 1024, "{size}");
         }
         let committed = operations(&s).into_iter().find(|o| o.name == COMMITTED).unwrap();
-        // 10 for the transfer, 1 for its request bucket.
-        assert_eq!((committed.rcu, committed.wcu), (3.0, 11));
+        // 10 for the transfer's five items, 3 for its event and the event's index copy, 1 for the
+        // request bucket.
+        assert_eq!((committed.rcu, committed.wcu), (3.0, 14));
         assert_eq!(limit_spends(BATCH_CLAIMED), 1);
         assert_eq!(limit_spends("GET /v1/transfer-batches/{id}"), 1);
         assert_eq!(limit_spends(QUEUED_COMMITTED), 0);

@@ -476,8 +476,8 @@ fn print_capacity() {
     ];
     for (label, items) in cases {
         println!(
-            "\n{label}: account profile {} B, balance {} B, transfer {} B, entry {} B\n",
-            items.profile, items.balance, items.transfer, items.entry
+            "\n{label}: account profile {} B, balance {} B, transfer {} B, entry {} B, transfer event {} B\n",
+            items.profile, items.balance, items.transfer, items.entry, items.event
         );
         println!("| operation | DynamoDB calls | RCU | WCU |\n|---|---|---|---|");
         for op in capacity::operations(&items) {

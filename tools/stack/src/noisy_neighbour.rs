@@ -14,11 +14,11 @@
 use std::fmt::Write as _;
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use harness::client::{Reply, transfer_body as t};
+use harness::client::transfer_body as t;
 use harness::emulators::Ports;
+use harness::flood::{Flood, FloodPlan, flood, paced};
 use harness::{Api, EmulatedStack, Emulators, StackOptions};
 use http::StatusCode;
 use ledger::{RateLimit, TenantId, TransferId, TransferStatus};
@@ -39,11 +39,13 @@ const BLOCKS: [bool; 8] = [false, true, true, false, true, false, false, true];
 const SETTLE: Duration = Duration::from_secs(2);
 const QUIET: [&str; 3] = ["globex", "initech", "umbrella"];
 const B_EVERY: Duration = Duration::from_millis(400);
-const A_SYNC_CLIENTS: usize = 4;
-const A_SYNC_EVERY: Duration = Duration::from_millis(20);
-const A_BATCH_CLIENTS: usize = 2;
-const A_BATCH_EVERY: Duration = Duration::from_millis(100);
-const A_BATCH_SIZE: usize = 20;
+const A_FLOOD: FloodPlan = FloodPlan {
+    sync_clients: 4,
+    sync_every: Duration::from_millis(20),
+    batch_clients: 2,
+    batch_every: Duration::from_millis(100),
+    batch_size: 20,
+};
 /// How often a queued transfer is read from the store to see it committed.
 const OBSERVE_EVERY: Duration = Duration::from_millis(10);
 
@@ -65,13 +67,6 @@ impl Latencies {
         self.sync.extend(block.sync);
         self.queued.extend(block.queued);
     }
-}
-
-#[derive(Default)]
-struct Flood {
-    sent: AtomicU32,
-    limited: AtomicU32,
-    admitted_operations: AtomicU32,
 }
 
 /// The `q` quantile of `samples`, in ms.
@@ -112,7 +107,7 @@ pub async fn run(args: NoisyArgs) -> io::Result<String> {
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (mut alone, mut beside) = (Latencies::default(), Latencies::default());
-    let flood = Arc::new(Flood::default());
+    let counts = Arc::new(Flood::default());
     let mut flood_secs = 0.0;
     for (n, flooded) in BLOCKS.into_iter().enumerate() {
         let round = format!("r{n}");
@@ -121,7 +116,8 @@ pub async fn run(args: NoisyArgs) -> io::Result<String> {
             continue;
         }
         let started = Instant::now();
-        let flooding = flood_a(api.clone(), flood.clone(), started + measure + Duration::from_secs(1));
+        let until = started + measure + Duration::from_secs(1);
+        let flooding = flood(api.clone(), "acme", A_FLOOD, counts.clone(), until);
         beside.pool(measure_quiet_tenants(api.clone(), &round, measure).await?);
         for client in futures::future::join_all(flooding).await {
             client.map_err(io_error)?;
@@ -131,14 +127,10 @@ pub async fn run(args: NoisyArgs) -> io::Result<String> {
         tokio::time::sleep(SETTLE).await;
     }
     let mut out = String::new();
-    let (sent, limited, admitted) = (
-        flood.sent.load(Ordering::Relaxed),
-        flood.limited.load(Ordering::Relaxed),
-        flood.admitted_operations.load(Ordering::Relaxed),
-    );
+    let (sent, limited, admitted, failed) = counts.counts();
     let _ = writeln!(
         out,
-        "noisy neighbour: A sent {sent} requests in {flood_secs:.1} s, {limited} refused with 429, {admitted} operations admitted (limit {PER_SECOND}/s, burst {BURST})"
+        "noisy neighbour: A sent {sent} requests in {flood_secs:.1} s, {limited} refused with 429, {failed} failed otherwise, {admitted} operations admitted (limit {PER_SECOND}/s, burst {BURST})"
     );
     let _ = writeln!(
         out,
@@ -230,64 +222,4 @@ async fn measure_quiet(
     let queued =
         futures::future::join_all(observers).await.into_iter().filter_map(|r| r.ok().flatten()).collect();
     Ok(Latencies { sync: sync.await.map_err(io_error)?, queued })
-}
-
-fn flood_a(api: Arc<Api>, flood: Arc<Flood>, until: Instant) -> Vec<tokio::task::JoinHandle<()>> {
-    let account = |n: usize| format!("a{}", n % 8);
-    let client =
-        move |every: Duration,
-              request: Box<dyn Fn(usize) -> (&'static str, serde_json::Value, u32) + Send>| {
-            let (api, flood) = (api.clone(), flood.clone());
-            tokio::spawn(async move {
-                let mut beat = tokio::time::interval(every);
-                beat.set_missed_tick_behavior(MissedTickBehavior::Skip);
-                let mut i = 0;
-                while Instant::now() < until {
-                    beat.tick().await;
-                    let (path, body, operations) = request(i);
-                    let status = api.post(path, "acme", body).await.status;
-                    flood.sent.fetch_add(1, Ordering::Relaxed);
-                    if status == StatusCode::TOO_MANY_REQUESTS {
-                        flood.limited.fetch_add(1, Ordering::Relaxed);
-                    } else if status.is_success() {
-                        flood.admitted_operations.fetch_add(operations, Ordering::Relaxed);
-                    }
-                    i += 1;
-                }
-            })
-        };
-    let sync = (0..A_SYNC_CLIENTS).map(|c| {
-        client(
-            A_SYNC_EVERY,
-            Box::new(move |i| ("/v1/transfers", t(&format!("a{c}-{i}"), &account(i), &account(i + 3), 1), 1)),
-        )
-    });
-    let batches = (0..A_BATCH_CLIENTS).map(|c| {
-        client(
-            A_BATCH_EVERY,
-            Box::new(move |i| {
-                let transfers: Vec<_> = (0..A_BATCH_SIZE)
-                    .map(|n| t(&format!("ab{c}-{i}-{n}"), &account(n), &account(n + 5), 1))
-                    .collect();
-                (
-                    "/v1/transfer-batches",
-                    json!({"id": format!("ab{c}-{i}"), "transfers": transfers}),
-                    A_BATCH_SIZE as u32,
-                )
-            }),
-        )
-    });
-    sync.chain(batches).collect()
-}
-
-/// A POST as a client keeping to its limit sends it (setup): again after each `429`'s `Retry-After`.
-async fn paced(api: &Api, path: &str, tenant: &str, body: serde_json::Value) -> Reply {
-    loop {
-        let reply = api.post(path, tenant, body.clone()).await;
-        if reply.status != StatusCode::TOO_MANY_REQUESTS {
-            return reply;
-        }
-        let seconds = reply.headers.get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok());
-        tokio::time::sleep(Duration::from_secs(seconds.unwrap_or(1))).await;
-    }
 }

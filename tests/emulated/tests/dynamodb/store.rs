@@ -164,11 +164,11 @@ async fn a_total_that_would_pass_the_storable_limit_is_rejected() {
     assert_eq!(bob.balances.credits_posted, ledger::money::POSTED_LIMIT);
 }
 
-/// Issue 9: the worker's transactions were cut by items only, so transfers with large metadata could
-/// pass DynamoDB's 4 MB per transaction and send a whole round to the DLQ. 60 respond-async
-/// transfers with the largest metadata the domain allows (~77 KB each here), all refused (a rejection
-/// is one item, so 60 fit in 100 items but not in 4 MB), settled in one call: cut by bytes as well,
-/// every one settles.
+/// A transaction is cut by bytes as well as items: transfers with large metadata must not pass
+/// DynamoDB's 4 MB per transaction (which would send a whole round to the DLQ). 60 respond-async
+/// transfers with the largest metadata the domain allows (~77 KB each here), all refused (a refusal
+/// writes its record and its event, two items: 49 would fit in 100 items, far fewer in 4 MB),
+/// settled in one call: cut by bytes as well, every one settles.
 #[tokio::test]
 async fn transfers_with_the_largest_metadata_settle_within_the_transaction_size_limit() {
     let (store, t) = setup(0).await;

@@ -167,12 +167,7 @@ async fn misuse_of_the_events_api_is_a_typed_400_or_404() {
         ("/v1/events/not-an-event", "id"),
         ("/v1/events/transfer.exploded:t1", "id"),
     ] {
-        let reply = api.get(path, "acme").await;
-        assert_eq!(
-            (reply.status, reply.code(), reply.body["field"].as_str()),
-            (StatusCode::BAD_REQUEST, "invalid_field", Some(field)),
-            "{path}"
-        );
+        api.get(path, "acme").await.assert_invalid_field(field, path);
     }
     let missing = api.get("/v1/events/transfer.committed:nothing", "acme").await;
     assert_eq!((missing.status, missing.code()), (StatusCode::NOT_FOUND, "not_found"));

@@ -1,4 +1,4 @@
-//! The API against its own document, by a schema-driven fuzzer (issue 12): schemathesis (pinned in
+//! The API against its own document, by a schema-driven fuzzer: schemathesis (pinned in
 //! tools/python/fuzzer.txt, installed by `cargo stack test`) generates requests from openapi.yaml,
 //! valid and invalid, sends them over HTTP to the local stack's router with the worker running,
 //! and runs all its checks: no server error, every status, header and body as documented, valid

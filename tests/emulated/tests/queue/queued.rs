@@ -1,8 +1,7 @@
 //! The asynchronous path end to end: the API claims and enqueues, the worker (fed as Lambda's event
 //! source mapping would feed it, up to its `MaximumConcurrency` of invocations at once) applies,
-//! against moto's queue and DynamoDB Local. Each issue-9 bug has its test here: batch order under
-//! concurrent invocations, one id one outcome on every route, exact counters through re-posts and
-//! duplicate deliveries.
+//! against moto's queue and DynamoDB Local: batch order under concurrent invocations, one id one
+//! outcome on every route, exact counters through re-posts and duplicate deliveries.
 
 use std::collections::BTreeSet;
 
@@ -88,9 +87,8 @@ async fn send_copies(api: &Api, work: &Work, copies: usize) {
     }
 }
 
-/// Issue 9, bug 1: "fund alice, then 200 × alice→bob" commits the funding and exactly the first
-/// 100 spends, in order, while 10 invocations at once receive copies of the batch's message.
-/// (Before: the spends were split over racing invocations and 90 of the first 100 were refused.)
+/// "Fund alice, then 200 × alice→bob" commits the funding and exactly the first 100 spends, in
+/// order, while 10 invocations at once receive copies of the batch's message.
 #[tokio::test]
 async fn a_batch_settles_in_submitted_order_whatever_the_delivery() {
     let api = Api::new().await;
@@ -161,9 +159,8 @@ async fn bad_batches_are_refused_before_anything_is_queued() {
     assert_eq!(api.get("/v1/transfer-batches/b", "acme").await.status, StatusCode::NOT_FOUND);
 }
 
-/// Issue 9, bug 3: a settled batch re-posted, then delivered again and again, counts each
-/// transfer once. (Before: the re-post erased the settled outcomes and the next delivery counted
-/// them again: committed 4 of total 2.)
+/// A settled batch re-posted, then delivered again and again, counts each transfer once (a
+/// re-post must not erase the settled outcomes for the next delivery to count again).
 #[tokio::test]
 async fn counters_stay_exact_through_reposts_and_duplicate_deliveries() {
     let api = Api::new().await;
@@ -192,9 +189,8 @@ async fn counters_stay_exact_through_reposts_and_duplicate_deliveries() {
     assert_eq!(api.all_entries("acme", "bob").await.len(), 5);
 }
 
-/// Issue 9, bug 2: an id holds one outcome on every route, and a request that differs from it is
-/// refused at once, naming the fields. (Before: the respond-async route answered 202 "committed"
-/// for the same id with another amount.)
+/// An id holds one outcome on every route, and a request that differs from it is refused at
+/// once, naming the fields, on the respond-async route as on the others.
 #[tokio::test]
 async fn one_id_one_outcome_on_every_route() {
     let api = Api::new().await;

@@ -132,12 +132,7 @@ pub async fn bad_input_is_a_typed_400_naming_the_field<B: Backend>(api: Api<B>) 
         (json!([1, 2]), "body"),
     ];
     for (body, field) in cases {
-        let reply = api.post("/v1/transfers", "acme", body.clone()).await;
-        assert_eq!(
-            (reply.status, reply.code(), reply.body["field"].as_str()),
-            (StatusCode::BAD_REQUEST, "invalid_field", Some(field)),
-            "{body}"
-        );
+        api.post("/v1/transfers", "acme", body.clone()).await.assert_invalid_field(field, &body);
     }
     let metadata = json!({"currency": "EUR", "metadata": {"k": "v".repeat(501)}});
     assert_eq!(api.post("/v1/accounts", "acme", metadata).await.body["field"], "metadata");

@@ -195,13 +195,7 @@ pub async fn every_misuse_of_the_history_is_a_typed_4xx<B: Backend>(api: Api<B>)
             "cursor",
         ),
     ] {
-        let reply = api.get(&path, "acme").await;
-        assert_eq!(
-            (reply.status, reply.code(), reply.body["field"].as_str()),
-            (StatusCode::BAD_REQUEST, "invalid_field", Some(field)),
-            "{path}: {}",
-            reply.body
-        );
+        api.get(&path, "acme").await.assert_invalid_field(field, &path);
     }
     let missing = api
         .get(&format!("/v1/accounts/ghost/balance?at={}", instant(OffsetDateTime::now_utc())), "acme")

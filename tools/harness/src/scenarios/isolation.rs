@@ -1,4 +1,4 @@
-//! Tenants cannot reach each other (issue 12): tenant acme fills every kind of resource, and tenant
+//! Tenants cannot reach each other: tenant acme fills every kind of resource, and tenant
 //! globex, with its own ledger of the same shape, tries every route on acme's ids, cursors and
 //! ETags. Globex sees `404` (or its own data, or a rule naming the id as not found), never a byte of
 //! acme's; and acme's ledger is unchanged by all of it. The test covers the route table whole, so

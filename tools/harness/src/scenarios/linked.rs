@@ -201,11 +201,7 @@ pub async fn every_misuse_of_a_chain_is_a_typed_4xx_and_writes_nothing<B: Backen
     let twice = chain(vec![t("y", "bank", "bob", 1), t("y", "bank", "bob", 1)]);
     let empty = chain(vec![]);
     for (body, field) in [(too_long, "transfers"), (twice, "transfers[1].id"), (empty, "transfers")] {
-        let reply = api.post("/v1/linked-transfers", "acme", body).await;
-        assert_eq!(
-            (reply.status, reply.code(), reply.body["field"].as_str()),
-            (StatusCode::BAD_REQUEST, "invalid_field", Some(field))
-        );
+        api.post("/v1/linked-transfers", "acme", body).await.assert_invalid_field(field, "a chain");
     }
     let mut open = t("z", "bank", "bob", 1);
     open["linked"] = true.into();

@@ -156,12 +156,7 @@ pub async fn every_misuse_of_a_reversal_is_a_typed_4xx_and_writes_nothing<B: Bac
         (json!({"id": "x6", "reverses_transfer_id": ""}), "reverses_transfer_id"),
     ];
     for (body, field) in bad_fields {
-        let reply = api.post("/v1/transfers", "acme", body.clone()).await;
-        assert_eq!(
-            (reply.status, reply.code(), reply.body["field"].as_str()),
-            (StatusCode::BAD_REQUEST, "invalid_field", Some(field)),
-            "{body}"
-        );
+        api.post("/v1/transfers", "acme", body.clone()).await.assert_invalid_field(field, &body);
         let id = body["id"].as_str().unwrap();
         assert_eq!(api.get(&format!("/v1/transfers/{id}"), "acme").await.status, StatusCode::NOT_FOUND);
     }
