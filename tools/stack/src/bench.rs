@@ -358,7 +358,11 @@ async fn moto_store(emulators: &Emulators, table: &str) -> io::Result<DynamoStor
 /// A client of the DynamoDB at `endpoint`, and a ledger table named `table` made in it.
 async fn fresh_table(endpoint: &str, table: &str) -> io::Result<aws_sdk_dynamodb::Client> {
     let client = ledger_dynamodb::client::dynamodb_client(&emulators::sdk_config(endpoint).await);
-    template::table(&paths::template(), LEDGER_TABLE)?.create(&client, table).await?;
+    let mut spec = template::table(&paths::template(), LEDGER_TABLE)?;
+    // As the stacks the sync figures run on make it: without the stream, which slows every write
+    // of DynamoDB Local.
+    spec.stream_specification = None;
+    spec.create(&client, table).await?;
     Ok(client)
 }
 
