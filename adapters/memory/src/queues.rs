@@ -1,5 +1,6 @@
-//! Both queues in memory: what the API and the publisher send, kept in order until a test or the
-//! local tools take it (and hand it to the worker or the deliverer).
+//! Both queues in memory. The transfer queue's messages are kept in order until the fast tier takes
+//! them for the worker (`take_work`); delivery jobs are kept, as a queue would, with no deliverer
+//! behind them (webhook delivery runs on the emulators).
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -20,11 +21,6 @@ impl MemoryQueues {
     /// Every message of the transfer queue sent so far and not taken, in order.
     pub fn take_work(&self) -> Vec<Work> {
         std::mem::take(&mut *self.work.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    /// Every delivery job queued so far and not taken, in order.
-    pub fn take_jobs(&self) -> Vec<DeliveryJob> {
-        std::mem::take(&mut *self.jobs.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
