@@ -2,6 +2,7 @@
 //! payload v2) and by the local stack, so both run the same code.
 
 mod accounts;
+mod authorize;
 pub mod body;
 pub mod cursor;
 pub mod etag;
@@ -12,6 +13,7 @@ pub mod prefer;
 pub mod problem;
 pub mod rate_limit;
 pub mod respond;
+pub mod scope;
 mod state;
 mod submissions;
 pub mod tenant_limits;
@@ -23,47 +25,56 @@ use axum::routing::{MethodRouter, delete, get, patch, post};
 
 pub use problem::{ApiError, problem_codes};
 pub use respond::REPLAY_HEADER;
+pub use scope::Scope;
 pub use state::{AppState, Clock};
 
-/// Every route with its handler. The router is built from this table, and the OpenAPI and template
-/// tests check their documents against `routes()`, so the three cannot drift apart.
-fn route_table() -> [(&'static str, &'static str, MethodRouter<AppState>); 22] {
+/// Every route with the scope it requires and its handler. The router is built from this table,
+/// and the OpenAPI and template tests check their documents (paths, `AuthorizationScopes`,
+/// `security`) against `routes()`, so the three cannot drift apart.
+fn route_table() -> [(&'static str, &'static str, Scope, MethodRouter<AppState>); 22] {
+    use Scope::{Admin, Read, Write};
     [
-        ("POST", "/v1/accounts", post(accounts::create_account)),
-        ("GET", "/v1/accounts", get(accounts::list_accounts)),
-        ("GET", "/v1/accounts/{id}", get(accounts::get_account)),
-        ("GET", "/v1/accounts/{id}/entries", get(accounts::list_entries)),
-        ("GET", "/v1/accounts/{id}/balance", get(accounts::get_balance_at)),
-        ("GET", "/v1/accounts/{id}/statement", get(accounts::get_statement)),
-        ("POST", "/v1/transfers", post(transfers::create_transfer)),
-        ("GET", "/v1/transfers/{id}", get(transfers::get_transfer)),
-        ("POST", "/v1/linked-transfers", post(transfers::create_linked)),
-        ("POST", "/v1/transfer-batches", post(submissions::create_batch)),
-        ("GET", "/v1/transfer-batches/{id}", get(submissions::get_batch)),
-        ("GET", "/v1/events", get(events::list_events)),
-        ("GET", "/v1/events/{id}", get(events::get_event)),
-        ("POST", "/v1/webhook-endpoints", post(webhooks::create_endpoint)),
-        ("GET", "/v1/webhook-endpoints", get(webhooks::list_endpoints)),
-        ("GET", "/v1/webhook-endpoints/{id}", get(webhooks::get_endpoint)),
-        ("PATCH", "/v1/webhook-endpoints/{id}", patch(webhooks::update_endpoint)),
-        ("DELETE", "/v1/webhook-endpoints/{id}", delete(webhooks::delete_endpoint)),
-        ("POST", "/v1/webhook-endpoints/{id}/rotate-secret", post(webhooks::rotate_secret)),
-        ("GET", "/v1/webhook-endpoints/{id}/deliveries", get(webhooks::list_deliveries)),
-        ("POST", "/v1/webhook-endpoints/{id}/deliveries", post(webhooks::redeliver)),
-        ("POST", "/v1/webhook-endpoints/{id}/replay", post(webhooks::replay)),
+        ("POST", "/v1/accounts", Write, post(accounts::create_account)),
+        ("GET", "/v1/accounts", Read, get(accounts::list_accounts)),
+        ("GET", "/v1/accounts/{id}", Read, get(accounts::get_account)),
+        ("GET", "/v1/accounts/{id}/entries", Read, get(accounts::list_entries)),
+        ("GET", "/v1/accounts/{id}/balance", Read, get(accounts::get_balance_at)),
+        ("GET", "/v1/accounts/{id}/statement", Read, get(accounts::get_statement)),
+        ("POST", "/v1/transfers", Write, post(transfers::create_transfer)),
+        ("GET", "/v1/transfers/{id}", Read, get(transfers::get_transfer)),
+        ("POST", "/v1/linked-transfers", Write, post(transfers::create_linked)),
+        ("POST", "/v1/transfer-batches", Write, post(submissions::create_batch)),
+        ("GET", "/v1/transfer-batches/{id}", Read, get(submissions::get_batch)),
+        ("GET", "/v1/events", Read, get(events::list_events)),
+        ("GET", "/v1/events/{id}", Read, get(events::get_event)),
+        ("POST", "/v1/webhook-endpoints", Admin, post(webhooks::create_endpoint)),
+        ("GET", "/v1/webhook-endpoints", Read, get(webhooks::list_endpoints)),
+        ("GET", "/v1/webhook-endpoints/{id}", Read, get(webhooks::get_endpoint)),
+        ("PATCH", "/v1/webhook-endpoints/{id}", Admin, patch(webhooks::update_endpoint)),
+        ("DELETE", "/v1/webhook-endpoints/{id}", Admin, delete(webhooks::delete_endpoint)),
+        ("POST", "/v1/webhook-endpoints/{id}/rotate-secret", Admin, post(webhooks::rotate_secret)),
+        ("GET", "/v1/webhook-endpoints/{id}/deliveries", Read, get(webhooks::list_deliveries)),
+        ("POST", "/v1/webhook-endpoints/{id}/deliveries", Admin, post(webhooks::redeliver)),
+        ("POST", "/v1/webhook-endpoints/{id}/replay", Admin, post(webhooks::replay)),
     ]
 }
 
 /// Every route as (method, path).
 pub fn routes() -> Vec<(&'static str, &'static str)> {
-    route_table().into_iter().map(|(method, path, _)| (method, path)).collect()
+    route_table().into_iter().map(|(method, path, _, _)| (method, path)).collect()
+}
+
+/// Every route as (method, path, the scope it requires).
+pub fn scoped_routes() -> Vec<(&'static str, &'static str, Scope)> {
+    route_table().into_iter().map(|(method, path, scope, _)| (method, path, scope)).collect()
 }
 
 /// The API's router. Build it once at init.
 pub fn router(state: AppState) -> Router {
     let mut router: Router<AppState> = Router::new();
-    for (_, path, handler) in route_table() {
-        router = router.route(path, handler);
+    for (_, path, scope, handler) in route_table() {
+        let checked = handler.route_layer(axum::middleware::from_fn_with_state(scope, authorize::require));
+        router = router.route(path, checked);
     }
     router
         .fallback(problem::route_not_found)

@@ -10,6 +10,8 @@ use ledger::port::StoreError;
 use ledger::{LedgerError, RateLimit, RuleViolation};
 use serde::Serialize;
 
+use crate::scope::Scope;
+
 /// Seconds a client should wait before retrying a 503.
 pub const RETRY_AFTER_SECONDS: u64 = 1;
 
@@ -23,6 +25,8 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("missing or invalid credentials")]
     Unauthorized,
+    #[error("the token lacks the scope {} this route requires", .0.name())]
+    InsufficientScope(Scope),
     #[error("no route for this path")]
     RouteNotFound,
     #[error("the path does not accept this method")]
@@ -75,6 +79,9 @@ pub struct Problem {
     /// Seconds to wait before retrying (429, 503); also the `Retry-After` header.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// The scope a 403 `insufficient_scope` lacked; also in `WWW-Authenticate` (RFC 6750).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<&'static str>,
 }
 
 impl Problem {
@@ -93,6 +100,7 @@ impl Problem {
             transfer_id: None,
             transfers: None,
             retry_after: None,
+            scope: None,
         }
     }
 }
@@ -102,6 +110,7 @@ const HTTP_CODES: &[&str] = &[
     "malformed_json",
     "invalid_field",
     "unauthorized",
+    "insufficient_scope",
     "not_found",
     "route_not_found",
     "method_not_allowed",
@@ -196,6 +205,12 @@ impl ApiError {
             ApiError::Unauthorized => {
                 Problem::new(S::UNAUTHORIZED, "unauthorized", "Unauthorized", self.to_string())
             }
+            ApiError::InsufficientScope(scope) => {
+                let mut p =
+                    Problem::new(S::FORBIDDEN, "insufficient_scope", "Insufficient scope", self.to_string());
+                p.scope = Some(scope.name());
+                p
+            }
             ApiError::RouteNotFound => {
                 Problem::new(S::NOT_FOUND, "route_not_found", "Not found", self.to_string())
             }
@@ -225,11 +240,18 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let retry_after = self.retry_after;
+        let scope = self.scope;
         let mut response = (status, Json(self)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let Some(seconds) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(scope) = scope {
+            let challenge = format!(r#"Bearer error="insufficient_scope", scope="{scope}""#);
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                headers.insert(header::WWW_AUTHENTICATE, value);
+            }
         }
         response
     }

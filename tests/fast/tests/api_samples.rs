@@ -30,6 +30,8 @@ const EXPECTED: &[(&str, StatusCode)] = &[
     ("get-balance-before-opening.json", StatusCode::BAD_REQUEST),
     ("malformed-json.json", StatusCode::BAD_REQUEST),
     ("no-tenant-claim.json", StatusCode::UNAUTHORIZED),
+    // A token granting only ledger/read posting a transfer.
+    ("create-transfer-read-only.json", StatusCode::FORBIDDEN),
 ];
 
 fn events_dir() -> PathBuf {

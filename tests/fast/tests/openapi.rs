@@ -60,3 +60,24 @@ async fn every_documented_operation_reaches_a_handler() {
         );
     }
 }
+
+/// Each operation's `security` names the one scope the route table requires of it.
+#[test]
+fn each_operation_requires_the_route_tables_scope() {
+    let doc = document();
+    let documented: BTreeSet<(String, String, String)> = operations(&doc)
+        .into_iter()
+        .map(|(method, path)| {
+            let op = &doc["paths"][path.as_str()][method.to_lowercase().as_str()];
+            let scopes = op["security"][0]["bearerAuth"].as_sequence().expect("security per operation");
+            assert_eq!(scopes.len(), 1, "{method} {path}");
+            let scope = scopes[0].as_str().unwrap().to_owned();
+            (method, path, scope)
+        })
+        .collect();
+    let table: BTreeSet<(String, String, String)> = ledger_http::scoped_routes()
+        .into_iter()
+        .map(|(m, p, scope)| (m.to_owned(), p.to_owned(), scope.name().to_owned()))
+        .collect();
+    assert_eq!(documented, table);
+}

@@ -13,7 +13,7 @@ use lambda_http::aws_lambda_events::apigw::{
     ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayV2httpRequestContext,
 };
 use lambda_http::request::RequestContext;
-use ledger_http::ApiError;
+use ledger_http::{ApiError, Scope};
 use serde_json::Value;
 
 pub const ISSUER: &str = "ledger-local";
@@ -31,8 +31,14 @@ impl DevAuth {
         Self { key: key.into(), tenant_claim: tenant_claim.into() }
     }
 
-    /// A token for `tenant`, valid for `ttl`.
+    /// A token for `tenant` with every scope, valid for `ttl`.
     pub fn token(&self, tenant: &str, ttl: Duration) -> String {
+        self.scoped_token(tenant, &Scope::ALL, ttl)
+    }
+
+    /// A token for `tenant` granting `scopes` (the `scope` claim, space-delimited), valid for `ttl`.
+    pub fn scoped_token(&self, tenant: &str, scopes: &[Scope], ttl: Duration) -> String {
+        let scope = scopes.iter().map(|s| s.name()).collect::<Vec<_>>().join(" ");
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
         let claims = serde_json::json!({
             "iss": ISSUER,
@@ -40,6 +46,7 @@ impl DevAuth {
             "sub": format!("dev-user@{tenant}"),
             "iat": now,
             "exp": now + ttl.as_secs(),
+            "scope": scope,
             self.tenant_claim.as_str(): tenant,
         });
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&self.key))
@@ -95,7 +102,9 @@ mod tests {
     fn a_token_verifies_only_with_its_key() {
         let auth = DevAuth::new(b"k1".to_vec(), "tenant_id");
         let token = auth.token("acme", Duration::from_secs(60));
-        assert_eq!(auth.verify(&token).unwrap()["tenant_id"], "acme");
+        let claims = auth.verify(&token).unwrap();
+        assert_eq!(claims["tenant_id"], "acme");
+        assert_eq!(claims["scope"], "ledger:read ledger:write ledger:admin");
         assert!(DevAuth::new(b"k2".to_vec(), "tenant_id").verify(&token).is_none());
         assert!(auth.verify("not.a.token").is_none());
     }

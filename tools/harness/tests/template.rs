@@ -66,8 +66,9 @@ fn every_function_runs_a_workspace_binary_on_al2023_arm64_with_limits_and_tracin
     }
 }
 
+/// Each route, with the scopes API Gateway's authorizer accepts for it: exactly the route table's.
 #[test]
-fn the_api_routes_are_exactly_the_routers() {
+fn the_api_routes_and_their_scopes_are_exactly_the_routers() {
     let t = template();
     let mut routes = BTreeSet::new();
     for (_, f) in functions(&t) {
@@ -75,15 +76,24 @@ fn the_api_routes_are_exactly_the_routers() {
         for (_, event) in events {
             if event["Type"] == "HttpApi" {
                 let p = &event["Properties"];
+                let scopes: Vec<String> = p["Auth"]["AuthorizationScopes"]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .map(|s| s.as_str().unwrap().to_owned())
+                    .collect();
                 routes.insert((
                     p["Method"].as_str().unwrap().to_uppercase(),
                     p["Path"].as_str().unwrap().to_owned(),
+                    scopes,
                 ));
             }
         }
     }
-    let router: BTreeSet<_> =
-        ledger_http::routes().iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    let router: BTreeSet<_> = ledger_http::scoped_routes()
+        .iter()
+        .map(|(m, p, scope)| (m.to_string(), p.to_string(), scope.names().map(String::from).to_vec()))
+        .collect();
     assert_eq!(routes, router);
 }
 

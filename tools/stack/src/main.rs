@@ -9,6 +9,7 @@ use harness::emulators::Ports;
 use harness::install::{self, Requirements};
 use harness::{DevAuth, EmulatedStack, Emulators, FaultPlan, StackOptions, paths};
 use ledger_config::{Environment, TelemetryConfig};
+use ledger_http::Scope;
 use stack::{bench, browser, cold_start, cost, dashboard, load, local};
 
 #[derive(Parser)]
@@ -106,6 +107,9 @@ enum Cmd {
     Token {
         #[arg(default_value = "acme")]
         tenant: String,
+        /// A scope the token grants (read, write, admin; repeat for several); default: all three.
+        #[arg(long = "scope", value_parser = parse_scope)]
+        scopes: Vec<Scope>,
     },
     /// Refresh docs/dashboard.png: a fresh local stack under load, photographed in Chromium.
     Screenshot,
@@ -287,8 +291,9 @@ fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             runtime()?.block_on(stack::listen::listen(&url, &token, events, port, forward_to))?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Token { tenant } => {
-            println!("{}", dev_auth()?.token(&tenant, TOKEN_TTL));
+        Cmd::Token { tenant, scopes } => {
+            let scopes = if scopes.is_empty() { Scope::ALL.to_vec() } else { scopes };
+            println!("{}", dev_auth()?.scoped_token(&tenant, &scopes, TOKEN_TTL));
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Up { port, dynamodb_port, moto_port, faults, optimised } => {
@@ -349,6 +354,13 @@ fn load_plan(args: LoadArgs) -> Result<load::LoadPlan, AnyError> {
         concurrency: args.concurrency,
         progress: true,
     })
+}
+
+fn parse_scope(name: &str) -> Result<Scope, String> {
+    Scope::ALL
+        .into_iter()
+        .find(|s| s.name() == name || s.name().strip_prefix("ledger:") == Some(name))
+        .ok_or_else(|| format!("{name}: not a scope (read, write or admin)"))
 }
 
 /// The local signing key: random, made on first use, kept in .local/ so tokens outlive restarts.
@@ -440,6 +452,7 @@ fn print_banner(
 ) {
     let token = auth.token("acme", TOKEN_TTL);
     let other = auth.token("globex", TOKEN_TTL);
+    let read_only = auth.scoped_token("acme", &[Scope::Read], TOKEN_TTL);
     let spec = stack.event_source.spec();
     println!(
         "\nLedger running locally (Ctrl-C stops everything)\n\
@@ -450,6 +463,7 @@ fn print_banner(
          \n  events     table stream -> publisher -> EventBridge bus {} (moto); every event also lands in {}\
          \n  faults     {}\n\
          \n  token (tenant acme):\n    export TOKEN={token}\n  token (tenant globex):\n    export OTHER_TOKEN={other}\n\
+         \n  token (tenant acme, read only: ledger:read):\n    export READ_TOKEN={read_only}\n\
          \n  try:\n    curl -s -X POST {url}/v1/accounts -H \"authorization: Bearer $TOKEN\" \\\n\
          \x20     -H 'content-type: application/json' -d '{{\"id\":\"bank\",\"currency\":\"EUR\",\"allow_overdraft\":true}}'\n",
         emulators.dynamodb_endpoint(),

@@ -10,6 +10,7 @@ pub mod holds;
 pub mod isolation;
 pub mod linked;
 pub mod reversals;
+pub mod scopes;
 
 /// Every scenario, for the API `$api` makes (an expression giving a fresh `harness::Api<_>` each
 /// time it is evaluated; it may `.await`).
@@ -34,6 +35,9 @@ macro_rules! api_scenarios {
             ];
             isolation: [
                 another_tenant_sees_404_never_data_on_every_route,
+            ];
+            scopes: [
+                each_scope_reaches_exactly_its_routes_and_a_refusal_writes_nothing,
             ];
             holds: [
                 a_hold_reserves_and_a_post_captures_part_of_it_releasing_the_rest,
