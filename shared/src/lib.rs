@@ -22,6 +22,7 @@ pub mod port;
 pub mod posting;
 pub mod rate;
 pub mod rule;
+pub mod search;
 pub mod transfer;
 pub mod webhook;
 
@@ -38,6 +39,7 @@ pub use plan::{Decision, Planner};
 pub use posting::{Direction, Entry, apply};
 pub use rate::{RateLimit, Verdict};
 pub use rule::{RuleSubject, RuleViolation};
+pub use search::{KindName, MetadataMatch, SearchIndex, SearchPosition, StatusName, TransferQuery};
 pub use transfer::{
     MAX_REVERSALS, Movement, NewTransfer, Reversal, Timeout, Transfer, TransferFields, TransferKind,
     TransferStatus,

@@ -207,6 +207,45 @@ pub fn expiry_shard(tenant: &TenantId, transfer: &TransferId) -> u32 {
     fnv1a(tenant.as_str().bytes().chain([b'#']).chain(transfer.as_str().bytes())) % EXPIRY_SHARDS
 }
 
+/// Each search index (`ledger::SearchIndex`) is spread over this many partitions, so a tenant, an
+/// account or a metadata value that every transfer names takes 8 x 1,000 writes a second.
+pub const SEARCH_SHARDS: u32 = 8;
+
+/// The partition of one shard of a search index (`None`: the tenant's own index). A metadata
+/// pair is named by a digest, so any key and value fit the key and no `#` can enter it.
+pub fn search_pk(tenant: &TenantId, index: &ledger::SearchIndex<'_>, shard: u32) -> String {
+    use ledger::SearchIndex;
+    match index {
+        SearchIndex::Tenant | SearchIndex::Batch(_) => format!("T#{tenant}#F#T#{shard}"),
+        SearchIndex::Account(account) => format!("T#{tenant}#F#A#{account}#{shard}"),
+        SearchIndex::Metadata(key, value) => {
+            format!("T#{tenant}#F#M#{}#{shard}", metadata_digest(key, value))
+        }
+    }
+}
+
+/// 128 bits of SHA-256 over the key and value (the key cannot hold the separator).
+fn metadata_digest(key: &str, value: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new().chain_update(key).chain_update([0u8]).chain_update(value).finalize();
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Sorted by the transfer's creation instant, then id: newest first when read backwards.
+pub fn search_sk(at_nanos: i128, transfer: &TransferId) -> String {
+    format!("{}#{transfer}", search_sk_bound(at_nanos))
+}
+
+/// The sort key prefix of instant `at_nanos`: every listing at it sorts after it, before the next's.
+pub fn search_sk_bound(at_nanos: i128) -> String {
+    format!("{at_nanos:020}")
+}
+
+/// The search shard of a transfer: every index lists it in the same shard.
+pub fn search_shard(transfer: &TransferId) -> u32 {
+    fnv1a(transfer.as_str().bytes()) % SEARCH_SHARDS
+}
+
 /// FNV-1a: a hash stable across processes and releases, to pick shards by.
 fn fnv1a(bytes: impl Iterator<Item = u8>) -> u32 {
     bytes.fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
@@ -240,6 +279,28 @@ mod tests {
         assert_eq!(expiry_pk(3600, 0), "S#1#0");
         let shards: std::collections::HashSet<_> = (0..200).map(|i| expiry_shard(&t, &id(i))).collect();
         assert_eq!(shards.len(), EXPIRY_SHARDS as usize);
+    }
+
+    #[test]
+    fn search_keys_sort_by_instant_then_id_and_name_each_index_apart() {
+        let t = TenantId::parse("acme").unwrap();
+        let id = |raw: &str| TransferId::parse(raw).unwrap();
+        assert!(search_sk(5, &id("b")) < search_sk(5, &id("c")));
+        assert!(search_sk(5, &id("zzz")) < search_sk(6, &id("a")));
+        assert!(search_sk_bound(6) > search_sk(5, &id("zzz")) && search_sk_bound(6) < search_sk(6, &id("a")));
+        let alice = AccountId::parse("alice").unwrap();
+        let pks = [
+            search_pk(&t, &ledger::SearchIndex::Tenant, 0),
+            search_pk(&t, &ledger::SearchIndex::Account(&alice), 0),
+            search_pk(&t, &ledger::SearchIndex::Metadata("order", "42"), 0),
+            search_pk(&t, &ledger::SearchIndex::Metadata("order", "4"), 0),
+            search_pk(&t, &ledger::SearchIndex::Metadata("order4", ""), 0),
+        ];
+        assert_eq!(pks.iter().collect::<std::collections::HashSet<_>>().len(), pks.len(), "{pks:?}");
+        assert!(pks.iter().all(|pk| pk.starts_with("T#acme#F#")));
+        let shards: std::collections::HashSet<_> =
+            (0..200).map(|i| search_shard(&id(&format!("t{i}")))).collect();
+        assert_eq!(shards.len(), SEARCH_SHARDS as usize);
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod items;
 pub mod keys;
 mod limits;
 mod reads;
+pub mod search;
 mod store;
 mod submissions;
 pub mod webhooks;

@@ -5,7 +5,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ledger::port::{DeliveryPosition, EntryPosition, EventPosition};
-use ledger::{AccountId, EndpointId, EventId};
+use ledger::{AccountId, EndpointId, EventId, SearchPosition, TransferId};
 use time::OffsetDateTime;
 
 use crate::extract::invalid;
@@ -17,6 +17,7 @@ const STATEMENT_PREFIX: &str = "s1:";
 const EVENT_PREFIX: &str = "v1:";
 const ENDPOINT_PREFIX: &str = "w1:";
 const DELIVERY_PREFIX: &str = "d1:";
+const SEARCH_PREFIX: &str = "t1:";
 
 fn encode(raw: String) -> String {
     URL_SAFE_NO_PAD.encode(raw)
@@ -121,6 +122,32 @@ pub fn parse_delivery_cursor(cursor: &str) -> Result<DeliveryPosition, ApiError>
     Ok(DeliveryPosition { at_nanos, event })
 }
 
+/// A transfer search's cursor: the instant and id of the last candidate it read, or its position
+/// in the batch searched.
+pub fn search_cursor(position: &SearchPosition) -> String {
+    match position {
+        SearchPosition::Before { at_nanos, id } => {
+            encode(format!("{SEARCH_PREFIX}{:020}#{id}", at_nanos.max(&0)))
+        }
+        SearchPosition::BatchBefore(i) => encode(format!("{SEARCH_PREFIX}b{i}")),
+    }
+}
+
+pub fn parse_search_cursor(cursor: &str) -> Result<SearchPosition, ApiError> {
+    let mut buf = String::new();
+    let raw = decode(cursor, SEARCH_PREFIX, &mut buf)?;
+    let bad = || invalid("cursor", "is not a cursor this search returned");
+    if let Some(i) = raw.strip_prefix('b') {
+        return i.parse().map(SearchPosition::BatchBefore).map_err(|_| bad());
+    }
+    let (at, id) = raw.split_once('#').ok_or_else(bad)?;
+    if at.len() != 20 || !at.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let id = TransferId::parse(id).map_err(|_| bad())?;
+    Ok(SearchPosition::Before { at_nanos: at.parse().map_err(|_| bad())?, id })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +181,17 @@ mod tests {
         assert!(parse_delivery_cursor(&event_cursor(&event)).is_err());
         let endpoint = EndpointId::generate();
         assert_eq!(parse_endpoint_cursor(&endpoint_cursor(&endpoint)).unwrap(), endpoint);
+        for position in [
+            SearchPosition::Before {
+                at_nanos: 1_795_860_935_000_000_001,
+                id: TransferId::parse("t1").unwrap(),
+            },
+            SearchPosition::BatchBefore(17),
+        ] {
+            assert_eq!(parse_search_cursor(&search_cursor(&position)).unwrap(), position);
+        }
+        assert!(parse_search_cursor(&encode("t1:17#t1".into())).is_err());
+        assert!(parse_search_cursor(&encode("t1:bx".into())).is_err());
+        assert!(parse_search_cursor(&event_cursor(&event)).is_err());
     }
 }

@@ -14,6 +14,7 @@ pub mod problem;
 pub mod rate_limit;
 pub mod respond;
 pub mod scope;
+mod search;
 mod state;
 mod submissions;
 pub mod tenant_limits;
@@ -31,7 +32,7 @@ pub use state::{AppState, Clock};
 /// Every route with the scope it requires and its handler. The router is built from this table,
 /// and the OpenAPI and template tests check their documents (paths, `AuthorizationScopes`,
 /// `security`) against `routes()`, so the three cannot drift apart.
-fn route_table() -> [(&'static str, &'static str, Scope, MethodRouter<AppState>); 22] {
+fn route_table() -> [(&'static str, &'static str, Scope, MethodRouter<AppState>); 23] {
     use Scope::{Admin, Read, Write};
     [
         ("POST", "/v1/accounts", Write, post(accounts::create_account)),
@@ -41,6 +42,7 @@ fn route_table() -> [(&'static str, &'static str, Scope, MethodRouter<AppState>)
         ("GET", "/v1/accounts/{id}/balance", Read, get(accounts::get_balance_at)),
         ("GET", "/v1/accounts/{id}/statement", Read, get(accounts::get_statement)),
         ("POST", "/v1/transfers", Write, post(transfers::create_transfer)),
+        ("GET", "/v1/transfers", Read, get(search::search_transfers)),
         ("GET", "/v1/transfers/{id}", Read, get(transfers::get_transfer)),
         ("POST", "/v1/linked-transfers", Write, post(transfers::create_linked)),
         ("POST", "/v1/transfer-batches", Write, post(submissions::create_batch)),

@@ -17,6 +17,7 @@ mod book;
 mod events;
 mod limits;
 mod queues;
+mod search;
 mod store;
 mod submissions;
 mod tables;

@@ -28,7 +28,7 @@ pub use limits::{BucketWrite, BucketWritten, Limits};
 pub use queues::{DeliveryJob, QueueError, TransferQueue, WebhookQueue, Work};
 pub use results::{Created, Page};
 pub use submissions::{BatchRecord, BatchStatus, Submissions};
-pub use transfers::{BatchRun, Settled, Settlement, Sweep, Transfers};
+pub use transfers::{BatchRun, Settled, Settlement, Sweep, TransferSearch, Transfers};
 pub use webhooks::{
     Attempt, Delivery, DeliveryPosition, DeliveryStatus, Lease, WebhookDeliveries, WebhookEndpoints,
 };
@@ -38,6 +38,7 @@ pub use webhooks::{
 pub trait Store:
     Accounts
     + Transfers
+    + TransferSearch
     + Submissions
     + Settlement
     + Events
@@ -51,6 +52,7 @@ pub trait Store:
 impl<T> Store for T where
     T: Accounts
         + Transfers
+        + TransferSearch
         + Submissions
         + Settlement
         + Events

@@ -6,10 +6,11 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::error::StoreError;
-use super::results::Created;
+use super::results::{Created, Page};
 use crate::batch::Submission;
 use crate::ids::{BatchId, TenantId, TransferId};
 use crate::linked::LinkedChain;
+use crate::search::{SearchPosition, TransferQuery};
 use crate::transfer::{NewTransfer, Transfer};
 
 #[async_trait]
@@ -44,6 +45,24 @@ pub trait Transfers: Send + Sync {
         id: &TransferId,
         now: OffsetDateTime,
     ) -> Result<Transfer, StoreError>;
+}
+
+/// Finding transfers: by account, status, kind, creation range, batch and metadata.
+#[async_trait]
+pub trait TransferSearch: Send + Sync {
+    /// The tenant's transfers `query` selects, as they stand at `now`, newest first (a batch's:
+    /// last submitted first), below `after` (a position a page returned). A page reads at most
+    /// `page_size` candidates of the query's index (`TransferQuery::index`) and returns those that
+    /// match: it may hold fewer, even none, with more to follow. A transfer whose answer was sent
+    /// is found; a queued one only through its batch.
+    async fn search_transfers(
+        &self,
+        tenant: &TenantId,
+        query: &TransferQuery,
+        page_size: u16,
+        after: Option<&SearchPosition>,
+        now: OffsetDateTime,
+    ) -> Result<Page<Transfer, SearchPosition>, StoreError>;
 }
 
 /// How a queued transfer settled.

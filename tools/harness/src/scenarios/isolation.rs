@@ -21,7 +21,11 @@ async fn ledger_of<B: Backend>(api: &Api<B>, tenant: &str) {
     api.open_account(tenant, "bob", false).await;
     for body in [
         t("fund", "bank", "alice", 1_000),
-        t("pay", "alice", "bob", 100),
+        {
+            let mut pay = t("pay", "alice", "bob", 100);
+            pay["metadata"] = json!({"order": "1"});
+            pay
+        },
         fixture(ledger::fixtures::hold("hold", "alice", "bob", 50, None)),
     ] {
         let reply = api.post("/v1/transfers", tenant, body).await;
@@ -45,6 +49,10 @@ async fn acme_view<B: Backend>(api: &Api<B>, at: &str) -> Vec<Value> {
         "/v1/events?limit=100".to_owned(),
         "/v1/events/transfer.committed:pay".to_owned(),
         "/v1/webhook-endpoints".to_owned(),
+        "/v1/transfers?limit=100".to_owned(),
+        "/v1/transfers?account=alice&limit=100".to_owned(),
+        "/v1/transfers?batch=batch&limit=100".to_owned(),
+        "/v1/transfers?metadata[order]=1".to_owned(),
     ] {
         let reply = api.get(&path, "acme").await;
         assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
@@ -226,6 +234,29 @@ pub async fn another_tenant_sees_404_never_data_on_every_route<B: Backend>(api: 
         "{}",
         reply.body
     );
+
+    // Search: globex finds none of acme's transfers, whatever account, batch or metadata it names,
+    // and acme's search cursors walk globex's own transfers (none) or are refused.
+    let acme_page = api.get("/v1/transfers?limit=1", "acme").await;
+    let search_cursor = acme_page.body["next_cursor"].as_str().unwrap().to_owned();
+    let acme_batch = api.get("/v1/transfers?batch=batch&limit=1", "acme").await;
+    let batch_cursor = acme_batch.body["next_cursor"].as_str().unwrap().to_owned();
+    for path in [
+        "/v1/transfers".to_owned(),
+        "/v1/transfers?account=bob".to_owned(),
+        "/v1/transfers?account=alice&status=committed".to_owned(),
+        "/v1/transfers?batch=batch".to_owned(),
+        "/v1/transfers?kind=hold".to_owned(),
+        "/v1/transfers?metadata[order]=1".to_owned(),
+        format!("/v1/transfers?cursor={search_cursor}"),
+        format!("/v1/transfers?batch=batch&cursor={batch_cursor}"),
+    ] {
+        let reply = api.get(&path, "globex").await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
+        assert_eq!(reply.body["data"].as_array().map(Vec::len), Some(0), "{path}: {}", reply.body);
+        no_acme_data(&path, &reply.body);
+    }
+    covered.insert(("GET", "/v1/transfers"));
 
     // Writes naming acme's accounts and transfers: refused as not found, nothing moved.
     let reply = api.post("/v1/transfers", "globex", t("steal", "bob", "zed", 1)).await;

@@ -1,0 +1,231 @@
+//! Transfer search on DynamoDB, without a Scan. Every decided transfer is listed in the indexes
+//! `ledger::SearchIndex` names: its tenant's, each account it moved, each metadata pair. A listing
+//! is one small item, `pk` = the index's partition (`keys::search_pk`, 8 shards by transfer id),
+//! `sk` = `{created, ns:020}#{transfer}`, written BEFORE the transaction that records the transfer
+//! (BatchWriteItem, idempotent: a retry writes the same keys). So a transfer whose answer was sent
+//! is always listed; a listing whose transaction never landed (cancelled, refused, crashed) names
+//! a transfer that is absent or was recorded at another instant, and a read skips it.
+//!
+//! A page reads the index's 8 shards below its cursor with consistent Queries (at most a page
+//! each), merges them newest first, keeps a page of candidates (the true newest: no shard can hold
+//! one the others' pages hide), reads their records (one consistent BatchGetItem) and returns
+//! those the query matches. A batch's transfers come from its ids item, queued ones included.
+
+use std::collections::{BTreeSet, HashMap};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use ledger::engine::{Book, Contention};
+use ledger::port::{Page, StoreError, TransferSearch};
+use ledger::{SearchIndex, SearchPosition, TenantId, Transfer, TransferId, TransferQuery, TransferStatus};
+use time::OffsetDateTime;
+
+use crate::error::{sdk, unbuilt};
+use crate::items::{Item, s};
+use crate::keys;
+use crate::store::DynamoStore;
+
+/// DynamoDB's limit of one BatchWriteItem.
+const MAX_BATCH_WRITE: usize = 25;
+
+/// The listings of a decided transfer: one per index that lists it, each key once.
+pub fn listings(tenant: &TenantId, transfer: &Transfer) -> Vec<Item> {
+    let id = &transfer.request.id;
+    let shard = keys::search_shard(id);
+    let sk = keys::search_sk(transfer.created_at.unix_timestamp_nanos(), id);
+    let mut indexes = vec![SearchIndex::Tenant];
+    if let Some(moved) = &transfer.movement {
+        indexes.push(SearchIndex::Account(&moved.debit_account_id));
+        if moved.credit_account_id != moved.debit_account_id {
+            indexes.push(SearchIndex::Account(&moved.credit_account_id));
+        }
+    }
+    indexes.extend(transfer.request.metadata.as_map().iter().map(|(k, v)| SearchIndex::Metadata(k, v)));
+    indexes
+        .iter()
+        .map(|index| {
+            HashMap::from([
+                (keys::PK.to_owned(), s(keys::search_pk(tenant, index, shard))),
+                (keys::SK.to_owned(), s(sk.as_str())),
+                (TRANSFER_ID.to_owned(), s(id.as_str())),
+            ])
+        })
+        .collect()
+}
+
+const TRANSFER_ID: &str = "transfer_id";
+
+impl DynamoStore {
+    /// Writes the listings of the transfers `decided` records, before it is written.
+    pub(crate) async fn list_for_search(
+        &self,
+        tenant: &TenantId,
+        decided: &[&Transfer],
+    ) -> Result<(), StoreError> {
+        let mut seen = BTreeSet::new();
+        let requests: Vec<WriteRequest> = decided
+            .iter()
+            .flat_map(|t| listings(tenant, t))
+            .filter(|item| {
+                seen.insert((
+                    item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned(),
+                    item.get(keys::SK).and_then(|v| v.as_s().ok()).cloned(),
+                ))
+            })
+            .map(|item| {
+                let put = PutRequest::builder().set_item(Some(item)).build().map_err(unbuilt)?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let calls = requests.chunks(MAX_BATCH_WRITE).map(|chunk| self.batch_write(chunk.to_vec()));
+        futures::future::try_join_all(calls).await?;
+        Ok(())
+    }
+
+    /// One BatchWriteItem, redoing what DynamoDB leaves unprocessed within the contention budget.
+    async fn batch_write(&self, mut pending: Vec<WriteRequest>) -> Result<(), StoreError> {
+        let mut contention = Contention::start();
+        while !pending.is_empty() {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, pending)
+                .send()
+                .await
+                .map_err(sdk)?;
+            pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+            if pending.is_empty() {
+                break;
+            }
+            let pause = contention
+                .next_pause()
+                .ok_or_else(|| StoreError::Unavailable("search listings stayed unprocessed".into()))?;
+            tokio::time::sleep(pause).await;
+        }
+        Ok(())
+    }
+
+    /// The newest `size` listings of `index` below `below` (and within the query's range), merged
+    /// over its shards: each (sort key, transfer id), and whether the index holds more.
+    async fn search_listed(
+        &self,
+        tenant: &TenantId,
+        index: &SearchIndex<'_>,
+        query: &TransferQuery,
+        size: usize,
+        below: Option<String>,
+    ) -> Result<(Vec<(String, TransferId)>, bool), StoreError> {
+        let low = query
+            .created_from
+            .map_or_else(|| keys::search_sk_bound(0), |f| keys::search_sk_bound(f.unix_timestamp_nanos()));
+        // No key equals a bound (keys are `{nanos}#{id}`), so the inclusive bounds exclude them.
+        let mut high = query.created_to.map_or_else(
+            || keys::search_sk_bound(i128::from(i64::MAX) * 1_000_000_000),
+            |t| keys::search_sk_bound(t.unix_timestamp_nanos()),
+        );
+        if let Some(below) = below {
+            high = high.min(below);
+        }
+        if low >= high {
+            return Ok((Vec::new(), false));
+        }
+        let shards = (0..keys::SEARCH_SHARDS).map(|shard| {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
+                .expression_attribute_values(":pk", s(keys::search_pk(tenant, index, shard)))
+                .expression_attribute_values(":low", s(low.as_str()))
+                .expression_attribute_values(":high", s(high.as_str()))
+                .scan_index_forward(false)
+                .consistent_read(true)
+                .limit(i32::try_from(size).unwrap_or(i32::MAX))
+                .send()
+        });
+        let mut found = Vec::new();
+        let mut more = false;
+        for out in futures::future::try_join_all(shards).await.map_err(sdk)? {
+            more |= out.last_evaluated_key.is_some();
+            for item in out.items.unwrap_or_default() {
+                let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+                let (Some(sk), Some(id)) = (text(keys::SK), text(TRANSFER_ID)) else {
+                    return Err(StoreError::Corrupt("a search listing without its keys".into()));
+                };
+                let id = TransferId::parse(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                found.push((sk, id));
+            }
+        }
+        found.sort_by(|a, b| b.0.cmp(&a.0));
+        more |= found.len() > size;
+        found.truncate(size);
+        Ok((found, more))
+    }
+}
+
+#[async_trait]
+impl TransferSearch for DynamoStore {
+    async fn search_transfers(
+        &self,
+        tenant: &TenantId,
+        query: &TransferQuery,
+        page_size: u16,
+        after: Option<&SearchPosition>,
+        now: OffsetDateTime,
+    ) -> Result<Page<Transfer, SearchPosition>, StoreError> {
+        let size = usize::from(page_size);
+        let index = query.index();
+        // The candidates, newest first: each id with its position and, for a listing, the
+        // instant it was listed at (a listing at another instant than the record's is stale).
+        let mut candidates: Vec<(TransferId, SearchPosition, Option<i128>)> = Vec::new();
+        let more = if let SearchIndex::Batch(batch) = index {
+            let below = match after {
+                Some(SearchPosition::BatchBefore(i)) => Some(*i as usize),
+                Some(SearchPosition::Before { .. }) => return Err(bad_cursor()),
+                None => None,
+            };
+            let ids = self.batch_ids(tenant, batch).await?.unwrap_or_default();
+            let below = below.unwrap_or(ids.len()).min(ids.len());
+            let first = below.saturating_sub(size);
+            for i in (first..below).rev() {
+                candidates.push((ids[i].clone(), SearchPosition::BatchBefore(i as u32), None));
+            }
+            first > 0
+        } else {
+            let below = match after {
+                Some(SearchPosition::Before { at_nanos, id }) => Some(keys::search_sk(*at_nanos, id)),
+                Some(SearchPosition::BatchBefore(_)) => return Err(bad_cursor()),
+                None => None,
+            };
+            let (listed, more) = self.search_listed(tenant, &index, query, size, below).await?;
+            for (sk, id) in listed {
+                let at_nanos: i128 = sk
+                    .split_once('#')
+                    .and_then(|(at, _)| at.parse().ok())
+                    .ok_or_else(|| StoreError::Corrupt(format!("search key {sk}")))?;
+                candidates.push((id.clone(), SearchPosition::Before { at_nanos, id }, Some(at_nanos)));
+            }
+            more
+        };
+        let next = if more { candidates.last().map(|(_, position, _)| position.clone()) } else { None };
+        let ids: Vec<TransferId> = candidates.iter().map(|(id, _, _)| id.clone()).collect();
+        let state = self.read(tenant, &ids, &[]).await?;
+        let mut items = Vec::new();
+        for (id, _, listed_at) in candidates {
+            let Some(stored) = state.transfers.get(&id) else { continue };
+            let transfer = stored.transfer.clone();
+            let current = listed_at.is_none_or(|at| {
+                at == transfer.created_at.unix_timestamp_nanos()
+                    && transfer.status != TransferStatus::Queued
+                    && index.lists(&transfer)
+            });
+            if current && query.matches(&transfer, now) {
+                items.push(transfer.observed(now));
+            }
+        }
+        Ok(Page { items, next })
+    }
+}
+
+fn bad_cursor() -> StoreError {
+    ledger::port::invalid("cursor", "is not a cursor this search returned".into())
+}
