@@ -123,8 +123,8 @@ impl DynamoStore {
             || keys::search_sk_bound(i128::from(i64::MAX) * 1_000_000_000),
             |t| keys::search_sk_bound(t.unix_timestamp_nanos()),
         );
-        if let Some(below) = below {
-            high = high.min(below);
+        if let Some(below) = &below {
+            high = high.min(below.clone());
         }
         if low >= high {
             return Ok((Vec::new(), false));
@@ -139,7 +139,8 @@ impl DynamoStore {
                 .expression_attribute_values(":high", s(high.as_str()))
                 .scan_index_forward(false)
                 .consistent_read(true)
-                .limit(i32::try_from(size).unwrap_or(i32::MAX))
+                // One more than a page: the cursor's own key, which the bound includes, is dropped.
+                .limit(i32::try_from(size + 1).unwrap_or(i32::MAX))
                 .send()
         });
         let mut found = Vec::new();
@@ -152,7 +153,9 @@ impl DynamoStore {
                     return Err(StoreError::Corrupt("a search listing without its keys".into()));
                 };
                 let id = TransferId::parse(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                found.push((sk, id));
+                if Some(&sk) != below.as_ref() {
+                    found.push((sk, id));
+                }
             }
         }
         found.sort_by(|a, b| b.0.cmp(&a.0));

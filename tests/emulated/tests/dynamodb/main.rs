@@ -4,4 +4,5 @@
 
 harness::contract_tests!(harness::fresh_stack().await.store);
 
+mod search;
 mod store;

@@ -11,6 +11,7 @@ pub mod isolation;
 pub mod linked;
 pub mod reversals;
 pub mod scopes;
+pub mod search;
 
 /// Every scenario, for the API `$api` makes (an expression giving a fresh `harness::Api<_>` each
 /// time it is evaluated; it may `.await`).
@@ -35,6 +36,9 @@ macro_rules! api_scenarios {
             ];
             isolation: [
                 another_tenant_sees_404_never_data_on_every_route,
+            ];
+            search: [
+                every_filter_finds_exactly_what_the_model_says_across_pages,
             ];
             scopes: [
                 each_scope_reaches_exactly_its_routes_and_a_refusal_writes_nothing,
