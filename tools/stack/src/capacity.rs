@@ -57,6 +57,8 @@ pub struct SampleItems {
     /// The event a change writes in its own transaction: a transfer's, an account's.
     pub event: usize,
     pub account_event: usize,
+    /// The search listings of a decided transfer (`ledger_dynamodb::search`): one per index.
+    pub search_listings: Vec<usize>,
 }
 
 pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
@@ -143,6 +145,13 @@ pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
             },
         )),
         event: event_item(Event::of_decision(&tenant, &committed)),
+        search_listings: ledger_dynamodb::search::listings(
+            &tenant,
+            &transfer.clone().applied(movement.clone(), now),
+        )
+        .iter()
+        .map(item_size)
+        .collect(),
         account_event: event_item(Some(Event::account_opened(&tenant, &account))),
     }
 }
@@ -183,6 +192,7 @@ pub const ACCOUNT_READ: &str = "GET /v1/accounts/{id}";
 pub const ACCOUNT_NOT_MODIFIED: &str = "GET /v1/accounts/{id} (If-None-Match, unchanged: 304)";
 pub const TRANSFER_READ: &str = "GET /v1/transfers/{id}";
 pub const STATEMENT_PAGE: &str = "GET /v1/accounts/{id}/statement (25 a page)";
+pub const SEARCH_PAGE: &str = "GET /v1/transfers?account=… (25 candidates a page)";
 
 /// One row per operation, for the given item sizes.
 pub fn operations(s: &SampleItems) -> Vec<Operation> {
@@ -198,6 +208,10 @@ pub fn operations(s: &SampleItems) -> Vec<Operation> {
     // billed as a transactional write of the item checked.
     let checks = |n: usize| n * tx(s.balance);
     let moved = tx(s.transfer) + 2 * tx(s.balance) + 2 * tx(s.entry) + event;
+    // A decided transfer's search listings, standard writes (one BatchWriteItem) before its
+    // transaction: its tenant's, its two accounts', one per metadata pair.
+    let listed: usize = s.search_listings.iter().map(|&b| wcu(b)).sum();
+    let listing_size = s.search_listings.iter().copied().max().unwrap_or_default();
     vec![
         (
             ACCOUNT_CREATED,
@@ -214,63 +228,66 @@ pub fn operations(s: &SampleItems) -> Vec<Operation> {
         ),
         (
             COMMITTED,
-            "1 BatchGetItem (3 keys, consistent) + 1 TransactWriteItems (6 items: transfer, 2 entries, 2 \
-             balances, event)",
+            "1 BatchGetItem (3 keys, consistent) + BatchWriteItem (its search listings, 25 a call) + 1 \
+             TransactWriteItems (6 items: transfer, 2 entries, 2 balances, event)",
             transfer_read as f64,
-            moved,
+            moved + listed,
         ),
         (
             "POST /v1/transfers (committed, both balances cached)",
-            "1 TransactWriteItems (6 items)",
+            "BatchWriteItem (its search listings, 25 a call) + 1 TransactWriteItems (6 items)",
             0.0,
-            moved,
+            moved + listed,
         ),
         (
             "POST /v1/transfers (rejected)",
-            "1 BatchGetItem (3 keys) + 1 TransactWriteItems (the rejection, its event, 2 balances \
-             checked)",
+            "1 BatchGetItem (3 keys) + BatchWriteItem (its search listings, 25 a call) + 1 TransactWriteItems \
+             (the rejection, its event, 2 balances checked)",
             transfer_read as f64,
-            tx(s.transfer) + event + checks(2),
+            tx(s.transfer) + event + checks(2) + listed,
         ),
         ("POST /v1/transfers (replay)", "1 BatchGetItem (3 keys)", transfer_read as f64, 0),
         (
             "POST /v1/transfers (replay, both balances cached)",
-            "1 TransactWriteItems (cancelled on the id) + 1 BatchGetItem (3 keys)",
+            "BatchWriteItem (its search listings, rewritten) + 1 TransactWriteItems (cancelled on the id) + \
+             1 BatchGetItem (3 keys)",
             transfer_read as f64,
-            moved - wcu(s.event),
+            moved - wcu(s.event) + listed,
         ),
         (
             "POST /v1/transfers (hold with timeout)",
-            "1 BatchGetItem (3 keys) + 1 TransactWriteItems (7 items: + its expiry listing)",
+            "1 BatchGetItem (3 keys) + BatchWriteItem (its search listings, 25 a call) + 1 TransactWriteItems (7 \
+             items: + its expiry listing)",
             transfer_read as f64,
-            tx(s.hold) + tx(s.listing) + 2 * tx(s.balance) + 2 * tx(s.entry) + event,
+            tx(s.hold) + tx(s.listing) + 2 * tx(s.balance) + 2 * tx(s.entry) + event + listed,
         ),
         (
             "POST /v1/transfers (post or void of a hold)",
-            "2 BatchGetItem (the ids, then the hold's 2 balances) + 1 TransactWriteItems (8 items: + hold \
-             update, listing delete)",
+            "2 BatchGetItem (the ids, then the hold's 2 balances) + BatchWriteItem (its search listings, 25 a call) \
+             + 1 TransactWriteItems (8 items: + hold update, listing delete)",
             (2 * rcu(s.balance) + rcu(s.transfer) + rcu(s.hold)) as f64,
-            moved + tx(s.hold) + tx(s.listing),
+            moved + tx(s.hold) + tx(s.listing) + listed,
         ),
         (
             "POST /v1/transfers (partial or full reversal)",
-            "2 BatchGetItem (the ids, then the reversed transfer's 2 balances) + 1 TransactWriteItems (7 \
-             items: + the reversed transfer's update)",
+            "2 BatchGetItem (the ids, then the reversed transfer's 2 balances) + BatchWriteItem (its \
+             search listings, 25 a call) + 1 TransactWriteItems (7 items: + the reversed transfer's update)",
             (2 * rcu(s.balance) + 2 * rcu(s.transfer)) as f64,
-            moved + tx(s.reversed),
+            moved + tx(s.reversed) + listed,
         ),
         (
             "POST /v1/linked-transfers (payment + fee, 3 accounts, committed)",
-            "1 BatchGetItem (5 keys) + 1 TransactWriteItems (11 items: 2 transfers, 4 entries, 3 balances, \
-             2 events)",
+            "1 BatchGetItem (5 keys) + BatchWriteItem (their search listings, 25 a call) + 1 TransactWriteItems (11 \
+             items: 2 transfers, 4 entries, 3 balances, 2 events)",
             (3 * rcu(s.balance) + 2 * rcu(s.transfer)) as f64,
-            2 * tx(s.transfer) + 4 * tx(s.entry) + 3 * tx(s.balance) + 2 * event,
+            2 * tx(s.transfer) + 4 * tx(s.entry) + 3 * tx(s.balance) + 2 * event + 2 * listed,
         ),
         (
             "POST /v1/linked-transfers (payment + fee, refused)",
-            "1 BatchGetItem (5 keys) + 1 TransactWriteItems (2 rejections, 2 events, 3 balances checked)",
+            "1 BatchGetItem (5 keys) + BatchWriteItem (their search listings, 25 a call) + 1 TransactWriteItems (2 \
+             rejections, 2 events, 3 balances checked)",
             (3 * rcu(s.balance) + 2 * rcu(s.transfer)) as f64,
-            2 * tx(s.transfer) + 2 * event + checks(3),
+            2 * tx(s.transfer) + 2 * event + checks(3) + 2 * listed,
         ),
         (
             "expiry of a hold (sweeper, each)",
@@ -313,6 +330,20 @@ pub fn operations(s: &SampleItems) -> Vec<Operation> {
             0,
         ),
         (
+            SEARCH_PAGE,
+            "8 Queries at once (consistent, the index's shards, up to 26 listings each) + 1 BatchGetItem \
+             (the 25 candidates, consistent)",
+            (8 * (26 * listing_size).div_ceil(4096) + 25 * rcu(s.transfer)) as f64,
+            0,
+        ),
+        (
+            "GET /v1/transfers?batch=… (25 a page)",
+            "1 GetItem (the batch's ids, consistent) + 1 BatchGetItem (the page's 25 transfers, consistent)",
+            // A batch of 1,000 ids: about 17 KB.
+            ((1000 * 17usize).div_ceil(4096) + 25 * rcu(s.transfer)) as f64,
+            0,
+        ),
+        (
             CLAIMED,
             "1 PutItem (the claim: the transfer item queued, with its owner) + 1 SendMessage",
             0.0,
@@ -330,10 +361,10 @@ pub fn operations(s: &SampleItems) -> Vec<Operation> {
         ),
         (
             QUEUED_COMMITTED,
-            "its share of the worker's BatchGetItems (claim, 2 balances) and TransactWriteItems (transfer, 2 \
-             entries, 2 balances, event)",
+            "its share of the worker's BatchGetItems (claim, 2 balances), BatchWriteItems (its search \
+             listings) and TransactWriteItems (transfer, 2 entries, 2 balances, event)",
             (rcu(claim) + 2 * rcu(s.balance)) as f64,
-            moved,
+            moved + listed,
         ),
     ]
     .into_iter()
@@ -385,9 +416,10 @@ mod tests {
             assert!(size < 1024, "{size}");
         }
         let committed = operations(&s).into_iter().find(|o| o.name == COMMITTED).unwrap();
-        // 10 for the transfer's five items, 3 for its event and the event's index copy, 1 for the
-        // request bucket.
-        assert_eq!((committed.rcu, committed.wcu), (3.0, 14));
+        // 10 for the transfer's five items, 3 for its event and the event's index copy, 3 for its
+        // search listings (its tenant's and its two accounts'), 1 for the request bucket.
+        assert_eq!(s.search_listings.len(), 3);
+        assert_eq!((committed.rcu, committed.wcu), (3.0, 17));
         assert_eq!(limit_spends(BATCH_CLAIMED), 1);
         assert_eq!(limit_spends("GET /v1/transfer-batches/{id}"), 1);
         assert_eq!(limit_spends(QUEUED_COMMITTED), 0);

@@ -2,9 +2,9 @@
 //! local stack or a deployed API Gateway URL. It creates its own accounts, funds them, then sends
 //! transfers between accounts picked with a Zipf skew (a few hot accounts, a long tail), with one in
 //! ten a hold (two-phase transfer, 60 s timeout) that the request five later posts or voids, one in
-//! ten a partial reversal of the transfer four before, one in ten a linked payment and fee, mixing
-//! in bad requests (overdrafts, invalid fields, replays) and an optional spike, and summarises rates,
-//! latency percentiles and status counts.
+//! ten a partial reversal of the transfer four before, one in ten a linked payment and fee, one in
+//! twenty a search of an account's transfers, mixing in bad requests (overdrafts, invalid fields,
+//! replays) and an optional spike, and summarises rates, latency percentiles and status counts.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -112,14 +112,18 @@ struct Target {
 }
 
 impl Target {
+    /// A POST of `body`, or a GET when `body` is null.
     async fn post(
         &self,
         path: &str,
         body: &Value,
         asynchronous: bool,
     ) -> Result<(u16, Duration), reqwest::Error> {
-        let mut request =
-            self.client.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(body);
+        let url = format!("{}{path}", self.base);
+        let mut request = match body {
+            Value::Null => self.client.get(url).bearer_auth(&self.token),
+            body => self.client.post(url).bearer_auth(&self.token).json(body),
+        };
         if asynchronous {
             request = request.header("prefer", "respond-async");
         }
@@ -165,14 +169,18 @@ async fn set_up(target: &Target, run: &str, accounts: usize) -> Result<Vec<Strin
 
 /// One request of the mix, with its path: a good transfer (immediate; a hold, every tenth; the post
 /// or void of the hold five requests back; a partial reversal of the transfer four back; a linked
-/// payment and fee), or one of the bad kinds.
+/// payment and fee), one of the bad kinds, or (a null body) a search of an account's transfers.
 fn next_request(
     plan: &LoadPlan,
     zipf: &Zipf,
     customers: &[String],
     run: &str,
     n: u64,
-) -> (&'static str, Value, bool) {
+) -> (String, Value, bool) {
+    if n % 20 == 19 {
+        let account = &customers[zipf.pick(&mut rand::rng())];
+        return (format!("/v1/transfers?limit=25&account={account}"), Value::Null, false);
+    }
     let (body, asynchronous) = next_transfer(plan, zipf, customers, run, n);
     if n % 10 == 8 {
         // A payment and its fee, linked: both or neither.
@@ -180,9 +188,9 @@ fn next_request(
         fee["id"] = json!(format!("{run}-t{n}-fee"));
         fee["amount"] = json!(1);
         fee["credit_account_id"] = json!(format!("{run}-bank"));
-        return ("/v1/linked-transfers", json!({"transfers": [body, fee]}), asynchronous);
+        return ("/v1/linked-transfers".into(), json!({"transfers": [body, fee]}), asynchronous);
     }
-    ("/v1/transfers", body, asynchronous)
+    ("/v1/transfers".into(), body, asynchronous)
 }
 
 fn next_transfer(plan: &LoadPlan, zipf: &Zipf, customers: &[String], run: &str, n: u64) -> (Value, bool) {
@@ -267,7 +275,7 @@ pub async fn run(plan: LoadPlan) -> Result<Summary, String> {
             let (path, body, asynchronous) = next_request(&plan, &zipf, &customers, &run, n);
             let (target, summary, sent) = (target.clone(), summary.clone(), sent.clone());
             tokio::spawn(async move {
-                let result = target.post(path, &body, asynchronous).await;
+                let result = target.post(&path, &body, asynchronous).await;
                 sent.fetch_add(1, Ordering::Relaxed);
                 let mut summary = summary.lock().unwrap_or_else(|e| e.into_inner());
                 match result {
