@@ -81,6 +81,30 @@ pub fn tenant_claim(source: &impl Source) -> String {
     source.var("TENANT_CLAIM").unwrap_or_else(|| DEFAULT_TENANT_CLAIM.into())
 }
 
+/// The tenant of each machine client whose tokens carry no tenant claim (`CLIENT_TENANTS`,
+/// `client_id=tenant` pairs, comma separated): a client-credentials token names only its client.
+pub fn client_tenants(
+    source: &impl Source,
+) -> Result<std::collections::BTreeMap<String, ledger::TenantId>, ConfigError> {
+    let Some(value) = source.var("CLIENT_TENANTS") else { return Ok(Default::default()) };
+    let invalid = |why: String| ConfigError::Invalid { name: "CLIENT_TENANTS", value: value.clone(), why };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (client, tenant) =
+                pair.split_once('=').ok_or_else(|| invalid(format!("{pair}: not client_id=tenant")))?;
+            let tenant =
+                ledger::TenantId::parse(tenant.trim()).map_err(|e| invalid(format!("{pair}: {e}")))?;
+            match client.trim() {
+                "" => Err(invalid(format!("{pair}: no client id"))),
+                client => Ok((client.to_owned(), tenant)),
+            }
+        })
+        .collect()
+}
+
 /// Every tenant's request limit: `TENANT_OPERATIONS_PER_SECOND` with bursts of `TENANT_BURST`
 /// (default: one second's worth). Unset: no limit.
 pub fn tenant_limit(source: &impl Source) -> Result<Option<ledger::RateLimit>, ConfigError> {
@@ -117,6 +141,7 @@ pub struct ApiConfig {
     pub webhook_queue_url: String,
     pub webhook_urls: ledger::webhook::UrlPolicy,
     pub tenant_claim: String,
+    pub client_tenants: std::collections::BTreeMap<String, ledger::TenantId>,
     pub tenant_limit: Option<ledger::RateLimit>,
     pub telemetry: TelemetryConfig,
 }
@@ -129,6 +154,7 @@ impl ApiConfig {
             webhook_queue_url: required(source, "WEBHOOK_QUEUE_URL")?,
             webhook_urls: webhook_url_policy(source),
             tenant_claim: tenant_claim(source),
+            client_tenants: client_tenants(source)?,
             tenant_limit: tenant_limit(source)?,
             telemetry: TelemetryConfig::from_source(source),
         })
@@ -254,6 +280,20 @@ mod tests {
         assert_eq!(config.telemetry.metrics_namespace, "Ledger");
         assert_eq!(config.telemetry.rust_log, None);
         assert_eq!(config.tenant_limit, None);
+    }
+
+    #[test]
+    fn client_tenants_are_pairs_of_client_and_tenant() {
+        assert!(client_tenants(&[]).unwrap().is_empty());
+        let map = client_tenants(&[("CLIENT_TENANTS", "abc123=acme, def456=globex,")]).unwrap();
+        assert_eq!(map.len(), 2);
+        assert_eq!(map["def456"].as_str(), "globex");
+        for bad in ["abc123", "=acme", "abc=not a tenant"] {
+            assert!(
+                matches!(client_tenants(&[("CLIENT_TENANTS", bad)]), Err(ConfigError::Invalid { .. })),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

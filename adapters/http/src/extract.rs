@@ -19,7 +19,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_BATCH_BODY_BYTES: usize = 1024 * 1024;
 
 /// The tenant named by a claim of the bearer token that API Gateway's JWT authorizer verified (the
-/// local stack plays that part). No verified claim, no tenant: 401. Not charged to its rate limit:
+/// local stack plays that part), or, for a token without that claim, the tenant of its machine
+/// client (`client_id`, mapped by `CLIENT_TENANTS`). No verified claim, no tenant: 401. Not charged to its rate limit:
 /// a route takes [`Admitted`](crate::rate_limit::Admitted) for that, or charges per transfer
 /// (`rate_limit::spend`) once its body parses.
 pub struct Tenant(pub TenantId);
@@ -36,9 +37,17 @@ where
             Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()),
             _ => None,
         };
-        let claim = claims.and_then(|jwt| jwt.claims.get(AppState::from_ref(state).tenant_claim.as_str()));
-        let tenant =
-            claim.and_then(|raw| TenantId::parse(raw.as_str()).ok()).ok_or(ApiError::Unauthorized)?;
+        let app = AppState::from_ref(state);
+        let claims = claims.map(|jwt| &jwt.claims);
+        let named = claims.and_then(|c| c.get(app.tenant_claim.as_str()));
+        let tenant = match named {
+            Some(raw) => TenantId::parse(raw.as_str()).ok(),
+            // A client-credentials token names its client, not a tenant.
+            None => {
+                claims.and_then(|c| c.get("client_id")).and_then(|id| app.client_tenants.get(id)).cloned()
+            }
+        };
+        let tenant = tenant.ok_or(ApiError::Unauthorized)?;
         crate::observe::record("tenant", tenant.as_str());
         Ok(Tenant(tenant))
     }

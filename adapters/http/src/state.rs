@@ -1,7 +1,9 @@
 //! What every request handler shares: built once at init, cloned per request (cheap).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use ledger::TenantId;
 use ledger::port::{Store, TransferQueue, WebhookQueue};
 use ledger::webhook::UrlPolicy;
 use time::OffsetDateTime;
@@ -14,6 +16,8 @@ pub struct AppState {
     pub queue: Arc<dyn TransferQueue>,
     /// The claim of the verified token that names the tenant (see `ledger_config::tenant_claim`).
     pub tenant_claim: String,
+    /// The tenant of each machine client (`client_id` claim) whose tokens carry no tenant claim.
+    pub client_tenants: Arc<BTreeMap<String, TenantId>>,
     /// Each tenant's request limit (`rate_limit`); `None`: no limit.
     pub rate_limit: Option<TenantLimits>,
     /// Where redeliveries and replays of webhooks are queued, and what endpoint URLs are accepted.
@@ -54,12 +58,26 @@ impl AppState {
         tenant_claim: impl Into<String>,
     ) -> Self {
         let tenant_claim = tenant_claim.into();
-        Self { store, queue, tenant_claim, rate_limit: None, webhooks: None, clock: Clock::system() }
+        Self {
+            store,
+            queue,
+            tenant_claim,
+            client_tenants: Arc::default(),
+            rate_limit: None,
+            webhooks: None,
+            clock: Clock::system(),
+        }
     }
 
     /// The time as the API sees it.
     pub fn now(&self) -> OffsetDateTime {
         self.clock.now()
+    }
+
+    /// This state naming the tenant of each machine client in `tenants` (by its `client_id`).
+    pub fn with_client_tenants(mut self, tenants: BTreeMap<String, TenantId>) -> Self {
+        self.client_tenants = Arc::new(tenants);
+        self
     }
 
     /// This state reading the time from `clock`.

@@ -24,6 +24,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         config.webhook_queue_url,
     );
     let state = AppState::new(Arc::new(store), Arc::new(queue), config.tenant_claim)
+        .with_client_tenants(config.client_tenants)
         .with_rate_limit(config.tenant_limit)
         .with_webhooks(Arc::new(webhooks), config.webhook_urls);
     ledger_telemetry::lambda::run_http(metrics, ledger_http::router(state)).await

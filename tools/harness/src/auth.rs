@@ -36,19 +36,31 @@ impl DevAuth {
         self.scoped_token(tenant, &Scope::ALL, ttl)
     }
 
+    /// A client-credentials token of machine client `client_id`: no tenant claim, as Cognito issues
+    /// them (the API maps the client to its tenant).
+    pub fn client_token(&self, client_id: &str, scopes: &[Scope], ttl: Duration) -> String {
+        self.sign(serde_json::json!({"sub": client_id, "client_id": client_id}), scopes, ttl)
+    }
+
     /// A token for `tenant` granting `scopes` (the `scope` claim, space-delimited), valid for `ttl`.
     pub fn scoped_token(&self, tenant: &str, scopes: &[Scope], ttl: Duration) -> String {
+        let own =
+            serde_json::json!({"sub": format!("dev-user@{tenant}"), self.tenant_claim.as_str(): tenant});
+        self.sign(own, scopes, ttl)
+    }
+
+    fn sign(&self, mut claims: Value, scopes: &[Scope], ttl: Duration) -> String {
         let scope = scopes.iter().map(|s| s.name()).collect::<Vec<_>>().join(" ");
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-        let claims = serde_json::json!({
-            "iss": ISSUER,
-            "aud": AUDIENCE,
-            "sub": format!("dev-user@{tenant}"),
-            "iat": now,
-            "exp": now + ttl.as_secs(),
-            "scope": scope,
-            self.tenant_claim.as_str(): tenant,
-        });
+        for (name, value) in [
+            ("iss", Value::from(ISSUER)),
+            ("aud", Value::from(AUDIENCE)),
+            ("iat", Value::from(now)),
+            ("exp", Value::from(now + ttl.as_secs())),
+            ("scope", Value::from(scope)),
+        ] {
+            claims[name] = value;
+        }
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&self.key))
             .unwrap_or_default()
     }

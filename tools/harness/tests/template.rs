@@ -395,38 +395,53 @@ fn access_logs_name_the_caller_and_the_tenant() {
     let t = template();
     let format = text(&t["Resources"]["LedgerApi"]["Properties"]["AccessLogSettings"]["Format"]);
     assert!(format.contains(r#""sub":"$context.authorizer.claims.sub""#), "{format}");
+    assert!(format.contains(r#""client":"$context.authorizer.claims.client_id""#), "{format}");
     assert!(format.contains(r#""tenant":"$context.authorizer.claims.${Claim}""#), "{format}");
     let Value::Tagged(sub) = &t["Resources"]["LedgerApi"]["Properties"]["AccessLogSettings"]["Format"] else {
         panic!("the format is a !Sub")
     };
-    // The claim the API function reads: the pool's attribute, or the TenantClaim parameter.
+    // The claim the API function reads: the TenantClaim parameter.
     let claim = &sub.value[1]["Claim"];
     let api_claim = &t["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"]["TENANT_CLAIM"];
     assert_eq!(claim, api_claim);
 }
 
+/// The created pool issues client-credentials tokens carrying the routes' scopes, to its one
+/// machine client, whose tenant the API is told (the token names only the client); nobody can sign
+/// up.
 #[test]
-fn users_of_the_created_pool_cannot_write_or_change_their_tenant() {
+fn the_created_pool_issues_tokens_with_the_routes_scopes_to_a_client_mapped_to_its_tenant() {
     let t = template();
     let r = &t["Resources"];
-    let tenant = r["UserPool"]["Properties"]["Schema"]
+    assert_eq!(r["UserPool"]["Properties"]["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"], true);
+    let server = &r["UserPoolResourceServer"]["Properties"];
+    let identifier = server["Identifier"].as_str().unwrap();
+    let offered: BTreeSet<String> = server["Scopes"]
         .as_sequence()
         .unwrap()
         .iter()
-        .find(|a| a["Name"] == "tenant_id")
-        .expect("a tenant attribute");
-    assert_eq!(tenant["Mutable"], false, "set once, by the administrator who creates the user");
-    assert_eq!(r["UserPool"]["Properties"]["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"], true);
-    let client = &r["UserPoolClient"]["Properties"];
-    let written: Vec<&str> =
-        client["WriteAttributes"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
-    assert!(!written.iter().any(|a| a.contains("tenant")), "{written:?}");
-    let read: Vec<&str> =
-        client["ReadAttributes"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
-    assert!(read.contains(&"custom:tenant_id"), "{read:?}");
-    // The API reads exactly that attribute's claim when the pool is created.
-    let claim = scalar(&r["ApiFunction"]["Properties"]["Environment"]["Variables"]["TENANT_CLAIM"]);
-    assert!(claim.contains("CreatesUserPool") && claim.contains("custom:tenant_id"), "{claim}");
+        .map(|s| format!("{identifier}/{}", s["ScopeName"].as_str().unwrap()))
+        .collect();
+    let required: BTreeSet<String> =
+        ledger_http::Scope::ALL.iter().map(|s| s.names()[1].to_owned()).collect();
+    assert_eq!(offered, required, "Cognito spells each scope the routes require");
+    let client = &r["MachineClient"]["Properties"];
+    assert_eq!(client["GenerateSecret"], true);
+    assert_eq!(scalar(&client["AllowedOAuthFlows"]), scalar(&Value::from(vec!["client_credentials"])));
+    let granted: BTreeSet<String> = client["AllowedOAuthScopes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().into())
+        .collect();
+    assert_eq!(granted, required);
+    let variables = &r["ApiFunction"]["Properties"]["Environment"]["Variables"];
+    let mapped = scalar(&variables["CLIENT_TENANTS"]);
+    assert!(mapped.contains("${MachineClient}=${MachineClientTenant}"), "{mapped}");
+    let audience = scalar(
+        &r["LedgerApi"]["Properties"]["Auth"]["Authorizers"]["LedgerJwt"]["JwtConfiguration"]["audience"],
+    );
+    assert!(audience.contains("MachineClient"), "{audience}");
 }
 
 /// Each stage's per-tenant limit reaches the API as the variables `ledger_config` reads, parses,

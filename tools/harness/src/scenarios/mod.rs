@@ -42,6 +42,7 @@ macro_rules! api_scenarios {
             ];
             scopes: [
                 each_scope_reaches_exactly_its_routes_and_a_refusal_writes_nothing,
+                a_machine_clients_token_acts_for_the_tenant_it_is_mapped_to,
             ];
             holds: [
                 a_hold_reserves_and_a_post_captures_part_of_it_releasing_the_rest,

@@ -165,3 +165,38 @@ pub async fn each_scope_reaches_exactly_its_routes_and_a_refusal_writes_nothing<
     assert_eq!(api.get("/v1/transfers/new-transfer", "acme").await.body["status"], "committed");
     assert_eq!(api.get("/v1/transfer-batches/new-batch", "acme").await.status, StatusCode::OK);
 }
+
+/// A client-credentials token names its client, not a tenant: the API reads the client's tenant
+/// from its map (`CLIENT_TENANTS`); a client it does not map is unauthorized, and a tenant claim,
+/// when the token has one, is the tenant.
+pub async fn a_machine_clients_token_acts_for_the_tenant_it_is_mapped_to<B: Backend>(api: Api<B>) {
+    api.open_account("acme", "alice", false).await;
+    api.open_account("globex", "zed", false).await;
+    let tenants = [("m2m-acme".to_owned(), ledger::TenantId::parse("acme").unwrap())].into();
+    let state = api.stack.state().with_client_tenants(tenants);
+    let router = crate::emulated::local_router(state, api.auth.clone(), api.stack.faults());
+    let ttl = std::time::Duration::from_secs(600);
+    let send = |token: String, path: &'static str| {
+        let router = router.clone();
+        async move {
+            let request = http::Request::get(path).header("authorization", format!("Bearer {token}"));
+            let response =
+                tower::ServiceExt::oneshot(router, request.body(Body::empty()).unwrap()).await.unwrap();
+            let status = response.status();
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+            (status, serde_json::from_slice::<Value>(&body).unwrap_or_default())
+        }
+    };
+    let (status, body) = send(api.auth.client_token("m2m-acme", &[Scope::Read], ttl), "/v1/accounts").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ids: Vec<&str> = body["data"].as_array().unwrap().iter().filter_map(|a| a["id"].as_str()).collect();
+    assert_eq!(ids, ["alice"], "the mapped tenant's own accounts");
+    let (status, body) = send(api.auth.client_token("m2m-other", &[Scope::Read], ttl), "/v1/accounts").await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+    let (status, body) =
+        send(api.auth.client_token("m2m-acme", &[Scope::Write], ttl), "/v1/accounts/alice").await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("insufficient_scope")));
+    let (status, body) = send(api.auth.scoped_token("globex", &[Scope::Read], ttl), "/v1/accounts").await;
+    let ids: Vec<&str> = body["data"].as_array().unwrap().iter().filter_map(|a| a["id"].as_str()).collect();
+    assert_eq!((status, ids), (StatusCode::OK, vec!["zed"]));
+}
