@@ -9,7 +9,7 @@ use ledger::engine::Contention;
 use ledger::port::{
     Accounts, BalanceAt, Created, EntryPosition, Page, Statement, StatementRange, StoreError,
 };
-use ledger::{Account, AccountId, Entry, Event, LedgerError, NewAccount, TenantId};
+use ledger::{Account, AccountId, Entry, Event, LedgerError, MetadataMatch, NewAccount, TenantId};
 use time::OffsetDateTime;
 
 use crate::cancel::{Cancelled, cancellation};
@@ -33,6 +33,8 @@ impl Accounts for DynamoStore {
         let account = request.clone().open(now);
         let event = Event::account_opened(tenant, &account);
         let correlation = current_correlation();
+        // Listed by its metadata before it is written: once created, it is found.
+        self.list_account(tenant, &account).await?;
         let mut contention = Contention::start();
         loop {
             let written = self
@@ -121,9 +123,13 @@ impl Accounts for DynamoStore {
     async fn list_accounts(
         &self,
         tenant: &TenantId,
+        metadata: &MetadataMatch,
         page_size: u16,
         after: Option<&AccountId>,
     ) -> Result<Page<Account, AccountId>, StoreError> {
+        if let Some((key, value)) = metadata.pairs().iter().next() {
+            return self.accounts_with(tenant, metadata, (key, value), page_size, after).await;
+        }
         let mut query = self
             .client
             .query()
@@ -231,5 +237,42 @@ fn paginate<T, C>(items: &mut Vec<T>, page_size: u16, cursor: impl Fn(&T) -> C) 
         items.last().map(cursor)
     } else {
         None
+    }
+}
+
+impl DynamoStore {
+    /// A page of the accounts listed under `first` (a pair of `metadata`), those holding every
+    /// pair. A listing whose account was never
+    /// created, or was created with other metadata, finds nothing.
+    async fn accounts_with(
+        &self,
+        tenant: &TenantId,
+        metadata: &MetadataMatch,
+        first: (&str, &str),
+        page_size: u16,
+        after: Option<&AccountId>,
+    ) -> Result<Page<Account, AccountId>, StoreError> {
+        let (ids, more) = self.accounts_listed(tenant, first, usize::from(page_size), after).await?;
+        let next = if more { ids.last().cloned() } else { None };
+        // The profiles (no transfer rewrites them), and the balances as one snapshot, as a list has.
+        let profiles = ids.iter().map(|id| key(keys::account_pk(tenant, id), keys::ACCOUNT_SK)).collect();
+        let balances = ids.iter().map(|id| key(keys::account_pk(tenant, id), keys::BALANCE_SK)).collect();
+        let (mut found, balances) = futures::try_join!(self.batch_get(profiles), self.snapshot(balances))?;
+        found.extend(balances);
+        let text = |item: &Item, name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        let by_key: HashMap<(Option<String>, Option<String>), &Item> =
+            found.iter().map(|item| ((text(item, keys::PK), text(item, keys::SK)), item)).collect();
+        let mut accounts = Vec::new();
+        for id in &ids {
+            let pk = Some(keys::account_pk(tenant, id));
+            let profile = by_key.get(&(pk.clone(), Some(keys::ACCOUNT_SK.to_owned())));
+            let balance = by_key.get(&(pk, Some(keys::BALANCE_SK.to_owned())));
+            let (Some(profile), Some(balance)) = (profile, balance) else { continue };
+            let account = items::account_from(profile, balance)?;
+            if metadata.pairs().iter().all(|(k, v)| account.metadata.as_map().get(k) == Some(v)) {
+                accounts.push(account);
+            }
+        }
+        Ok(Page { items: accounts, next })
     }
 }

@@ -224,6 +224,16 @@ pub fn search_pk(tenant: &TenantId, index: &ledger::SearchIndex<'_>, shard: u32)
     }
 }
 
+/// The partition of one shard of the accounts listed under a metadata pair; sorted by account id.
+pub fn account_search_pk(tenant: &TenantId, key: &str, value: &str, shard: u32) -> String {
+    format!("T#{tenant}#F#N#{}#{shard}", metadata_digest(key, value))
+}
+
+/// The account search shard of an account.
+pub fn account_search_shard(account: &AccountId) -> u32 {
+    fnv1a(account.as_str().bytes()) % SEARCH_SHARDS
+}
+
 /// 128 bits of SHA-256 over the key and value (the key cannot hold the separator).
 fn metadata_digest(key: &str, value: &str) -> String {
     use sha2::Digest;

@@ -17,7 +17,10 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use ledger::engine::{Book, Contention};
 use ledger::port::{Page, StoreError, TransferSearch};
-use ledger::{SearchIndex, SearchPosition, TenantId, Transfer, TransferId, TransferQuery, TransferStatus};
+use ledger::{
+    Account, AccountId, SearchIndex, SearchPosition, TenantId, Transfer, TransferId, TransferQuery,
+    TransferStatus,
+};
 use time::OffsetDateTime;
 
 use crate::error::{sdk, unbuilt};
@@ -55,6 +58,25 @@ pub fn listings(tenant: &TenantId, transfer: &Transfer) -> Vec<Item> {
 
 const TRANSFER_ID: &str = "transfer_id";
 
+/// The listings of an account, one per metadata pair: `sk` = its id, so a page reads in id order.
+pub fn account_listings(tenant: &TenantId, account: &Account) -> Vec<Item> {
+    let shard = keys::account_search_shard(&account.id);
+    account
+        .metadata
+        .as_map()
+        .iter()
+        .map(|(k, v)| {
+            HashMap::from([
+                (keys::PK.to_owned(), s(keys::account_search_pk(tenant, k, v, shard))),
+                (keys::SK.to_owned(), s(account.id.as_str())),
+                (ACCOUNT_ID.to_owned(), s(account.id.as_str())),
+            ])
+        })
+        .collect()
+}
+
+const ACCOUNT_ID: &str = "account_id";
+
 impl DynamoStore {
     /// Writes the listings of the transfers `decided` records, before it is written.
     pub(crate) async fn list_for_search(
@@ -62,10 +84,59 @@ impl DynamoStore {
         tenant: &TenantId,
         decided: &[&Transfer],
     ) -> Result<(), StoreError> {
+        self.put_listings(decided.iter().flat_map(|t| listings(tenant, t)).collect()).await
+    }
+
+    /// Writes the listings of an account, before its creation is written.
+    pub(crate) async fn list_account(&self, tenant: &TenantId, account: &Account) -> Result<(), StoreError> {
+        self.put_listings(account_listings(tenant, account)).await
+    }
+
+    /// The ids of the accounts listed under one metadata pair, after `after`, merged over its
+    /// shards: at most `size`, and whether there are more.
+    pub(crate) async fn accounts_listed(
+        &self,
+        tenant: &TenantId,
+        (key, value): (&str, &str),
+        size: usize,
+        after: Option<&AccountId>,
+    ) -> Result<(Vec<AccountId>, bool), StoreError> {
+        let shards = (0..keys::SEARCH_SHARDS).map(|shard| {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .expression_attribute_values(":pk", s(keys::account_search_pk(tenant, key, value, shard)))
+                .consistent_read(true)
+                .limit(i32::try_from(size + 1).unwrap_or(i32::MAX));
+            match after {
+                Some(after) => query
+                    .key_condition_expression("pk = :pk AND sk > :after")
+                    .expression_attribute_values(":after", s(after.as_str())),
+                None => query.key_condition_expression("pk = :pk"),
+            }
+            .send()
+        });
+        let mut found = Vec::new();
+        let mut more = false;
+        for out in futures::future::try_join_all(shards).await.map_err(sdk)? {
+            more |= out.last_evaluated_key.is_some();
+            for item in out.items.unwrap_or_default() {
+                let id = item.get(ACCOUNT_ID).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                found.push(AccountId::parse(id).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+            }
+        }
+        found.sort();
+        more |= found.len() > size;
+        found.truncate(size);
+        Ok((found, more))
+    }
+
+    /// Puts listings (each key once), 25 a BatchWriteItem, the calls at once.
+    async fn put_listings(&self, items: Vec<Item>) -> Result<(), StoreError> {
         let mut seen = BTreeSet::new();
-        let requests: Vec<WriteRequest> = decided
-            .iter()
-            .flat_map(|t| listings(tenant, t))
+        let requests: Vec<WriteRequest> = items
+            .into_iter()
             .filter(|item| {
                 seen.insert((
                     item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned(),

@@ -2,7 +2,9 @@
 //! account's past (entries, balance as of an instant, statements).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use ledger::AccountId;
 use ledger::port::StatementRange;
@@ -56,13 +58,16 @@ pub async fn get_account(
     Ok(([(http::header::ETAG, tag)], Json(account)).into_response())
 }
 
+/// `GET /v1/accounts?metadata[key]=value`: the tenant's accounts by id, those with every pair given.
 pub async fn list_accounts(
     State(app): State<AppState>,
     Admitted(tenant): Admitted,
+    Query(raw): Query<HashMap<String, String>>,
     page: PageParams,
 ) -> Result<Json<ListBody<ledger::Account>>, ApiError> {
+    let metadata = crate::extract::metadata_filter(&raw, &["limit", "cursor"])?;
     let after = page.cursor.as_deref().map(cursor::parse_account_cursor).transpose()?;
-    let found = app.store.list_accounts(&tenant, page.size, after.as_ref()).await?;
+    let found = app.store.list_accounts(&tenant, &metadata, page.size, after.as_ref()).await?;
     Ok(Json(ListBody { data: found.items, next_cursor: found.next.as_ref().map(cursor::account_cursor) }))
 }
 

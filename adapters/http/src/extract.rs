@@ -180,6 +180,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Instants {
     }
 }
 
+/// The `metadata[key]=value` parameters of a query string, every other parameter one of `known`:
+/// an unknown one is refused, so a misspelt filter never widens a list to everything.
+pub fn metadata_filter(
+    raw: &HashMap<String, String>,
+    known: &[&str],
+) -> Result<ledger::MetadataMatch, ApiError> {
+    let mut pairs = std::collections::BTreeMap::new();
+    for (name, value) in raw {
+        match name.strip_prefix("metadata[").and_then(|k| k.strip_suffix(']')) {
+            Some(key) => {
+                pairs.insert(key.to_owned(), value.clone());
+            }
+            None if known.contains(&name.as_str()) => {}
+            None => return Err(invalid(name, "is not a parameter of this list")),
+        }
+    }
+    ledger::MetadataMatch::parse(pairs).map_err(|e| LedgerError::invalid("metadata", e).into())
+}
+
 /// An id from the path, or a `400` naming `id`.
 pub fn path_id<T>(
     raw: String,

@@ -1,15 +1,15 @@
 //! `GET /v1/transfers`: the tenant's transfers by account (either side), status, kind, creation
 //! range, batch and metadata, newest first, a page at a time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use ledger::{AccountId, BatchId, KindName, LedgerError, MetadataMatch, StatusName, Transfer, TransferQuery};
+use ledger::{AccountId, BatchId, KindName, LedgerError, StatusName, Transfer, TransferQuery};
 
 use crate::body::ListBody;
 use crate::cursor;
-use crate::extract::{Instants, PageParams, invalid};
+use crate::extract::{Instants, PageParams, invalid, metadata_filter};
 use crate::problem::ApiError;
 use crate::rate_limit::Admitted;
 use crate::state::AppState;
@@ -35,16 +35,7 @@ pub async fn search_transfers(
 
 fn parse(raw: &HashMap<String, String>, instants: &Instants) -> Result<TransferQuery, ApiError> {
     let field = |name: &str, e| ApiError::from(LedgerError::invalid(name, e));
-    let mut metadata = BTreeMap::new();
-    for (name, value) in raw {
-        match name.strip_prefix("metadata[").and_then(|k| k.strip_suffix(']')) {
-            Some(key) => {
-                metadata.insert(key.to_owned(), value.clone());
-            }
-            None if PARAMETERS.contains(&name.as_str()) => {}
-            None => return Err(invalid(name, "is not a search parameter")),
-        }
-    }
+    let metadata = metadata_filter(raw, PARAMETERS)?;
     let query = TransferQuery {
         account: raw
             .get("account")
@@ -64,7 +55,7 @@ fn parse(raw: &HashMap<String, String>, instants: &Instants) -> Result<TransferQ
             .map(|b| BatchId::parse(b.as_str()))
             .transpose()
             .map_err(|e| field("batch", e))?,
-        metadata: MetadataMatch::parse(metadata).map_err(|e| field("metadata", e))?,
+        metadata,
     };
     if let (Some(from), Some(to)) = (query.created_from, query.created_to)
         && from >= to

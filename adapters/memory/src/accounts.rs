@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use ledger::port::{
     Accounts, BalanceAt, Created, EntryPosition, Page, Statement, StatementRange, StoreError, invalid,
 };
-use ledger::{Account, AccountId, Balances, Entry, Event, LedgerError, NewAccount, TenantId};
+use ledger::{Account, AccountId, Balances, Entry, Event, LedgerError, MetadataMatch, NewAccount, TenantId};
 use time::OffsetDateTime;
 
 use crate::store::{MemoryStore, current_correlation, stored};
@@ -94,10 +94,15 @@ impl Accounts for MemoryStore {
     async fn list_accounts(
         &self,
         tenant: &TenantId,
+        metadata: &MetadataMatch,
         page_size: u16,
         after: Option<&AccountId>,
     ) -> Result<Page<Account, AccountId>, StoreError> {
         let tables = self.tables();
+        // The candidates: the accounts listed under the first pair (DynamoDB's index), or all.
+        let listed = |profile: &crate::tables::Profile| {
+            metadata.pairs().iter().next().is_none_or(|(k, v)| profile.metadata.as_map().get(k) == Some(v))
+        };
         let start = match after {
             Some(after) => Bound::Excluded((tenant.clone(), after.clone())),
             None => Bound::Unbounded,
@@ -108,6 +113,7 @@ impl Accounts for MemoryStore {
             .map(|((t, id), _)| (t, id))
             .skip_while(|(t, _)| *t < tenant)
             .take_while(|(t, _)| *t == tenant)
+            .filter(|(t, id)| tables.profiles.get(&((*t).clone(), (*id).clone())).is_some_and(listed))
             .map(|(_, id)| id.clone())
             .take(usize::from(page_size) + 1)
             .collect();
@@ -115,6 +121,7 @@ impl Accounts for MemoryStore {
         let more = accounts.len() > usize::from(page_size);
         accounts.truncate(usize::from(page_size));
         let next = if more { accounts.last().map(|a| a.id.clone()) } else { None };
+        accounts.retain(|a| metadata.pairs().iter().all(|(k, v)| a.metadata.as_map().get(k) == Some(v)));
         Ok(Page { items: accounts, next })
     }
 

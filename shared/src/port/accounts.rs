@@ -12,6 +12,7 @@ use crate::field::FieldError;
 use crate::ids::{AccountId, TenantId};
 use crate::money::Balances;
 use crate::posting::Entry;
+use crate::search::MetadataMatch;
 
 /// Where an entry sits in its account's history: the instant it took effect (nanoseconds since
 /// the epoch) and its sequence. An account's entries take effect in sequence order
@@ -110,11 +111,14 @@ pub trait Accounts: Send + Sync {
     /// conditional GET revalidates against, at the cost of the smallest read.
     async fn account_version(&self, tenant: &TenantId, id: &AccountId) -> Result<u64, StoreError>;
 
-    /// A page of the tenant's accounts by id, after `after`; the balances of a page are one
-    /// snapshot (they sum as the ledger's totals did at one instant).
+    /// A page of the tenant's accounts by id, after `after`, with each pair of `metadata` (none:
+    /// every account); the balances of a page are one snapshot (they sum as the ledger's totals did
+    /// at one instant). Filtered by metadata, a page reads at most `page_size` candidates and may
+    /// hold fewer, with more to follow; an account whose creation was answered is found.
     async fn list_accounts(
         &self,
         tenant: &TenantId,
+        metadata: &MetadataMatch,
         page_size: u16,
         after: Option<&AccountId>,
     ) -> Result<Page<Account, AccountId>, StoreError>;

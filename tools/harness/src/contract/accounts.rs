@@ -51,7 +51,7 @@ pub async fn lists_page_through_every_account_and_entry_exactly_once(store: Arc<
     }
     let (mut ids, mut after) = (Vec::new(), None);
     loop {
-        let page = store.list_accounts(&t, 3, after.as_ref()).await.unwrap();
+        let page = store.list_accounts(&t, &Default::default(), 3, after.as_ref()).await.unwrap();
         assert!(page.items.len() <= 3);
         ids.extend(page.items.iter().map(|a| a.id.to_string()));
         match page.next {
@@ -145,8 +145,52 @@ pub async fn tenants_never_see_each_others_accounts(store: Arc<dyn Store>) {
     assert_eq!(balance(store.as_ref(), &acme, "alice").await, 100);
     assert_eq!(balance(store.as_ref(), &globex, "alice").await, 0);
     assert!(store.get_account(&globex, &account_id("bob")).await.unwrap_err().is_not_found());
-    let listed = store.list_accounts(&globex, 100, None).await.unwrap().items;
+    let listed = store.list_accounts(&globex, &Default::default(), 100, None).await.unwrap().items;
     assert_eq!(listed.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["alice"]);
     let t = store.get_transfer(&globex, &super::transfer_id("fund"), now()).await;
     assert!(t.unwrap_err().is_not_found());
+}
+
+/// Accounts found by metadata: every pair must hold, page by page in id order, for the tenant's
+/// own accounts only; an account whose creation was refused (its id held other metadata) is not
+/// found under the metadata it asked for.
+pub async fn accounts_are_found_by_their_metadata_across_pages(store: Arc<dyn Store>) {
+    let (t, other) = (tenant("acme"), tenant("globex"));
+    let with = |id: &str, pairs: &[(&str, String)]| {
+        let mut a = account(id, false);
+        a.metadata =
+            Metadata::parse(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()).unwrap();
+        a
+    };
+    for i in 0..30 {
+        let pairs = [("segment", (i % 3).to_string()), ("region", (i % 2).to_string())];
+        store.create_account(&t, with(&format!("a{i:02}"), &pairs), now()).await.unwrap();
+    }
+    store.create_account(&other, with("a01", &[("segment", "1".into())]), now()).await.unwrap();
+    let refused = store.create_account(&t, with("a00", &[("segment", "2".into())]), now()).await;
+    assert!(matches!(refused, Err(StoreError::Ledger(LedgerError::IdempotencyConflict { .. }))));
+    let find = |pairs: &[(&str, &str)]| {
+        let store = store.clone();
+        let (t, pairs) = (t.clone(), pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        async move {
+            let filter = ledger::MetadataMatch::parse(pairs).unwrap();
+            let (mut ids, mut after) = (Vec::new(), None);
+            loop {
+                let page = store.list_accounts(&t, &filter, 4, after.as_ref()).await.unwrap();
+                assert!(page.items.len() <= 4);
+                ids.extend(page.items.iter().map(|a| a.id.to_string()));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => return ids,
+                }
+            }
+        }
+    };
+    let expected = |keep: &dyn Fn(usize) -> bool| -> Vec<String> {
+        (0..30).filter(|i| keep(*i)).map(|i| format!("a{i:02}")).collect()
+    };
+    assert_eq!(find(&[("segment", "1")]).await, expected(&|i| i % 3 == 1));
+    assert_eq!(find(&[("segment", "2")]).await, expected(&|i| i % 3 == 2), "a00 kept its own metadata");
+    assert_eq!(find(&[("segment", "1"), ("region", "0")]).await, expected(&|i| i % 3 == 1 && i % 2 == 0));
+    assert_eq!(find(&[("segment", "9")]).await, Vec::<String>::new());
 }

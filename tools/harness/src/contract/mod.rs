@@ -62,6 +62,7 @@ macro_rules! contract_tests {
                 balances_as_of_instants_and_statements_page_by_page,
                 instants_a_history_cannot_state_are_typed_refusals,
                 tenants_never_see_each_others_accounts,
+                accounts_are_found_by_their_metadata_across_pages,
             ];
             transfers: [
                 a_transfer_moves_money_once_and_writes_both_entries,
