@@ -7,8 +7,9 @@ use crate::ids::AccountId;
 use crate::metadata::Metadata;
 use crate::money::{Balances, Currency};
 
-/// A request to open an account. Its id is the idempotency key of the request.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A request to open an account. Its id is the idempotency key of the request. Its JSON is the
+/// API's request body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NewAccount {
     pub id: AccountId,
     pub currency: Currency,

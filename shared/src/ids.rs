@@ -96,6 +96,20 @@ impl AccountId {
     }
 }
 
+impl TransferId {
+    /// A fresh id a client picks once for a transfer and keeps across its retries: a UUIDv7.
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7().simple().to_string())
+    }
+}
+
+impl BatchId {
+    /// A fresh id a client picks once for a batch and keeps across its retries: a UUIDv7.
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7().simple().to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

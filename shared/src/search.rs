@@ -58,7 +58,8 @@ impl KindName {
 }
 
 /// A transfer's status, as a search names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StatusName {
     Queued,
     Committed,
