@@ -428,7 +428,7 @@ impl Client {
     }
 
     pub async fn get_event(&self, id: &EventId) -> Result<Event, ClientError> {
-        self.typed(Call::new(routes::GET_EVENT).id(&id.to_string())).await
+        self.typed(Call::new(routes::GET_EVENT).id(id.to_string())).await
     }
 
     // --- webhook endpoints ------------------------------------------------------------------
