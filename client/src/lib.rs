@@ -121,19 +121,19 @@ impl Answer {
 }
 
 /// One request: its route, path id, query and JSON body (any JSON: the load generator sends bad
-/// bodies on purpose), and whether to ask for `Prefer: respond-async`.
+/// bodies on purpose), and its `Prefer` header (`respond-async`, `respond-async; wait=5`).
 #[derive(Clone, Debug)]
 pub struct Call {
     pub route: Route,
     pub id: Option<String>,
     pub query: Vec<(String, String)>,
     pub body: Option<Value>,
-    pub respond_async: bool,
+    pub prefer: Option<String>,
 }
 
 impl Call {
     pub fn new(route: Route) -> Self {
-        Self { route, id: None, query: Vec::new(), body: None, respond_async: false }
+        Self { route, id: None, query: Vec::new(), body: None, prefer: None }
     }
 
     pub fn id(mut self, id: impl Into<String>) -> Self {
@@ -143,6 +143,11 @@ impl Call {
 
     pub fn body(mut self, body: Value) -> Self {
         self.body = Some(body);
+        self
+    }
+
+    pub fn prefer(mut self, preference: &str) -> Self {
+        self.prefer = Some(preference.to_owned());
         self
     }
 
@@ -206,8 +211,8 @@ impl Client {
             .uri(url.as_str())
             .header("authorization", format!("Bearer {}", self.token))
             .header("accept", "application/json");
-        if call.respond_async {
-            request = request.header("prefer", "respond-async");
+        if let Some(preference) = &call.prefer {
+            request = request.header("prefer", preference);
         }
         let body = match &call.body {
             Some(body) => {
@@ -346,7 +351,7 @@ impl Client {
 
     /// Queues a transfer (`Prefer: respond-async`): answered `queued` once its id is claimed.
     pub async fn submit_transfer(&self, transfer: &NewTransfer) -> Result<Written<Transfer>, ClientError> {
-        let call = Call { respond_async: true, ..Call::new(routes::CREATE_TRANSFER).body(json!(transfer)) };
+        let call = Call::new(routes::CREATE_TRANSFER).body(json!(transfer)).prefer("respond-async");
         self.written(call).await
     }
 

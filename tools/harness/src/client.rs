@@ -1,13 +1,14 @@
 //! The tests' API client: drives the router the way the local stack serves it (JWT check in front)
-//! against a backend of its own (in process, or on the emulators), with valid bodies built from
-//! `ledger::fixtures`.
+//! against a backend of its own (in process, or on the emulators). Typed calls and the retries of
+//! a careful client go through `ledger-client` over an in-process transport ([`RouterTransport`]);
+//! raw requests (malformed bodies, forged tokens) go to the router as they are.
 
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use http::{HeaderMap, Request, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tower::ServiceExt;
 
 use crate::auth::DevAuth;
@@ -62,8 +63,66 @@ impl Reply {
     }
 }
 
-/// Retries of an indefinite answer before a client gives up.
-const MAX_RETRIES: u32 = 100;
+/// Tries of a request whose answer stays indefinite before a test gives up.
+const MAX_ATTEMPTS: u32 = 100;
+
+/// `ledger-client`'s transport straight into a router, in process: the same requests it sends over
+/// HTTP, without a socket.
+pub struct RouterTransport(pub Router);
+
+#[async_trait::async_trait]
+impl ledger_client::Transport for RouterTransport {
+    async fn send(&self, request: ledger_client::Request) -> Result<ledger_client::Response, String> {
+        let (parts, body) = request.into_parts();
+        // The router routes on the path: drop the client's base URL.
+        let mut parts = parts;
+        parts.uri =
+            parts.uri.path_and_query().map_or("/", |p| p.as_str()).parse().map_err(|e| format!("{e}"))?;
+        let request = Request::from_parts(parts, Body::from(body));
+        let response = self.0.clone().oneshot(request).await.map_err(|e| e.to_string())?;
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(|e| e.to_string())?;
+        Ok(http::Response::from_parts(parts, bytes))
+    }
+}
+
+/// Counts the requests that pass through it.
+struct Counting {
+    inner: RouterTransport,
+    sent: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+#[async_trait::async_trait]
+impl ledger_client::Transport for Counting {
+    async fn send(&self, request: ledger_client::Request) -> Result<ledger_client::Response, String> {
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.send(request).await
+    }
+}
+
+/// A test's patience: up to `MAX_ATTEMPTS` tries, short pauses (the faults it injects are instant).
+fn careful_retry() -> ledger_client::Retry {
+    ledger_client::Retry {
+        attempts: MAX_ATTEMPTS,
+        base: Duration::from_millis(1),
+        cap: Duration::from_millis(50),
+    }
+}
+
+impl Reply {
+    fn from_answer(answer: ledger_client::Answer) -> Reply {
+        let body = if answer.body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&answer.body).expect("a JSON body")
+        };
+        Reply {
+            status: StatusCode::from_u16(answer.status).expect("a status"),
+            headers: answer.headers,
+            body,
+        }
+    }
+}
 
 /// The JSON body of `POST /v1/transfers` for `ledger::fixtures::transfer`.
 pub fn transfer_body(id: &str, debit: &str, credit: &str, amount: u64) -> Value {
@@ -104,6 +163,19 @@ impl<B: Backend> Api<B> {
             .entry(tenant.to_owned())
             .or_insert_with(|| self.auth.token(tenant, Duration::from_secs(3600)))
             .clone()
+    }
+
+    /// A typed client acting for `tenant` (every scope), over this API's router, with retries as
+    /// `retry` says.
+    pub fn client(&self, tenant: &str, retry: ledger_client::Retry) -> ledger_client::Client {
+        let transport = std::sync::Arc::new(RouterTransport(self.router.clone()));
+        ledger_client::Client::with_transport("http://ledger.local", &self.token(tenant), transport)
+            .with_retry(retry)
+    }
+
+    /// A careful client: it waits out `429` and sends again while the answer is indefinite.
+    fn careful(&self, tenant: &str) -> ledger_client::Client {
+        self.client(tenant, careful_retry())
     }
 
     /// A request as tenant `tenant` (None: no credentials) with a raw body.
@@ -153,60 +225,80 @@ impl<B: Backend> Api<B> {
         self.raw("POST", path, Some(tenant), body.to_string()).await
     }
 
-    /// As a careful client does: POSTs again while the answer is indefinite. Returns the definite
-    /// answer and how many indefinite ones came first.
+    /// As a careful client does: POSTs again while the answer is indefinite (through the typed
+    /// client's retries). Returns the definite answer and how many indefinite ones came first.
     ///
     /// # Panics
-    /// If the answer stays indefinite through every retry.
+    /// If `path` is no POST route, or the answer stays indefinite through every retry.
     pub async fn post_definite(&self, path: &str, tenant: &str, body: Value) -> (Reply, u32) {
-        for retries in 0..MAX_RETRIES {
-            let reply = self.post(path, tenant, body.clone()).await;
-            if !reply.is_indefinite() {
-                return (reply, retries);
-            }
-        }
-        panic!("POST {path} {body} stayed indefinite");
+        let route = ledger_client::routes::ALL
+            .into_iter()
+            .find(|r| r.method == "POST" && r.path == path)
+            .unwrap_or_else(|| panic!("POST {path} is no route without a path id"));
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let transport = Counting { inner: RouterTransport(self.router.clone()), sent: sent.clone() };
+        let client = ledger_client::Client::with_transport(
+            "http://ledger.local",
+            &self.token(tenant),
+            std::sync::Arc::new(transport),
+        )
+        .with_retry(careful_retry());
+        let answer = client.execute(&ledger_client::Call::new(route).body(body.clone())).await;
+        let reply = Reply::from_answer(answer.unwrap_or_else(|e| panic!("POST {path} {body}: {e}")));
+        assert!(!reply.is_indefinite(), "POST {path} {body} stayed indefinite");
+        (reply, sent.load(std::sync::atomic::Ordering::Relaxed).saturating_sub(1))
     }
 
     /// As `post_definite`, for a GET.
     pub async fn get_definite(&self, path: &str, tenant: &str) -> Reply {
-        for _ in 0..MAX_RETRIES {
-            let reply = self.get(path, tenant).await;
-            if !reply.is_indefinite() {
-                return reply;
-            }
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let (route, id) = ledger_client::routes::ALL
+            .into_iter()
+            .filter(|r| r.method == "GET")
+            .find_map(|r| path_id(r.path, path).map(|id| (r, id)))
+            .unwrap_or_else(|| panic!("GET {path} is no route"));
+        let mut call = ledger_client::Call::new(route);
+        if let Some(id) = id {
+            call = call.id(id);
         }
-        panic!("GET {path} stayed indefinite");
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            call = call.query(&name, value);
+        }
+        let answer = self.careful(tenant).execute(&call).await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let reply = Reply::from_answer(answer);
+        assert!(!reply.is_indefinite(), "GET {path} stayed indefinite");
+        reply
     }
 
     /// Opens `id` for `tenant` in EUR; asserts it was created (or already there).
     pub async fn open_account(&self, tenant: &str, id: &str, allow_overdraft: bool) {
-        let body = json!({"id": id, "currency": "EUR", "allow_overdraft": allow_overdraft});
-        let (reply, _) = self.post_definite("/v1/accounts", tenant, body).await;
-        assert!(reply.status.is_success(), "opening {id}: {} {}", reply.status, reply.body);
+        let account = ledger::fixtures::account(id, allow_overdraft);
+        let opened = self.careful(tenant).create_account(&account).await;
+        opened.unwrap_or_else(|e| panic!("opening {id}: {e}"));
     }
 
     /// Every entry of an account, newest first, following the cursor.
     pub async fn all_entries(&self, tenant: &str, account: &str) -> Vec<Value> {
-        let mut entries = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let path = match &cursor {
-                Some(c) => format!("/v1/accounts/{account}/entries?limit=100&cursor={c}"),
-                None => format!("/v1/accounts/{account}/entries?limit=100"),
-            };
-            let page = self.get_definite(&path, tenant).await;
-            assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-            entries.extend(page.body["data"].as_array().into_iter().flatten().cloned());
-            match page.body["next_cursor"].as_str() {
-                Some(next) => cursor = Some(next.to_owned()),
-                None => return entries,
-            }
-        }
+        let account = ledger::AccountId::parse(account).expect("a valid account id");
+        let entries = ledger_client::collect(self.careful(tenant).entries(&account)).await;
+        let entries = entries.unwrap_or_else(|e| panic!("the entries of {account}: {e}"));
+        entries.iter().map(|e| serde_json::to_value(e).expect("an entry")).collect()
     }
 
     pub async fn balance(&self, tenant: &str, account: &str) -> i64 {
-        let reply = self.get_definite(&format!("/v1/accounts/{account}"), tenant).await;
-        reply.body["balance"].as_i64().unwrap_or_else(|| panic!("no balance for {account}: {}", reply.body))
+        let id = ledger::AccountId::parse(account).expect("a valid account id");
+        let read = self.careful(tenant).get_account(&id).await;
+        let balance = read.unwrap_or_else(|e| panic!("reading {account}: {e}")).balance;
+        i64::try_from(balance).expect("a test's balance fits i64")
     }
+}
+
+/// The id a concrete path gives a route's template, if it matches (`Some(None)`: no id).
+fn path_id(template: &str, path: &str) -> Option<Option<String>> {
+    let Some((head, tail)) = template.split_once("{id}") else {
+        return (template == path).then_some(None);
+    };
+    let rest = path.strip_prefix(head)?;
+    let id = rest.strip_suffix(tail)?;
+    (!id.is_empty() && !id.contains('/')).then(|| Some(id.to_owned()))
 }

@@ -24,21 +24,19 @@ use std::time::{Duration, Instant};
 
 use crate::io_error;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
-use axum::Router;
-use axum::body::Body;
 use futures::stream::{self, StreamExt};
 use harness::client::transfer_body;
 use harness::emulated::LEDGER_TABLE;
 use harness::emulators::{self, Ports};
 use harness::{DevAuth, EmulatedStack, Emulators, FaultPlan, Faults, StackOptions, paths, template};
-use http::{Request, StatusCode};
+use http::StatusCode;
 use ledger::TenantId;
+use ledger_client::{Call, Client, Retry, Route, routes};
 use ledger_dynamodb::{DynamoStore, items};
 use ledger_http::AppState;
 use rand::Rng;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use tower::ServiceExt;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct BenchArgs {
@@ -378,10 +376,10 @@ enum Workload {
     HotDebit,
 }
 
-/// Clients of the API router, each sending one transfer at a time.
+/// Clients of the API router (`ledger-client`, one try a request, in process), each sending one
+/// transfer at a time.
 struct SyncBench {
-    router: Router,
-    token: String,
+    api: Client,
     clients: usize,
 }
 
@@ -391,9 +389,13 @@ impl SyncBench {
         let auth = DevAuth::new(b"bench-key".to_vec(), state.tenant_claim.clone());
         let token = auth.token(TENANT, Duration::from_secs(3600));
         let router = harness::local_router(state, auth, Arc::new(Faults::new(FaultPlan::none())));
-        let bench = SyncBench { router, token, clients };
-        bench.post("/v1/accounts", json!({"id": "bank", "currency": "EUR", "allow_overdraft": true})).await?;
-        bench.post("/v1/accounts", json!({"id": "merchant", "currency": "EUR"})).await?;
+        let transport = Arc::new(harness::client::RouterTransport(router));
+        let api = Client::with_transport("http://ledger.local", &token, transport).with_retry(Retry::NONE);
+        let bench = SyncBench { api, clients };
+        bench
+            .post(routes::CREATE_ACCOUNT, json!({"id": "bank", "currency": "EUR", "allow_overdraft": true}))
+            .await?;
+        bench.post(routes::CREATE_ACCOUNT, json!({"id": "merchant", "currency": "EUR"})).await?;
         let own = (0..clients).flat_map(|c| [format!("u{c}a"), format!("u{c}b")]);
         let shared = (0..CONTENDED_ACCOUNTS).map(|i| format!("k{i}"));
         for id in own.chain(shared) {
@@ -403,9 +405,10 @@ impl SyncBench {
     }
 
     async fn open_funded(&self, id: &str) -> io::Result<()> {
-        self.post("/v1/accounts", json!({"id": id, "currency": "EUR"})).await?;
-        let status =
-            self.post("/v1/transfers", transfer_body(&format!("fund-{id}"), "bank", id, FUNDS)).await?;
+        self.post(routes::CREATE_ACCOUNT, json!({"id": id, "currency": "EUR"})).await?;
+        let status = self
+            .post(routes::CREATE_TRANSFER, transfer_body(&format!("fund-{id}"), "bank", id, FUNDS))
+            .await?;
         if status == StatusCode::CREATED {
             Ok(())
         } else {
@@ -413,27 +416,17 @@ impl SyncBench {
         }
     }
 
-    async fn post(&self, path: &str, body: Value) -> io::Result<StatusCode> {
-        let request = Request::post(path)
-            .header("content-type", "application/json")
-            .header("authorization", format!("Bearer {}", self.token))
-            .body(Body::from(body.to_string()))
-            .map_err(io_error)?;
-        Ok(self.router.clone().oneshot(request).await.map_err(io_error)?.status())
+    async fn post(&self, route: Route, body: Value) -> io::Result<StatusCode> {
+        let answer = self.api.execute(&Call::new(route).body(body)).await.map_err(io_error)?;
+        StatusCode::from_u16(answer.status).map_err(io_error)
     }
 
     /// POSTs a transfer with `Prefer: respond-async; wait=5`: the status and the body.
     async fn post_waiting(&self, body: Value) -> io::Result<(StatusCode, Value)> {
-        let request = Request::post("/v1/transfers")
-            .header("content-type", "application/json")
-            .header("prefer", "respond-async; wait=5")
-            .header("authorization", format!("Bearer {}", self.token))
-            .body(Body::from(body.to_string()))
-            .map_err(io_error)?;
-        let response = self.router.clone().oneshot(request).await.map_err(io_error)?;
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.map_err(io_error)?;
-        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+        let call = Call::new(routes::CREATE_TRANSFER).body(body).prefer("respond-async; wait=5");
+        let answer = self.api.execute(&call).await.map_err(io_error)?;
+        let status = StatusCode::from_u16(answer.status).map_err(io_error)?;
+        Ok((status, serde_json::from_slice(&answer.body).unwrap_or(Value::Null)))
     }
 
     async fn run(&self, workload: Workload, window: Duration) -> io::Result<Rate> {
@@ -457,7 +450,7 @@ impl SyncBench {
                         }
                     };
                     let body = transfer_body(&format!("{}-{c}-{n}", &run[..12]), &debit, &credit, 1);
-                    let status = self.post("/v1/transfers", body).await?;
+                    let status = self.post(routes::CREATE_TRANSFER, body).await?;
                     *statuses.entry(status.as_u16()).or_default() += 1;
                     n += 1;
                 }
@@ -511,7 +504,7 @@ async fn queued(
         })
         .collect();
     let posted: Vec<io::Result<StatusCode>> =
-        stream::iter(bodies.into_iter().map(|body| bench.post("/v1/transfer-batches", body)))
+        stream::iter(bodies.into_iter().map(|body| bench.post(routes::SUBMIT_BATCH, body)))
             .buffer_unordered(4)
             .collect()
             .await;

@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use http::{HeaderMap, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// What a running listener needs per delivery.
 struct Listener {
@@ -31,25 +31,18 @@ pub async fn listen(
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let url = format!("http://{}/webhooks", listener.local_addr()?);
     let http = reqwest::Client::new();
+    let ledger = ledger_client::Client::new(api, token)?;
     let types = if types.is_empty() { vec!["*".to_owned()] } else { types };
-    let created: Value = http
-        .post(format!("{api}/v1/webhook-endpoints"))
-        .bearer_auth(token)
-        .json(&json!({"url": url, "event_types": types, "description": "cargo stack listen"}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let (Some(id), Some(secret)) = (created["id"].as_str(), created["secret"].as_str()) else {
-        return Err(format!("the ledger did not add the endpoint: {created}").into());
-    };
+    let kinds: Vec<&str> = types.iter().map(String::as_str).collect();
+    let created = ledger.create_endpoint(&url, &kinds, "cargo stack listen").await?;
+    let (id, secret) = (created.id, created.secret);
     eprintln!("Ready. Endpoint {id} receives {types:?} at {url}");
     eprintln!("Its signing secret (to verify deliveries yourself): {secret}");
     if let Some(target) = &forward_to {
         eprintln!("Forwarding each delivery to {target}");
     }
     let state = Arc::new(Listener {
-        verifier: standardwebhooks::Webhook::new(secret)?,
+        verifier: standardwebhooks::Webhook::new(&secret)?,
         forward_to,
         http: http.clone(),
     });
@@ -59,8 +52,8 @@ pub async fn listen(
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
-    let deleted = http.delete(format!("{api}/v1/webhook-endpoints/{id}")).bearer_auth(token).send().await?;
-    eprintln!("\nstopped: endpoint {id} deleted ({})", deleted.status());
+    ledger.delete_endpoint(&id).await?;
+    eprintln!("\nstopped: endpoint {id} deleted");
     Ok(())
 }
 

@@ -12,6 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use ledger::{
+    AccountId, Amount, Currency, Metadata, Movement, NewAccount, NewTransfer, TransferId, TransferKind,
+};
+use ledger_client::{Call, Client, ClientError, Retry, routes};
 use rand::Rng;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -105,64 +109,55 @@ impl Zipf {
     }
 }
 
+/// The API as the run sees it: one try per request, so what is measured is what was answered.
 struct Target {
-    client: reqwest::Client,
-    base: String,
-    token: String,
+    once: Client,
+    careful: Client,
 }
 
 impl Target {
-    /// A POST of `body`, or a GET when `body` is null.
-    async fn post(
-        &self,
-        path: &str,
-        body: &Value,
-        asynchronous: bool,
-    ) -> Result<(u16, Duration), reqwest::Error> {
-        let url = format!("{}{path}", self.base);
-        let mut request = match body {
-            Value::Null => self.client.get(url).bearer_auth(&self.token),
-            body => self.client.post(url).bearer_auth(&self.token).json(body),
-        };
-        if asynchronous {
-            request = request.header("prefer", "respond-async");
-        }
+    /// Sends one request of the mix, as it is: the status and how long its answer took.
+    async fn send(&self, call: &Call) -> Result<(u16, Duration), ClientError> {
         let started = Instant::now();
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        response.bytes().await?;
-        Ok((status, started.elapsed()))
-    }
-
-    /// As a careful client sets up: the same request again while the answer says nothing of whether
-    /// it applied (a 503 or 504, or no answer), then a success or the error.
-    async fn post_definite(&self, what: &str, path: &str, body: &Value) -> Result<(), String> {
-        for _ in 0..SETUP_RETRIES {
-            match self.post(path, body, false).await {
-                Ok((status, _)) if status < 300 => return Ok(()),
-                Ok((503 | 504, _)) | Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-                Ok((status, _)) => return Err(format!("{what}: HTTP {status}")),
-            }
-        }
-        Err(format!("{what}: no definite answer after {SETUP_RETRIES} tries"))
+        let answer = self.once.execute(call).await?;
+        Ok((answer.status, started.elapsed()))
     }
 }
 
-/// Tries of a set-up request before the run gives up.
-const SETUP_RETRIES: u32 = 20;
-
-/// Creates the run's accounts: a bank that may overdraw, and customers funded from it.
+/// Creates the run's accounts (a bank that may overdraw, and customers funded from it), as a
+/// careful client does: each waited out until it is definite.
 async fn set_up(target: &Target, run: &str, accounts: usize) -> Result<Vec<String>, String> {
-    let bank = format!("{run}-bank");
-    let body = json!({"id": bank, "currency": "EUR", "allow_overdraft": true});
-    target.post_definite("create the bank account", "/v1/accounts", &body).await?;
+    let id = |raw: String| AccountId::parse(raw).map_err(|e| e.to_string());
+    let currency = Currency::parse("EUR").map_err(|e| e.to_string())?;
+    let open = |id: AccountId, allow_overdraft: bool| NewAccount {
+        id,
+        currency,
+        allow_overdraft,
+        metadata: Metadata::default(),
+    };
+    let bank = id(format!("{run}-bank"))?;
+    let opened = target.careful.create_account(&open(bank.clone(), true)).await;
+    opened.map_err(|e| format!("create the bank account: {e}"))?;
     let customers: Vec<String> = (0..accounts).map(|i| format!("{run}-c{i}")).collect();
     for customer in &customers {
-        let body = json!({"id": customer, "currency": "EUR"});
-        target.post_definite("create an account", "/v1/accounts", &body).await?;
-        let fund = json!({"id": format!("{customer}-funding"), "debit_account_id": bank,
-            "credit_account_id": customer, "amount": 1_000_000, "currency": "EUR"});
-        target.post_definite("fund an account", "/v1/transfers", &fund).await?;
+        let account = id(customer.clone())?;
+        target
+            .careful
+            .create_account(&open(account.clone(), false))
+            .await
+            .map_err(|e| format!("create an account: {e}"))?;
+        let fund = NewTransfer {
+            id: TransferId::parse(format!("{customer}-funding")).map_err(|e| e.to_string())?,
+            kind: TransferKind::Immediate(Movement {
+                debit_account_id: bank.clone(),
+                credit_account_id: account,
+                amount: Amount::new(1_000_000).map_err(|e| e.to_string())?,
+                currency,
+            }),
+            metadata: Metadata::default(),
+            linked: false,
+        };
+        target.careful.create_transfer(&fund).await.map_err(|e| format!("fund an account: {e}"))?;
     }
     Ok(customers)
 }
@@ -170,27 +165,23 @@ async fn set_up(target: &Target, run: &str, accounts: usize) -> Result<Vec<Strin
 /// One request of the mix, with its path: a good transfer (immediate; a hold, every tenth; the post
 /// or void of the hold five requests back; a partial reversal of the transfer four back; a linked
 /// payment and fee), one of the bad kinds, or (a null body) a search of an account's transfers.
-fn next_request(
-    plan: &LoadPlan,
-    zipf: &Zipf,
-    customers: &[String],
-    run: &str,
-    n: u64,
-) -> (String, Value, bool) {
+fn next_request(plan: &LoadPlan, zipf: &Zipf, customers: &[String], run: &str, n: u64) -> Call {
     if n % 20 == 19 {
         let account = &customers[zipf.pick(&mut rand::rng())];
-        return (format!("/v1/transfers?limit=25&account={account}"), Value::Null, false);
+        return Call::new(routes::SEARCH_TRANSFERS).query("account", account).query("limit", 25);
     }
     let (body, asynchronous) = next_transfer(plan, zipf, customers, run, n);
-    if n % 10 == 8 {
+    let call = if n % 10 == 8 {
         // A payment and its fee, linked: both or neither.
         let mut fee = body.clone();
         fee["id"] = json!(format!("{run}-t{n}-fee"));
         fee["amount"] = json!(1);
         fee["credit_account_id"] = json!(format!("{run}-bank"));
-        return ("/v1/linked-transfers".into(), json!({"transfers": [body, fee]}), asynchronous);
-    }
-    ("/v1/transfers".into(), body, asynchronous)
+        Call::new(routes::CREATE_LINKED).body(json!({"transfers": [body, fee]}))
+    } else {
+        Call::new(routes::CREATE_TRANSFER).body(body)
+    };
+    if asynchronous { call.prefer("respond-async") } else { call }
 }
 
 fn next_transfer(plan: &LoadPlan, zipf: &Zipf, customers: &[String], run: &str, n: u64) -> (Value, bool) {
@@ -241,15 +232,9 @@ fn rate_at(plan: &LoadPlan, elapsed: Duration) -> f64 {
 /// Runs the plan. Set-up failures (unreachable URL, bad token) are returned; request failures are
 /// counted in the summary.
 pub async fn run(plan: LoadPlan) -> Result<Summary, String> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-    let target = Arc::new(Target {
-        client,
-        base: plan.base_url.trim_end_matches('/').to_owned(),
-        token: plan.token.clone(),
-    });
+    let careful =
+        Client::new(&plan.base_url, &plan.token).map_err(|e| format!("cannot build the client: {e}"))?;
+    let target = Arc::new(Target { once: careful.clone().with_retry(Retry::NONE), careful });
     let run = format!("load-{}", uuid::Uuid::new_v4().simple().to_string().get(..8).unwrap_or("run"));
     let customers = Arc::new(set_up(&target, &run, plan.accounts.max(2)).await?);
     let zipf = Zipf::new(customers.len(), plan.skew);
@@ -272,10 +257,10 @@ pub async fn run(plan: LoadPlan) -> Result<Summary, String> {
                 summary.lock().unwrap_or_else(|e| e.into_inner()).skipped += 1;
                 continue;
             };
-            let (path, body, asynchronous) = next_request(&plan, &zipf, &customers, &run, n);
+            let call = next_request(&plan, &zipf, &customers, &run, n);
             let (target, summary, sent) = (target.clone(), summary.clone(), sent.clone());
             tokio::spawn(async move {
-                let result = target.post(&path, &body, asynchronous).await;
+                let result = target.send(&call).await;
                 sent.fetch_add(1, Ordering::Relaxed);
                 let mut summary = summary.lock().unwrap_or_else(|e| e.into_inner());
                 match result {
