@@ -59,6 +59,8 @@ pub struct SampleItems {
     pub account_event: usize,
     /// The search listings of a decided transfer (`ledger_dynamodb::search`): one per index.
     pub search_listings: Vec<usize>,
+    /// The search listings of an account: one per metadata pair.
+    pub account_listings: Vec<usize>,
 }
 
 pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
@@ -152,6 +154,10 @@ pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
         .iter()
         .map(item_size)
         .collect(),
+        account_listings: ledger_dynamodb::search::account_listings(&tenant, &account)
+            .iter()
+            .map(item_size)
+            .collect(),
         account_event: event_item(Some(Event::account_opened(&tenant, &account))),
     }
 }
@@ -215,10 +221,12 @@ pub fn operations(s: &SampleItems) -> Vec<Operation> {
     vec![
         (
             ACCOUNT_CREATED,
-            "1 TransactWriteItems (2 conditional puts + its event)",
+            "BatchWriteItem (its search listings, one per metadata pair, if any) + 1 TransactWriteItems (2 \
+             conditional puts + its event)",
             0.0,
             // + the index copies of the profile and the event (projection ALL), standard writes.
-            tx(s.profile) + tx(s.balance) + wcu(s.profile) + tx(s.account_event) + wcu(s.account_event),
+            tx(s.profile) + tx(s.balance) + wcu(s.profile) + tx(s.account_event) + wcu(s.account_event)
+                + s.account_listings.iter().map(|&b| wcu(b)).sum::<usize>(),
         ),
         (
             "POST /v1/accounts (replay)",
