@@ -156,6 +156,9 @@ enum TransferCommand {
         to: Option<OffsetDateTime>,
         #[arg(long)]
         batch: Option<String>,
+        /// A linked chain, by its first member's id.
+        #[arg(long)]
+        chain: Option<String>,
         #[arg(long = "meta", value_parser = pair)]
         metadata: Vec<(String, String)>,
         #[arg(long, default_value_t = 50)]
@@ -418,7 +421,7 @@ async fn transfers(
         TransferCommand::Get { id } => {
             print.transfers(&[client.get_transfer(&transfer_ref(id, "id")?).await?])
         }
-        TransferCommand::Search { account, status, kind, from, to, batch, metadata: pairs, limit } => {
+        TransferCommand::Search { account, status, kind, from, to, batch, chain, metadata: pairs, limit } => {
             let query = TransferQuery {
                 account: account.map(AccountId::parse).transpose().map_err(|e| usage("--account", e))?,
                 status: status
@@ -429,6 +432,7 @@ async fn transfers(
                 created_from: from,
                 created_to: to,
                 batch: batch.map(BatchId::parse).transpose().map_err(|e| usage("--batch", e))?,
+                chain: chain.map(TransferId::parse).transpose().map_err(|e| usage("--chain", e))?,
                 metadata: matching(pairs)?,
             };
             let found: Vec<_> = client.search_transfers(&query).take(limit).try_collect().await?;

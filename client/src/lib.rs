@@ -404,6 +404,9 @@ impl Client {
         if let Some(batch) = &query.batch {
             call = call.query("batch", batch);
         }
+        if let Some(chain) = &query.chain {
+            call = call.query("chain", chain);
+        }
         for (key, value) in query.metadata.pairs() {
             call = call.query(&format!("metadata[{key}]"), value);
         }

@@ -159,12 +159,14 @@ pub struct TransferQuery {
     pub created_to: Option<OffsetDateTime>,
     /// The transfers of one batch, queued ones included.
     pub batch: Option<BatchId>,
+    /// The members of one linked chain, named by its first member's id.
+    pub chain: Option<TransferId>,
     pub metadata: MetadataMatch,
 }
 
 impl TransferQuery {
     /// Whether `transfer`, as it stands at `now` (a hold past its time reads `expired`), is
-    /// selected. Batch membership is the store's to know: it is not checked here.
+    /// selected. Batch and chain membership are the store's to know: they are not checked here.
     pub fn matches(&self, transfer: &Transfer, now: OffsetDateTime) -> bool {
         let status = StatusName::of(&transfer.clone().observed(now).status);
         let moved = transfer.movement.as_ref();
@@ -182,6 +184,8 @@ impl TransferQuery {
     pub fn index(&self) -> SearchIndex<'_> {
         if let Some(batch) = &self.batch {
             SearchIndex::Batch(batch)
+        } else if let Some(chain) = &self.chain {
+            SearchIndex::Chain(chain)
         } else if let Some((key, value)) = self.metadata.pairs().iter().next() {
             SearchIndex::Metadata(key, value)
         } else if let Some(account) = &self.account {
@@ -193,21 +197,25 @@ impl TransferQuery {
 }
 
 /// Where a search finds its candidates. Every decided transfer (committed, rejected, a hold) is
-/// listed in its tenant's index, in the index of each account it moved, and in the index of each
-/// of its metadata pairs; a queued one is listed only in its batch, until it is decided.
+/// listed in its tenant's index, in the index of each account it moved, in the index of each of its
+/// metadata pairs, and, a member of a linked chain of two or more, in its chain's; a queued one is
+/// listed only in its batch, until it is decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SearchIndex<'q> {
     Batch(&'q BatchId),
+    /// A linked chain, by its first member's id.
+    Chain(&'q TransferId),
     Metadata(&'q str, &'q str),
     Account(&'q AccountId),
     Tenant,
 }
 
 impl SearchIndex<'_> {
-    /// Whether a decided `transfer` is listed in this index (a batch's membership is the store's).
+    /// Whether a decided `transfer` is listed in this index (a batch's or a chain's membership is
+    /// the store's).
     pub fn lists(&self, transfer: &Transfer) -> bool {
         match self {
-            SearchIndex::Batch(_) => true,
+            SearchIndex::Batch(_) | SearchIndex::Chain(_) => true,
             SearchIndex::Metadata(key, value) => {
                 transfer.request.metadata.as_map().get(*key).is_some_and(|v| v == value)
             }

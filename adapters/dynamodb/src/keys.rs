@@ -218,6 +218,7 @@ pub fn search_pk(tenant: &TenantId, index: &ledger::SearchIndex<'_>, shard: u32)
     match index {
         SearchIndex::Tenant | SearchIndex::Batch(_) => format!("T#{tenant}#F#T#{shard}"),
         SearchIndex::Account(account) => format!("T#{tenant}#F#A#{account}#{shard}"),
+        SearchIndex::Chain(first) => format!("T#{tenant}#F#C#{first}#{shard}"),
         SearchIndex::Metadata(key, value) => {
             format!("T#{tenant}#F#M#{}#{shard}", metadata_digest(key, value))
         }
@@ -302,6 +303,7 @@ mod tests {
         let pks = [
             search_pk(&t, &ledger::SearchIndex::Tenant, 0),
             search_pk(&t, &ledger::SearchIndex::Account(&alice), 0),
+            search_pk(&t, &ledger::SearchIndex::Chain(&id("alice")), 0),
             search_pk(&t, &ledger::SearchIndex::Metadata("order", "42"), 0),
             search_pk(&t, &ledger::SearchIndex::Metadata("order", "4"), 0),
             search_pk(&t, &ledger::SearchIndex::Metadata("order4", ""), 0),

@@ -15,10 +15,10 @@ use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-use ledger::engine::{Book, Contention};
+use ledger::engine::{Book, Contention, Step, chain_members};
 use ledger::port::{Page, StoreError, TransferSearch};
 use ledger::{
-    Account, AccountId, SearchIndex, SearchPosition, TenantId, Transfer, TransferId, TransferQuery,
+    Account, AccountId, Decision, SearchIndex, SearchPosition, TenantId, Transfer, TransferId, TransferQuery,
     TransferStatus,
 };
 use time::OffsetDateTime;
@@ -31,8 +31,9 @@ use crate::store::DynamoStore;
 /// DynamoDB's limit of one BatchWriteItem.
 const MAX_BATCH_WRITE: usize = 25;
 
-/// The listings of a decided transfer: one per index that lists it, each key once.
-pub fn listings(tenant: &TenantId, transfer: &Transfer) -> Vec<Item> {
+/// The listings of a decided transfer (a member of the chain `chain`, if any): one per index that
+/// lists it, each key once.
+pub fn listings(tenant: &TenantId, transfer: &Transfer, chain: Option<&TransferId>) -> Vec<Item> {
     let id = &transfer.request.id;
     let shard = keys::search_shard(id);
     let sk = keys::search_sk(transfer.created_at.unix_timestamp_nanos(), id);
@@ -44,6 +45,7 @@ pub fn listings(tenant: &TenantId, transfer: &Transfer) -> Vec<Item> {
         }
     }
     indexes.extend(transfer.request.metadata.as_map().iter().map(|(k, v)| SearchIndex::Metadata(k, v)));
+    indexes.extend(chain.map(SearchIndex::Chain));
     indexes
         .iter()
         .map(|index| {
@@ -78,13 +80,16 @@ pub fn account_listings(tenant: &TenantId, account: &Account) -> Vec<Item> {
 const ACCOUNT_ID: &str = "account_id";
 
 impl DynamoStore {
-    /// Writes the listings of the transfers `decided` records, before it is written.
-    pub(crate) async fn list_for_search(
-        &self,
-        tenant: &TenantId,
-        decided: &[&Transfer],
-    ) -> Result<(), StoreError> {
-        self.put_listings(decided.iter().flat_map(|t| listings(tenant, t)).collect()).await
+    /// Writes the listings of the transfers `steps` record, before they are written.
+    pub(crate) async fn list_for_search(&self, tenant: &TenantId, steps: &[Step]) -> Result<(), StoreError> {
+        let chains: HashMap<&TransferId, &TransferId> =
+            chain_members(steps).into_iter().map(|(t, chain)| (&t.request.id, chain)).collect();
+        let decided = steps.iter().filter_map(|step| match &step.decision {
+            Decision::Commit { transfer, .. } | Decision::Reject(transfer) => Some(transfer),
+            _ => None,
+        });
+        let items = decided.flat_map(|t| listings(tenant, t, chains.get(&t.request.id).copied())).collect();
+        self.put_listings(items).await
     }
 
     /// Writes the listings of an account, before its creation is written.

@@ -97,14 +97,7 @@ impl DynamoStore {
                 batch_after = Some(batch);
             }
             // Listed for search before it is recorded: once recorded, it is found.
-            let decided: Vec<&Transfer> = chunk
-                .iter()
-                .filter_map(|step| match &step.decision {
-                    Decision::Commit { transfer, .. } | Decision::Reject(transfer) => Some(transfer),
-                    _ => None,
-                })
-                .collect();
-            self.list_for_search(tenant, &decided).await?;
+            self.list_for_search(tenant, chunk).await?;
             if !writes.is_empty() {
                 let sent = self.client.transact_write_items().set_transact_items(Some(writes)).send().await;
                 // A cancelled transaction wrote nothing; any other error is the store's.

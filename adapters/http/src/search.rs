@@ -1,11 +1,11 @@
 //! `GET /v1/transfers`: the tenant's transfers by account (either side), status, kind, creation
-//! range, batch and metadata, newest first, a page at a time.
+//! range, batch, linked chain and metadata, newest first, a page at a time.
 
 use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use ledger::{AccountId, BatchId, KindName, LedgerError, StatusName, Transfer, TransferQuery};
+use ledger::{AccountId, BatchId, KindName, LedgerError, StatusName, Transfer, TransferId, TransferQuery};
 
 use crate::body::ListBody;
 use crate::cursor;
@@ -15,9 +15,9 @@ use crate::rate_limit::Admitted;
 use crate::state::AppState;
 
 /// The parameters a search takes besides `metadata[key]`.
-const PARAMETERS: &[&str] = &["account", "status", "kind", "from", "to", "batch", "limit", "cursor"];
+const PARAMETERS: &[&str] = &["account", "status", "kind", "from", "to", "batch", "chain", "limit", "cursor"];
 
-/// `GET /v1/transfers?account=…&status=…&kind=…&from=…&to=…&batch=…&metadata[key]=value`: `from`
+/// `GET /v1/transfers?account=…&status=…&kind=…&from=…&to=…&batch=…&chain=…&metadata[key]=value`: `from`
 /// inclusive, `to` exclusive (RFC 3339). An unknown parameter is refused, so a misspelt filter
 /// never widens a search to everything.
 pub async fn search_transfers(
@@ -55,6 +55,11 @@ fn parse(raw: &HashMap<String, String>, instants: &Instants) -> Result<TransferQ
             .map(|b| BatchId::parse(b.as_str()))
             .transpose()
             .map_err(|e| field("batch", e))?,
+        chain: raw
+            .get("chain")
+            .map(|c| TransferId::parse(c.as_str()))
+            .transpose()
+            .map_err(|e| field("chain", e))?,
         metadata,
     };
     if let (Some(from), Some(to)) = (query.created_from, query.created_to)

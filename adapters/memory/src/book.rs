@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ledger::engine::{Book, DueHold, Progress, State, Step, StoredTransfer, Written, outcome_counts};
+use ledger::engine::{
+    Book, DueHold, Progress, State, Step, StoredTransfer, Written, chain_members, outcome_counts,
+};
 use ledger::port::{BatchStatus, EntryPosition, StoreError, StoredEvent};
 use ledger::{
     AccountId, BatchId, Decision, Entry, Event, Owner, TenantId, Transfer, TransferId, TransferStatus,
@@ -267,6 +269,9 @@ impl Book for MemoryStore {
             versions.insert(account.clone(), entry.sequence);
         }
         write.apply(&mut tables, tenant);
+        for (transfer, chain) in chain_members(steps) {
+            tables.chains.insert((tenant.clone(), transfer.request.id.clone()), chain.clone());
+        }
         if let (Some(progress), Some((batch, event))) = (progress, settled) {
             if let Some(state) = tables.batches.get_mut(&(tenant.clone(), progress.batch.clone())) {
                 state.cursor += steps.len() as u64;

@@ -45,9 +45,16 @@ impl TransferSearch for MemoryStore {
                 let mut listed: Vec<(SearchPosition, Transfer)> = tables
                     .transfers
                     .iter()
-                    .filter(|((t, _), stored)| {
+                    .filter(|((t, id), stored)| {
+                        let in_chain = match index {
+                            SearchIndex::Chain(chain) => {
+                                tables.chains.get(&(t.clone(), id.clone())) == Some(chain)
+                            }
+                            _ => true,
+                        };
                         t == tenant
                             && stored.transfer.status != TransferStatus::Queued
+                            && in_chain
                             && index.lists(&stored.transfer)
                     })
                     .map(|(_, stored)| (SearchPosition::of(&stored.transfer), stored.transfer.clone()))

@@ -39,6 +39,8 @@ pub(crate) struct Tables {
     pub balances: HashMap<(TenantId, AccountId), AccountBalance>,
     pub entries: HashMap<(TenantId, AccountId), BTreeMap<EntryPosition, Entry>>,
     pub transfers: HashMap<(TenantId, TransferId), StoredTransfer>,
+    /// Each member of a linked chain of two or more, with its chain's first member.
+    pub chains: HashMap<(TenantId, TransferId), TransferId>,
     pub batches: HashMap<(TenantId, BatchId), BatchState>,
     /// Pending holds with a timeout, by expiry (unix seconds).
     pub expiry: BTreeSet<(i64, TenantId, TransferId)>,

@@ -216,6 +216,32 @@ pub fn chain_end(steps: &[Step], start: usize) -> usize {
     steps[start..].iter().position(|s| !s.linked).map_or(steps.len(), |n| start + n + 1)
 }
 
+/// Each transfer `steps` record (committed or refused) that belongs to a linked chain of two or
+/// more, with the chain's id: its first member's. A chain is never cut between writes, so the
+/// steps of one write name whole chains.
+pub fn chain_members(steps: &[Step]) -> Vec<(&Transfer, &TransferId)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < steps.len() {
+        let end = chain_end(steps, start);
+        let chain = &steps[start..end];
+        let recorded = || {
+            chain.iter().filter_map(|s| match &s.decision {
+                Decision::Commit { transfer, .. } | Decision::Reject(transfer) => Some(transfer),
+                _ => None,
+            })
+        };
+        if chain.len() > 1
+            && let Some(first) = recorded().next()
+        {
+            let id = &first.request.id;
+            out.extend(recorded().map(|t| (t, id)));
+        }
+        start = end;
+    }
+    out
+}
+
 /// A batch's cursor, advanced by each write of its steps.
 #[derive(Clone, Debug)]
 pub struct Progress {

@@ -21,7 +21,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 pub use book::{
-    Book, DueHold, Progress, Request, State, Step, StoredTransfer, Written, chain_end, outcome_counts, plan,
+    Book, DueHold, Progress, Request, State, Step, StoredTransfer, Written, chain_end, chain_members,
+    outcome_counts, plan,
 };
 pub use contention::{CONTENTION_BUDGET, Contention, MAX_PAUSE};
 pub use expiry::SWEEP_OVERLAP_SECONDS;

@@ -150,6 +150,7 @@ pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
         search_listings: ledger_dynamodb::search::listings(
             &tenant,
             &transfer.clone().applied(movement.clone(), now),
+            None,
         )
         .iter()
         .map(item_size)

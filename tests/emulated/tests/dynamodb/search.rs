@@ -31,7 +31,7 @@ async fn listings_of_transfers_never_recorded_or_recorded_at_another_instant_are
     let mut earlier = paid.clone();
     earlier.created_at -= time::Duration::seconds(1);
     for stale in [&ghost, &earlier] {
-        for item in ledger_dynamodb::search::listings(&t, stale) {
+        for item in ledger_dynamodb::search::listings(&t, stale, None) {
             stack.dynamodb.put_item().table_name(&stack.table).set_item(Some(item)).send().await.unwrap();
         }
     }

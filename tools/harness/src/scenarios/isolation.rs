@@ -53,6 +53,7 @@ async fn acme_view<B: Backend>(api: &Api<B>, at: &str) -> Vec<Value> {
         "/v1/transfers?account=alice&limit=100".to_owned(),
         "/v1/transfers?batch=batch&limit=100".to_owned(),
         "/v1/transfers?metadata[order]=1".to_owned(),
+        "/v1/transfers?chain=chain-1".to_owned(),
     ] {
         let reply = api.get(&path, "acme").await;
         assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
@@ -248,6 +249,7 @@ pub async fn another_tenant_sees_404_never_data_on_every_route<B: Backend>(api: 
         "/v1/transfers?batch=batch".to_owned(),
         "/v1/transfers?kind=hold".to_owned(),
         "/v1/transfers?metadata[order]=1".to_owned(),
+        "/v1/transfers?chain=chain-1".to_owned(),
         format!("/v1/transfers?cursor={search_cursor}"),
         format!("/v1/transfers?batch=batch&cursor={batch_cursor}"),
     ] {

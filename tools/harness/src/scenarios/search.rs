@@ -1,5 +1,5 @@
 //! Transfer search, black box: a thousand transfers of every kind with metadata among fifty
-//! accounts, written by concurrent clients, and a batch; then each filter, read a few at a time
+//! accounts, written by concurrent clients, linked chains and a batch; then each filter, read a few at a time
 //! with a read-only token, returns exactly the transfers a reference model picks from the
 //! transfers as read one by one, newest first, for its own tenant only.
 
@@ -83,8 +83,12 @@ fn created(transfer: &Value) -> OffsetDateTime {
 }
 
 /// The reference model of a query (its parameters as pairs): every transfer that each parameter
-/// selects, newest first.
-fn expected(all: &[Value], query: &[(&str, String)]) -> Vec<String> {
+/// selects, newest first; `chain_of` names each chain member's chain.
+fn expected(
+    all: &[Value],
+    chain_of: &std::collections::HashMap<String, String>,
+    query: &[(&str, String)],
+) -> Vec<String> {
     let mut found: Vec<&Value> = all
         .iter()
         .filter(|tr| {
@@ -92,6 +96,7 @@ fn expected(all: &[Value], query: &[(&str, String)]) -> Vec<String> {
                 "account" => tr["debit_account_id"] == *value || tr["credit_account_id"] == *value,
                 "status" => tr["status"] == *value,
                 "kind" => kind_of(tr) == value,
+                "chain" => chain_of.get(tr["id"].as_str().unwrap()) == Some(value),
                 "from" => created(tr) >= OffsetDateTime::parse(value, &Rfc3339).unwrap(),
                 "to" => created(tr) < OffsetDateTime::parse(value, &Rfc3339).unwrap(),
                 meta => {
@@ -175,6 +180,26 @@ pub async fn every_filter_finds_exactly_what_the_model_says_across_pages<B: Back
                 .map(|(b, _)| b["id"].as_str().unwrap().to_owned()),
         );
     }
+    // Linked chains: two commit, one is refused whole (its second member overdraws).
+    let chains: [(&str, Vec<Value>); 3] = [
+        ("ch1", vec![t("ch1-a", "bank", "a01", 5), t("ch1-b", "a01", "a02", 3)]),
+        ("ch2", vec![t("ch2-a", "bank", "a03", 2), t("ch2-b", "a03", "a04", 1), t("ch2-c", "a04", "a05", 1)]),
+        ("ch3", vec![t("ch3-a", "bank", "a06", 1), t("ch3-b", "a06", "a07", 1_000_000)]),
+    ];
+    for (_, members) in &chains {
+        let mut members = members.clone();
+        let last = members.len() - 1;
+        for member in &mut members[..last] {
+            member["linked"] = json!(true);
+        }
+        let (reply, _) =
+            api.post_definite("/v1/linked-transfers", "acme", json!({"transfers": members})).await;
+        assert!(
+            [StatusCode::CREATED, StatusCode::UNPROCESSABLE_ENTITY].contains(&reply.status),
+            "{}",
+            reply.body
+        );
+    }
     // A batch, applied by the worker.
     let batch: Vec<Value> = (0..20).map(|i| t(&format!("b{i:02}"), "bank", &account(i % 7), 1)).collect();
     let reply = api.post("/v1/transfer-batches", "acme", json!({"id": "batch-1", "transfers": batch})).await;
@@ -185,6 +210,14 @@ pub async fn every_filter_finds_exactly_what_the_model_says_across_pages<B: Back
     let mut ids: Vec<String> = (0..TRANSFERS).map(|i| format!("t{i:04}")).collect();
     ids.extend((0..ACCOUNTS).map(|i| format!("fund-{i:02}")));
     ids.extend((0..20).map(|i| format!("b{i:02}")));
+    let mut chain_of = std::collections::HashMap::new();
+    for (chain, members) in &chains {
+        for member in members {
+            let id = member["id"].as_str().unwrap().to_owned();
+            chain_of.insert(id.clone(), format!("{chain}-a"));
+            ids.push(id);
+        }
+    }
     let mut all = Vec::new();
     for id in &ids {
         let reply = api.get_definite(&format!("/v1/transfers/{id}"), "acme").await;
@@ -218,12 +251,15 @@ pub async fn every_filter_finds_exactly_what_the_model_says_across_pages<B: Back
         vec![("metadata[shop]", "s1".into()), ("status", "rejected".into())],
         vec![("from", at(third)), ("to", at(two_thirds))],
         vec![("account", "a20".into()), ("from", at(third))],
+        vec![("chain", "ch2-a".into())],
+        vec![("chain", "ch3-a".into()), ("status", "rejected".into())],
+        vec![("chain", "ch1-a".into()), ("account", "a02".into())],
     ];
     for query in &queries {
         let text: Vec<String> = query.iter().map(|(k, v)| format!("{k}={}", v.replace('+', "%2B"))).collect();
         let text = text.join("&");
         let (found, pages, _) = search(&api, &read_only, &text).await;
-        let want = expected(&all, query);
+        let want = expected(&all, &chain_of, query);
         assert!(!want.is_empty(), "{text}: the model finds something");
         assert_eq!(found, want, "{text}: {} found, {} expected", found.len(), want.len());
         // Each as it reads on its own: the tenant's own transfer, as it stands.
