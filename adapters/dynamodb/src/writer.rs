@@ -51,6 +51,10 @@ impl DynamoStore {
         versions: &mut HashMap<AccountId, u64>,
         mut progress: Option<&mut Progress>,
     ) -> Result<Written, StoreError> {
+        // Every transfer the steps record is listed for search before any is recorded (the listings
+        // of all the transactions at once: one round trip), so once recorded, it is found. A
+        // listing whose transaction is cancelled names a transfer a read then skips.
+        self.list_for_search(tenant, steps).await?;
         let mut written = 0;
         for chunk in chunks(steps, progress.is_some()) {
             let mut transaction = Transaction::default();
@@ -96,8 +100,6 @@ impl DynamoStore {
                 }
                 batch_after = Some(batch);
             }
-            // Listed for search before it is recorded: once recorded, it is found.
-            self.list_for_search(tenant, chunk).await?;
             if !writes.is_empty() {
                 let sent = self.client.transact_write_items().set_transact_items(Some(writes)).send().await;
                 // A cancelled transaction wrote nothing; any other error is the store's.

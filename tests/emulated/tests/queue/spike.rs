@@ -27,9 +27,13 @@ fn name(i: usize) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_thousand_queued_transfers_settle_exactly_once() {
     // A batch is one message, so the shares are high enough that some batches are delivered twice
-    // and some invocations killed mid-batch (their batches resume at the cursor after 10 s).
+    // and some invocations killed mid-batch (their batches resume at the cursor after 20 s). The
+    // visibility timeout outlasts a batch's run on the emulator here (about 10 s for 1,000
+    // transfers, each also listed for search), as the template's 180 s outlasts the worker's 30 s
+    // timeout; a shorter one has the queue hand a batch still running to other invocations until
+    // its receives run out.
     let faults = FaultPlan { seed: 7, duplicate: 0.3, kill: 0.15, ..FaultPlan::none() };
-    let options = StackOptions { visibility_timeout: Some(10), faults, ..StackOptions::default() };
+    let options = StackOptions { visibility_timeout: Some(20), faults, ..StackOptions::default() };
     let api = Arc::new(Api::on(fresh_stack_with(options).await));
     api.open_account("acme", "bank", true).await;
     api.open_account("acme", "merchant", false).await;
