@@ -14,6 +14,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use ledger::engine::{Book, Contention, Step, chain_members};
 use ledger::port::{Page, StoreError, TransferSearch};
@@ -120,21 +121,13 @@ impl DynamoStore {
                     .expression_attribute_values(":after", s(after.as_str())),
                 None => query.key_condition_expression("pk = :pk"),
             }
-            .send()
         });
-        let mut found = Vec::new();
-        let mut more = false;
-        for out in futures::future::try_join_all(shards).await.map_err(sdk)? {
-            more |= out.last_evaluated_key.is_some();
-            for item in out.items.unwrap_or_default() {
-                let id = item.get(ACCOUNT_ID).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                found.push(AccountId::parse(id).map_err(|e| StoreError::Corrupt(e.to_string()))?);
-            }
-        }
-        found.sort();
-        more |= found.len() > size;
-        found.truncate(size);
-        Ok((found, more))
+        let (listed, more) = merged(shards, size, Order::Ascending, None).await?;
+        let ids = listed.into_iter().map(|(_, item)| {
+            let id = item.get(ACCOUNT_ID).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            AccountId::parse(id).map_err(|e| StoreError::Corrupt(e.to_string()))
+        });
+        Ok((ids.collect::<Result<_, _>>()?, more))
     }
 
     /// Puts listings (each key once), 25 a BatchWriteItem, the calls at once.
@@ -217,28 +210,48 @@ impl DynamoStore {
                 .consistent_read(true)
                 // One more than a page: the cursor's own key, which the bound includes, is dropped.
                 .limit(i32::try_from(size + 1).unwrap_or(i32::MAX))
-                .send()
         });
-        let mut found = Vec::new();
-        let mut more = false;
-        for out in futures::future::try_join_all(shards).await.map_err(sdk)? {
-            more |= out.last_evaluated_key.is_some();
-            for item in out.items.unwrap_or_default() {
-                let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-                let (Some(sk), Some(id)) = (text(keys::SK), text(TRANSFER_ID)) else {
-                    return Err(StoreError::Corrupt("a search listing without its keys".into()));
-                };
-                let id = TransferId::parse(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                if Some(&sk) != below.as_ref() {
-                    found.push((sk, id));
-                }
+        let (listed, more) = merged(shards, size, Order::Descending, below.as_deref()).await?;
+        let found = listed.into_iter().map(|(sk, item)| {
+            let id = item.get(TRANSFER_ID).and_then(|v| v.as_s().ok()).cloned();
+            let id = id.ok_or_else(|| StoreError::Corrupt("a search listing without its transfer".into()))?;
+            Ok((sk, TransferId::parse(id).map_err(|e| StoreError::Corrupt(e.to_string()))?))
+        });
+        Ok((found.collect::<Result<_, StoreError>>()?, more))
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Order {
+    Ascending,
+    Descending,
+}
+
+/// The first `size` listings of an index's shards (one Query each, sent at once), merged in
+/// sort-key `order` (`skip`, the cursor's own key, left out), and whether the index holds more. No
+/// shard can hold one of the first that the others' pages hide: each read a page and one.
+async fn merged(
+    shards: impl Iterator<Item = QueryFluentBuilder>,
+    size: usize,
+    order: Order,
+    skip: Option<&str>,
+) -> Result<(Vec<(String, Item)>, bool), StoreError> {
+    let mut found = Vec::new();
+    let mut more = false;
+    for out in futures::future::try_join_all(shards.map(QueryFluentBuilder::send)).await.map_err(sdk)? {
+        more |= out.last_evaluated_key.is_some();
+        for item in out.items.unwrap_or_default() {
+            let sk = item.get(keys::SK).and_then(|v| v.as_s().ok()).cloned();
+            let sk = sk.ok_or_else(|| StoreError::Corrupt("a search listing without its key".into()))?;
+            if Some(sk.as_str()) != skip {
+                found.push((sk, item));
             }
         }
-        found.sort_by(|a, b| b.0.cmp(&a.0));
-        more |= found.len() > size;
-        found.truncate(size);
-        Ok((found, more))
     }
+    found.sort_by(|a, b| if order == Order::Ascending { a.0.cmp(&b.0) } else { b.0.cmp(&a.0) });
+    more |= found.len() > size;
+    found.truncate(size);
+    Ok((found, more))
 }
 
 #[async_trait]

@@ -33,12 +33,8 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let claims = match parts.extensions.get::<RequestContext>() {
-            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()),
-            _ => None,
-        };
         let app = AppState::from_ref(state);
-        let claims = claims.map(|jwt| &jwt.claims);
+        let claims = verified_claims(&parts.extensions);
         let named = claims.and_then(|c| c.get(app.tenant_claim.as_str()));
         let tenant = match named {
             Some(raw) => TenantId::parse(raw.as_str()).ok(),
@@ -50,6 +46,17 @@ where
         let tenant = tenant.ok_or(ApiError::Unauthorized)?;
         crate::observe::record("tenant", tenant.as_str());
         Ok(Tenant(tenant))
+    }
+}
+
+/// The claims of the bearer token API Gateway's JWT authorizer verified (the local stack plays
+/// that part), as the request context carries them: none without a verified token.
+pub(crate) fn verified_claims(extensions: &http::Extensions) -> Option<&HashMap<String, String>> {
+    match extensions.get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => {
+            ctx.authorizer.as_ref()?.jwt.as_ref().map(|jwt| &jwt.claims)
+        }
+        _ => None,
     }
 }
 
