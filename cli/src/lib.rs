@@ -67,14 +67,33 @@ enum AccountCommand {
         id: String,
         #[arg(long)]
         currency: String,
-        /// May go below zero.
+        /// May go below zero, without limit.
         #[arg(long)]
         overdraft: bool,
+        /// A credit line: `available` may go down to minus this.
+        #[arg(long)]
+        overdraft_limit: Option<u64>,
+        /// The balance (pending credits counted) may not go above this.
+        #[arg(long)]
+        max_balance: Option<u64>,
         /// Metadata, as key=value (repeat for several).
         #[arg(long = "meta", value_parser = pair)]
         metadata: Vec<(String, String)>,
     },
     Get {
+        id: String,
+    },
+    /// Stop money leaving the account (`--debits-only`) or moving at all.
+    Freeze {
+        id: String,
+        #[arg(long)]
+        debits_only: bool,
+    },
+    Unfreeze {
+        id: String,
+    },
+    /// Close the account for good (at a zero balance, nothing pending).
+    Close {
         id: String,
     },
     /// The accounts by id, those with every `--meta` pair given.
@@ -331,18 +350,35 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
 async fn accounts(client: &Client, command: AccountCommand, print: &mut Printer<'_>) -> Result<(), CliError> {
     let account_id = |raw: String| AccountId::parse(raw).map_err(|e| usage("id", e));
     match command {
-        AccountCommand::Create { id, currency, overdraft, metadata: pairs } => {
+        AccountCommand::Create { id, currency, overdraft, overdraft_limit, max_balance, metadata: pairs } => {
+            let limit =
+                |raw: Option<u64>, name| raw.map(ledger::Limit::new).transpose().map_err(|e| usage(name, e));
+            let bounds = ledger::Bounds {
+                overdraft_limit: limit(overdraft_limit, "--overdraft-limit")?,
+                max_balance: limit(max_balance, "--max-balance")?,
+            };
+            bounds.check(overdraft).map_err(|e| usage("--overdraft-limit", e))?;
             let request = NewAccount {
                 id: account_id(id)?,
                 currency: Currency::parse(&currency).map_err(|e| usage("--currency", e))?,
                 allow_overdraft: overdraft,
                 metadata: metadata(pairs)?,
+                bounds,
             };
             let written = client.create_account(&request).await?;
             print.written(written.replayed)?;
             print.accounts(&[written.value])
         }
         AccountCommand::Get { id } => print.accounts(&[client.get_account(&account_id(id)?).await?]),
+        AccountCommand::Freeze { id, debits_only } => {
+            print.accounts(&[client.freeze_account(&account_id(id)?, debits_only).await?.value])
+        }
+        AccountCommand::Unfreeze { id } => {
+            print.accounts(&[client.unfreeze_account(&account_id(id)?).await?.value])
+        }
+        AccountCommand::Close { id } => {
+            print.accounts(&[client.close_account(&account_id(id)?).await?.value])
+        }
         AccountCommand::List { metadata: pairs, limit } => {
             let found: Vec<_> = client.accounts(&matching(pairs)?).take(limit).try_collect().await?;
             print.accounts(&found)

@@ -78,12 +78,13 @@ impl Printer<'_> {
                     a.currency.to_string(),
                     a.balance.to_string(),
                     a.available.to_string(),
+                    a.status.as_str().to_owned(),
                     a.allow_overdraft.to_string(),
                     serde_json::to_string(&a.metadata).unwrap_or_default(),
                 ]
             })
             .collect();
-        Ok(self.table(&["id", "currency", "balance", "available", "overdraft", "metadata"], rows)?)
+        Ok(self.table(&["id", "currency", "balance", "available", "status", "overdraft", "metadata"], rows)?)
     }
 
     pub fn transfers(&mut self, transfers: &[Transfer]) -> Result<(), crate::CliError> {

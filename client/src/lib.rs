@@ -89,6 +89,14 @@ pub struct Written<T> {
     pub replayed: bool,
 }
 
+/// A resource and its tag (`ETag`): what `If-Match` names to change it (or, an account's, to move
+/// money through it) only while it is as read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tagged<T> {
+    pub value: T,
+    pub tag: String,
+}
+
 /// An answer as it came.
 #[derive(Clone, Debug)]
 pub struct Answer {
@@ -121,7 +129,8 @@ impl Answer {
 }
 
 /// One request: its route, path id, query and JSON body (any JSON: the load generator sends bad
-/// bodies on purpose), and its `Prefer` header (`respond-async`, `respond-async; wait=5`).
+/// bodies on purpose), its `Prefer` header (`respond-async`, `respond-async; wait=5`) and its
+/// `If-Match` (account tags).
 #[derive(Clone, Debug)]
 pub struct Call {
     pub route: Route,
@@ -129,11 +138,17 @@ pub struct Call {
     pub query: Vec<(String, String)>,
     pub body: Option<Value>,
     pub prefer: Option<String>,
+    pub if_match: Option<String>,
 }
 
 impl Call {
     pub fn new(route: Route) -> Self {
-        Self { route, id: None, query: Vec::new(), body: None, prefer: None }
+        Self { route, id: None, query: Vec::new(), body: None, prefer: None, if_match: None }
+    }
+
+    pub fn if_match(mut self, tags: &str) -> Self {
+        self.if_match = Some(tags.to_owned());
+        self
     }
 
     pub fn id(mut self, id: impl Into<String>) -> Self {
@@ -214,6 +229,9 @@ impl Client {
         if let Some(preference) = &call.prefer {
             request = request.header("prefer", preference);
         }
+        if let Some(tags) = &call.if_match {
+            request = request.header("if-match", tags);
+        }
         let body = match &call.body {
             Some(body) => {
                 request = request.header("content-type", "application/json");
@@ -260,6 +278,13 @@ impl Client {
         self.execute(&call).await?.into_typed()
     }
 
+    async fn tagged<T: DeserializeOwned>(&self, call: Call) -> Result<Tagged<T>, ClientError> {
+        let answer = self.execute(&call).await?;
+        let tag =
+            answer.headers.get(http::header::ETAG).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        Ok(Tagged { value: answer.into_typed()?, tag })
+    }
+
     async fn written<T: DeserializeOwned>(&self, call: Call) -> Result<Written<T>, ClientError> {
         let answer = self.execute(&call).await?;
         let replayed = answer.replayed();
@@ -296,6 +321,41 @@ impl Client {
 
     pub async fn get_account(&self, id: &AccountId) -> Result<Account, ClientError> {
         self.typed(Call::new(routes::GET_ACCOUNT).id(id.as_str())).await
+    }
+
+    /// The account with its tag: what `If-Match` names.
+    pub async fn get_account_tagged(&self, id: &AccountId) -> Result<Tagged<Account>, ClientError> {
+        self.tagged(Call::new(routes::GET_ACCOUNT).id(id.as_str())).await
+    }
+
+    /// Changes the account's bounds or metadata (a JSON merge patch: any of `allow_overdraft`,
+    /// `overdraft_limit`, `max_balance`, `metadata`), only if it is still at `tag` (or `*`).
+    pub async fn update_account(
+        &self,
+        id: &AccountId,
+        patch: Value,
+        tag: &str,
+    ) -> Result<Tagged<Account>, ClientError> {
+        self.tagged(Call::new(routes::UPDATE_ACCOUNT).id(id.as_str()).body(patch).if_match(tag)).await
+    }
+
+    /// Freezes the account: `debits_only`, nothing may leave it; otherwise nothing may move.
+    pub async fn freeze_account(
+        &self,
+        id: &AccountId,
+        debits_only: bool,
+    ) -> Result<Tagged<Account>, ClientError> {
+        let mode = if debits_only { "debits" } else { "all" };
+        self.tagged(Call::new(routes::FREEZE_ACCOUNT).id(id.as_str()).body(json!({"mode": mode}))).await
+    }
+
+    pub async fn unfreeze_account(&self, id: &AccountId) -> Result<Tagged<Account>, ClientError> {
+        self.tagged(Call::new(routes::UNFREEZE_ACCOUNT).id(id.as_str())).await
+    }
+
+    /// Closes the account for good (only at a zero balance with nothing pending).
+    pub async fn close_account(&self, id: &AccountId) -> Result<Tagged<Account>, ClientError> {
+        self.tagged(Call::new(routes::CLOSE_ACCOUNT).id(id.as_str())).await
     }
 
     /// The tenant's accounts by id, those with every pair of `metadata` (none: all).
@@ -347,6 +407,28 @@ impl Client {
     /// `ClientError::Problem` naming the rule that refused it (its id is then spent).
     pub async fn create_transfer(&self, transfer: &NewTransfer) -> Result<Written<Transfer>, ClientError> {
         self.written(Call::new(routes::CREATE_TRANSFER).body(json!(transfer))).await
+    }
+
+    /// Makes a transfer only if each account of `tags` (their tags as read) is unchanged: else a
+    /// `precondition_failed` problem, and the id is not spent.
+    pub async fn create_transfer_if(
+        &self,
+        transfer: &NewTransfer,
+        tags: &[&str],
+    ) -> Result<Written<Transfer>, ClientError> {
+        self.written(Call::new(routes::CREATE_TRANSFER).body(json!(transfer)).if_match(&tags.join(", ")))
+            .await
+    }
+
+    /// What `transfers` would do now, decided in order (each linked chain whole), writing nothing.
+    pub async fn dry_run(&self, transfers: &[NewTransfer]) -> Result<DryRun, ClientError> {
+        let call = match transfers {
+            [one] => Call::new(routes::CREATE_TRANSFER).body(json!(one)),
+            many => {
+                Call::new(routes::SUBMIT_BATCH).body(json!({"id": BatchId::generate(), "transfers": many}))
+            }
+        };
+        self.typed(call.query("dry_run", true)).await
     }
 
     /// Queues a transfer (`Prefer: respond-async`): answered `queued` once its id is claimed.
@@ -547,7 +629,7 @@ mod tests {
     }
 
     const PROBLEM_503: &str = r#"{"type":"urn:ledger:problem:service_unavailable","title":"Service unavailable","status":503,"detail":"retry","code":"service_unavailable","retry_after":1}"#;
-    const PROBLEM_422: &str = r#"{"type":"urn:ledger:problem:insufficient_funds","title":"Transfer rejected","status":422,"detail":"no","code":"insufficient_funds","account_id":"alice"}"#;
+    const PROBLEM_422: &str = r#"{"type":"urn:ledger:problem:insufficient_funds","title":"Refused by a rule","status":422,"detail":"no","code":"insufficient_funds","account_id":"alice"}"#;
 
     #[tokio::test]
     async fn a_429_and_a_503_are_waited_out_and_the_same_request_goes_again() {

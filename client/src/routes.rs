@@ -18,6 +18,12 @@ const fn route(method: &'static str, path: &'static str, idempotent: bool) -> Ro
 pub const CREATE_ACCOUNT: Route = route("POST", "/v1/accounts", true);
 pub const LIST_ACCOUNTS: Route = route("GET", "/v1/accounts", true);
 pub const GET_ACCOUNT: Route = route("GET", "/v1/accounts/{id}", true);
+/// Conditioned on the version it names: sent twice, the second finds it moved (412) or, with
+/// `*`, sets what is there already.
+pub const UPDATE_ACCOUNT: Route = route("PATCH", "/v1/accounts/{id}", true);
+pub const FREEZE_ACCOUNT: Route = route("POST", "/v1/accounts/{id}/freeze", true);
+pub const UNFREEZE_ACCOUNT: Route = route("POST", "/v1/accounts/{id}/unfreeze", true);
+pub const CLOSE_ACCOUNT: Route = route("POST", "/v1/accounts/{id}/close", true);
 pub const LIST_ENTRIES: Route = route("GET", "/v1/accounts/{id}/entries", true);
 pub const BALANCE_AT: Route = route("GET", "/v1/accounts/{id}/balance", true);
 pub const STATEMENT: Route = route("GET", "/v1/accounts/{id}/statement", true);
@@ -41,10 +47,14 @@ pub const REDELIVER: Route = route("POST", "/v1/webhook-endpoints/{id}/deliverie
 pub const REPLAY: Route = route("POST", "/v1/webhook-endpoints/{id}/replay", false);
 
 /// Every route, as the API's route table lists them.
-pub const ALL: [Route; 23] = [
+pub const ALL: [Route; 27] = [
     CREATE_ACCOUNT,
     LIST_ACCOUNTS,
     GET_ACCOUNT,
+    UPDATE_ACCOUNT,
+    FREEZE_ACCOUNT,
+    UNFREEZE_ACCOUNT,
+    CLOSE_ACCOUNT,
     LIST_ENTRIES,
     BALANCE_AT,
     STATEMENT,

@@ -3,7 +3,8 @@
 //! a currency a client reads back is as valid as one it sends.
 
 use ledger::{
-    AccountId, Amount, BatchId, Currency, Direction, EndpointId, EventId, Metadata, StatusName, TransferId,
+    AccountId, AccountStatus, Amount, BatchId, Currency, Direction, EndpointId, EventId, Limit, Metadata,
+    StatusName, TransferId,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -14,6 +15,11 @@ pub struct Account {
     pub id: AccountId,
     pub currency: Currency,
     pub allow_overdraft: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overdraft_limit: Option<Limit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_balance: Option<Limit>,
+    pub status: AccountStatus,
     pub metadata: Metadata,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -122,6 +128,28 @@ pub struct Entry {
 /// An account's totals at an instant (`Totals`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
+    pub debits_pending: u128,
+    pub debits_posted: u128,
+    pub credits_pending: u128,
+    pub credits_posted: u128,
+    pub balance: i128,
+    pub available: i128,
+    pub entry_count: u64,
+}
+
+/// What a request would do (`DryRun`, `?dry_run=true`): nothing was written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DryRun {
+    pub dry_run: bool,
+    pub transfers: Vec<Transfer>,
+    pub accounts: Vec<DryRunAccount>,
+}
+
+/// An account as a dry run would leave it (`DryRunAccount`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DryRunAccount {
+    pub id: AccountId,
+    pub status: AccountStatus,
     pub debits_pending: u128,
     pub debits_posted: u128,
     pub credits_pending: u128,

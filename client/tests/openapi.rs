@@ -94,6 +94,8 @@ fn each_answer_type_has_exactly_its_schemas_properties() {
         ("TransferBatch", fields_of::<TransferBatch>()),
         ("Entry", fields_of::<Entry>()),
         ("Totals", fields_of::<Totals>()),
+        ("DryRun", fields_of::<DryRun>()),
+        ("DryRunAccount", fields_of::<DryRunAccount>()),
         ("BalanceAt", fields_of::<BalanceAt>()),
         ("Statement", fields_of::<Statement>()),
         ("Event", fields_of::<Event>()),

@@ -1,11 +1,13 @@
-//! Accounts: what a client asks to open, and what the ledger holds.
+//! Accounts: what a client asks to open, and what the ledger holds: its balances, and the policy
+//! its balance obeys (its status and its bounds), which may change after it is opened.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::field::FieldError;
 use crate::ids::AccountId;
 use crate::metadata::Metadata;
-use crate::money::{Balances, Currency};
+use crate::money::{Balances, Currency, Limit};
 
 /// A request to open an account. Its id is the idempotency key of the request. Its JSON is the
 /// API's request body.
@@ -15,6 +17,83 @@ pub struct NewAccount {
     pub currency: Currency,
     pub allow_overdraft: bool,
     pub metadata: Metadata,
+    /// Its bounds from the start (`Bounds::check` holds).
+    #[serde(flatten)]
+    pub bounds: Bounds,
+}
+
+/// Where an account stands in its life. Only an open account moves money both ways; freezing is
+/// undone by unfreezing; closing is final.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    #[default]
+    Open,
+    /// Nothing may leave it (a fraud or compliance hold): credits still land.
+    DebitsFrozen,
+    /// Nothing may enter or leave it.
+    Frozen,
+    /// Closed at a zero balance with no pending holds: nothing may enter or leave it, ever.
+    Closed,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::DebitsFrozen => "debits_frozen",
+            Self::Frozen => "frozen",
+            Self::Closed => "closed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Open, Self::DebitsFrozen, Self::Frozen, Self::Closed].into_iter().find(|s| s.as_str() == raw)
+    }
+
+    /// Whether money may leave the account.
+    pub fn debits_allowed(self) -> bool {
+        self == Self::Open
+    }
+
+    /// Whether money may enter the account.
+    pub fn credits_allowed(self) -> bool {
+        matches!(self, Self::Open | Self::DebitsFrozen)
+    }
+}
+
+/// An account's balance bounds besides `allow_overdraft`, both enforced by the planner on every
+/// route and every kind of transfer, pending holds counted:
+/// - `overdraft_limit`: a credit line: without `allow_overdraft` (which allows any overdraft),
+///   `available` (the balance less pending debits) may go down to minus this (none: zero);
+/// - `max_balance`: the balance plus pending credits (what it would be once every incoming hold
+///   posts) may not go above it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bounds {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overdraft_limit: Option<Limit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_balance: Option<Limit>,
+}
+
+impl Bounds {
+    /// Refuses an overdraft limit beside `allow_overdraft` (which allows any overdraft already):
+    /// the error is about the field `overdraft_limit`.
+    pub fn check(&self, allow_overdraft: bool) -> Result<(), FieldError> {
+        if allow_overdraft && self.overdraft_limit.is_some() {
+            return Err(FieldError::new("cannot be set with allow_overdraft (which allows any overdraft)"));
+        }
+        Ok(())
+    }
+}
+
+/// An account's version: how many entries it has and how many times its policy or metadata
+/// changed. Every change of the account moves one of the two; a write conditioned on both cannot
+/// race another (`ETag` of the account).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountVersion {
+    pub entries: u64,
+    pub revision: u64,
 }
 
 /// An account as the ledger holds it. Its JSON is the API's (and its events'): the totals with the
@@ -29,15 +108,28 @@ pub struct Account {
     pub balances: Balances,
     /// How many entries the account has (see [`AccountBalance::entry_count`]).
     pub entry_count: u64,
+    pub status: AccountStatus,
+    pub bounds: Bounds,
+    /// How many times its policy or metadata changed (see [`AccountVersion`]).
+    pub revision: u64,
 }
 
-/// The part of an account a transfer reads and changes: the rule inputs (immutable) and the totals.
-/// Stored apart from the account's descriptive fields, so a transfer never rewrites those.
+/// The part of an account a transfer reads and changes: the rule inputs (its policy, which only an
+/// account change moves) and the totals. Stored apart from the account's descriptive fields, so a
+/// transfer never rewrites those.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountBalance {
     pub id: AccountId,
     pub currency: Currency,
     pub allow_overdraft: bool,
+    #[serde(default)]
+    pub status: AccountStatus,
+    #[serde(flatten)]
+    pub bounds: Bounds,
+    /// How many times the policy or the metadata changed: with `entry_count`, the version every
+    /// write of the account is conditioned on.
+    #[serde(default)]
+    pub revision: u64,
     #[serde(flatten)]
     pub balances: Balances,
     /// How many entries the account has: the sequence number of its latest entry. It versions the
@@ -50,11 +142,51 @@ pub struct AccountBalance {
     pub last_entry_at: Option<OffsetDateTime>,
 }
 
+impl AccountBalance {
+    pub fn version(&self) -> AccountVersion {
+        AccountVersion { entries: self.entry_count, revision: self.revision }
+    }
+
+    /// The lowest `available` the account may reach: `None` without bound (`allow_overdraft`).
+    pub fn floor(&self) -> Option<i128> {
+        let limit = self.bounds.overdraft_limit.map_or(0, Limit::get);
+        (!self.allow_overdraft).then_some(-i128::from(limit))
+    }
+
+    /// Whether `balances` take `available` below the account's floor.
+    pub fn below_floor(&self, balances: &Balances) -> bool {
+        self.floor().is_some_and(|floor| balances.available() < floor)
+    }
+
+    /// Whether `balances` take the balance with pending credits above the account's maximum.
+    pub fn above_max(&self, balances: &Balances) -> bool {
+        // Every total is <= POSTED_LIMIT, so the sum fits i128.
+        let ceiling = balances.balance() + balances.credits_pending as i128;
+        self.bounds.max_balance.is_some_and(|max| ceiling > i128::from(max.get()))
+    }
+
+    /// The bound `balances` break, if any: what refuses a policy that does not admit the account
+    /// as it stands.
+    pub fn crossed(&self, balances: &Balances) -> Option<crate::rule::RuleViolation> {
+        use crate::rule::RuleViolation;
+        let account_id = self.id.clone();
+        if self.below_floor(balances) {
+            return Some(RuleViolation::InsufficientFunds { account_id });
+        }
+        self.above_max(balances).then_some(RuleViolation::MaxBalanceExceeded { account_id })
+    }
+}
+
 #[derive(Serialize)]
 struct AccountView<'a> {
     id: &'a AccountId,
     currency: Currency,
     allow_overdraft: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    overdraft_limit: Option<Limit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_balance: Option<Limit>,
+    status: AccountStatus,
     metadata: &'a Metadata,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
@@ -74,6 +206,9 @@ impl Serialize for Account {
             id: &self.id,
             currency: self.currency,
             allow_overdraft: self.allow_overdraft,
+            overdraft_limit: self.bounds.overdraft_limit,
+            max_balance: self.bounds.max_balance,
+            status: self.status,
             metadata: &self.metadata,
             created_at: self.created_at,
             debits_pending: b.debits_pending,
@@ -93,10 +228,17 @@ impl Account {
             id: self.id.clone(),
             currency: self.currency,
             allow_overdraft: self.allow_overdraft,
+            status: self.status,
+            bounds: self.bounds,
+            revision: self.revision,
             balances: self.balances,
             entry_count: self.entry_count,
             last_entry_at: Some(self.created_at),
         }
+    }
+
+    pub fn version(&self) -> AccountVersion {
+        AccountVersion { entries: self.entry_count, revision: self.revision }
     }
 }
 
@@ -110,22 +252,31 @@ impl NewAccount {
             created_at: now,
             balances: Balances::default(),
             entry_count: 0,
+            status: AccountStatus::Open,
+            bounds: self.bounds,
+            revision: 0,
         }
     }
 
     /// The client-supplied fields on which `existing` differs from this request, in a fixed order.
-    /// Empty means the request replays the one that created `existing`.
+    /// Empty means the request replays the one that created `existing`. Once the account was
+    /// changed (`revision`), only what no change moves (the currency) tells: a retry of its
+    /// creation then replays the account as it stands.
     pub fn differing_fields(&self, existing: &Account) -> Vec<&'static str> {
         let mut fields = Vec::new();
         if self.currency != existing.currency {
             fields.push("currency");
         }
-        if self.allow_overdraft != existing.allow_overdraft {
-            fields.push("allow_overdraft");
+        if existing.revision > 0 {
+            return fields;
         }
-        if self.metadata != existing.metadata {
-            fields.push("metadata");
-        }
+        let changeable = [
+            ("allow_overdraft", self.allow_overdraft != existing.allow_overdraft),
+            ("metadata", self.metadata != existing.metadata),
+            ("overdraft_limit", self.bounds.overdraft_limit != existing.bounds.overdraft_limit),
+            ("max_balance", self.bounds.max_balance != existing.bounds.max_balance),
+        ];
+        fields.extend(changeable.into_iter().filter(|(_, differs)| *differs).map(|(name, _)| name));
         fields
     }
 }
@@ -141,6 +292,7 @@ mod tests {
             currency: Currency::parse("EUR").unwrap(),
             allow_overdraft: false,
             metadata: Metadata::default(),
+            bounds: Bounds::default(),
         }
     }
 

@@ -22,6 +22,12 @@ pub enum LedgerError {
     InFlight { id: String },
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
+    /// The client's copy of the resource (`If-Match`) is not its current version.
+    #[error("{what} {id} changed since the version the request names (If-Match); read it again")]
+    PreconditionFailed { what: &'static str, id: String },
+    /// A change that must name the version it changes (`If-Match`) did not.
+    #[error("this change must name the version it changes: send If-Match with the resource's ETag")]
+    PreconditionRequired,
     /// A linked chain was refused: `transfer_id` by `rule`, the others `linked_failed`; `transfers`
     /// is every member as recorded.
     #[error("transfer {transfer_id} of the linked chain was refused ({rule}), so none of the chain applies")]

@@ -57,6 +57,23 @@ impl Event {
         }
     }
 
+    /// A change of an account (`kind`: frozen, unfrozen, closed or updated) at `now`: the account
+    /// as changed. One event per change (its id names the account's revision).
+    pub fn account_changed(
+        tenant: &TenantId,
+        kind: EventType,
+        account: &Account,
+        now: OffsetDateTime,
+    ) -> Self {
+        let resource = format!("{}-{}", account.id, account.revision);
+        Self {
+            id: EventId::new(kind, &resource),
+            created: now,
+            tenant: tenant.clone(),
+            object: EventObject::Account(Box::new(account.clone())),
+        }
+    }
+
     /// A batch whose every transfer is settled (committed or rejected), at `at`: the batch with its
     /// final counts.
     pub fn batch_settled(tenant: &TenantId, batch: &Batch, at: OffsetDateTime) -> Self {
@@ -189,7 +206,9 @@ mod tests {
         let event = Event::account_opened(&tenant(), &fixtures::account("alice", false).open(NOW));
         assert_eq!(event.id.to_string(), "account.opened:alice");
         assert_eq!(EventId::parse("account.opened:alice").unwrap(), event.id);
-        for bad in ["account.opened", "account.closed:alice", "hold.posted:", "hold.posted:a#b", ""] {
+        let long = format!("{}-12", "a".repeat(64));
+        assert!(EventId::parse(&format!("account.closed:{long}")).is_ok());
+        for bad in ["account.opened", "account.archived:alice", "hold.posted:", "hold.posted:a#b", ""] {
             assert!(EventId::parse(bad).is_err(), "{bad:?}");
         }
         for kind in EventType::ALL {

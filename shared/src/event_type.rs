@@ -29,6 +29,10 @@ macro_rules! event_types {
 
 event_types! {
     AccountOpened => "account.opened",
+    AccountFrozen => "account.frozen",
+    AccountUnfrozen => "account.unfrozen",
+    AccountClosed => "account.closed",
+    AccountUpdated => "account.updated",
     TransferCommitted => "transfer.committed",
     TransferRejected => "transfer.rejected",
     TransferReversed => "transfer.reversed",
@@ -77,8 +81,14 @@ impl EventId {
         let invalid = || FieldError::new("must be an event id: `{type}:{resource id}`");
         let (kind, resource) = raw.split_once(':').ok_or_else(invalid)?;
         let kind = EventType::parse(kind).map_err(|_| invalid())?;
-        // Every resource id has the same alphabet and length (`ids`).
-        crate::ids::TransferId::parse(resource).map_err(|_| invalid())?;
+        // Every resource id has the same alphabet (`ids`); a change of a resource that changes
+        // more than once adds a suffix to its id (`-{number}`).
+        let suffixed = resource.rsplit_once('-').filter(|(_, n)| n.bytes().all(|b| b.is_ascii_digit()));
+        let id = match suffixed {
+            Some((id, _)) if resource.len() > crate::ids::MAX_ID_LEN => id,
+            _ => resource,
+        };
+        crate::ids::TransferId::parse(id).map_err(|_| invalid())?;
         Ok(Self::new(kind, resource))
     }
 

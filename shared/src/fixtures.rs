@@ -94,6 +94,7 @@ pub fn account(id: &str, allow_overdraft: bool) -> NewAccount {
         currency: eur(),
         allow_overdraft,
         metadata: Metadata::default(),
+        bounds: crate::account::Bounds::default(),
     }
 }
 

@@ -5,6 +5,7 @@
 //! and translate at the edges.
 
 pub mod account;
+pub mod account_change;
 pub mod batch;
 pub mod engine;
 pub mod error;
@@ -26,7 +27,8 @@ pub mod search;
 pub mod transfer;
 pub mod webhook;
 
-pub use account::{Account, AccountBalance, NewAccount};
+pub use account::{Account, AccountBalance, AccountStatus, AccountVersion, Bounds, NewAccount};
+pub use account_change::{AccountChange, AccountUpdate};
 pub use batch::{Batch, BatchCounts, Owner, Submission, TransferBatch};
 pub use error::LedgerError;
 pub use event::{Event, EventObject};
@@ -34,7 +36,7 @@ pub use event_type::{EventId, EventType};
 pub use field::FieldError;
 pub use ids::{AccountId, BatchId, EndpointId, TenantId, TransferId};
 pub use metadata::Metadata;
-pub use money::{Amount, Balances, Currency, Effect};
+pub use money::{Amount, Balances, Currency, Effect, Limit};
 pub use plan::{Decision, Planner};
 pub use posting::{Direction, Entry, apply};
 pub use rate::{RateLimit, Verdict};

@@ -85,6 +85,43 @@ impl From<Amount> for u64 {
     }
 }
 
+/// A bound on an account's balance in the currency's minor unit (an overdraft limit, a maximum
+/// balance): 0 ..= 2^63-1, as an amount but zero allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "WholeNumber", into = "u64")]
+pub struct Limit(u64);
+
+impl Limit {
+    pub const ZERO: Limit = Limit(0);
+
+    pub fn new(minor_units: u64) -> Result<Self, FieldError> {
+        if minor_units <= Amount::MAX {
+            Ok(Self(minor_units))
+        } else {
+            Err(FieldError::new(format!("must be an integer from 0 to {}", Amount::MAX)))
+        }
+    }
+
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl TryFrom<WholeNumber> for Limit {
+    type Error = FieldError;
+    fn try_from(raw: WholeNumber) -> Result<Self, Self::Error> {
+        u64::try_from(raw.0)
+            .map_err(|_| FieldError::new(format!("must be an integer from 0 to {}", Amount::MAX)))
+            .and_then(Self::new)
+    }
+}
+
+impl From<Limit> for u64 {
+    fn from(l: Limit) -> u64 {
+        l.0
+    }
+}
+
 /// The largest posted total an account may reach: 10^38 - 1, the largest integer a DynamoDB
 /// number holds exactly (38 digits). It fits u128, and any balance (credits - debits) fits i128.
 pub const POSTED_LIMIT: u128 = 10u128.pow(38) - 1;

@@ -42,9 +42,11 @@ impl Entry {
 /// account does not exist): on success the accounts hold their new totals and entry counts, and
 /// the two new entries are returned (debit, credit). On a rule violation nothing is changed.
 ///
-/// An account without overdraft must keep its available balance (posted, less pending debits) at
-/// or above zero after a posting or a hold; resolving a hold never lowers it, so a post cannot
-/// overdraw.
+/// Money leaves only an open account and enters only one not frozen whole nor closed. An account
+/// without overdraft must keep its available balance (posted, less pending debits) at or above
+/// minus its overdraft limit after a posting or a hold, and one with a maximum balance its balance
+/// plus pending credits at or below it; resolving a hold never lowers the one nor raises the
+/// other, so a post crosses no bound.
 ///
 /// Both entries take effect at `now`, or at the later of the two accounts' latest entries if a
 /// writer with a later clock got there first: each account's history stays in time order.
@@ -77,9 +79,31 @@ pub fn apply(
     let credit_after =
         credit.balances.after(Direction::Credit, effect, amount).ok_or_else(|| limit(credit))?;
     let at = [debit.last_entry_at, credit.last_entry_at].into_iter().flatten().fold(now, OffsetDateTime::max);
-    let spends = matches!(effect, Effect::Posted | Effect::Held);
-    if spends && !debit.allow_overdraft && debit_after.available() < 0 {
-        return Err(RuleViolation::InsufficientFunds { account_id: debit.id.clone() });
+    // Releasing a hold moves no money: it is never refused (a hold on a frozen account still
+    // expires). Posting a hold moves what it reserved, so a freeze stops it; the bounds were
+    // checked when the hold was made, and resolving it neither lowers `available` nor raises the
+    // balance with pending credits.
+    if effect != Effect::Released {
+        let status = |account: &AccountBalance| match account.status {
+            crate::account::AccountStatus::Closed => {
+                RuleViolation::AccountClosed { account_id: account.id.clone() }
+            }
+            _ => RuleViolation::AccountFrozen { account_id: account.id.clone() },
+        };
+        if !debit.status.debits_allowed() {
+            return Err(status(debit));
+        }
+        if !credit.status.credits_allowed() {
+            return Err(status(credit));
+        }
+    }
+    if matches!(effect, Effect::Posted | Effect::Held) {
+        if debit.below_floor(&debit_after) {
+            return Err(RuleViolation::InsufficientFunds { account_id: debit.id.clone() });
+        }
+        if credit.above_max(&credit_after) {
+            return Err(RuleViolation::MaxBalanceExceeded { account_id: credit.id.clone() });
+        }
     }
 
     let entry = |account: &mut AccountBalance, after: Balances, direction, counterparty: &AccountId| {
@@ -188,6 +212,62 @@ mod tests {
         let into_full = transfer("t", "eur", "full", 1);
         let err = post(&into_full, Some(&mut eur), Some(&mut full)).unwrap_err();
         assert_eq!(err, RuleViolation::BalanceLimitExceeded { account_id: full.id.clone() });
+    }
+
+    fn hold_of(
+        t: &NewTransfer,
+        debit: &mut AccountBalance,
+        credit: &mut AccountBalance,
+        effect: Effect,
+    ) -> Result<(Entry, Entry), RuleViolation> {
+        let movement = t.kind.movement().expect("an immediate transfer");
+        apply(&t.id, movement, effect, Some(debit), Some(credit), NOW)
+    }
+
+    #[test]
+    fn a_frozen_or_closed_account_moves_no_money_but_its_holds_still_release() {
+        use crate::account::AccountStatus::{Closed, DebitsFrozen, Frozen};
+        let (mut bank, mut alice) = (account("bank", "EUR", true), account("alice", "EUR", false));
+        let fund = transfer("f", "bank", "alice", 10);
+        post(&fund, Some(&mut bank), Some(&mut alice)).unwrap();
+        let out = transfer("o", "alice", "bank", 1);
+        hold_of(&out, &mut alice, &mut bank, Effect::Held).unwrap();
+        alice.status = DebitsFrozen;
+        assert_eq!(post(&out, Some(&mut alice), Some(&mut bank)).unwrap_err().code(), "account_frozen");
+        let held = Effect::PostedFromHold { held: Amount::new(1).unwrap() };
+        assert_eq!(hold_of(&out, &mut alice, &mut bank, held).unwrap_err().code(), "account_frozen");
+        // Credits still land on an account frozen for debits only; not on one frozen whole.
+        post(&transfer("in", "bank", "alice", 1), Some(&mut bank), Some(&mut alice)).unwrap();
+        alice.status = Frozen;
+        let into = transfer("in2", "bank", "alice", 1);
+        assert_eq!(post(&into, Some(&mut bank), Some(&mut alice)).unwrap_err().code(), "account_frozen");
+        // Releasing the hold moves nothing: it is never refused.
+        hold_of(&out, &mut alice, &mut bank, Effect::Released).unwrap();
+        assert_eq!((alice.balances.available(), alice.balances.debits_pending), (11, 0));
+        alice.status = Closed;
+        assert_eq!(post(&into, Some(&mut bank), Some(&mut alice)).unwrap_err().code(), "account_closed");
+    }
+
+    #[test]
+    fn an_overdraft_limit_and_a_maximum_bound_the_balance_with_holds_counted() {
+        use crate::money::Limit;
+        let (mut bank, mut line) = (account("bank", "EUR", true), account("line", "EUR", false));
+        line.bounds.overdraft_limit = Some(Limit::new(100).unwrap());
+        line.bounds.max_balance = Some(Limit::new(50).unwrap());
+        hold_of(&transfer("h", "line", "bank", 60), &mut line, &mut bank, Effect::Held).unwrap();
+        assert_eq!(
+            post(&transfer("x", "line", "bank", 41), Some(&mut line), Some(&mut bank)).unwrap_err().code(),
+            "insufficient_funds"
+        );
+        post(&transfer("y", "line", "bank", 40), Some(&mut line), Some(&mut bank)).unwrap();
+        assert_eq!(line.balances.available(), -100);
+        // Up to 50 with what is pending in: the balance is -40, a hold in of 90 brings it to 50,
+        // one more unit is refused.
+        hold_of(&transfer("in", "bank", "line", 90), &mut bank, &mut line, Effect::Held).unwrap();
+        assert_eq!(
+            post(&transfer("z", "bank", "line", 1), Some(&mut bank), Some(&mut line)).unwrap_err().code(),
+            "max_balance_exceeded"
+        );
     }
 
     proptest! {

@@ -10,7 +10,8 @@ use crate::ids::{AccountId, TransferId};
 /// How many reversals one transfer can have: its record lists them all, and stays small.
 pub const MAX_REVERSALS: usize = 100;
 
-/// A business rule that refused a transfer. Stable, machine-readable: `code()` is part of the API.
+/// A business rule that refused a transfer (or an account change). Stable, machine-readable:
+/// `code()` is part of the API.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "code", rename_all = "snake_case")]
 pub enum RuleViolation {
@@ -30,6 +31,22 @@ pub enum RuleViolation {
     },
     /// A posted total would leave the range the ledger can store (see `money::POSTED_LIMIT`).
     BalanceLimitExceeded {
+        account_id: AccountId,
+    },
+    /// The credit would take the account above its `max_balance` (pending credits counted).
+    MaxBalanceExceeded {
+        account_id: AccountId,
+    },
+    /// The account is frozen: nothing may leave it (or, frozen whole, enter it).
+    AccountFrozen {
+        account_id: AccountId,
+    },
+    /// The account is closed: nothing may enter or leave it, and it cannot change.
+    AccountClosed {
+        account_id: AccountId,
+    },
+    /// An account is closed only at a zero balance with nothing pending.
+    AccountNotEmpty {
         account_id: AccountId,
     },
     /// A post or void names no hold of this tenant that is applied (absent, or still queued).
@@ -81,12 +98,16 @@ pub enum RuleViolation {
 
 impl RuleViolation {
     /// Every rule code, once.
-    pub const CODES: [&'static str; 16] = [
+    pub const CODES: [&'static str; 20] = [
         "same_account",
         "account_not_found",
         "currency_mismatch",
         "insufficient_funds",
         "balance_limit_exceeded",
+        "max_balance_exceeded",
+        "account_frozen",
+        "account_closed",
+        "account_not_empty",
         "pending_not_found",
         "not_pending",
         "exceeds_pending_amount",
@@ -107,6 +128,10 @@ impl RuleViolation {
             Self::CurrencyMismatch { .. } => "currency_mismatch",
             Self::InsufficientFunds { .. } => "insufficient_funds",
             Self::BalanceLimitExceeded { .. } => "balance_limit_exceeded",
+            Self::MaxBalanceExceeded { .. } => "max_balance_exceeded",
+            Self::AccountFrozen { .. } => "account_frozen",
+            Self::AccountClosed { .. } => "account_closed",
+            Self::AccountNotEmpty { .. } => "account_not_empty",
             Self::PendingNotFound { .. } => "pending_not_found",
             Self::NotPending { .. } => "not_pending",
             Self::ExceedsPendingAmount { .. } => "exceeds_pending_amount",
@@ -127,7 +152,11 @@ impl RuleViolation {
             Self::AccountNotFound { account_id }
             | Self::CurrencyMismatch { account_id }
             | Self::InsufficientFunds { account_id }
-            | Self::BalanceLimitExceeded { account_id } => Some(account_id),
+            | Self::BalanceLimitExceeded { account_id }
+            | Self::MaxBalanceExceeded { account_id }
+            | Self::AccountFrozen { account_id }
+            | Self::AccountClosed { account_id }
+            | Self::AccountNotEmpty { account_id } => Some(account_id),
             _ => None,
         }
     }
@@ -167,6 +196,10 @@ impl RuleViolation {
             "currency_mismatch" => Self::CurrencyMismatch { account_id: account? },
             "insufficient_funds" => Self::InsufficientFunds { account_id: account? },
             "balance_limit_exceeded" => Self::BalanceLimitExceeded { account_id: account? },
+            "max_balance_exceeded" => Self::MaxBalanceExceeded { account_id: account? },
+            "account_frozen" => Self::AccountFrozen { account_id: account? },
+            "account_closed" => Self::AccountClosed { account_id: account? },
+            "account_not_empty" => Self::AccountNotEmpty { account_id: account? },
             "pending_not_found" => Self::PendingNotFound { pending_id: pending? },
             "not_pending" => Self::NotPending { pending_id: pending? },
             "exceeds_pending_amount" => Self::ExceedsPendingAmount { pending_id: pending? },
@@ -192,11 +225,22 @@ impl fmt::Display for RuleViolation {
                 write!(f, "account {account_id} holds another currency than the transfer")
             }
             Self::InsufficientFunds { account_id } => {
-                write!(f, "account {account_id} does not allow overdraft and lacks the funds")
+                write!(f, "account {account_id} lacks the funds (its overdraft limit included)")
             }
             Self::BalanceLimitExceeded { account_id } => {
                 write!(f, "account {account_id} would exceed the largest storable total")
             }
+            Self::MaxBalanceExceeded { account_id } => write!(
+                f,
+                "account {account_id} would hold more than its max_balance (pending credits counted)"
+            ),
+            Self::AccountFrozen { account_id } => write!(f, "account {account_id} is frozen"),
+            Self::AccountClosed { account_id } => write!(f, "account {account_id} is closed"),
+            Self::AccountNotEmpty { account_id } => write!(
+                f,
+                "account {account_id} has a balance or pending holds: it can be closed only at zero with \
+                 nothing pending"
+            ),
             Self::PendingNotFound { pending_id } => write!(f, "no applied hold {pending_id} exists"),
             Self::NotPending { pending_id } => {
                 write!(f, "transfer {pending_id} is not a hold (pending: true) that was applied")

@@ -9,7 +9,10 @@ use ledger::engine::Contention;
 use ledger::port::{
     Accounts, BalanceAt, Created, EntryPosition, Page, Statement, StatementRange, StoreError,
 };
-use ledger::{Account, AccountId, Entry, Event, LedgerError, MetadataMatch, NewAccount, TenantId};
+use ledger::{
+    Account, AccountChange, AccountId, AccountVersion, Entry, Event, LedgerError, MetadataMatch, NewAccount,
+    TenantId,
+};
 use time::OffsetDateTime;
 
 use crate::cancel::{Cancelled, cancellation};
@@ -95,24 +98,69 @@ impl Accounts for DynamoStore {
         }
     }
 
-    /// The account's version (its entry count): one consistent GetItem of its balance item, the
-    /// attribute alone. What a conditional GET revalidates against.
-    async fn account_version(&self, tenant: &TenantId, id: &AccountId) -> Result<u64, StoreError> {
+    /// The account's version (its entry count and revision): one consistent GetItem of its
+    /// balance item, the two attributes alone. What a conditional GET revalidates against.
+    async fn account_version(&self, tenant: &TenantId, id: &AccountId) -> Result<AccountVersion, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .set_key(Some(key(keys::account_pk(tenant, id), keys::BALANCE_SK)))
-            .projection_expression("entry_count")
+            .projection_expression("entry_count, revision")
             .consistent_read(true)
             .send()
             .await
             .map_err(sdk)?;
         let item = out.item.ok_or_else(|| StoreError::not_found("account", id))?;
-        item.get("entry_count")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| StoreError::Corrupt(format!("account {id}: entry_count is missing")))
+        let r = items::Reader(&item);
+        Ok(AccountVersion { entries: r.num("entry_count")?, revision: r.num("revision")? })
+    }
+
+    /// Reads the account, decides the change, and writes it in one transaction: the balance item's
+    /// policy and revision (conditioned on the version read, as every transfer's write is), the
+    /// profile's metadata if it changed, and the event. Metadata is listed for search first. A
+    /// write cancelled because the account moved is redone from a fresh read, within the
+    /// contention budget, unless the client named the version (`expected`): then it is stale.
+    async fn change_account(
+        &self,
+        tenant: &TenantId,
+        id: &AccountId,
+        change: &AccountChange,
+        expected: Option<AccountVersion>,
+        now: OffsetDateTime,
+    ) -> Result<Account, StoreError> {
+        let stale =
+            || StoreError::from(LedgerError::PreconditionFailed { what: "account", id: id.to_string() });
+        let mut contention = Contention::start();
+        loop {
+            let account = self.get_account(tenant, id).await?;
+            if expected.is_some_and(|version| version != account.version()) {
+                return Err(stale());
+            }
+            let Some(changed) = change.decide(&account)? else { return Ok(account) };
+            if changed.metadata != account.metadata {
+                self.list_account(tenant, &changed).await?;
+            }
+            let event = Event::account_changed(tenant, change.event_type(), &changed, now);
+            let mut writes = vec![self.policy_update(tenant, &account, &changed)?];
+            if changed.metadata != account.metadata {
+                writes.push(self.metadata_update(tenant, &changed)?);
+            }
+            writes.push(put(
+                &self.table,
+                crate::events::event_item(tenant, &event, current_correlation().as_deref())?,
+            )?);
+            let sent = self.client.transact_write_items().set_transact_items(Some(writes)).send().await;
+            let Err(err) = sent else { return Ok(changed) };
+            let cancelled = cancellation(err)?;
+            if expected.is_some() && cancelled != Cancelled::Contended {
+                return Err(stale());
+            }
+            let pause = contention
+                .next_pause()
+                .ok_or_else(|| StoreError::Unavailable(format!("account {id} stayed contended")))?;
+            tokio::time::sleep(pause).await;
+        }
     }
 
     /// One Query of the accounts index, ascending by id, then one TransactGetItems of the page's
@@ -274,5 +322,64 @@ impl DynamoStore {
             }
         }
         Ok(Page { items: accounts, next })
+    }
+}
+
+impl DynamoStore {
+    /// Sets the balance item's policy and revision as `changed` has them, only if the account is
+    /// still at the version `read` had: the same condition every transfer's write carries.
+    fn policy_update(
+        &self,
+        tenant: &TenantId,
+        read: &Account,
+        changed: &Account,
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
+        let mut sets = Vec::new();
+        let mut update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::account_pk(tenant, &changed.id)))
+            .key(keys::SK, s(keys::BALANCE_SK))
+            .condition_expression("entry_count = :entries AND revision = :was")
+            .expression_attribute_values(":entries", items::n(read.entry_count))
+            .expression_attribute_values(":was", items::n(read.revision));
+        let mut removes = Vec::new();
+        for (i, (name, value)) in items::policy(&changed.balance_state()).into_iter().enumerate() {
+            sets.push(format!("#p{i} = :p{i}"));
+            update = update
+                .expression_attribute_names(format!("#p{i}"), name)
+                .expression_attribute_values(format!(":p{i}"), value);
+        }
+        for (name, bound) in
+            [("overdraft_limit", changed.bounds.overdraft_limit), ("max_balance", changed.bounds.max_balance)]
+        {
+            if bound.is_none() {
+                removes.push(name);
+            }
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let update = update.update_expression(expression).build().map_err(crate::error::unbuilt)?;
+        Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Sets the profile's metadata as `changed` has it (the balance item's condition orders it).
+    fn metadata_update(
+        &self,
+        tenant: &TenantId,
+        changed: &Account,
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
+        let profile = items::profile_item(tenant, changed);
+        let metadata = profile.get("metadata").cloned().unwrap_or(AttributeValue::M(HashMap::new()));
+        let update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(keys::account_pk(tenant, &changed.id)))
+            .key(keys::SK, s(keys::ACCOUNT_SK))
+            .update_expression("SET metadata = :metadata")
+            .expression_attribute_values(":metadata", metadata)
+            .build()
+            .map_err(crate::error::unbuilt)?;
+        Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder().update(update).build())
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ledger::engine::{Book, DueHold, Progress, State, Step, Written};
 use ledger::port::{BatchStatus, StoreError};
-use ledger::{AccountBalance, AccountId, BatchId, TenantId, TransferId};
+use ledger::{AccountBalance, AccountId, AccountVersion, BatchId, TenantId, TransferId};
 
 use crate::items;
 use crate::keys::{self, key};
@@ -46,7 +46,7 @@ impl Book for DynamoStore {
         &self,
         tenant: &TenantId,
         steps: &[Step],
-        versions: &mut HashMap<AccountId, u64>,
+        versions: &mut HashMap<AccountId, AccountVersion>,
         progress: Option<&mut Progress>,
     ) -> Result<Written, StoreError> {
         self.write_steps(tenant, steps, versions, progress).await

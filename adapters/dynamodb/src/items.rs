@@ -77,7 +77,6 @@ pub fn profile_item(tenant: &TenantId, account: &Account) -> Item {
         (keys::GSI1_SK.into(), s(account.id.as_str())),
         ("id".into(), s(account.id.as_str())),
         ("currency".into(), s(account.currency.as_str())),
-        ("allow_overdraft".into(), AttributeValue::Bool(account.allow_overdraft)),
         ("metadata".into(), metadata(&account.metadata)),
         ("created_at".into(), timestamp(account.created_at)),
     ])
@@ -90,12 +89,27 @@ pub fn balance_item(tenant: &TenantId, balance: &AccountBalance) -> Item {
         (keys::SK.into(), s(keys::BALANCE_SK)),
         ("id".into(), s(balance.id.as_str())),
         ("currency".into(), s(balance.currency.as_str())),
-        ("allow_overdraft".into(), AttributeValue::Bool(balance.allow_overdraft)),
         ("entry_count".into(), n(balance.entry_count)),
     ])
     .into_iter()
+    .chain(policy(balance))
     .chain(totals(&balance.balances))
     .chain(balance.last_entry_at.map(|at| ("last_entry_at".to_owned(), timestamp(at))))
+    .collect()
+}
+
+/// The account's policy and its revision as attributes, named as in the API: what an account
+/// change sets (a bound absent is removed).
+pub fn policy(balance: &AccountBalance) -> Vec<(String, AttributeValue)> {
+    let bounds =
+        [("overdraft_limit", balance.bounds.overdraft_limit), ("max_balance", balance.bounds.max_balance)];
+    [
+        ("allow_overdraft".to_owned(), AttributeValue::Bool(balance.allow_overdraft)),
+        ("status".to_owned(), s(balance.status.as_str())),
+        ("revision".to_owned(), n(balance.revision)),
+    ]
+    .into_iter()
+    .chain(bounds.into_iter().filter_map(|(name, bound)| Some((name.to_owned(), n(bound?.get())))))
     .collect()
 }
 
@@ -410,6 +424,11 @@ impl Reader<'_> {
             .collect()
     }
 
+    pub(crate) fn limit(&self, name: &str) -> Result<Option<ledger::Limit>, StoreError> {
+        let parse = |v: u64| ledger::Limit::new(v).map_err(|_| self.corrupt(name, "is out of range"));
+        self.0.get(name).map(|_| self.num(name).and_then(parse)).transpose()
+    }
+
     pub(crate) fn opt_amount(&self, name: &str) -> Result<Option<Amount>, StoreError> {
         self.0.get(name).map(|_| self.amount_named(name)).transpose()
     }
@@ -421,6 +440,12 @@ pub fn balance_from(item: &Item) -> Result<AccountBalance, StoreError> {
         id: r.parsed("id", |v| AccountId::parse(v))?,
         currency: r.parsed("currency", Currency::parse)?,
         allow_overdraft: r.bool("allow_overdraft")?,
+        status: r.parsed("status", |v| ledger::AccountStatus::parse(v).ok_or(()))?,
+        bounds: ledger::Bounds {
+            overdraft_limit: r.limit("overdraft_limit")?,
+            max_balance: r.limit("max_balance")?,
+        },
+        revision: r.num("revision")?,
         balances: r.balances()?,
         entry_count: r.num("entry_count")?,
         last_entry_at: r.0.get("last_entry_at").map(|_| r.timestamp("last_entry_at")).transpose()?,
@@ -434,11 +459,15 @@ pub fn account_from(profile: &Item, balance: &Item) -> Result<Account, StoreErro
     Ok(Account {
         id: r.parsed("id", |v| AccountId::parse(v))?,
         currency: r.parsed("currency", Currency::parse)?,
-        allow_overdraft: r.bool("allow_overdraft")?,
+        // The policy is the balance item's: what transfers obey, and what a change sets.
+        allow_overdraft: state.allow_overdraft,
         metadata: r.metadata("metadata")?,
         created_at: r.timestamp("created_at")?,
         balances: state.balances,
         entry_count: state.entry_count,
+        status: state.status,
+        bounds: state.bounds,
+        revision: state.revision,
     })
 }
 
@@ -550,8 +579,14 @@ mod tests {
             currency: Currency::parse("EUR").unwrap(),
             allow_overdraft: true,
             metadata: Metadata::parse(BTreeMap::from([("k".into(), "v".into())])).unwrap(),
+            bounds: ledger::Bounds {
+                overdraft_limit: None,
+                max_balance: Some(ledger::Limit::new(9).unwrap()),
+            },
         }
         .open(datetime!(2026-11-28 10:00:00.123 UTC));
+        account.status = ledger::AccountStatus::DebitsFrozen;
+        account.revision = 3;
         account.balances = Balances {
             debits_posted: POSTED_LIMIT,
             credits_posted: 7,

@@ -20,7 +20,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use ledger::engine::{Progress, Step, Written, chain_end, outcome_counts};
 use ledger::port::StoreError;
-use ledger::{AccountId, Decision, Entry, Event, Owner, TenantId, Transfer, TransferId, TransferStatus};
+use ledger::{
+    AccountId, AccountVersion, Decision, Entry, Event, Owner, TenantId, Transfer, TransferId, TransferStatus,
+};
 
 use crate::cancel::cancellation;
 use crate::error::unbuilt;
@@ -48,7 +50,7 @@ impl DynamoStore {
         &self,
         tenant: &TenantId,
         steps: &[Step],
-        versions: &mut HashMap<AccountId, u64>,
+        versions: &mut HashMap<AccountId, AccountVersion>,
         mut progress: Option<&mut Progress>,
     ) -> Result<Written, StoreError> {
         // Every transfer the steps record is listed for search before any is recorded (the listings
@@ -63,7 +65,7 @@ impl DynamoStore {
             }
             // Each account's entries in this transaction follow on from its version, gapless.
             for (account, latest) in &transaction.balances {
-                let was = versions.get(account).copied().unwrap_or_default();
+                let was = versions.get(account).copied().unwrap_or_default().entries;
                 let written = transaction.entries_of.get(account).copied().unwrap_or_default();
                 assert_eq!(latest.sequence, was + written, "account {account}: entries not gapless");
             }
@@ -109,7 +111,7 @@ impl DynamoStore {
                 }
             }
             for (account, entry) in transaction.balances {
-                versions.insert(account, entry.sequence);
+                versions.entry(account).or_default().entries = entry.sequence;
             }
             if let (Some(progress), Some(batch)) = (progress.as_deref_mut(), batch_after) {
                 progress.cursor += chunk.len() as u64;
@@ -126,7 +128,7 @@ impl DynamoStore {
         &self,
         tenant: &TenantId,
         latest: &Entry,
-        was: u64,
+        was: AccountVersion,
     ) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(&self.table)
@@ -137,7 +139,7 @@ impl DynamoStore {
                 "SET debits_pending = :dp, debits_posted = :d, credits_pending = :cp, credits_posted = :c, \
                  entry_count = :now, last_entry_at = :at ADD writes :one",
             )
-            .condition_expression("entry_count = :was")
+            .condition_expression("entry_count = :was AND revision = :revision")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":dp", n(latest.balances_after.debits_pending))
             .expression_attribute_values(":d", n(latest.balances_after.debits_posted))
@@ -145,7 +147,8 @@ impl DynamoStore {
             .expression_attribute_values(":c", n(latest.balances_after.credits_posted))
             .expression_attribute_values(":now", n(latest.sequence))
             .expression_attribute_values(":at", items::timestamp(latest.created_at))
-            .expression_attribute_values(":was", n(was))
+            .expression_attribute_values(":was", n(was.entries))
+            .expression_attribute_values(":revision", n(was.revision))
             .build()
             .map_err(unbuilt)?;
         Ok(TransactWriteItem::builder().update(update).build())
@@ -175,14 +178,15 @@ impl DynamoStore {
         &self,
         tenant: &TenantId,
         account: &AccountId,
-        was: u64,
+        was: AccountVersion,
     ) -> Result<TransactWriteItem, StoreError> {
         let check = ConditionCheck::builder()
             .table_name(&self.table)
             .key(keys::PK, s(keys::account_pk(tenant, account)))
             .key(keys::SK, s(keys::BALANCE_SK))
-            .condition_expression("entry_count = :was")
-            .expression_attribute_values(":was", n(was))
+            .condition_expression("entry_count = :was AND revision = :revision")
+            .expression_attribute_values(":was", n(was.entries))
+            .expression_attribute_values(":revision", n(was.revision))
             .build()
             .map_err(unbuilt)?;
         Ok(TransactWriteItem::builder().condition_check(check).build())

@@ -11,6 +11,7 @@ use ledger::port::StatementRange;
 
 use crate::body::{BalanceAtBody, CreateAccount, EntryBody, ListBody, StatementBody};
 use crate::cursor;
+use crate::etag::account_tag;
 use crate::extract::{Instants, JsonBody, PageParams, path_id};
 use crate::observe::record;
 use crate::problem::ApiError;
@@ -23,18 +24,11 @@ pub async fn create_account(
     Admitted(tenant): Admitted,
     JsonBody(body): JsonBody<CreateAccount>,
 ) -> Result<Response, ApiError> {
-    let outcome = app.store.create_account(&tenant, body.into_new_account(), app.now()).await?;
+    let outcome = app.store.create_account(&tenant, body.into_new_account()?, app.now()).await?;
     record("accountId", outcome.value().id.as_str());
     tracing::info!(replayed = outcome.is_replay(), "account created");
     let body = Json(outcome.value().clone());
     Ok(created(outcome, body))
-}
-
-/// An account's tag: its entry count, which every change of its balances moves (its profile never
-/// changes), so a revalidation reads only its small balance item.
-fn account_tag(entry_count: u64) -> http::HeaderValue {
-    http::HeaderValue::from_str(&format!("\"a{entry_count}\""))
-        .unwrap_or(http::HeaderValue::from_static("\"\""))
 }
 
 /// The account; with `If-None-Match`, first one GetItem of its balance item, and `304` if the
@@ -48,13 +42,13 @@ pub async fn get_account(
     let id = path_id(id, AccountId::parse)?;
     record("accountId", id.as_str());
     if headers.contains_key(http::header::IF_NONE_MATCH) {
-        let tag = account_tag(app.store.account_version(&tenant, &id).await?);
+        let tag = account_tag(&id, app.store.account_version(&tenant, &id).await?);
         if crate::etag::matches(&headers, &tag) {
             return Ok(crate::etag::not_modified(tag));
         }
     }
     let account = app.store.get_account(&tenant, &id).await?;
-    let tag = account_tag(account.entry_count);
+    let tag = account_tag(&id, account.version());
     Ok(([(http::header::ETAG, tag)], Json(account)).into_response())
 }
 

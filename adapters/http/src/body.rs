@@ -4,9 +4,11 @@
 use ledger::BatchId;
 use ledger::port::{BalanceAt, Statement};
 use ledger::{
-    AccountId, Amount, Currency, Direction, Effect, Entry, Metadata, NewAccount, NewTransfer, TransferId,
+    AccountId, AccountUpdate, Amount, Bounds, Currency, Direction, Effect, Entry, Limit, Metadata,
+    NewAccount, NewTransfer, TransferId,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 #[derive(Debug, Deserialize)]
@@ -18,16 +20,102 @@ pub struct CreateAccount {
     pub allow_overdraft: bool,
     #[serde(default)]
     pub metadata: Metadata,
+    pub overdraft_limit: Option<Limit>,
+    pub max_balance: Option<Limit>,
 }
 
 impl CreateAccount {
-    pub fn into_new_account(self) -> NewAccount {
-        NewAccount {
+    pub fn into_new_account(self) -> Result<NewAccount, ledger::LedgerError> {
+        let bounds = Bounds { overdraft_limit: self.overdraft_limit, max_balance: self.max_balance };
+        bounds.check(self.allow_overdraft).map_err(|e| ledger::LedgerError::invalid("overdraft_limit", e))?;
+        Ok(NewAccount {
             id: self.id.unwrap_or_else(AccountId::generate),
             currency: self.currency,
             allow_overdraft: self.allow_overdraft,
             metadata: self.metadata,
+            bounds,
+        })
+    }
+}
+
+/// `PATCH /v1/accounts/{id}` (a JSON merge patch, RFC 7396): each field given is set, `null`
+/// removes a bound or a metadata key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchAccount {
+    pub allow_overdraft: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    pub overdraft_limit: Option<Option<Limit>>,
+    #[serde(default, deserialize_with = "present")]
+    pub max_balance: Option<Option<Limit>>,
+    pub metadata: Option<BTreeMap<String, Option<String>>>,
+}
+
+/// A field that is present (even `null`) is `Some`: so `null` can be told from absent.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+impl From<PatchAccount> for AccountUpdate {
+    fn from(p: PatchAccount) -> Self {
+        AccountUpdate {
+            allow_overdraft: p.allow_overdraft,
+            overdraft_limit: p.overdraft_limit,
+            max_balance: p.max_balance,
+            metadata: p.metadata,
         }
+    }
+}
+
+/// `POST /v1/accounts/{id}/freeze`: what to stop.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeAccount {
+    pub mode: FreezeMode,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FreezeMode {
+    /// Nothing may leave the account; credits still land.
+    Debits,
+    /// Nothing may enter or leave it.
+    All,
+}
+
+/// A dry run's answer: each transfer as it would be recorded, and the accounts they move as they
+/// would stand (nothing was written).
+#[derive(Debug, Serialize)]
+pub struct DryRunBody {
+    pub dry_run: bool,
+    pub transfers: Vec<ledger::Transfer>,
+    pub accounts: Vec<DryRunAccount>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DryRunAccount {
+    pub id: AccountId,
+    pub status: ledger::AccountStatus,
+    #[serde(flatten)]
+    pub totals: TotalsBody,
+}
+
+impl From<ledger::port::DryRun> for DryRunBody {
+    fn from(run: ledger::port::DryRun) -> Self {
+        let accounts = run
+            .accounts
+            .into_iter()
+            .map(|a| DryRunAccount {
+                id: a.id.clone(),
+                status: a.status,
+                totals: TotalsBody::from(&BalanceAt {
+                    at: a.last_entry_at.unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                    balances: a.balances,
+                    entry_count: a.entry_count,
+                }),
+            })
+            .collect();
+        Self { dry_run: true, transfers: run.transfers, accounts }
     }
 }
 

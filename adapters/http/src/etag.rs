@@ -4,14 +4,18 @@
 //! `304 Not Modified` without a body.
 //!
 //! The tag is a hash of the body, unless the handler set a cheaper one it can check without
-//! reading the whole resource (an account's: its entry count, see `handlers::get_account`).
+//! reading the whole resource (an account's: its id and version, see [`account_tag`]).
+//!
+//! Conditional changes (RFC 9110 §13.1.1): `If-Match` naming account tags makes a change (an
+//! account's, or a transfer moving the accounts) happen only if each is still at its version.
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
-use http::header::{CACHE_CONTROL, CONTENT_LENGTH, ETAG, IF_NONE_MATCH};
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, ETAG, IF_MATCH, IF_NONE_MATCH};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use ledger::{AccountId, AccountVersion, LedgerError};
 use sha2::{Digest, Sha256};
 
 /// The largest body a GET answers (a page of 100 entries or accounts with their metadata).
@@ -32,6 +36,70 @@ pub fn matches(headers: &HeaderMap, tag: &HeaderValue) -> bool {
     headers.get_all(IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).any(|list| {
         list.split(',').any(|candidate| candidate.trim() == "*" || opaque(candidate) == opaque(tag))
     })
+}
+
+/// An account's tag: its id and version (`"{id}.{entries}.{revision}"`), which every change of the
+/// account moves, so a revalidation reads only its small balance item, and an `If-Match` names
+/// the account it is about.
+pub fn account_tag(id: &AccountId, version: AccountVersion) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{id}.{}.{}\"", version.entries, version.revision))
+        .unwrap_or(HeaderValue::from_static("\"\""))
+}
+
+/// What `If-Match` asks of accounts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IfMatch {
+    /// No `If-Match`.
+    Absent,
+    /// `*`: the resource exists, at any version.
+    Any,
+    /// Each account at its version.
+    Accounts(Vec<(AccountId, AccountVersion)>),
+}
+
+impl IfMatch {
+    /// Reads `If-Match`. A tag that is no account's tag can match no current one: the
+    /// precondition fails (412) as for a stale tag. Weak tags never match (RFC 9110 §13.1.1).
+    pub fn from_headers(headers: &HeaderMap) -> Result<Self, LedgerError> {
+        let values = headers.get_all(IF_MATCH).into_iter().filter_map(|v| v.to_str().ok());
+        let tags: Vec<&str> =
+            values.flat_map(|v| v.split(',')).map(str::trim).filter(|t| !t.is_empty()).collect();
+        match tags.as_slice() {
+            [] => return Ok(Self::Absent),
+            ["*"] => return Ok(Self::Any),
+            _ => {}
+        }
+        let parse = |tag: &str| -> Option<(AccountId, AccountVersion)> {
+            let inner = tag.strip_prefix('"')?.strip_suffix('"')?;
+            let mut parts = inner.split('.');
+            let (id, entries, revision) = (parts.next()?, parts.next()?, parts.next()?);
+            if parts.next().is_some() {
+                return None;
+            }
+            let version = AccountVersion { entries: entries.parse().ok()?, revision: revision.parse().ok()? };
+            Some((AccountId::parse(id).ok()?, version))
+        };
+        let stale = |tag: &str| LedgerError::PreconditionFailed { what: "resource", id: tag.to_owned() };
+        tags.into_iter()
+            .map(|tag| parse(tag).ok_or_else(|| stale(tag)))
+            .collect::<Result<_, _>>()
+            .map(Self::Accounts)
+    }
+
+    /// The version `If-Match` names for the one account `id` (`None`: any). `PreconditionRequired`
+    /// without the header; `PreconditionFailed` if it names only other accounts, or more than one
+    /// version of this one.
+    pub fn for_account(&self, id: &AccountId) -> Result<Option<AccountVersion>, LedgerError> {
+        let stale = || LedgerError::PreconditionFailed { what: "account", id: id.to_string() };
+        match self {
+            Self::Absent => Err(LedgerError::PreconditionRequired),
+            Self::Any => Ok(None),
+            Self::Accounts(tags) => match tags.as_slice() {
+                [(tagged, version)] if tagged == id => Ok(Some(*version)),
+                _ => Err(stale()),
+            },
+        }
+    }
 }
 
 /// `304 Not Modified` with `tag`.

@@ -217,3 +217,21 @@ pub fn path_id<T>(
 pub fn invalid(field: &str, reason: &str) -> ApiError {
     LedgerError::invalid(field, ledger::FieldError::new(reason)).into()
 }
+
+/// `?dry_run=true` on a route that creates transfers: decide them and write nothing.
+pub struct DryRunParam(pub bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for DryRunParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(raw) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| invalid("query", "does not parse"))?;
+        match raw.get("dry_run").map(String::as_str) {
+            None | Some("false") => Ok(Self(false)),
+            Some("true") => Ok(Self(true)),
+            Some(_) => Err(invalid("dry_run", "must be true or false")),
+        }
+    }
+}

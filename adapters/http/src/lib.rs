@@ -1,10 +1,12 @@
 //! The ledger's HTTP API. One axum router, served by the Lambda function (API Gateway HTTP API,
 //! payload v2) and by the local stack, so both run the same code.
 
+mod account_changes;
 mod accounts;
 mod authorize;
 pub mod body;
 pub mod cursor;
+mod dry_run;
 pub mod etag;
 mod events;
 pub mod extract;
@@ -32,12 +34,16 @@ pub use state::{AppState, Clock};
 /// Every route with the scope it requires and its handler. The router is built from this table,
 /// and the OpenAPI and template tests check their documents (paths, `AuthorizationScopes`,
 /// `security`) against `routes()`, so the three cannot drift apart.
-fn route_table() -> [(&'static str, &'static str, Scope, MethodRouter<AppState>); 23] {
+fn route_table() -> [(&'static str, &'static str, Scope, MethodRouter<AppState>); 27] {
     use Scope::{Admin, Read, Write};
     [
         ("POST", "/v1/accounts", Write, post(accounts::create_account)),
         ("GET", "/v1/accounts", Read, get(accounts::list_accounts)),
         ("GET", "/v1/accounts/{id}", Read, get(accounts::get_account)),
+        ("PATCH", "/v1/accounts/{id}", Write, patch(account_changes::patch_account)),
+        ("POST", "/v1/accounts/{id}/freeze", Admin, post(account_changes::freeze_account)),
+        ("POST", "/v1/accounts/{id}/unfreeze", Admin, post(account_changes::unfreeze_account)),
+        ("POST", "/v1/accounts/{id}/close", Admin, post(account_changes::close_account)),
         ("GET", "/v1/accounts/{id}/entries", Read, get(accounts::list_entries)),
         ("GET", "/v1/accounts/{id}/balance", Read, get(accounts::get_balance_at)),
         ("GET", "/v1/accounts/{id}/statement", Read, get(accounts::get_statement)),

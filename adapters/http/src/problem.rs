@@ -116,6 +116,8 @@ const HTTP_CODES: &[&str] = &[
     "method_not_allowed",
     "idempotency_conflict",
     "transfer_in_flight",
+    "precondition_failed",
+    "precondition_required",
     "payload_too_large",
     "rate_limited",
     "service_unavailable",
@@ -129,7 +131,7 @@ pub fn problem_codes() -> impl Iterator<Item = &'static str> {
 
 fn rule_problem(rule: &RuleViolation) -> Problem {
     let mut p =
-        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, rule.code(), "Transfer rejected", rule.to_string());
+        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, rule.code(), "Refused by a rule", rule.to_string());
     p.account_id = rule.account_id().map(ToString::to_string);
     p.pending_id = rule.pending_id().map(ToString::to_string);
     p.reversed_transfer_id = rule.reversed_id().map(ToString::to_string);
@@ -173,6 +175,18 @@ impl ApiError {
                 LedgerError::NotFound { .. } => {
                     Problem::new(S::NOT_FOUND, "not_found", "Not found", err.to_string())
                 }
+                LedgerError::PreconditionFailed { .. } => Problem::new(
+                    S::PRECONDITION_FAILED,
+                    "precondition_failed",
+                    "Precondition failed",
+                    err.to_string(),
+                ),
+                LedgerError::PreconditionRequired => Problem::new(
+                    S::PRECONDITION_REQUIRED,
+                    "precondition_required",
+                    "Precondition required",
+                    err.to_string(),
+                ),
             },
             ApiError::Store(StoreError::Unavailable(_)) => {
                 let mut p = Problem::new(

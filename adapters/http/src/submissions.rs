@@ -15,7 +15,7 @@ use ledger::{
 use ledger_telemetry::metrics;
 
 use crate::body::{CreateBatch, LinkedBody};
-use crate::extract::{JsonBody, MAX_BATCH_BODY_BYTES, Tenant, path_id};
+use crate::extract::{DryRunParam, JsonBody, MAX_BATCH_BODY_BYTES, Tenant, path_id};
 use crate::observe::record;
 use crate::prefer::Prefer;
 use crate::problem::ApiError;
@@ -37,11 +37,16 @@ async fn enqueue(app: &AppState, tenant: &TenantId, submission: Submission) -> R
 pub async fn create_batch(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
+    DryRunParam(dry_run): DryRunParam,
     JsonBody(body): JsonBody<CreateBatch, MAX_BATCH_BODY_BYTES>,
 ) -> Result<Response, ApiError> {
     let batch = TransferBatch::new(body.id, body.transfers)?;
     record("batchId", batch.id().as_str());
     rate_limit::spend(&app, &tenant, rate_limit::operations(batch.transfers().len())).await?;
+    // Decided as the worker would decide the batch now, in order; nothing queued or written.
+    if dry_run {
+        return crate::dry_run::answer(&app, &tenant, batch.transfers().to_vec()).await;
+    }
     let recorded = app.store.submit_batch(&tenant, &batch, app.now()).await?;
     let status = app.store.batch_status(&tenant, batch.id()).await?;
     // A replay sends again unless every transfer is settled: the first message may have been lost.

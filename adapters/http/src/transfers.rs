@@ -9,7 +9,8 @@ use ledger::{LedgerError, NewTransfer, RuleViolation, TransferId, TransferStatus
 use ledger_telemetry::metrics;
 
 use crate::body::{CreateLinked, LinkedBody};
-use crate::extract::{JsonBody, MAX_BATCH_BODY_BYTES, Tenant, path_id};
+use crate::etag::IfMatch;
+use crate::extract::{DryRunParam, JsonBody, MAX_BATCH_BODY_BYTES, Tenant, path_id};
 use crate::observe::record;
 use crate::prefer::Prefer;
 use crate::problem::ApiError;
@@ -20,10 +21,13 @@ use crate::state::AppState;
 /// 201 committed (a hold: 201 `pending`), 422 rejected by a rule; a retry of the same request gets
 /// the same answer with 200 instead of 201 and the replay header on both (a hold as it stands now:
 /// `posted`, `voided` or `expired` once resolved). An id that a queued submission holds with the
-/// same fields, not applied yet, is answered 202 with the transfer as it stands.
+/// same fields, not applied yet, is answered 202 with the transfer as it stands. With `If-Match`
+/// naming account tags: only if each account is still at its version (412 otherwise, the id not
+/// spent). With `?dry_run=true`: 200 with what would happen, nothing written.
 pub async fn create_transfer(
     State(app): State<AppState>,
     Admitted(tenant): Admitted,
+    DryRunParam(dry_run): DryRunParam,
     headers: http::HeaderMap,
     JsonBody(body): JsonBody<NewTransfer>,
 ) -> Result<Response, ApiError> {
@@ -37,11 +41,24 @@ pub async fn create_transfer(
     if let ledger::TransferKind::Reversal { reversed_id, .. } = &body.kind {
         record("reversedId", reversed_id.as_str());
     }
+    if dry_run {
+        return crate::dry_run::answer(&app, &tenant, vec![body]).await;
+    }
+    let if_match = IfMatch::from_headers(&headers)?;
     let prefer = Prefer::from_headers(&headers);
     if prefer.respond_async {
+        if let IfMatch::Accounts(_) = if_match {
+            let why = "cannot be used with Prefer: respond-async (a queued transfer is decided later)";
+            return Err(crate::extract::invalid("If-Match", why));
+        }
         return crate::submissions::create_transfer_async(&app, &tenant, body, prefer).await;
     }
-    let outcome = app.store.create_transfer(&tenant, body, app.now()).await?;
+    let outcome = match if_match {
+        IfMatch::Accounts(expected) => {
+            app.store.create_transfer_if(&tenant, body, expected, app.now()).await?
+        }
+        IfMatch::Absent | IfMatch::Any => app.store.create_transfer(&tenant, body, app.now()).await?,
+    };
     let replayed = outcome.is_replay();
     match &outcome.value().status {
         TransferStatus::Committed
@@ -78,6 +95,7 @@ pub async fn create_transfer(
 pub async fn create_linked(
     State(app): State<AppState>,
     Tenant(tenant): Tenant,
+    DryRunParam(dry_run): DryRunParam,
     headers: http::HeaderMap,
     JsonBody(body): JsonBody<CreateLinked, MAX_BATCH_BODY_BYTES>,
 ) -> Result<Response, ApiError> {
@@ -86,6 +104,9 @@ pub async fn create_linked(
         record("transferId", first.id.as_str());
     }
     rate_limit::spend(&app, &tenant, rate_limit::operations(chain.transfers().len())).await?;
+    if dry_run {
+        return crate::dry_run::answer(&app, &tenant, chain.into_transfers()).await;
+    }
     let prefer = Prefer::from_headers(&headers);
     if prefer.respond_async {
         return crate::submissions::create_linked_async(&app, &tenant, chain).await;

@@ -7,7 +7,10 @@ use async_trait::async_trait;
 use ledger::port::{
     Accounts, BalanceAt, Created, EntryPosition, Page, Statement, StatementRange, StoreError, invalid,
 };
-use ledger::{Account, AccountId, Balances, Entry, Event, LedgerError, MetadataMatch, NewAccount, TenantId};
+use ledger::{
+    Account, AccountChange, AccountId, AccountVersion, Balances, Entry, Event, LedgerError, MetadataMatch,
+    NewAccount, TenantId,
+};
 use time::OffsetDateTime;
 
 use crate::store::{MemoryStore, current_correlation, stored};
@@ -26,7 +29,16 @@ impl Tables {
             .balances
             .get(&key)
             .ok_or_else(|| StoreError::Corrupt(format!("account {id} lacks its balance")))?;
-        Ok(Account { balances: balance.balances, entry_count: balance.entry_count, ..profile.clone() })
+        // The policy is the balance's: what transfers obey, and what a change sets.
+        Ok(Account {
+            allow_overdraft: balance.allow_overdraft,
+            balances: balance.balances,
+            entry_count: balance.entry_count,
+            status: balance.status,
+            bounds: balance.bounds,
+            revision: balance.revision,
+            ..profile.clone()
+        })
     }
 
     /// The account's totals as of `at`; `field` names the instant in the error if it is before the
@@ -85,10 +97,36 @@ impl Accounts for MemoryStore {
         self.tables().account(tenant, id)
     }
 
-    async fn account_version(&self, tenant: &TenantId, id: &AccountId) -> Result<u64, StoreError> {
+    async fn account_version(&self, tenant: &TenantId, id: &AccountId) -> Result<AccountVersion, StoreError> {
         let tables = self.tables();
         let balance = tables.balances.get(&(tenant.clone(), id.clone()));
-        balance.map(|b| b.entry_count).ok_or_else(|| StoreError::not_found("account", id))
+        balance.map(|b| b.version()).ok_or_else(|| StoreError::not_found("account", id))
+    }
+
+    async fn change_account(
+        &self,
+        tenant: &TenantId,
+        id: &AccountId,
+        change: &AccountChange,
+        expected: Option<AccountVersion>,
+        now: OffsetDateTime,
+    ) -> Result<Account, StoreError> {
+        let mut tables = self.tables();
+        let account = tables.account(tenant, id)?;
+        if expected.is_some_and(|version| version != account.version()) {
+            return Err(LedgerError::PreconditionFailed { what: "account", id: id.to_string() }.into());
+        }
+        let Some(changed) = change.decide(&account)? else { return Ok(account) };
+        let event = Event::account_changed(tenant, change.event_type(), &changed, now);
+        let event = stored(tenant, &event, current_correlation())?;
+        let key = (tenant.clone(), id.clone());
+        let balance = tables.balances.get_mut(&key).ok_or_else(|| StoreError::not_found("account", id))?;
+        *balance = ledger::AccountBalance { last_entry_at: balance.last_entry_at, ..changed.balance_state() };
+        if let Some(profile) = tables.profiles.get_mut(&key) {
+            profile.metadata = changed.metadata.clone();
+        }
+        tables.put_event(event);
+        Ok(changed)
     }
 
     async fn list_accounts(

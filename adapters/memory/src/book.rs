@@ -11,7 +11,8 @@ use ledger::engine::{
 };
 use ledger::port::{BatchStatus, EntryPosition, StoreError, StoredEvent};
 use ledger::{
-    AccountId, BatchId, Decision, Entry, Event, Owner, TenantId, Transfer, TransferId, TransferStatus,
+    AccountId, AccountVersion, BatchId, Decision, Entry, Event, Owner, TenantId, Transfer, TransferId,
+    TransferStatus,
 };
 
 use crate::store::{MemoryStore, current_correlation, stored};
@@ -95,7 +96,7 @@ impl Write {
         &self,
         tables: &Tables,
         tenant: &TenantId,
-        versions: &HashMap<AccountId, u64>,
+        versions: &HashMap<AccountId, AccountVersion>,
         progress: Option<&Progress>,
     ) -> bool {
         let key = |id: &TransferId| (tenant.clone(), id.clone());
@@ -121,7 +122,7 @@ impl Write {
             }
         });
         let balances_as_read = self.balances.keys().all(|account| {
-            let stored = tables.balances.get(&(tenant.clone(), account.clone())).map(|b| b.entry_count);
+            let stored = tables.balances.get(&(tenant.clone(), account.clone())).map(|b| b.version());
             stored == Some(versions.get(account).copied().unwrap_or_default())
         });
         let written = |id: &TransferId| {
@@ -137,7 +138,7 @@ impl Write {
         // An account that does not exist has no version: its absence is final.
         let refusals_as_read = self.checked.iter().all(|account| match versions.get(account) {
             Some(was) => {
-                tables.balances.get(&(tenant.clone(), account.clone())).map(|b| b.entry_count) == Some(*was)
+                tables.balances.get(&(tenant.clone(), account.clone())).map(|b| b.version()) == Some(*was)
             }
             None => true,
         });
@@ -250,7 +251,7 @@ impl Book for MemoryStore {
         &self,
         tenant: &TenantId,
         steps: &[Step],
-        versions: &mut HashMap<AccountId, u64>,
+        versions: &mut HashMap<AccountId, AccountVersion>,
         progress: Option<&mut Progress>,
     ) -> Result<Written, StoreError> {
         let mut write = Write::default();
@@ -266,7 +267,7 @@ impl Book for MemoryStore {
             return Ok(Written { steps: 0, cancelled: true });
         }
         for (account, entry) in &write.balances {
-            versions.insert(account.clone(), entry.sequence);
+            versions.entry(account.clone()).or_default().entries = entry.sequence;
         }
         write.apply(&mut tables, tenant);
         for (transfer, chain) in chain_members(steps) {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::account::AccountBalance;
+use crate::account::{AccountBalance, AccountVersion};
 use crate::batch::{Batch, Owner};
 use crate::ids::{AccountId, BatchId, TenantId, TransferId};
 use crate::plan::{Decision, Planner};
@@ -34,7 +34,7 @@ pub trait Book: Send + Sync {
     /// - putting a transfer's record only if its id is still as read (absent, or the step's own
     ///   queued claim), so no id settles twice;
     /// - moving each account's balance (once, as of its last entry in the write) only if its
-    ///   version is still the one in `versions`, which each write moves on; a rejection only if
+    ///   version (entries and revision) is still the one in `versions`, which each write moves on; a rejection only if
     ///   the accounts it names are still at theirs (`Decision::accounts`), and the transfer it
     ///   acted on still as read (`Step::acted_on`), unless this write writes them;
     /// - resolving a hold only if it is still `pending`, appending reversals only if the reversed
@@ -49,7 +49,7 @@ pub trait Book: Send + Sync {
         &self,
         tenant: &TenantId,
         steps: &[Step],
-        versions: &mut HashMap<AccountId, u64>,
+        versions: &mut HashMap<AccountId, AccountVersion>,
         progress: Option<&mut Progress>,
     ) -> Result<Written, StoreError>;
 
@@ -140,8 +140,8 @@ impl State {
     }
 
     /// The versions the accounts were read at: what their balance writes are conditioned on.
-    pub fn versions(&self) -> HashMap<AccountId, u64> {
-        self.accounts.iter().map(|a| (a.id.clone(), a.entry_count)).collect()
+    pub fn versions(&self) -> HashMap<AccountId, AccountVersion> {
+        self.accounts.iter().map(|a| (a.id.clone(), a.version())).collect()
     }
 }
 

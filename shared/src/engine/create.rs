@@ -7,14 +7,18 @@ use time::OffsetDateTime;
 
 use super::book::{Book, Request, State, Step, Written};
 use super::run::{Decided, Next, Path, Read, read_state};
+use crate::account::AccountVersion;
 use crate::error::LedgerError;
-use crate::ids::TenantId;
+use crate::ids::{AccountId, TenantId};
 use crate::plan::{Decision, Planner};
 use crate::port::{Created, StoreError};
 use crate::transfer::{NewTransfer, Transfer};
 
 pub(crate) struct Create {
     requests: Vec<Request>,
+    /// The versions the client saw of accounts (`If-Match`): the transfers are written only if
+    /// each account is still at its version.
+    expected: Vec<(AccountId, AccountVersion)>,
     /// Try the cached balances first (a single transfer, until they prove stale).
     use_cache: bool,
     /// The state being planned came from the cache.
@@ -23,9 +27,13 @@ pub(crate) struct Create {
 
 impl Create {
     pub(crate) fn new(transfers: Vec<NewTransfer>) -> Self {
+        Self::expecting(transfers, Vec::new())
+    }
+
+    pub(crate) fn expecting(transfers: Vec<NewTransfer>, expected: Vec<(AccountId, AccountVersion)>) -> Self {
         let use_cache = transfers.len() == 1;
         let requests = transfers.into_iter().map(|transfer| Request { transfer, owner: None }).collect();
-        Self { requests, use_cache, from_cache: false }
+        Self { requests, expected, use_cache, from_cache: false }
     }
 
     /// Both accounts' cached states, as a state that has not read the transfer id (its write puts
@@ -71,6 +79,15 @@ impl Path for Create {
     ) -> Result<Decided<Self::Answer>, StoreError> {
         if let Some(answer) = held_answer(&steps, now) {
             return answer.map(Decided::Answer);
+        }
+        // The write is conditioned on the versions read: if they are the client's, so is the write.
+        let current = |id: &AccountId| state.accounts.iter().find(|a| &a.id == id).map(|a| a.version());
+        if let Some((id, _)) = self.expected.iter().find(|(id, version)| current(id) != Some(*version)) {
+            if self.from_cache {
+                self.use_cache = false;
+                return Ok(Decided::ReadAgain);
+            }
+            return Err(LedgerError::PreconditionFailed { what: "account", id: id.to_string() }.into());
         }
         // A refusal is permanent: never decided on cached state.
         if self.from_cache && steps.iter().any(|s| matches!(s.decision, Decision::Reject(_))) {

@@ -13,6 +13,7 @@
 mod book;
 mod contention;
 mod create;
+mod dry_run;
 mod expiry;
 mod run;
 mod settle;
@@ -28,10 +29,11 @@ pub use contention::{CONTENTION_BUDGET, Contention, MAX_PAUSE};
 pub use expiry::SWEEP_OVERLAP_SECONDS;
 pub use settle::WINDOW;
 
+use crate::account::AccountVersion;
 use crate::batch::Submission;
-use crate::ids::{BatchId, TenantId, TransferId};
+use crate::ids::{AccountId, BatchId, TenantId, TransferId};
 use crate::linked::LinkedChain;
-use crate::port::{BatchRun, Created, Settled, Settlement, StoreError, Sweep, Transfers};
+use crate::port::{BatchRun, Created, DryRun, Settled, Settlement, StoreError, Sweep, Transfers};
 use crate::transfer::{NewTransfer, Transfer};
 
 #[async_trait]
@@ -53,6 +55,26 @@ impl<B: Book> Transfers for B {
         now: OffsetDateTime,
     ) -> Result<Created<Vec<Transfer>>, StoreError> {
         run::run(self, tenant, create::Create::new(chain.into_transfers()), now).await
+    }
+
+    async fn create_transfer_if(
+        &self,
+        tenant: &TenantId,
+        request: NewTransfer,
+        expected: Vec<(AccountId, AccountVersion)>,
+        now: OffsetDateTime,
+    ) -> Result<Created<Transfer>, StoreError> {
+        let outcome = run::run(self, tenant, create::Create::expecting(vec![request], expected), now).await?;
+        Ok(outcome.map(|mut one| one.remove(0)))
+    }
+
+    async fn dry_run(
+        &self,
+        tenant: &TenantId,
+        transfers: Vec<NewTransfer>,
+        now: OffsetDateTime,
+    ) -> Result<DryRun, StoreError> {
+        dry_run::dry_run(self, tenant, transfers, now).await
     }
 
     async fn get_transfer(

@@ -6,7 +6,8 @@ use time::OffsetDateTime;
 
 use super::error::StoreError;
 use super::results::{Created, Page};
-use crate::account::{Account, NewAccount};
+use crate::account::{Account, AccountVersion, NewAccount};
+use crate::account_change::AccountChange;
 use crate::error::LedgerError;
 use crate::field::FieldError;
 use crate::ids::{AccountId, TenantId};
@@ -107,9 +108,23 @@ pub trait Accounts: Send + Sync {
     /// The account with its current balances (read consistently).
     async fn get_account(&self, tenant: &TenantId, id: &AccountId) -> Result<Account, StoreError>;
 
-    /// The account's version (its entry count), which every change of its balances moves: what a
-    /// conditional GET revalidates against, at the cost of the smallest read.
-    async fn account_version(&self, tenant: &TenantId, id: &AccountId) -> Result<u64, StoreError>;
+    /// The account's version (its entry count and revision), which every change of it moves: what
+    /// a conditional GET revalidates against, at the cost of the smallest read.
+    async fn account_version(&self, tenant: &TenantId, id: &AccountId) -> Result<AccountVersion, StoreError>;
+
+    /// Changes the account (`AccountChange::decide`) if it is still at `expected` (when given;
+    /// otherwise as read), with its event, in one write conditioned on the version read: a change
+    /// and the transfers racing it are ordered one way or the other. Returns the account as it
+    /// stands after (unchanged, and nothing written, if the change changes nothing).
+    /// `PreconditionFailed` if the account is not at `expected` (or moved before the write).
+    async fn change_account(
+        &self,
+        tenant: &TenantId,
+        id: &AccountId,
+        change: &AccountChange,
+        expected: Option<AccountVersion>,
+        now: OffsetDateTime,
+    ) -> Result<Account, StoreError>;
 
     /// A page of the tenant's accounts by id, after `after`, with each pair of `metadata` (none:
     /// every account); the balances of a page are one snapshot (they sum as the ledger's totals did

@@ -28,7 +28,7 @@ pub use limits::{BucketWrite, BucketWritten, Limits};
 pub use queues::{DeliveryJob, QueueError, TransferQueue, WebhookQueue, Work};
 pub use results::{Created, Page};
 pub use submissions::{BatchRecord, BatchStatus, Submissions};
-pub use transfers::{BatchRun, Settled, Settlement, Sweep, TransferSearch, Transfers};
+pub use transfers::{BatchRun, DryRun, Settled, Settlement, Sweep, TransferSearch, Transfers};
 pub use webhooks::{
     Attempt, Delivery, DeliveryPosition, DeliveryStatus, Lease, WebhookDeliveries, WebhookEndpoints,
 };

@@ -7,8 +7,9 @@ use time::OffsetDateTime;
 
 use super::error::StoreError;
 use super::results::{Created, Page};
+use crate::account::{AccountBalance, AccountVersion};
 use crate::batch::Submission;
-use crate::ids::{BatchId, TenantId, TransferId};
+use crate::ids::{AccountId, BatchId, TenantId, TransferId};
 use crate::linked::LinkedChain;
 use crate::search::{SearchPosition, TransferQuery};
 use crate::transfer::{NewTransfer, Transfer};
@@ -37,6 +38,30 @@ pub trait Transfers: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<Created<Vec<Transfer>>, StoreError>;
 
+    /// Applies `request` once, as `create_transfer` does, only if each account of `expected` is
+    /// still at its version (the `ETag` the client read): otherwise `PreconditionFailed`, and
+    /// nothing is written (the id is not spent). A replay of the id answers as it did, whatever
+    /// the versions now.
+    async fn create_transfer_if(
+        &self,
+        tenant: &TenantId,
+        request: NewTransfer,
+        expected: Vec<(AccountId, AccountVersion)>,
+        now: OffsetDateTime,
+    ) -> Result<Created<Transfer>, StoreError>;
+
+    /// Decides `transfers` (a sequence, each linked chain whole) as the ledger would now, and
+    /// writes nothing: no id is spent, no event is emitted. Each transfer's outcome as it would be
+    /// recorded (an id that holds this very request: as recorded), and the accounts they move as
+    /// the sequence would leave them. An id that holds another request is an
+    /// `IdempotencyConflict`, as it would be.
+    async fn dry_run(
+        &self,
+        tenant: &TenantId,
+        transfers: Vec<NewTransfer>,
+        now: OffsetDateTime,
+    ) -> Result<DryRun, StoreError>;
+
     /// The transfer as it stands at `now`: a hold pending past its time is expired first, so a
     /// read never shows `expired` for a hold that a post in flight then posts.
     async fn get_transfer(
@@ -45,6 +70,13 @@ pub trait Transfers: Send + Sync {
         id: &TransferId,
         now: OffsetDateTime,
     ) -> Result<Transfer, StoreError>;
+}
+
+/// What a dry run decided: each transfer's outcome, and the accounts they move as they would stand.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DryRun {
+    pub transfers: Vec<Transfer>,
+    pub accounts: Vec<AccountBalance>,
 }
 
 /// Finding transfers: by account, status, kind, creation range, batch and metadata.

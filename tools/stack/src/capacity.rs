@@ -83,6 +83,11 @@ pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
         currency: Currency::parse("EUR").unwrap_or_else(|_| valid_sample()),
         allow_overdraft: false,
         metadata: metadata.clone(),
+        // The largest bounds: both set, to the largest limit.
+        bounds: ledger::Bounds {
+            overdraft_limit: Some(ledger::Limit::new(Amount::MAX).unwrap_or_else(|_| valid_sample())),
+            max_balance: Some(ledger::Limit::new(Amount::MAX).unwrap_or_else(|_| valid_sample())),
+        },
     }
     .open(now);
     account.balances = balances;

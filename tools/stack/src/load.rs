@@ -134,6 +134,7 @@ async fn set_up(target: &Target, run: &str, accounts: usize) -> Result<Vec<Strin
         currency,
         allow_overdraft,
         metadata: Metadata::default(),
+        bounds: ledger::Bounds::default(),
     };
     let bank = id(format!("{run}-bank"))?;
     let opened = target.careful.create_account(&open(bank.clone(), true)).await;

@@ -124,6 +124,25 @@ pub async fn another_tenant_sees_404_never_data_on_every_route<B: Backend>(api: 
         api.get(&format!("/v1/accounts/bob/balance?at={at}"), "globex").await,
     );
     not_found("GET", "/v1/accounts/{id}/statement", api.get("/v1/accounts/bob/statement", "globex").await);
+    // Acme's account is not globex's to change, whatever version it names.
+    let patch = http::Request::patch("/v1/accounts/bob")
+        .header("authorization", format!("Bearer {}", api.token("globex")))
+        .header("if-match", "*")
+        .body(axum::body::Body::from(json!({"metadata": {"k": "v"}}).to_string()))
+        .unwrap();
+    not_found("PATCH", "/v1/accounts/{id}", api.send_request(patch).await);
+    let frozen = api.post("/v1/accounts/bob/freeze", "globex", json!({"mode": "all"})).await;
+    not_found("POST", "/v1/accounts/{id}/freeze", frozen);
+    not_found(
+        "POST",
+        "/v1/accounts/{id}/unfreeze",
+        api.post("/v1/accounts/bob/unfreeze", "globex", json!({})).await,
+    );
+    not_found(
+        "POST",
+        "/v1/accounts/{id}/close",
+        api.post("/v1/accounts/bob/close", "globex", json!({})).await,
+    );
     not_found("GET", "/v1/transfers/{id}", api.get("/v1/transfers/pay", "globex").await);
     not_found("GET", "/v1/transfer-batches/{id}", api.get("/v1/transfer-batches/batch", "globex").await);
     not_found("GET", "/v1/events/{id}", api.get("/v1/events/transfer.committed:pay", "globex").await);

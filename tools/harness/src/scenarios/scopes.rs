@@ -58,7 +58,15 @@ fn request(method: &str, route: &str, endpoint: &str, at: &str, token: &str) -> 
         ("POST", "/v1/webhook-endpoints") => {
             (route.to_owned(), Some(json!({"url": "http://127.0.0.1:9/new", "event_types": ["*"]})))
         }
+        ("PATCH", "/v1/accounts/{id}") => {
+            (route.replace("{id}", "alice"), Some(json!({"metadata": {"k": "v"}})))
+        }
         ("PATCH", _) => (route.replace("{id}", endpoint), Some(json!({"url": "http://127.0.0.1:9/patched"}))),
+        // The account the write scope opened, empty: frozen, unfrozen, then closed, in table order.
+        ("POST", "/v1/accounts/{id}/freeze") => {
+            (route.replace("{id}", "new-account"), Some(json!({"mode": "all"})))
+        }
+        ("POST", r) if r.starts_with("/v1/accounts/{id}/") => (route.replace("{id}", "new-account"), None),
         ("POST", "/v1/webhook-endpoints/{id}/deliveries") => {
             (route.replace("{id}", endpoint), Some(json!({"event_id": "transfer.committed:pay"})))
         }
@@ -68,9 +76,12 @@ fn request(method: &str, route: &str, endpoint: &str, at: &str, token: &str) -> 
         ("POST", _) => (route.replace("{id}", endpoint), Some(json!({}))),
         _ => (route.replace("{id}", endpoint), None),
     };
-    http::Request::builder()
-        .method(method)
-        .uri(path)
+    let mut builder = http::Request::builder().method(method).uri(path);
+    // A patch of an account names the version it changes (any, here).
+    if route == "/v1/accounts/{id}" {
+        builder = builder.header("if-match", "*");
+    }
+    builder
         .header("authorization", format!("Bearer {token}"))
         .header("content-type", "application/json")
         .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
