@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod caching;
+pub mod governance;
 pub mod history;
 pub mod holds;
 pub mod isolation;
@@ -33,6 +34,13 @@ macro_rules! api_scenarios {
             ];
             caching: [
                 every_get_is_tagged_and_answered_304_while_unchanged,
+            ];
+            governance: [
+                a_frozen_account_moves_no_money_on_any_route_and_its_holds_still_release,
+                closing_needs_an_empty_account_is_final_and_refuses_every_later_transfer,
+                bounds_hold_with_holds_counted_and_change_only_on_the_version_named,
+                a_transfer_under_if_match_commits_only_on_the_versions_read_and_a_dry_run_writes_nothing,
+                changes_racing_transfers_are_ordered_one_way_or_the_other,
             ];
             isolation: [
                 another_tenant_sees_404_never_data_on_every_route,
