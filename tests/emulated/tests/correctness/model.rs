@@ -13,13 +13,17 @@
 //! expire while posts race the deadline and a background sweeper releases them; reversals (full
 //! and partial, on every route, and raced against each other: they land in some order, and each
 //! refused one asked for more than was left); linked chains on the sync and async routes and inside
-//! batches, failing midway (the failing member's code, the others `linked_failed`, nothing moved).
+//! batches, failing midway (the failing member's code, the others `linked_failed`, nothing moved);
+//! account changes (freezes of debits or of all, unfreezes, new overdraft limits and maximums, each
+//! refused when the balances do not admit it), after which every route obeys the new policy; and
+//! empty accounts closed while transfers into them race the close on both routes (closed first,
+//! all refused `account_closed`; or the close refused `account_not_empty`).
 //! Queued work is applied by up to 10 concurrent worker invocations that run all along, with extra
 //! copies of each batch's message sent at random (duplicates, late and "redriven" deliveries).
 //!
 //! Checked: every acknowledged outcome against the model; batch counters exactly; every read of all
 //! balances conserves the total, balances pending debits against pending credits, and shows no
-//! account without overdraft below zero available; afterwards every id's stored status, every
+//! account below its floor or above its maximum as that read states them; afterwards every id's stored status, every
 //! balance and pending total, every balance read during the run read again as of the instant it
 //! was read, and every account's gapless entries replaying to its totals, in time order.
 //!
@@ -71,13 +75,42 @@ struct Hold {
     state: HoldState,
 }
 
-/// The sequential model of one client's two accounts, and what each of its ids holds.
+/// What an account's balance obeys, as the client's changes left it.
+#[derive(Clone, Debug, Default)]
+struct Policy {
+    /// `open`, `debits_frozen`, `frozen` or `closed`.
+    status: &'static str,
+    /// How far below zero `available` may go.
+    limit: i64,
+    /// The most the balance with pending credits may reach.
+    max: Option<i64>,
+    /// How many changes the account has had (each one an event).
+    revision: u64,
+    /// The largest `limit` it ever had: no entry takes `available` below minus this.
+    deepest: i64,
+}
+
+/// A change a client makes to one of its accounts.
+#[derive(Clone, Debug)]
+enum Change {
+    Freeze { debits_only: bool },
+    Unfreeze,
+    Bounds { limit: i64, max: Option<i64> },
+}
+
+/// The sequential model of one client's accounts, and what each of its ids holds.
 #[derive(Clone, Default)]
 struct Model {
     /// Posted balances of the client's accounts.
     balances: BTreeMap<String, i64>,
     /// Pending debits of the client's accounts (holds on them, open).
     pending: BTreeMap<String, i64>,
+    /// Pending credits of the client's accounts (holds into them, open).
+    incoming: BTreeMap<String, i64>,
+    /// The client's accounts' policies.
+    policies: BTreeMap<String, Policy>,
+    /// The events of the client's account changes (`{type}:{account}-{revision}`).
+    changes: Vec<String>,
     /// The client's applied holds.
     holds: BTreeMap<String, Hold>,
     /// The client's committed transfers and posts: what reversals can move back.
@@ -94,6 +127,77 @@ struct Model {
 }
 
 impl Model {
+    fn open(&mut self, account: String) {
+        self.balances.insert(account.clone(), 0);
+        self.pending.insert(account.clone(), 0);
+        self.incoming.insert(account.clone(), 0);
+        self.policies.insert(account, Policy { status: "open", ..Policy::default() });
+    }
+
+    /// The rule that refuses moving `amount` from `from` to `to` (a posting or a hold, `bounded`;
+    /// otherwise the post of a hold, which only a freeze stops), in the ledger's order: the debit
+    /// account's status, the credit account's, the floor, the maximum. Only the client's own
+    /// accounts have a policy (`bank` and `fees` are open and unbounded).
+    fn refusal(&self, from: &str, to: &str, amount: i64, bounded: bool) -> Option<String> {
+        let status = |account: &str| self.policies.get(account).map_or("open", |p| p.status);
+        let blocked = |status: &str| if status == "closed" { "account_closed" } else { "account_frozen" };
+        if status(from) != "open" {
+            return Some(blocked(status(from)).to_owned());
+        }
+        if !["open", "debits_frozen"].contains(&status(to)) {
+            return Some(blocked(status(to)).to_owned());
+        }
+        if !bounded {
+            return None;
+        }
+        if let Some(policy) = self.policies.get(from)
+            && self.balances[from] - self.pending[from] - amount < -policy.limit
+        {
+            return Some("insufficient_funds".to_owned());
+        }
+        if let Some(max) = self.policies.get(to).and_then(|p| p.max)
+            && self.balances[to] + self.incoming[to] + amount > max
+        {
+            return Some("max_balance_exceeded".to_owned());
+        }
+        None
+    }
+
+    /// A change of `account` as the ledger decides it: `Ok(true)` if it changed the account (an
+    /// event), `Ok(false)` if it changed nothing, or the rule that refused it.
+    fn change(&mut self, account: &str, change: &Change) -> Result<bool, String> {
+        let mut policy = self.policies[account].clone();
+        match change {
+            Change::Freeze { debits_only } => {
+                policy.status = if *debits_only { "debits_frozen" } else { "frozen" }
+            }
+            Change::Unfreeze => policy.status = "open",
+            Change::Bounds { limit, max } => {
+                if self.balances[account] - self.pending[account] < -limit {
+                    return Err("insufficient_funds".to_owned());
+                }
+                if max.is_some_and(|max| self.balances[account] + self.incoming[account] > max) {
+                    return Err("max_balance_exceeded".to_owned());
+                }
+                (policy.limit, policy.max) = (*limit, *max);
+                policy.deepest = policy.deepest.max(*limit);
+            }
+        }
+        let old = &self.policies[account];
+        if (old.status, old.limit, old.max) == (policy.status, policy.limit, policy.max) {
+            return Ok(false);
+        }
+        policy.revision += 1;
+        let kind = match change {
+            Change::Freeze { .. } => "account.frozen",
+            Change::Unfreeze => "account.unfrozen",
+            Change::Bounds { .. } => "account.updated",
+        };
+        self.changes.push(format!("{kind}:{account}-{}", policy.revision));
+        self.policies.insert(account.to_owned(), policy);
+        Ok(true)
+    }
+
     /// Applies one transfer (of any kind) as the ledger must, returning its outcome.
     fn apply(&mut self, body: &Value) -> String {
         let id = body["id"].as_str().unwrap().to_owned();
@@ -114,11 +218,14 @@ impl Model {
             let (from, to) =
                 (body["debit_account_id"].as_str().unwrap(), body["credit_account_id"].as_str().unwrap());
             let amount = body["amount"].as_i64().unwrap();
-            if from != "bank" && self.balances[from] - self.pending[from] < amount {
-                "insufficient_funds".to_owned()
+            if let Some(rule) = self.refusal(from, to, amount, true) {
+                rule
             } else if body["pending"] == true {
                 if from != "bank" {
                     *self.pending.get_mut(from).unwrap() += amount;
+                }
+                if let Some(incoming) = self.incoming.get_mut(to) {
+                    *incoming += amount;
                 }
                 let hold = Hold { from: from.into(), to: to.into(), amount, state: HoldState::Open };
                 self.holds.insert(id.clone(), hold);
@@ -179,8 +286,8 @@ impl Model {
             return "exceeds_reversible_amount".to_owned();
         }
         let (from, to) = (original.to.as_str(), original.from.as_str());
-        if from != "bank" && from != "fees" && self.balances[from] - self.pending[from] < amount {
-            return "insufficient_funds".to_owned();
+        if let Some(rule) = self.refusal(from, to, amount, true) {
+            return rule;
         }
         if from == "fees" {
             self.fees -= amount;
@@ -229,6 +336,9 @@ impl Model {
                 if amount > hold.amount {
                     return "exceeds_pending_amount".to_owned();
                 }
+                if let Some(rule) = self.refusal(&hold.from, &hold.to, amount, false) {
+                    return rule;
+                }
                 self.release(&hold);
                 self.move_money(&hold.from, &hold.to, amount);
                 HoldState::Posted
@@ -245,6 +355,9 @@ impl Model {
     fn release(&mut self, hold: &Hold) {
         if hold.from != "bank" {
             *self.pending.get_mut(&hold.from).unwrap() -= hold.amount;
+        }
+        if let Some(incoming) = self.incoming.get_mut(&hold.to) {
+            *incoming -= hold.amount;
         }
     }
 
@@ -284,6 +397,11 @@ enum Op {
     ReversalRace(String, Vec<Value>),
     /// A linked chain, on the sync route (`true`) or the async one.
     Linked(Vec<Value>, bool),
+    /// A change of one of the client's accounts: frozen, unfrozen, or new bounds.
+    Govern(String, Change),
+    /// A fresh empty account closed while transfers into it are sent at once, on both routes:
+    /// closed first (every one refused `account_closed`) or not (the close refused, every one in).
+    CloseRace(String, Vec<Value>),
     Read,
 }
 
@@ -360,7 +478,25 @@ fn random_kind(rng: &mut StdRng, client: usize, id: String, model: &Model, earli
 fn plan_op(rng: &mut StdRng, client: usize, n: usize, used: &[Value], model: &Model) -> Op {
     let id = |k: usize| format!("c{client}-{n}-{k}");
     let open = model.open_holds();
-    match rng.random_range(0..100) {
+    match rng.random_range(0..110) {
+        100..106 => {
+            let account = format!("c{client}-{}", if rng.random_bool(0.5) { "a" } else { "b" });
+            let change = match rng.random_range(0..20) {
+                0..3 => Change::Freeze { debits_only: true },
+                3..5 => Change::Freeze { debits_only: false },
+                5..14 => Change::Unfreeze,
+                _ => Change::Bounds {
+                    limit: [0, 0, 100, 300][rng.random_range(0..4)],
+                    max: [None, None, Some(500), Some(2_000)][rng.random_range(0..4)],
+                },
+            };
+            Op::Govern(account, change)
+        }
+        106..108 => {
+            let account = format!("c{client}-z{n}");
+            let into = |k: usize| transfer_body(&id(k), "bank", &account, 1);
+            Op::CloseRace(account.clone(), vec![into(0), into(1)])
+        }
         0..30 => Op::Sync(random_kind(rng, client, id(0), model, &[])),
         30..42 => Op::Async(random_kind(rng, client, id(0), model, &[])),
         42..55 => {
@@ -428,6 +564,57 @@ fn plan_op(rng: &mut StdRng, client: usize, n: usize, used: &[Value], model: &Mo
     }
 }
 
+/// Sends `request` (built afresh each time) until its answer is definite.
+async fn definite(api: &Api, request: impl Fn() -> http::Request<axum::body::Body>) -> Reply {
+    for _ in 0..20 {
+        let reply = api.send_request(request()).await;
+        if !reply.is_indefinite() {
+            return reply;
+        }
+    }
+    panic!("{} {} stayed indefinite", request().method(), request().uri());
+}
+
+/// A freeze, unfreeze or close (`path`), until definite: each is idempotent.
+async fn lifecycle(api: &Api, path: &str) -> Reply {
+    definite(api, || {
+        http::Request::post(path)
+            .header("authorization", format!("Bearer {}", api.token(TENANT)))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(json!({"mode": "all"}).to_string()))
+            .unwrap()
+    })
+    .await
+}
+
+/// A client's change of its account, until definite. Bounds are patched under `If-Match: *`, so
+/// sending the same patch again after a lost answer sets what is there.
+async fn govern(api: &Api, account: &str, change: &Change) -> Reply {
+    let (method, path, body) = match change {
+        Change::Freeze { debits_only } => {
+            let mode = if *debits_only { "debits" } else { "all" };
+            ("POST", format!("/v1/accounts/{account}/freeze"), json!({ "mode": mode }))
+        }
+        Change::Unfreeze => ("POST", format!("/v1/accounts/{account}/unfreeze"), json!({})),
+        Change::Bounds { limit, max } => (
+            "PATCH",
+            format!("/v1/accounts/{account}"),
+            json!({"overdraft_limit": (*limit > 0).then_some(limit), "max_balance": max}),
+        ),
+    };
+    definite(api, || {
+        http::Request::builder()
+            .method(method)
+            .uri(&path)
+            .header("authorization", format!("Bearer {}", api.token(TENANT)))
+            .header("content-type", "application/json")
+            .header("if-match", "*")
+            .body(axum::body::Body::from(body.to_string()))
+            .unwrap()
+    })
+    .await
+}
+
 async fn post_async(api: &Api, body: &Value) -> Reply {
     post_async_to(api, "/v1/transfers", body).await
 }
@@ -492,12 +679,22 @@ async fn check_read(api: &Api) {
     let reply = api.get_definite("/v1/accounts?limit=100", TENANT).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let accounts = reply.body["data"].as_array().unwrap();
-    assert_eq!(accounts.len(), 2 + 2 * CLIENTS);
+    // The clients' accounts, bank and fees, and the accounts opened to be closed.
+    assert!(accounts.len() >= 2 + 2 * CLIENTS, "{} accounts", accounts.len());
     let (mut total, mut debits_pending, mut credits_pending) = (0, 0, 0);
     for account in accounts {
         let (balance, available) =
             (account["balance"].as_i64().unwrap(), account["available"].as_i64().unwrap());
-        assert!(account["allow_overdraft"] == true || available >= 0, "negative in a read: {account}");
+        // No bound crossed, as the same read states the bounds.
+        let floor = -account["overdraft_limit"].as_i64().unwrap_or(0);
+        assert!(
+            account["allow_overdraft"] == true || available >= floor,
+            "below its floor in a read: {account}"
+        );
+        if let Some(max) = account["max_balance"].as_i64() {
+            let ceiling = balance + account["credits_pending"].as_i64().unwrap();
+            assert!(ceiling <= max, "above its maximum in a read: {account}");
+        }
         assert_eq!(available, balance - account["debits_pending"].as_i64().unwrap(), "{account}");
         total += balance;
         debits_pending += account["debits_pending"].as_i64().unwrap();
@@ -518,8 +715,7 @@ async fn client(
     let mut rng = StdRng::seed_from_u64(seed ^ (client as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let mut model = Model::default();
     for account in [format!("c{client}-a"), format!("c{client}-b")] {
-        model.balances.insert(account.clone(), 0);
-        model.pending.insert(account, 0);
+        model.open(account);
     }
     let mut used: Vec<Value> = Vec::new();
     let mut batches: BTreeMap<String, Vec<Value>> = BTreeMap::new();
@@ -763,7 +959,13 @@ async fn client(
                         }
                         "insufficient_funds" => {
                             let available = model.balances[&posted.to] - model.pending[&posted.to];
-                            assert!(amount > available, "{id}: {amount} from {available}");
+                            let limit = model.policies.get(&posted.to).map_or(0, |p| p.limit);
+                            assert!(amount > available + limit, "{id}: {amount} from {available}");
+                        }
+                        // Refused by a freeze or a maximum: as it would be now.
+                        code @ ("account_frozen" | "account_closed" | "max_balance_exceeded") => {
+                            let now = model.refusal(&posted.to, &posted.from, amount, true);
+                            assert_eq!(now.as_deref(), Some(code), "{id}: {amount} of {posted:?}");
                         }
                         other => panic!("race on {reversed}: {id} {other}"),
                     }
@@ -771,6 +973,58 @@ async fn client(
                 }
                 assert_eq!(original["reversed_amount"].as_i64().unwrap_or(0), posted.reversed, "{original}");
                 used.extend(race);
+            }
+            Op::Govern(account, change) => {
+                let reply = govern(&api, &account, &change).await;
+                match model.change(&account, &change) {
+                    Ok(_) => {
+                        assert_eq!(reply.status, StatusCode::OK, "{change:?} of {account}: {}", reply.body);
+                        let policy = &model.policies[&account];
+                        let stored = (
+                            reply.body["status"].as_str(),
+                            reply.body["overdraft_limit"].as_i64().unwrap_or(0),
+                            reply.body["max_balance"].as_i64(),
+                        );
+                        assert_eq!(stored, (Some(policy.status), policy.limit, policy.max), "{account}");
+                    }
+                    Err(rule) => assert_eq!(
+                        (reply.status, reply.code()),
+                        (StatusCode::UNPROCESSABLE_ENTITY, rule.as_str()),
+                        "{change:?} of {account}: {}",
+                        reply.body
+                    ),
+                }
+            }
+            Op::CloseRace(account, transfers) => {
+                api.open_account(TENANT, &account, false).await;
+                model.open(account.clone());
+                let close = {
+                    let (api, account) = (api.clone(), account.clone());
+                    tokio::spawn(
+                        async move { lifecycle(&api, &format!("/v1/accounts/{account}/close")).await },
+                    )
+                };
+                send_at_once(&api, &transfers).await;
+                let closed = close.await.unwrap();
+                let mut outcomes = Vec::new();
+                for body in &transfers {
+                    outcomes.push(transfer_outcome(&api, body["id"].as_str().unwrap()).await);
+                }
+                if closed.status == StatusCode::OK {
+                    // Closed first: nothing got in.
+                    let policy = model.policies.get_mut(&account).unwrap();
+                    policy.status = "closed";
+                    policy.revision += 1;
+                    model.changes.push(format!("account.closed:{account}-1"));
+                } else {
+                    assert_eq!(closed.code(), "account_not_empty", "{}", closed.body);
+                }
+                for (body, outcome) in transfers.iter().zip(&outcomes) {
+                    assert_eq!(outcome, &model.apply(body), "{body} racing the close of {account}");
+                }
+                // Refused, the close met a transfer: at least one got in.
+                assert!(closed.status == StatusCode::OK || outcomes.iter().any(|o| o == "committed"));
+                used.extend(transfers);
             }
             Op::Read => {
                 check_read(&api).await;
@@ -993,9 +1247,10 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
     assert_eq!(api.balance(TENANT, "fees").await, fees);
     assert_eq!(api.balance(TENANT, "bank").await, -funded);
     let mut sides: BTreeMap<String, u32> = BTreeMap::new();
-    let accounts = (0..CLIENTS)
-        .flat_map(|c| [format!("c{c}-a"), format!("c{c}-b")])
-        .chain(["fees".into(), "bank".into()]);
+    let floors: BTreeMap<String, i64> =
+        models.iter().flat_map(|m| m.policies.iter().map(|(a, p)| (a.clone(), -p.deepest))).collect();
+    let accounts =
+        models.iter().flat_map(|m| m.balances.keys().cloned()).chain(["fees".into(), "bank".into()]);
     for account in accounts {
         let entries = api.all_entries(TENANT, &account).await;
         // Pending debits and pending credits, each replayed on its own side.
@@ -1023,7 +1278,8 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
             let totals = (entry["debits_pending"].as_i64(), entry["credits_pending"].as_i64());
             assert_eq!(totals, (Some(pending[0]), Some(pending[1])), "{account}: {entry}");
             let available = entry["available_after"].as_i64().unwrap();
-            assert!(account == "bank" || available >= 0, "{account} went below zero available");
+            let floor = floors.get(&account).copied().unwrap_or(0);
+            assert!(account == "bank" || available >= floor, "{account} went below its floor");
             *sides.entry(entry["transfer_id"].as_str().unwrap().to_owned()).or_default() += 1;
         }
         assert_eq!(running, api.balance(TENANT, &account).await, "{account}");
@@ -1044,6 +1300,18 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
         bodies().filter(|(b, o)| b["reverses_transfer_id"].is_string() && o == "committed").count();
     let linked_failed = bodies().filter(|(_, o)| o == "linked_failed").count();
     let linked = bodies().filter(|(b, o)| b["linked"] == true && o == "committed").count();
+    let changes: Vec<&String> = models.iter().flat_map(|m| &m.changes).collect();
+    let of = |kind: &str| changes.iter().filter(|c| c.starts_with(kind)).count();
+    let governed = bodies()
+        .filter(|(_, o)| ["account_frozen", "account_closed", "max_balance_exceeded"].contains(&o.as_str()))
+        .count();
+    println!(
+        "model test: account changes: {} frozen, {} unfrozen, {} bounds, {} closed (racing transfers into them); {governed} transfers refused by a freeze, a close or a maximum",
+        of("account.frozen"),
+        of("account.unfrozen"),
+        of("account.updated"),
+        of("account.closed")
+    );
     println!(
         "model test: {reversals} reversals committed; {linked} linked members committed (not counting chains' last members), {linked_failed} refused linked_failed; {as_of_reads} balances read again as of the instant they were read"
     );
@@ -1080,12 +1348,14 @@ async fn events_replay_the_ledger(api: &Api, models: &[Model]) {
             None => break,
         }
     }
-    let accounts: Vec<String> = (0..CLIENTS)
-        .flat_map(|c| [format!("c{c}-a"), format!("c{c}-b")])
+    let accounts: Vec<String> = models
+        .iter()
+        .flat_map(|m| m.balances.keys().cloned())
         .chain(["fees".into(), "bank".into()])
         .collect();
     let mut expected: BTreeSet<String> = accounts.iter().map(|a| format!("account.opened:{a}")).collect();
     for model in models {
+        expected.extend(model.changes.iter().cloned());
         for (id, (body, outcome)) in &model.ids {
             let kind = if outcome != "committed" {
                 "transfer.rejected"
@@ -1152,7 +1422,8 @@ async fn events_replay_the_ledger(api: &Api, models: &[Model]) {
                 let (Some(0), Some(committed), Some(rejected)) = counts else { panic!("{event}") };
                 assert_eq!(object["total"].as_u64(), Some(committed + rejected), "{event}");
             }
-            "account.opened" | "transfer.rejected" => {}
+            "account.opened" | "account.frozen" | "account.unfrozen" | "account.updated"
+            | "account.closed" | "transfer.rejected" => {}
             other => panic!("event type {other}"),
         }
     }
