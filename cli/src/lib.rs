@@ -364,6 +364,7 @@ async fn accounts(client: &Client, command: AccountCommand, print: &mut Printer<
                 allow_overdraft: overdraft,
                 metadata: metadata(pairs)?,
                 bounds,
+                effective_at: None,
             };
             let written = client.create_account(&request).await?;
             print.written(written.replayed)?;
@@ -417,6 +418,7 @@ async fn transfers(
         kind,
         metadata,
         linked: false,
+        effective_at: None,
     };
     let send = async |request: NewTransfer, queue: bool, print: &mut Printer<'_>| -> Result<(), CliError> {
         print.note(&format!("transfer id: {}", request.id))?;

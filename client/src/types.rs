@@ -58,6 +58,8 @@ pub struct Transfer {
     pub metadata: Metadata,
     #[serde(default)]
     pub linked: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub effective_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     pub status: StatusName,

@@ -20,6 +20,10 @@ pub struct NewAccount {
     /// Its bounds from the start (`Bounds::check` holds).
     #[serde(flatten)]
     pub bounds: Bounds,
+    /// Imported history: the past instant it was opened at (none: when it is created). Its
+    /// imported transfers take effect no earlier.
+    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub effective_at: Option<OffsetDateTime>,
 }
 
 /// Where an account stands in its life. Only an open account moves money both ways; freezing is
@@ -249,7 +253,7 @@ impl NewAccount {
             currency: self.currency,
             allow_overdraft: self.allow_overdraft,
             metadata: self.metadata,
-            created_at: now,
+            created_at: self.effective_at.unwrap_or(now),
             balances: Balances::default(),
             entry_count: 0,
             status: AccountStatus::Open,
@@ -266,6 +270,9 @@ impl NewAccount {
         let mut fields = Vec::new();
         if self.currency != existing.currency {
             fields.push("currency");
+        }
+        if self.effective_at.is_some_and(|at| at != existing.created_at) {
+            fields.push("effective_at");
         }
         if existing.revision > 0 {
             return fields;
@@ -293,6 +300,7 @@ mod tests {
             allow_overdraft: false,
             metadata: Metadata::default(),
             bounds: Bounds::default(),
+            effective_at: None,
         }
     }
 

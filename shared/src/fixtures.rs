@@ -21,6 +21,7 @@ fn movement(debit: &str, credit: &str, amount: u64) -> Movement {
 
 fn new_transfer(id: &str, kind: TransferKind) -> NewTransfer {
     NewTransfer {
+        effective_at: None,
         id: TransferId::parse(id).expect("a valid transfer id"),
         kind,
         metadata: Metadata::default(),
@@ -95,6 +96,7 @@ pub fn account(id: &str, allow_overdraft: bool) -> NewAccount {
         allow_overdraft,
         metadata: Metadata::default(),
         bounds: crate::account::Bounds::default(),
+        effective_at: None,
     }
 }
 

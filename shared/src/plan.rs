@@ -189,7 +189,7 @@ impl Planner {
             return None;
         }
         let movement = hold.movement.clone()?;
-        let (debit, credit) = self.entries(&hold.request.id, &movement, Effect::Released).ok()?;
+        let (debit, credit) = self.entries(&hold.request.id, &movement, Effect::Released, None).ok()?;
         let hold = Transfer { status: TransferStatus::Expired, ..hold };
         self.decided.insert(hold.request.id.clone(), hold.clone());
         Some(Decision::Expire { hold, debit: Box::new(debit), credit: Box::new(credit) })
@@ -256,7 +256,7 @@ impl Planner {
                 (back(amount), Effect::Posted, Some(original))
             }
         };
-        match self.entries(&request.id, &movement, effect) {
+        match self.entries(&request.id, &movement, effect, request.effective_at) {
             Ok((debit, credit)) => {
                 if let Some(amended) = &amended {
                     self.decided.insert(amended.request.id.clone(), amended.clone());
@@ -323,11 +323,13 @@ impl Planner {
         transfer_id: &TransferId,
         movement: &Movement,
         effect: Effect,
+        effective: Option<OffsetDateTime>,
     ) -> Result<(Entry, Entry), RuleViolation> {
         let (debit_id, credit_id) = (&movement.debit_account_id, &movement.credit_account_id);
         let mut debit = self.accounts.remove(debit_id);
         let mut credit = self.accounts.remove(credit_id);
-        let applied = apply(transfer_id, movement, effect, debit.as_mut(), credit.as_mut(), self.now);
+        let applied =
+            apply(transfer_id, movement, effect, debit.as_mut(), credit.as_mut(), self.now, effective);
         for account in [debit, credit].into_iter().flatten() {
             self.accounts.insert(account.id.clone(), account);
         }

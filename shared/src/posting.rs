@@ -49,7 +49,9 @@ impl Entry {
 /// other, so a post crosses no bound.
 ///
 /// Both entries take effect at `now`, or at the later of the two accounts' latest entries if a
-/// writer with a later clock got there first: each account's history stays in time order.
+/// writer with a later clock got there first: each account's history stays in time order. An
+/// imported movement (`effective`) takes effect at that past instant, which must not be before
+/// either account's latest entry (nor after `now`).
 pub fn apply(
     transfer_id: &TransferId,
     movement: &Movement,
@@ -57,6 +59,7 @@ pub fn apply(
     debit: Option<&mut AccountBalance>,
     credit: Option<&mut AccountBalance>,
     now: OffsetDateTime,
+    effective: Option<OffsetDateTime>,
 ) -> Result<(Entry, Entry), RuleViolation> {
     if movement.debit_account_id == movement.credit_account_id {
         return Err(RuleViolation::SameAccount);
@@ -78,7 +81,22 @@ pub fn apply(
     let debit_after = debit.balances.after(Direction::Debit, effect, amount).ok_or_else(|| limit(debit))?;
     let credit_after =
         credit.balances.after(Direction::Credit, effect, amount).ok_or_else(|| limit(credit))?;
-    let at = [debit.last_entry_at, credit.last_entry_at].into_iter().flatten().fold(now, OffsetDateTime::max);
+    let latest = [debit.last_entry_at, credit.last_entry_at]
+        .into_iter()
+        .flatten()
+        .fold(OffsetDateTime::UNIX_EPOCH, OffsetDateTime::max);
+    let at = match effective {
+        None => latest.max(now),
+        Some(at) if at > now => return Err(RuleViolation::EffectiveAtInFuture),
+        Some(at) => {
+            let regressed =
+                [&*debit, &*credit].into_iter().find(|a| a.last_entry_at.is_some_and(|last| at < last));
+            if let Some(account) = regressed {
+                return Err(RuleViolation::EffectiveAtBeforeLatestEntry { account_id: account.id.clone() });
+            }
+            at
+        }
+    };
     // Releasing a hold moves no money: it is never refused (a hold on a frozen account still
     // expires). Posting a hold moves what it reserved, so a freeze stops it; the bounds were
     // checked when the hold was made, and resolving it neither lowers `available` nor raises the
@@ -130,7 +148,10 @@ pub fn apply(
     assert!(debit_entry.direction == Direction::Debit && credit_entry.direction == Direction::Credit);
     assert!(debit_entry.amount == credit_entry.amount && debit_entry.effect == credit_entry.effect);
     assert_eq!((debit_entry.sequence, credit_entry.sequence), (debit_was + 1, credit_was + 1));
-    assert!(debit_entry.created_at == credit_entry.created_at && debit_entry.created_at >= now);
+    assert!(
+        debit_entry.created_at == credit_entry.created_at
+            && (effective.is_some() || debit_entry.created_at >= now)
+    );
     Ok((debit_entry, credit_entry))
 }
 
@@ -157,7 +178,7 @@ mod tests {
         credit: Option<&mut AccountBalance>,
     ) -> Result<(Entry, Entry), RuleViolation> {
         let movement = transfer.kind.movement().expect("an immediate transfer");
-        apply(&transfer.id, movement, Effect::Posted, debit, credit, NOW)
+        apply(&transfer.id, movement, Effect::Posted, debit, credit, NOW, None)
     }
 
     #[test]
@@ -221,7 +242,7 @@ mod tests {
         effect: Effect,
     ) -> Result<(Entry, Entry), RuleViolation> {
         let movement = t.kind.movement().expect("an immediate transfer");
-        apply(&t.id, movement, effect, Some(debit), Some(credit), NOW)
+        apply(&t.id, movement, effect, Some(debit), Some(credit), NOW, None)
     }
 
     #[test]

@@ -49,6 +49,13 @@ pub enum RuleViolation {
     AccountNotEmpty {
         account_id: AccountId,
     },
+    /// An imported transfer's `effective_at` is later than the instant it is decided at.
+    EffectiveAtInFuture,
+    /// An imported transfer's `effective_at` is before the account's latest entry (or its
+    /// opening): each account's history is imported in time order.
+    EffectiveAtBeforeLatestEntry {
+        account_id: AccountId,
+    },
     /// A post or void names no hold of this tenant that is applied (absent, or still queued).
     PendingNotFound {
         pending_id: TransferId,
@@ -98,7 +105,7 @@ pub enum RuleViolation {
 
 impl RuleViolation {
     /// Every rule code, once.
-    pub const CODES: [&'static str; 20] = [
+    pub const CODES: [&'static str; 22] = [
         "same_account",
         "account_not_found",
         "currency_mismatch",
@@ -108,6 +115,8 @@ impl RuleViolation {
         "account_frozen",
         "account_closed",
         "account_not_empty",
+        "effective_at_in_future",
+        "effective_at_before_latest_entry",
         "pending_not_found",
         "not_pending",
         "exceeds_pending_amount",
@@ -132,6 +141,8 @@ impl RuleViolation {
             Self::AccountFrozen { .. } => "account_frozen",
             Self::AccountClosed { .. } => "account_closed",
             Self::AccountNotEmpty { .. } => "account_not_empty",
+            Self::EffectiveAtInFuture => "effective_at_in_future",
+            Self::EffectiveAtBeforeLatestEntry { .. } => "effective_at_before_latest_entry",
             Self::PendingNotFound { .. } => "pending_not_found",
             Self::NotPending { .. } => "not_pending",
             Self::ExceedsPendingAmount { .. } => "exceeds_pending_amount",
@@ -156,7 +167,8 @@ impl RuleViolation {
             | Self::MaxBalanceExceeded { account_id }
             | Self::AccountFrozen { account_id }
             | Self::AccountClosed { account_id }
-            | Self::AccountNotEmpty { account_id } => Some(account_id),
+            | Self::AccountNotEmpty { account_id }
+            | Self::EffectiveAtBeforeLatestEntry { account_id } => Some(account_id),
             _ => None,
         }
     }
@@ -200,6 +212,8 @@ impl RuleViolation {
             "account_frozen" => Self::AccountFrozen { account_id: account? },
             "account_closed" => Self::AccountClosed { account_id: account? },
             "account_not_empty" => Self::AccountNotEmpty { account_id: account? },
+            "effective_at_in_future" => Self::EffectiveAtInFuture,
+            "effective_at_before_latest_entry" => Self::EffectiveAtBeforeLatestEntry { account_id: account? },
             "pending_not_found" => Self::PendingNotFound { pending_id: pending? },
             "not_pending" => Self::NotPending { pending_id: pending? },
             "exceeds_pending_amount" => Self::ExceedsPendingAmount { pending_id: pending? },
@@ -236,6 +250,12 @@ impl fmt::Display for RuleViolation {
             ),
             Self::AccountFrozen { account_id } => write!(f, "account {account_id} is frozen"),
             Self::AccountClosed { account_id } => write!(f, "account {account_id} is closed"),
+            Self::EffectiveAtInFuture => f.write_str("effective_at is in the future"),
+            Self::EffectiveAtBeforeLatestEntry { account_id } => write!(
+                f,
+                "effective_at is before the latest entry (or the opening) of account {account_id}: import each \
+                 account's history in time order"
+            ),
             Self::AccountNotEmpty { account_id } => write!(
                 f,
                 "account {account_id} has a balance or pending holds: it can be closed only at zero with \

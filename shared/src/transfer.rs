@@ -107,6 +107,9 @@ pub struct NewTransfer {
     /// Linked to the next transfer of the same request: the chain they form (up to the first
     /// transfer not linked) commits whole or not at all (see `linked`).
     pub linked: bool,
+    /// Imported history: the past instant its entries take effect at (none: when it is decided).
+    /// Never in the future, never before either account's latest entry (`posting::apply`).
+    pub effective_at: Option<OffsetDateTime>,
 }
 
 /// What became of a transfer. A rejected transfer's id is spent: the ledger records the rejection
@@ -211,6 +214,7 @@ impl NewTransfer {
         check("reverses_transfer_id", mine.reverses_transfer_id != theirs.reverses_transfer_id);
         check("linked", mine.linked != theirs.linked);
         check("metadata", mine.metadata != theirs.metadata);
+        check("effective_at", mine.effective_at != theirs.effective_at);
         fields
     }
 
@@ -308,6 +312,8 @@ pub struct TransferFields {
     pub metadata: Metadata,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub linked: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub effective_at: Option<OffsetDateTime>,
 }
 
 impl TransferFields {
@@ -389,7 +395,7 @@ impl TryFrom<TransferFields> for NewTransfer {
                 }
             }
         };
-        Ok(NewTransfer { id, kind, metadata: f.metadata, linked: f.linked })
+        Ok(NewTransfer { id, kind, metadata: f.metadata, linked: f.linked, effective_at: f.effective_at })
     }
 }
 
@@ -399,6 +405,7 @@ impl From<NewTransfer> for TransferFields {
             id: Some(t.id),
             metadata: t.metadata,
             linked: t.linked,
+            effective_at: t.effective_at,
             ..TransferFields::default()
         };
         let mut moves = |m: Movement| {
@@ -450,6 +457,8 @@ struct TransferView<'a> {
     metadata: &'a Metadata,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     linked: bool,
+    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    effective_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
     #[serde(flatten)]
@@ -483,6 +492,7 @@ impl Serialize for Transfer {
             },
             metadata: &self.request.metadata,
             linked: self.request.linked,
+            effective_at: self.request.effective_at,
             created_at: self.created_at,
             status: &self.status,
             reversed_amount: (!self.reversals.is_empty()).then(|| self.reversed_amount()),

@@ -142,6 +142,9 @@ fn transfer_attributes(transfer: &Transfer) -> Item {
         ("metadata".into(), metadata(&t.metadata)),
         ("created_at".into(), timestamp(transfer.created_at)),
     ]);
+    if let Some(at) = t.effective_at {
+        item.insert("effective_at".into(), timestamp(at));
+    }
     if let Some(m) = &transfer.movement {
         item.insert("debit_account_id".into(), s(m.debit_account_id.as_str()));
         item.insert("credit_account_id".into(), s(m.credit_account_id.as_str()));
@@ -509,6 +512,7 @@ pub fn transfer_from(item: &Item) -> Result<Transfer, StoreError> {
         kind,
         metadata: r.metadata("metadata")?,
         linked: item.contains_key("linked"),
+        effective_at: r.0.get("effective_at").map(|_| r.timestamp("effective_at")).transpose()?,
     };
     let resolved_by = || r.parsed("resolved_by", |v| TransferId::parse(v));
     let status = match r.str("status")? {
@@ -583,6 +587,7 @@ mod tests {
                 overdraft_limit: None,
                 max_balance: Some(ledger::Limit::new(9).unwrap()),
             },
+            effective_at: None,
         }
         .open(datetime!(2026-11-28 10:00:00.123 UTC));
         account.status = ledger::AccountStatus::DebitsFrozen;

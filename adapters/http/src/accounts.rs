@@ -24,7 +24,7 @@ pub async fn create_account(
     Admitted(tenant): Admitted,
     JsonBody(body): JsonBody<CreateAccount>,
 ) -> Result<Response, ApiError> {
-    let outcome = app.store.create_account(&tenant, body.into_new_account()?, app.now()).await?;
+    let outcome = app.store.create_account(&tenant, body.into_new_account(app.now())?, app.now()).await?;
     record("accountId", outcome.value().id.as_str());
     tracing::info!(replayed = outcome.is_replay(), "account created");
     let body = Json(outcome.value().clone());

@@ -22,10 +22,18 @@ pub struct CreateAccount {
     pub metadata: Metadata,
     pub overdraft_limit: Option<Limit>,
     pub max_balance: Option<Limit>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub effective_at: Option<OffsetDateTime>,
 }
 
 impl CreateAccount {
-    pub fn into_new_account(self) -> Result<NewAccount, ledger::LedgerError> {
+    /// The request, refused if it names bounds that contradict each other or an opening in the
+    /// future (after `now`).
+    pub fn into_new_account(self, now: OffsetDateTime) -> Result<NewAccount, ledger::LedgerError> {
+        if self.effective_at.is_some_and(|at| at > now) {
+            let why = ledger::FieldError::new(format!("is in the future (now is {now})"));
+            return Err(ledger::LedgerError::invalid("effective_at", why));
+        }
         let bounds = Bounds { overdraft_limit: self.overdraft_limit, max_balance: self.max_balance };
         bounds.check(self.allow_overdraft).map_err(|e| ledger::LedgerError::invalid("overdraft_limit", e))?;
         Ok(NewAccount {
@@ -34,6 +42,7 @@ impl CreateAccount {
             allow_overdraft: self.allow_overdraft,
             metadata: self.metadata,
             bounds,
+            effective_at: self.effective_at,
         })
     }
 }

@@ -327,7 +327,7 @@ fn transfer_items(table: &str, key: &str) -> Vec<TransactWriteItem> {
     let Some(movement) = request.kind.movement().cloned() else { unreachable!("an immediate transfer") };
     let posted = ledger::Effect::Posted;
     let Ok((debit_entry, credit_entry)) =
-        ledger::apply(&request.id, &movement, posted, Some(&mut debit), Some(&mut credit), now)
+        ledger::apply(&request.id, &movement, posted, Some(&mut debit), Some(&mut credit), now, None)
     else {
         unreachable!("a transfer from an account that may overdraw applies")
     };

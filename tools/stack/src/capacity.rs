@@ -88,6 +88,7 @@ pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
             overdraft_limit: Some(ledger::Limit::new(Amount::MAX).unwrap_or_else(|_| valid_sample())),
             max_balance: Some(ledger::Limit::new(Amount::MAX).unwrap_or_else(|_| valid_sample())),
         },
+        effective_at: None,
     }
     .open(now);
     account.balances = balances;
@@ -104,6 +105,8 @@ pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
         kind: TransferKind::Immediate(movement.clone()),
         metadata: metadata.clone(),
         linked: false,
+        // The largest record: an imported one carries its instant too.
+        effective_at: Some(now),
     };
     let timeout = Timeout::new(u64::from(Timeout::MAX_SECONDS)).ok();
     let hold = NewTransfer {

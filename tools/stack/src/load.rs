@@ -135,6 +135,7 @@ async fn set_up(target: &Target, run: &str, accounts: usize) -> Result<Vec<Strin
         allow_overdraft,
         metadata: Metadata::default(),
         bounds: ledger::Bounds::default(),
+        effective_at: None,
     };
     let bank = id(format!("{run}-bank"))?;
     let opened = target.careful.create_account(&open(bank.clone(), true)).await;
@@ -157,6 +158,7 @@ async fn set_up(target: &Target, run: &str, accounts: usize) -> Result<Vec<Strin
             }),
             metadata: Metadata::default(),
             linked: false,
+            effective_at: None,
         };
         target.careful.create_transfer(&fund).await.map_err(|e| format!("fund an account: {e}"))?;
     }

@@ -211,3 +211,102 @@ pub async fn every_misuse_of_the_history_is_a_typed_4xx<B: Backend>(api: Api<B>)
         api.get("/v1/accounts/alice/balance?at=2026-01-01T00:00:00Z", "acme").await.body["balance"]
     );
 }
+
+/// A migration: accounts opened a year ago and a year of transfers imported with their past
+/// instants (`effective_at`), each account's history in time order (a transfer before an
+/// account's latest entry, or in the future, is refused), on the sync route and in batches; then
+/// the ledger goes live. Every month's statement shows exactly that month's imported entries,
+/// opening and closing at the balances the history gives.
+pub async fn a_year_of_imported_history_reads_back_month_by_month<B: Backend>(api: Api<B>) {
+    let now = OffsetDateTime::now_utc();
+    let start = now - time::Duration::days(366);
+    let month = |m: i64| start + time::Duration::days(30 * m);
+    for (id, overdraft) in [("bank", true), ("alice", false), ("bob", false)] {
+        let body = json!({"id": id, "currency": "EUR", "allow_overdraft": overdraft, "effective_at": instant(start)});
+        let opened = api.post("/v1/accounts", "acme", body).await;
+        assert_eq!(
+            (opened.status, opened.body["created_at"].as_str()),
+            (StatusCode::CREATED, Some(instant(start).as_str()))
+        );
+    }
+    let future =
+        json!({"id": "later", "currency": "EUR", "effective_at": instant(now + time::Duration::hours(1))});
+    api.post("/v1/accounts", "acme", future).await.assert_invalid_field("effective_at", "future");
+    let imported = |id: String, debit: &str, credit: &str, amount: u64, at: OffsetDateTime| {
+        let mut body = t(&id, debit, credit, amount);
+        body["effective_at"] = json!(instant(at));
+        body
+    };
+    // Each month: a salary in on the 2nd day, the rent out on the 5th; even months one by one,
+    // odd months as one batch.
+    let mut expected_at_month = vec![(0i64, 0i64)];
+    let (mut alice, mut bob) = (0i64, 0i64);
+    for m in 0..12 {
+        let salary = 3_000 + m as u64;
+        let transfers = [
+            imported(format!("salary-{m}"), "bank", "alice", salary, month(m) + time::Duration::days(2)),
+            imported(format!("rent-{m}"), "alice", "bob", 1_000, month(m) + time::Duration::days(5)),
+        ];
+        if m % 2 == 0 {
+            for body in transfers {
+                let reply = api.post("/v1/transfers", "acme", body.clone()).await;
+                assert_eq!(reply.status, StatusCode::CREATED, "{body}: {}", reply.body);
+                assert_eq!(reply.body["effective_at"], body["effective_at"]);
+            }
+        } else {
+            let batch = json!({"id": format!("import-{m}"), "transfers": transfers});
+            assert_eq!(api.post("/v1/transfer-batches", "acme", batch).await.status, StatusCode::ACCEPTED);
+            api.stack.settle_queued().await.unwrap();
+        }
+        alice += salary as i64 - 1_000;
+        bob += 1_000;
+        expected_at_month.push((alice, bob));
+    }
+    // Out of order: before alice's latest entry, or before bob's opening, or in the future.
+    let late = api.post("/v1/transfers", "acme", imported("late".into(), "alice", "bob", 1, month(3))).await;
+    assert_eq!(
+        (late.code(), late.body["account_id"].as_str()),
+        ("effective_at_before_latest_entry", Some("alice"))
+    );
+    let before = imported("before".into(), "bank", "bob", 1, start - time::Duration::days(1));
+    assert_eq!(api.post("/v1/transfers", "acme", before).await.code(), "effective_at_before_latest_entry");
+    let ahead = imported("ahead".into(), "bank", "alice", 1, now + time::Duration::hours(1));
+    assert_eq!(api.post("/v1/transfers", "acme", ahead).await.code(), "effective_at_in_future");
+
+    // Month by month: the statement opens and closes at the history's balances, with that month's
+    // two entries, at their imported instants.
+    for m in 0..12usize {
+        let (from, to) = (month(m as i64), month(m as i64 + 1));
+        let path =
+            format!("/v1/accounts/alice/statement?from={}&to={}&limit=100", instant(from), instant(to));
+        let statement = api.get(&path, "acme").await;
+        assert_eq!(statement.status, StatusCode::OK, "{}", statement.body);
+        let body = &statement.body;
+        assert_eq!(body["opening_balance"]["balance"].as_i64(), Some(expected_at_month[m].0), "month {m}");
+        assert_eq!(
+            body["closing_balance"]["balance"].as_i64(),
+            Some(expected_at_month[m + 1].0),
+            "month {m}"
+        );
+        let entries: Vec<(String, String)> = body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (e["transfer_id"].as_str().unwrap().to_owned(), e["created_at"].as_str().unwrap().to_owned())
+            })
+            .collect();
+        let when = |days| instant(month(m as i64) + time::Duration::days(days));
+        assert_eq!(entries, [(format!("salary-{m}"), when(2)), (format!("rent-{m}"), when(5))], "month {m}");
+        let bob_then = at(&api, "bob", to).await;
+        assert_eq!(bob_then["balance"].as_i64(), Some(expected_at_month[m + 1].1), "bob after month {m}");
+    }
+    // Live: a transfer now lands after the whole imported past.
+    assert_eq!(
+        api.post("/v1/transfers", "acme", t("live", "alice", "bob", 1)).await.status,
+        StatusCode::CREATED
+    );
+    let entries = api.all_entries("acme", "alice").await;
+    assert_eq!((entries.len(), entries[0]["transfer_id"].as_str()), (25, Some("live")));
+    assert_eq!(api.balance("acme", "alice").await, alice - 1);
+}

@@ -79,6 +79,7 @@ macro_rules! api_scenarios {
                 balances_as_of_past_instants_and_statements_between_them,
                 concurrent_writers_leave_each_history_in_time_order_and_every_instant_reads_its_entry,
                 every_misuse_of_the_history_is_a_typed_4xx,
+                a_year_of_imported_history_reads_back_month_by_month,
             ];
         );
     };
