@@ -458,6 +458,23 @@ impl Client {
         self.typed(Call::new(routes::GET_BATCH).id(id.as_str())).await
     }
 
+    /// The transfer with its tag: what `If-Match` names to change its metadata.
+    pub async fn get_transfer_tagged(&self, id: &TransferId) -> Result<Tagged<Transfer>, ClientError> {
+        self.tagged(Call::new(routes::GET_TRANSFER).id(id.as_str())).await
+    }
+
+    /// Merges `metadata` into the transfer's (a key set to `null` is removed), only if the
+    /// transfer is still at `tag` (or `*`).
+    pub async fn update_transfer(
+        &self,
+        id: &TransferId,
+        metadata: Value,
+        tag: &str,
+    ) -> Result<Tagged<Transfer>, ClientError> {
+        let call = Call::new(routes::UPDATE_TRANSFER).id(id.as_str()).body(json!({ "metadata": metadata }));
+        self.tagged(call.if_match(tag)).await
+    }
+
     pub async fn get_transfer(&self, id: &TransferId) -> Result<Transfer, ClientError> {
         self.typed(Call::new(routes::GET_TRANSFER).id(id.as_str())).await
     }

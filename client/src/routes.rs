@@ -30,6 +30,7 @@ pub const STATEMENT: Route = route("GET", "/v1/accounts/{id}/statement", true);
 pub const CREATE_TRANSFER: Route = route("POST", "/v1/transfers", true);
 pub const SEARCH_TRANSFERS: Route = route("GET", "/v1/transfers", true);
 pub const GET_TRANSFER: Route = route("GET", "/v1/transfers/{id}", true);
+pub const UPDATE_TRANSFER: Route = route("PATCH", "/v1/transfers/{id}", true);
 pub const CREATE_LINKED: Route = route("POST", "/v1/linked-transfers", true);
 pub const SUBMIT_BATCH: Route = route("POST", "/v1/transfer-batches", true);
 pub const GET_BATCH: Route = route("GET", "/v1/transfer-batches/{id}", true);
@@ -47,7 +48,7 @@ pub const REDELIVER: Route = route("POST", "/v1/webhook-endpoints/{id}/deliverie
 pub const REPLAY: Route = route("POST", "/v1/webhook-endpoints/{id}/replay", false);
 
 /// Every route, as the API's route table lists them.
-pub const ALL: [Route; 27] = [
+pub const ALL: [Route; 28] = [
     CREATE_ACCOUNT,
     LIST_ACCOUNTS,
     GET_ACCOUNT,
@@ -61,6 +62,7 @@ pub const ALL: [Route; 27] = [
     CREATE_TRANSFER,
     SEARCH_TRANSFERS,
     GET_TRANSFER,
+    UPDATE_TRANSFER,
     CREATE_LINKED,
     SUBMIT_BATCH,
     GET_BATCH,

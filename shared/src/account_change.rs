@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use crate::account::{Account, AccountStatus, Bounds};
 use crate::error::LedgerError;
 use crate::event_type::EventType;
-use crate::metadata::Metadata;
 use crate::money::Limit;
 use crate::rule::RuleViolation;
 
@@ -83,7 +82,8 @@ impl AccountChange {
                     .map_err(|e| LedgerError::invalid("overdraft_limit", e))?;
                 changed.bounds = bounds;
                 if let Some(patch) = &update.metadata {
-                    changed.metadata = merged(&account.metadata, patch)?;
+                    changed.metadata =
+                        account.metadata.merged(patch).map_err(|e| LedgerError::invalid("metadata", e))?;
                 }
                 if let Some(rule) = changed.balance_state().crossed(&account.balances) {
                     return Err(rule.into());
@@ -96,18 +96,6 @@ impl AccountChange {
         changed.revision += 1;
         Ok(Some(changed))
     }
-}
-
-/// `metadata` with `patch` merged in (RFC 7396): each key set, or removed when `None`.
-fn merged(metadata: &Metadata, patch: &BTreeMap<String, Option<String>>) -> Result<Metadata, LedgerError> {
-    let mut map = metadata.as_map().clone();
-    for (key, value) in patch {
-        match value {
-            Some(value) => map.insert(key.clone(), value.clone()),
-            None => map.remove(key),
-        };
-    }
-    Metadata::parse(map).map_err(|e| LedgerError::invalid("metadata", e))
 }
 
 #[cfg(test)]

@@ -74,6 +74,18 @@ impl Event {
         }
     }
 
+    /// A change of a transfer's metadata at `now`: the transfer as changed. One event per change
+    /// (its id names the transfer's revision).
+    pub fn transfer_updated(tenant: &TenantId, transfer: &Transfer, now: OffsetDateTime) -> Self {
+        let resource = format!("{}-{}", transfer.request.id, transfer.revision);
+        Self {
+            id: EventId::new(EventType::TransferUpdated, &resource),
+            created: now,
+            tenant: tenant.clone(),
+            object: EventObject::Transfer(Box::new(transfer.clone())),
+        }
+    }
+
     /// A batch whose every transfer is settled (committed or rejected), at `at`: the batch with its
     /// final counts.
     pub fn batch_settled(tenant: &TenantId, batch: &Batch, at: OffsetDateTime) -> Self {

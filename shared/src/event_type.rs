@@ -36,6 +36,7 @@ event_types! {
     TransferCommitted => "transfer.committed",
     TransferRejected => "transfer.rejected",
     TransferReversed => "transfer.reversed",
+    TransferUpdated => "transfer.updated",
     HoldCreated => "hold.created",
     HoldPosted => "hold.posted",
     HoldVoided => "hold.voided",

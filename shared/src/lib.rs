@@ -25,6 +25,7 @@ pub mod rate;
 pub mod rule;
 pub mod search;
 pub mod transfer;
+pub mod transfer_change;
 pub mod webhook;
 
 pub use account::{Account, AccountBalance, AccountStatus, AccountVersion, Bounds, NewAccount};

@@ -39,6 +39,18 @@ impl Metadata {
     pub fn as_map(&self) -> &BTreeMap<String, String> {
         &self.0
     }
+
+    /// This metadata with `patch` merged in (RFC 7396): each key set, or removed when `None`.
+    pub fn merged(&self, patch: &BTreeMap<String, Option<String>>) -> Result<Self, FieldError> {
+        let mut map = self.0.clone();
+        for (key, value) in patch {
+            match value {
+                Some(value) => map.insert(key.clone(), value.clone()),
+                None => map.remove(key),
+            };
+        }
+        Self::parse(map)
+    }
 }
 
 impl TryFrom<BTreeMap<String, String>> for Metadata {

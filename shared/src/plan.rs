@@ -110,7 +110,7 @@ impl Planner {
     /// this request's own queued claim).
     pub fn decide(&mut self, request: &NewTransfer, held: Option<&Transfer>) -> Decision {
         if let Some(existing) = self.decided.get(&request.id).or(held) {
-            let fields = request.differing_fields(&existing.request);
+            let fields = existing.differences(request);
             let existing = existing.clone();
             return if fields.is_empty() {
                 Decision::Replay(existing)

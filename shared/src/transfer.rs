@@ -152,6 +152,9 @@ pub struct Transfer {
     pub status: TransferStatus,
     /// The reversals applied to this transfer, in the order applied.
     pub reversals: Vec<Reversal>,
+    /// How many times its metadata was changed (`transfer_change`): the version a change is
+    /// conditioned on.
+    pub revision: u64,
 }
 
 impl TransferKind {
@@ -219,7 +222,7 @@ impl NewTransfer {
     }
 
     fn recorded(self, movement: Option<Movement>, now: OffsetDateTime, status: TransferStatus) -> Transfer {
-        Transfer { request: self, movement, created_at: now, status, reversals: Vec::new() }
+        Transfer { request: self, movement, created_at: now, status, reversals: Vec::new(), revision: 0 }
     }
 
     /// The transfer as applied: committed, or `pending` for a hold. `movement` is what it moved (for
@@ -267,6 +270,16 @@ impl Transfer {
     /// Whether this is a hold still recorded `pending` whose timeout has passed at `now`.
     pub fn is_due(&self, now: OffsetDateTime) -> bool {
         self.status == TransferStatus::Pending && self.expires_at().is_some_and(|at| at <= now)
+    }
+
+    /// The fields on which `request`, sent again under this transfer's id, differs from the request
+    /// that made it: empty for a replay. Once its metadata was changed, metadata no longer tells.
+    pub fn differences(&self, request: &NewTransfer) -> Vec<&'static str> {
+        let mut fields = request.differing_fields(&self.request);
+        if self.revision > 0 {
+            fields.retain(|f| *f != "metadata");
+        }
+        fields
     }
 
     /// The sum of the amounts reversed so far: never more than the transfer posted, so it fits.

@@ -64,7 +64,7 @@ pub fn timestamp(at: OffsetDateTime) -> AttributeValue {
     s(at.format(&Rfc3339).unwrap_or_default())
 }
 
-fn metadata(m: &Metadata) -> AttributeValue {
+pub fn metadata(m: &Metadata) -> AttributeValue {
     AttributeValue::M(m.as_map().iter().map(|(k, v)| (k.clone(), s(v))).collect())
 }
 
@@ -144,6 +144,9 @@ fn transfer_attributes(transfer: &Transfer) -> Item {
     ]);
     if let Some(at) = t.effective_at {
         item.insert("effective_at".into(), timestamp(at));
+    }
+    if transfer.revision > 0 {
+        item.insert("revision".into(), n(transfer.revision));
     }
     if let Some(m) = &transfer.movement {
         item.insert("debit_account_id".into(), s(m.debit_account_id.as_str()));
@@ -538,7 +541,8 @@ pub fn transfer_from(item: &Item) -> Result<Transfer, StoreError> {
         _ => return Err(r.corrupt("status", "is not a known status")),
     };
     let reversals = r.reversals()?;
-    Ok(Transfer { request, movement, created_at: r.timestamp("created_at")?, status, reversals })
+    let revision = r.num_or_zero("revision")?;
+    Ok(Transfer { request, movement, created_at: r.timestamp("created_at")?, status, reversals, revision })
 }
 
 pub fn entry_from(item: &Item) -> Result<Entry, StoreError> {

@@ -6,6 +6,7 @@ mod accounts;
 mod balance_cache;
 mod book;
 mod cancel;
+mod changes;
 pub mod client;
 mod error;
 pub mod events;

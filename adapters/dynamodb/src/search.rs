@@ -131,7 +131,7 @@ impl DynamoStore {
     }
 
     /// Puts listings (each key once), 25 a BatchWriteItem, the calls at once.
-    async fn put_listings(&self, items: Vec<Item>) -> Result<(), StoreError> {
+    pub(crate) async fn put_listings(&self, items: Vec<Item>) -> Result<(), StoreError> {
         let mut seen = BTreeSet::new();
         let requests: Vec<WriteRequest> = items
             .into_iter()

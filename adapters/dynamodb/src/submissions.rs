@@ -137,7 +137,7 @@ impl Submissions for DynamoStore {
         match self.claim(tenant, queued.clone(), Owner::Async, None).await? {
             Claimed::New | Claimed::Own => Ok(Created::New(queued)),
             Claimed::Held(existing) => {
-                let fields = request.differing_fields(&existing.request);
+                let fields = existing.differences(&request);
                 if fields.is_empty() {
                     Ok(Created::Replayed(existing.observed(now)))
                 } else {
@@ -189,7 +189,7 @@ impl Submissions for DynamoStore {
             for (i, t) in chain.iter().enumerate() {
                 if let Some(stored) = found.get(&t.id) {
                     let existing = stored.transfer.clone();
-                    let differing = t.differing_fields(&existing.request);
+                    let differing = existing.differences(t);
                     fields.extend(differing.iter().map(|f| format!("transfers[{i}].{f}")));
                     replays.push(existing.observed(now));
                 }
@@ -496,7 +496,7 @@ fn refusal(batch: &TransferBatch, held: &[Claimed]) -> Result<(), LedgerError> {
     let mut in_flight = None;
     for (position, (claimed, transfer)) in held.iter().zip(batch.transfers()).enumerate() {
         if let Claimed::Held(existing) = claimed {
-            let differing = transfer.differing_fields(&existing.request);
+            let differing = existing.differences(transfer);
             fields.extend(differing.iter().map(|f| format!("transfers[{position}].{f}")));
             if differing.is_empty() && existing.status == TransferStatus::Queued {
                 in_flight.get_or_insert_with(|| transfer.id.to_string());

@@ -76,6 +76,14 @@ impl From<PatchAccount> for AccountUpdate {
     }
 }
 
+/// `PATCH /v1/transfers/{id}` (a JSON merge patch of its metadata): each key given is set, or
+/// removed when `null`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchTransfer {
+    pub metadata: BTreeMap<String, Option<String>>,
+}
+
 /// `POST /v1/accounts/{id}/freeze`: what to stop.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -102,6 +102,26 @@ impl IfMatch {
     }
 }
 
+/// Whether `If-Match` admits a change of the resource whose current tag is `current` (`what`
+/// `id`): `*` or a list naming it (compared strongly). `PreconditionRequired` without the header,
+/// `PreconditionFailed` if it names only other tags.
+pub fn require_match(
+    headers: &HeaderMap,
+    current: &HeaderValue,
+    what: &'static str,
+    id: &str,
+) -> Result<(), LedgerError> {
+    let Ok(current) = current.to_str() else { return Err(LedgerError::PreconditionRequired) };
+    let values = headers.get_all(IF_MATCH).into_iter().filter_map(|v| v.to_str().ok());
+    let tags: Vec<&str> =
+        values.flat_map(|v| v.split(',')).map(str::trim).filter(|t| !t.is_empty()).collect();
+    match tags.as_slice() {
+        [] => Err(LedgerError::PreconditionRequired),
+        tags if tags.iter().any(|t| *t == "*" || *t == current) => Ok(()),
+        _ => Err(LedgerError::PreconditionFailed { what, id: id.to_owned() }),
+    }
+}
+
 /// `304 Not Modified` with `tag`.
 pub fn not_modified(tag: HeaderValue) -> Response {
     let mut response = Response::new(Body::empty());

@@ -34,7 +34,7 @@ pub use state::{AppState, Clock};
 /// Every route with the scope it requires and its handler. The router is built from this table,
 /// and the OpenAPI and template tests check their documents (paths, `AuthorizationScopes`,
 /// `security`) against `routes()`, so the three cannot drift apart.
-fn route_table() -> [(&'static str, &'static str, Scope, MethodRouter<AppState>); 27] {
+fn route_table() -> [(&'static str, &'static str, Scope, MethodRouter<AppState>); 28] {
     use Scope::{Admin, Read, Write};
     [
         ("POST", "/v1/accounts", Write, post(accounts::create_account)),
@@ -50,6 +50,7 @@ fn route_table() -> [(&'static str, &'static str, Scope, MethodRouter<AppState>)
         ("POST", "/v1/transfers", Write, post(transfers::create_transfer)),
         ("GET", "/v1/transfers", Read, get(search::search_transfers)),
         ("GET", "/v1/transfers/{id}", Read, get(transfers::get_transfer)),
+        ("PATCH", "/v1/transfers/{id}", Write, patch(transfers::patch_transfer)),
         ("POST", "/v1/linked-transfers", Write, post(transfers::create_linked)),
         ("POST", "/v1/transfer-batches", Write, post(submissions::create_batch)),
         ("GET", "/v1/transfer-batches/{id}", Read, get(submissions::get_batch)),

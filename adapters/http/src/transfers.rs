@@ -8,7 +8,7 @@ use ledger::linked::LinkedChain;
 use ledger::{LedgerError, NewTransfer, RuleViolation, TransferId, TransferStatus};
 use ledger_telemetry::metrics;
 
-use crate::body::{CreateLinked, LinkedBody};
+use crate::body::{CreateLinked, LinkedBody, PatchTransfer};
 use crate::etag::IfMatch;
 use crate::extract::{DryRunParam, JsonBody, MAX_BATCH_BODY_BYTES, Tenant, path_id};
 use crate::observe::record;
@@ -149,6 +149,29 @@ pub async fn create_linked(
         transfers: transfers.clone(),
     };
     Ok(with_replay_flag(ApiError::from(rejected).into_response(), replayed))
+}
+
+/// `PATCH /v1/transfers/{id}`: its metadata merged with the patch, only on the representation the
+/// client read (`If-Match` with the transfer's `ETag`, or `*`; 428 without, 412 when stale).
+pub async fn patch_transfer(
+    State(app): State<AppState>,
+    Admitted(tenant): Admitted,
+    Path(id): Path<String>,
+    headers: http::HeaderMap,
+    JsonBody(body): JsonBody<PatchTransfer>,
+) -> Result<Response, ApiError> {
+    let id = path_id(id, TransferId::parse)?;
+    record("transferId", id.as_str());
+    let now = app.now();
+    let read = app.store.get_transfer(&tenant, &id, now).await?;
+    // Its tag as a GET answers it: the hash of the same JSON.
+    let tag = |transfer: &ledger::Transfer| {
+        crate::etag::body_tag(&serde_json::to_vec(transfer).unwrap_or_default())
+    };
+    crate::etag::require_match(&headers, &tag(&read), "transfer", id.as_str())?;
+    let changed = app.store.change_transfer_metadata(&tenant, &read, &body.metadata, now).await?;
+    tracing::info!(revision = changed.revision, "transfer metadata changed");
+    Ok(([(http::header::ETAG, tag(&changed))], Json(changed)).into_response())
 }
 
 pub async fn get_transfer(

@@ -164,14 +164,18 @@ impl Write {
             let stored = StoredTransfer { transfer, owner: claim, correlation };
             put(tables, tenant, stored);
         }
-        // An acted-on record keeps what else it held.
-        for (transfer, _) in self.amends {
+        // An acted-on record keeps what else it held: its claim, and its metadata as last changed
+        // (DynamoDB updates only the resolution or the reversals of it).
+        for (mut transfer, _) in self.amends {
             let key = (tenant.clone(), transfer.request.id.clone());
-            let (owner, correlation) = tables
-                .transfers
-                .get(&key)
-                .map(|s| (s.owner.clone(), s.correlation.clone()))
-                .unwrap_or_default();
+            let (owner, correlation) = match tables.transfers.get(&key) {
+                Some(stored) => {
+                    transfer.request.metadata = stored.transfer.request.metadata.clone();
+                    transfer.revision = stored.transfer.revision;
+                    (stored.owner.clone(), stored.correlation.clone())
+                }
+                None => Default::default(),
+            };
             put(tables, tenant, StoredTransfer { transfer, owner, correlation });
         }
         for entry in self.entries {

@@ -14,6 +14,7 @@
 
 mod accounts;
 mod book;
+mod changes;
 mod events;
 mod limits;
 mod queues;

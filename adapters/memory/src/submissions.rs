@@ -33,7 +33,7 @@ fn refusal(tables: &Tables, tenant: &TenantId, batch: &TransferBatch) -> Result<
         if held.owner == Some(submission.owner(position as u32)) {
             continue;
         }
-        let differing = transfer.differing_fields(&held.transfer.request);
+        let differing = held.transfer.differences(transfer);
         fields.extend(differing.iter().map(|f| format!("transfers[{position}].{f}")));
         if differing.is_empty() && held.transfer.status == TransferStatus::Queued {
             in_flight.get_or_insert_with(|| transfer.id.to_string());
@@ -99,7 +99,7 @@ impl Submissions for MemoryStore {
             }
             // Respond-async transfers share one owner: the fields tell a replay from another request.
             Some(existing) => {
-                let fields = request.differing_fields(&existing.transfer.request);
+                let fields = existing.transfer.differences(&request);
                 if fields.is_empty() {
                     Ok(Created::Replayed(existing.transfer.clone().observed(now)))
                 } else {
@@ -135,9 +135,7 @@ impl Submissions for MemoryStore {
         let (mut fields, mut replays) = (Vec::new(), Vec::new());
         for (i, (t, existing)) in chain.iter().zip(&held).enumerate() {
             if let Some(existing) = existing {
-                fields.extend(
-                    t.differing_fields(&existing.request).iter().map(|f| format!("transfers[{i}].{f}")),
-                );
+                fields.extend(existing.differences(t).iter().map(|f| format!("transfers[{i}].{f}")));
                 replays.push(existing.clone().observed(now));
             }
         }

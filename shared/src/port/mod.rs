@@ -28,7 +28,9 @@ pub use limits::{BucketWrite, BucketWritten, Limits};
 pub use queues::{DeliveryJob, QueueError, TransferQueue, WebhookQueue, Work};
 pub use results::{Created, Page};
 pub use submissions::{BatchRecord, BatchStatus, Submissions};
-pub use transfers::{BatchRun, DryRun, Settled, Settlement, Sweep, TransferSearch, Transfers};
+pub use transfers::{
+    BatchRun, DryRun, Settled, Settlement, Sweep, TransferChanges, TransferSearch, Transfers,
+};
 pub use webhooks::{
     Attempt, Delivery, DeliveryPosition, DeliveryStatus, Lease, WebhookDeliveries, WebhookEndpoints,
 };
@@ -39,6 +41,7 @@ pub trait Store:
     Accounts
     + Transfers
     + TransferSearch
+    + TransferChanges
     + Submissions
     + Settlement
     + Events
@@ -53,6 +56,7 @@ impl<T> Store for T where
     T: Accounts
         + Transfers
         + TransferSearch
+        + TransferChanges
         + Submissions
         + Settlement
         + Events

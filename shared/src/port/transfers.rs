@@ -2,6 +2,8 @@
 //! creates and reads (`Transfers`), and the worker's and the sweeper's settlement of what was
 //! queued or fell due (`Settlement`). Every store that implements the engine's `Book` has both.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -68,6 +70,22 @@ pub trait Transfers: Send + Sync {
         &self,
         tenant: &TenantId,
         id: &TransferId,
+        now: OffsetDateTime,
+    ) -> Result<Transfer, StoreError>;
+}
+
+/// Changing what a transfer says about itself, after it is recorded: its metadata.
+#[async_trait]
+pub trait TransferChanges: Send + Sync {
+    /// Merges `patch` into the transfer's metadata (`transfer_change::with_metadata`), with its
+    /// `transfer.updated` event, only if the transfer is still as `read` (its status, reversals and
+    /// revision): otherwise `PreconditionFailed`. Returns the transfer as it stands after
+    /// (unchanged, and nothing written, if the patch sets what is there).
+    async fn change_transfer_metadata(
+        &self,
+        tenant: &TenantId,
+        read: &Transfer,
+        patch: &BTreeMap<String, Option<String>>,
         now: OffsetDateTime,
     ) -> Result<Transfer, StoreError>;
 }

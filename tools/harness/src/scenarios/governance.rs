@@ -495,3 +495,85 @@ pub async fn changes_racing_transfers_are_ordered_one_way_or_the_other<B: Backen
     let committed = statuses.iter().filter(|s| **s == StatusCode::CREATED).count() as i64;
     assert_eq!(api.balance("acme", "bob").await + api.balance("acme", "carol").await, committed * 10);
 }
+
+/// `PATCH /v1/transfers/{id}` with `If-Match`.
+async fn patch_transfer<B: Backend>(api: &Api<B>, id: &str, tag: Option<&str>, metadata: Value) -> Reply {
+    let mut request = http::Request::patch(format!("/v1/transfers/{id}"))
+        .header("authorization", format!("Bearer {}", api.token("acme")))
+        .header("content-type", "application/merge-patch+json");
+    if let Some(tag) = tag {
+        request = request.header("if-match", tag);
+    }
+    let body = json!({ "metadata": metadata }).to_string();
+    api.send_request(request.body(axum::body::Body::from(body)).unwrap()).await
+}
+
+pub async fn a_transfers_metadata_changes_only_on_the_representation_read_and_search_finds_it<B: Backend>(
+    api: Api<B>,
+) {
+    funded(&api).await;
+    let mut pay = t("pay", "alice", "bob", 10);
+    pay["metadata"] = json!({"order": "1"});
+    assert_eq!(api.post("/v1/transfers", "acme", pay.clone()).await.status, StatusCode::CREATED);
+    let read = tag(&api.get("/v1/transfers/pay", "acme").await);
+    let missing = patch_transfer(&api, "pay", None, json!({"note": "x"})).await;
+    assert_eq!(
+        (missing.status, missing.code()),
+        (StatusCode::PRECONDITION_REQUIRED, "precondition_required")
+    );
+    let changed = patch_transfer(&api, "pay", Some(&read), json!({"note": "x"})).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert_eq!(changed.body["metadata"], json!({"note": "x", "order": "1"}));
+    // Its new tag is what a GET answers; the old one is stale.
+    assert_eq!(tag(&changed), tag(&api.get("/v1/transfers/pay", "acme").await));
+    let stale = patch_transfer(&api, "pay", Some(&read), json!({"note": "y"})).await;
+    assert_eq!((stale.status, stale.code()), (StatusCode::PRECONDITION_FAILED, "precondition_failed"));
+    let removed = patch_transfer(&api, "pay", Some(&tag(&changed)), json!({"order": null})).await;
+    assert_eq!(removed.body["metadata"], json!({"note": "x"}));
+    // Search finds it by what it says now, and not by what it said.
+    let found = |query: &str| {
+        let api = &api;
+        let query = query.to_owned();
+        async move {
+            let reply = api.get(&format!("/v1/transfers?{query}"), "acme").await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            reply.body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(found("metadata[note]=x").await, ["pay"]);
+    assert!(found("metadata[order]=1").await.is_empty());
+    // The original request sent again still replays it, as it stands.
+    let replay = api.post("/v1/transfers", "acme", pay).await;
+    assert_eq!(
+        (replay.status, replay.replayed(), &replay.body["metadata"]),
+        (StatusCode::OK, true, &json!({"note": "x"}))
+    );
+    // A hold resolved after it was read: the read's tag is stale.
+    let hold = body(ledger::fixtures::hold("h", "alice", "bob", 5, None));
+    assert_eq!(api.post("/v1/transfers", "acme", hold).await.status, StatusCode::CREATED);
+    let before = tag(&api.get("/v1/transfers/h", "acme").await);
+    assert_eq!(
+        api.post("/v1/transfers", "acme", body(ledger::fixtures::void("v", "h"))).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        patch_transfer(&api, "h", Some(&before), json!({"k": "v"})).await.status,
+        StatusCode::PRECONDITION_FAILED
+    );
+    assert_eq!(patch_transfer(&api, "h", Some("*"), json!({"k": "v"})).await.body["status"], "voided");
+    // Queued, it has no record to change yet.
+    assert_eq!(
+        api.post_async("/v1/transfers", "acme", &t("later", "alice", "bob", 1)).await.status,
+        StatusCode::ACCEPTED
+    );
+    let queued = patch_transfer(&api, "later", Some("*"), json!({"k": "v"})).await;
+    assert_eq!((queued.status, queued.code()), (StatusCode::CONFLICT, "transfer_in_flight"));
+    let bad = patch_transfer(&api, "pay", Some("*"), json!({"": "v"})).await;
+    bad.assert_invalid_field("metadata", "");
+    assert_eq!(event_count(&api, "transfer.updated").await, 3);
+}

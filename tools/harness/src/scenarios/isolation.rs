@@ -144,6 +144,12 @@ pub async fn another_tenant_sees_404_never_data_on_every_route<B: Backend>(api: 
         api.post("/v1/accounts/bob/close", "globex", json!({})).await,
     );
     not_found("GET", "/v1/transfers/{id}", api.get("/v1/transfers/pay", "globex").await);
+    let patch = http::Request::patch("/v1/transfers/pay")
+        .header("authorization", format!("Bearer {}", api.token("globex")))
+        .header("if-match", "*")
+        .body(axum::body::Body::from(json!({"metadata": {"order": "2"}}).to_string()))
+        .unwrap();
+    not_found("PATCH", "/v1/transfers/{id}", api.send_request(patch).await);
     not_found("GET", "/v1/transfer-batches/{id}", api.get("/v1/transfer-batches/batch", "globex").await);
     not_found("GET", "/v1/events/{id}", api.get("/v1/events/transfer.committed:pay", "globex").await);
     // Webhook endpoints: acme's endpoint is not globex's to read, change, rotate, delete, list the

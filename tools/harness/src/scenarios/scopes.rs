@@ -61,6 +61,9 @@ fn request(method: &str, route: &str, endpoint: &str, at: &str, token: &str) -> 
         ("PATCH", "/v1/accounts/{id}") => {
             (route.replace("{id}", "alice"), Some(json!({"metadata": {"k": "v"}})))
         }
+        ("PATCH", "/v1/transfers/{id}") => {
+            (route.replace("{id}", "pay"), Some(json!({"metadata": {"k": "v"}})))
+        }
         ("PATCH", _) => (route.replace("{id}", endpoint), Some(json!({"url": "http://127.0.0.1:9/patched"}))),
         // The account the write scope opened, empty: frozen, unfrozen, then closed, in table order.
         ("POST", "/v1/accounts/{id}/freeze") => {
@@ -77,8 +80,8 @@ fn request(method: &str, route: &str, endpoint: &str, at: &str, token: &str) -> 
         _ => (route.replace("{id}", endpoint), None),
     };
     let mut builder = http::Request::builder().method(method).uri(path);
-    // A patch of an account names the version it changes (any, here).
-    if route == "/v1/accounts/{id}" {
+    // A patch of an account or a transfer names the version it changes (any, here).
+    if method == "PATCH" && route != "/v1/webhook-endpoints/{id}" {
         builder = builder.header("if-match", "*");
     }
     builder
