@@ -254,3 +254,81 @@ pub async fn a_queued_chains_member_sent_alone_never_applies_without_its_chain<B
     }
     assert_eq!(api.balance("acme", "bob").await, 0);
 }
+
+/// Currency exchange, TigerBeetle's recipe: one linked chain through a liquidity account per
+/// currency (the customer's dollars into the dollar liquidity account, euros out of the euro one to
+/// the other customer), so each currency's books balance on their own and the exchange happens
+/// whole or not at all; the rate travels as metadata.
+pub async fn a_currency_exchange_is_a_chain_through_a_liquidity_account_per_currency<B: Backend>(
+    api: Api<B>,
+) {
+    let open = |id: &'static str, currency: &'static str, overdraft: bool| {
+        let api = &api;
+        async move {
+            let body = json!({"id": id, "currency": currency, "allow_overdraft": overdraft});
+            assert_eq!(api.post("/v1/accounts", "acme", body).await.status, StatusCode::CREATED, "{id}");
+        }
+    };
+    open("bank-usd", "USD", true).await;
+    open("bank-eur", "EUR", true).await;
+    open("liquidity-usd", "USD", false).await;
+    open("liquidity-eur", "EUR", false).await;
+    open("alice-usd", "USD", false).await;
+    open("bob-eur", "EUR", false).await;
+    let fund = |id: &str, debit: &str, credit: &str, amount: u64, currency: &str| json!({"id": id, "debit_account_id": debit, "credit_account_id": credit, "amount": amount, "currency": currency});
+    for body in [
+        fund("f1", "bank-usd", "alice-usd", 10_000, "USD"),
+        fund("f2", "bank-eur", "liquidity-eur", 500, "EUR"),
+    ] {
+        assert_eq!(api.post("/v1/transfers", "acme", body).await.status, StatusCode::CREATED);
+    }
+    // 100.00 USD at 0.92: alice pays 10,000 cents in, bob gets 9,200 euro cents out.
+    let exchange = |id: &str, usd: u64, eur: u64| {
+        let mut pay_in = fund(&format!("{id}-in"), "alice-usd", "liquidity-usd", usd, "USD");
+        pay_in["linked"] = json!(true);
+        pay_in["metadata"] = json!({"rate": "0.92", "exchange": id});
+        let mut pay_out = fund(&format!("{id}-out"), "liquidity-eur", "bob-eur", eur, "EUR");
+        pay_out["metadata"] = json!({"rate": "0.92", "exchange": id});
+        json!({"transfers": [pay_in, pay_out]})
+    };
+    // The euro liquidity holds 500: an exchange needing 9,200 fails whole, alice's dollars unmoved.
+    let short = api.post("/v1/linked-transfers", "acme", exchange("fx-1", 10_000, 9_200)).await;
+    assert_eq!((short.code(), short.body["transfer_id"].as_str()), ("insufficient_funds", Some("fx-1-out")));
+    assert_eq!(api.balance("acme", "alice-usd").await, 10_000);
+    // Topped up, the same exchange (new ids) applies whole.
+    assert_eq!(
+        api.post("/v1/transfers", "acme", fund("f3", "bank-eur", "liquidity-eur", 10_000, "EUR"))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let done = api.post("/v1/linked-transfers", "acme", exchange("fx-2", 10_000, 9_200)).await;
+    assert_eq!(done.status, StatusCode::CREATED, "{}", done.body);
+    let balances = [
+        ("alice-usd", 0),
+        ("liquidity-usd", 10_000),
+        ("bank-usd", -10_000),
+        ("bob-eur", 9_200),
+        ("liquidity-eur", 1_300),
+        ("bank-eur", -10_500),
+    ];
+    for (account, balance) in balances {
+        assert_eq!(api.balance("acme", account).await, balance, "{account}");
+    }
+    // Each currency balances on its own.
+    let usd: i64 = balances.iter().filter(|(a, _)| a.ends_with("usd")).map(|(_, b)| b).sum();
+    let eur: i64 = balances.iter().filter(|(a, _)| a.ends_with("eur")).map(|(_, b)| b).sum();
+    assert_eq!((usd, eur), (0, 0));
+    // A leg in the wrong currency fails the chain by its rule.
+    let wrong = json!({"transfers": [
+        {"linked": true, "id": "fx-3-in", "debit_account_id": "bank-usd", "credit_account_id": "liquidity-usd", "amount": 1, "currency": "USD"},
+        fund("fx-3-out", "liquidity-eur", "bob-eur", 1, "USD"),
+    ]});
+    assert_eq!(api.post("/v1/linked-transfers", "acme", wrong).await.code(), "currency_mismatch");
+    // Both legs are found by the exchange's metadata.
+    let found = api.get("/v1/transfers?metadata[exchange]=fx-2", "acme").await.body;
+    let mut ids: Vec<&str> =
+        found["data"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+    ids.sort();
+    assert_eq!(ids, ["fx-2-in", "fx-2-out"]);
+}

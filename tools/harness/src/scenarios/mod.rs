@@ -68,6 +68,7 @@ macro_rules! api_scenarios {
                 chains_inside_batches_settle_whole_even_across_the_workers_windows,
                 every_misuse_of_a_chain_is_a_typed_4xx_and_writes_nothing,
                 a_queued_chains_member_sent_alone_never_applies_without_its_chain,
+                a_currency_exchange_is_a_chain_through_a_liquidity_account_per_currency,
             ];
             reversals: [
                 a_partial_then_a_full_reversal_move_back_what_was_posted_linked_both_ways,
