@@ -313,6 +313,34 @@ pub fn operations(s: &SampleItems) -> Vec<Operation> {
             (rcu(s.hold) + 2 * rcu(s.balance)) as f64,
             tx(s.hold) + tx(s.listing) + 2 * tx(s.balance) + 2 * tx(s.entry) + event,
         ),
+        (
+            "POST /v1/transfers?dry_run=true (or a linked chain's, a batch's: per transfer)",
+            "1 BatchGetItem (3 keys, consistent); nothing written",
+            transfer_read as f64,
+            0,
+        ),
+        (
+            "POST /v1/accounts/{id}/freeze, /unfreeze, /close, or PATCH of its bounds",
+            "1 Query (consistent, 2 items) + 1 TransactWriteItems (the balance item's policy, conditioned on \
+             its version; the event)",
+            rcu(account) as f64,
+            tx(s.balance) + tx(s.account_event) + wcu(s.account_event),
+        ),
+        (
+            "PATCH /v1/accounts/{id} (metadata)",
+            "1 Query (consistent, 2 items) + BatchWriteItem (a listing per metadata pair) + 1 \
+             TransactWriteItems (balance item, profile, event)",
+            rcu(account) as f64,
+            tx(s.balance) + tx(s.profile) + wcu(s.profile) + tx(s.account_event) + wcu(s.account_event)
+                + s.account_listings.iter().map(|&b| wcu(b)).sum::<usize>(),
+        ),
+        (
+            "PATCH /v1/transfers/{id} (metadata)",
+            "1 GetItem (consistent) + BatchWriteItem (its search listings, 25 a call) + 1 TransactWriteItems \
+             (the record, conditioned on what was read; its event)",
+            rcu(s.transfer) as f64,
+            tx(s.transfer) + event + listed,
+        ),
         (ACCOUNT_READ, "1 Query (consistent, 2 items)", rcu(account) as f64, 0),
         (
             ACCOUNT_NOT_MODIFIED,
@@ -407,7 +435,7 @@ const LIMIT_ITEM_BYTES: usize = 40;
 /// transfers in one), none for the worker's and the sweeper's work.
 pub fn limit_spends(operation: &str) -> usize {
     match operation.split_once(' ') {
-        Some(("POST" | "GET", _)) => 1,
+        Some(("POST" | "GET" | "PATCH", _)) => 1,
         _ => 0,
     }
 }

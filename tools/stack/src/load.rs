@@ -129,12 +129,17 @@ impl Target {
 async fn set_up(target: &Target, run: &str, accounts: usize) -> Result<Vec<String>, String> {
     let id = |raw: String| AccountId::parse(raw).map_err(|e| e.to_string());
     let currency = Currency::parse("EUR").map_err(|e| e.to_string())?;
+    // Customers have a credit line of 500 and a maximum far above what the mix moves: both bounds
+    // are checked on every transfer, and the maximum never refuses one.
+    let limit = |n: u64| ledger::Limit::new(n).map_err(|e| e.to_string());
+    let bounds =
+        ledger::Bounds { overdraft_limit: Some(limit(500)?), max_balance: Some(limit(1_000_000_000_000)?) };
     let open = |id: AccountId, allow_overdraft: bool| NewAccount {
         id,
         currency,
         allow_overdraft,
         metadata: Metadata::default(),
-        bounds: ledger::Bounds::default(),
+        bounds: if allow_overdraft { ledger::Bounds::default() } else { bounds },
         effective_at: None,
     };
     let bank = id(format!("{run}-bank"))?;
@@ -167,11 +172,34 @@ async fn set_up(target: &Target, run: &str, accounts: usize) -> Result<Vec<Strin
 
 /// One request of the mix, with its path: a good transfer (immediate; a hold, every tenth; the post
 /// or void of the hold five requests back; a partial reversal of the transfer four back; a linked
-/// payment and fee), one of the bad kinds, or (a null body) a search of an account's transfers.
+/// payment and fee; now and then an imported one, `effective_at` a second ago, mostly refused as
+/// before its accounts' latest entries), one of the bad kinds, a dry run, a search of an account's
+/// transfers, or a governance change (a transfer's or an account's metadata under `If-Match: *`,
+/// a customer frozen for debits and unfrozen two requests later).
 fn next_request(plan: &LoadPlan, zipf: &Zipf, customers: &[String], run: &str, n: u64) -> Call {
-    if n % 20 == 19 {
-        let account = &customers[zipf.pick(&mut rand::rng())];
-        return Call::new(routes::SEARCH_TRANSFERS).query("account", account).query("limit", 25);
+    let customer = || customers[zipf.pick(&mut rand::rng())].clone();
+    match n % 100 {
+        19 | 59 | 99 => {
+            return Call::new(routes::SEARCH_TRANSFERS).query("account", customer()).query("limit", 25);
+        }
+        39 => {
+            let patch = json!({"metadata": {"load": n.to_string()}});
+            return Call::new(routes::UPDATE_TRANSFER)
+                .id(format!("{run}-t{}", n - 3))
+                .body(patch)
+                .if_match("*");
+        }
+        79 => {
+            let patch = json!({"metadata": {"load": n.to_string()}});
+            return Call::new(routes::UPDATE_ACCOUNT).id(customer()).body(patch).if_match("*");
+        }
+        61 => return Call::new(routes::FREEZE_ACCOUNT).id(&customers[0]).body(json!({"mode": "debits"})),
+        63 => return Call::new(routes::UNFREEZE_ACCOUNT).id(&customers[0]),
+        _ => {}
+    }
+    if n % 20 == 9 {
+        let (body, _) = next_transfer(plan, zipf, customers, run, n);
+        return Call::new(routes::CREATE_TRANSFER).body(body).query("dry_run", true);
     }
     let (body, asynchronous) = next_transfer(plan, zipf, customers, run, n);
     let call = if n % 10 == 8 {
@@ -214,6 +242,11 @@ fn next_transfer(plan: &LoadPlan, zipf: &Zipf, customers: &[String], run: &str, 
     if n % 10 == 0 {
         body["pending"] = json!(true);
         body["timeout_seconds"] = json!(60);
+    }
+    if n % 50 == 23 {
+        let second_ago = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+        let at = second_ago.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        body["effective_at"] = json!(at);
     }
     if rng.random::<f64>() < plan.error_mix {
         match n % 3 {
@@ -342,5 +375,43 @@ mod tests {
         assert_eq!(rate_at(&plan, Duration::from_secs(4)), 10.0);
         assert_eq!(rate_at(&plan, Duration::from_secs(6)), 40.0);
         assert_eq!(rate_at(&plan, Duration::from_secs(7)), 10.0);
+    }
+
+    #[test]
+    fn every_hundred_requests_reach_every_route_that_creates_or_changes_and_every_new_field() {
+        let plan = LoadPlan {
+            base_url: String::new(),
+            token: String::new(),
+            rate: 10.0,
+            duration: Duration::from_secs(30),
+            accounts: 4,
+            skew: 0.0,
+            error_mix: 0.0,
+            async_share: 0.0,
+            spike: None,
+            concurrency: 1,
+            progress: false,
+        };
+        let customers: Vec<String> = (0..4).map(|i| format!("c{i}")).collect();
+        let zipf = Zipf::new(customers.len(), plan.skew);
+        let calls: Vec<Call> = (1..=100).map(|n| next_request(&plan, &zipf, &customers, "r", n)).collect();
+        let reached: std::collections::BTreeSet<(&str, &str)> =
+            calls.iter().map(|c| (c.route.method, c.route.path)).collect();
+        for route in [
+            routes::CREATE_TRANSFER,
+            routes::CREATE_LINKED,
+            routes::SEARCH_TRANSFERS,
+            routes::UPDATE_TRANSFER,
+            routes::UPDATE_ACCOUNT,
+            routes::FREEZE_ACCOUNT,
+            routes::UNFREEZE_ACCOUNT,
+        ] {
+            assert!(reached.contains(&(route.method, route.path)), "{} {}", route.method, route.path);
+        }
+        let dry = calls.iter().filter(|c| c.query.iter().any(|(k, v)| k == "dry_run" && v == "true")).count();
+        let imported =
+            calls.iter().filter(|c| c.body.as_ref().is_some_and(|b| b["effective_at"].is_string())).count();
+        let conditional = calls.iter().filter(|c| c.if_match.is_some()).count();
+        assert_eq!((dry, imported, conditional), (5, 2, 2));
     }
 }
