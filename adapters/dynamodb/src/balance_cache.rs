@@ -35,7 +35,8 @@ impl BalanceCache {
             entries.clear();
         }
         let entry = entries.entry((tenant.clone(), state.id.clone())).or_insert_with(|| state.clone());
-        if state.entry_count > entry.entry_count {
+        // Versions order by entries, then revision (`AccountVersion`'s order).
+        if state.version() > entry.version() {
             *entry = state.clone();
         }
     }
