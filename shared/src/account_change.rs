@@ -49,10 +49,14 @@ impl AccountChange {
 
     /// The account once changed (its revision moved on), or `None` if the change changes nothing
     /// (freezing a frozen account, a patch that sets what is there): nothing is written then. A
-    /// closed account changes no more; a new policy must admit the balances as they stand.
+    /// closed account changes no more (closing it again changes nothing, so a retried close is
+    /// answered as the first was); a new policy must admit the balances as they stand.
     pub fn decide(&self, account: &Account) -> Result<Option<Account>, LedgerError> {
         let account_id = || account.id.clone();
         if account.status == AccountStatus::Closed {
+            if *self == Self::Close {
+                return Ok(None);
+            }
             return Err(RuleViolation::AccountClosed { account_id: account_id() }.into());
         }
         let mut changed = account.clone();
@@ -144,8 +148,9 @@ mod tests {
         assert_eq!(code(AccountChange::Close.decide(&held)), "account_not_empty");
         let closed = AccountChange::Close.decide(&account(0)).unwrap().unwrap();
         assert_eq!(closed.status, AccountStatus::Closed);
+        // Closed again (a retry): nothing changes; anything else is refused.
+        assert_eq!(AccountChange::Close.decide(&closed).unwrap(), None);
         for change in [
-            AccountChange::Close,
             AccountChange::Unfreeze,
             AccountChange::Freeze { debits_only: false },
             AccountChange::Update(AccountUpdate::default()),

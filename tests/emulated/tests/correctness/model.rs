@@ -17,7 +17,9 @@
 //! account changes (freezes of debits or of all, unfreezes, new overdraft limits and maximums, each
 //! refused when the balances do not admit it), after which every route obeys the new policy; and
 //! empty accounts closed while transfers into them race the close on both routes (closed first,
-//! all refused `account_closed`; or the close refused `account_not_empty`).
+//! all refused `account_closed`; or the close refused `account_not_empty`); and freezes raced by a
+//! payment, a hold and a reversal out of the account (each ordered before the freeze, as decided,
+//! or after it, `account_frozen`).
 //! Queued work is applied by up to 10 concurrent worker invocations that run all along, with extra
 //! copies of each batch's message sent at random (duplicates, late and "redriven" deliveries).
 //!
@@ -111,6 +113,9 @@ struct Model {
     policies: BTreeMap<String, Policy>,
     /// The events of the client's account changes (`{type}:{account}-{revision}`).
     changes: Vec<String>,
+    /// Freezes raced by money out of the account: the transfers ordered before each (committed)
+    /// and after it (`account_frozen`).
+    freeze_races: Vec<(usize, usize)>,
     /// The client's applied holds.
     holds: BTreeMap<String, Hold>,
     /// The client's committed transfers and posts: what reversals can move back.
@@ -402,6 +407,10 @@ enum Op {
     /// A fresh empty account closed while transfers into it are sent at once, on both routes:
     /// closed first (every one refused `account_closed`) or not (the close refused, every one in).
     CloseRace(String, Vec<Value>),
+    /// The client's account frozen for debits while money is sent out of it at once (a payment, a
+    /// hold, a reversal of what paid into it), on both routes: each ordered before the freeze
+    /// (decided as it was) or after it (`account_frozen`); then unfrozen.
+    FreezeRace(String, Vec<Value>),
     Read,
 }
 
@@ -491,6 +500,17 @@ fn plan_op(rng: &mut StdRng, client: usize, n: usize, used: &[Value], model: &Mo
                 },
             };
             Op::Govern(account, change)
+        }
+        108..110 => {
+            let (account, other) = (format!("c{client}-a"), format!("c{client}-b"));
+            let mut hold = transfer_body(&id(1), &account, "fees", rng.random_range(1..=200u64));
+            hold["pending"] = json!(true);
+            let mut race = vec![transfer_body(&id(0), &account, &other, rng.random_range(1..=200u64)), hold];
+            let paid_in = model.posted.iter().find(|(_, p)| p.to == account && p.reversed < p.amount);
+            if let Some((reversed, _)) = paid_in {
+                race.push(json!({"id": id(2), "reverses_transfer_id": reversed, "amount": 1}));
+            }
+            Op::FreezeRace(account, race)
         }
         106..108 => {
             let account = format!("c{client}-z{n}");
@@ -810,22 +830,22 @@ async fn client(
                 let winner = hold["resolved_by"].as_str().map(str::to_owned);
                 let mut ordered: Vec<&(Value, String)> = outcomes.iter().collect();
                 ordered.sort_by_key(|(body, _)| Some(body["id"].as_str().unwrap().to_owned()) != winner);
-                let exceeding: Vec<_> = ordered
-                    .iter()
-                    .filter(|(b, o)| {
-                        o == "exceeds_pending_amount" && Some(b["id"].as_str().unwrap().to_owned()) != winner
-                    })
-                    .map(|(b, _)| b["id"].clone())
-                    .collect();
+                let unresolved = model.clone();
                 for (body, outcome) in ordered {
-                    // A post over the hold's amount may have been refused before or after another
-                    // resolved it: either code is right for it.
                     let expected = model.apply(body);
-                    if exceeding.contains(&body["id"]) && expected.starts_with("pending_already") {
-                        model.ids.get_mut(body["id"].as_str().unwrap()).unwrap().1 = outcome.clone();
+                    if outcome == &expected {
                         continue;
                     }
-                    assert_eq!(outcome, &expected, "race on {pending}: {body} (winner {winner:?})");
+                    // Refused before the winner resolved the hold (a post over the hold's amount,
+                    // or one a freeze stops): as the model decides it with the hold still open.
+                    let id = body["id"].as_str().unwrap().to_owned();
+                    let before = unresolved.clone().apply(body);
+                    assert!(
+                        Some(&id) != winner.as_ref() && outcome == &before && before != "committed",
+                        "race on {pending}: {body} {outcome}, the model says {expected} after the winner \
+                         {winner:?} and {before} before it"
+                    );
+                    model.ids.get_mut(&id).unwrap().1 = outcome.clone();
                 }
                 assert_eq!(winner.is_some(), model.holds[&pending].state != HoldState::Open, "{hold}");
                 used.extend(resolutions);
@@ -1025,6 +1045,52 @@ async fn client(
                 // Refused, the close met a transfer: at least one got in.
                 assert!(closed.status == StatusCode::OK || outcomes.iter().any(|o| o == "committed"));
                 used.extend(transfers);
+            }
+            Op::FreezeRace(account, race) => {
+                let freeze = Change::Freeze { debits_only: true };
+                // Sent after a random moment, so that it lands before, among or after the others.
+                let delay = Duration::from_millis(rng.random_range(0..150));
+                let frozen = {
+                    let (api, account, freeze) = (api.clone(), account.clone(), freeze.clone());
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        govern(&api, &account, &freeze).await
+                    })
+                };
+                send_at_once(&api, &race).await;
+                let frozen = frozen.await.unwrap();
+                assert_eq!(frozen.status, StatusCode::OK, "{}", frozen.body);
+                let mut outcomes = Vec::new();
+                for body in &race {
+                    outcomes.push(transfer_outcome(&api, body["id"].as_str().unwrap()).await);
+                }
+                // What committed was ordered before the freeze (only money out: any order fits).
+                for (body, outcome) in race.iter().zip(&outcomes).filter(|(_, o)| *o == "committed") {
+                    assert_eq!(model.apply(body), *outcome, "{body} before the freeze of {account}");
+                }
+                let before = model.clone();
+                model.change(&account, &freeze).expect("a freeze is never refused");
+                for (body, outcome) in race.iter().zip(&outcomes).filter(|(_, o)| *o != "committed") {
+                    // Refused by the freeze after it; by another rule before it (with no more spent
+                    // than the model has spent, so refused by the model too).
+                    let expected = if outcome == "account_frozen" {
+                        model.apply(body)
+                    } else {
+                        before.clone().apply(body)
+                    };
+                    assert_eq!(outcome, &expected, "{body} racing the freeze of {account}");
+                    model
+                        .ids
+                        .insert(body["id"].as_str().unwrap().to_owned(), (body.clone(), outcome.clone()));
+                }
+                let after = outcomes.iter().filter(|o| *o == "account_frozen").count();
+                let landed = outcomes.iter().filter(|o| *o == "committed").count();
+                model.freeze_races.push((landed, after));
+                // Open again, for the client's later operations.
+                let reply = govern(&api, &account, &Change::Unfreeze).await;
+                assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+                model.change(&account, &Change::Unfreeze).expect("an unfreeze is never refused");
+                used.extend(race);
             }
             Op::Read => {
                 check_read(&api).await;
@@ -1305,12 +1371,16 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
     let governed = bodies()
         .filter(|(_, o)| ["account_frozen", "account_closed", "max_balance_exceeded"].contains(&o.as_str()))
         .count();
+    let races: Vec<&(usize, usize)> = models.iter().flat_map(|m| &m.freeze_races).collect();
     println!(
-        "model test: account changes: {} frozen, {} unfrozen, {} bounds, {} closed (racing transfers into them); {governed} transfers refused by a freeze, a close or a maximum",
+        "model test: account changes: {} frozen, {} unfrozen, {} bounds, {} closed (racing transfers into them); {governed} transfers refused by a freeze, a close or a maximum; {} freezes raced by money out: {} transfers ordered before, {} after",
         of("account.frozen"),
         of("account.unfrozen"),
         of("account.updated"),
-        of("account.closed")
+        of("account.closed"),
+        races.len(),
+        races.iter().map(|r| r.0).sum::<usize>(),
+        races.iter().map(|r| r.1).sum::<usize>()
     );
     println!(
         "model test: {reversals} reversals committed; {linked} linked members committed (not counting chains' last members), {linked_failed} refused linked_failed; {as_of_reads} balances read again as of the instant they were read"

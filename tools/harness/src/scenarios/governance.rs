@@ -194,7 +194,10 @@ pub async fn closing_needs_an_empty_account_is_final_and_refuses_every_later_tra
     assert_eq!(api.post("/v1/transfer-batches", "acme", batch).await.status, StatusCode::ACCEPTED);
     api.stack.settle_queued().await.unwrap();
     assert_eq!(status(&api, "late-1").await, ("rejected".to_owned(), "account_closed".to_owned()));
-    for path in ["/v1/accounts/alice/freeze", "/v1/accounts/alice/unfreeze", "/v1/accounts/alice/close"] {
+    // Closing again (a retry) answers as the first close did; any other change is refused.
+    let again = api.post("/v1/accounts/alice/close", "acme", json!({})).await;
+    assert_eq!((again.status, tag(&again)), (StatusCode::OK, tag(&closed)));
+    for path in ["/v1/accounts/alice/freeze", "/v1/accounts/alice/unfreeze"] {
         let reply = api.post(path, "acme", json!({"mode": "all"})).await;
         assert_eq!(
             (reply.status, reply.code()),
