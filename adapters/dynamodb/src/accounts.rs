@@ -113,7 +113,7 @@ impl Accounts for DynamoStore {
             .map_err(sdk)?;
         let item = out.item.ok_or_else(|| StoreError::not_found("account", id))?;
         let r = items::Reader(&item);
-        Ok(AccountVersion { entries: r.num("entry_count")?, revision: r.num("revision")? })
+        Ok(AccountVersion { entries: r.num("entry_count")?, revision: r.num_or_zero("revision")? })
     }
 
     /// Reads the account, decides the change, and writes it in one transaction: the balance item's
@@ -339,9 +339,12 @@ impl DynamoStore {
             .table_name(&self.table)
             .key(keys::PK, s(keys::account_pk(tenant, &changed.id)))
             .key(keys::SK, s(keys::BALANCE_SK))
-            .condition_expression("entry_count = :entries AND revision = :was")
+            .condition_expression(format!(
+                "entry_count = :entries AND {}",
+                crate::writer::revision_as_read(read.revision)
+            ))
             .expression_attribute_values(":entries", items::n(read.entry_count))
-            .expression_attribute_values(":was", items::n(read.revision));
+            .expression_attribute_values(":revision", items::n(read.revision));
         let mut removes = Vec::new();
         for (i, (name, value)) in items::policy(&changed.balance_state()).into_iter().enumerate() {
             sets.push(format!("#p{i} = :p{i}"));

@@ -446,12 +446,16 @@ pub fn balance_from(item: &Item) -> Result<AccountBalance, StoreError> {
         id: r.parsed("id", |v| AccountId::parse(v))?,
         currency: r.parsed("currency", Currency::parse)?,
         allow_overdraft: r.bool("allow_overdraft")?,
-        status: r.parsed("status", |v| ledger::AccountStatus::parse(v).ok_or(()))?,
+        // Balance items written before accounts had a policy lack it: open, unbounded, revision 0.
+        status: match r.0.get("status") {
+            Some(_) => r.parsed("status", |v| ledger::AccountStatus::parse(v).ok_or(()))?,
+            None => ledger::AccountStatus::Open,
+        },
         bounds: ledger::Bounds {
             overdraft_limit: r.limit("overdraft_limit")?,
             max_balance: r.limit("max_balance")?,
         },
-        revision: r.num("revision")?,
+        revision: r.num_or_zero("revision")?,
         balances: r.balances()?,
         entry_count: r.num("entry_count")?,
         last_entry_at: r.0.get("last_entry_at").map(|_| r.timestamp("last_entry_at")).transpose()?,

@@ -35,6 +35,15 @@ use crate::{events, expiry, keys};
 /// margin for what `item_size` does not count).
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
 pub const MAX_TRANSACTION_BYTES: usize = 4_000_000;
+/// The condition that an account's revision is still `:revision`, as read (`revision`): an item
+/// written before accounts had revisions has none, which reads as 0.
+pub(crate) fn revision_as_read(revision: u64) -> &'static str {
+    if revision == 0 {
+        "(attribute_not_exists(revision) OR revision = :revision)"
+    } else {
+        "revision = :revision"
+    }
+}
 /// What an update of a balance or a batch's progress adds to a transaction, at most.
 const UPDATE_BYTES: usize = 1_024;
 /// An entry's item, at most: two ids of 64 characters, two totals of 38 digits, a few fields.
@@ -139,7 +148,7 @@ impl DynamoStore {
                 "SET debits_pending = :dp, debits_posted = :d, credits_pending = :cp, credits_posted = :c, \
                  entry_count = :now, last_entry_at = :at ADD writes :one",
             )
-            .condition_expression("entry_count = :was AND revision = :revision")
+            .condition_expression(format!("entry_count = :was AND {}", revision_as_read(was.revision)))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":dp", n(latest.balances_after.debits_pending))
             .expression_attribute_values(":d", n(latest.balances_after.debits_posted))
@@ -184,7 +193,7 @@ impl DynamoStore {
             .table_name(&self.table)
             .key(keys::PK, s(keys::account_pk(tenant, account)))
             .key(keys::SK, s(keys::BALANCE_SK))
-            .condition_expression("entry_count = :was AND revision = :revision")
+            .condition_expression(format!("entry_count = :was AND {}", revision_as_read(was.revision)))
             .expression_attribute_values(":was", n(was.entries))
             .expression_attribute_values(":revision", n(was.revision))
             .build()

@@ -273,3 +273,47 @@ async fn instances_at_once_never_admit_more_than_a_tenants_limit() {
     }
     assert!(matches!(quiet.admit(&tenant("quiet"), 1, start).await.unwrap(), Admission::Limited { .. }));
 }
+
+/// A balance item written before accounts had a policy (no `status`, no `revision`) reads as open,
+/// unbounded, at revision 0, and every write conditioned on that version lands: a transfer, a
+/// conditional GET, a freeze.
+#[tokio::test]
+async fn a_balance_item_from_before_account_policies_reads_as_open_and_takes_every_write() {
+    let stack = fresh_stack().await;
+    let (store, t) = (stack.store.clone(), tenant("acme"));
+    for (id, overdraft) in [("bank", true), ("alice", false)] {
+        store.create_account(&t, account(id, overdraft), now()).await.unwrap();
+    }
+    for account in ["bank", "alice"] {
+        stack
+            .dynamodb
+            .update_item()
+            .table_name(&stack.table)
+            .key(
+                ledger_dynamodb::keys::PK,
+                ledger_dynamodb::items::s(ledger_dynamodb::keys::account_pk(&t, &id(account))),
+            )
+            .key(ledger_dynamodb::keys::SK, ledger_dynamodb::items::s(ledger_dynamodb::keys::BALANCE_SK))
+            .update_expression("REMOVE #status, revision")
+            .expression_attribute_names("#status", "status")
+            .send()
+            .await
+            .unwrap();
+    }
+    let alice = store.get_account(&t, &id("alice")).await.unwrap();
+    assert_eq!((alice.status, alice.revision), (ledger::AccountStatus::Open, 0));
+    let funded = store.create_transfer(&t, transfer("fund", "bank", "alice", 10), now()).await.unwrap();
+    assert_eq!(funded.value().status, TransferStatus::Committed);
+    assert_eq!(
+        store.account_version(&t, &id("alice")).await.unwrap(),
+        ledger::AccountVersion { entries: 1, revision: 0 }
+    );
+    let change = ledger::AccountChange::Freeze { debits_only: true };
+    let frozen = store.change_account(&t, &id("alice"), &change, None, now()).await.unwrap();
+    assert_eq!((frozen.status, frozen.revision), (ledger::AccountStatus::DebitsFrozen, 1));
+    let refused = store.create_transfer(&t, transfer("out", "alice", "bank", 1), now()).await.unwrap();
+    assert_eq!(
+        refused.value().status,
+        TransferStatus::Rejected { reason: ledger::RuleViolation::AccountFrozen { account_id: id("alice") } }
+    );
+}
