@@ -24,7 +24,7 @@ pub async fn patch_account(
     JsonBody(body): JsonBody<PatchAccount>,
 ) -> Result<Response, ApiError> {
     let id = path_id(id, AccountId::parse)?;
-    let expected = IfMatch::from_headers(&headers)?.for_account(&id)?;
+    let expected = IfMatch::from_headers(&headers, &tenant)?.for_account(&id)?;
     change_and_answer(&app, &tenant, id, AccountChange::Update(body.into()), expected).await
 }
 
@@ -69,7 +69,7 @@ async fn optional(
     headers: &http::HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = path_id(id, AccountId::parse)?;
-    let expected = match IfMatch::from_headers(headers)? {
+    let expected = match IfMatch::from_headers(headers, tenant)? {
         IfMatch::Absent => None,
         asked => asked.for_account(&id)?,
     };
@@ -86,6 +86,6 @@ async fn change_and_answer(
     record("accountId", id.as_str());
     let account = app.store.change_account(tenant, &id, &change, expected, app.now()).await?;
     tracing::info!(change = change.event_type().as_str(), revision = account.revision, "account changed");
-    let tag = account_tag(&id, account.version());
+    let tag = account_tag(tenant, &id, account.version());
     Ok(([(http::header::ETAG, tag)], Json(account)).into_response())
 }

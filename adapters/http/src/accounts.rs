@@ -42,13 +42,13 @@ pub async fn get_account(
     let id = path_id(id, AccountId::parse)?;
     record("accountId", id.as_str());
     if headers.contains_key(http::header::IF_NONE_MATCH) {
-        let tag = account_tag(&id, app.store.account_version(&tenant, &id).await?);
+        let tag = account_tag(&tenant, &id, app.store.account_version(&tenant, &id).await?);
         if crate::etag::matches(&headers, &tag) {
             return Ok(crate::etag::not_modified(tag));
         }
     }
     let account = app.store.get_account(&tenant, &id).await?;
-    let tag = account_tag(&id, account.version());
+    let tag = account_tag(&tenant, &id, account.version());
     Ok(([(http::header::ETAG, tag)], Json(account)).into_response())
 }
 

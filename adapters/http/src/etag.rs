@@ -4,26 +4,33 @@
 //! `304 Not Modified` without a body.
 //!
 //! The tag is a hash of the body, unless the handler set a cheaper one it can check without
-//! reading the whole resource (an account's: its id and version, see [`account_tag`]).
+//! reading the whole resource (an account's: its id and version, see [`account_tag`]). Either way
+//! it is the tenant's own: a tag of one tenant's resource never names another's, even one with the
+//! same id and content, and every tagged answer says `Vary: Authorization`, so a cache shared by
+//! several tenants keeps their copies apart.
 //!
 //! Conditional changes (RFC 9110 §13.1.1): `If-Match` naming account tags makes a change (an
 //! account's, or a transfer moving the accounts) happen only if each is still at its version.
 
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use http::header::{CACHE_CONTROL, CONTENT_LENGTH, ETAG, IF_MATCH, IF_NONE_MATCH};
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, ETAG, IF_MATCH, IF_NONE_MATCH, VARY};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use ledger::{AccountId, AccountVersion, LedgerError};
+use ledger::{AccountId, AccountVersion, LedgerError, TenantId};
 use sha2::{Digest, Sha256};
+
+use crate::extract::Tenant;
+use crate::state::AppState;
 
 /// The largest body a GET answers (a page of 100 entries or accounts with their metadata).
 const MAX_GET_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-/// A strong tag of `bytes`: the first 16 bytes of their SHA-256, in hex.
-pub fn body_tag(bytes: &[u8]) -> HeaderValue {
-    let digest = Sha256::digest(bytes);
+/// A strong tag of `bytes` as `tenant`'s: the first 16 bytes of the SHA-256 of the tenant and
+/// them, in hex.
+pub fn body_tag(tenant: &TenantId, bytes: &[u8]) -> HeaderValue {
+    let digest = Sha256::new().chain_update(tenant.as_str()).chain_update([0]).chain_update(bytes).finalize();
     let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
     HeaderValue::from_str(&format!("\"{hex}\"")).unwrap_or(HeaderValue::from_static("\"\""))
 }
@@ -38,12 +45,20 @@ pub fn matches(headers: &HeaderMap, tag: &HeaderValue) -> bool {
     })
 }
 
-/// An account's tag: its id and version (`"{id}.{entries}.{revision}"`), which every change of the
-/// account moves, so a revalidation reads only its small balance item, and an `If-Match` names
-/// the account it is about.
-pub fn account_tag(id: &AccountId, version: AccountVersion) -> HeaderValue {
-    HeaderValue::from_str(&format!("\"{id}.{}.{}\"", version.entries, version.revision))
+/// An account's tag: its id, its version and its tenant's mark
+/// (`"{id}.{entries}.{revision}.{mark}"`). Every change of the account moves the version, so a
+/// revalidation reads only its small balance item, and an `If-Match` names the account it is about.
+pub fn account_tag(tenant: &TenantId, id: &AccountId, version: AccountVersion) -> HeaderValue {
+    let mark = tenant_mark(tenant);
+    HeaderValue::from_str(&format!("\"{id}.{}.{}.{mark}\"", version.entries, version.revision))
         .unwrap_or(HeaderValue::from_static("\"\""))
+}
+
+/// What makes a tenant's account tags its own: 12 hex digits of the SHA-256 of its id (a collision
+/// between two tenants is one chance in 2^48, and only makes a tag theirs as well).
+fn tenant_mark(tenant: &TenantId) -> String {
+    let digest = Sha256::new().chain_update("tenant-mark:").chain_update(tenant.as_str()).finalize();
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
 /// What `If-Match` asks of accounts.
@@ -58,9 +73,10 @@ pub enum IfMatch {
 }
 
 impl IfMatch {
-    /// Reads `If-Match`. A tag that is no account's tag can match no current one: the
-    /// precondition fails (412) as for a stale tag. Weak tags never match (RFC 9110 §13.1.1).
-    pub fn from_headers(headers: &HeaderMap) -> Result<Self, LedgerError> {
+    /// Reads `If-Match` as `tenant`'s. A tag that is no account's tag of this tenant can match no
+    /// current one: the precondition fails (412) as for a stale tag. Weak tags never match (RFC
+    /// 9110 §13.1.1).
+    pub fn from_headers(headers: &HeaderMap, tenant: &TenantId) -> Result<Self, LedgerError> {
         let values = headers.get_all(IF_MATCH).into_iter().filter_map(|v| v.to_str().ok());
         let tags: Vec<&str> =
             values.flat_map(|v| v.split(',')).map(str::trim).filter(|t| !t.is_empty()).collect();
@@ -69,11 +85,12 @@ impl IfMatch {
             ["*"] => return Ok(Self::Any),
             _ => {}
         }
+        let mark = tenant_mark(tenant);
         let parse = |tag: &str| -> Option<(AccountId, AccountVersion)> {
             let inner = tag.strip_prefix('"')?.strip_suffix('"')?;
             let mut parts = inner.split('.');
             let (id, entries, revision) = (parts.next()?, parts.next()?, parts.next()?);
-            if parts.next().is_some() {
+            if parts.next()? != mark || parts.next().is_some() {
                 return None;
             }
             let version = AccountVersion { entries: entries.parse().ok()?, revision: revision.parse().ok()? };
@@ -128,14 +145,20 @@ pub fn not_modified(tag: HeaderValue) -> Response {
     *response.status_mut() = StatusCode::NOT_MODIFIED;
     response.headers_mut().insert(ETAG, tag);
     response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    response.headers_mut().insert(VARY, HeaderValue::from_static("Authorization"));
     response
 }
 
-/// The middleware: tags every `200` answer to a GET and answers `304` when the client has it.
-pub async fn revalidate(request: Request, next: Next) -> Response {
+/// The middleware: tags every `200` answer to a GET as its tenant's and answers `304` when the
+/// client has it. (A request without a tenant is answered `401` untagged.)
+pub async fn revalidate(State(app): State<AppState>, request: Request, next: Next) -> Response {
     if request.method() != Method::GET {
         return next.run(request).await;
     }
+    let (mut parts, body) = request.into_parts();
+    let tenant = Tenant::from_request_parts(&mut parts, &app).await.ok();
+    let request = Request::from_parts(parts, body);
+    let Some(Tenant(tenant)) = tenant else { return next.run(request).await };
     let asked = request.headers().clone();
     let response = next.run(request).await;
     if response.status() != StatusCode::OK {
@@ -148,12 +171,13 @@ pub async fn revalidate(request: Request, next: Next) -> Response {
         *failed.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
         return failed;
     };
-    let tag = parts.headers.get(ETAG).cloned().unwrap_or_else(|| body_tag(&bytes));
+    let tag = parts.headers.get(ETAG).cloned().unwrap_or_else(|| body_tag(&tenant, &bytes));
     if matches(&asked, &tag) {
         return not_modified(tag);
     }
     parts.headers.insert(ETAG, tag);
     parts.headers.entry(CACHE_CONTROL).or_insert(HeaderValue::from_static("private, no-cache"));
+    parts.headers.insert(VARY, HeaderValue::from_static("Authorization"));
     parts.headers.remove(CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(bytes))
 }
@@ -162,9 +186,13 @@ pub async fn revalidate(request: Request, next: Next) -> Response {
 mod tests {
     use super::*;
 
+    fn tenant(id: &str) -> TenantId {
+        TenantId::parse(id).unwrap()
+    }
+
     #[test]
     fn if_none_match_names_a_tag_strongly_weakly_in_a_list_or_by_star() {
-        let tag = body_tag(b"{}");
+        let tag = body_tag(&tenant("acme"), b"{}");
         let with = |value: &str| {
             let mut headers = HeaderMap::new();
             headers.insert(IF_NONE_MATCH, HeaderValue::from_str(value).unwrap());
@@ -177,6 +205,21 @@ mod tests {
         assert!(matches(&with("*"), &tag));
         assert!(!matches(&with("\"other\""), &tag));
         assert!(!matches(&HeaderMap::new(), &tag));
-        assert_ne!(body_tag(b"{}"), body_tag(b"{ }"));
+        assert_ne!(body_tag(&tenant("acme"), b"{}"), body_tag(&tenant("acme"), b"{ }"));
+    }
+
+    #[test]
+    fn a_tag_is_its_tenants_own() {
+        let (acme, globex) = (tenant("acme"), tenant("globex"));
+        assert_ne!(body_tag(&acme, b"{}"), body_tag(&globex, b"{}"));
+        let id = AccountId::parse("alice").unwrap();
+        let version = AccountVersion { entries: 3, revision: 1 };
+        let acme_tag = account_tag(&acme, &id, version);
+        assert_ne!(acme_tag, account_tag(&globex, &id, version));
+        let mut headers = HeaderMap::new();
+        headers.insert(IF_MATCH, acme_tag);
+        assert_eq!(IfMatch::from_headers(&headers, &acme).unwrap(), IfMatch::Accounts(vec![(id, version)]));
+        let foreign = IfMatch::from_headers(&headers, &globex);
+        assert!(matches!(foreign, Err(LedgerError::PreconditionFailed { .. })), "{foreign:?}");
     }
 }

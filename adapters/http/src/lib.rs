@@ -88,7 +88,7 @@ pub fn router(state: AppState) -> Router {
     router
         .fallback(problem::route_not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
-        .layer(axum::middleware::from_fn(etag::revalidate))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), etag::revalidate))
         .layer(axum::middleware::from_fn(observe::observe))
         .with_state(state)
 }

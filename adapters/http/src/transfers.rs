@@ -44,7 +44,7 @@ pub async fn create_transfer(
     if dry_run {
         return crate::dry_run::answer(&app, &tenant, vec![body]).await;
     }
-    let if_match = IfMatch::from_headers(&headers)?;
+    let if_match = IfMatch::from_headers(&headers, &tenant)?;
     let prefer = Prefer::from_headers(&headers);
     if prefer.respond_async {
         if let IfMatch::Accounts(_) = if_match {
@@ -166,7 +166,7 @@ pub async fn patch_transfer(
     let read = app.store.get_transfer(&tenant, &id, now).await?;
     // Its tag as a GET answers it: the hash of the same JSON.
     let tag = |transfer: &ledger::Transfer| {
-        crate::etag::body_tag(&serde_json::to_vec(transfer).unwrap_or_default())
+        crate::etag::body_tag(&tenant, &serde_json::to_vec(transfer).unwrap_or_default())
     };
     crate::etag::require_match(&headers, &tag(&read), "transfer", id.as_str())?;
     let changed = app.store.change_transfer_metadata(&tenant, &read, &body.metadata, now).await?;

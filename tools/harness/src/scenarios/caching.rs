@@ -8,8 +8,18 @@ use crate::{Api, Backend};
 use http::StatusCode;
 
 pub async fn get_if_none_match<B: Backend>(api: &Api<B>, path: &str, tag: &str) -> crate::Reply {
+    get_if_none_match_as(api, "acme", path, tag).await
+}
+
+/// `GET {path}` as `tenant` with `If-None-Match: {tag}`.
+pub async fn get_if_none_match_as<B: Backend>(
+    api: &Api<B>,
+    tenant: &str,
+    path: &str,
+    tag: &str,
+) -> crate::Reply {
     let request = http::Request::get(path)
-        .header("authorization", format!("Bearer {}", api.token("acme")))
+        .header("authorization", format!("Bearer {}", api.token(tenant)))
         .header("if-none-match", tag)
         .body(axum::body::Body::empty())
         .unwrap();
@@ -78,4 +88,47 @@ pub async fn every_get_is_tagged_and_answered_304_while_unchanged<B: Backend>(ap
     assert!(
         api.post("/v1/transfers", "acme", t("t3", "bank", "alice", 1)).await.headers.get("etag").is_none()
     );
+}
+
+/// Two tenants with the same accounts, moved the same way (so at the same versions): still, no tag
+/// of one tenant's resource is valid for the other's (no `304` on it, a `412` for an `If-Match`
+/// naming it), and every tagged answer varies on `Authorization`.
+pub async fn a_tag_is_its_tenants_own<B: Backend>(api: Api<B>) {
+    for tenant in ["acme", "globex"] {
+        api.open_account(tenant, "bank", true).await;
+        api.open_account(tenant, "alice", false).await;
+        let transfer = t("t1", "bank", "alice", 100);
+        assert_eq!(api.post("/v1/transfers", tenant, transfer).await.status, StatusCode::CREATED);
+    }
+    for path in ["/v1/accounts/alice", "/v1/accounts", "/v1/accounts/alice/entries", "/v1/transfers/t1"] {
+        let (acme, globex) = (api.get(path, "acme").await, api.get(path, "globex").await);
+        assert_eq!((acme.status, globex.status), (StatusCode::OK, StatusCode::OK), "{path}");
+        assert_ne!(tag(&acme), tag(&globex), "{path}");
+        assert_eq!(acme.headers.get("vary").unwrap(), "Authorization", "{path}");
+        let foreign = get_if_none_match_as(&api, "globex", path, &tag(&acme)).await;
+        assert_eq!((foreign.status, &foreign.body), (StatusCode::OK, &globex.body), "{path}");
+        assert_eq!(tag(&foreign), tag(&globex), "{path}");
+        let own = get_if_none_match_as(&api, "globex", path, &tag(&globex)).await;
+        assert_eq!(own.status, StatusCode::NOT_MODIFIED, "{path}");
+        assert_eq!(own.headers.get("vary").unwrap(), "Authorization", "{path}");
+    }
+    // A change under acme's tag of the account globex names the same way: the precondition fails.
+    let acme_tag = tag(&api.get("/v1/accounts/alice", "acme").await);
+    let request = http::Request::patch("/v1/accounts/alice")
+        .header("authorization", format!("Bearer {}", api.token("globex")))
+        .header("content-type", "application/merge-patch+json")
+        .header("if-match", &acme_tag)
+        .body(axum::body::Body::from(r#"{"metadata":{"k":"v"}}"#))
+        .unwrap();
+    let refused = api.send_request(request).await;
+    assert_eq!(refused.status, StatusCode::PRECONDITION_FAILED, "{}", refused.body);
+    let transfer = api.get("/v1/transfers/t1", "acme").await;
+    let request = http::Request::patch("/v1/transfers/t1")
+        .header("authorization", format!("Bearer {}", api.token("globex")))
+        .header("content-type", "application/merge-patch+json")
+        .header("if-match", tag(&transfer))
+        .body(axum::body::Body::from(r#"{"metadata":{"k":"v"}}"#))
+        .unwrap();
+    let refused = api.send_request(request).await;
+    assert_eq!(refused.status, StatusCode::PRECONDITION_FAILED, "{}", refused.body);
 }

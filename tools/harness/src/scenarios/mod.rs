@@ -34,6 +34,7 @@ macro_rules! api_scenarios {
             ];
             caching: [
                 every_get_is_tagged_and_answered_304_while_unchanged,
+                a_tag_is_its_tenants_own,
             ];
             governance: [
                 a_frozen_account_moves_no_money_on_any_route_and_its_holds_still_release,
