@@ -28,6 +28,9 @@ pub enum LedgerError {
     /// A change that must name the version it changes (`If-Match`) did not.
     #[error("this change must name the version it changes: send If-Match with the resource's ETag")]
     PreconditionRequired,
+    /// The tenant has as many of `what` as it may (`limit`): nothing was written.
+    #[error("the tenant has {limit} {what}, the most it may have: delete one first")]
+    LimitReached { what: &'static str, limit: usize },
     /// A linked chain was refused: `transfer_id` by `rule`, the others `linked_failed`; `transfers`
     /// is every member as recorded.
     #[error("transfer {transfer_id} of the linked chain was refused ({rule}), so none of the chain applies")]

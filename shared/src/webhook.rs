@@ -201,6 +201,10 @@ pub struct EndpointFields {
 /// The longest description accepted, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 500;
 
+/// The most endpoints a tenant may have (PayPal allows 10 an application): what bounds the
+/// deliveries one event fans out to.
+pub const MAX_ENDPOINTS: usize = 10;
+
 impl EndpointFields {
     /// The request, or the first field at fault and why.
     pub fn parse(self, policy: UrlPolicy) -> Result<NewEndpoint, (&'static str, FieldError)> {

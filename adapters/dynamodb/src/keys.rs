@@ -13,6 +13,7 @@
 //! | batch ids       | `T#{tenant}#Q#{batch}`    | `I`                | -              | -           |
 //! | request limit   | `T#{tenant}#L`            | `L`                | -              | -           |
 //! | webhook endpoint | `T#{tenant}#W#{endpoint}` | `W`               | `T#{tenant}#W` | `{endpoint}` |
+//! | endpoint count  | `T#{tenant}#W`            | `N`                | -              | -           |
 //! | webhook delivery | `T#{tenant}#W#{endpoint}` | `D#{at:020}#{event}` | -           | -           |
 //! | delivery lease  | `T#{tenant}#W#{endpoint}` | `L#{at:020}#{event}` | -            | -           |
 //! | event           | `T#{tenant}#V#{event}`    | `V`                | `T#{tenant}#V#{shard}` | `{at:020}#{event}` |
@@ -148,6 +149,8 @@ pub fn event_shard(event: &EventId) -> u32 {
 }
 
 pub const ENDPOINT_SK: &str = "W";
+/// The tenant's count of endpoints, under [`endpoints_index_pk`]: what caps them.
+pub const ENDPOINT_COUNT_SK: &str = "N";
 pub const DELIVERY_PREFIX: &str = "D#";
 /// A delivery's lease: the one copy of its message attempting it now.
 pub const LEASE_PREFIX: &str = "L#";

@@ -1,30 +1,36 @@
 //! Webhook endpoints and their deliveries. An endpoint is one item (listed by the accounts' index,
 //! under its own partition key); each event delivered to it has a delivery item in the endpoint's
-//! partition, holding its attempts, keyed by the event's instant so they list newest first.
+//! partition, holding its attempts, keyed by the event's instant so they list newest first. A
+//! counter item per tenant, written in the transaction that adds or deletes an endpoint, caps
+//! them (`MAX_ENDPOINTS`).
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use ledger::port::{
     Attempt, Delivery, DeliveryPosition, DeliveryStatus, Lease, Page, StoreError, StoredEvent,
     WebhookDeliveries, WebhookEndpoints,
 };
-use ledger::webhook::{EndpointUrl, Secret, SigningSecret, Subscription, WebhookEndpoint};
-use ledger::{EndpointId, Event, EventId, EventType, TenantId};
+use ledger::webhook::{EndpointUrl, MAX_ENDPOINTS, Secret, SigningSecret, Subscription, WebhookEndpoint};
+use ledger::{EndpointId, Event, EventId, EventType, LedgerError, TenantId};
 use time::OffsetDateTime;
 
-use crate::cancel::cancellation;
+use crate::cancel::{Cancelled, cancellation};
 use crate::error::{is_condition_failed, moot_unless_written, sdk, unbuilt};
-use crate::items::{Item, Reader, n, number, put, s, timestamp};
-use crate::keys::{self, ENDPOINT_SK, delivery_sk, endpoint_pk, endpoints_index_pk, key, lease_sk};
+use crate::items::{Item, Reader, n, number, put, put_if_new, s, timestamp};
+use crate::keys::{
+    self, ENDPOINT_COUNT_SK, ENDPOINT_SK, delivery_sk, endpoint_pk, endpoints_index_pk, key, lease_sk,
+};
 use crate::store::DynamoStore;
 use crate::store::current_correlation;
 
 const LEASE_UNTIL: &str = "until";
+/// Attempts of an endpoint's creation or deletion that meet another one of the tenant's.
+const COUNT_ATTEMPTS: u32 = 8;
 
 fn endpoint_item(tenant: &TenantId, e: &WebhookEndpoint, version: u64) -> Item {
     let mut item: Item = HashMap::from([
@@ -132,16 +138,24 @@ fn not_found(id: &EndpointId) -> StoreError {
 
 #[async_trait]
 impl WebhookEndpoints for DynamoStore {
+    /// With the tenant's count moved up, only if it is under the cap.
     async fn create_endpoint(&self, tenant: &TenantId, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
-        self.client
-            .put_item()
+        let count = Update::builder()
             .table_name(&self.table)
-            .set_item(Some(endpoint_item(tenant, endpoint, 1)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(sdk)?;
-        Ok(())
+            .set_key(Some(key(endpoints_index_pk(tenant), ENDPOINT_COUNT_SK)))
+            .update_expression("ADD endpoints :one")
+            .condition_expression("attribute_not_exists(endpoints) OR endpoints < :cap")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":cap", n(MAX_ENDPOINTS as u64))
+            .build()
+            .map_err(unbuilt)?;
+        let item = endpoint_item(tenant, endpoint, 1);
+        let count = TransactWriteItem::builder().update(count).build();
+        // The id is generated, so new: a failed condition is the count's.
+        match self.count_endpoints(count, put_if_new(&self.table, item)?).await? {
+            true => Ok(()),
+            false => Err(LedgerError::LimitReached { what: "webhook endpoints", limit: MAX_ENDPOINTS }.into()),
+        }
     }
 
     async fn get_endpoint(
@@ -182,19 +196,26 @@ impl WebhookEndpoints for DynamoStore {
         Ok(Page { items: endpoints, next })
     }
 
+    /// With the tenant's count moved down (a count from before the cap, absent, stays at zero).
     async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<(), StoreError> {
-        let deleted = self
-            .client
-            .delete_item()
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(endpoints_index_pk(tenant), ENDPOINT_COUNT_SK)))
+            .update_expression("SET endpoints = if_not_exists(endpoints, :one) - :one")
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(unbuilt)?;
+        let delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(key(endpoint_pk(tenant, id), ENDPOINT_SK)))
             .condition_expression("attribute_exists(pk)")
-            .send()
-            .await;
-        match deleted {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failed(&err) => Err(not_found(id)),
-            Err(err) => Err(sdk(err)),
+            .build()
+            .map_err(unbuilt)?;
+        let count = TransactWriteItem::builder().update(count).build();
+        // The count has no condition: a failed one is the endpoint's.
+        match self.count_endpoints(count, TransactWriteItem::builder().delete(delete).build()).await? {
+            true => Ok(()),
+            false => Err(not_found(id)),
         }
     }
 
@@ -494,5 +515,31 @@ impl WebhookDeliveries for DynamoStore {
         };
         let items = found.iter().map(delivery_from).collect::<Result<_, _>>()?;
         Ok(Page { items, next })
+    }
+}
+
+impl DynamoStore {
+    /// Writes the tenant's endpoint count (`count`) and an endpoint (`change`) together, redone
+    /// while it meets another change of the count. `Ok(false)`: a condition failed.
+    async fn count_endpoints(&self, count: TransactWriteItem, change: TransactWriteItem) -> Result<bool, StoreError> {
+        for attempt in 1..=COUNT_ATTEMPTS {
+            let sent = self
+                .client
+                .transact_write_items()
+                .transact_items(count.clone())
+                .transact_items(change.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(_) => return Ok(true),
+                Err(err) => match cancellation(err)? {
+                    Cancelled::Conditions(_) => return Ok(false),
+                    Cancelled::Contended => {
+                        tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt))).await;
+                    }
+                },
+            }
+        }
+        Err(StoreError::Unavailable("the tenant's webhook endpoints stayed contended".into()))
     }
 }

@@ -116,6 +116,7 @@ const HTTP_CODES: &[&str] = &[
     "method_not_allowed",
     "idempotency_conflict",
     "transfer_in_flight",
+    "limit_reached",
     "precondition_failed",
     "precondition_required",
     "payload_too_large",
@@ -171,6 +172,9 @@ impl ApiError {
                 }
                 LedgerError::InFlight { .. } => {
                     Problem::new(S::CONFLICT, "transfer_in_flight", "Transfer in flight", err.to_string())
+                }
+                LedgerError::LimitReached { .. } => {
+                    Problem::new(S::CONFLICT, "limit_reached", "Limit reached", err.to_string())
                 }
                 LedgerError::NotFound { .. } => {
                     Problem::new(S::NOT_FOUND, "not_found", "Not found", err.to_string())

@@ -8,8 +8,8 @@ use ledger::port::{
     Attempt, Delivery, DeliveryPosition, DeliveryStatus, Lease, Page, StoreError, StoredEvent,
     WebhookDeliveries, WebhookEndpoints,
 };
-use ledger::webhook::WebhookEndpoint;
-use ledger::{EndpointId, Event, TenantId};
+use ledger::webhook::{MAX_ENDPOINTS, WebhookEndpoint};
+use ledger::{EndpointId, Event, LedgerError, TenantId};
 use time::OffsetDateTime;
 
 use crate::store::{MemoryStore, current_correlation, stored};
@@ -30,6 +30,9 @@ impl WebhookEndpoints for MemoryStore {
         let key = (tenant.clone(), endpoint.id.clone());
         if tables.endpoints.contains_key(&key) {
             return Err(StoreError::Unexpected(format!("webhook endpoint {} exists", endpoint.id)));
+        }
+        if tables.endpoints.keys().filter(|(t, _)| t == tenant).count() >= MAX_ENDPOINTS {
+            return Err(LedgerError::LimitReached { what: "webhook endpoints", limit: MAX_ENDPOINTS }.into());
         }
         tables.endpoints.insert(key, (endpoint.clone(), 1));
         Ok(())

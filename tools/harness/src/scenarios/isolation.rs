@@ -329,3 +329,43 @@ pub async fn another_tenant_sees_404_never_data_on_every_route<B: Backend>(api: 
     // And acme's ledger reads exactly as before.
     assert_eq!(acme_view(&api, &at).await, before);
 }
+
+/// A tenant has at most `MAX_ENDPOINTS` webhook endpoints, however many adds race: the rest are
+/// `409 limit_reached` and write nothing; another tenant's cap is its own; a deletion frees a
+/// place for one more.
+pub async fn webhook_endpoints_are_capped_per_tenant_under_concurrent_adds<B: Backend>(api: Api<B>) {
+    use ledger::webhook::MAX_ENDPOINTS;
+    let api = &api;
+    let add = |tenant: &'static str, n: usize| {
+        let body = json!({"url": format!("http://127.0.0.1:9/{tenant}/{n}"), "event_types": ["*"]});
+        api.post("/v1/webhook-endpoints", tenant, body)
+    };
+    let replies = futures::future::join_all((0..MAX_ENDPOINTS + 6).map(|n| add("acme", n))).await;
+    let created: Vec<String> = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .map(|r| r.body["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(created.len(), MAX_ENDPOINTS);
+    for refused in replies.iter().filter(|r| r.status != StatusCode::CREATED) {
+        assert_eq!((refused.status, refused.code()), (StatusCode::CONFLICT, "limit_reached"), "{}", refused.body);
+    }
+    let listed = |tenant: &'static str| async move {
+        api.get("/v1/webhook-endpoints?limit=100", tenant).await.body["data"].as_array().unwrap().len()
+    };
+    // The index is a moment behind the writes.
+    for _ in 0..50 {
+        if listed("acme").await == MAX_ENDPOINTS {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(listed("acme").await, MAX_ENDPOINTS);
+    assert_eq!(add("globex", 0).await.status, StatusCode::CREATED, "globex's cap is its own");
+    let deleted = api.raw("DELETE", &format!("/v1/webhook-endpoints/{}", created[0]), Some("acme"), "").await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let gone = api.raw("DELETE", &format!("/v1/webhook-endpoints/{}", created[0]), Some("acme"), "").await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND, "a second delete frees nothing more");
+    assert_eq!(add("acme", 100).await.status, StatusCode::CREATED);
+    assert_eq!(add("acme", 101).await.code(), "limit_reached");
+}

@@ -46,6 +46,7 @@ macro_rules! api_scenarios {
             ];
             isolation: [
                 another_tenant_sees_404_never_data_on_every_route,
+                webhook_endpoints_are_capped_per_tenant_under_concurrent_adds,
             ];
             search: [
                 every_filter_finds_exactly_what_the_model_says_across_pages,
