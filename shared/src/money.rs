@@ -162,6 +162,11 @@ impl Balances {
         self.balance() - self.debits_pending as i128
     }
 
+    /// Whether a hold holds money in the account, out or in.
+    pub fn holds_pending(&self) -> bool {
+        self.debits_pending > 0 || self.credits_pending > 0
+    }
+
     /// The totals after debiting `amount`, or `None` if the debit total would pass POSTED_LIMIT.
     pub fn debited(self, amount: Amount) -> Option<Self> {
         self.after(Direction::Debit, Effect::Posted, amount)

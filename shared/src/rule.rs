@@ -173,6 +173,19 @@ impl RuleViolation {
         }
     }
 
+    /// The account whose pending amounts the refusal counts, if it counts any: its available
+    /// balance (less pending debits, and so less every hold out of it) or its balance with pending
+    /// credits (and so every hold into it). A hold past its time must not count: it is released
+    /// before such a refusal stands.
+    pub fn counts_pending_of(&self) -> Option<&AccountId> {
+        match self {
+            Self::InsufficientFunds { account_id }
+            | Self::MaxBalanceExceeded { account_id }
+            | Self::AccountNotEmpty { account_id } => Some(account_id),
+            _ => None,
+        }
+    }
+
     /// The hold the rule is about, if it is about one.
     pub fn pending_id(&self) -> Option<&TransferId> {
         match self {

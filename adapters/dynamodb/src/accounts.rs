@@ -10,7 +10,7 @@ use ledger::port::{
     Accounts, BalanceAt, Created, EntryPosition, Page, Statement, StatementRange, StoreError,
 };
 use ledger::{
-    Account, AccountChange, AccountId, AccountVersion, Entry, Event, LedgerError, MetadataMatch, NewAccount,
+    Account, AccountBalance, AccountChange, AccountId, AccountVersion, Entry, Event, LedgerError, MetadataMatch, NewAccount,
     TenantId,
 };
 use time::OffsetDateTime;
@@ -100,20 +100,17 @@ impl Accounts for DynamoStore {
 
     /// The account's version (its entry count and revision): one consistent GetItem of its
     /// balance item, the two attributes alone. What a conditional GET revalidates against.
-    async fn account_version(&self, tenant: &TenantId, id: &AccountId) -> Result<AccountVersion, StoreError> {
+    async fn account_balance(&self, tenant: &TenantId, id: &AccountId) -> Result<AccountBalance, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .set_key(Some(key(keys::account_pk(tenant, id), keys::BALANCE_SK)))
-            .projection_expression("entry_count, revision")
             .consistent_read(true)
             .send()
             .await
             .map_err(sdk)?;
-        let item = out.item.ok_or_else(|| StoreError::not_found("account", id))?;
-        let r = items::Reader(&item);
-        Ok(AccountVersion { entries: r.num("entry_count")?, revision: r.num_or_zero("revision")? })
+        items::balance_from(&out.item.ok_or_else(|| StoreError::not_found("account", id))?)
     }
 
     /// Reads the account, decides the change, and writes it in one transaction: the balance item's
@@ -236,12 +233,11 @@ impl Accounts for DynamoStore {
             .scan_index_forward(false)
             .consistent_read(true)
             .limit(i32::from(page_size) + 1);
-        query = match before {
-            Some(position) => query
-                .key_condition_expression("pk = :pk AND sk < :before")
-                .expression_attribute_values(":before", s(keys::entry_sk(position))),
-            None => query.key_condition_expression("pk = :pk"),
-        };
+        // Below the account's hold listings, which sort after its entries.
+        let before = before.map_or_else(|| keys::ENTRIES_END.to_owned(), keys::entry_sk);
+        query = query
+            .key_condition_expression("pk = :pk AND sk < :before")
+            .expression_attribute_values(":before", s(before));
         let out = query.send().await.map_err(sdk)?;
         if out.items().is_empty() {
             return Err(StoreError::not_found("account", account));

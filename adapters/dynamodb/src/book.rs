@@ -64,8 +64,18 @@ impl Book for DynamoStore {
         self.read_batch(tenant, batch).await
     }
 
-    async fn due_holds(&self, from: i64, to: i64) -> Result<Vec<DueHold>, StoreError> {
-        self.listed_due(from, to).await
+    async fn due_holds(&self, from: i64, to: i64, limit: usize) -> Result<(Vec<DueHold>, bool), StoreError> {
+        self.listed_due(from, to, limit).await
+    }
+
+    async fn overdue_holds(
+        &self,
+        tenant: &TenantId,
+        accounts: &[AccountId],
+        at: i64,
+        limit: usize,
+    ) -> Result<Vec<DueHold>, StoreError> {
+        self.listed_overdue(tenant, accounts, at, limit).await
     }
 
     async fn unlist(&self, hold: &DueHold) -> Result<(), StoreError> {

@@ -7,6 +7,8 @@
 //! | account profile | `T#{tenant}#A#{account}`  | `A`                | `T#{tenant}#A` | `{account}` |
 //! | account balance | `T#{tenant}#A#{account}`  | `B`                | -              | -           |
 //! | entry           | `T#{tenant}#A#{account}`  | `E#{at:020}#{sequence:020}` | -     | -           |
+//! | hold listing, debit | `T#{tenant}#A#{debit}` | `H#{at:012}#{transfer}` | `H#{hour}#{shard}` | `{at:012}#{tenant}#{transfer}` |
+//! | hold listing, credit | `T#{tenant}#A#{credit}` | `H#{at:012}#{transfer}` | -      | -           |
 //! | transfer        | `T#{tenant}#X#{transfer}` | `X`                | -              | -           |
 //! | batch           | `T#{tenant}#Q#{batch}`    | `Q`                | -              | -           |
 //! | batch progress  | `T#{tenant}#Q#{batch}`    | `C`                | -              | -           |
@@ -17,13 +19,19 @@
 //! | webhook delivery | `T#{tenant}#W#{endpoint}` | `D#{at:020}#{event}` | -           | -           |
 //! | delivery lease  | `T#{tenant}#W#{endpoint}` | `L#{at:020}#{event}` | -            | -           |
 //! | event           | `T#{tenant}#V#{event}`    | `V`                | `T#{tenant}#V#{shard}` | `{at:020}#{event}` |
-//! | expiry listing  | `S#{hour}#{shard}`        | `{at:012}#{tenant}#{transfer}` | - | -          |
+//! | expiry listing, before hold listings | `S#{hour}#{shard}` | `{at:012}#{tenant}#{transfer}` | - | - |
 //! | sweep cursor    | `S#sweep`                 | `S`                | -              | -           |
 //!
-//! The expiry listing is the one tenant-less partition family: the sweeper lists the holds due in
-//! an hour across tenants. It is sharded (`EXPIRY_SHARDS`) by a hash of tenant and transfer, so the
-//! holds that expire in one hour are spread over that many partitions, and its items carry the
-//! tenant the sweeper then reads under.
+//! A hold with a timeout is listed by its expiry in each of its two accounts' partitions, after
+//! the entries: a strongly consistent Query finds the holds of an account past their time (what
+//! a read or a refusal releases first). The debit account's listing is also in the index by hour
+//! and shard: the one tenant-less partition family, where the sweeper lists the holds due in an
+//! hour across tenants. It is sharded (`EXPIRY_SHARDS`): a tenant's holds fall in the
+//! `EXPIRY_SHARDS_PER_TENANT` shards of its group (a hash of the tenant), spread by a hash of the
+//! transfer, so one tenant takes 4 × 1,000 writes a second, and a sweep that takes a share of each
+//! shard in turn lets a tenant with masses of holds due delay only the tenants of its group.
+//! Listings from before hold listings (`S#…`, a hash of tenant and transfer over 8 shards) are
+//! still swept.
 //!
 //! A queued transfer is its transfer item with status `queued` and an `owner` (`ledger::Owner`); the
 //! worker settles it in place. A batch's progress item holds its cursor (how many of its transfers,
@@ -68,6 +76,20 @@ pub fn account_pk(tenant: &TenantId, account: &AccountId) -> String {
 /// The partition of the accounts index that lists one tenant's accounts.
 pub fn accounts_index_pk(tenant: &TenantId) -> String {
     format!("T#{tenant}#A")
+}
+
+/// Above every entry's sort key, below every hold listing's.
+pub const ENTRIES_END: &str = "E$";
+pub const HELD_SK_PREFIX: &str = "H#";
+
+/// Where a hold is listed in its accounts' partitions: by its expiry, then id.
+pub fn held_sk(at: i64, transfer: &TransferId) -> String {
+    format!("{}#{transfer}", held_sk_bound(at))
+}
+
+/// Every hold listing at `at` sorts at or after it, before `at + 1`'s.
+pub fn held_sk_bound(at: i64) -> String {
+    format!("{HELD_SK_PREFIX}{at:012}")
 }
 
 /// Zero-padded so that the lexical order of sort keys is the order of instants, then sequences.
@@ -185,13 +207,22 @@ fn endpoint_event_sk(prefix: &str, position: &DeliveryPosition) -> String {
     format!("{prefix}{:020}#{}", position.at_nanos.max(0), position.event)
 }
 
-/// Partitions per hour of the expiry listing: 8 × 1,000 writes/s before one runs hot.
-pub const EXPIRY_SHARDS: u32 = 8;
+/// Index partitions per hour of the holds' expiries: 32 × 1,000 writes/s before one runs hot.
+pub const EXPIRY_SHARDS: u32 = 32;
+/// The shards of one tenant (a group of tenants): 4 × 1,000 writes/s.
+pub const EXPIRY_SHARDS_PER_TENANT: u32 = 4;
+/// Partitions per hour of the expiry listing from before hold listings.
+pub const LEGACY_EXPIRY_SHARDS: u32 = 8;
 pub const SWEEP_PK: &str = "S#sweep";
 pub const SWEEP_SK: &str = "S";
 
-/// The listing partition of holds expiring in the hour that contains unix second `at`.
-pub fn expiry_pk(at: i64, shard: u32) -> String {
+/// The index partition of holds expiring in the hour that contains unix second `at`.
+pub fn expiry_index_pk(at: i64, shard: u32) -> String {
+    format!("H#{}#{shard}", at.div_euclid(3600))
+}
+
+/// The partition of the listing from before hold listings, for the hour that contains `at`.
+pub fn legacy_expiry_pk(at: i64, shard: u32) -> String {
     format!("S#{}#{shard}", at.div_euclid(3600))
 }
 
@@ -205,9 +236,17 @@ pub fn expiry_sk_bound(at: i64) -> String {
     format!("{at:012}")
 }
 
-/// The listing shard of a hold: FNV-1a of tenant and id, stable across processes and releases.
+/// The index shard of a hold: one of its tenant's group (FNV-1a of the tenant), by FNV-1a of its
+/// id; stable across processes and releases.
 pub fn expiry_shard(tenant: &TenantId, transfer: &TransferId) -> u32 {
-    fnv1a(tenant.as_str().bytes().chain([b'#']).chain(transfer.as_str().bytes())) % EXPIRY_SHARDS
+    let groups = EXPIRY_SHARDS / EXPIRY_SHARDS_PER_TENANT;
+    let group = fnv1a(tenant.as_str().bytes()) % groups;
+    group * EXPIRY_SHARDS_PER_TENANT + fnv1a(transfer.as_str().bytes()) % EXPIRY_SHARDS_PER_TENANT
+}
+
+/// The shard of a listing from before hold listings: FNV-1a of tenant and id.
+pub fn legacy_expiry_shard(tenant: &TenantId, transfer: &TransferId) -> u32 {
+    fnv1a(tenant.as_str().bytes().chain([b'#']).chain(transfer.as_str().bytes())) % LEGACY_EXPIRY_SHARDS
 }
 
 /// Each search index (`ledger::SearchIndex`) is spread over this many partitions, so a tenant, an
@@ -279,8 +318,11 @@ mod tests {
         let instant = time::OffsetDateTime::from_unix_timestamp_nanos(5).unwrap();
         assert!(entry_sk(at(5, u64::MAX)) < entries_until(instant));
         assert!(entries_until(instant) < entry_sk(at(6, 0)));
-        // The account's two items sort below every entry, so a descending query meets them last.
+        // The account's two items sort below every entry, so a descending query meets them last;
+        // its hold listings above every entry.
         assert!(ACCOUNT_SK < BALANCE_SK && BALANCE_SK < entry_sk(at(0, 0)).as_str());
+        assert!(entry_sk(at(i64::MAX as i128, u64::MAX)).as_str() < ENTRIES_END);
+        assert!(ENTRIES_END < held_sk(0, &TransferId::parse("a").unwrap()).as_str());
     }
 
     #[test]
@@ -289,10 +331,18 @@ mod tests {
         let id = |i: u32| TransferId::parse(format!("h{i}")).unwrap();
         assert!(expiry_sk(999, &t, &id(1)) < expiry_sk_bound(1000));
         assert!(expiry_sk(1000, &t, &id(1)) > expiry_sk_bound(1000));
-        assert_eq!(expiry_pk(3599, 0), "S#0#0");
-        assert_eq!(expiry_pk(3600, 0), "S#1#0");
+        assert!(held_sk(999, &id(1)) < held_sk_bound(1000));
+        assert!(held_sk(1000, &id(1)) > held_sk_bound(1000));
+        assert_eq!(expiry_index_pk(3599, 0), "H#0#0");
+        assert_eq!(expiry_index_pk(3600, 0), "H#1#0");
+        assert_eq!(legacy_expiry_pk(3600, 0), "S#1#0");
+        // A tenant's holds spread over its group's shards, and the tenants over every group.
         let shards: std::collections::HashSet<_> = (0..200).map(|i| expiry_shard(&t, &id(i))).collect();
-        assert_eq!(shards.len(), EXPIRY_SHARDS as usize);
+        assert_eq!(shards.len(), EXPIRY_SHARDS_PER_TENANT as usize);
+        let tenants: std::collections::HashSet<_> = (0..200)
+            .map(|i| expiry_shard(&TenantId::parse(format!("t{i}")).unwrap(), &id(1)) / EXPIRY_SHARDS_PER_TENANT)
+            .collect();
+        assert_eq!(tenants.len(), (EXPIRY_SHARDS / EXPIRY_SHARDS_PER_TENANT) as usize);
     }
 
     #[test]

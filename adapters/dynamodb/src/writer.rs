@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
-use ledger::engine::{Progress, Step, Written, chain_end, outcome_counts};
+use ledger::engine::{DueHold, Progress, Step, Written, chain_end, outcome_counts};
 use ledger::port::StoreError;
 use ledger::{
     AccountId, AccountVersion, Decision, Entry, Event, Owner, TenantId, Transfer, TransferId, TransferStatus,
@@ -336,9 +336,9 @@ struct Transaction {
     /// Where each transfer put in this transaction is, with its claim: a hold resolved in the same
     /// transaction is put once, resolved.
     transfer_puts: HashMap<TransferId, (usize, Option<Owner>)>,
-    /// Where each expiry listing put in this transaction is: a hold resolved in the same
+    /// Where the hold listings put in this transaction are: a hold resolved in the same
     /// transaction is never listed.
-    expiry_puts: HashMap<TransferId, usize>,
+    expiry_puts: HashMap<TransferId, Vec<usize>>,
     /// Transfers stored before this transaction that it amends (a hold resolved, a reversal
     /// listed): each written once.
     amended: HashSet<TransferId>,
@@ -361,8 +361,8 @@ impl Transaction {
         match &step.decision {
             Decision::Commit { transfer, debit, credit, amends } => {
                 self.put_transfer(store, tenant, transfer, claim)?;
-                if let Some(listing) = expiry::listing(tenant, transfer) {
-                    self.expiry_puts.insert(transfer.request.id.clone(), self.puts.len());
+                for listing in expiry::listings(tenant, transfer) {
+                    self.expiry_puts.entry(transfer.request.id.clone()).or_default().push(self.puts.len());
                     self.puts.push(Some(put(&store.table, listing)?));
                 }
                 if let Some(amended) = amends {
@@ -404,9 +404,10 @@ impl Transaction {
         Ok(())
     }
 
-    /// Writes the transfer a step acted on as the step left it: a hold resolved (and removed from
-    /// the expiry listing), or a transfer with one more reversal. A transfer put earlier in this
-    /// transaction is put once, as amended.
+    /// Writes the transfer a step acted on as the step left it: a hold resolved (an expired one
+    /// unlisted; a posted or voided one's listings are left to whoever finds them due), or a
+    /// transfer with one more reversal. A transfer put earlier in this transaction is put once, as
+    /// amended, and never listed.
     fn amend(
         &mut self,
         store: &DynamoStore,
@@ -430,10 +431,15 @@ impl Transaction {
         } else {
             self.puts.push(Some(store.resolve_hold(tenant, amended)?));
         }
-        if let Some(listing) = expiry::listing_key(tenant, amended) {
-            match self.expiry_puts.remove(id) {
-                Some(at) => self.puts[at] = None,
-                None => self.puts.push(Some(delete(&store.table, listing)?)),
+        if let Some(listed) = self.expiry_puts.remove(id) {
+            for at in listed {
+                self.puts[at] = None;
+            }
+        } else if amended.status == TransferStatus::Expired
+            && let Some(due) = DueHold::of(tenant, amended)
+        {
+            for listing in expiry::listing_keys(&due) {
+                self.puts.push(Some(delete(&store.table, listing)?));
             }
         }
         Ok(())
@@ -459,14 +465,16 @@ fn cost(step: &Step) -> (usize, usize, Vec<&AccountId>) {
     // The tenant and owner in keys add at most a few hundred bytes to the item sizes counted here.
     let slack = 400;
     let entries = 2 * (ENTRY_SIZE + slack);
-    let listed = |t: &Transfer| usize::from(t.expires_at().is_some());
+    // A hold with a timeout is listed in its two accounts' partitions.
+    let listed = |t: &Transfer| 2 * usize::from(t.expires_at().is_some());
     // The event: the transfer's JSON, which its item's size bounds, with the event's own fields.
     let event = |t: &Transfer| items::transfer_size(t) + EVENT_SLACK;
     match &step.decision {
         Decision::Commit { transfer, debit, credit, amends } => {
-            // The record, its listing if it expires, two entries, the event, and the transfer it
-            // acts on with its listing (counted apart even where the two merge).
-            let amended = amends.as_deref().map_or(0, |t| 1 + listed(t));
+            // The record, its listings if it expires, two entries, the event, and the transfer it
+            // acts on (a post or void leaves the hold's listings; counted apart even where the
+            // two merge).
+            let amended = usize::from(amends.is_some());
             let items = 4 + listed(transfer) + amended;
             let bytes =
                 items::transfer_size(transfer) + entries + (1 + amended + listed(transfer)) * UPDATE_BYTES;

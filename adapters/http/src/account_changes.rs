@@ -84,7 +84,11 @@ async fn change_and_answer(
     expected: Option<ledger::AccountVersion>,
 ) -> Result<Response, ApiError> {
     record("accountId", id.as_str());
-    let account = app.store.change_account(tenant, &id, &change, expected, app.now()).await?;
+    let now = app.now();
+    // A hold past its time counts for no rule of the change (closing needs nothing pending; a
+    // new bound is checked against what is pending): it is released first.
+    app.store.release_overdue_holds(tenant, std::slice::from_ref(&id), now).await?;
+    let account = app.store.change_account(tenant, &id, &change, expected, now).await?;
     tracing::info!(change = change.event_type().as_str(), revision = account.revision, "account changed");
     let tag = account_tag(tenant, &id, account.version());
     Ok(([(http::header::ETAG, tag)], Json(account)).into_response())

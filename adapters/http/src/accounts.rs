@@ -32,7 +32,7 @@ pub async fn create_account(
 }
 
 /// The account; with `If-None-Match`, first one GetItem of its balance item, and `304` if the
-/// client's copy is current.
+/// client's copy is current. A hold past its time that holds money in it is released first.
 pub async fn get_account(
     State(app): State<AppState>,
     Admitted(tenant): Admitted,
@@ -41,15 +41,37 @@ pub async fn get_account(
 ) -> Result<Response, ApiError> {
     let id = path_id(id, AccountId::parse)?;
     record("accountId", id.as_str());
+    let now = app.now();
     if headers.contains_key(http::header::IF_NONE_MATCH) {
-        let tag = account_tag(&tenant, &id, app.store.account_version(&tenant, &id).await?);
-        if crate::etag::matches(&headers, &tag) {
-            return Ok(crate::etag::not_modified(tag));
+        let balance = app.store.account_balance(&tenant, &id).await?;
+        if !released_any(&app, &tenant, &id, &balance.balances, now).await? {
+            let tag = account_tag(&tenant, &id, balance.version());
+            if crate::etag::matches(&headers, &tag) {
+                return Ok(crate::etag::not_modified(tag));
+            }
         }
     }
-    let account = app.store.get_account(&tenant, &id).await?;
+    let mut account = app.store.get_account(&tenant, &id).await?;
+    if released_any(&app, &tenant, &id, &account.balances, now).await? {
+        account = app.store.get_account(&tenant, &id).await?;
+    }
     let tag = account_tag(&tenant, &id, account.version());
     Ok(([(http::header::ETAG, tag)], Json(account)).into_response())
+}
+
+/// Whether a hold past its time held money in the account as read, and was released (so the
+/// account must be read again).
+async fn released_any(
+    app: &AppState,
+    tenant: &ledger::TenantId,
+    id: &AccountId,
+    balances: &ledger::Balances,
+    now: time::OffsetDateTime,
+) -> Result<bool, ApiError> {
+    if !balances.holds_pending() {
+        return Ok(false);
+    }
+    Ok(app.store.release_overdue_holds(tenant, std::slice::from_ref(id), now).await? > 0)
 }
 
 /// `GET /v1/accounts?metadata[key]=value`: the tenant's accounts by id, those with every pair given.
@@ -61,7 +83,14 @@ pub async fn list_accounts(
 ) -> Result<Json<ListBody<ledger::Account>>, ApiError> {
     let metadata = crate::extract::metadata_filter(&raw, &["limit", "cursor"])?;
     let after = page.cursor.as_deref().map(cursor::parse_account_cursor).transpose()?;
-    let found = app.store.list_accounts(&tenant, &metadata, page.size, after.as_ref()).await?;
+    let mut found = app.store.list_accounts(&tenant, &metadata, page.size, after.as_ref()).await?;
+    // Holds past their time that hold money in the page's accounts are released first; the page
+    // is read again if any was, so its balances stay one snapshot.
+    let pending: Vec<AccountId> =
+        found.items.iter().filter(|a| a.balances.holds_pending()).map(|a| a.id.clone()).collect();
+    if !pending.is_empty() && app.store.release_overdue_holds(&tenant, &pending, app.now()).await? > 0 {
+        found = app.store.list_accounts(&tenant, &metadata, page.size, after.as_ref()).await?;
+    }
     Ok(Json(ListBody { data: found.items, next_cursor: found.next.as_ref().map(cursor::account_cursor) }))
 }
 

@@ -8,7 +8,7 @@ use ledger::port::{
     Accounts, BalanceAt, Created, EntryPosition, Page, Statement, StatementRange, StoreError, invalid,
 };
 use ledger::{
-    Account, AccountChange, AccountId, AccountVersion, Balances, Entry, Event, LedgerError, MetadataMatch,
+    Account, AccountBalance, AccountChange, AccountId, AccountVersion, Balances, Entry, Event, LedgerError, MetadataMatch,
     NewAccount, TenantId,
 };
 use time::OffsetDateTime;
@@ -97,10 +97,10 @@ impl Accounts for MemoryStore {
         self.tables().account(tenant, id)
     }
 
-    async fn account_version(&self, tenant: &TenantId, id: &AccountId) -> Result<AccountVersion, StoreError> {
+    async fn account_balance(&self, tenant: &TenantId, id: &AccountId) -> Result<AccountBalance, StoreError> {
         let tables = self.tables();
         let balance = tables.balances.get(&(tenant.clone(), id.clone()));
-        balance.map(|b| b.version()).ok_or_else(|| StoreError::not_found("account", id))
+        balance.cloned().ok_or_else(|| StoreError::not_found("account", id))
     }
 
     async fn change_account(

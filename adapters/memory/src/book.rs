@@ -218,17 +218,29 @@ impl Write {
     }
 }
 
-/// Stores a transfer's record, listed by its expiry while it is a pending hold with a timeout.
+/// Stores a transfer's record: a pending hold with a timeout is listed by its expiry, and an
+/// expired one unlisted (a posted or voided one stays listed until found, as on DynamoDB).
 fn put(tables: &mut Tables, tenant: &TenantId, stored: StoredTransfer) {
     if let Some(due) = DueHold::of(tenant, &stored.transfer) {
-        let listing = (due.at, due.tenant, due.transfer);
-        if stored.transfer.status == TransferStatus::Pending {
-            tables.expiry.insert(listing);
-        } else {
-            tables.expiry.remove(&listing);
+        match stored.transfer.status {
+            TransferStatus::Pending => {
+                for account in &due.accounts {
+                    tables.held.insert((tenant.clone(), account.clone(), due.at, due.transfer.clone()));
+                }
+                tables.expiry.insert((due.at, due.tenant, due.transfer), due.accounts);
+            }
+            TransferStatus::Expired => unlist(tables, &due),
+            _ => {}
         }
     }
     tables.transfers.insert((tenant.clone(), stored.transfer.request.id.clone()), stored);
+}
+
+fn unlist(tables: &mut Tables, hold: &DueHold) {
+    tables.expiry.remove(&(hold.at, hold.tenant.clone(), hold.transfer.clone()));
+    for account in &hold.accounts {
+        tables.held.remove(&(hold.tenant.clone(), account.clone(), hold.at, hold.transfer.clone()));
+    }
 }
 
 #[async_trait]
@@ -303,20 +315,57 @@ impl Book for MemoryStore {
         self.tables().batch_status(tenant, batch)
     }
 
-    async fn due_holds(&self, from: i64, to: i64) -> Result<Vec<DueHold>, StoreError> {
+    /// Fair across tenants: one of each tenant's earliest in turn, up to `limit`.
+    async fn due_holds(&self, from: i64, to: i64, limit: usize) -> Result<(Vec<DueHold>, bool), StoreError> {
         let tables = self.tables();
-        let due = tables.expiry.iter().filter(|(at, _, _)| (from..=to).contains(at));
-        Ok(due
-            .map(|(at, tenant, transfer)| DueHold {
-                tenant: tenant.clone(),
-                transfer: transfer.clone(),
-                at: *at,
-            })
-            .collect())
+        let mut by_tenant: BTreeMap<&TenantId, std::collections::VecDeque<DueHold>> = BTreeMap::new();
+        let listed = tables.expiry.iter().filter(|((at, _, _), _)| (from..=to).contains(at));
+        for ((at, tenant, transfer), accounts) in listed {
+            let hold =
+                DueHold { tenant: tenant.clone(), transfer: transfer.clone(), at: *at, accounts: accounts.clone() };
+            by_tenant.entry(tenant).or_default().push_back(hold);
+        }
+        let mut due = Vec::new();
+        while due.len() < limit && by_tenant.values().any(|q| !q.is_empty()) {
+            for queue in by_tenant.values_mut() {
+                if due.len() < limit
+                    && let Some(hold) = queue.pop_front()
+                {
+                    due.push(hold);
+                }
+            }
+        }
+        Ok((due, by_tenant.values().all(|q| q.is_empty())))
+    }
+
+    async fn overdue_holds(
+        &self,
+        tenant: &TenantId,
+        accounts: &[AccountId],
+        at: i64,
+        limit: usize,
+    ) -> Result<Vec<DueHold>, StoreError> {
+        let tables = self.tables();
+        let mut due: Vec<DueHold> = Vec::new();
+        for account in accounts {
+            let listed = tables.held.iter().filter(|(t, a, due_at, _)| t == tenant && a == account && *due_at <= at);
+            for (t, a, due_at, transfer) in listed {
+                if due.len() < limit && !due.iter().any(|d| &d.transfer == transfer) {
+                    let accounts = tables.expiry.get(&(*due_at, t.clone(), transfer.clone())).cloned();
+                    due.push(DueHold {
+                        tenant: t.clone(),
+                        transfer: transfer.clone(),
+                        at: *due_at,
+                        accounts: accounts.unwrap_or_else(|| vec![a.clone()]),
+                    });
+                }
+            }
+        }
+        Ok(due)
     }
 
     async fn unlist(&self, hold: &DueHold) -> Result<(), StoreError> {
-        self.tables().expiry.remove(&(hold.at, hold.tenant.clone(), hold.transfer.clone()));
+        unlist(&mut self.tables(), hold);
         Ok(())
     }
 

@@ -42,8 +42,12 @@ pub(crate) struct Tables {
     /// Each member of a linked chain of two or more, with its chain's first member.
     pub chains: HashMap<(TenantId, TransferId), TransferId>,
     pub batches: HashMap<(TenantId, BatchId), BatchState>,
-    /// Pending holds with a timeout, by expiry (unix seconds).
-    pub expiry: BTreeSet<(i64, TenantId, TransferId)>,
+    /// Holds with a timeout, by expiry (unix seconds): the sweeper's listing, with the accounts
+    /// each names. Listed while pending; unlisted by the expiry, or, once posted or voided, by
+    /// whoever finds the listing due (as on DynamoDB).
+    pub expiry: BTreeMap<(i64, TenantId, TransferId), Vec<AccountId>>,
+    /// The same holds in each of their accounts' listings.
+    pub held: BTreeSet<(TenantId, AccountId, i64, TransferId)>,
     pub swept_until: Option<i64>,
     pub events: BTreeMap<(TenantId, EventKey), StoredEvent>,
     pub event_keys: HashMap<(TenantId, EventId), EventKey>,

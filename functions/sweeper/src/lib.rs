@@ -9,15 +9,32 @@ use ledger_telemetry::{Function, metrics};
 use time::OffsetDateTime;
 use tracing::Instrument;
 
-/// Releases the holds due at `now`. An error fails the invocation; the next tick starts again
-/// from the same cursor, so nothing is skipped.
+/// Holds one sweep takes: what bounds a tick's memory, whatever is due.
+pub const SWEEP_LIMIT: usize = 1_000;
+/// Sweeps one tick runs while more is due (a tick runs within a minute).
+const SWEEPS_PER_TICK: usize = 5;
+
+/// Releases the holds due at `now`, `SWEEP_LIMIT` at a time, up to `SWEEPS_PER_TICK` times. An
+/// error fails the invocation; the next tick starts again from the same cursor, so nothing is
+/// skipped.
 pub async fn handle(store: &dyn Store, now: OffsetDateTime) -> Result<Sweep, StoreError> {
     let span = tracing::info_span!("sweep", function = Function::Sweeper.as_str());
     async {
-        let sweep = store.expire_due_holds(now).await?;
-        metrics::holds_expired(sweep.expired);
-        tracing::info!(expired = sweep.expired, unlisted = sweep.resolved, "sweep done");
-        Ok(sweep)
+        let mut total = Sweep::default();
+        for _ in 0..SWEEPS_PER_TICK {
+            let sweep = store.expire_due_holds(now, SWEEP_LIMIT).await?;
+            metrics::holds_expired(sweep.expired);
+            total = Sweep {
+                expired: total.expired + sweep.expired,
+                resolved: total.resolved + sweep.resolved,
+                more: sweep.more,
+            };
+            if !sweep.more {
+                break;
+            }
+        }
+        tracing::info!(expired = total.expired, unlisted = total.resolved, more = total.more, "sweep done");
+        Ok(total)
     }
     .instrument(span)
     .await

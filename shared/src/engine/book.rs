@@ -39,7 +39,9 @@ pub trait Book: Send + Sync {
     ///   acted on still as read (`Step::acted_on`), unless this write writes them;
     /// - resolving a hold only if it is still `pending`, appending reversals only if the reversed
     ///   sum is still the one read;
-    /// - listing a hold with a timeout by its expiry (unlisting it once resolved);
+    /// - listing a hold with a timeout by its expiry, in each of its accounts' listings (the
+    ///   sweeper's listing is one of them); an expiry unlists it, a post or void leaves the
+    ///   listings to whoever finds them due (`unlist`), so a chain resolving holds writes no more;
     /// - writing each change's event with the change;
     /// - with `progress`, moving the batch's cursor (and counts) over its steps only if it still
     ///   stands where it was read, and writing `batch.settled` with the batch's last.
@@ -63,10 +65,24 @@ pub trait Book: Send + Sync {
     /// A batch's record and counts, read consistently: where its settlement stands.
     async fn batch_progress(&self, tenant: &TenantId, batch: &BatchId) -> Result<BatchStatus, StoreError>;
 
-    /// The holds listed as due from `from` to `to` (unix seconds, inclusive), across tenants.
-    async fn due_holds(&self, from: i64, to: i64) -> Result<Vec<DueHold>, StoreError>;
+    /// At most `limit` of the holds listed as due from `from` to `to` (unix seconds, inclusive),
+    /// across tenants, fairly: a share of each shard of the listing in turn, each shard holding
+    /// some of the tenants, so a tenant with masses of holds due delays only those of its shard;
+    /// and whether that is every listing due.
+    async fn due_holds(&self, from: i64, to: i64, limit: usize) -> Result<(Vec<DueHold>, bool), StoreError>;
 
-    /// Removes the listing of a hold that was resolved without it.
+    /// At most `limit` of the holds listed as due by `at` (unix seconds) in the accounts' own
+    /// listings, read consistently after the balances they hold money in: a hold whose pending
+    /// amount a read balance counts is in them (or resolved since, which moved the balance).
+    async fn overdue_holds(
+        &self,
+        tenant: &TenantId,
+        accounts: &[AccountId],
+        at: i64,
+        limit: usize,
+    ) -> Result<Vec<DueHold>, StoreError>;
+
+    /// Removes the listings of a hold that was resolved without them.
     async fn unlist(&self, hold: &DueHold) -> Result<(), StoreError>;
 
     /// Until when (unix seconds) the sweeps have looked, if any sweep ran.
@@ -280,20 +296,28 @@ pub struct Written {
     pub cancelled: bool,
 }
 
-/// A hold listed by its expiry: the sweeper's work.
+/// A hold listed by its expiry: the sweeper's work, and what a plan releases before it refuses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DueHold {
     pub tenant: TenantId,
     pub transfer: TransferId,
     /// Its expiry, unix seconds.
     pub at: i64,
+    /// The accounts whose listings name it (its debit's and credit's; none for a listing from
+    /// before accounts had listings).
+    pub accounts: Vec<AccountId>,
 }
 
 impl DueHold {
-    /// The listing of `transfer`, if it is a pending hold with a timeout.
+    /// The listing of `transfer`, if it is a hold with a timeout.
     pub fn of(tenant: &TenantId, transfer: &Transfer) -> Option<Self> {
         let at = transfer.expires_at()?.unix_timestamp();
-        Some(Self { tenant: tenant.clone(), transfer: transfer.request.id.clone(), at })
+        let accounts = transfer
+            .movement
+            .as_ref()
+            .map(|m| vec![m.debit_account_id.clone(), m.credit_account_id.clone()])
+            .unwrap_or_default();
+        Some(Self { tenant: tenant.clone(), transfer: transfer.request.id.clone(), at, accounts })
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use time::OffsetDateTime;
 
 use super::book::{Book, Request, plan};
-use super::run::read_state;
+use super::run::{RELEASE_AT_ONCE, overdue_state, read_state};
 use crate::account::AccountBalance;
 use crate::error::LedgerError;
 use crate::ids::TenantId;
@@ -21,6 +21,23 @@ pub(crate) async fn dry_run<B: Book + ?Sized>(
     now: OffsetDateTime,
 ) -> Result<DryRun, StoreError> {
     let mut state = read_state(book, tenant, &transfers, true, HashMap::new()).await?;
+    let requests: Vec<Request> =
+        transfers.into_iter().map(|transfer| Request { transfer, owner: None }).collect();
+    // The holds past their time that hold money in these accounts are released first, as a real
+    // run releases them before a refusal or a read of the account (their listings read, nothing
+    // written).
+    let holding: Vec<_> =
+        state.accounts.iter().filter(|a| a.balances.holds_pending()).map(|a| a.id.clone()).collect();
+    if !holding.is_empty() {
+        let due = book.overdue_holds(tenant, &holding, now.unix_timestamp(), RELEASE_AT_ONCE).await?;
+        let (holds, _) = overdue_state(book, tenant, &due).await?;
+        for account in holds.accounts {
+            if !state.accounts.iter().any(|a| a.id == account.id) {
+                state.accounts.push(account);
+            }
+        }
+        state.transfers.extend(holds.transfers);
+    }
     // A hold past its time is released before anything is decided on it, as a real run writes it.
     let mut expiring = Planner::new(state.accounts.iter().cloned(), now);
     let expired: Vec<_> = state.stored().filter_map(|hold| expiring.expire(hold)).collect();
@@ -36,8 +53,6 @@ pub(crate) async fn dry_run<B: Book + ?Sized>(
             *account = released.clone();
         }
     }
-    let requests: Vec<Request> =
-        transfers.into_iter().map(|transfer| Request { transfer, owner: None }).collect();
     let (steps, planner) = plan(&state, &requests, now, None);
     let mut outcomes = Vec::with_capacity(steps.len());
     for (i, step) in steps.iter().enumerate() {

@@ -1,16 +1,19 @@
-//! Expiring holds: on a read, and by the sweeper.
+//! Expiring holds: on a read, before a refusal, and by the sweeper.
 //!
-//! A hold with a timeout is listed by its expiry instant in the write that applies it, and unlisted
-//! in the one that resolves it, so the listing never misses a hold nor keeps a resolved one for
-//! long. The sweeper releases the pending amounts of due holds: it lists what fell due since its
-//! mark and expires each hold through the one loop, conditioned like every write (still `pending`,
-//! balances at the versions read), so it races posts, voids and other sweeps safely.
+//! A hold with a timeout is listed by its expiry instant, in each of its two accounts' listings,
+//! in the write that applies it; its expiry unlists it, and a post or void leaves the listings to
+//! whoever finds them due (they name a resolved hold, and are removed). The sweeper releases the
+//! pending amounts of due holds: it lists what fell due since its mark and expires each hold
+//! through the one loop, conditioned like every write (still `pending`, balances at the versions
+//! read), so it races posts, voids and other sweeps safely.
 //!
 //! Nobody waits for the sweeper, and nobody is told "expired" before it is durable: whoever first
-//! meets a pending hold past its time (a read of it, a post or void naming it) writes its expiry
-//! first. So a post decided just before the deadline and landing just after it either lands first
-//! (and the hold reads `posted` to everyone) or finds the hold expired and is refused
-//! `pending_expired`: never both.
+//! meets a pending hold past its time (a read of it, a post or void naming it, a read of an
+//! account it holds money in, a refusal counting its pending amount) writes its expiry first. So
+//! a post decided just before the deadline and landing just after it either lands first (and the
+//! hold reads `posted` to everyone) or finds the hold expired and is refused `pending_expired`:
+//! never both; and a hold past its time never lowers an available balance anyone reads nor
+//! refuses a transfer.
 
 use std::collections::HashMap;
 
@@ -19,8 +22,8 @@ use futures::{StreamExt, TryStreamExt};
 use time::OffsetDateTime;
 
 use super::book::{Book, State, Step, Written};
-use super::run::{Decided, Next, Path, Read, read_state, run};
-use crate::ids::{TenantId, TransferId};
+use super::run::{Decided, Next, Path, RELEASE_AT_ONCE, Read, read_state, run};
+use crate::ids::{AccountId, TenantId, TransferId};
 use crate::plan::Planner;
 use crate::port::{StoreError, Sweep};
 use crate::transfer::{Transfer, TransferStatus};
@@ -33,6 +36,8 @@ pub const SWEEP_OVERLAP_SECONDS: i64 = 900;
 const FIRST_SWEEP_SECONDS: i64 = 24 * 3600;
 /// Holds expired at once by one sweep.
 const SWEEP_CONCURRENCY: usize = 8;
+/// Rounds of `RELEASE_AT_ONCE` holds a read of accounts releases before it answers.
+const RELEASE_ROUNDS: usize = 10;
 
 /// What an attempt to expire a hold found.
 #[derive(Debug)]
@@ -133,12 +138,47 @@ pub(crate) async fn get_transfer<B: Book>(
     }
 }
 
-/// Releases every hold listed as due up to `now` that is still pending; removes the listings of
-/// those resolved meanwhile; moves the sweeps' mark.
-pub(crate) async fn sweep<B: Book>(book: &B, now: OffsetDateTime) -> Result<Sweep, StoreError> {
+/// Releases the holds of `accounts` that are pending past their time at `now` (found in the
+/// accounts' own listings); removes the listings of those resolved meanwhile. How many it released.
+pub(crate) async fn release_overdue<B: Book>(
+    book: &B,
+    tenant: &TenantId,
+    accounts: &[AccountId],
+    now: OffsetDateTime,
+) -> Result<usize, StoreError> {
+    let mut released = 0;
+    for _ in 0..RELEASE_ROUNDS {
+        let due = book.overdue_holds(tenant, accounts, now.unix_timestamp(), RELEASE_AT_ONCE).await?;
+        let found = due.len();
+        let outcomes: Vec<bool> = futures::stream::iter(due)
+            .map(|hold| async move {
+                match expire_hold(book, tenant, &hold.transfer, now).await? {
+                    Expiry::Released => Ok(true),
+                    Expiry::Resolved(_) | Expiry::Missing => book.unlist(&hold).await.map(|()| false),
+                    Expiry::NotDue => Ok(false),
+                }
+            })
+            .buffer_unordered(SWEEP_CONCURRENCY)
+            .try_collect()
+            .await?;
+        released += outcomes.iter().filter(|r| **r).count();
+        if found < RELEASE_AT_ONCE {
+            break;
+        }
+    }
+    Ok(released)
+}
+
+/// Releases at most `limit` holds listed as due up to `now` that are still pending (fairly across
+/// the listing's shards, `Book::due_holds`); removes the listings of those resolved meanwhile;
+/// moves the sweeps' mark once every due listing was taken.
+pub(crate) async fn sweep<B: Book>(book: &B, now: OffsetDateTime, limit: usize) -> Result<Sweep, StoreError> {
     let now_s = now.unix_timestamp();
     let swept_until = book.swept_until().await?.unwrap_or(now_s - FIRST_SWEEP_SECONDS);
-    let due = book.due_holds(swept_until - SWEEP_OVERLAP_SECONDS, now_s).await?;
+    let (due, every) = book.due_holds(swept_until - SWEEP_OVERLAP_SECONDS, now_s, limit).await?;
+    // Cut at the limit: the mark stays, and the next sweep takes what is left (what this one
+    // handled is unlisted).
+    let more = !every;
     let outcomes: Vec<bool> = futures::stream::iter(due)
         .map(|hold| async move {
             match expire_hold(book, &hold.tenant, &hold.transfer, now).await? {
@@ -153,7 +193,9 @@ pub(crate) async fn sweep<B: Book>(book: &B, now: OffsetDateTime) -> Result<Swee
         .buffer_unordered(SWEEP_CONCURRENCY)
         .try_collect()
         .await?;
-    book.advance_sweep(now_s).await?;
+    if !more {
+        book.advance_sweep(now_s).await?;
+    }
     let expired = outcomes.iter().filter(|e| **e).count();
-    Ok(Sweep { expired, resolved: outcomes.len() - expired })
+    Ok(Sweep { expired, resolved: outcomes.len() - expired, more })
 }

@@ -85,6 +85,15 @@ impl<B: Book> Transfers for B {
     ) -> Result<Transfer, StoreError> {
         expiry::get_transfer(self, tenant, id, now).await
     }
+
+    async fn release_overdue_holds(
+        &self,
+        tenant: &TenantId,
+        accounts: &[AccountId],
+        now: OffsetDateTime,
+    ) -> Result<usize, StoreError> {
+        expiry::release_overdue(self, tenant, accounts, now).await
+    }
 }
 
 #[async_trait]
@@ -107,7 +116,7 @@ impl<B: Book> Settlement for B {
         run::run(self, tenant, settle::SettleQueued::new(submissions), now).await
     }
 
-    async fn expire_due_holds(&self, now: OffsetDateTime) -> Result<Sweep, StoreError> {
-        expiry::sweep(self, now).await
+    async fn expire_due_holds(&self, now: OffsetDateTime, limit: usize) -> Result<Sweep, StoreError> {
+        expiry::sweep(self, now, limit).await
     }
 }

@@ -1,16 +1,22 @@
 //! The one loop every path runs: read, write the expiry of any hold that fell due, plan, write; on
 //! a cancelled write read again, within the one contention budget. A path (`Path`) says only what
 //! it reads, what its decisions answer, and what its writes mean.
+//!
+//! A refusal that counts an account's pending amounts stands only once none of the holds they
+//! count is past its time: the holds listed due in the account's own listing are released first
+//! (`release_before_refusing`), then the plan is made again. So an expired hold never refuses a
+//! transfer, whoever meets it first, and a transfer that commits pays nothing for it.
 
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::book::{Book, Request, State, Step, StoredTransfer, Written, plan};
+use super::book::{Book, DueHold, Request, State, Step, StoredTransfer, Written, plan};
 use super::contention::Contention;
 use crate::ids::{AccountId, TenantId, TransferId};
-use crate::plan::Planner;
+use crate::plan::{Decision, Planner};
+use crate::transfer::TransferStatus;
 use crate::port::StoreError;
 use crate::transfer::NewTransfer;
 
@@ -102,15 +108,19 @@ pub(crate) async fn run<B: Book, P: Path>(
             Some(_) => path.expired().map_or(Next::Again, Next::Done),
             None => {
                 let (steps, planner) = plan(&state, &requests, now, book.correlation().as_deref());
-                match path.decided(book, tenant, &state, steps, now)? {
-                    Decided::Answer(answer) => Next::Done(answer),
-                    Decided::ReadAgain => Next::Again,
-                    Decided::Write(steps) => {
-                        let mut versions = state.versions();
-                        let written = book.write(tenant, &steps, &mut versions, path.progress()).await?;
-                        debug_assert!(written.steps <= steps.len());
-                        path.written(book, tenant, &steps, &planner, written)
-                    }
+                match release_before_refusing(book, tenant, &state, &steps, now).await? {
+                    Some(written) if written.cancelled => Next::Contended,
+                    Some(_) => Next::Again,
+                    None => match path.decided(book, tenant, &state, steps, now)? {
+                        Decided::Answer(answer) => Next::Done(answer),
+                        Decided::ReadAgain => Next::Again,
+                        Decided::Write(steps) => {
+                            let mut versions = state.versions();
+                            let written = book.write(tenant, &steps, &mut versions, path.progress()).await?;
+                            debug_assert!(written.steps <= steps.len());
+                            path.written(book, tenant, &steps, &planner, written)
+                        }
+                    },
                 }
             }
         };
@@ -139,6 +149,78 @@ pub(crate) async fn expire_due<B: Book + ?Sized>(
         return Ok(None);
     }
     book.write(tenant, &steps, &mut state.versions(), None).await.map(Some)
+}
+
+/// The most holds one look at accounts' listings releases: a refusal made again after them looks
+/// again.
+pub(crate) const RELEASE_AT_ONCE: usize = 100;
+
+/// The accounts with something pending whose pending amounts a refusal among `steps` counts.
+fn pending_counted(state: &State, steps: &[Step]) -> Vec<AccountId> {
+    let mut accounts: Vec<AccountId> = steps
+        .iter()
+        .filter_map(|step| match &step.decision {
+            Decision::Reject(transfer) => match &transfer.status {
+                TransferStatus::Rejected { reason } => reason.counts_pending_of(),
+                _ => None,
+            },
+            _ => None,
+        })
+        .filter(|id| state.accounts.iter().any(|a| &a.id == *id && a.balances.holds_pending()))
+        .cloned()
+        .collect();
+    accounts.sort();
+    accounts.dedup();
+    accounts
+}
+
+/// Before refusals among `steps` that count pending amounts stand: releases the holds listed due
+/// at `now` in those accounts' listings. `None` if there was nothing to release (the refusals
+/// stand); otherwise how far the write of the expiries got (plan again).
+async fn release_before_refusing<B: Book + ?Sized>(
+    book: &B,
+    tenant: &TenantId,
+    state: &State,
+    steps: &[Step],
+    now: OffsetDateTime,
+) -> Result<Option<Written>, StoreError> {
+    let accounts = pending_counted(state, steps);
+    if accounts.is_empty() {
+        return Ok(None);
+    }
+    let due = book.overdue_holds(tenant, &accounts, now.unix_timestamp(), RELEASE_AT_ONCE).await?;
+    let (holds, resolved) = overdue_state(book, tenant, &due).await?;
+    for listed in resolved {
+        book.unlist(listed).await?;
+    }
+    expire_due(book, tenant, &holds, now).await
+}
+
+/// The holds `due` names that are still pending, with every account they hold money in, read at
+/// one instant; and the listings of those resolved meanwhile (to remove).
+pub(crate) async fn overdue_state<'d, B: Book + ?Sized>(
+    book: &B,
+    tenant: &TenantId,
+    due: &'d [DueHold],
+) -> Result<(State, Vec<&'d DueHold>), StoreError> {
+    if due.is_empty() {
+        return Ok((State::default(), Vec::new()));
+    }
+    let ids: Vec<TransferId> = due.iter().map(|d| d.transfer.clone()).collect();
+    let mut accounts: Vec<AccountId> = due.iter().flat_map(|d| d.accounts.iter().cloned()).collect();
+    accounts.sort();
+    accounts.dedup();
+    let mut state = book.read(tenant, &ids, &accounts).await?;
+    let mut resolved = Vec::new();
+    for listed in due {
+        let pending =
+            state.transfers.get(&listed.transfer).is_some_and(|t| t.transfer.status == TransferStatus::Pending);
+        if !pending {
+            state.transfers.remove(&listed.transfer);
+            resolved.push(listed);
+        }
+    }
+    Ok((state, resolved))
 }
 
 /// Reads what `transfers` need, given what their ids hold already (`known`): their ids (if

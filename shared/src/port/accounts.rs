@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::error::StoreError;
 use super::results::{Created, Page};
-use crate::account::{Account, AccountVersion, NewAccount};
+use crate::account::{Account, AccountBalance, AccountVersion, NewAccount};
 use crate::account_change::AccountChange;
 use crate::error::LedgerError;
 use crate::field::FieldError;
@@ -108,9 +108,9 @@ pub trait Accounts: Send + Sync {
     /// The account with its current balances (read consistently).
     async fn get_account(&self, tenant: &TenantId, id: &AccountId) -> Result<Account, StoreError>;
 
-    /// The account's version (its entry count and revision), which every change of it moves: what
-    /// a conditional GET revalidates against, at the cost of the smallest read.
-    async fn account_version(&self, tenant: &TenantId, id: &AccountId) -> Result<AccountVersion, StoreError>;
+    /// The account's balances and version (its entry count and revision), which every change of
+    /// it moves: what a conditional GET revalidates against, at the cost of the smallest read.
+    async fn account_balance(&self, tenant: &TenantId, id: &AccountId) -> Result<AccountBalance, StoreError>;
 
     /// Changes the account (`AccountChange::decide`) if it is still at `expected` (when given;
     /// otherwise as read), with its event, in one write conditioned on the version read: a change

@@ -72,6 +72,16 @@ pub trait Transfers: Send + Sync {
         id: &TransferId,
         now: OffsetDateTime,
     ) -> Result<Transfer, StoreError>;
+
+    /// Releases the holds pending past their time at `now` that hold money in `accounts`: what a
+    /// read of an account's balances or a change of its policy does first, so that a hold past
+    /// its time never lowers an available balance read nor refuses a change. How many it released.
+    async fn release_overdue_holds(
+        &self,
+        tenant: &TenantId,
+        accounts: &[AccountId],
+        now: OffsetDateTime,
+    ) -> Result<usize, StoreError>;
 }
 
 /// Changing what a transfer says about itself, after it is recorded: its metadata.
@@ -141,6 +151,8 @@ pub struct Sweep {
     pub expired: usize,
     /// Listings of holds resolved meanwhile (posted, voided, or expired by another), removed.
     pub resolved: usize,
+    /// The sweep stopped at its limit: more may be due (the next sweep takes them).
+    pub more: bool,
 }
 
 #[async_trait]
@@ -165,7 +177,9 @@ pub trait Settlement: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<Vec<Option<Settled>>, StoreError>;
 
-    /// Releases every hold that fell due up to `now` and is still pending, across tenants. Safe to
-    /// run concurrently and repeatedly: each hold is released at most once.
-    async fn expire_due_holds(&self, now: OffsetDateTime) -> Result<Sweep, StoreError>;
+    /// Releases at most `limit` holds that fell due up to `now` and are still pending, across
+    /// tenants, fairly across the listing's shards of tenants (a tenant with masses of holds due
+    /// delays only those that share its shard). Safe to run concurrently and repeatedly: each hold
+    /// is released at most once.
+    async fn expire_due_holds(&self, now: OffsetDateTime, limit: usize) -> Result<Sweep, StoreError>;
 }

@@ -49,7 +49,8 @@ pub struct SampleItems {
     pub balance: usize,
     pub transfer: usize,
     pub entry: usize,
-    /// A hold with a timeout, and its expiry listing.
+    /// A hold with a timeout, and its listing in its debit account's partition (the larger: it
+    /// carries the sweeper's index keys; the credit account's is a little smaller).
     pub hold: usize,
     pub listing: usize,
     /// A transfer with one reversal listed.
@@ -146,7 +147,7 @@ pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
         transfer: item_size(&items::transfer_item(&tenant, &transfer.clone().applied(movement.clone(), now))),
         entry: item_size(&items::entry_item(&tenant, &entry)),
         hold: item_size(&items::transfer_item(&tenant, &hold)),
-        listing: ledger_dynamodb::expiry::listing(&tenant, &hold).map_or(0, |l| item_size(&l)),
+        listing: ledger_dynamodb::expiry::listings(&tenant, &hold).iter().map(item_size).max().unwrap_or(0),
         reversed: item_size(&items::transfer_item(
             &tenant,
             &Transfer {
@@ -223,6 +224,11 @@ pub fn operations(s: &SampleItems) -> Vec<Operation> {
     // billed as a transactional write of the item checked.
     let checks = |n: usize| n * tx(s.balance);
     let moved = tx(s.transfer) + 2 * tx(s.balance) + 2 * tx(s.entry) + event;
+    // A hold with a timeout is listed in its two accounts' partitions, the debit's also in the
+    // index (a standard write); its expiry deletes all three.
+    let hold_listings = 2 * tx(s.listing) + wcu(s.listing);
+    // A consistent Query of an account's hold listings due (a few small items).
+    let overdue_query = 1.0;
     // A decided transfer's search listings, standard writes (one BatchWriteItem) before its
     // transaction: its tenant's, its two accounts', one per metadata pair.
     let listed: usize = s.search_listings.iter().map(|&b| wcu(b)).sum();
@@ -273,17 +279,17 @@ pub fn operations(s: &SampleItems) -> Vec<Operation> {
         ),
         (
             "POST /v1/transfers (hold with timeout)",
-            "1 BatchGetItem (3 keys) + BatchWriteItem (its search listings, 25 a call) + 1 TransactWriteItems (7 \
-             items: + its expiry listing)",
+            "1 BatchGetItem (3 keys) + BatchWriteItem (its search listings, 25 a call) + 1 TransactWriteItems (8 \
+             items: + a listing in each account's partition, the debit's also in the index)",
             transfer_read as f64,
-            tx(s.hold) + tx(s.listing) + 2 * tx(s.balance) + 2 * tx(s.entry) + event + listed,
+            tx(s.hold) + hold_listings + 2 * tx(s.balance) + 2 * tx(s.entry) + event + listed,
         ),
         (
             "POST /v1/transfers (post or void of a hold)",
             "2 BatchGetItem (the ids, then the hold's 2 balances) + BatchWriteItem (its search listings, 25 a call) \
-             + 1 TransactWriteItems (8 items: + hold update, listing delete)",
+             + 1 TransactWriteItems (7 items: + hold update; its listings stay until found due)",
             (2 * rcu(s.balance) + rcu(s.transfer) + rcu(s.hold)) as f64,
-            moved + tx(s.hold) + tx(s.listing) + listed,
+            moved + tx(s.hold) + listed,
         ),
         (
             "POST /v1/transfers (partial or full reversal)",
@@ -307,11 +313,23 @@ pub fn operations(s: &SampleItems) -> Vec<Operation> {
             2 * tx(s.transfer) + 2 * event + checks(3) + 2 * listed,
         ),
         (
-            "expiry of a hold (sweeper, each)",
-            "1 GetItem + 1 BatchGetItem (2 balances) + 1 TransactWriteItems (6 items: + its event), + \
-             its share of 8 Queries a minute",
+            "expiry of a hold (sweeper, a read or a refusal first; each)",
+            "1 GetItem + 1 BatchGetItem (2 balances) + 1 TransactWriteItems (8 items: + its event, its 2 \
+             listings deleted), + its share of the sweeper's 40 Queries a minute",
             (rcu(s.hold) + 2 * rcu(s.balance)) as f64,
-            tx(s.hold) + tx(s.listing) + 2 * tx(s.balance) + 2 * tx(s.entry) + event,
+            tx(s.hold) + hold_listings + 2 * tx(s.balance) + 2 * tx(s.entry) + event,
+        ),
+        (
+            "listings of a posted or voided hold, found due (sweeper, each)",
+            "1 GetItem + 2 DeleteItem (+ the index copy)",
+            rcu(s.hold) as f64,
+            2 * wcu(s.listing) + wcu(s.listing),
+        ),
+        (
+            "a refusal counting pending amounts (insufficient_funds, max_balance_exceeded), account with holds",
+            "+ 1 Query (consistent) of the account's hold listings due: none due, the refusal stands",
+            overdue_query,
+            0,
         ),
         (
             "POST /v1/transfers?dry_run=true (or a linked chain's, a batch's: per transfer)",
@@ -342,6 +360,12 @@ pub fn operations(s: &SampleItems) -> Vec<Operation> {
             tx(s.transfer) + event + listed,
         ),
         (ACCOUNT_READ, "1 Query (consistent, 2 items)", rcu(account) as f64, 0),
+        (
+            "GET /v1/accounts/{id} (holds pending)",
+            "1 Query (consistent, 2 items) + 1 Query (consistent) of its hold listings due",
+            rcu(account) as f64 + overdue_query,
+            0,
+        ),
         (
             ACCOUNT_NOT_MODIFIED,
             "1 GetItem (consistent, the balance item; billed whole)",

@@ -305,7 +305,7 @@ async fn a_balance_item_from_before_account_policies_reads_as_open_and_takes_eve
     let funded = store.create_transfer(&t, transfer("fund", "bank", "alice", 10), now()).await.unwrap();
     assert_eq!(funded.value().status, TransferStatus::Committed);
     assert_eq!(
-        store.account_version(&t, &id("alice")).await.unwrap(),
+        store.account_balance(&t, &id("alice")).await.unwrap().version(),
         ledger::AccountVersion { entries: 1, revision: 0 }
     );
     let change = ledger::AccountChange::Freeze { debits_only: true };

@@ -74,6 +74,8 @@ macro_rules! contract_tests {
                 a_hold_posts_once_and_its_remainder_is_released,
                 a_hold_past_its_time_reads_expired_and_is_released_once,
                 the_sweeper_releases_due_holds_once,
+                a_hold_past_its_time_never_refuses_a_transfer,
+                the_sweeper_is_bounded_and_fair_across_tenants,
                 reversals_never_sum_past_what_was_posted,
                 a_linked_chain_applies_whole_or_not_at_all,
             ];

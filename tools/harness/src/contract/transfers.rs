@@ -159,7 +159,7 @@ pub async fn a_hold_past_its_time_reads_expired_and_is_released_once(store: Arc<
     let h1 = transfer_id("h1");
     let read = store.get_transfer(&t, &h1, later);
     let posted = store.create_transfer(&t, post("p1", "h1", None), later);
-    let swept = store.expire_due_holds(later);
+    let swept = store.expire_due_holds(later, sweeper::SWEEP_LIMIT);
     let (read, posted, swept) = tokio::join!(read, posted, swept);
     assert_eq!(read.unwrap().status, TransferStatus::Expired);
     assert_eq!(code(&posted.unwrap().value().status), "pending_expired");
@@ -179,16 +179,107 @@ pub async fn the_sweeper_releases_due_holds_once(store: Arc<dyn Store>) {
     store.create_transfer(&t, hold("late", "alice", "bob", 10, Some(3_600)), start).await.unwrap();
     store.create_transfer(&t, post("p0", "h0", None), start).await.unwrap();
     let later = start + time::Duration::seconds(2);
-    let sweeps = join_all((0..3).map(|_| store.expire_due_holds(later))).await;
+    let sweeps = join_all((0..3).map(|_| store.expire_due_holds(later, sweeper::SWEEP_LIMIT))).await;
     let expired: usize = sweeps.into_iter().map(|s| s.unwrap().expired).sum();
     assert_eq!(expired, 4, "h1-h4; h0 was posted, late is not due");
-    assert_eq!(store.expire_due_holds(later).await.unwrap().expired, 0);
+    assert_eq!(store.expire_due_holds(later, sweeper::SWEEP_LIMIT).await.unwrap().expired, 0);
     let alice = store.get_account(&t, &account_id("alice")).await.unwrap();
     assert_eq!((alice.balances.debits_pending, alice.balances.balance()), (10, 990));
     assert_eq!(
         store.get_transfer(&t, &transfer_id("h3"), later).await.unwrap().status,
         TransferStatus::Expired
     );
+}
+
+/// A hold past its time that nobody met never refuses a transfer, on either side, nor a change,
+/// nor lowers a balance read: whoever meets it first releases it, once, before refusing anything.
+/// A hold posted before its time leaves its listings, which are found and removed, never released
+/// again.
+pub async fn a_hold_past_its_time_never_refuses_a_transfer(store: Arc<dyn Store>) {
+    let t = funded(store.as_ref(), 1_000).await;
+    let start = now();
+    // Alice's whole balance held out, in two holds: one posted in time, one left to expire.
+    store.create_transfer(&t, hold("h1", "alice", "bob", 400, Some(1)), start).await.unwrap();
+    store.create_transfer(&t, hold("h2", "alice", "bob", 600, Some(1)), start).await.unwrap();
+    store.create_transfer(&t, post("p1", "h1", None), start).await.unwrap();
+    // Bob capped at what he has plus the held 600: nothing more may come in while it is pending.
+    let cap = ledger::AccountChange::Update(ledger::AccountUpdate {
+        max_balance: Some(Some(ledger::Limit::new(1_000).unwrap())),
+        ..Default::default()
+    });
+    store.change_account(&t, &account_id("bob"), &cap, None, start).await.unwrap();
+    let early = store.create_transfer(&t, transfer("early", "alice", "bank", 1), start).await.unwrap();
+    assert_eq!(code(&early.value().status), "insufficient_funds", "h2 is not due yet");
+    let later = start + time::Duration::seconds(2);
+    // Past h2's time, nobody has met it: a debit of alice's and a credit of bob's both commit,
+    // concurrently, as if it had never been.
+    let (out, into) = tokio::join!(
+        store.create_transfer(&t, transfer("out", "alice", "bank", 600), later),
+        store.create_transfer(&t, transfer("into", "bank", "bob", 600), later),
+    );
+    assert_eq!(code(&out.unwrap().value().status), "committed");
+    assert_eq!(code(&into.unwrap().value().status), "committed");
+    assert_eq!(store.get_transfer(&t, &transfer_id("h2"), later).await.unwrap().status, TransferStatus::Expired);
+    let alice = store.get_account(&t, &account_id("alice")).await.unwrap();
+    assert_eq!((alice.balances.balance(), alice.balances.debits_pending), (0, 0));
+    let entries = store.list_entries(&t, &account_id("alice"), 20, None).await.unwrap().items;
+    let released = entries.iter().filter(|e| e.transfer_id.as_str() == "h2").count();
+    assert_eq!(released, 2, "h2 held once and released once");
+    // A read of an account releases a hold past its time before it answers.
+    store.create_transfer(&t, transfer("refund", "bank", "alice", 50), later).await.unwrap();
+    store.create_transfer(&t, hold("h3", "alice", "bank", 50, Some(1)), later).await.unwrap();
+    let latest = later + time::Duration::seconds(2);
+    assert_eq!(store.release_overdue_holds(&t, &[account_id("alice")], latest).await.unwrap(), 1);
+    assert_eq!(store.release_overdue_holds(&t, &[account_id("alice")], latest).await.unwrap(), 0);
+    let alice = store.get_account(&t, &account_id("alice")).await.unwrap();
+    assert_eq!((alice.balances.available(), alice.balances.debits_pending), (50, 0));
+    // The sweeper finds every listing handled: h1's (posted) removed, nothing released twice.
+    let swept = store.expire_due_holds(latest, sweeper::SWEEP_LIMIT).await.unwrap();
+    assert_eq!(swept.expired, 0);
+    assert_eq!(store.expire_due_holds(latest, sweeper::SWEEP_LIMIT).await.unwrap(), ledger::port::Sweep::default());
+}
+
+/// A sweep takes at most its limit, and a tenant with masses of holds due does not hold up
+/// another's: the quiet tenant's hold is released by the first sweep (on DynamoDB the two tenants
+/// fall in different groups of the listing's shards), and the sweeps that follow release the rest,
+/// each once.
+pub async fn the_sweeper_is_bounded_and_fair_across_tenants(store: Arc<dyn Store>) {
+    const LIMIT: usize = 10;
+    let start = now();
+    let open = |tenant: &'static str| {
+        let store = store.clone();
+        async move {
+            let t = super::tenant(tenant);
+            for (id, overdraft) in [("bank", true), ("alice", false)] {
+                store.create_account(&t, account(id, overdraft), start).await.unwrap();
+            }
+            t
+        }
+    };
+    let (flood, quiet) = (open("flood").await, open("quiet").await);
+    let holds = (0..40).map(|i| {
+        store.create_transfer(&flood, hold(&format!("f{i}"), "bank", "alice", 1, Some(1)), start)
+    });
+    assert!(join_all(holds).await.iter().all(Result::is_ok));
+    let later_hold = hold("q", "bank", "alice", 1, Some(1));
+    store.create_transfer(&quiet, later_hold, start + time::Duration::seconds(1)).await.unwrap();
+    let later = start + time::Duration::seconds(3);
+    let first = store.expire_due_holds(later, LIMIT).await.unwrap();
+    assert!(first.more && first.expired + first.resolved <= LIMIT, "{first:?}");
+    let q = store.get_account(&quiet, &account_id("alice")).await.unwrap();
+    assert_eq!(q.balances.credits_pending, 0, "the quiet tenant's hold went in the first sweep");
+    let mut expired = first.expired;
+    for _ in 0..50 {
+        let sweep = store.expire_due_holds(later, LIMIT).await.unwrap();
+        assert!(sweep.expired + sweep.resolved <= LIMIT, "{sweep:?}");
+        expired += sweep.expired;
+        if !sweep.more {
+            break;
+        }
+    }
+    assert_eq!(expired, 41, "every hold released once");
+    let f = store.get_account(&flood, &account_id("alice")).await.unwrap();
+    assert_eq!((f.balances.credits_pending, f.balances.balance()), (0, 0));
 }
 
 pub async fn reversals_never_sum_past_what_was_posted(store: Arc<dyn Store>) {

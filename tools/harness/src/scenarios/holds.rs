@@ -135,7 +135,7 @@ pub async fn a_void_releases_all_and_concurrent_posts_and_voids_resolve_a_hold_o
     assert_eq!(h["resolved_by"], winners[0].body["id"]);
 }
 
-pub async fn an_expired_hold_reads_expired_at_once_and_the_sweeper_releases_the_others_once<B: Backend>(
+pub async fn an_expired_hold_reads_expired_at_once_and_frees_its_money_at_once<B: Backend>(
     api: Api<B>,
 ) {
     let api = funded(api).await;
@@ -157,14 +157,11 @@ pub async fn an_expired_hold_reads_expired_at_once_and_the_sweeper_releases_the_
     for body in [post("p", "h", None), void("v", "h")] {
         assert_eq!(api.post("/v1/transfers", "acme", body).await.code(), "pending_expired");
     }
-    // h2, which nobody met since, still counts as pending until the sweeper runs.
-    assert_eq!(totals(&api, "alice").await, (1000, 700, 300, 0));
-    let sweep = api.stack.sweep(OffsetDateTime::now_utc()).await.unwrap();
-    assert_eq!((sweep.expired, sweep.resolved), (1, 0), "h's listing went with its expiry");
+    // h2, which nobody met since, counts for nothing once past its time: the read of alice's
+    // account releases it before it answers, and the sweeper finds nothing left to do.
     assert_eq!(totals(&api, "alice").await, (1000, 1000, 0, 0));
     assert_eq!(totals(&api, "bob").await, (0, 0, 0, 0));
     assert_eq!(api.get("/v1/transfers/h2", "acme").await.body["status"], "expired");
-    // Swept once: the listings are gone, a second sweep finds nothing.
     assert_eq!(api.stack.sweep(OffsetDateTime::now_utc()).await.unwrap(), ledger::port::Sweep::default());
     let effects: Vec<_> = api
         .all_entries("acme", "bob")

@@ -58,7 +58,7 @@ macro_rules! api_scenarios {
             holds: [
                 a_hold_reserves_and_a_post_captures_part_of_it_releasing_the_rest,
                 a_void_releases_all_and_concurrent_posts_and_voids_resolve_a_hold_once,
-                an_expired_hold_reads_expired_at_once_and_the_sweeper_releases_the_others_once,
+                an_expired_hold_reads_expired_at_once_and_frees_its_money_at_once,
                 at_the_deadline_posts_reads_and_sweeps_race_and_exactly_one_resolves_each_hold,
                 holds_settle_in_batches_in_order_and_through_respond_async,
                 every_misuse_is_a_typed_4xx_and_writes_nothing,
