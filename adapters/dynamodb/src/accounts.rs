@@ -10,8 +10,8 @@ use ledger::port::{
     Accounts, BalanceAt, Created, EntryPosition, Page, Statement, StatementRange, StoreError,
 };
 use ledger::{
-    Account, AccountBalance, AccountChange, AccountId, AccountVersion, Entry, Event, LedgerError, MetadataMatch, NewAccount,
-    TenantId,
+    Account, AccountBalance, AccountChange, AccountId, AccountVersion, Entry, Event, LedgerError,
+    MetadataMatch, NewAccount, TenantId,
 };
 use time::OffsetDateTime;
 

@@ -99,7 +99,8 @@ impl DynamoStore {
             .chain((0..keys::LEGACY_EXPIRY_SHARDS).map(Shard::Legacy))
             .collect();
         let per_shard = limit.div_ceil(shards.len()).max(1);
-        let listed = try_join_all(shards.iter().map(|shard| self.listed_in(*shard, from, to, per_shard))).await?;
+        let listed =
+            try_join_all(shards.iter().map(|shard| self.listed_in(*shard, from, to, per_shard))).await?;
         let whole = listed.iter().all(|(_, whole)| *whole);
         let mut queues: Vec<std::collections::VecDeque<DueHold>> =
             listed.into_iter().map(|(due, _)| due.into()).collect();
@@ -150,7 +151,8 @@ impl DynamoStore {
                 Shard::Legacy(_) => keys::SK,
             };
             for item in out.items() {
-                let sk = item.get(sort_key).and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or_default();
+                let sk =
+                    item.get(sort_key).and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or_default();
                 let at = listed_at(sk).ok_or_else(|| StoreError::Corrupt(format!("hold listing {sk}")))?;
                 due.push(due_from(item, at)?);
             }
@@ -184,7 +186,8 @@ impl DynamoStore {
         let mut due: Vec<DueHold> = Vec::new();
         for out in try_join_all(queries).await.map_err(sdk)? {
             for item in out.items() {
-                let sk = item.get(keys::SK).and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or_default();
+                let sk =
+                    item.get(keys::SK).and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or_default();
                 let at = listed_at(sk).ok_or_else(|| StoreError::Corrupt(format!("hold listing {sk}")))?;
                 let hold = due_from(item, at)?;
                 if due.len() < limit && !due.iter().any(|d| d.transfer == hold.transfer) {
@@ -196,9 +199,9 @@ impl DynamoStore {
     }
 
     pub(crate) async fn unlist_due(&self, due: &DueHold) -> Result<(), StoreError> {
-        let deletes = listing_keys(due).into_iter().map(|listing| {
-            self.client.delete_item().table_name(&self.table).set_key(Some(listing)).send()
-        });
+        let deletes = listing_keys(due)
+            .into_iter()
+            .map(|listing| self.client.delete_item().table_name(&self.table).set_key(Some(listing)).send());
         try_join_all(deletes).await.map_err(sdk)?;
         Ok(())
     }

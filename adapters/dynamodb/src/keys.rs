@@ -340,7 +340,9 @@ mod tests {
         let shards: std::collections::HashSet<_> = (0..200).map(|i| expiry_shard(&t, &id(i))).collect();
         assert_eq!(shards.len(), EXPIRY_SHARDS_PER_TENANT as usize);
         let tenants: std::collections::HashSet<_> = (0..200)
-            .map(|i| expiry_shard(&TenantId::parse(format!("t{i}")).unwrap(), &id(1)) / EXPIRY_SHARDS_PER_TENANT)
+            .map(|i| {
+                expiry_shard(&TenantId::parse(format!("t{i}")).unwrap(), &id(1)) / EXPIRY_SHARDS_PER_TENANT
+            })
             .collect();
         assert_eq!(tenants.len(), (EXPIRY_SHARDS / EXPIRY_SHARDS_PER_TENANT) as usize);
     }

@@ -154,7 +154,9 @@ impl WebhookEndpoints for DynamoStore {
         // The id is generated, so new: a failed condition is the count's.
         match self.count_endpoints(count, put_if_new(&self.table, item)?).await? {
             true => Ok(()),
-            false => Err(LedgerError::LimitReached { what: "webhook endpoints", limit: MAX_ENDPOINTS }.into()),
+            false => {
+                Err(LedgerError::LimitReached { what: "webhook endpoints", limit: MAX_ENDPOINTS }.into())
+            }
         }
     }
 
@@ -521,7 +523,11 @@ impl WebhookDeliveries for DynamoStore {
 impl DynamoStore {
     /// Writes the tenant's endpoint count (`count`) and an endpoint (`change`) together, redone
     /// while it meets another change of the count. `Ok(false)`: a condition failed.
-    async fn count_endpoints(&self, count: TransactWriteItem, change: TransactWriteItem) -> Result<bool, StoreError> {
+    async fn count_endpoints(
+        &self,
+        count: TransactWriteItem,
+        change: TransactWriteItem,
+    ) -> Result<bool, StoreError> {
         for attempt in 1..=COUNT_ATTEMPTS {
             let sent = self
                 .client

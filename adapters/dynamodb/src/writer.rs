@@ -606,14 +606,14 @@ mod tests {
             t
         };
         let n = ledger::linked::MAX_LINKED;
-        // The worst member: a post of a hold that expires (record, two entries, event, the hold
-        // resolved, its listing deleted), every record with the most metadata, each on accounts
-        // of its own.
+        // The worst members: a hold that expires (record, its two listings, two entries, event),
+        // and a post of one (record, two entries, event, the hold resolved), every record with
+        // the most metadata, each on accounts of its own.
         let accounts: Vec<_> = (0..2 * n + 2)
             .map(|i| fixtures::account(&format!("a{i}"), true).open(NOW).balance_state())
             .collect();
         let mut planner = Planner::new(accounts, NOW);
-        let holds: Vec<Transfer> = (0..n)
+        let hold_steps: Vec<Step> = (0..n)
             .map(|i| {
                 let hold = heavy(fixtures::hold(
                     &format!("h{i}"),
@@ -622,9 +622,17 @@ mod tests {
                     5,
                     Some(60),
                 ));
-                planner.decide(&hold, None).outcome().unwrap().clone()
+                let decision = planner.decide(&hold, None);
+                Step {
+                    decision,
+                    claim: None,
+                    linked: i + 1 < n,
+                    correlation: Some("x".repeat(128)),
+                    acted_on: None,
+                }
             })
             .collect();
+        let holds: Vec<Transfer> = hold_steps.iter().map(|s| s.decision.outcome().unwrap().clone()).collect();
         let mut planner = planner.with_stored(holds);
         let posts: Vec<Step> = (0..n)
             .map(|i| Step {
@@ -637,15 +645,18 @@ mod tests {
             })
             .collect();
         assert!(posts.iter().all(|s| matches!(s.decision, Decision::Commit { amends: Some(_), .. })));
-        let (mut items, mut bytes) = (1, UPDATE_BYTES);
-        for step in &posts {
-            let (own_items, own_bytes, accounts) = cost(step);
-            items += own_items + accounts.len();
-            bytes += own_bytes + accounts.len() * UPDATE_BYTES;
+        for chain in [&hold_steps, &posts] {
+            // A batch's progress update and its `batch.settled` event.
+            let (mut items, mut bytes) = (2, UPDATE_BYTES);
+            for step in chain {
+                let (own_items, own_bytes, accounts) = cost(step);
+                items += own_items + accounts.len();
+                bytes += own_bytes + accounts.len() * UPDATE_BYTES;
+            }
+            assert!(items <= MAX_TRANSACTION_ITEMS, "{items} items");
+            assert!(bytes <= MAX_TRANSACTION_BYTES, "{bytes} bytes");
+            assert_eq!(chunks(chain, true).len(), 1);
         }
-        assert!(items <= MAX_TRANSACTION_ITEMS, "{items} items");
-        assert!(bytes <= MAX_TRANSACTION_BYTES, "{bytes} bytes");
-        assert_eq!(chunks(&posts, true).len(), 1);
         // And the event the cost counts is as large as the event written.
         let tenant = TenantId::parse("acme").unwrap();
         let event = Event::of_decision(&tenant, &posts[0].decision).unwrap();

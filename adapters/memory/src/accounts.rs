@@ -8,8 +8,8 @@ use ledger::port::{
     Accounts, BalanceAt, Created, EntryPosition, Page, Statement, StatementRange, StoreError, invalid,
 };
 use ledger::{
-    Account, AccountBalance, AccountChange, AccountId, AccountVersion, Balances, Entry, Event, LedgerError, MetadataMatch,
-    NewAccount, TenantId,
+    Account, AccountBalance, AccountChange, AccountId, AccountVersion, Balances, Entry, Event, LedgerError,
+    MetadataMatch, NewAccount, TenantId,
 };
 use time::OffsetDateTime;
 

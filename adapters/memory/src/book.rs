@@ -321,8 +321,12 @@ impl Book for MemoryStore {
         let mut by_tenant: BTreeMap<&TenantId, std::collections::VecDeque<DueHold>> = BTreeMap::new();
         let listed = tables.expiry.iter().filter(|((at, _, _), _)| (from..=to).contains(at));
         for ((at, tenant, transfer), accounts) in listed {
-            let hold =
-                DueHold { tenant: tenant.clone(), transfer: transfer.clone(), at: *at, accounts: accounts.clone() };
+            let hold = DueHold {
+                tenant: tenant.clone(),
+                transfer: transfer.clone(),
+                at: *at,
+                accounts: accounts.clone(),
+            };
             by_tenant.entry(tenant).or_default().push_back(hold);
         }
         let mut due = Vec::new();
@@ -348,7 +352,8 @@ impl Book for MemoryStore {
         let tables = self.tables();
         let mut due: Vec<DueHold> = Vec::new();
         for account in accounts {
-            let listed = tables.held.iter().filter(|(t, a, due_at, _)| t == tenant && a == account && *due_at <= at);
+            let listed =
+                tables.held.iter().filter(|(t, a, due_at, _)| t == tenant && a == account && *due_at <= at);
             for (t, a, due_at, transfer) in listed {
                 if due.len() < limit && !due.iter().any(|d| &d.transfer == transfer) {
                     let accounts = tables.expiry.get(&(*due_at, t.clone(), transfer.clone())).cloned();

@@ -16,9 +16,9 @@ use super::book::{Book, DueHold, Request, State, Step, StoredTransfer, Written, 
 use super::contention::Contention;
 use crate::ids::{AccountId, TenantId, TransferId};
 use crate::plan::{Decision, Planner};
-use crate::transfer::TransferStatus;
 use crate::port::StoreError;
 use crate::transfer::NewTransfer;
+use crate::transfer::TransferStatus;
 
 /// What a path read: its answer without a plan, or the requests to plan and the state to plan on.
 pub(crate) enum Read<A> {
@@ -213,8 +213,10 @@ pub(crate) async fn overdue_state<'d, B: Book + ?Sized>(
     let mut state = book.read(tenant, &ids, &accounts).await?;
     let mut resolved = Vec::new();
     for listed in due {
-        let pending =
-            state.transfers.get(&listed.transfer).is_some_and(|t| t.transfer.status == TransferStatus::Pending);
+        let pending = state
+            .transfers
+            .get(&listed.transfer)
+            .is_some_and(|t| t.transfer.status == TransferStatus::Pending);
         if !pending {
             state.transfers.remove(&listed.transfer);
             resolved.push(listed);

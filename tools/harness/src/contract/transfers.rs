@@ -219,7 +219,10 @@ pub async fn a_hold_past_its_time_never_refuses_a_transfer(store: Arc<dyn Store>
     );
     assert_eq!(code(&out.unwrap().value().status), "committed");
     assert_eq!(code(&into.unwrap().value().status), "committed");
-    assert_eq!(store.get_transfer(&t, &transfer_id("h2"), later).await.unwrap().status, TransferStatus::Expired);
+    assert_eq!(
+        store.get_transfer(&t, &transfer_id("h2"), later).await.unwrap().status,
+        TransferStatus::Expired
+    );
     let alice = store.get_account(&t, &account_id("alice")).await.unwrap();
     assert_eq!((alice.balances.balance(), alice.balances.debits_pending), (0, 0));
     let entries = store.list_entries(&t, &account_id("alice"), 20, None).await.unwrap().items;
@@ -236,7 +239,10 @@ pub async fn a_hold_past_its_time_never_refuses_a_transfer(store: Arc<dyn Store>
     // The sweeper finds every listing handled: h1's (posted) removed, nothing released twice.
     let swept = store.expire_due_holds(latest, sweeper::SWEEP_LIMIT).await.unwrap();
     assert_eq!(swept.expired, 0);
-    assert_eq!(store.expire_due_holds(latest, sweeper::SWEEP_LIMIT).await.unwrap(), ledger::port::Sweep::default());
+    assert_eq!(
+        store.expire_due_holds(latest, sweeper::SWEEP_LIMIT).await.unwrap(),
+        ledger::port::Sweep::default()
+    );
 }
 
 /// A sweep takes at most its limit, and a tenant with masses of holds due does not hold up
@@ -257,9 +263,8 @@ pub async fn the_sweeper_is_bounded_and_fair_across_tenants(store: Arc<dyn Store
         }
     };
     let (flood, quiet) = (open("flood").await, open("quiet").await);
-    let holds = (0..40).map(|i| {
-        store.create_transfer(&flood, hold(&format!("f{i}"), "bank", "alice", 1, Some(1)), start)
-    });
+    let holds = (0..40)
+        .map(|i| store.create_transfer(&flood, hold(&format!("f{i}"), "bank", "alice", 1, Some(1)), start));
     assert!(join_all(holds).await.iter().all(Result::is_ok));
     let later_hold = hold("q", "bank", "alice", 1, Some(1));
     store.create_transfer(&quiet, later_hold, start + time::Duration::seconds(1)).await.unwrap();

@@ -135,9 +135,7 @@ pub async fn a_void_releases_all_and_concurrent_posts_and_voids_resolve_a_hold_o
     assert_eq!(h["resolved_by"], winners[0].body["id"]);
 }
 
-pub async fn an_expired_hold_reads_expired_at_once_and_frees_its_money_at_once<B: Backend>(
-    api: Api<B>,
-) {
+pub async fn an_expired_hold_reads_expired_at_once_and_frees_its_money_at_once<B: Backend>(api: Api<B>) {
     let api = funded(api).await;
     let created = api.post("/v1/transfers", "acme", hold("h", "alice", "bob", 600, Some(1))).await;
     assert_eq!(created.status, StatusCode::CREATED);

@@ -348,7 +348,12 @@ pub async fn webhook_endpoints_are_capped_per_tenant_under_concurrent_adds<B: Ba
         .collect();
     assert_eq!(created.len(), MAX_ENDPOINTS);
     for refused in replies.iter().filter(|r| r.status != StatusCode::CREATED) {
-        assert_eq!((refused.status, refused.code()), (StatusCode::CONFLICT, "limit_reached"), "{}", refused.body);
+        assert_eq!(
+            (refused.status, refused.code()),
+            (StatusCode::CONFLICT, "limit_reached"),
+            "{}",
+            refused.body
+        );
     }
     let listed = |tenant: &'static str| async move {
         api.get("/v1/webhook-endpoints?limit=100", tenant).await.body["data"].as_array().unwrap().len()
