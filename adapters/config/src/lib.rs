@@ -234,7 +234,6 @@ pub fn webhook_url_policy(source: &impl Source) -> ledger::webhook::UrlPolicy {
 /// The publisher's settings: the bus its events go to, their `source`, and telemetry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PublisherConfig {
-    pub table_name: String,
     pub event_bus_name: String,
     pub event_source: String,
     /// Where webhook deliveries are queued.
@@ -248,7 +247,6 @@ pub const DEFAULT_EVENT_SOURCE: &str = "ledger";
 impl PublisherConfig {
     pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
         Ok(Self {
-            table_name: required(source, "TABLE_NAME")?,
             webhook_queue_url: required(source, "WEBHOOK_QUEUE_URL")?,
             event_bus_name: required(source, "EVENT_BUS_NAME")?,
             event_source: source.var("EVENT_SOURCE").unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_owned()),

@@ -1,16 +1,16 @@
 //! Both queues in memory. The transfer queue's messages are kept in order until the fast tier takes
-//! them for the worker (`take_work`); delivery jobs are kept, as a queue would, with no deliverer
-//! behind them (webhook delivery runs on the emulators).
+//! them for the worker (`take_work`); the webhook queue's messages are kept, as a queue would, with
+//! no deliverer behind them (webhook delivery runs on the emulators).
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use ledger::port::{DeliveryJob, QueueError, TransferQueue, WebhookQueue, Work};
+use ledger::port::{DeliveryJob, FanOut, QueueError, TransferQueue, WebhookMessage, WebhookQueue, Work};
 
 #[derive(Clone, Debug, Default)]
 pub struct MemoryQueues {
     work: Arc<Mutex<Vec<Work>>>,
-    jobs: Arc<Mutex<Vec<DeliveryJob>>>,
+    webhooks: Arc<Mutex<Vec<WebhookMessage>>>,
 }
 
 impl MemoryQueues {
@@ -35,7 +35,14 @@ impl TransferQueue for MemoryQueues {
 #[async_trait]
 impl WebhookQueue for MemoryQueues {
     async fn enqueue(&self, jobs: &[DeliveryJob]) -> Result<(), QueueError> {
-        self.jobs.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(jobs);
+        let messages = jobs.iter().cloned().map(WebhookMessage::Deliver);
+        self.webhooks.lock().unwrap_or_else(PoisonError::into_inner).extend(messages);
+        Ok(())
+    }
+
+    async fn fan_out(&self, events: &[FanOut]) -> Result<(), QueueError> {
+        let messages = events.iter().cloned().map(WebhookMessage::FanOut);
+        self.webhooks.lock().unwrap_or_else(PoisonError::into_inner).extend(messages);
         Ok(())
     }
 }

@@ -1,16 +1,18 @@
-//! The webhook queue on SQS. A message is one event to deliver to one endpoint, by ids
+//! The webhook queue on SQS. A message is one event to fan out to its tenant's endpoints
+//! (`ledger::port::FanOut`), grouped by tenant, or one event to deliver to one endpoint, by ids
 //! (`ledger::port::DeliveryJob`: the deliverer reads both, so a late or repeated message delivers
-//! what is current, once). Its `MessageGroupId` is the endpoint: SQS's fair queue then serves the
-//! other endpoints first while one endpoint's messages pile up in flight (a slow or failing
-//! endpoint). A retry is the same message made invisible until its time
-//! (`ChangeMessageVisibility`, under 12 hours a time).
+//! what is current, once), grouped by endpoint. SQS's fair queue serves the other groups first
+//! while one group's messages pile up in flight: a tenant's flood of events, a slow or failing
+//! endpoint. A retry is the same message made invisible until its time (`ChangeMessageVisibility`,
+//! under 12 hours a time).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use ledger::port::{DeliveryJob, QueueError, WebhookQueue};
+use ledger::port::{DeliveryJob, FanOut, QueueError, WebhookQueue};
+use serde::Serialize;
 
 use crate::{LazyClient, refused};
 
@@ -57,18 +59,29 @@ impl SqsWebhookQueue {
 
 #[async_trait]
 impl WebhookQueue for SqsWebhookQueue {
-    /// 10 a call; entries SQS refuses are sent again, a few times.
     async fn enqueue(&self, jobs: &[DeliveryJob]) -> Result<(), QueueError> {
-        for chunk in jobs.chunks(10) {
+        self.send_all(jobs, |job| job.endpoint.as_str()).await
+    }
+
+    async fn fan_out(&self, events: &[FanOut]) -> Result<(), QueueError> {
+        self.send_all(events, |event| event.tenant.as_str()).await
+    }
+}
+
+impl SqsWebhookQueue {
+    /// One message per item, in the group `group` names: 10 a call; entries SQS refuses are sent
+    /// again, a few times.
+    async fn send_all<T: Serialize>(&self, items: &[T], group: impl Fn(&T) -> &str) -> Result<(), QueueError> {
+        for chunk in items.chunks(10) {
             let mut pending: Vec<SendMessageBatchRequestEntry> = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, job)| {
-                    let body = serde_json::to_string(job).map_err(|e| QueueError(e.to_string()))?;
+                .map(|(i, item)| {
+                    let body = serde_json::to_string(item).map_err(|e| QueueError(e.to_string()))?;
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
                         .message_body(body)
-                        .message_group_id(job.endpoint.as_str())
+                        .message_group_id(group(item))
                         .build()
                         .map_err(|e| QueueError(e.to_string()))
                 })

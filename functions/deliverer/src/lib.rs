@@ -1,4 +1,6 @@
-//! The deliverer: each message of the webhook queue is one event to deliver to one endpoint. It
+//! The deliverer: a message of the webhook queue is an event to fan out (the publisher's), or one
+//! event to deliver to one endpoint. A fan-out queues one delivery to each endpoint of the event's
+//! tenant that receives its type (at most `MAX_ENDPOINTS`), grouped by endpoint. A delivery
 //! reads both (a deleted or disabled endpoint, or an event past its retention, ends the delivery,
 //! failed if it was to be retried),
 //! makes one signed attempt, records it on the delivery, and then:
@@ -20,7 +22,10 @@ use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use ledger::EndpointId;
-use ledger::port::{Attempt, DeliveryJob, DeliveryStatus, Lease, Store, StoreError, StoredEvent};
+use ledger::port::{
+    Attempt, DeliveryJob, DeliveryStatus, FanOut, Lease, Store, StoreError, StoredEvent, WebhookMessage,
+    WebhookQueue,
+};
 use ledger::webhook::{DISABLE_AFTER_FAILING, Verdict, WebhookEndpoint, next_attempt_in};
 use ledger_sqs::deliveries::SqsWebhookQueue;
 use ledger_telemetry::metrics;
@@ -59,16 +64,36 @@ impl Deliverer {
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let mut failed = Vec::new();
         let mut by_endpoint: BTreeMap<EndpointId, Vec<(SqsMessage, DeliveryJob)>> = BTreeMap::new();
+        let mut fan_outs = Vec::new();
         for record in event.records {
             let id = record.message_id.clone().unwrap_or_default();
-            match record.body.as_deref().map(DeliveryJob::parse) {
-                Some(Ok(job)) => by_endpoint.entry(job.endpoint.clone()).or_default().push((record, job)),
+            match record.body.as_deref().map(WebhookMessage::parse) {
+                Some(Ok(WebhookMessage::Deliver(job))) => {
+                    by_endpoint.entry(job.endpoint.clone()).or_default().push((record, job))
+                }
+                Some(Ok(WebhookMessage::FanOut(event))) => fan_outs.push((id, event)),
                 _ => {
-                    tracing::error!(messageId = %id, "not a delivery job: reported as failed, it will end in the dead-letter queue");
+                    tracing::error!(messageId = %id, "not a webhook message: reported as failed, it will end in the dead-letter queue");
                     failed.push(id);
                 }
             }
         }
+        let fan_outs = fan_outs.into_iter().map(|(id, event)| async move {
+            let span = tracing::info_span!(
+                "fan_out",
+                function = ledger_telemetry::Function::Deliverer.as_str(),
+                messageId = %id,
+                tenant = event.tenant.as_str(),
+                eventId = %event.fan_out,
+            );
+            match self.fan_out(&event).instrument(span.clone()).await {
+                Ok(()) => None,
+                Err(err) => {
+                    span.in_scope(|| tracing::error!(error = %err, "event not fanned out: received again"));
+                    Some(id)
+                }
+            }
+        });
         let endpoints = by_endpoint.into_values().map(|messages| async move {
             let mut failed = Vec::new();
             for (record, job) in messages {
@@ -94,10 +119,30 @@ impl Deliverer {
             }
             failed
         });
-        for endpoint_failed in futures::future::join_all(endpoints).await {
+        let (fanned, delivered) =
+            tokio::join!(futures::future::join_all(fan_outs), futures::future::join_all(endpoints));
+        failed.extend(fanned.into_iter().flatten());
+        for endpoint_failed in delivered {
             failed.extend(endpoint_failed);
         }
         ledger_sqs::batch_response(failed)
+    }
+
+    /// Queues one delivery of the event to each endpoint of its tenant that receives its type.
+    async fn fan_out(&self, event: &FanOut) -> Result<(), StoreError> {
+        let endpoints = self.store.receivers(&event.tenant, event.fan_out.kind()).await?;
+        let jobs: Vec<DeliveryJob> = endpoints
+            .into_iter()
+            .map(|endpoint| DeliveryJob {
+                tenant: event.tenant.clone(),
+                endpoint: endpoint.id,
+                event: event.fan_out.clone(),
+                since: event.since,
+            })
+            .collect();
+        self.queue.enqueue(&jobs).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        tracing::info!(endpoints = jobs.len(), "event fanned out");
+        Ok(())
     }
 
     async fn deliver(&self, job: &DeliveryJob) -> Result<Next, StoreError> {

@@ -1,8 +1,11 @@
 //! The publisher: the table's stream, filtered to event items (`sk = V`, inserts), carries each
 //! event the ledger wrote in a change's own transaction; this function publishes them to the
-//! EventBridge bus, and queues a delivery of each to every webhook endpoint of its tenant that
-//! receives its type (one message per endpoint and event, `since` the event's instant, so a
-//! repeated fan-out makes no second delivery). At least once: an event not published is reported as the batch's failure
+//! EventBridge bus, and queues one fan-out message for each on the webhook queue, grouped by its
+//! tenant: the deliverer then queues its deliveries to the tenant's endpoints that receive its
+//! type (one per endpoint, `since` the event's instant, so a repeated fan-out makes no second
+//! delivery). So the publisher's work per event is the same whatever a tenant's endpoints, and a
+//! tenant's flood of events waits in its own group of the fair queue, not in the stream before
+//! another tenant's. At least once: an event not published is reported as the batch's failure
 //! (ReportBatchItemFailures), so the stream hands it, and every later record of its shard, back;
 //! consumers drop what they have seen by the event's id. A record that is not an event is skipped
 //! (logged as an error): nothing could ever publish it. An event EventBridge refuses for good (over
@@ -12,23 +15,21 @@
 //! Every line about an event is logged in its span, which carries the event's id and type and the
 //! correlation id of the request that caused it.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_lambda_events::dynamodb::{Event, EventRecord};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use ledger::port::{DeliveryJob, Store, StoredEvent, WebhookQueue};
+use ledger::port::{FanOut, StoredEvent, WebhookQueue};
 use ledger_eventbridge::EventBus;
 use ledger_telemetry::metrics;
 use time::OffsetDateTime;
 use tracing::Span;
 
-/// What the publisher writes to: the bus, and the webhook queue (with the store, to find the
-/// endpoints); and how it reads an event from a stream record (the store's own item format).
+/// What the publisher writes to: the bus, and the webhook queue; and how it reads an event from a
+/// stream record (the store's own item format).
 #[derive(Clone, Debug)]
 pub struct Publisher {
     pub bus: EventBus,
-    pub store: Arc<dyn Store>,
     pub deliveries: Arc<dyn WebhookQueue>,
     pub read_event: ReadEvent,
 }
@@ -56,20 +57,28 @@ pub async fn handle(publisher: &Publisher, event: Event) -> DynamoDbEventRespons
     }
     let stored: Vec<StoredEvent> = events.iter().map(|(_, e, _)| e.clone()).collect();
     let outcomes = publisher.bus.publish(&stored).await;
-    // Deliveries only for events on the bus: one handed back is fanned out when it is published.
-    let on_bus: Vec<StoredEvent> =
-        stored.iter().zip(&outcomes).filter(|(_, o)| o.is_ok()).map(|(e, _)| e.clone()).collect();
-    let mut fanned_out = fan_out(publisher, &on_bus).await.into_iter();
+    // Fanned out only once on the bus: one handed back is fanned out when it is published.
+    let on_bus: Vec<FanOut> = stored
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| o.is_ok())
+        .map(|(e, _)| FanOut {
+            tenant: e.tenant.clone(),
+            fan_out: e.id.clone(),
+            since: e.created,
+        })
+        .collect();
+    let fanned_out = publisher.deliveries.fan_out(&on_bus).await.map_err(|e| e.to_string());
     let now = OffsetDateTime::now_utc();
     let (mut published, mut failed) = (0, None);
     for ((sequence, event, span), outcome) in events.iter().zip(outcomes) {
         let _entered = span.enter();
-        let outcome = outcome.map_err(|e| e.to_string()).and_then(|()| fanned_out.next().unwrap_or(Ok(0)));
+        let outcome = outcome.map_err(|e| e.to_string()).and_then(|()| fanned_out.clone());
         match outcome {
-            Ok(endpoints) => {
+            Ok(()) => {
                 published += 1;
                 metrics::event_published((now - event.created).unsigned_abs());
-                tracing::info!(endpoints, "event published");
+                tracing::info!("event published");
             }
             Err(err) => {
                 tracing::error!(error = %err, "event not published: its shard is handed back from here");
@@ -88,40 +97,6 @@ pub async fn handle(publisher: &Publisher, event: Event) -> DynamoDbEventRespons
         })
         .collect();
     response
-}
-
-/// Queues each event's deliveries; the outcome of each event, in order.
-async fn fan_out(publisher: &Publisher, events: &[StoredEvent]) -> Vec<Result<usize, String>> {
-    let mut receivers: HashMap<(String, &'static str), Result<Vec<ledger::EndpointId>, String>> =
-        HashMap::new();
-    let mut outcomes = Vec::with_capacity(events.len());
-    for event in events {
-        let key = (event.tenant.to_string(), event.kind.as_str());
-        if !receivers.contains_key(&key) {
-            let found = publisher.store.receivers(&event.tenant, event.kind).await;
-            receivers.insert(
-                key.clone(),
-                found.map(|e| e.into_iter().map(|e| e.id).collect()).map_err(|e| e.to_string()),
-            );
-        }
-        let outcome = match &receivers[&key] {
-            Err(err) => Err(err.clone()),
-            Ok(endpoints) => {
-                let jobs: Vec<DeliveryJob> = endpoints
-                    .iter()
-                    .map(|endpoint| DeliveryJob {
-                        tenant: event.tenant.clone(),
-                        endpoint: endpoint.clone(),
-                        event: event.id.clone(),
-                        since: event.created,
-                    })
-                    .collect();
-                publisher.deliveries.enqueue(&jobs).await.map(|()| jobs.len()).map_err(|e| e.to_string())
-            }
-        };
-        outcomes.push(outcome);
-    }
-    outcomes
 }
 
 fn parse(publisher: &Publisher, record: EventRecord) -> Result<StoredEvent, String> {

@@ -7,8 +7,7 @@ use aws_lambda_events::dynamodb::Event;
 use aws_lambda_events::streams::DynamoDbEventResponse;
 use lambda_runtime::{LambdaEvent, service_fn};
 use ledger_config::PublisherConfig;
-use ledger_dynamodb::DynamoStore;
-use ledger_dynamodb::client::{config_loader, dynamodb_client};
+use ledger_dynamodb::client::config_loader;
 use ledger_eventbridge::EventBus;
 use ledger_sqs::deliveries::SqsWebhookQueue;
 use ledger_telemetry::Function;
@@ -23,7 +22,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         EventBus::new(aws_sdk_eventbridge::Client::new(&sdk), config.event_bus_name, config.event_source);
     let publisher = Publisher {
         bus,
-        store: Arc::new(DynamoStore::new(dynamodb_client(&sdk), config.table_name)),
         deliveries: Arc::new(SqsWebhookQueue::new(aws_sdk_sqs::Client::new(&sdk), config.webhook_queue_url)),
         read_event: ledger_dynamodb::events::from_stream,
     };

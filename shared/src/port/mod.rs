@@ -25,7 +25,7 @@ pub use accounts::{
 pub use error::StoreError;
 pub use events::{EventFilter, EventPosition, Events, StoredEvent};
 pub use limits::{BucketWrite, BucketWritten, Limits};
-pub use queues::{DeliveryJob, QueueError, TransferQueue, WebhookQueue, Work};
+pub use queues::{DeliveryJob, FanOut, QueueError, TransferQueue, WebhookMessage, WebhookQueue, Work};
 pub use results::{Created, Page};
 pub use submissions::{BatchRecord, BatchStatus, Submissions};
 pub use transfers::{

@@ -1,7 +1,8 @@
 //! The queues between the functions: the transfer queue (the API's queued submissions, settled by
-//! the worker) and the webhook queue (one event to deliver to one endpoint, made by the publisher
-//! and by redeliveries, taken by the deliverer). Messages carry ids only: what to apply or deliver
-//! is read from the store, so a duplicate, late or redriven message is harmless.
+//! the worker) and the webhook queue (one event to fan out to its tenant's endpoints, sent by the
+//! publisher; one event to deliver to one endpoint, made by the fan-out and by redeliveries; both
+//! taken by the deliverer). Messages carry ids only: what to apply or deliver is read from the
+//! store, so a duplicate, late or redriven message is harmless.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -38,7 +39,26 @@ pub struct DeliveryJob {
     pub since: OffsetDateTime,
 }
 
-impl DeliveryJob {
+/// One event to fan out to the endpoints of its tenant that receive its type (its id names it):
+/// `{"tenant": …, "fan_out": …, "since": …}`. The publisher's work per event, whatever the tenant's
+/// endpoints; the deliverer makes the deliveries (`since` is passed on to them).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FanOut {
+    pub tenant: TenantId,
+    pub fan_out: EventId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
+}
+
+/// A message of the webhook queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum WebhookMessage {
+    Deliver(DeliveryJob),
+    FanOut(FanOut),
+}
+
+impl WebhookMessage {
     pub fn parse(body: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(body)
     }
@@ -58,6 +78,11 @@ pub trait TransferQueue: Send + Sync + std::fmt::Debug {
 
 #[async_trait]
 pub trait WebhookQueue: Send + Sync + std::fmt::Debug {
-    /// Queues one message per job.
+    /// Queues one message per job, grouped by endpoint (a slow endpoint's backlog waits behind
+    /// the others).
     async fn enqueue(&self, jobs: &[DeliveryJob]) -> Result<(), QueueError>;
+
+    /// Queues one message per event to fan out, grouped by tenant (a tenant's flood of events
+    /// waits behind the other tenants').
+    async fn fan_out(&self, events: &[FanOut]) -> Result<(), QueueError>;
 }

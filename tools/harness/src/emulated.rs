@@ -190,7 +190,6 @@ impl EmulatedStack {
     pub fn publisher(&self) -> StreamHandler {
         publisher_handler(publisher::Publisher {
             bus: self.bus.clone(),
-            store: self.store.clone(),
             deliveries: Arc::new(self.deliveries.clone()),
             read_event: ledger_dynamodb::events::from_stream,
         })

@@ -305,6 +305,11 @@ impl LocalEventSource {
 
     /// No message visible, in flight or delayed.
     pub async fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.depth().await? == 0)
+    }
+
+    /// The messages visible, in flight or delayed.
+    pub async fn depth(&self) -> io::Result<usize> {
         let out = self
             .client
             .get_queue_attributes()
@@ -316,7 +321,7 @@ impl LocalEventSource {
             .await
             .map_err(sqs_err)?;
         let attributes = out.attributes.unwrap_or_default();
-        Ok(attributes.values().all(|v| v == "0"))
+        Ok(attributes.values().map(|v| v.parse::<usize>().unwrap_or(usize::MAX)).fold(0, usize::saturating_add))
     }
 }
 

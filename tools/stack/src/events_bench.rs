@@ -5,7 +5,9 @@
 //! delivered per second over the run, and the latency from each transfer's commit (its event's
 //! `created`) to its event on the bus (the bus's copy in the tap queue, SQS `SentTimestamp`) and to
 //! its webhook's arrival at the receiver. Then the same again with the publisher and deliverer
-//! stopped while the transfers commit, and started after: how fast they work off a backlog.
+//! stopped while the transfers commit, and started after: how fast they work off a backlog. Last,
+//! a flood: tenant `flood`, with the most endpoints a tenant may have, commits the same number of
+//! transfers as a backlog, then `acme` commits 20: how long acme's webhooks wait beside the flood.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -58,6 +60,7 @@ pub async fn run(args: EventsArgs) -> io::Result<String> {
     for backlog in [false, true] {
         out.push_str(&phase(&api, &receiver, &args, accounts, backlog).await?);
     }
+    out.push_str(&flood(&api, &receiver, &args).await?);
     Ok(out)
 }
 
@@ -163,6 +166,86 @@ async fn phase(
         hook_span.as_seconds_f64()
     );
     let _ = writeln!(out, "  commit -> delivered:   {}", quantiles(&to_hook));
+    Ok(out)
+}
+
+/// Transfers the quiet tenant commits after the flood's backlog.
+const QUIET: usize = 20;
+
+/// Tenant `flood`, at its endpoint cap, commits `args.transfers` transfers with the pipeline
+/// stopped; then acme commits `QUIET`, and the pipeline starts: acme's commit-to-webhook times
+/// beside the flood, and how long the flood's deliveries took.
+async fn flood(api: &Api, receiver: &Receiver, args: &EventsArgs) -> io::Result<String> {
+    use ledger::webhook::MAX_ENDPOINTS;
+    let flooded = Receiver::start(vec![], Reply::status(200)).await?;
+    for n in 0..MAX_ENDPOINTS {
+        let body = serde_json::json!({"url": format!("{}/{n}", flooded.url), "event_types": ["transfer.committed"]});
+        let reply = api.post("/v1/webhook-endpoints", "flood", body).await;
+        if reply.status != StatusCode::CREATED {
+            return Err(io_error(format!("subscribing flood: {}", reply.body)));
+        }
+    }
+    api.open_account("flood", "fs", true).await;
+    api.open_account("flood", "fc", false).await;
+    let commit = |tenant: &'static str, id: String, from: &'static str, to: &'static str| async move {
+        usize::from(api.post("/v1/transfers", tenant, transfer_body(&id, from, to, 1)).await.status == StatusCode::CREATED)
+    };
+    let flooding = stream::iter(0..args.transfers)
+        .map(|i| commit("flood", format!("f{i}"), "fs", "fc"))
+        .buffer_unordered(args.clients.max(1))
+        .fold(0, |n, ok| async move { n + ok })
+        .await;
+    let already = receiver.received().len();
+    let mut quiet = 0;
+    for i in 0..QUIET {
+        quiet += commit("acme", format!("q{i}"), "s0", "c0").await;
+    }
+    let stream = api.stack.stream()?.clone();
+    let started = std::time::Instant::now();
+    let publishing = tokio::spawn(stream.run(api.stack.publisher()));
+    let delivering = tokio::spawn(api.stack.delivery_source.clone().run(api.stack.deliverer()));
+    let deadline = started + Duration::from_secs(600);
+    let flood_deliveries = flooding * MAX_ENDPOINTS;
+    let (mut quiet_done, mut flood_done) = (None, None);
+    while (quiet_done.is_none() || flood_done.is_none()) && std::time::Instant::now() < deadline {
+        if quiet_done.is_none() && receiver.received().len() >= already + quiet {
+            quiet_done = Some(started.elapsed());
+        }
+        if flood_done.is_none() && flooded.received().len() >= flood_deliveries {
+            flood_done = Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    publishing.abort();
+    delivering.abort();
+    let waits: Vec<f64> = receiver
+        .received()
+        .iter()
+        .skip(already)
+        .filter_map(|r| {
+            let created = r.json()["created"].as_str().and_then(|c| {
+                OffsetDateTime::parse(c, &time::format_description::well_known::Rfc3339).ok()
+            })?;
+            Some((r.wall - created).as_seconds_f64())
+        })
+        .collect();
+    let q = |p| percentile(&waits, p).unwrap_or(f64::NAN);
+    let secs = |d: Option<Duration>| d.map_or("not within 600 s".to_owned(), |d| format!("{:.1} s", d.as_secs_f64()));
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "events out beside a flood: tenant flood, {MAX_ENDPOINTS} endpoints, {flooding} transfers committed as a \
+         backlog ({flood_deliveries} deliveries); then acme commits {quiet}; pipeline started after both"
+    );
+    let _ = writeln!(
+        out,
+        "  acme's {} webhooks: all delivered {} after the start; commit -> delivered p50 {:.1} s, max {:.1} s",
+        waits.len(),
+        secs(quiet_done),
+        q(0.5),
+        q(1.0)
+    );
+    let _ = writeln!(out, "  the flood's {flood_deliveries} deliveries: all delivered {} after the start", secs(flood_done));
     Ok(out)
 }
 

@@ -3,6 +3,7 @@
 //! the webhook queue) to real HTTP receivers on this machine, signatures checked as a receiver
 //! checks them.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
@@ -347,4 +348,47 @@ async fn a_slow_endpoint_does_not_hold_up_the_others() {
     running.abort();
     assert_eq!(fast.received().len(), 6, "the fast endpoint was held up behind the slow one");
     assert!(!slow.received().is_empty(), "the slow endpoint was tried too");
+}
+
+/// A tenant at its endpoint cap floods events beside a quiet tenant, whose one event is the last
+/// of the stream: it is fanned out and delivered before the flood's deliveries are half done (the
+/// publisher's work per event is the same whatever the endpoints; the webhook queue groups fan-outs
+/// by tenant and deliveries by endpoint, and the fair queue serves the quiet groups first), with
+/// the deliverer running as its event source runs it, 10 at once. Every delivery is made once.
+/// (How long the quiet tenant waits, beside the flood and alone, is a figure: `cargo stack bench
+/// events`.)
+#[tokio::test]
+async fn a_tenant_flooding_its_endpoints_does_not_hold_up_another() {
+    use ledger::webhook::MAX_ENDPOINTS;
+    const FLOOD: usize = 30;
+    let api = Api::with_events().await;
+    let flooded = Receiver::start(vec![], Reply::status(200)).await.unwrap();
+    let quiet = Receiver::start(vec![], Reply::status(200)).await.unwrap();
+    for n in 0..MAX_ENDPOINTS {
+        let body = json!({"url": format!("{}/{n}", flooded.url), "event_types": ["account.opened"]});
+        assert_eq!(api.post("/v1/webhook-endpoints", "flood", body).await.status, StatusCode::CREATED);
+    }
+    let body = json!({"url": quiet.url, "event_types": ["account.opened"]});
+    assert_eq!(api.post("/v1/webhook-endpoints", "quiet", body).await.status, StatusCode::CREATED);
+    for i in 0..FLOOD {
+        api.open_account("flood", &format!("a{i}"), false).await;
+    }
+    api.open_account("quiet", "q", false).await;
+    api.stack.publish().await.unwrap();
+    // The publisher queued one message per event, whatever the endpoints behind it.
+    assert_eq!(api.stack.delivery_source.depth().await.unwrap(), FLOOD + 1);
+    let drained = api.stack.delivery_source.drain(&api.stack.deliverer(), Duration::from_secs(300)).await.unwrap();
+    assert!(drained.peak_concurrency > 1, "the deliverer ran one invocation at a time");
+    let (flood, quiet) = (flooded.received(), quiet.received());
+    assert_eq!(quiet.len(), 1, "the quiet tenant's one delivery");
+    assert_eq!(quiet[0].headers["webhook-id"], "account.opened:q");
+    assert_eq!(flood.len(), FLOOD * MAX_ENDPOINTS, "each event to each endpoint");
+    let mut per_event: BTreeMap<String, usize> = BTreeMap::new();
+    for received in &flood {
+        *per_event.entry(received.headers["webhook-id"].to_str().unwrap().to_owned()).or_default() += 1;
+    }
+    assert_eq!(per_event.len(), FLOOD);
+    assert!(per_event.values().all(|n| *n == MAX_ENDPOINTS), "once to each endpoint: {per_event:?}");
+    let before = flood.iter().filter(|r| r.at < quiet[0].at).count();
+    assert!(before < flood.len() / 2, "the quiet tenant waited for {before} of the flood's {} deliveries", flood.len());
 }
