@@ -1,6 +1,6 @@
 //! Webhook endpoints: add (the signing secret shown once), list, read, change, delete, rotate the
 //! secret (the old one signs on for a day), list an endpoint's deliveries with their attempts,
-//! redeliver an event on demand, replay the events since an instant.
+//! redeliver an event on demand, replay the events since an instant that the endpoint missed.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -10,7 +10,7 @@ use ledger::webhook::{EndpointFields, EndpointUrl, SigningSecret, Subscription, 
 use ledger::{EndpointId, EventId, LedgerError, TenantId};
 use std::sync::Arc;
 
-use ledger::port::{Delivery, DeliveryJob, EventFilter, StoreError, WebhookQueue};
+use ledger::port::{Delivery, DeliveryJob, DeliveryStatus, EventFilter, StoreError, WebhookQueue};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -22,8 +22,11 @@ use crate::problem::ApiError;
 use crate::rate_limit::Admitted;
 use crate::state::AppState;
 
-/// The most events one replay request queues; the answer's cursor carries on.
+/// The most events one replay request takes (those the endpoint receives), and never more than the
+/// tenant's burst: each is one operation of its request limit. The answer's cursor carries on.
 pub const MAX_REPLAY: usize = 1_000;
+/// The most events one replay request scans to find them.
+const MAX_REPLAY_SCAN: usize = 1_000;
 /// Attempts to write a change over an endpoint that others change at the same time.
 const REPLACE_ATTEMPTS: u32 = 5;
 
@@ -262,7 +265,10 @@ pub struct Redeliver {
 #[derive(Serialize)]
 struct Queued {
     queued: usize,
-    /// Set when a replay stopped at `MAX_REPLAY` events: send it again with this cursor.
+    /// Of a replay: the events the endpoint had already received, not queued again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    already_delivered: Option<usize>,
+    /// Set when a replay stopped before the newest event: send it again with this cursor.
     #[serde(skip_serializing_if = "Option::is_none")]
     next_cursor: Option<String>,
 }
@@ -287,7 +293,8 @@ pub async fn redeliver(
     let job = DeliveryJob { tenant, endpoint: id, event: event.id, since: app.now() };
     queue.enqueue(std::slice::from_ref(&job)).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
     tracing::info!(eventId = %job.event, "redelivery queued");
-    Ok((StatusCode::ACCEPTED, Json(Queued { queued: 1, next_cursor: None })).into_response())
+    Ok((StatusCode::ACCEPTED, Json(Queued { queued: 1, already_delivered: None, next_cursor: None }))
+        .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -299,8 +306,12 @@ pub struct Replay {
     cursor: Option<String>,
 }
 
-/// `POST …/replay {"from"}`: delivers again every event since `from` that the endpoint receives,
-/// up to `MAX_REPLAY` a request (newest first; `next_cursor` carries on).
+/// `POST …/replay {"from"}`: delivers every event since `from` that the endpoint receives and has
+/// not received (no delivery of it `delivered`), newest first, up to the tenant's burst (at most
+/// `MAX_REPLAY`) a request, each one operation of the tenant's limit; `next_cursor` carries on. So
+/// a replay repeated queues nothing the endpoint has; two at once may queue an event twice, and
+/// the deliverer makes one delivery of it (a copy queued before the event's delivery is dropped).
+/// Redelivering one delivered event stays an explicit call (`redeliver`).
 pub async fn replay(
     State(app): State<AppState>,
     Admitted(tenant): Admitted,
@@ -317,27 +328,49 @@ pub async fn replay(
         return Err(invalid("id", "names a disabled endpoint: enable it first (PATCH enabled: true)"));
     }
     let now = app.now();
+    // What a full bucket holds once the request itself is paid for.
+    let budget = app
+        .rate_limit
+        .as_ref()
+        .map_or(MAX_REPLAY, |limits| {
+            usize::try_from(limits.limit().burst().saturating_sub(1)).unwrap_or(MAX_REPLAY)
+        })
+        .clamp(1, MAX_REPLAY);
     let filter = EventFilter { kind: None, from: Some(from), to: None };
-    let mut jobs = Vec::new();
-    let mut scanned = 0;
+    let (mut received, mut scanned) = (Vec::new(), 0);
     loop {
-        let page = app.store.list_events(&tenant, &filter, 100, position.as_ref(), now).await?;
+        // No page holds more than the budget left, so none is cut within.
+        let size = u16::try_from((budget - received.len()).min(100)).unwrap_or(100);
+        let page = app.store.list_events(&tenant, &filter, size, position.as_ref(), now).await?;
         scanned += page.items.len();
-        jobs.extend(
-            page.items.into_iter().filter(|e| endpoint.subscription.includes(e.kind)).map(|e| DeliveryJob {
-                tenant: tenant.clone(),
-                endpoint: id.clone(),
-                event: e.id,
-                since: now,
-            }),
-        );
+        received.extend(page.items.into_iter().filter(|e| endpoint.subscription.includes(e.kind)));
         position = page.next;
-        if position.is_none() || scanned >= MAX_REPLAY {
+        if position.is_none() || received.len() >= budget || scanned >= MAX_REPLAY_SCAN {
             break;
         }
     }
-    queue.enqueue(&jobs).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
-    tracing::info!(queued = jobs.len(), "replay queued");
-    let body = Queued { queued: jobs.len(), next_cursor: position.as_ref().map(cursor::event_cursor) };
+    crate::rate_limit::spend(&app, &tenant, crate::rate_limit::operations(received.len())).await?;
+    let deliveries =
+        futures::future::try_join_all(received.iter().map(|e| app.store.delivery(&tenant, &id, e)));
+    let delivered = |d: &Option<Delivery>| d.as_ref().is_some_and(|d| d.status == DeliveryStatus::Delivered);
+    let missed: Vec<DeliveryJob> = received
+        .iter()
+        .zip(deliveries.await?)
+        .filter(|(_, delivery)| !delivered(delivery))
+        .map(|(e, _)| DeliveryJob {
+            tenant: tenant.clone(),
+            endpoint: id.clone(),
+            event: e.id.clone(),
+            since: now,
+        })
+        .collect();
+    queue.enqueue(&missed).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let already_delivered = received.len() - missed.len();
+    tracing::info!(queued = missed.len(), already_delivered, "replay queued");
+    let body = Queued {
+        queued: missed.len(),
+        already_delivered: Some(already_delivered),
+        next_cursor: position.as_ref().map(cursor::event_cursor),
+    };
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }

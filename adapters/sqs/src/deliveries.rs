@@ -71,7 +71,11 @@ impl WebhookQueue for SqsWebhookQueue {
 impl SqsWebhookQueue {
     /// One message per item, in the group `group` names: 10 a call; entries SQS refuses are sent
     /// again, a few times.
-    async fn send_all<T: Serialize>(&self, items: &[T], group: impl Fn(&T) -> &str) -> Result<(), QueueError> {
+    async fn send_all<T: Serialize>(
+        &self,
+        items: &[T],
+        group: impl Fn(&T) -> &str,
+    ) -> Result<(), QueueError> {
         for chunk in items.chunks(10) {
             let mut pending: Vec<SendMessageBatchRequestEntry> = chunk
                 .iter()

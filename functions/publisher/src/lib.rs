@@ -62,11 +62,7 @@ pub async fn handle(publisher: &Publisher, event: Event) -> DynamoDbEventRespons
         .iter()
         .zip(&outcomes)
         .filter(|(_, o)| o.is_ok())
-        .map(|(e, _)| FanOut {
-            tenant: e.tenant.clone(),
-            fan_out: e.id.clone(),
-            since: e.created,
-        })
+        .map(|(e, _)| FanOut { tenant: e.tenant.clone(), fan_out: e.id.clone(), since: e.created })
         .collect();
     let fanned_out = publisher.deliveries.fan_out(&on_bus).await.map_err(|e| e.to_string());
     let now = OffsetDateTime::now_utc();

@@ -321,7 +321,10 @@ impl LocalEventSource {
             .await
             .map_err(sqs_err)?;
         let attributes = out.attributes.unwrap_or_default();
-        Ok(attributes.values().map(|v| v.parse::<usize>().unwrap_or(usize::MAX)).fold(0, usize::saturating_add))
+        Ok(attributes
+            .values()
+            .map(|v| v.parse::<usize>().unwrap_or(usize::MAX))
+            .fold(0, usize::saturating_add))
     }
 }
 

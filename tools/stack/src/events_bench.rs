@@ -179,7 +179,8 @@ async fn flood(api: &Api, receiver: &Receiver, args: &EventsArgs) -> io::Result<
     use ledger::webhook::MAX_ENDPOINTS;
     let flooded = Receiver::start(vec![], Reply::status(200)).await?;
     for n in 0..MAX_ENDPOINTS {
-        let body = serde_json::json!({"url": format!("{}/{n}", flooded.url), "event_types": ["transfer.committed"]});
+        let body =
+            serde_json::json!({"url": format!("{}/{n}", flooded.url), "event_types": ["transfer.committed"]});
         let reply = api.post("/v1/webhook-endpoints", "flood", body).await;
         if reply.status != StatusCode::CREATED {
             return Err(io_error(format!("subscribing flood: {}", reply.body)));
@@ -188,7 +189,10 @@ async fn flood(api: &Api, receiver: &Receiver, args: &EventsArgs) -> io::Result<
     api.open_account("flood", "fs", true).await;
     api.open_account("flood", "fc", false).await;
     let commit = |tenant: &'static str, id: String, from: &'static str, to: &'static str| async move {
-        usize::from(api.post("/v1/transfers", tenant, transfer_body(&id, from, to, 1)).await.status == StatusCode::CREATED)
+        usize::from(
+            api.post("/v1/transfers", tenant, transfer_body(&id, from, to, 1)).await.status
+                == StatusCode::CREATED,
+        )
     };
     let flooding = stream::iter(0..args.transfers)
         .map(|i| commit("flood", format!("f{i}"), "fs", "fc"))
@@ -229,8 +233,24 @@ async fn flood(api: &Api, receiver: &Receiver, args: &EventsArgs) -> io::Result<
             Some((r.wall - created).as_seconds_f64())
         })
         .collect();
+    let published = bus_times(api).await?;
+    let on_bus: Vec<f64> = receiver
+        .received()
+        .iter()
+        .skip(already)
+        .filter_map(|r| {
+            let event = r.json();
+            let created = event["created"].as_str().and_then(|c| {
+                OffsetDateTime::parse(c, &time::format_description::well_known::Rfc3339).ok()
+            })?;
+            Some((*published.get(event["id"].as_str()?)? - created).as_seconds_f64())
+        })
+        .collect();
     let q = |p| percentile(&waits, p).unwrap_or(f64::NAN);
-    let secs = |d: Option<Duration>| d.map_or("not within 600 s".to_owned(), |d| format!("{:.1} s", d.as_secs_f64()));
+    let bus = |p| percentile(&on_bus, p).unwrap_or(f64::NAN);
+    let secs = |d: Option<Duration>| {
+        d.map_or("not within 600 s".to_owned(), |d| format!("{:.1} s", d.as_secs_f64()))
+    };
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -239,13 +259,20 @@ async fn flood(api: &Api, receiver: &Receiver, args: &EventsArgs) -> io::Result<
     );
     let _ = writeln!(
         out,
-        "  acme's {} webhooks: all delivered {} after the start; commit -> delivered p50 {:.1} s, max {:.1} s",
+        "  acme's {} webhooks: all delivered {} after the start; commit -> on the bus p50 {:.1} s, max {:.1} s; \
+         commit -> delivered p50 {:.1} s, max {:.1} s",
         waits.len(),
         secs(quiet_done),
+        bus(0.5),
+        bus(1.0),
         q(0.5),
         q(1.0)
     );
-    let _ = writeln!(out, "  the flood's {flood_deliveries} deliveries: all delivered {} after the start", secs(flood_done));
+    let _ = writeln!(
+        out,
+        "  the flood's {flood_deliveries} deliveries: all delivered {} after the start",
+        secs(flood_done)
+    );
     Ok(out)
 }
 

@@ -283,22 +283,33 @@ async fn endpoints_are_managed_and_events_redelivered_and_replayed_on_demand() {
     assert_eq!(last.headers["webhook-signature"].to_str().unwrap().split(' ').count(), 2);
     verify(&old_secret, last).unwrap();
     verify(&new_secret, last).unwrap();
-    // Replay from a time: every subscribed event since.
-    let replay = api
-        .post(
-            &format!("/v1/webhook-endpoints/{endpoint}/replay"),
-            "acme",
-            json!({"from": "2026-01-01T00:00:00Z"}),
-        )
-        .await;
-    assert_eq!(
-        (replay.status, replay.body["queued"].as_u64()),
-        (StatusCode::ACCEPTED, Some(2)),
-        "{}",
-        replay.body
-    );
+    // Replay from a time: what the endpoint missed since. It has every event: nothing is queued.
+    let replay_path = format!("/v1/webhook-endpoints/{endpoint}/replay");
+    let replay = || api.post(&replay_path, "acme", json!({"from": "2026-01-01T00:00:00Z"}));
+    let queued = |reply: &harness::client::Reply| {
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+        (reply.body["queued"].as_u64().unwrap(), reply.body["already_delivered"].as_u64().unwrap())
+    };
+    assert_eq!(queued(&replay().await), (0, 2));
+    // Events while it was disabled are missed (their deliveries end failed); a replay sends them,
+    // and a replay repeated, or two at once, deliver each once.
+    assert_eq!(set_enabled(&api, &endpoint, false).await.status, StatusCode::OK);
+    api.open_account("acme", "dave", false).await;
+    api.open_account("acme", "erin", false).await;
+    publish_and_deliver(&api).await;
+    assert_eq!(receiver.received().len(), 3);
+    assert_eq!(set_enabled(&api, &endpoint, true).await.status, StatusCode::OK);
+    let (first, second) = tokio::join!(replay(), replay());
+    let (first, second) = (queued(&first), queued(&second));
+    assert_eq!((first.0 + first.1, second.0 + second.1), (4, 4), "four events each");
+    assert!(first.0 >= 2 && second.0 >= 2, "dave and erin were missed: {first:?} {second:?}");
     api.stack.deliver().await.unwrap();
-    assert_eq!(receiver.received().len(), 5);
+    assert_eq!(queued(&replay().await), (0, 4), "a repeated replay queues nothing");
+    api.stack.deliver().await.unwrap();
+    let ids: Vec<String> =
+        receiver.received().iter().map(|r| r.headers["webhook-id"].to_str().unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), 5, "dave and erin once each: {ids:?}");
+    assert_eq!(ids[3..].iter().filter(|id| id.ends_with(":dave") || id.ends_with(":erin")).count(), 2);
     let missing = api
         .post(
             &format!("/v1/webhook-endpoints/{endpoint}/deliveries"),
@@ -377,7 +388,8 @@ async fn a_tenant_flooding_its_endpoints_does_not_hold_up_another() {
     api.stack.publish().await.unwrap();
     // The publisher queued one message per event, whatever the endpoints behind it.
     assert_eq!(api.stack.delivery_source.depth().await.unwrap(), FLOOD + 1);
-    let drained = api.stack.delivery_source.drain(&api.stack.deliverer(), Duration::from_secs(300)).await.unwrap();
+    let drained =
+        api.stack.delivery_source.drain(&api.stack.deliverer(), Duration::from_secs(300)).await.unwrap();
     assert!(drained.peak_concurrency > 1, "the deliverer ran one invocation at a time");
     let (flood, quiet) = (flooded.received(), quiet.received());
     assert_eq!(quiet.len(), 1, "the quiet tenant's one delivery");
@@ -390,5 +402,9 @@ async fn a_tenant_flooding_its_endpoints_does_not_hold_up_another() {
     assert_eq!(per_event.len(), FLOOD);
     assert!(per_event.values().all(|n| *n == MAX_ENDPOINTS), "once to each endpoint: {per_event:?}");
     let before = flood.iter().filter(|r| r.at < quiet[0].at).count();
-    assert!(before < flood.len() / 2, "the quiet tenant waited for {before} of the flood's {} deliveries", flood.len());
+    assert!(
+        before < flood.len() / 2,
+        "the quiet tenant waited for {before} of the flood's {} deliveries",
+        flood.len()
+    );
 }

@@ -100,3 +100,55 @@ async fn a_limit_the_store_cannot_check_fails_closed() {
     let claimed = api.stack.dynamodb.scan().table_name(&api.stack.table).send().await.unwrap();
     assert_eq!(claimed.count(), 0, "{:?}", claimed.items());
 }
+
+/// A replay is paid for: one operation of the tenant's limit per event it takes, and at most what
+/// a full bucket holds once the request is paid (the cursor carries on); a bucket that cannot pay
+/// gets `429` and nothing is queued.
+#[tokio::test]
+async fn a_replay_pays_one_operation_an_event_and_takes_at_most_a_bucket() {
+    let clock = ManualClock::new();
+    let api = Api::on(fresh_stack_with(limited(1, 4, &clock)).await);
+    let endpoint = api
+        .post(
+            "/v1/webhook-endpoints",
+            "acme",
+            json!({"url": "http://127.0.0.1:9/hook", "event_types": ["account.opened"]}),
+        )
+        .await;
+    assert_eq!(endpoint.status, StatusCode::CREATED, "{}", endpoint.body);
+    let replay_path = format!("/v1/webhook-endpoints/{}/replay", endpoint.body["id"].as_str().unwrap());
+    for wave in [["a1", "a2", "a3"], ["a4", "a5", "a6"]] {
+        clock.advance(time::Duration::seconds(10));
+        for id in wave {
+            let opened = api.post("/v1/accounts", "acme", json!({"id": id, "currency": "EUR"})).await;
+            assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
+        }
+    }
+    let queued_before = api.stack.delivery_source.depth().await.unwrap();
+    clock.advance(time::Duration::seconds(10));
+    // A full bucket of 4: the request pays 1, its 3 newest events 3.
+    let first = api.post(&replay_path, "acme", json!({"from": "2026-01-01T00:00:00Z"})).await;
+    assert_eq!(
+        (first.status, first.body["queued"].as_u64()),
+        (StatusCode::ACCEPTED, Some(3)),
+        "{}",
+        first.body
+    );
+    let cursor = first.body["next_cursor"].as_str().expect("more to replay").to_owned();
+    let next = json!({"from": "2026-01-01T00:00:00Z", "cursor": cursor});
+    assert_eq!(retry_after(&api.post(&replay_path, "acme", next.clone()).await), 1);
+    assert_eq!(
+        api.stack.delivery_source.depth().await.unwrap(),
+        queued_before + 3,
+        "the refused replay queued nothing"
+    );
+    clock.advance(time::Duration::seconds(10));
+    let second = api.post(&replay_path, "acme", next).await;
+    assert_eq!(
+        (second.status, second.body["queued"].as_u64()),
+        (StatusCode::ACCEPTED, Some(3)),
+        "{}",
+        second.body
+    );
+    assert_eq!(api.stack.delivery_source.depth().await.unwrap(), queued_before + 6);
+}
