@@ -245,12 +245,38 @@ impl std::fmt::Debug for SigningSecret {
     }
 }
 
+/// A signing secret as the ledger keeps it: sealed (envelope encryption, `crate::port::Sealer`),
+/// bound to its tenant and endpoint. Only the sealer opens it; nothing stored holds it in clear.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedSecret(Vec<u8>);
+
+impl SealedSecret {
+    /// Sealed bytes, as a sealer made them (or as stored).
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SealedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SealedSecret({} bytes)", self.0.len())
+    }
+}
+
 /// A secret an endpoint signs with, until `expires_at` if it was rotated out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Secret {
-    pub secret: SigningSecret,
+    pub sealed: SealedSecret,
     pub expires_at: Option<OffsetDateTime>,
 }
+
+/// The most secrets an endpoint keeps: the current one and the two rotated out last (a third
+/// rotation within a day ends the oldest one's overlap at once).
+pub const MAX_SECRETS: usize = 3;
 
 /// How long a rotated-out secret still signs, so receivers can switch without missing a delivery.
 pub const ROTATION_OVERLAP: time::Duration = time::Duration::hours(24);
@@ -276,7 +302,7 @@ pub struct WebhookEndpoint {
 }
 
 impl NewEndpoint {
-    pub fn open(self, id: EndpointId, secret: SigningSecret, now: OffsetDateTime) -> WebhookEndpoint {
+    pub fn open(self, id: EndpointId, secret: SealedSecret, now: OffsetDateTime) -> WebhookEndpoint {
         WebhookEndpoint {
             id,
             url: self.url,
@@ -286,22 +312,26 @@ impl NewEndpoint {
             disabled_reason: None,
             created_at: now,
             failing_since: None,
-            secrets: vec![Secret { secret, expires_at: None }],
+            secrets: vec![Secret { sealed: secret, expires_at: None }],
         }
     }
 }
 
 impl WebhookEndpoint {
-    /// The secrets that sign a delivery at `now`: the current one and those still in overlap.
-    pub fn signing_secrets(&self, now: OffsetDateTime) -> impl Iterator<Item = &SigningSecret> {
-        self.secrets.iter().filter(move |s| s.expires_at.is_none_or(|at| at > now)).map(|s| &s.secret)
+    /// The secrets that sign a delivery at `now`, sealed: the current one and those still in
+    /// overlap.
+    pub fn signing_secrets(&self, now: OffsetDateTime) -> impl Iterator<Item = &SealedSecret> {
+        self.secrets.iter().filter(move |s| s.expires_at.is_none_or(|at| at > now)).map(|s| &s.sealed)
     }
 
     /// The endpoint with `fresh` as its secret; the one it had signs on for `ROTATION_OVERLAP`
-    /// (those already rotated out keep their expiry).
-    pub fn rotated(&self, fresh: SigningSecret, now: OffsetDateTime) -> WebhookEndpoint {
-        let mut secrets = vec![Secret { secret: fresh, expires_at: None }];
-        for old in self.secrets.iter().filter(|s| s.expires_at.is_none_or(|at| at > now)) {
+    /// (those already rotated out keep their expiry). Those expired are dropped, and at most
+    /// `MAX_SECRETS` are kept (the newest), so an endpoint's item stays small however often it
+    /// rotates.
+    pub fn rotated(&self, fresh: SealedSecret, now: OffsetDateTime) -> WebhookEndpoint {
+        let mut secrets = vec![Secret { sealed: fresh, expires_at: None }];
+        let signing = self.secrets.iter().filter(|s| s.expires_at.is_none_or(|at| at > now));
+        for old in signing.take(MAX_SECRETS - 1) {
             secrets.push(Secret {
                 expires_at: Some(old.expires_at.unwrap_or(now + ROTATION_OVERLAP)),
                 ..old.clone()
@@ -498,26 +528,29 @@ mod tests {
     }
 
     #[test]
-    fn a_rotated_secret_signs_on_for_a_day_beside_the_new_one() {
+    fn a_rotated_secret_signs_on_for_a_day_beside_the_new_one_and_at_most_three_are_kept() {
         let now = OffsetDateTime::UNIX_EPOCH;
         let fields = EndpointFields {
             url: "https://example.com/h".into(),
             event_types: vec!["*".into()],
             description: None,
         };
-        let endpoint = fields.parse(UrlPolicy::DEPLOYED).unwrap().open(
-            EndpointId::generate(),
-            SigningSecret::from_bytes([1; 32]),
-            now,
-        );
-        let rotated = endpoint.rotated(SigningSecret::from_bytes([2; 32]), now);
+        let sealed = |n: u8| SealedSecret::from_bytes(vec![n; 8]);
+        let endpoint =
+            fields.parse(UrlPolicy::DEPLOYED).unwrap().open(EndpointId::generate(), sealed(1), now);
+        let rotated = endpoint.rotated(sealed(2), now);
         let signing: Vec<_> = rotated.signing_secrets(now).cloned().collect();
-        assert_eq!(signing, [SigningSecret::from_bytes([2; 32]), SigningSecret::from_bytes([1; 32])]);
+        assert_eq!(signing, [sealed(2), sealed(1)]);
         let later = now + ROTATION_OVERLAP;
         assert_eq!(rotated.signing_secrets(later).count(), 1);
         assert!(SigningSecret::from_bytes([1; 32]).expose().starts_with("whsec_"));
         let json = serde_json::to_value(&rotated).unwrap();
-        assert!(!json.to_string().contains("whsec_"), "{json}");
         assert_eq!(json["event_types"], serde_json::json!(["*"]));
+        assert!(json.get("secrets").is_none(), "{json}");
+        // Rotated again and again within the day: the newest three sign.
+        let many = (3..10).fold(rotated, |e, n| e.rotated(sealed(n), now));
+        let signing: Vec<_> = many.signing_secrets(now).cloned().collect();
+        assert_eq!(signing, [sealed(9), sealed(8), sealed(7)]);
+        assert_eq!(many.secrets.len(), MAX_SECRETS);
     }
 }

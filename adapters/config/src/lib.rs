@@ -140,6 +140,8 @@ pub struct ApiConfig {
     /// Where webhook redeliveries and replays are queued.
     pub webhook_queue_url: String,
     pub webhook_urls: ledger::webhook::UrlPolicy,
+    /// The KMS key that seals webhook signing secrets (its id, ARN or alias).
+    pub webhook_secrets_key: String,
     pub tenant_claim: String,
     pub client_tenants: std::collections::BTreeMap<String, ledger::TenantId>,
     pub tenant_limit: Option<ledger::RateLimit>,
@@ -153,6 +155,7 @@ impl ApiConfig {
             queue_url: required(source, "QUEUE_URL")?,
             webhook_queue_url: required(source, "WEBHOOK_QUEUE_URL")?,
             webhook_urls: webhook_url_policy(source),
+            webhook_secrets_key: required(source, "WEBHOOK_SECRETS_KEY")?,
             tenant_claim: tenant_claim(source),
             client_tenants: client_tenants(source)?,
             tenant_limit: tenant_limit(source)?,
@@ -191,6 +194,8 @@ impl WorkerConfig {
 pub struct DelivererConfig {
     pub table_name: String,
     pub queue_url: String,
+    /// The KMS key that sealed the webhook signing secrets.
+    pub webhook_secrets_key: String,
     pub url_policy: ledger::webhook::UrlPolicy,
     pub timeout: std::time::Duration,
     pub telemetry: TelemetryConfig,
@@ -211,6 +216,7 @@ impl DelivererConfig {
         Ok(Self {
             table_name: required(source, "TABLE_NAME")?,
             queue_url: required(source, "WEBHOOK_QUEUE_URL")?,
+            webhook_secrets_key: required(source, "WEBHOOK_SECRETS_KEY")?,
             url_policy: webhook_url_policy(source),
             timeout: std::time::Duration::from_secs(seconds),
             telemetry: TelemetryConfig::from_source(source),
@@ -270,6 +276,14 @@ mod tests {
             ("TABLE_NAME", "t"),
             ("QUEUE_URL", "q"),
             ("WEBHOOK_QUEUE_URL", "w"),
+            ("TENANT_CLAIM", " "),
+        ]);
+        assert_eq!(config, Err(ConfigError::Missing("WEBHOOK_SECRETS_KEY")));
+        let config = ApiConfig::from_source(&[
+            ("TABLE_NAME", "t"),
+            ("QUEUE_URL", "q"),
+            ("WEBHOOK_QUEUE_URL", "w"),
+            ("WEBHOOK_SECRETS_KEY", "alias/ledger-webhook-secrets"),
             ("TENANT_CLAIM", " "),
         ])
         .unwrap();

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
@@ -15,7 +16,7 @@ use ledger::port::{
     Attempt, Delivery, DeliveryPosition, DeliveryStatus, Lease, Page, StoreError, StoredEvent,
     WebhookDeliveries, WebhookEndpoints,
 };
-use ledger::webhook::{EndpointUrl, MAX_ENDPOINTS, Secret, SigningSecret, Subscription, WebhookEndpoint};
+use ledger::webhook::{EndpointUrl, MAX_ENDPOINTS, SealedSecret, Secret, Subscription, WebhookEndpoint};
 use ledger::{EndpointId, Event, EventId, EventType, LedgerError, TenantId};
 use time::OffsetDateTime;
 
@@ -51,7 +52,8 @@ fn endpoint_item(tenant: &TenantId, e: &WebhookEndpoint, version: u64) -> Item {
                 e.secrets
                     .iter()
                     .map(|secret| {
-                        let mut m = HashMap::from([("secret".to_owned(), s(secret.secret.expose()))]);
+                        let sealed = AttributeValue::B(Blob::new(secret.sealed.as_bytes()));
+                        let mut m = HashMap::from([("sealed".to_owned(), sealed)]);
                         if let Some(at) = secret.expires_at {
                             m.insert("expires_at".into(), timestamp(at));
                         }
@@ -81,7 +83,9 @@ fn endpoint_from(item: &Item) -> Result<(WebhookEndpoint, u64), StoreError> {
     let mut secrets = Vec::new();
     for secret in item.get("secrets").and_then(|v| v.as_l().ok()).into_iter().flatten() {
         let m = secret.as_m().map_err(|_| corrupt("secrets"))?;
-        let raw = m.get("secret").and_then(|v| v.as_s().ok()).ok_or_else(|| corrupt("secrets"))?;
+        // A secret stored in clear, before secrets were sealed, signs no more: rotate it.
+        let Some(sealed) = m.get("sealed") else { continue };
+        let sealed = sealed.as_b().map_err(|_| corrupt("secrets"))?;
         let expires_at = m
             .get("expires_at")
             .map(|v| {
@@ -93,7 +97,7 @@ fn endpoint_from(item: &Item) -> Result<(WebhookEndpoint, u64), StoreError> {
                     .ok_or_else(|| corrupt("secrets"))
             })
             .transpose()?;
-        secrets.push(Secret { secret: SigningSecret::stored(raw.clone()), expires_at });
+        secrets.push(Secret { sealed: SealedSecret::from_bytes(sealed.as_ref().to_vec()), expires_at });
     }
     let endpoint = WebhookEndpoint {
         id: r.parsed("id", |v| EndpointId::parse(v))?,

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ledger::TenantId;
-use ledger::port::{Store, TransferQueue, WebhookQueue};
+use ledger::port::{Sealer, Store, TransferQueue, WebhookQueue};
 use ledger::webhook::UrlPolicy;
 use time::OffsetDateTime;
 
@@ -20,10 +20,19 @@ pub struct AppState {
     pub client_tenants: Arc<BTreeMap<String, TenantId>>,
     /// Each tenant's request limit (`rate_limit`); `None`: no limit.
     pub rate_limit: Option<TenantLimits>,
-    /// Where redeliveries and replays of webhooks are queued, and what endpoint URLs are accepted.
-    pub webhooks: Option<(Arc<dyn WebhookQueue>, UrlPolicy)>,
+    /// Where redeliveries and replays of webhooks are queued, what endpoint URLs are accepted, and
+    /// what seals signing secrets.
+    pub webhooks: Option<Webhooks>,
     /// What every handler takes as now: the system's clock, or a test's.
     pub clock: Clock,
+}
+
+/// What the webhook routes need.
+#[derive(Clone, Debug)]
+pub struct Webhooks {
+    pub queue: Arc<dyn WebhookQueue>,
+    pub urls: UrlPolicy,
+    pub sealer: Arc<dyn Sealer>,
 }
 
 /// Where the API reads the time.
@@ -86,10 +95,11 @@ impl AppState {
         self
     }
 
-    /// This state with webhook endpoints: deliveries asked for through the API go to `queue`, and
-    /// endpoint URLs must pass `urls`.
-    pub fn with_webhooks(mut self, queue: Arc<dyn WebhookQueue>, urls: UrlPolicy) -> Self {
-        self.webhooks = Some((queue, urls));
+    /// This state with webhook endpoints: deliveries asked for through the API go to `queue`,
+    /// endpoint URLs must pass `urls`, and signing secrets are sealed by `sealer` before they are
+    /// stored.
+    pub fn with_webhooks(mut self, queue: Arc<dyn WebhookQueue>, urls: UrlPolicy, sealer: Arc<dyn Sealer>) -> Self {
+        self.webhooks = Some(Webhooks { queue, urls, sealer });
         self
     }
 

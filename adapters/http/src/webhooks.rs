@@ -6,11 +6,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use ledger::webhook::{EndpointFields, EndpointUrl, SigningSecret, Subscription, UrlPolicy, WebhookEndpoint};
+use ledger::webhook::{EndpointFields, EndpointUrl, SigningSecret, Subscription, WebhookEndpoint};
 use ledger::{EndpointId, EventId, LedgerError, TenantId};
-use std::sync::Arc;
 
-use ledger::port::{Delivery, DeliveryJob, DeliveryStatus, EventFilter, StoreError, WebhookQueue};
+use ledger::port::{Delivery, DeliveryJob, DeliveryStatus, EventFilter, StoreError};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -20,7 +19,7 @@ use crate::extract::{JsonBody, PageParams, invalid};
 use crate::observe::record;
 use crate::problem::ApiError;
 use crate::rate_limit::Admitted;
-use crate::state::AppState;
+use crate::state::{AppState, Webhooks};
 
 /// The most events one replay request takes (those the endpoint receives), and never more than the
 /// tenant's burst: each is one operation of its request limit. The answer's cursor carries on.
@@ -30,7 +29,7 @@ const MAX_REPLAY_SCAN: usize = 1_000;
 /// Attempts to write a change over an endpoint that others change at the same time.
 const REPLACE_ATTEMPTS: u32 = 5;
 
-fn webhooks(app: &AppState) -> Result<&(Arc<dyn WebhookQueue>, UrlPolicy), ApiError> {
+fn webhooks(app: &AppState) -> Result<&Webhooks, ApiError> {
     app.webhooks.as_ref().ok_or_else(|| {
         StoreError::Unavailable("webhooks are not configured in this deployment".into()).into()
     })
@@ -60,10 +59,11 @@ pub async fn create_endpoint(
     Admitted(tenant): Admitted,
     JsonBody(body): JsonBody<EndpointFields>,
 ) -> Result<Response, ApiError> {
-    let (_, urls) = webhooks(&app)?;
-    let request = body.parse(*urls).map_err(|(field, e)| ApiError::from(LedgerError::invalid(field, e)))?;
-    let secret = fresh_secret();
-    let endpoint = request.open(EndpointId::generate(), secret.clone(), app.now());
+    let webhooks = webhooks(&app)?;
+    let request = body.parse(webhooks.urls).map_err(|(field, e)| ApiError::from(LedgerError::invalid(field, e)))?;
+    let (id, secret) = (EndpointId::generate(), fresh_secret());
+    let sealed = webhooks.sealer.seal(&tenant, &id, &secret).await?;
+    let endpoint = request.open(id, sealed, app.now());
     record("endpointId", endpoint.id.as_str());
     app.store.create_endpoint(&tenant, &endpoint).await?;
     tracing::info!("webhook endpoint created");
@@ -140,11 +140,11 @@ pub async fn update_endpoint(
     JsonBody(changes): JsonBody<EndpointChanges>,
 ) -> Result<Json<WebhookEndpoint>, ApiError> {
     let id = endpoint_id(id)?;
-    let (_, urls) = webhooks(&app)?;
+    let urls = webhooks(&app)?.urls;
     let url = changes
         .url
         .as_deref()
-        .map(|raw| EndpointUrl::parse(raw, *urls).map_err(|e| ApiError::from(LedgerError::invalid("url", e))))
+        .map(|raw| EndpointUrl::parse(raw, urls).map_err(|e| ApiError::from(LedgerError::invalid("url", e))))
         .transpose()?;
     let subscription = changes
         .event_types
@@ -193,8 +193,9 @@ pub async fn rotate_secret(
 ) -> Result<Response, ApiError> {
     let id = endpoint_id(id)?;
     let secret = fresh_secret();
+    let sealed = webhooks(&app)?.sealer.seal(&tenant, &id, &secret).await?;
     let now = app.now();
-    let rotated = replace(&app, &tenant, &id, |endpoint| Ok(endpoint.rotated(secret.clone(), now))).await?;
+    let rotated = replace(&app, &tenant, &id, |endpoint| Ok(endpoint.rotated(sealed.clone(), now))).await?;
     tracing::info!("webhook endpoint secret rotated");
     Ok(Json(WithSecret { endpoint: &rotated, secret: secret.expose() }).into_response())
 }
@@ -282,7 +283,7 @@ pub async fn redeliver(
     JsonBody(body): JsonBody<Redeliver>,
 ) -> Result<Response, ApiError> {
     let id = endpoint_id(id)?;
-    let (queue, _) = webhooks(&app)?;
+    let queue = &webhooks(&app)?.queue;
     let event_id =
         EventId::parse(&body.event_id).map_err(|e| ApiError::from(LedgerError::invalid("event_id", e)))?;
     let (endpoint, _) = app.store.get_endpoint(&tenant, &id).await?;
@@ -319,7 +320,7 @@ pub async fn replay(
     JsonBody(body): JsonBody<Replay>,
 ) -> Result<Response, ApiError> {
     let id = endpoint_id(id)?;
-    let (queue, _) = webhooks(&app)?;
+    let queue = &webhooks(&app)?.queue;
     let from = OffsetDateTime::parse(&body.from, &time::format_description::well_known::Rfc3339)
         .map_err(|_| invalid("from", "must be an RFC 3339 instant, e.g. 2026-11-28T10:15:35Z"))?;
     let mut position = body.cursor.as_deref().map(cursor::parse_event_cursor).transpose()?;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ledger::port::StoredEvent;
-use ledger::webhook::{UrlPolicy, WebhookEndpoint, is_public};
+use ledger::webhook::{SigningSecret, UrlPolicy, WebhookEndpoint, is_public};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use time::OffsetDateTime;
 
@@ -89,10 +89,12 @@ impl WebhookClient {
         self.timeout
     }
 
-    /// One attempt to deliver `event` to `endpoint`, signed at `now`.
+    /// One attempt to deliver `event` to `endpoint`, signed at `now` with each of `secrets` (the
+    /// endpoint's signing secrets then, opened).
     pub async fn attempt(
         &self,
         endpoint: &WebhookEndpoint,
+        secrets: &[SigningSecret],
         event: &StoredEvent,
         now: OffsetDateTime,
     ) -> Answer {
@@ -118,7 +120,7 @@ impl WebhookClient {
         }
         let timestamp = now.unix_timestamp();
         let id = event.id.to_string();
-        let signatures = match sign(endpoint, &id, timestamp, event.body.as_bytes(), now) {
+        let signatures = match sign(secrets, &id, timestamp, event.body.as_bytes()) {
             Ok(signatures) => signatures,
             Err(why) => return refused(why),
         };
@@ -164,16 +166,10 @@ fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     }
 }
 
-/// `webhook-signature`: one `v1,…` per secret that signs at `now`.
-pub fn sign(
-    endpoint: &WebhookEndpoint,
-    id: &str,
-    timestamp: i64,
-    body: &[u8],
-    now: OffsetDateTime,
-) -> Result<String, String> {
+/// `webhook-signature`: one `v1,…` per secret.
+pub fn sign(secrets: &[SigningSecret], id: &str, timestamp: i64, body: &[u8]) -> Result<String, String> {
     let mut signatures = Vec::new();
-    for secret in endpoint.signing_secrets(now) {
+    for secret in secrets {
         let webhook = standardwebhooks::Webhook::new(secret.expose()).map_err(|e| e.to_string())?;
         signatures.push(webhook.sign(id, timestamp, body).map_err(|e| e.to_string())?);
     }
@@ -204,29 +200,16 @@ fn no_answer(err: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ledger::webhook::{EndpointFields, SigningSecret};
 
     #[test]
     fn the_signature_is_standard_webhooks_test_vector() {
         // The example of the Standard Webhooks specification.
         let secret = SigningSecret::stored("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into());
-        let fields = EndpointFields {
-            url: "https://example.com/".into(),
-            event_types: vec!["*".into()],
-            description: None,
-        };
-        let now = OffsetDateTime::UNIX_EPOCH;
-        let endpoint =
-            fields.parse(UrlPolicy::DEPLOYED).unwrap().open(ledger::EndpointId::generate(), secret, now);
-        let signed =
-            sign(&endpoint, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, br#"{"test": 2432232314}"#, now)
-                .unwrap();
+        let (id, body) = ("msg_p5jXN8AQM9LWM0D4loKWxJek", br#"{"test": 2432232314}"#);
+        let signed = sign(std::slice::from_ref(&secret), id, 1614265330, body).unwrap();
         assert_eq!(signed, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-        // Rotated: both sign, the new one first.
-        let rotated = endpoint.rotated(SigningSecret::from_bytes([7; 32]), now);
-        let both =
-            sign(&rotated, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, br#"{"test": 2432232314}"#, now)
-                .unwrap();
+        // Two secrets (a rotation): both sign, in order.
+        let both = sign(&[SigningSecret::from_bytes([7; 32]), secret], id, 1614265330, body).unwrap();
         let parts: Vec<&str> = both.split(' ').collect();
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[1], "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");

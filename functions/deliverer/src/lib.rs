@@ -23,8 +23,8 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use ledger::EndpointId;
 use ledger::port::{
-    Attempt, DeliveryJob, DeliveryStatus, FanOut, Lease, Store, StoreError, StoredEvent, WebhookMessage,
-    WebhookQueue,
+    Attempt, DeliveryJob, DeliveryStatus, FanOut, Lease, Sealer, Store, StoreError, StoredEvent,
+    WebhookMessage, WebhookQueue,
 };
 use ledger::webhook::{DISABLE_AFTER_FAILING, Verdict, WebhookEndpoint, next_attempt_in};
 use ledger_sqs::deliveries::SqsWebhookQueue;
@@ -39,6 +39,8 @@ const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
 pub struct Deliverer {
     pub store: Arc<dyn Store>,
+    /// Opens the endpoints' sealed signing secrets.
+    pub sealer: Arc<dyn Sealer>,
     /// The queue its messages come from: a retry is the same message kept invisible until its time.
     pub queue: SqsWebhookQueue,
     pub http: WebhookClient,
@@ -228,7 +230,10 @@ impl Deliverer {
         number: u32,
         now: OffsetDateTime,
     ) -> Result<Next, StoreError> {
-        let answer = self.http.attempt(endpoint, event, now).await;
+        let sealed: Vec<_> = endpoint.signing_secrets(now).collect();
+        let opened = sealed.iter().map(|s| self.sealer.open(&job.tenant, &job.endpoint, s));
+        let secrets = futures::future::try_join_all(opened).await?;
+        let answer = self.http.attempt(endpoint, &secrets, event, now).await;
         let attempt = Attempt {
             at: now,
             status_code: answer.status,

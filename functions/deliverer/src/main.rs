@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use ledger_dynamodb::DynamoStore;
 use ledger_dynamodb::client::{config_loader, dynamodb_client};
+use ledger_kms::KmsSealer;
 use ledger_sqs::deliveries::SqsWebhookQueue;
 use ledger_telemetry::Function;
 use ledger_webhooks::WebhookClient;
@@ -17,8 +18,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = DelivererConfig::from_env()?;
     let metrics = ledger_telemetry::init(Function::Deliverer, &config.telemetry)?;
     let sdk = config_loader().load().await;
+    let kms = sdk.clone();
     let deliverer = deliverer::Deliverer {
         store: Arc::new(DynamoStore::new(dynamodb_client(&sdk), config.table_name)),
+        sealer: Arc::new(KmsSealer::on_first_use(move || aws_sdk_kms::Client::new(&kms), config.webhook_secrets_key)),
         queue: SqsWebhookQueue::new(aws_sdk_sqs::Client::new(&sdk), config.queue_url),
         http: WebhookClient::new(config.url_policy, config.timeout)?,
     };

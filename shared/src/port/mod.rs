@@ -15,6 +15,7 @@ mod events;
 mod limits;
 mod queues;
 mod results;
+mod sealer;
 mod submissions;
 mod transfers;
 mod webhooks;
@@ -27,6 +28,7 @@ pub use events::{EventFilter, EventPosition, Events, StoredEvent};
 pub use limits::{BucketWrite, BucketWritten, Limits};
 pub use queues::{DeliveryJob, FanOut, QueueError, TransferQueue, WebhookMessage, WebhookQueue, Work};
 pub use results::{Created, Page};
+pub use sealer::Sealer;
 pub use submissions::{BatchRecord, BatchStatus, Submissions};
 pub use transfers::{
     BatchRun, DryRun, Settled, Settlement, Sweep, TransferChanges, TransferSearch, Transfers,

@@ -26,6 +26,7 @@ use crate::{metrics, paths, queues, template};
 use ledger::webhook::UrlPolicy;
 use ledger_eventbridge::EventBus;
 use ledger_sqs::deliveries::SqsWebhookQueue;
+use ledger_kms::KmsSealer;
 use ledger_webhooks::WebhookClient;
 
 /// The template's logical id of the ledger table.
@@ -100,6 +101,9 @@ pub struct EmulatedStack {
     pub delivery_source: LocalEventSource,
     pub webhook_dead_letter_url: String,
     pub webhook_client: WebhookClient,
+    /// The KMS key (in moto) that seals webhook signing secrets, and the sealer on it.
+    pub secrets_key: String,
+    pub sealer: KmsSealer,
     pub clock: Option<ledger_http::Clock>,
 }
 
@@ -141,6 +145,15 @@ impl EmulatedStack {
         let webhook_client =
             WebhookClient::new(UrlPolicy::LOCAL, options.webhook_timeout).map_err(io::Error::other)?;
         let deliveries = SqsWebhookQueue::new(sqs.clone(), webhooks.url.clone());
+        let kms = emulators.kms().await;
+        let key = kms
+            .create_key()
+            .description(format!("{prefix}: webhook signing secrets"))
+            .send()
+            .await
+            .map_err(|e| io::Error::other(aws_sdk_kms::error::DisplayErrorContext(e).to_string()))?;
+        let secrets_key = key.key_metadata().map(|k| k.key_id().to_owned()).unwrap_or_default();
+        let sealer = KmsSealer::on_first_use(move || kms, secrets_key.clone());
         let delivery_source = LocalEventSource::new(sqs.clone(), webhooks.url, delivery_spec, faults.clone());
         Ok(EmulatedStack {
             store: Arc::new(DynamoStore::new(store_client, prefix)),
@@ -161,6 +174,8 @@ impl EmulatedStack {
             delivery_source,
             webhook_dead_letter_url,
             webhook_client,
+            secrets_key,
+            sealer,
             clock: options.clock,
         })
     }
@@ -169,7 +184,7 @@ impl EmulatedStack {
         let state =
             AppState::new(self.store.clone(), Arc::new(self.queue.clone()), self.tenant_claim.clone())
                 .with_rate_limit(self.tenant_limit)
-                .with_webhooks(Arc::new(self.deliveries.clone()), UrlPolicy::LOCAL);
+                .with_webhooks(Arc::new(self.deliveries.clone()), UrlPolicy::LOCAL, Arc::new(self.sealer.clone()));
         match &self.clock {
             Some(clock) => state.with_clock(clock.clone()),
             None => state,
@@ -199,6 +214,7 @@ impl EmulatedStack {
     pub fn deliverer(&self) -> Handler {
         let deliverer = Arc::new(deliverer::Deliverer {
             store: self.store.clone(),
+            sealer: Arc::new(self.sealer.clone()),
             queue: self.deliveries.clone(),
             http: self.webhook_client.clone(),
         });

@@ -100,6 +100,11 @@ impl Emulators {
         aws_sdk_sqs::Client::new(&sdk_config(&self.moto).await)
     }
 
+    /// moto's KMS.
+    pub async fn kms(&self) -> aws_sdk_kms::Client {
+        aws_sdk_kms::Client::new(&sdk_config(&self.moto).await)
+    }
+
     /// DynamoDB Local's streams (on its own endpoint).
     pub async fn streams(&self) -> aws_sdk_dynamodbstreams::Client {
         aws_sdk_dynamodbstreams::Client::new(&sdk_config(&self.dynamodb).await)

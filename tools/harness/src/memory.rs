@@ -81,7 +81,7 @@ impl Backend for MemoryStack {
         let queues = Arc::new(self.queues.clone());
         let state = AppState::new(self.store.clone(), queues.clone(), self.tenant_claim.clone())
             .with_rate_limit(self.tenant_limit)
-            .with_webhooks(queues, UrlPolicy::LOCAL);
+            .with_webhooks(queues, UrlPolicy::LOCAL, Arc::new(ledger_kms::LocalSealer::new()));
         match &self.clock {
             Some(clock) => state.with_clock(clock.clone()),
             None => state,

@@ -95,6 +95,7 @@ pub fn environment(emulators: &Emulators, stack: &EmulatedStack) -> Vec<(&'stati
         ("QUEUE_URL", stack.queue.url().to_owned()),
         ("EVENT_BUS_NAME", stack.bus.name().to_owned()),
         ("WEBHOOK_QUEUE_URL", stack.deliveries.url().to_owned()),
+        ("WEBHOOK_SECRETS_KEY", stack.secrets_key.clone()),
         ("TENANT_CLAIM", ledger_config::DEFAULT_TENANT_CLAIM.to_owned()),
         // A limit on, as deployed, so its write is in every measured request; a burst too large to
         // refuse any.
@@ -108,6 +109,7 @@ pub fn environment(emulators: &Emulators, stack: &EmulatedStack) -> Vec<(&'stati
         ("AWS_ENDPOINT_URL_DYNAMODB", emulators.dynamodb_endpoint().to_owned()),
         ("AWS_ENDPOINT_URL_SQS", emulators.moto_endpoint().to_owned()),
         ("AWS_ENDPOINT_URL_EVENTBRIDGE", emulators.moto_endpoint().to_owned()),
+        ("AWS_ENDPOINT_URL_KMS", emulators.moto_endpoint().to_owned()),
     ]
 }
 

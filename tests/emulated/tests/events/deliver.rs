@@ -408,3 +408,128 @@ async fn a_tenant_flooding_its_endpoints_does_not_hold_up_another() {
         flood.len()
     );
 }
+
+/// Every byte string an item holds (strings and binaries, nested ones too).
+fn item_bytes(value: &aws_sdk_dynamodb::types::AttributeValue, out: &mut Vec<Vec<u8>>) {
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+    match value {
+        V::S(s) => out.push(s.as_bytes().to_vec()),
+        V::B(b) => out.push(b.as_ref().to_vec()),
+        V::L(list) => list.iter().for_each(|v| item_bytes(v, out)),
+        V::M(map) => map.values().for_each(|v| item_bytes(v, out)),
+        V::Ss(set) => out.extend(set.iter().map(|s| s.as_bytes().to_vec())),
+        V::Bs(set) => out.extend(set.iter().map(|b| b.as_ref().to_vec())),
+        _ => {}
+    }
+}
+
+fn record_bytes(value: &aws_sdk_dynamodbstreams::types::AttributeValue, out: &mut Vec<Vec<u8>>) {
+    use aws_sdk_dynamodbstreams::types::AttributeValue as V;
+    match value {
+        V::S(s) => out.push(s.as_bytes().to_vec()),
+        V::B(b) => out.push(b.as_ref().to_vec()),
+        V::L(list) => list.iter().for_each(|v| record_bytes(v, out)),
+        V::M(map) => map.values().for_each(|v| record_bytes(v, out)),
+        V::Ss(set) => out.extend(set.iter().map(|s| s.as_bytes().to_vec())),
+        V::Bs(set) => out.extend(set.iter().map(|b| b.as_ref().to_vec())),
+        _ => {}
+    }
+}
+
+/// Every byte string of the table's items, of its index's, and of its stream's records (images
+/// old and new), read whole.
+async fn everything_stored(api: &Api) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let db = &api.stack.dynamodb;
+    for index in [None, Some("gsi1")] {
+        let items: Vec<_> = db
+            .scan()
+            .table_name(&api.stack.table)
+            .set_index_name(index.map(str::to_owned))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .unwrap();
+        assert!(!items.is_empty());
+        for item in &items {
+            item.values().for_each(|v| item_bytes(v, &mut out));
+        }
+    }
+    let streams = harness::Emulators::shared().streams().await;
+    let table = db.describe_table().table_name(&api.stack.table).send().await.unwrap();
+    let arn = table.table().and_then(|t| t.latest_stream_arn()).unwrap().to_owned();
+    let stream = streams.describe_stream().stream_arn(&arn).send().await.unwrap();
+    let mut records = 0;
+    for shard in stream.stream_description().map(|d| d.shards()).unwrap_or_default() {
+        let mut iterator = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(shard.shard_id().unwrap())
+            .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator;
+        while let Some(at) = iterator {
+            let page = streams.get_records().shard_iterator(at).send().await.unwrap();
+            if page.records().is_empty() {
+                break;
+            }
+            for record in page.records() {
+                records += 1;
+                let change = record.dynamodb().unwrap();
+                for image in [change.new_image(), change.old_image()].into_iter().flatten() {
+                    image.values().for_each(|v| record_bytes(v, &mut out));
+                }
+            }
+            iterator = page.next_shard_iterator;
+        }
+    }
+    assert!(records > 0, "the stream was read");
+    out
+}
+
+/// Signing secrets are sealed: once an endpoint is added and its secret rotated, neither secret
+/// (its text, or the base64 of its key) is in any item of the table, of its index, or in any
+/// record of its stream (the endpoint's item is copied to the index, and the stream carries every
+/// write); deliveries are still signed with both; a sealed secret opens for its own endpoint only.
+#[tokio::test]
+async fn signing_secrets_are_in_clear_nowhere_in_the_table_its_index_or_its_stream() {
+    use ledger::port::Sealer;
+    let api = Api::with_events().await;
+    let receiver = Receiver::start(vec![], Reply::status(200)).await.unwrap();
+    let (endpoint, old) = subscribe(&api, &receiver.url, &["account.opened"]).await;
+    let rotated =
+        api.post(&format!("/v1/webhook-endpoints/{endpoint}/rotate-secret"), "acme", json!({})).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    let new = rotated.body["secret"].as_str().unwrap().to_owned();
+    funded(&api).await;
+    publish_and_deliver(&api).await;
+    let stored = everything_stored(&api).await;
+    for secret in [&old, &new] {
+        let key = secret.trim_start_matches("whsec_");
+        for needle in [secret.as_bytes(), key.as_bytes()] {
+            assert!(
+                !stored.iter().any(|bytes| bytes.windows(needle.len()).any(|w| w == needle)),
+                "a secret in clear"
+            );
+        }
+    }
+    // Still signed with both.
+    let received = receiver.received();
+    assert_eq!(received.len(), 2);
+    for delivery in &received {
+        verify(&old, delivery).unwrap();
+        verify(&new, delivery).unwrap();
+    }
+    // Sealed for acme's endpoint: it opens for no other.
+    let (acme, globex) = (TenantId::parse("acme").unwrap(), TenantId::parse("globex").unwrap());
+    let id = EndpointId::parse(endpoint.as_str()).unwrap();
+    let (stored_endpoint, _) = api.stack.store.get_endpoint(&acme, &id).await.unwrap();
+    let sealed = &stored_endpoint.secrets[0].sealed;
+    assert_eq!(api.stack.sealer.open(&acme, &id, sealed).await.unwrap().expose(), new);
+    assert!(api.stack.sealer.open(&globex, &id, sealed).await.is_err());
+    assert!(api.stack.sealer.open(&acme, &EndpointId::generate(), sealed).await.is_err());
+}

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use ledger::port::{Attempt, DeliveryPosition, DeliveryStatus, Lease, Store, StoredEvent};
-use ledger::webhook::{EndpointFields, SigningSecret, UrlPolicy, WebhookEndpoint};
+use ledger::webhook::{EndpointFields, SealedSecret, UrlPolicy, WebhookEndpoint};
 use ledger::{EndpointId, EventId, EventType};
 use time::OffsetDateTime;
 
@@ -14,7 +14,7 @@ fn endpoint(url: &str) -> WebhookEndpoint {
     let fields = EndpointFields { url: url.into(), event_types: vec!["*".into()], description: None };
     fields.parse(UrlPolicy::LOCAL).unwrap().open(
         EndpointId::generate(),
-        SigningSecret::from_bytes([7; 32]),
+        SealedSecret::from_bytes(vec![7; 64]),
         now(),
     )
 }
