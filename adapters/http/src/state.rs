@@ -98,7 +98,12 @@ impl AppState {
     /// This state with webhook endpoints: deliveries asked for through the API go to `queue`,
     /// endpoint URLs must pass `urls`, and signing secrets are sealed by `sealer` before they are
     /// stored.
-    pub fn with_webhooks(mut self, queue: Arc<dyn WebhookQueue>, urls: UrlPolicy, sealer: Arc<dyn Sealer>) -> Self {
+    pub fn with_webhooks(
+        mut self,
+        queue: Arc<dyn WebhookQueue>,
+        urls: UrlPolicy,
+        sealer: Arc<dyn Sealer>,
+    ) -> Self {
         self.webhooks = Some(Webhooks { queue, urls, sealer });
         self
     }

@@ -72,7 +72,10 @@ pub async fn get_batch(
 }
 
 /// `POST /v1/transfers` with `Prefer: respond-async`: claims the id, queues it, and answers 202 with
-/// the transfer as it stands (after up to `wait` seconds if the client asked to wait).
+/// the transfer as it stands (after up to `wait` seconds if the client asked to wait). A wait holds
+/// an execution of the API and reads the transfer ten times a second: it costs the tenant one
+/// operation of its limit per second asked, and when its bucket cannot pay, the answer comes at
+/// once (the transfer is queued either way).
 pub async fn create_transfer_async(
     app: &AppState,
     tenant: &TenantId,
@@ -85,7 +88,16 @@ pub async fn create_transfer_async(
     if transfer.status == TransferStatus::Queued {
         enqueue(app, tenant, Submission::Transfer(transfer.request.id.clone())).await?;
         if let Some(wait) = prefer.wait {
-            transfer = settled_within(app, tenant, transfer, wait).await?;
+            let seconds = rate_limit::operations(
+                usize::try_from(wait.as_secs_f64().ceil() as u64).unwrap_or(usize::MAX),
+            );
+            match rate_limit::spend(app, tenant, seconds).await {
+                Ok(()) => transfer = settled_within(app, tenant, transfer, wait).await?,
+                Err(_) => tracing::info!(
+                    waitS = wait.as_secs(),
+                    "the tenant's limit cannot pay the wait: answered at once"
+                ),
+            }
         }
     }
     tracing::info!(replayed = outcome.is_replay(), "transfer enqueued");

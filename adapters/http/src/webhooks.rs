@@ -60,7 +60,8 @@ pub async fn create_endpoint(
     JsonBody(body): JsonBody<EndpointFields>,
 ) -> Result<Response, ApiError> {
     let webhooks = webhooks(&app)?;
-    let request = body.parse(webhooks.urls).map_err(|(field, e)| ApiError::from(LedgerError::invalid(field, e)))?;
+    let request =
+        body.parse(webhooks.urls).map_err(|(field, e)| ApiError::from(LedgerError::invalid(field, e)))?;
     let (id, secret) = (EndpointId::generate(), fresh_secret());
     let sealed = webhooks.sealer.seal(&tenant, &id, &secret).await?;
     let endpoint = request.open(id, sealed, app.now());

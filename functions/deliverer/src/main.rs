@@ -21,7 +21,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let kms = sdk.clone();
     let deliverer = deliverer::Deliverer {
         store: Arc::new(DynamoStore::new(dynamodb_client(&sdk), config.table_name)),
-        sealer: Arc::new(KmsSealer::on_first_use(move || aws_sdk_kms::Client::new(&kms), config.webhook_secrets_key)),
+        sealer: Arc::new(KmsSealer::on_first_use(
+            move || aws_sdk_kms::Client::new(&kms),
+            config.webhook_secrets_key,
+        )),
         queue: SqsWebhookQueue::new(aws_sdk_sqs::Client::new(&sdk), config.queue_url),
         http: WebhookClient::new(config.url_policy, config.timeout)?,
     };

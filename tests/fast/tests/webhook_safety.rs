@@ -61,7 +61,8 @@ async fn a_deployed_delivery_never_reaches_a_private_address() {
     assert!(receiver.received().is_empty(), "nothing reached the receiver");
     // The local stack's policy reaches it.
     let local = WebhookClient::new(UrlPolicy::LOCAL, Duration::from_secs(5)).unwrap();
-    let answer = local.attempt(&endpoint(&receiver.url), &secrets(), &event(), OffsetDateTime::now_utc()).await;
+    let answer =
+        local.attempt(&endpoint(&receiver.url), &secrets(), &event(), OffsetDateTime::now_utc()).await;
     assert_eq!(answer.status, Some(200));
 }
 

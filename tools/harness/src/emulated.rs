@@ -25,8 +25,8 @@ use crate::stream_source::{LocalStreamSource, Pass, StreamHandler, publisher_han
 use crate::{metrics, paths, queues, template};
 use ledger::webhook::UrlPolicy;
 use ledger_eventbridge::EventBus;
-use ledger_sqs::deliveries::SqsWebhookQueue;
 use ledger_kms::KmsSealer;
+use ledger_sqs::deliveries::SqsWebhookQueue;
 use ledger_webhooks::WebhookClient;
 
 /// The template's logical id of the ledger table.
@@ -184,7 +184,11 @@ impl EmulatedStack {
         let state =
             AppState::new(self.store.clone(), Arc::new(self.queue.clone()), self.tenant_claim.clone())
                 .with_rate_limit(self.tenant_limit)
-                .with_webhooks(Arc::new(self.deliveries.clone()), UrlPolicy::LOCAL, Arc::new(self.sealer.clone()));
+                .with_webhooks(
+                    Arc::new(self.deliveries.clone()),
+                    UrlPolicy::LOCAL,
+                    Arc::new(self.sealer.clone()),
+                );
         match &self.clock {
             Some(clock) => state.with_clock(clock.clone()),
             None => state,

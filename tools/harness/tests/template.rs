@@ -466,8 +466,93 @@ fn every_stage_holds_each_tenant_to_a_limit_below_the_stage_throttle() {
         let limit = ledger_config::tenant_limit(&env).unwrap().expect("a limit");
         let stage_rate = config["ThrottlingRateLimit"].as_u64().unwrap();
         let stage_burst = config["ThrottlingBurstLimit"].as_u64().unwrap();
-        assert!(u64::from(limit.per_second()) * 2 <= stage_rate, "{stage:?}: {rate}/s of {stage_rate}/s");
-        assert!(u64::from(limit.burst()) * 2 <= stage_burst, "{stage:?}: burst {burst} of {stage_burst}");
+        // Four tenants at their limits together fit the stage throttle.
+        assert!(u64::from(limit.per_second()) * 4 <= stage_rate, "{stage:?}: {rate}/s of {stage_rate}/s");
+        assert!(u64::from(limit.burst()) * 4 <= stage_burst, "{stage:?}: burst {burst} of {stage_burst}");
         assert!(limit.burst() * 5 >= limit.per_second(), "{stage:?}: burst {burst} under 0.2 s of {rate}/s");
     }
+}
+
+#[test]
+fn only_the_ledgers_functions_send_to_the_webhook_queue_and_only_two_may_use_the_secrets_key() {
+    let t = template();
+    let r = &t["Resources"];
+    let policy = &r["WebhookQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(
+        (policy["Effect"].as_str(), policy["Action"].as_str()),
+        (Some("Deny"), Some("sqs:SendMessage"))
+    );
+    let allowed: Vec<_> = policy["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(get_att_arn)
+        .collect();
+    assert_eq!(allowed, ["ApiFunctionRole", "PublisherRole", "DelivererRole"]);
+    // The key's policy: administration for the account, data keys for the API, opening for the
+    // deliverer, each bound to a tenant and an endpoint.
+    let statements = r["WebhookSecretsKey"]["Properties"]["KeyPolicy"]["Statement"].as_sequence().unwrap();
+    let uses: Vec<(Option<&str>, &Value)> = statements
+        .iter()
+        .filter(|s| s["Sid"] != "AccountAdministration")
+        .map(|s| (get_att_arn(&s["Principal"]["AWS"]), &s["Action"]))
+        .collect();
+    assert_eq!(uses.len(), 2);
+    assert_eq!((uses[0].0, uses[0].1.as_str()), (Some("ApiFunctionRole"), Some("kms:GenerateDataKey")));
+    assert_eq!((uses[1].0, uses[1].1.as_str()), (Some("DelivererRole"), Some("kms:Decrypt")));
+    let admin = statements.iter().find(|s| s["Sid"] == "AccountAdministration").unwrap();
+    for action in admin["Action"].as_sequence().unwrap() {
+        let action = action.as_str().unwrap();
+        assert!(
+            !["kms:*", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"].contains(&action),
+            "{action}"
+        );
+    }
+    for function in ["ApiFunction", "DelivererFunction"] {
+        let key = &r[function]["Properties"]["Environment"]["Variables"]["WEBHOOK_SECRETS_KEY"];
+        assert_eq!(get_att_arn(key), Some("WebhookSecretsKey"), "{function}");
+    }
+}
+
+#[test]
+fn every_function_but_the_api_reserves_concurrency_and_every_tenant_is_ranked() {
+    let t = template();
+    let r = &t["Resources"];
+    for (function, reserved) in
+        [("WorkerFunction", 10), ("SweeperFunction", 2), ("PublisherFunction", 20), ("DelivererFunction", 10)]
+    {
+        let Value::Tagged(when) = &r[function]["Properties"]["ReservedConcurrentExecutions"] else {
+            panic!("{function} reserves no concurrency")
+        };
+        assert_eq!(when.value[0], "ReservesConcurrency", "{function}");
+        assert_eq!(when.value[1].as_u64(), Some(reserved), "{function}");
+    }
+    assert!(r["ApiFunction"]["Properties"]["ReservedConcurrentExecutions"].is_null());
+    // Each event source's concurrency fits what its function reserves.
+    for function in ["WorkerFunction", "DelivererFunction"] {
+        let events = r[function]["Properties"]["Events"].as_mapping().unwrap();
+        let source = events.values().next().unwrap();
+        let max = source["Properties"]["ScalingConfig"]["MaximumConcurrency"].as_u64().unwrap();
+        let Value::Tagged(when) = &r[function]["Properties"]["ReservedConcurrentExecutions"] else {
+            unreachable!()
+        };
+        assert!(when.value[1].as_u64().unwrap() >= max, "{function}");
+    }
+    // The Contributor Insights rules rank tenants, and the dashboard shows each.
+    let body = text(&r["LedgerDashboard"]["Properties"]["DashboardBody"]).to_owned();
+    let rules: Vec<&str> = r
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, v)| v["Type"] == "AWS::CloudWatch::InsightRule")
+        .map(|(k, _)| k.as_str().unwrap())
+        .collect();
+    assert_eq!(rules.len(), 5, "{rules:?}");
+    for rule in rules {
+        let rule_body = text(&r[rule]["Properties"]["RuleBody"]);
+        let rule_body: serde_json::Value = serde_json::from_str(&blank_substitutions(rule_body)).unwrap();
+        assert_eq!(rule_body["Contribution"]["Keys"], serde_json::json!(["$.tenant"]), "{rule}");
+        assert!(body.contains(&format!("${{{rule}.RuleName}}")), "{rule} is not on the dashboard");
+    }
+    assert_eq!(r["LedgerTable"]["Properties"]["ContributorInsightsSpecification"]["Enabled"], true);
 }

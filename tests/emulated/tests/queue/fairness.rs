@@ -152,3 +152,40 @@ async fn a_replay_pays_one_operation_an_event_and_takes_at_most_a_bucket() {
     );
     assert_eq!(api.stack.delivery_source.depth().await.unwrap(), queued_before + 6);
 }
+
+/// A `respond-async` wait costs the tenant one operation per second asked: paid, the API waits
+/// (here the worker is not running, so the whole wait); unpaid, it answers at once; either way
+/// the transfer is queued.
+#[tokio::test]
+async fn a_respond_async_wait_is_paid_for_or_not_waited() {
+    let clock = ManualClock::new();
+    let api = Api::on(fresh_stack_with(limited(1, 4, &clock)).await);
+    for id in ["bank", "alice"] {
+        let opened = api
+            .post("/v1/accounts", "acme", json!({"id": id, "currency": "EUR", "allow_overdraft": true}))
+            .await;
+        assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
+    }
+    clock.advance(time::Duration::seconds(10));
+    let send = |id: &'static str, wait: u64| {
+        let request = http::Request::post("/v1/transfers")
+            .header("authorization", format!("Bearer {}", api.token("acme")))
+            .header("content-type", "application/json")
+            .header("prefer", format!("respond-async; wait={wait}"))
+            .body(axum::body::Body::from(t(id, "bank", "alice", 1).to_string()))
+            .unwrap();
+        api.send_request(request)
+    };
+    // The request pays 1 of 4; a wait of 5 cannot be paid: answered at once.
+    let started = std::time::Instant::now();
+    let unpaid = send("w1", 5).await;
+    assert_eq!((unpaid.status, unpaid.body["status"].as_str()), (StatusCode::ACCEPTED, Some("queued")));
+    assert!(started.elapsed() < std::time::Duration::from_secs(4), "waited {:?}", started.elapsed());
+    // 3 left: the request pays 1, a wait of 2 the other 2, and the API waits it out.
+    let started = std::time::Instant::now();
+    let paid = send("w2", 2).await;
+    assert_eq!((paid.status, paid.body["status"].as_str()), (StatusCode::ACCEPTED, Some("queued")));
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2), "waited {:?}", started.elapsed());
+    // The bucket is empty: the next request is refused.
+    assert_eq!(retry_after(&api.get("/v1/accounts", "acme").await), 1);
+}
