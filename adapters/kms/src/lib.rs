@@ -55,8 +55,15 @@ fn seal_with(
     Ok(SealedSecret::from_bytes(out))
 }
 
+/// A sealed secret's parts.
+struct Parts<'s> {
+    wrapped_key: &'s [u8],
+    nonce: &'s [u8],
+    ciphertext: &'s [u8],
+}
+
 /// The encrypted data key, the nonce and the ciphertext of a sealed secret.
-fn parts(sealed: &SealedSecret) -> Result<(&[u8], &[u8], &[u8]), StoreError> {
+fn parts(sealed: &SealedSecret) -> Result<Parts<'_>, StoreError> {
     let corrupt = || StoreError::Corrupt("a sealed webhook secret does not parse".into());
     let bytes = sealed.as_bytes();
     let (&version, rest) = bytes.split_first().ok_or_else(corrupt)?;
@@ -70,7 +77,7 @@ fn parts(sealed: &SealedSecret) -> Result<(&[u8], &[u8], &[u8]), StoreError> {
     }
     let (wrapped, rest) = rest.split_at(length);
     let (nonce, ciphertext) = rest.split_at(NONCE_BYTES);
-    Ok((wrapped, nonce, ciphertext))
+    Ok(Parts { wrapped_key: wrapped, nonce, ciphertext })
 }
 
 fn open_with(key: &[u8], nonce: &[u8], ciphertext: &[u8], bound: &str) -> Result<SigningSecret, StoreError> {
@@ -84,13 +91,15 @@ fn open_with(key: &[u8], nonce: &[u8], ciphertext: &[u8], bound: &str) -> Result
 }
 
 type MakeClient = Box<dyn FnOnce() -> Client + Send>;
+/// Opened secrets, by what they were opened for.
+type Opened = HashMap<(TenantId, EndpointId, Vec<u8>), SigningSecret>;
 
 /// Seals under a KMS key: a data key per secret, the tenant and endpoint its encryption context.
 #[derive(Clone)]
 pub struct KmsSealer {
     client: Arc<LazyLock<Client, MakeClient>>,
     key_id: String,
-    opened: Arc<Mutex<HashMap<(TenantId, EndpointId, Vec<u8>), SigningSecret>>>,
+    opened: Arc<Mutex<Opened>>,
 }
 
 impl KmsSealer {
@@ -104,7 +113,7 @@ impl KmsSealer {
         }
     }
 
-    fn cached(&self) -> std::sync::MutexGuard<'_, HashMap<(TenantId, EndpointId, Vec<u8>), SigningSecret>> {
+    fn cached(&self) -> std::sync::MutexGuard<'_, Opened> {
         self.opened.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -153,12 +162,12 @@ impl Sealer for KmsSealer {
         if let Some(secret) = self.cached().get(&cache_key) {
             return Ok(secret.clone());
         }
-        let (wrapped, nonce, ciphertext) = parts(sealed)?;
+        let parts = parts(sealed)?;
         let key = self
             .client
             .decrypt()
             .key_id(&self.key_id)
-            .ciphertext_blob(Blob::new(wrapped))
+            .ciphertext_blob(Blob::new(parts.wrapped_key))
             .encryption_context("tenant", tenant.as_str())
             .encryption_context("endpoint", endpoint.as_str())
             .send()
@@ -176,7 +185,7 @@ impl Sealer for KmsSealer {
             })?;
         let plain =
             key.plaintext().ok_or_else(|| StoreError::Unexpected("KMS returned no data key".into()))?;
-        let secret = open_with(plain.as_ref(), nonce, ciphertext, &binding(tenant, endpoint))?;
+        let secret = open_with(plain.as_ref(), parts.nonce, parts.ciphertext, &binding(tenant, endpoint))?;
         let mut cached = self.cached();
         if cached.len() >= CACHED {
             cached.clear();
@@ -228,8 +237,8 @@ impl Sealer for LocalSealer {
         endpoint: &EndpointId,
         sealed: &SealedSecret,
     ) -> Result<SigningSecret, StoreError> {
-        let (_, nonce, ciphertext) = parts(sealed)?;
-        open_with(&self.key, nonce, ciphertext, &binding(tenant, endpoint))
+        let parts = parts(sealed)?;
+        open_with(&self.key, parts.nonce, parts.ciphertext, &binding(tenant, endpoint))
     }
 }
 
