@@ -13,8 +13,8 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use ledger::port::{
-    Attempt, Delivery, DeliveryPosition, DeliveryStatus, Lease, Page, StoreError, StoredEvent,
-    WebhookDeliveries, WebhookEndpoints,
+    Attempt, Delivery, DeliveryPosition, DeliveryStatus, Lease, MAX_ATTEMPTS_KEPT, Page, StoreError,
+    StoredEvent, WebhookDeliveries, WebhookEndpoints,
 };
 use ledger::webhook::{EndpointUrl, MAX_ENDPOINTS, SealedSecret, Secret, Subscription, WebhookEndpoint};
 use ledger::{EndpointId, Event, EventId, EventType, LedgerError, TenantId};
@@ -392,7 +392,34 @@ impl WebhookDeliveries for DynamoStore {
             }
             None => format!("SET {} REMOVE next_attempt_at", set.join(", ")),
         };
-        update.update_expression(clause).send().await.map_err(sdk)?;
+        let key = key(endpoint_pk(tenant, endpoint), &delivery_sk(&DeliveryPosition::of(event)));
+        let updated = update
+            .update_expression(clause)
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(sdk)?;
+        let kept = updated
+            .attributes()
+            .and_then(|a| a.get("attempts"))
+            .and_then(|v| v.as_l().ok())
+            .map_or(0, Vec::len);
+        if kept > MAX_ATTEMPTS_KEPT {
+            // The oldest go, unless the list moved meanwhile (then the next attempt trims it).
+            let oldest: Vec<String> =
+                (0..kept - MAX_ATTEMPTS_KEPT).map(|i| format!("attempts[{i}]")).collect();
+            let trimmed = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .update_expression(format!("REMOVE {}", oldest.join(", ")))
+                .condition_expression("size(attempts) = :kept")
+                .expression_attribute_values(":kept", n(kept as u64))
+                .send()
+                .await;
+            moot_unless_written(trimmed)?;
+        }
         Ok(())
     }
 

@@ -51,6 +51,12 @@ const ENTRY_SIZE: usize = 1_000;
 /// What an event item adds to its object's JSON: keys, ids, type, instants, correlation id.
 const EVENT_SLACK: usize = 1_000;
 
+/// The size of the item of `transfer`'s event, at most: its JSON (which escaping can make up to
+/// six times its item's size: a control character is `\u0001` in JSON) and the event's own fields.
+fn event_size(transfer: &Transfer) -> usize {
+    serde_json::to_vec(transfer).map_or(6 * items::transfer_size(transfer), |json| json.len()) + EVENT_SLACK
+}
+
 impl DynamoStore {
     /// Writes `steps` in order, as few transactions as the limits allow, each writing each account's
     /// balance once (netting) and advancing `progress` if given. `versions` holds each account's
@@ -467,8 +473,7 @@ fn cost(step: &Step) -> (usize, usize, Vec<&AccountId>) {
     let entries = 2 * (ENTRY_SIZE + slack);
     // A hold with a timeout is listed in its two accounts' partitions.
     let listed = |t: &Transfer| 2 * usize::from(t.expires_at().is_some());
-    // The event: the transfer's JSON, which its item's size bounds, with the event's own fields.
-    let event = |t: &Transfer| items::transfer_size(t) + EVENT_SLACK;
+    let event = event_size;
     match &step.decision {
         Decision::Commit { transfer, debit, credit, amends } => {
             // The record, its listings if it expires, two entries, the event, and the transfer it
@@ -599,8 +604,16 @@ mod tests {
 
     #[test]
     fn the_longest_linked_chain_of_the_largest_members_fits_one_transaction() {
+        // The largest metadata in an item (four-byte characters), and in JSON (control characters,
+        // six bytes each there).
+        for character in ["€", "\u{1}"] {
+            longest_chain_fits(character);
+        }
+    }
+
+    fn longest_chain_fits(character: &str) {
         let big: Map<String, String> =
-            (0..ledger::metadata::MAX_KEYS).map(|i| (format!("{i:0>40}"), "€".repeat(500))).collect();
+            (0..ledger::metadata::MAX_KEYS).map(|i| (format!("{i:0>40}"), character.repeat(500))).collect();
         let heavy = |mut t: NewTransfer| {
             t.metadata = Metadata::parse(big.clone()).unwrap();
             t
@@ -661,7 +674,7 @@ mod tests {
         let tenant = TenantId::parse("acme").unwrap();
         let event = Event::of_decision(&tenant, &posts[0].decision).unwrap();
         let item = events::event_item(&tenant, &event, posts[0].correlation.as_deref()).unwrap();
-        let counted = items::transfer_size(posts[0].decision.outcome().unwrap()) + EVENT_SLACK;
+        let counted = event_size(posts[0].decision.outcome().unwrap());
         assert!(items::item_size(&item) <= counted, "{} > {counted}", items::item_size(&item));
     }
 }

@@ -5,8 +5,8 @@ use std::ops::Bound;
 
 use async_trait::async_trait;
 use ledger::port::{
-    Attempt, Delivery, DeliveryPosition, DeliveryStatus, Lease, Page, StoreError, StoredEvent,
-    WebhookDeliveries, WebhookEndpoints,
+    Attempt, Delivery, DeliveryPosition, DeliveryStatus, Lease, MAX_ATTEMPTS_KEPT, Page, StoreError,
+    StoredEvent, WebhookDeliveries, WebhookEndpoints,
 };
 use ledger::webhook::{MAX_ENDPOINTS, WebhookEndpoint};
 use ledger::{EndpointId, Event, LedgerError, TenantId};
@@ -176,6 +176,8 @@ impl WebhookDeliveries for MemoryStore {
             });
         delivery.status = status;
         delivery.attempts.push(attempt.clone());
+        let over = delivery.attempts.len().saturating_sub(MAX_ATTEMPTS_KEPT);
+        delivery.attempts.drain(..over);
         delivery.next_attempt_at = next_attempt_at;
         Ok(())
     }

@@ -93,10 +93,15 @@ pub(crate) async fn run<B: Book, P: Path>(
     book: &B,
     tenant: &TenantId,
     mut path: P,
-    now: OffsetDateTime,
+    asked_at: OffsetDateTime,
 ) -> Result<P::Answer, StoreError> {
     let mut contention = Contention::start();
+    let started = std::time::Instant::now();
     loop {
+        // The request's clock moves on while it is redone: each decision is made at the instant it
+        // is made (a post redone past its hold's expiry finds the hold expired), not at the
+        // instant the request came in.
+        let now = asked_at + started.elapsed();
         let (requests, state) = match path.read(book, tenant, now).await? {
             Read::Done(answer) => return Ok(answer),
             Read::Plan(requests, state) => (requests, state),

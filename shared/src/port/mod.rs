@@ -34,7 +34,8 @@ pub use transfers::{
     BatchRun, DryRun, Settled, Settlement, Sweep, TransferChanges, TransferSearch, Transfers,
 };
 pub use webhooks::{
-    Attempt, Delivery, DeliveryPosition, DeliveryStatus, Lease, WebhookDeliveries, WebhookEndpoints,
+    Attempt, Delivery, DeliveryPosition, DeliveryStatus, Lease, MAX_ATTEMPTS_KEPT, WebhookDeliveries,
+    WebhookEndpoints,
 };
 
 /// Everything the ledger stores, as one object: what a function's `main.rs` builds once and hands

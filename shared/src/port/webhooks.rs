@@ -44,6 +44,10 @@ impl DeliveryStatus {
     }
 }
 
+/// The most attempts a delivery keeps (the newest): three whole retry schedules. Redeliveries on
+/// demand add attempts to the same delivery; its item stays small however many are asked for.
+pub const MAX_ATTEMPTS_KEPT: usize = 30;
+
 /// One attempt to deliver an event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attempt {
@@ -164,7 +168,8 @@ pub trait WebhookDeliveries: Send + Sync {
         event: &StoredEvent,
     ) -> Result<Option<Delivery>, StoreError>;
 
-    /// Records an attempt to deliver `event` to `endpoint` and where the delivery now stands.
+    /// Records an attempt to deliver `event` to `endpoint` and where the delivery now stands,
+    /// keeping the newest `MAX_ATTEMPTS_KEPT` attempts.
     async fn record_attempt(
         &self,
         tenant: &TenantId,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ledger::port::{Attempt, DeliveryPosition, DeliveryStatus, Lease, Store, StoredEvent};
+use ledger::port::{Attempt, DeliveryPosition, DeliveryStatus, Lease, MAX_ATTEMPTS_KEPT, Store, StoredEvent};
 use ledger::webhook::{EndpointFields, SealedSecret, UrlPolicy, WebhookEndpoint};
 use ledger::{EndpointId, EventId, EventType};
 use time::OffsetDateTime;
@@ -136,6 +136,17 @@ pub async fn deliveries_record_attempts_and_list_newest_first(store: Arc<dyn Sto
     }
     let newest_first: Vec<String> = (0..5).rev().map(|i| format!("transfer.committed:t{i}")).collect();
     assert_eq!(listed, newest_first);
+    // Redelivered again and again: the delivery keeps its newest attempts only.
+    for ms in 0..(MAX_ATTEMPTS_KEPT as u64 + 5) {
+        let at = Attempt { duration_ms: ms, ..attempt(Some(500)) };
+        store
+            .record_attempt(&t, &target.id, &events[2], &at, DeliveryStatus::Retrying, Some(start))
+            .await
+            .unwrap();
+    }
+    let kept = store.delivery(&t, &target.id, &events[2]).await.unwrap().unwrap().attempts;
+    let durations: Vec<u64> = kept.iter().map(|a| a.duration_ms).collect();
+    assert_eq!(durations, (5..MAX_ATTEMPTS_KEPT as u64 + 5).collect::<Vec<_>>());
 }
 
 pub async fn a_delivery_is_leased_by_one_copy_at_a_time(store: Arc<dyn Store>) {

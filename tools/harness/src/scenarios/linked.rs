@@ -235,6 +235,11 @@ pub async fn every_misuse_of_a_chain_is_a_typed_4xx_and_writes_nothing<B: Backen
         );
     }
     assert_eq!(api.balance("acme", "bob").await, 0);
+    // A chain of one is its transfer: the same transfer made alone is replayed, not a conflict.
+    let reply = api.post("/v1/linked-transfers", "acme", chain(vec![t("fund", "bank", "alice", 1000)])).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.headers.get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
+    assert_eq!(api.balance("acme", "alice").await, 1000, "moved once");
 }
 
 pub async fn a_queued_chains_member_sent_alone_never_applies_without_its_chain<B: Backend>(api: Api<B>) {
