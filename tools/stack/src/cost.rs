@@ -35,14 +35,14 @@ pub struct CostArgs {
 }
 
 #[derive(Deserialize)]
-struct Prices {
-    region: String,
-    as_of: String,
-    api_gateway_http_per_million: f64,
-    lambda_requests_per_million: f64,
-    lambda_arm64_per_gb_second: f64,
-    dynamodb_wru_per_million: f64,
-    dynamodb_rru_per_million: f64,
+pub struct Prices {
+    pub region: String,
+    pub as_of: String,
+    pub api_gateway_http_per_million: f64,
+    pub lambda_requests_per_million: f64,
+    pub lambda_arm64_per_gb_second: f64,
+    pub dynamodb_wru_per_million: f64,
+    pub dynamodb_rru_per_million: f64,
     dynamodb_wcu_hour: f64,
     dynamodb_rcu_hour: f64,
     sqs_standard_per_million: f64,
@@ -65,7 +65,7 @@ struct Assumptions {
 }
 
 impl Prices {
-    fn load() -> std::io::Result<Self> {
+    pub fn load() -> std::io::Result<Self> {
         let path = paths::workspace_root().join("tools/stack/data/prices.json");
         serde_json::from_str(&std::fs::read_to_string(&path)?).map_err(io_error)
     }

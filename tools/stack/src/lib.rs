@@ -14,6 +14,7 @@ pub mod load;
 pub mod local;
 pub mod noisy_neighbour;
 pub mod runtime_api;
+pub mod tenant_cost;
 
 /// A duration in milliseconds, as the commands print them.
 pub fn ms(d: std::time::Duration) -> f64 {

@@ -103,6 +103,9 @@ enum Cmd {
     /// Print $ per million operations on AWS: prices from tools/stack/data/prices.json, capacity
     /// from the item sizes, CPU time and log bytes measured on the release binaries.
     Cost(cost::CostArgs),
+    /// Print what each tenant cost, from the API function's JSON log lines (a file, or `-` for
+    /// stdin) and the cost model.
+    TenantCost { logs: std::path::PathBuf },
     /// Print a development token for a tenant (valid against `cargo stack up`).
     Token {
         #[arg(default_value = "acme")]
@@ -273,6 +276,15 @@ fn run(cli: Cli) -> Result<ExitCode, AnyError> {
         Cmd::Cost(args) => {
             install::ensure(Requirements::Emulators)?;
             print!("{}", runtime()?.block_on(cost::run(args))?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::TenantCost { logs } => {
+            let text = if logs.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&logs)?
+            };
+            print!("{}", stack::tenant_cost::report(&text, &stack::cost::Prices::load()?));
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Capacity => {
