@@ -556,3 +556,40 @@ fn every_function_but_the_api_reserves_concurrency_and_every_tenant_is_ranked() 
     }
     assert_eq!(r["LedgerTable"]["Properties"]["ContributorInsightsSpecification"]["Enabled"], true);
 }
+
+#[test]
+fn the_apis_deletes_and_the_deliverers_writes_are_held_to_their_partitions() {
+    let t = template();
+    let r = &t["Resources"];
+    let leading = |statement: &Value| -> Vec<String> {
+        statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("no leading keys: {statement:?}"))
+            .iter()
+            .map(|k| k.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let statements = |v: &Value| v.as_sequence().unwrap().clone();
+    let api = statements(&r["ApiFunction"]["Properties"]["Policies"][0]["Statement"]);
+    for statement in &api {
+        let actions: Vec<&str> =
+            statement["Action"].as_sequence().unwrap().iter().filter_map(|a| a.as_str()).collect();
+        if actions.contains(&"dynamodb:DeleteItem") {
+            assert_eq!(actions, ["dynamodb:DeleteItem"], "deletes apart from the rest");
+            assert_eq!(leading(statement), ["T#*#X#*", "T#*#Q#*", "T#*#W#*", "T#*#A#*", "S#*"]);
+        }
+    }
+    let deliverer =
+        statements(&r["DelivererRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]);
+    for statement in &deliverer {
+        let actions: Vec<&str> =
+            statement["Action"].as_sequence().into_iter().flatten().filter_map(|a| a.as_str()).collect();
+        if actions
+            .iter()
+            .any(|a| ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"].contains(a))
+        {
+            assert!(!actions.contains(&"dynamodb:DeleteItem"));
+            assert_eq!(leading(statement), ["T#*#W#*", "T#*#V#*"]);
+        }
+    }
+}
