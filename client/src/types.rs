@@ -254,6 +254,9 @@ pub struct WebhookDelivery {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookQueued {
     pub queued: u64,
+    /// Of a replay: the events the endpoint had received already, not queued again.
+    #[serde(default)]
+    pub already_delivered: Option<u64>,
     #[serde(default)]
     pub next_cursor: Option<String>,
 }
