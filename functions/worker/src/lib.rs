@@ -12,7 +12,7 @@
 //! and X-Ray trace header the API sent with it.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use ledger::port::{Settled, Store, Work};
@@ -32,15 +32,30 @@ struct Message {
     sent_at: Option<SystemTime>,
 }
 
-/// Applies one SQS batch. Tenants are applied in parallel; within a tenant, single transfers and
-/// linked chains together (each chain whole), then each batch in its own order.
-pub async fn handle(store: &dyn Store, event: SqsEvent) -> SqsBatchResponse {
-    let span =
-        tracing::info_span!("batch", function = Function::Worker.as_str(), records = event.records.len());
-    apply_batch(store, event).instrument(span).await
+/// Time kept, before the invocation's deadline, to answer which messages failed.
+pub const REPORT_MARGIN: Duration = Duration::from_secs(2);
+
+/// The instant a run must end by, on the monotonic clock: the invocation's deadline (Lambda's,
+/// milliseconds since the epoch) less `REPORT_MARGIN`.
+pub fn run_deadline(invocation_deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let left = Duration::from_millis(invocation_deadline_ms.saturating_sub(now_ms));
+    Instant::now() + left.saturating_sub(REPORT_MARGIN)
 }
 
-async fn apply_batch(store: &dyn Store, event: SqsEvent) -> SqsBatchResponse {
+/// Applies one SQS batch until `deadline`. Tenants are applied in parallel; within a tenant,
+/// single transfers and linked chains together (each chain whole), then each batch in its own
+/// order. What is not settled by `deadline` is reported for redelivery, with what was settled
+/// kept: a run that keeps progressing (contended writes made one transfer at a time) ends within
+/// its invocation instead of being killed, and within the queue's visibility timeout, so no other
+/// invocation receives its messages meanwhile (each receive counts towards the dead-letter queue).
+pub async fn handle(store: &dyn Store, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
+    let span =
+        tracing::info_span!("batch", function = Function::Worker.as_str(), records = event.records.len());
+    apply_batch(store, event, deadline).instrument(span).await
+}
+
+async fn apply_batch(store: &dyn Store, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
     let records = event.records.len();
     let mut failed: Vec<String> = Vec::new();
     let mut by_tenant: BTreeMap<TenantId, Vec<Message>> = BTreeMap::new();
@@ -73,7 +88,8 @@ async fn apply_batch(store: &dyn Store, event: SqsEvent) -> SqsBatchResponse {
         }
     }
     let now = OffsetDateTime::now_utc();
-    let groups = by_tenant.into_iter().map(|(tenant, messages)| apply_tenant(store, tenant, messages, now));
+    let groups =
+        by_tenant.into_iter().map(|(tenant, messages)| apply_tenant(store, tenant, messages, now, deadline));
     for group_failed in futures::future::join_all(groups).await {
         failed.extend(group_failed);
     }
@@ -107,14 +123,22 @@ async fn apply_tenant(
     tenant: TenantId,
     messages: Vec<Message>,
     now: OffsetDateTime,
+    deadline: Instant,
 ) -> Vec<String> {
+    let deadline = tokio::time::Instant::from_std(deadline);
     let mut failed = Vec::new();
     let (singles, batches): (Vec<Message>, Vec<Message>) =
         messages.into_iter().partition(|m| !matches!(m.work.submission, Submission::Batch(_)));
     let submissions: Vec<Submission> = singles.iter().map(|m| m.work.submission.clone()).collect();
     if !singles.is_empty() {
-        match store.settle_transfers(&tenant, &submissions, now).await {
-            Ok(settled) => {
+        match tokio::time::timeout_at(deadline, store.settle_transfers(&tenant, &submissions, now)).await {
+            Err(_) => {
+                for message in &singles {
+                    message.span.in_scope(|| tracing::warn!("the run's time is up: delivered again"));
+                    failed.push(message.id.clone());
+                }
+            }
+            Ok(Ok(settled)) => {
                 let mut outcomes = settled.into_iter();
                 for message in &singles {
                     let _entered = message.span.enter();
@@ -129,7 +153,7 @@ async fn apply_tenant(
                     }
                 }
             }
-            Err(err) => {
+            Ok(Err(err)) => {
                 for message in &singles {
                     message.span.in_scope(|| tracing::error!(error = %err, "not applied: delivered again"));
                     failed.push(message.id.clone());
@@ -146,20 +170,28 @@ async fn apply_tenant(
     }
     for (batch, messages) in by_batch {
         let first = &messages[0];
-        let run = store.settle_batch(&tenant, &batch, now).instrument(first.span.clone()).await;
+        let run = store.settle_batch(&tenant, &batch, now).instrument(first.span.clone());
+        let run = tokio::time::timeout_at(deadline, run).await;
         let _entered = first.span.enter();
         match run {
-            Ok(run) => {
+            Err(_) => {
+                tracing::warn!("the run's time is up: delivered again (the batch resumes at its cursor)");
+                failed.extend(messages.iter().map(|m| m.id.clone()));
+            }
+            Ok(Ok(run)) => {
                 for outcome in &run.settled {
                     settled_one(first, outcome);
                 }
                 tracing::info!(settled = run.settled.len(), done = run.done, "batch applied");
                 if !run.done {
-                    tracing::warn!("batch not settled to its end now: delivered again");
+                    tracing::warn!(
+                        settled = run.settled.len(),
+                        "batch not settled to its end now: delivered again"
+                    );
                     failed.extend(messages.iter().map(|m| m.id.clone()));
                 }
             }
-            Err(err) => {
+            Ok(Err(err)) => {
                 tracing::error!(error = %err, "batch not applied: delivered again");
                 failed.extend(messages.iter().map(|m| m.id.clone()));
             }

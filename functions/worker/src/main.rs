@@ -18,7 +18,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     ledger_telemetry::lambda::run(
         metrics,
         service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-            Ok::<SqsBatchResponse, lambda_runtime::Error>(worker::handle(store, event.payload).await)
+            let deadline = worker::run_deadline(event.context.deadline);
+            Ok::<SqsBatchResponse, lambda_runtime::Error>(
+                worker::handle(store, event.payload, deadline).await,
+            )
         }),
     )
     .await

@@ -26,6 +26,41 @@ use crate::transfer::{NewTransfer, TransferStatus};
 /// Transfers of a batch planned at once: one read of their ids and accounts.
 pub const WINDOW: usize = 96;
 
+/// How many transfers a queued path plans at once: the whole window while writes land; after a
+/// cancelled write, one transfer (or one chain), then twice as many after each write that lands.
+/// A large write touches many accounts and takes long to list and send, so beside a stream of
+/// small writers on the same accounts it is cancelled again and again, and each try costs seconds
+/// on a loaded store: halving would spend the budget (and the message's receives) on writes that
+/// never land. One transfer commits as soon as a synchronous one would, and the run progresses.
+#[derive(Debug)]
+pub(crate) struct Window {
+    limit: usize,
+}
+
+impl Window {
+    pub(crate) fn new() -> Self {
+        Self { limit: WINDOW }
+    }
+
+    /// How many of `requests` to plan now: at most the limit, never ending inside a linked chain.
+    pub(crate) fn take(&self, requests: &[Request]) -> usize {
+        if requests.len() <= self.limit {
+            return requests.len();
+        }
+        // The chain holding the last request taken ends at the first member not linked onward.
+        let last = self.limit - 1;
+        requests[last..].iter().position(|r| !r.transfer.linked).map_or(requests.len(), |end| last + end + 1)
+    }
+
+    pub(crate) fn cancelled(&mut self) {
+        self.limit = 1;
+    }
+
+    pub(crate) fn landed(&mut self) {
+        self.limit = (self.limit * 2).min(WINDOW);
+    }
+}
+
 impl Settled {
     pub fn of(decision: &Decision) -> Self {
         match decision {
@@ -53,6 +88,7 @@ pub(crate) struct SettleQueued {
     settled: Vec<Option<Settled>>,
     /// Which transfer each planned request is.
     positions: Vec<usize>,
+    window: Window,
 }
 
 impl SettleQueued {
@@ -65,7 +101,7 @@ impl SettleQueued {
             }
         }
         let settled = vec![None; ids.len()];
-        Self { ids, owners, settled, positions: Vec::new() }
+        Self { ids, owners, settled, positions: Vec::new(), window: Window::new() }
     }
 }
 
@@ -104,6 +140,10 @@ impl Path for SettleQueued {
         if requests.is_empty() {
             return Ok(Read::Done(self.settled.clone()));
         }
+        // A submission's members are consecutive, so a cut that ends no chain ends no submission.
+        let taken = self.window.take(&requests);
+        requests.truncate(taken);
+        positions.truncate(taken);
         self.positions = positions;
         let state = state_of(book, tenant, &requests, claims).await?;
         Ok(Read::Plan(requests, state))
@@ -131,7 +171,16 @@ impl Path for SettleQueued {
         for (step, &i) in steps[..written.steps].iter().zip(&self.positions) {
             self.settled[i] = Some(Settled::of(&step.decision));
         }
-        if written.cancelled { Next::Contended } else { Next::Done(self.settled.clone()) }
+        if written.cancelled {
+            self.window.cancelled();
+            Next::Contended
+        } else if self.settled.iter().any(Option::is_none) {
+            // Planned only part of what is pending (the window): the rest now.
+            self.window.landed();
+            Next::Again
+        } else {
+            Next::Done(self.settled.clone())
+        }
     }
 
     /// What settled, and `None` for the rest: their messages come back.
@@ -147,11 +196,19 @@ pub(crate) struct SettleBatch {
     /// Requests planned in the current window.
     planned: usize,
     progress: Option<Progress>,
+    window: Window,
 }
 
 impl SettleBatch {
     pub(crate) fn new(batch: &BatchId) -> Self {
-        Self { batch: batch.clone(), ids: None, run: BatchRun::default(), planned: 0, progress: None }
+        Self {
+            batch: batch.clone(),
+            ids: None,
+            run: BatchRun::default(),
+            planned: 0,
+            progress: None,
+            window: Window::new(),
+        }
     }
 }
 
@@ -203,6 +260,7 @@ impl Path for SettleBatch {
         if start + window.len() < ids.len() {
             requests.truncate(requests.iter().rposition(|r| !r.transfer.linked).map_or(0, |last| last + 1));
         }
+        requests.truncate(self.window.take(&requests));
         self.planned = requests.len();
         self.progress =
             Some(Progress { batch: self.batch.clone(), cursor, batch_as_read: status.batch(), now });
@@ -246,11 +304,13 @@ impl Path for SettleBatch {
     ) -> Next<Self::Answer> {
         self.run.settled.extend(steps[..written.steps].iter().map(|s| Settled::of(&s.decision)));
         if written.cancelled {
+            self.window.cancelled();
             Next::Contended
         } else if written.steps < self.planned {
             // Stopped short of the window (a transfer waited for): come back later.
             Next::Done(std::mem::take(&mut self.run))
         } else {
+            self.window.landed();
             Next::Again
         }
     }

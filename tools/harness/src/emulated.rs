@@ -134,14 +134,18 @@ impl EmulatedStack {
             .await?;
         let dead_letter_url =
             created.dead_letter_url.ok_or_else(|| io::Error::other("the transfer queue has no DLQ"))?;
-        let spec = queues::event_source(&template, queues::WORKER_FUNCTION)?;
+        let mut spec = queues::event_source(&template, queues::WORKER_FUNCTION)?;
         let events = events_out(emulators, &template, prefix, &sqs, faults.clone()).await?;
         let webhooks = queues::queue(&template, queues::WEBHOOK_QUEUE)?
             .create(&sqs, &template, prefix, options.visibility_timeout)
             .await?;
         let webhook_dead_letter_url =
             webhooks.dead_letter_url.ok_or_else(|| io::Error::other("the webhook queue has no DLQ"))?;
-        let delivery_spec = queues::event_source(&template, queues::DELIVERER_FUNCTION)?;
+        let mut delivery_spec = queues::event_source(&template, queues::DELIVERER_FUNCTION)?;
+        if let Some(seconds) = options.visibility_timeout {
+            spec = spec.within_visibility(seconds);
+            delivery_spec = delivery_spec.within_visibility(seconds);
+        }
         let webhook_client =
             WebhookClient::new(UrlPolicy::LOCAL, options.webhook_timeout).map_err(io::Error::other)?;
         let deliveries = SqsWebhookQueue::new(sqs.clone(), webhooks.url.clone());
@@ -222,7 +226,7 @@ impl EmulatedStack {
             queue: self.deliveries.clone(),
             http: self.webhook_client.clone(),
         });
-        Arc::new(move |event| {
+        Arc::new(move |event, _deadline| {
             let deliverer = deliverer.clone();
             Box::pin(async move { deliverer.handle(event).await })
         })

@@ -24,15 +24,16 @@ use tracing::Instrument;
 use crate::faults::Faults;
 use crate::queues::EventSourceSpec;
 
-/// The function the event source invokes: one SQS event in, the failed records out.
+/// The function the event source invokes: one SQS event and the instant its invocation must end
+/// by in, the failed records out.
 pub type Handler =
-    Arc<dyn Fn(SqsEvent) -> Pin<Box<dyn Future<Output = SqsBatchResponse> + Send>> + Send + Sync>;
+    Arc<dyn Fn(SqsEvent, Instant) -> Pin<Box<dyn Future<Output = SqsBatchResponse> + Send>> + Send + Sync>;
 
 /// The worker function's handler on `store`, as the Lambda runtime would call it.
 pub fn worker_handler(store: Arc<dyn ledger::port::Store>) -> Handler {
-    Arc::new(move |event| {
+    Arc::new(move |event, deadline| {
         let store = store.clone();
-        Box::pin(async move { worker::handle(store.as_ref(), event).await })
+        Box::pin(async move { worker::handle(store.as_ref(), event, deadline).await })
     })
 }
 
@@ -136,7 +137,7 @@ impl LocalEventSource {
         let mut event = SqsEvent::default();
         event.records = messages.iter().map(record).collect();
         let span = tracing::info_span!("Lambda runtime invoke", requestId = %uuid::Uuid::new_v4());
-        let invocation = handler(event).instrument(span);
+        let invocation = handler(event, Instant::now() + self.spec.timeout).instrument(span);
         let response = match self.faults.kill_after(KILL_WITHIN) {
             None => invocation.await,
             Some(after) => match tokio::time::timeout(after, invocation).await {

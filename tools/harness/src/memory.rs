@@ -12,6 +12,9 @@ use ledger_http::AppState;
 use ledger_memory::{MemoryQueues, MemoryStore};
 
 use crate::backend::Backend;
+
+/// The worker function's `Timeout` (template.yaml): how long each of its runs here may take.
+const WORKER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 use crate::faults::{FaultPlan, Faults};
 
 /// Rounds of the worker before a drain gives up: messages a round could not settle (a batch
@@ -100,7 +103,8 @@ impl Backend for MemoryStack {
                 return Ok(handled);
             }
             handled += work.len();
-            let response = worker::handle(self.store.as_ref(), sqs_event(&work)).await;
+            let deadline = std::time::Instant::now() + WORKER_TIMEOUT;
+            let response = worker::handle(self.store.as_ref(), sqs_event(&work), deadline).await;
             for failure in response.batch_item_failures {
                 let again = failure.item_identifier.trim_start_matches('m').parse::<usize>().ok();
                 if let Some(work) = again.and_then(|i| work.get(i)) {

@@ -83,6 +83,19 @@ pub struct EventSourceSpec {
     pub batching_window_secs: u64,
     /// `ScalingConfig.MaximumConcurrency` (Lambda's minimum, 2, when the template sets none).
     pub max_concurrency: usize,
+    /// How long an invocation may run: the function's `Timeout` (Lambda's default, 3 s, when the
+    /// template sets none).
+    pub timeout: std::time::Duration,
+}
+
+impl EventSourceSpec {
+    /// This event source on a queue whose visibility timeout is `seconds`: its invocations end
+    /// within three quarters of it, as AWS's rule (a visibility timeout of six times the
+    /// function's) keeps them within it, so no message is received again while its run goes on.
+    pub fn within_visibility(mut self, seconds: u64) -> Self {
+        self.timeout = self.timeout.min(std::time::Duration::from_millis(seconds * 750));
+        self
+    }
 }
 
 pub fn event_source(template: &Path, function: &str) -> io::Result<EventSourceSpec> {
@@ -98,6 +111,9 @@ pub fn event_source(template: &Path, function: &str) -> io::Result<EventSourceSp
         batching_window_secs: number(&sqs["Properties"]["MaximumBatchingWindowInSeconds"]).unwrap_or(0),
         max_concurrency: number(&sqs["Properties"]["ScalingConfig"]["MaximumConcurrency"]).unwrap_or(2)
             as usize,
+        timeout: std::time::Duration::from_secs(
+            number(&resources[function]["Properties"]["Timeout"]).unwrap_or(3),
+        ),
     })
 }
 

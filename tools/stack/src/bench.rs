@@ -52,6 +52,9 @@ pub struct BenchArgs {
     /// Client counts of the raw and synchronous figures.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 4, 16])]
     pub clients: Vec<usize>,
+    /// Only the synchronous table (no queue figures): the quick loop while tuning contention.
+    #[arg(long)]
+    pub sync_only: bool,
 }
 
 const TENANT: &str = "bench";
@@ -129,6 +132,9 @@ pub async fn run(args: BenchArgs) -> io::Result<String> {
         );
     }
 
+    if args.sync_only {
+        return Ok(report);
+    }
     let _ = writeln!(
         report,
         "\nqueued: {} transfers among {QUEUED_ACCOUNTS} accounts applied by the worker (DynamoDB Local)\n",

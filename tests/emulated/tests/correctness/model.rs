@@ -1156,6 +1156,11 @@ fn assert_sync_outcome(reply: &Reply, expected: &str, replay: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults() {
+    // `LEDGER_TEST_LOG=warn` shows the functions' own lines (why a submission was not settled).
+    if let Ok(filter) = std::env::var("LEDGER_TEST_LOG") {
+        let _ =
+            tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter)).try_init();
+    }
     let seed = std::env::var("LEDGER_MODEL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_SEED);
     let ops = std::env::var("LEDGER_MODEL_OPS").ok().and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_OPS);
     println!(
@@ -1268,7 +1273,8 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
     let elapsed = started.elapsed();
     check_read(&api).await;
     let dead = api.stack.sqs.receive_message().queue_url(&api.stack.dead_letter_url).send().await.unwrap();
-    assert!(dead.messages.unwrap_or_default().is_empty(), "work ended in the dead-letter queue");
+    let dead: Vec<String> = dead.messages.unwrap_or_default().into_iter().filter_map(|m| m.body).collect();
+    assert!(dead.is_empty(), "work ended in the dead-letter queue: {dead:?}");
 
     // Afterwards: every id as the model says, every balance, every account's history.
     let mut committed_ids = BTreeSet::new();

@@ -182,7 +182,8 @@ async fn two_copies_of_a_delivery_handled_at_once_attempt_it_once() {
     // SQS delivers at least once: two invocations get the same message at the same moment.
     let (since, deliverer) = (OffsetDateTime::now_utc(), api.stack.deliverer());
     let copy = |n| copy_of(n, &endpoint, "transfer.committed:t1", since);
-    let (first, second) = tokio::join!(deliverer(copy(1)), deliverer(copy(2)));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (first, second) = tokio::join!(deliverer(copy(1), deadline), deliverer(copy(2), deadline));
     assert_eq!(receiver.received().len(), 1, "one attempt for both copies");
     let put_back: Vec<String> = [first, second]
         .into_iter()
@@ -190,7 +191,7 @@ async fn two_copies_of_a_delivery_handled_at_once_attempt_it_once() {
         .collect();
     assert_eq!(put_back.len(), 1, "the copy that found the delivery leased is put back: {put_back:?}");
     // Handled again once the lease is released, it finds the delivery done.
-    let again = deliverer(copy(3)).await;
+    let again = deliverer(copy(3), deadline).await;
     assert!(again.batch_item_failures.is_empty());
     assert_eq!(receiver.received().len(), 1);
     let listed = api.get(&format!("/v1/webhook-endpoints/{endpoint}/deliveries"), "acme").await.body;

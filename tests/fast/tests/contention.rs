@@ -1,0 +1,175 @@
+//! Queued paths under contention that never lets a large write land: the engine's window shrinks
+//! until its writes land, so a batch (and a delivery of queued submissions) keeps progressing
+//! instead of spending its budget, and its message's receives, on one write. A `Book` over the
+//! memory store cancels every write of more than one or two steps, as DynamoDB cancels a large
+//! transaction beside a stream of small writers on the same accounts.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ledger::engine::{Book, DueHold, Progress, State, Step, Written};
+use ledger::fixtures::{account, transfer};
+use ledger::linked::LinkedChain;
+use ledger::port::{Accounts, BatchStatus, Settled, Settlement, StoreError, Submissions, Transfers};
+use ledger::{AccountId, AccountVersion, BatchId, Submission, TenantId, TransferBatch, TransferId};
+use ledger_memory::MemoryStore;
+use time::OffsetDateTime;
+
+/// The memory store, except that a write of more than `most` steps is cancelled (and counted).
+struct OnlySmallWritesLand {
+    store: MemoryStore,
+    most: usize,
+    cancelled: AtomicUsize,
+    landed_steps: std::sync::Mutex<Vec<usize>>,
+}
+
+impl OnlySmallWritesLand {
+    fn new(most: usize) -> Self {
+        Self {
+            store: MemoryStore::new(),
+            most,
+            cancelled: AtomicUsize::new(0),
+            landed_steps: Default::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl Book for OnlySmallWritesLand {
+    async fn read(
+        &self,
+        tenant: &TenantId,
+        ids: &[TransferId],
+        accounts: &[AccountId],
+    ) -> Result<State, StoreError> {
+        self.store.read(tenant, ids, accounts).await
+    }
+
+    async fn write(
+        &self,
+        tenant: &TenantId,
+        steps: &[Step],
+        versions: &mut HashMap<AccountId, AccountVersion>,
+        progress: Option<&mut Progress>,
+    ) -> Result<Written, StoreError> {
+        if steps.len() > self.most {
+            self.cancelled.fetch_add(1, Ordering::Relaxed);
+            return Ok(Written { steps: 0, cancelled: true });
+        }
+        let written = self.store.write(tenant, steps, versions, progress).await?;
+        self.landed_steps.lock().unwrap().push(written.steps);
+        Ok(written)
+    }
+
+    async fn batch_ids(
+        &self,
+        tenant: &TenantId,
+        batch: &BatchId,
+    ) -> Result<Option<Vec<TransferId>>, StoreError> {
+        self.store.batch_ids(tenant, batch).await
+    }
+
+    async fn batch_progress(&self, tenant: &TenantId, batch: &BatchId) -> Result<BatchStatus, StoreError> {
+        self.store.batch_progress(tenant, batch).await
+    }
+
+    async fn due_holds(&self, from: i64, to: i64, limit: usize) -> Result<(Vec<DueHold>, bool), StoreError> {
+        self.store.due_holds(from, to, limit).await
+    }
+
+    async fn overdue_holds(
+        &self,
+        tenant: &TenantId,
+        accounts: &[AccountId],
+        at: i64,
+        limit: usize,
+    ) -> Result<Vec<DueHold>, StoreError> {
+        self.store.overdue_holds(tenant, accounts, at, limit).await
+    }
+
+    async fn unlist(&self, hold: &DueHold) -> Result<(), StoreError> {
+        self.store.unlist(hold).await
+    }
+
+    async fn swept_until(&self) -> Result<Option<i64>, StoreError> {
+        self.store.swept_until().await
+    }
+
+    async fn advance_sweep(&self, to: i64) -> Result<(), StoreError> {
+        self.store.advance_sweep(to).await
+    }
+
+    /// No pause: only the window's own shrinking can make the run progress.
+    async fn pause(&self, _pause: Duration) {}
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+async fn opened(book: &OnlySmallWritesLand) -> TenantId {
+    let t = TenantId::parse("acme").unwrap();
+    for (id, overdraft) in [("bank", true), ("alice", false), ("bob", false)] {
+        book.store.create_account(&t, account(id, overdraft), now()).await.unwrap();
+    }
+    t
+}
+
+async fn balance(book: &OnlySmallWritesLand, t: &TenantId, id: &str) -> i128 {
+    book.store.get_account(t, &AccountId::parse(id).unwrap()).await.unwrap().balances.balance()
+}
+
+#[tokio::test]
+async fn a_batch_shrinks_its_window_until_its_writes_land_and_settles_in_one_run() {
+    let book = OnlySmallWritesLand::new(1);
+    let t = opened(&book).await;
+    let mut transfers = vec![transfer("fund", "bank", "alice", 30)];
+    transfers.extend((0..30).map(|i| transfer(&format!("s{i}"), "alice", "bob", 1)));
+    // One more than alice holds: refused, in its place in the order.
+    transfers.push(transfer("over", "alice", "bob", 1));
+    let batch = TransferBatch::new(BatchId::parse("b1").unwrap(), transfers).unwrap();
+    book.store.submit_batch(&t, &batch, now()).await.unwrap();
+
+    let run = book.settle_batch(&t, batch.id(), now()).await.unwrap();
+
+    assert!(run.done, "the run gave up: {run:?}");
+    assert_eq!(run.settled.len(), 32);
+    assert_eq!(run.settled.iter().filter(|s| **s == Settled::Committed).count(), 31);
+    assert_eq!(run.settled[31], Settled::Rejected("insufficient_funds".into()));
+    let status = book.store.batch_status(&t, batch.id()).await.unwrap();
+    assert_eq!((status.counts.queued, status.counts.committed), (0, 31));
+    assert_eq!((balance(&book, &t, "alice").await, balance(&book, &t, "bob").await), (0, 30));
+    // Large writes were tried and cancelled; every landed write carried one transfer.
+    assert!(book.cancelled.load(Ordering::Relaxed) >= 1);
+    assert_eq!(*book.landed_steps.lock().unwrap(), vec![1; 32]);
+}
+
+#[tokio::test]
+async fn a_delivery_of_queued_submissions_shrinks_its_window_and_keeps_each_chain_whole() {
+    let book = OnlySmallWritesLand::new(2);
+    let t = opened(&book).await;
+    book.store.create_transfer(&t, transfer("fund", "bank", "alice", 10), now()).await.unwrap();
+    let mut submissions = Vec::new();
+    for i in 0..6 {
+        let id = format!("q{i}");
+        book.store.submit_transfer(&t, transfer(&id, "alice", "bob", 1), now()).await.unwrap();
+        submissions.push(Submission::Transfer(TransferId::parse(&id).unwrap()));
+    }
+    // A chain of two lands whole: a window cut to one transfer still takes the chain it starts.
+    let chain =
+        LinkedChain::new(vec![transfer("c1", "alice", "bob", 3), transfer("c2", "bob", "bank", 1)]).unwrap();
+    let ids: Vec<TransferId> = chain.transfers().iter().map(|m| m.id.clone()).collect();
+    book.store.submit_linked(&t, chain, now()).await.unwrap();
+    submissions.insert(3, Submission::Linked(ids));
+
+    let settled = book.settle_transfers(&t, &submissions, now()).await.unwrap();
+
+    assert_eq!(settled, vec![Some(Settled::Committed); 8]);
+    assert_eq!((balance(&book, &t, "alice").await, balance(&book, &t, "bob").await), (1, 8));
+    assert!(book.cancelled.load(Ordering::Relaxed) >= 1);
+    let landed = book.landed_steps.lock().unwrap().clone();
+    assert_eq!(landed.iter().sum::<usize>(), 8, "{landed:?}");
+    assert!(landed.iter().all(|steps| *steps <= 2), "{landed:?}");
+}
