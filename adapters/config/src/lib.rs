@@ -168,10 +168,32 @@ impl ApiConfig {
     }
 }
 
-/// The worker's and the sweeper's settings: the table, and telemetry.
+/// The sweeper's settings: the table, and telemetry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SweeperConfig {
+    pub table_name: String,
+    pub telemetry: TelemetryConfig,
+}
+
+impl SweeperConfig {
+    pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: required(source, "TABLE_NAME")?,
+            telemetry: TelemetryConfig::from_source(source),
+        })
+    }
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Environment)
+    }
+}
+
+/// The worker's settings: the table, its queue (a batch that progressed but did not finish
+/// continues in a new message there), and telemetry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkerConfig {
     pub table_name: String,
+    pub queue_url: String,
     pub telemetry: TelemetryConfig,
 }
 
@@ -179,6 +201,7 @@ impl WorkerConfig {
     pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: required(source, "TABLE_NAME")?,
+            queue_url: required(source, "QUEUE_URL")?,
             telemetry: TelemetryConfig::from_source(source),
         })
     }
@@ -336,9 +359,13 @@ mod tests {
     }
 
     #[test]
-    fn the_worker_needs_only_its_table() {
-        assert_eq!(WorkerConfig::from_source(&[]), Err(ConfigError::Missing("TABLE_NAME")));
-        let config = WorkerConfig::from_source(&[("TABLE_NAME", "t"), ("SERVICE_NAME", "payments")]).unwrap();
+    fn the_sweeper_needs_only_its_table_and_the_worker_its_queue_too() {
+        assert_eq!(SweeperConfig::from_source(&[]), Err(ConfigError::Missing("TABLE_NAME")));
+        let config =
+            SweeperConfig::from_source(&[("TABLE_NAME", "t"), ("SERVICE_NAME", "payments")]).unwrap();
         assert_eq!((config.table_name.as_str(), config.telemetry.service_name.as_str()), ("t", "payments"));
+        assert_eq!(WorkerConfig::from_source(&[("TABLE_NAME", "t")]), Err(ConfigError::Missing("QUEUE_URL")));
+        let config = WorkerConfig::from_source(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q")]).unwrap();
+        assert_eq!((config.table_name.as_str(), config.queue_url.as_str()), ("t", "q"));
     }
 }

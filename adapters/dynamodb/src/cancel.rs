@@ -34,6 +34,24 @@ where
     }
 }
 
+/// The items whose own conditions failed, by position, as the cancellation returned them (those
+/// written with `ReturnValuesOnConditionCheckFailure::AllOld`).
+pub(crate) fn failed_items<R>(
+    err: &SdkError<TransactWriteItemsError, R>,
+) -> Vec<(usize, crate::items::Item)> {
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error()
+    else {
+        return Vec::new();
+    };
+    cancelled
+        .cancellation_reasons()
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+        .filter_map(|(i, r)| r.item().map(|item| (i, item.clone())))
+        .collect()
+}
+
 /// As `cancellation`, for a TransactGetItems (which has no conditions of its own).
 pub(crate) fn read_cancellation<R>(err: SdkError<TransactGetItemsError, R>) -> Result<Cancelled, StoreError>
 where

@@ -17,14 +17,17 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use ledger::engine::{DueHold, Progress, Step, Written, chain_end, outcome_counts};
 use ledger::port::StoreError;
 use ledger::{
-    AccountId, AccountVersion, Decision, Entry, Event, Owner, TenantId, Transfer, TransferId, TransferStatus,
+    AccountBalance, AccountId, AccountVersion, Decision, Entry, Event, Owner, TenantId, Transfer, TransferId,
+    TransferStatus,
 };
 
-use crate::cancel::cancellation;
+use crate::cancel::{Cancelled, cancellation, failed_items};
 use crate::error::unbuilt;
 use crate::items::{self, delete, n, put, s};
 use crate::store::DynamoStore;
@@ -85,10 +88,12 @@ impl DynamoStore {
                 assert_eq!(latest.sequence, was + written, "account {account}: entries not gapless");
             }
             let mut writes: Vec<_> = transaction.puts.into_iter().flatten().collect();
+            let first_balance = writes.len();
             for (account, entry) in &transaction.balances {
                 let was = versions.get(account).copied().unwrap_or_default();
                 writes.push(self.balance_update(tenant, entry, was)?);
             }
+            let balance_updates = first_balance..writes.len();
             // A refusal stands only at the versions its accounts were read at (an account that
             // does not exist has none: its absence is final).
             for account in transaction.checked.iter().filter(|a| !transaction.balances.contains_key(*a)) {
@@ -121,8 +126,16 @@ impl DynamoStore {
                 let sent = self.client.transact_write_items().set_transact_items(Some(writes)).send().await;
                 // A cancelled transaction wrote nothing; any other error is the store's.
                 if let Err(err) = sent {
-                    cancellation(err)?;
-                    return Ok(Written { steps: written, cancelled: true });
+                    let items = failed_items(&err);
+                    let found = match cancellation(err)? {
+                        Cancelled::Conditions(failed)
+                            if failed.iter().all(|i| balance_updates.contains(i)) =>
+                        {
+                            found_balances(&failed, items)
+                        }
+                        _ => Vec::new(),
+                    };
+                    return Ok(Written { steps: written, cancelled: true, found });
                 }
             }
             for (account, entry) in transaction.balances {
@@ -134,7 +147,7 @@ impl DynamoStore {
             }
             written += chunk.len();
         }
-        Ok(Written { steps: written, cancelled: false })
+        Ok(Written::landed(written))
     }
 
     /// Sets the account's totals as of `latest` (its last entry in the transaction), only if no
@@ -155,6 +168,8 @@ impl DynamoStore {
                  entry_count = :now, last_entry_at = :at ADD writes :one",
             )
             .condition_expression(format!("entry_count = :was AND {}", revision_as_read(was.revision)))
+            // A cancelled write hands back the balance as it stands: the retry plans on it.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":dp", n(latest.balances_after.debits_pending))
             .expression_attribute_values(":d", n(latest.balances_after.debits_posted))
@@ -464,6 +479,15 @@ impl Transaction {
         }
         Ok(())
     }
+}
+
+/// The balances whose versions cancelled a write (every failed condition's item, each parsed), or
+/// none if any is missing: the retry then reads them.
+fn found_balances(failed: &[usize], items: Vec<(usize, items::Item)>) -> Vec<AccountBalance> {
+    if items.len() != failed.len() {
+        return Vec::new();
+    }
+    items.iter().map(|(_, item)| items::balance_from(item)).collect::<Result<_, _>>().unwrap_or_default()
 }
 
 /// The items and bytes a step adds to a transaction, and the accounts whose balance it writes.

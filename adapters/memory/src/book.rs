@@ -280,7 +280,7 @@ impl Book for MemoryStore {
         let settled = progress.as_deref().map(|progress| progress.after(tenant, steps.len(), &counts));
         let mut tables = self.tables();
         if !write.holds(&tables, tenant, versions, progress.as_deref()) {
-            return Ok(Written { steps: 0, cancelled: true });
+            return Ok(Written::cancelled_after(0));
         }
         for (account, entry) in &write.balances {
             versions.entry(account.clone()).or_default().entries = entry.sequence;
@@ -300,7 +300,7 @@ impl Book for MemoryStore {
             progress.cursor += steps.len() as u64;
             progress.batch_as_read = batch;
         }
-        Ok(Written { steps: steps.len(), cancelled: false })
+        Ok(Written::landed(steps.len()))
     }
 
     async fn batch_ids(

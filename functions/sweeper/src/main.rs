@@ -3,7 +3,7 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use ledger::port::Store;
-use ledger_config::WorkerConfig;
+use ledger_config::SweeperConfig;
 use ledger_dynamodb::DynamoStore;
 use ledger_dynamodb::client::{config_loader, dynamodb_client};
 use ledger_telemetry::Function;
@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let config = WorkerConfig::from_env()?;
+    let config = SweeperConfig::from_env()?;
     let metrics = ledger_telemetry::init(Function::Sweeper, &config.telemetry)?;
     let sdk = config_loader().load().await;
     let store: &dyn Store = &DynamoStore::new(dynamodb_client(&sdk), config.table_name);

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use ledger::port::{Settled, Store, Work};
+use ledger::port::{Settled, Store, TransferQueue, Work};
 use ledger::{BatchId, Submission, TenantId};
 use ledger_telemetry::correlation::CORRELATION_ATTRIBUTE;
 use ledger_telemetry::{Function, metrics};
@@ -35,6 +35,9 @@ struct Message {
 /// Time kept, before the invocation's deadline, to answer which messages failed.
 pub const REPORT_MARGIN: Duration = Duration::from_secs(2);
 
+/// How long past its own deadline a run may finish the write it is making before it is cut.
+const CUT_AFTER: Duration = Duration::from_secs(1);
+
 /// The instant a run must end by, on the monotonic clock: the invocation's deadline (Lambda's,
 /// milliseconds since the epoch) less `REPORT_MARGIN`.
 pub fn run_deadline(invocation_deadline_ms: u64) -> Instant {
@@ -45,17 +48,31 @@ pub fn run_deadline(invocation_deadline_ms: u64) -> Instant {
 
 /// Applies one SQS batch until `deadline`. Tenants are applied in parallel; within a tenant,
 /// single transfers and linked chains together (each chain whole), then each batch in its own
-/// order. What is not settled by `deadline` is reported for redelivery, with what was settled
-/// kept: a run that keeps progressing (contended writes made one transfer at a time) ends within
-/// its invocation instead of being killed, and within the queue's visibility timeout, so no other
-/// invocation receives its messages meanwhile (each receive counts towards the dead-letter queue).
-pub async fn handle(store: &dyn Store, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
+/// order. A run ends by `deadline` (checked between writes, cut `CUT_AFTER` past it), within its
+/// invocation and within the queue's visibility timeout, so no other invocation receives its
+/// messages meanwhile.
+///
+/// A batch that progressed but did not finish continues in a new message on `queue` (its own is
+/// deleted): every receive counts towards the dead-letter queue, which is for work that makes no
+/// progress, not for a long batch beside contention. One that made no progress is reported for
+/// redelivery.
+pub async fn handle(
+    store: &dyn Store,
+    queue: &dyn TransferQueue,
+    event: SqsEvent,
+    deadline: Instant,
+) -> SqsBatchResponse {
     let span =
         tracing::info_span!("batch", function = Function::Worker.as_str(), records = event.records.len());
-    apply_batch(store, event, deadline).instrument(span).await
+    apply_batch(store, queue, event, deadline).instrument(span).await
 }
 
-async fn apply_batch(store: &dyn Store, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
+async fn apply_batch(
+    store: &dyn Store,
+    queue: &dyn TransferQueue,
+    event: SqsEvent,
+    deadline: Instant,
+) -> SqsBatchResponse {
     let records = event.records.len();
     let mut failed: Vec<String> = Vec::new();
     let mut by_tenant: BTreeMap<TenantId, Vec<Message>> = BTreeMap::new();
@@ -88,8 +105,9 @@ async fn apply_batch(store: &dyn Store, event: SqsEvent, deadline: Instant) -> S
         }
     }
     let now = OffsetDateTime::now_utc();
-    let groups =
-        by_tenant.into_iter().map(|(tenant, messages)| apply_tenant(store, tenant, messages, now, deadline));
+    let groups = by_tenant
+        .into_iter()
+        .map(|(tenant, messages)| apply_tenant(store, queue, tenant, messages, now, deadline));
     for group_failed in futures::future::join_all(groups).await {
         failed.extend(group_failed);
     }
@@ -120,18 +138,19 @@ fn sent_at(record: &SqsMessage) -> Option<SystemTime> {
 /// Applies one tenant's messages and returns the ids of those to deliver again.
 async fn apply_tenant(
     store: &dyn Store,
+    queue: &dyn TransferQueue,
     tenant: TenantId,
     messages: Vec<Message>,
     now: OffsetDateTime,
-    deadline: Instant,
+    until: Instant,
 ) -> Vec<String> {
-    let deadline = tokio::time::Instant::from_std(deadline);
+    let cut = tokio::time::Instant::from_std(until + CUT_AFTER);
     let mut failed = Vec::new();
     let (singles, batches): (Vec<Message>, Vec<Message>) =
         messages.into_iter().partition(|m| !matches!(m.work.submission, Submission::Batch(_)));
     let submissions: Vec<Submission> = singles.iter().map(|m| m.work.submission.clone()).collect();
     if !singles.is_empty() {
-        match tokio::time::timeout_at(deadline, store.settle_transfers(&tenant, &submissions, now)).await {
+        match tokio::time::timeout_at(cut, store.settle_transfers(&tenant, &submissions, now)).await {
             Err(_) => {
                 for message in &singles {
                     message.span.in_scope(|| tracing::warn!("the run's time is up: delivered again"));
@@ -170,29 +189,50 @@ async fn apply_tenant(
     }
     for (batch, messages) in by_batch {
         let first = &messages[0];
-        let run = store.settle_batch(&tenant, &batch, now).instrument(first.span.clone());
-        let run = tokio::time::timeout_at(deadline, run).await;
+        // Where it stood: a run cut mid-write tells nothing of what it settled, its cursor does.
+        let queued_before = store.batch_status(&tenant, &batch).await.map(|s| s.counts.queued).ok();
+        let run = store.settle_batch(&tenant, &batch, now, until).instrument(first.span.clone());
+        let run = tokio::time::timeout_at(cut, run).await;
         let _entered = first.span.enter();
-        match run {
+        let settled = match run {
             Err(_) => {
-                tracing::warn!("the run's time is up: delivered again (the batch resumes at its cursor)");
-                failed.extend(messages.iter().map(|m| m.id.clone()));
+                let queued_after = store.batch_status(&tenant, &batch).await.map(|s| s.counts.queued).ok();
+                tracing::warn!(
+                    ?queued_before,
+                    ?queued_after,
+                    "the run's time was up in the middle of a write"
+                );
+                match (queued_before, queued_after) {
+                    (_, Some(0)) => continue,
+                    (Some(before), Some(after)) => before.saturating_sub(after) as usize,
+                    _ => 0,
+                }
             }
             Ok(Ok(run)) => {
                 for outcome in &run.settled {
                     settled_one(first, outcome);
                 }
                 tracing::info!(settled = run.settled.len(), done = run.done, "batch applied");
-                if !run.done {
-                    tracing::warn!(
-                        settled = run.settled.len(),
-                        "batch not settled to its end now: delivered again"
-                    );
-                    failed.extend(messages.iter().map(|m| m.id.clone()));
+                if run.done {
+                    continue;
                 }
+                run.settled.len()
             }
             Ok(Err(err)) => {
                 tracing::error!(error = %err, "batch not applied: delivered again");
+                failed.extend(messages.iter().map(|m| m.id.clone()));
+                continue;
+            }
+        };
+        if settled == 0 {
+            tracing::warn!("batch not settled any further now: delivered again");
+            failed.extend(messages.iter().map(|m| m.id.clone()));
+            continue;
+        }
+        match queue.send(&first.work).await {
+            Ok(()) => tracing::info!(settled, "batch progressed: it continues in a new message"),
+            Err(err) => {
+                tracing::warn!(settled, error = %err, "batch progressed, its continuation not sent: delivered again");
                 failed.extend(messages.iter().map(|m| m.id.clone()));
             }
         }

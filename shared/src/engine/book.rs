@@ -288,12 +288,25 @@ impl Progress {
 }
 
 /// How far a write got.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Written {
     /// Steps durably written (a prefix of those given).
     pub steps: usize,
     /// A write was cancelled: the rest must be read and planned again.
     pub cancelled: bool,
+    /// When only accounts' versions cancelled it: those accounts as they stood then (a store that
+    /// can tell). A retry may plan on them without reading them again.
+    pub found: Vec<AccountBalance>,
+}
+
+impl Written {
+    pub fn landed(steps: usize) -> Self {
+        Self { steps, ..Self::default() }
+    }
+
+    pub fn cancelled_after(steps: usize) -> Self {
+        Self { steps, cancelled: true, found: Vec::new() }
+    }
 }
 
 /// A hold listed by its expiry: the sweeper's work, and what a plan releases before it refuses.

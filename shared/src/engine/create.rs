@@ -114,6 +114,15 @@ impl Path for Create {
             .iter()
             .filter_map(|s| s.decision.outcome()?.movement.as_ref())
             .flat_map(|m| [&m.debit_account_id, &m.credit_account_id]);
+        if written.cancelled && !written.found.is_empty() {
+            // Only accounts' versions cancelled it, and the store said how they stand: the retry
+            // plans on them (after its pause) without reading them again, and the accounts whose
+            // versions held stay cached as they were.
+            for found in &written.found {
+                book.cache_balance(tenant, found);
+            }
+            return Next::Contended;
+        }
         if written.cancelled {
             // An account moved, an id was taken, or another write held an item.
             for id in accounts {

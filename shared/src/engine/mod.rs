@@ -103,8 +103,9 @@ impl<B: Book> Settlement for B {
         tenant: &TenantId,
         batch: &BatchId,
         now: OffsetDateTime,
+        until: std::time::Instant,
     ) -> Result<BatchRun, StoreError> {
-        run::run(self, tenant, settle::SettleBatch::new(batch), now).await
+        run::run(self, tenant, settle::SettleBatch::new(batch, until), now).await
     }
 
     async fn settle_transfers(

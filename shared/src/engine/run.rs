@@ -76,6 +76,11 @@ pub(crate) trait Path: Send {
         None
     }
 
+    /// When the path must stop (checked between writes): it then answers as if its budget ran out.
+    fn until(&self) -> Option<std::time::Instant> {
+        None
+    }
+
     fn written<B: Book + ?Sized>(
         &mut self,
         book: &B,
@@ -129,8 +134,10 @@ pub(crate) async fn run<B: Book, P: Path>(
                 }
             }
         };
+        let time_up = path.until().is_some_and(|until| std::time::Instant::now() >= until);
         match next {
             Next::Done(answer) => return Ok(answer),
+            _ if time_up => return path.gave_up(),
             Next::Again => contention.progressed(),
             Next::Contended => match contention.next_pause() {
                 Some(pause) => book.pause(pause).await,

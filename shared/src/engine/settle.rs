@@ -197,10 +197,11 @@ pub(crate) struct SettleBatch {
     planned: usize,
     progress: Option<Progress>,
     window: Window,
+    until: std::time::Instant,
 }
 
 impl SettleBatch {
-    pub(crate) fn new(batch: &BatchId) -> Self {
+    pub(crate) fn new(batch: &BatchId, until: std::time::Instant) -> Self {
         Self {
             batch: batch.clone(),
             ids: None,
@@ -208,6 +209,7 @@ impl SettleBatch {
             planned: 0,
             progress: None,
             window: Window::new(),
+            until,
         }
     }
 }
@@ -292,6 +294,10 @@ impl Path for SettleBatch {
 
     fn progress(&mut self) -> Option<&mut Progress> {
         self.progress.as_mut()
+    }
+
+    fn until(&self) -> Option<std::time::Instant> {
+        Some(self.until)
     }
 
     fn written<B: Book + ?Sized>(

@@ -157,14 +157,16 @@ pub struct Sweep {
 
 #[async_trait]
 pub trait Settlement: Send + Sync {
-    /// Settles `batch` from its cursor on, in order, as far as it can now. Not done means: try
-    /// again later (it stayed contended, or a transfer's id is held by a submission not applied
-    /// yet). Concurrent and repeated runs cooperate: each transfer is applied and counted once.
+    /// Settles `batch` from its cursor on, in order, as far as it can now and at most until
+    /// `until` (checked between writes). Not done means: try again later (it stayed contended, a
+    /// transfer's id is held by a submission not applied yet, or its time was up). Concurrent and
+    /// repeated runs cooperate: each transfer is applied and counted once.
     async fn settle_batch(
         &self,
         tenant: &TenantId,
         batch: &BatchId,
         now: OffsetDateTime,
+        until: std::time::Instant,
     ) -> Result<BatchRun, StoreError>;
 
     /// Settles single transfers and linked chains queued with `Prefer: respond-async` (each chain

@@ -188,7 +188,13 @@ async fn every_metric_comes_out_as_emf_with_its_dimensions() {
     let mut event = SqsEvent::default();
     event.records = vec![record];
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    assert_eq!(worker::handle(api.stack.store.as_ref(), event, deadline).await.batch_item_failures.len(), 1);
+    assert_eq!(
+        worker::handle(api.stack.store.as_ref(), &api.stack.queue, event, deadline)
+            .await
+            .batch_item_failures
+            .len(),
+        1
+    );
     // A throttled store: the SDK retries, then the API answers 503.
     let plan = FaultPlan { throttle: 1.0, ..FaultPlan::none() };
     let throttled = Api::on(fresh_stack_with(StackOptions { faults: plan, ..StackOptions::default() }).await);

@@ -56,7 +56,7 @@ impl Book for OnlySmallWritesLand {
     ) -> Result<Written, StoreError> {
         if steps.len() > self.most {
             self.cancelled.fetch_add(1, Ordering::Relaxed);
-            return Ok(Written { steps: 0, cancelled: true });
+            return Ok(Written::cancelled_after(0));
         }
         let written = self.store.write(tenant, steps, versions, progress).await?;
         self.landed_steps.lock().unwrap().push(written.steps);
@@ -109,6 +109,10 @@ fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
+fn later() -> std::time::Instant {
+    std::time::Instant::now() + std::time::Duration::from_secs(120)
+}
+
 async fn opened(book: &OnlySmallWritesLand) -> TenantId {
     let t = TenantId::parse("acme").unwrap();
     for (id, overdraft) in [("bank", true), ("alice", false), ("bob", false)] {
@@ -132,7 +136,7 @@ async fn a_batch_shrinks_its_window_until_its_writes_land_and_settles_in_one_run
     let batch = TransferBatch::new(BatchId::parse("b1").unwrap(), transfers).unwrap();
     book.store.submit_batch(&t, &batch, now()).await.unwrap();
 
-    let run = book.settle_batch(&t, batch.id(), now()).await.unwrap();
+    let run = book.settle_batch(&t, batch.id(), now(), later()).await.unwrap();
 
     assert!(run.done, "the run gave up: {run:?}");
     assert_eq!(run.settled.len(), 32);
@@ -172,4 +176,41 @@ async fn a_delivery_of_queued_submissions_shrinks_its_window_and_keeps_each_chai
     let landed = book.landed_steps.lock().unwrap().clone();
     assert_eq!(landed.iter().sum::<usize>(), 8, "{landed:?}");
     assert!(landed.iter().all(|steps| *steps <= 2), "{landed:?}");
+}
+
+/// A worker run whose time is up after its first window: the batch continues in a new message
+/// (its own is not reported failed, so it never counts towards the dead-letter queue while it
+/// progresses), and the continuation finishes it.
+#[tokio::test]
+async fn a_batch_that_progressed_when_its_time_was_up_continues_in_a_new_message() {
+    let stack = harness::MemoryStack::new();
+    let t = TenantId::parse("acme").unwrap();
+    for (id, overdraft) in [("bank", true), ("alice", false)] {
+        stack.store.create_account(&t, account(id, overdraft), now()).await.unwrap();
+    }
+    let transfers = (0..150).map(|i| transfer(&format!("s{i}"), "bank", "alice", 1)).collect();
+    let batch = TransferBatch::new(BatchId::parse("b1").unwrap(), transfers).unwrap();
+    stack.store.submit_batch(&t, &batch, now()).await.unwrap();
+    let work = ledger::port::Work { tenant: t.clone(), submission: Submission::Batch(batch.id().clone()) };
+
+    // Its deadline passed already: one window is written, then the run stops.
+    let past = std::time::Instant::now();
+    let response = worker::handle(
+        stack.store.as_ref(),
+        &stack.queues,
+        harness::memory::sqs_event(std::slice::from_ref(&work)),
+        past,
+    )
+    .await;
+
+    assert!(response.batch_item_failures.is_empty(), "{:?}", response.batch_item_failures);
+    let status = stack.store.batch_status(&t, batch.id()).await.unwrap();
+    assert_eq!(status.counts.committed, ledger::engine::WINDOW as u64);
+    assert_eq!(stack.queues.take_work(), vec![work.clone()], "the continuation");
+    let later = std::time::Instant::now() + Duration::from_secs(30);
+    let response =
+        worker::handle(stack.store.as_ref(), &stack.queues, harness::memory::sqs_event(&[work]), later).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(stack.store.batch_status(&t, batch.id()).await.unwrap().counts.committed, 150);
+    assert!(stack.queues.take_work().is_empty(), "done: nothing continues");
 }

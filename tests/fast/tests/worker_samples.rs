@@ -33,7 +33,8 @@ async fn every_sqs_sample_gives_its_documented_failures() {
     expected.sort();
     assert_eq!(files, expected, "every sqs-* event in events/ needs its expected failures here");
 
-    let store = harness::MemoryStack::new().store;
+    let stack = harness::MemoryStack::new();
+    let (store, queue) = (stack.store.clone(), stack.queues.clone());
     let tenant = TenantId::parse("acme").unwrap();
     for (id, overdraft) in [("bank", true), ("alice", false)] {
         store.create_account(&tenant, account(id, overdraft), OffsetDateTime::now_utc()).await.unwrap();
@@ -53,12 +54,12 @@ async fn every_sqs_sample_gives_its_documented_failures() {
         let raw = std::fs::read_to_string(events_dir().join(file)).unwrap();
         let event: SqsEvent = serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{file}: {e}"));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        let response = worker::handle(store.as_ref(), event.clone(), deadline).await;
+        let response = worker::handle(store.as_ref(), &queue, event.clone(), deadline).await;
         let failed: Vec<&str> =
             response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         assert_eq!(&failed, failures, "{file}");
         // Lambda may deliver the same batch again: nothing applies twice, nothing new fails.
-        let again = worker::handle(store.as_ref(), event, deadline).await;
+        let again = worker::handle(store.as_ref(), &queue, event, deadline).await;
         assert_eq!(again.batch_item_failures.len(), failures.len(), "{file} delivered again");
         applied += match *file {
             "sqs-transfers.json" => 350,

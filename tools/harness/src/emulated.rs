@@ -201,7 +201,7 @@ impl EmulatedStack {
 
     /// The worker function's handler on this stack's store.
     pub fn worker(&self) -> Handler {
-        worker_handler(self.store.clone())
+        worker_handler(self.store.clone(), Arc::new(self.queue.clone()))
     }
 
     /// Runs the hold sweeper once, as its schedule would, with the clock at `now`.

@@ -29,11 +29,14 @@ use crate::queues::EventSourceSpec;
 pub type Handler =
     Arc<dyn Fn(SqsEvent, Instant) -> Pin<Box<dyn Future<Output = SqsBatchResponse> + Send>> + Send + Sync>;
 
-/// The worker function's handler on `store`, as the Lambda runtime would call it.
-pub fn worker_handler(store: Arc<dyn ledger::port::Store>) -> Handler {
+/// The worker function's handler on `store` and its `queue`, as the Lambda runtime would call it.
+pub fn worker_handler(
+    store: Arc<dyn ledger::port::Store>,
+    queue: Arc<dyn ledger::port::TransferQueue>,
+) -> Handler {
     Arc::new(move |event, deadline| {
-        let store = store.clone();
-        Box::pin(async move { worker::handle(store.as_ref(), event, deadline).await })
+        let (store, queue) = (store.clone(), queue.clone());
+        Box::pin(async move { worker::handle(store.as_ref(), queue.as_ref(), event, deadline).await })
     })
 }
 

@@ -104,7 +104,8 @@ impl Backend for MemoryStack {
             }
             handled += work.len();
             let deadline = std::time::Instant::now() + WORKER_TIMEOUT;
-            let response = worker::handle(self.store.as_ref(), sqs_event(&work), deadline).await;
+            let response =
+                worker::handle(self.store.as_ref(), &self.queues, sqs_event(&work), deadline).await;
             for failure in response.batch_item_failures {
                 let again = failure.item_identifier.trim_start_matches('m').parse::<usize>().ok();
                 if let Some(work) = again.and_then(|i| work.get(i)) {

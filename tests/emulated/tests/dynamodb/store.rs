@@ -27,6 +27,10 @@ fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
+fn later() -> std::time::Instant {
+    std::time::Instant::now() + std::time::Duration::from_secs(120)
+}
+
 /// bank (overdraft) and alice, bob (no overdraft) in tenant acme; alice funded with `funds`.
 async fn setup(funds: u64) -> (Arc<dyn Store>, TenantId) {
     let store = fresh_store().await;
@@ -214,7 +218,7 @@ async fn a_refused_post_never_undoes_a_concurrent_accepted_post_of_the_same_batc
         });
         let settle = {
             let (store, t, id) = (store.clone(), t.clone(), other.id().clone());
-            tokio::spawn(async move { store.settle_batch(&t, &id, now()).await.unwrap() })
+            tokio::spawn(async move { store.settle_batch(&t, &id, now(), later()).await.unwrap() })
         };
         for post in posts.collect::<Vec<_>>() {
             match post.await.unwrap() {
@@ -226,7 +230,7 @@ async fn a_refused_post_never_undoes_a_concurrent_accepted_post_of_the_same_batc
         assert!(settle.await.unwrap().done);
         // Posted once more (a replay if a post was accepted), it settles whole.
         store.submit_batch(&t, &batch, now()).await.unwrap();
-        let run = store.settle_batch(&t, batch.id(), now()).await.unwrap();
+        let run = store.settle_batch(&t, batch.id(), now(), later()).await.unwrap();
         assert!(run.done, "round {round}");
         let status = store.batch_status(&t, batch.id()).await.unwrap();
         assert_eq!((status.counts.committed, status.counts.queued), (2, 0), "round {round}");
@@ -316,4 +320,40 @@ async fn a_balance_item_from_before_account_policies_reads_as_open_and_takes_eve
         refused.value().status,
         TransferStatus::Rejected { reason: ledger::RuleViolation::AccountFrozen { account_id: id("alice") } }
     );
+}
+
+/// A write cancelled only by balances' versions hands them back as they stand
+/// (`ReturnValuesOnConditionCheckFailure`), so the synchronous path's retry plans on them without
+/// reading them again; and that retry commits.
+#[tokio::test]
+async fn a_write_cancelled_by_balances_hands_them_back_as_they_stand() {
+    use ledger::engine::{Book, Step};
+    let stack = fresh_stack().await;
+    let (store, t) = (stack.store.clone(), tenant("acme"));
+    for (id, overdraft) in [("bank", true), ("alice", false)] {
+        store.create_account(&t, account(id, overdraft), now()).await.unwrap();
+    }
+    let book = ledger_dynamodb::DynamoStore::new(stack.dynamodb.clone(), stack.table.clone());
+    let ids = [AccountId::parse("bank").unwrap(), AccountId::parse("alice").unwrap()];
+    let stale = Book::read(&book, &t, &[], &ids).await.unwrap();
+    store.create_transfer(&t, transfer("moved", "bank", "alice", 5), now()).await.unwrap();
+
+    let mut planner = ledger::Planner::new(stale.accounts.iter().cloned(), now());
+    let step = Step::alone(planner.decide(&transfer("late", "bank", "alice", 7), None));
+    let written = Book::write(&book, &t, &[step], &mut stale.versions(), None).await.unwrap();
+
+    assert!(written.cancelled && written.steps == 0, "{written:?}");
+    let seen = |accounts: &[ledger::AccountBalance]| {
+        let mut seen: Vec<_> =
+            accounts.iter().map(|a| (a.id.to_string(), a.balances.balance(), a.version())).collect();
+        seen.sort_by(|a, b| a.0.cmp(&b.0));
+        seen
+    };
+    let current = Book::read(&book, &t, &[], &ids).await.unwrap();
+    assert_eq!(seen(&written.found), seen(&current.accounts));
+    assert_eq!(seen(&written.found)[0].1, 5, "alice as the other write left her");
+    // The synchronous path over the same accounts commits on what it is handed back.
+    let late = store.create_transfer(&t, transfer("late", "bank", "alice", 7), now()).await.unwrap();
+    assert!(matches!(late, Created::New(_)));
+    assert_eq!(store.get_account(&t, &ids[1]).await.unwrap().balances.balance(), 12);
 }

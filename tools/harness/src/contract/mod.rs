@@ -30,6 +30,11 @@ pub(crate) fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
+/// A run's deadline far enough not to cut it.
+pub(crate) fn later() -> std::time::Instant {
+    std::time::Instant::now() + std::time::Duration::from_secs(120)
+}
+
 /// Opens `bank` (overdraft), `alice` and `bob` in tenant acme, and funds alice with `funds`.
 pub(crate) async fn funded(store: &dyn Store, funds: u64) -> TenantId {
     use ledger::fixtures::{account, transfer};

@@ -9,7 +9,7 @@ use ledger::linked::LinkedChain;
 use ledger::port::{Created, Settled, Store, StoreError};
 use ledger::{BatchId, LedgerError, Submission, TransferBatch, TransferStatus};
 
-use super::{balance, funded, now, transfer_id};
+use super::{balance, funded, later, now, transfer_id};
 
 fn batch(id: &str, transfers: Vec<ledger::NewTransfer>) -> TransferBatch {
     TransferBatch::new(BatchId::parse(id).unwrap(), transfers).unwrap()
@@ -76,7 +76,7 @@ pub async fn a_batch_settles_in_order_and_counts_each_transfer_once(store: Arc<d
     ));
     let queued = store.batch_status(&t, b.id()).await.unwrap();
     assert_eq!((queued.counts.total, queued.counts.queued), (151, 151));
-    let run = store.settle_batch(&t, b.id(), now()).await.unwrap();
+    let run = store.settle_batch(&t, b.id(), now(), later()).await.unwrap();
     assert!(run.done);
     assert_eq!(run.settled.iter().filter(|s| **s == Settled::Committed).count(), 101);
     let status = store.batch_status(&t, b.id()).await.unwrap();
@@ -87,7 +87,7 @@ pub async fn a_batch_settles_in_order_and_counts_each_transfer_once(store: Arc<d
         let status = store.get_transfer(&t, &transfer_id(id), now()).await.unwrap().status;
         assert_eq!(status == TransferStatus::Committed, committed, "{id}");
     }
-    assert!(store.settle_batch(&t, b.id(), now()).await.unwrap().settled.is_empty());
+    assert!(store.settle_batch(&t, b.id(), now(), later()).await.unwrap().settled.is_empty());
     let settled =
         store.get_event(&t, &ledger::EventId::parse("batch.settled:b1").unwrap(), now()).await.unwrap();
     let body: serde_json::Value = serde_json::from_str(&settled.body).unwrap();
@@ -107,7 +107,7 @@ pub async fn concurrent_runs_of_one_batch_settle_it_once_in_order(store: Arc<dyn
         let (store, t, id) = (store.clone(), t.clone(), b.id().clone());
         tokio::spawn(async move {
             loop {
-                let run = store.settle_batch(&t, &id, now()).await.unwrap();
+                let run = store.settle_batch(&t, &id, now(), later()).await.unwrap();
                 if run.done {
                     return run.settled;
                 }
@@ -136,7 +136,7 @@ pub async fn a_batch_whose_ids_hold_other_transfers_is_refused_whole(store: Arc<
     assert!(store.batch_status(&t, b.id()).await.unwrap_err().is_not_found());
     let fixed = batch("b1", vec![transfer("new", "alice", "bob", 1), transfer("taken", "alice", "bob", 5)]);
     assert!(!store.submit_batch(&t, &fixed, now()).await.unwrap().is_replay());
-    let run = store.settle_batch(&t, fixed.id(), now()).await.unwrap();
+    let run = store.settle_batch(&t, fixed.id(), now(), later()).await.unwrap();
     assert_eq!(run.settled, [Settled::Committed, Settled::AlreadySettled]);
 }
 
@@ -150,7 +150,7 @@ pub async fn a_batch_waits_for_a_transfer_another_submission_holds(store: Arc<dy
     }
     store.settle_transfers(&t, &[Submission::Transfer(transfer_id("shared"))], now()).await.unwrap();
     assert!(!store.submit_batch(&t, &b, now()).await.unwrap().is_replay());
-    let run = store.settle_batch(&t, b.id(), now()).await.unwrap();
+    let run = store.settle_batch(&t, b.id(), now(), later()).await.unwrap();
     assert_eq!((run.done, run.settled), (true, vec![Settled::AlreadySettled]));
     assert_eq!(balance(store.as_ref(), &t, "bob").await, 5);
 }
