@@ -109,10 +109,6 @@ fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
-fn later() -> std::time::Instant {
-    std::time::Instant::now() + std::time::Duration::from_secs(120)
-}
-
 async fn opened(book: &OnlySmallWritesLand) -> TenantId {
     let t = TenantId::parse("acme").unwrap();
     for (id, overdraft) in [("bank", true), ("alice", false), ("bob", false)] {
@@ -136,7 +132,7 @@ async fn a_batch_shrinks_its_window_until_its_writes_land_and_settles_in_one_run
     let batch = TransferBatch::new(BatchId::parse("b1").unwrap(), transfers).unwrap();
     book.store.submit_batch(&t, &batch, now()).await.unwrap();
 
-    let run = book.settle_batch(&t, batch.id(), now(), later()).await.unwrap();
+    let run = book.settle_batch(&t, batch.id(), now(), harness::contract::later()).await.unwrap();
 
     assert!(run.done, "the run gave up: {run:?}");
     assert_eq!(run.settled.len(), 32);
@@ -207,9 +203,13 @@ async fn a_batch_that_progressed_when_its_time_was_up_continues_in_a_new_message
     let status = stack.store.batch_status(&t, batch.id()).await.unwrap();
     assert_eq!(status.counts.committed, ledger::engine::WINDOW as u64);
     assert_eq!(stack.queues.take_work(), vec![work.clone()], "the continuation");
-    let later = std::time::Instant::now() + Duration::from_secs(30);
-    let response =
-        worker::handle(stack.store.as_ref(), &stack.queues, harness::memory::sqs_event(&[work]), later).await;
+    let response = worker::handle(
+        stack.store.as_ref(),
+        &stack.queues,
+        harness::memory::sqs_event(&[work]),
+        harness::contract::later(),
+    )
+    .await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(stack.store.batch_status(&t, batch.id()).await.unwrap().counts.committed, 150);
     assert!(stack.queues.take_work().is_empty(), "done: nothing continues");

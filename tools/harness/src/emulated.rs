@@ -141,10 +141,9 @@ impl EmulatedStack {
             .await?;
         let webhook_dead_letter_url =
             webhooks.dead_letter_url.ok_or_else(|| io::Error::other("the webhook queue has no DLQ"))?;
-        let mut delivery_spec = queues::event_source(&template, queues::DELIVERER_FUNCTION)?;
+        let delivery_spec = queues::event_source(&template, queues::DELIVERER_FUNCTION)?;
         if let Some(seconds) = options.visibility_timeout {
             spec = spec.within_visibility(seconds);
-            delivery_spec = delivery_spec.within_visibility(seconds);
         }
         let webhook_client =
             WebhookClient::new(UrlPolicy::LOCAL, options.webhook_timeout).map_err(io::Error::other)?;

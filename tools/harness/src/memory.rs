@@ -12,10 +12,10 @@ use ledger_http::AppState;
 use ledger_memory::{MemoryQueues, MemoryStore};
 
 use crate::backend::Backend;
+use crate::faults::{FaultPlan, Faults};
 
 /// The worker function's `Timeout` (template.yaml): how long each of its runs here may take.
 const WORKER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-use crate::faults::{FaultPlan, Faults};
 
 /// Rounds of the worker before a drain gives up: messages a round could not settle (a batch
 /// waiting for another submission's transfer) come back in the next.

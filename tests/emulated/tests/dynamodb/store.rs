@@ -27,10 +27,6 @@ fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
-fn later() -> std::time::Instant {
-    std::time::Instant::now() + std::time::Duration::from_secs(120)
-}
-
 /// bank (overdraft) and alice, bob (no overdraft) in tenant acme; alice funded with `funds`.
 async fn setup(funds: u64) -> (Arc<dyn Store>, TenantId) {
     let store = fresh_store().await;
@@ -218,7 +214,9 @@ async fn a_refused_post_never_undoes_a_concurrent_accepted_post_of_the_same_batc
         });
         let settle = {
             let (store, t, id) = (store.clone(), t.clone(), other.id().clone());
-            tokio::spawn(async move { store.settle_batch(&t, &id, now(), later()).await.unwrap() })
+            tokio::spawn(async move {
+                store.settle_batch(&t, &id, now(), harness::contract::later()).await.unwrap()
+            })
         };
         for post in posts.collect::<Vec<_>>() {
             match post.await.unwrap() {
@@ -230,7 +228,7 @@ async fn a_refused_post_never_undoes_a_concurrent_accepted_post_of_the_same_batc
         assert!(settle.await.unwrap().done);
         // Posted once more (a replay if a post was accepted), it settles whole.
         store.submit_batch(&t, &batch, now()).await.unwrap();
-        let run = store.settle_batch(&t, batch.id(), now(), later()).await.unwrap();
+        let run = store.settle_batch(&t, batch.id(), now(), harness::contract::later()).await.unwrap();
         assert!(run.done, "round {round}");
         let status = store.batch_status(&t, batch.id()).await.unwrap();
         assert_eq!((status.counts.committed, status.counts.queued), (2, 0), "round {round}");

@@ -31,7 +31,7 @@ pub(crate) fn now() -> OffsetDateTime {
 }
 
 /// A run's deadline far enough not to cut it.
-pub(crate) fn later() -> std::time::Instant {
+pub fn later() -> std::time::Instant {
     std::time::Instant::now() + std::time::Duration::from_secs(120)
 }
 
