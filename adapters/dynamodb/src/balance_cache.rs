@@ -6,10 +6,14 @@
 //! which every change of a balance item increments), so a stale entry makes it fail and the
 //! transfer is redone from a fresh read; and a rule that refuses a transfer is only ever applied to
 //! freshly read state, since a refusal is permanent.
+//!
+//! It also keeps how contended each account was lately (`ledger::engine::Level`): where a
+//! request on it starts its pauses, so that a crowd of writers of one account spreads out at once.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use ledger::engine::Level;
 use ledger::{AccountBalance, AccountId, TenantId};
 
 /// Entries kept at most: about 200 bytes each.
@@ -18,6 +22,7 @@ const CAPACITY: usize = 10_000;
 #[derive(Debug, Default)]
 pub(crate) struct BalanceCache {
     entries: Mutex<HashMap<(TenantId, AccountId), AccountBalance>>,
+    levels: Mutex<HashMap<(TenantId, AccountId), Level>>,
 }
 
 impl BalanceCache {
@@ -45,6 +50,32 @@ impl BalanceCache {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.remove(&(tenant.clone(), account.clone()));
     }
+
+    /// The highest level of `accounts` (the default for those never contended).
+    pub(crate) fn level(&self, tenant: &TenantId, accounts: &[AccountId]) -> Level {
+        let levels = self.levels.lock().unwrap_or_else(|e| e.into_inner());
+        let key = |account: &AccountId| (tenant.clone(), account.clone());
+        accounts.iter().filter_map(|a| levels.get(&key(a)).copied()).max().unwrap_or_default()
+    }
+
+    /// A try on `accounts` landed or lost: each one's level moves (`Level::after`); an account
+    /// back at the lowest is dropped.
+    pub(crate) fn note_try(&self, tenant: &TenantId, accounts: &[AccountId], landed: bool) {
+        let mut levels = self.levels.lock().unwrap_or_else(|e| e.into_inner());
+        for account in accounts {
+            let key = (tenant.clone(), account.clone());
+            let level = levels.get(&key).copied().unwrap_or_default().after(landed);
+            if level.is_lowest() {
+                levels.remove(&key);
+            } else {
+                if levels.len() >= CAPACITY && !levels.contains_key(&key) {
+                    // Bounded memory, as for the balances.
+                    levels.clear();
+                }
+                levels.insert(key, level);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -66,5 +97,25 @@ mod tests {
         assert_eq!(cache.get(&tenant, &state.id).map(|s| s.entry_count), Some(5));
         cache.forget(&tenant, &state.id);
         assert_eq!(cache.get(&tenant, &state.id), None);
+    }
+
+    #[test]
+    fn levels_rise_by_losses_fall_by_landings_and_the_hottest_account_sets_the_pauses() {
+        let cache = BalanceCache::default();
+        let tenant = TenantId::parse("acme").unwrap();
+        let [hot, cool] = ["hot", "cool"].map(|id| AccountId::parse(id).unwrap());
+        cache.note_try(&tenant, &[hot.clone(), cool.clone()], false);
+        cache.note_try(&tenant, std::slice::from_ref(&hot), false);
+        let two_losses = Level::default().after(false).after(false);
+        assert_eq!(cache.level(&tenant, &[cool.clone(), hot.clone()]), two_losses);
+        assert_eq!(cache.level(&tenant, std::slice::from_ref(&cool)), Level::default().after(false));
+        // Another tenant's account of the same id is its own.
+        let other = TenantId::parse("other").unwrap();
+        assert!(cache.level(&other, std::slice::from_ref(&hot)).is_lowest());
+        for _ in 0..10 {
+            cache.note_try(&tenant, &[hot.clone(), cool.clone()], true);
+        }
+        assert!(cache.level(&tenant, &[hot, cool]).is_lowest());
+        assert!(cache.levels.lock().unwrap().is_empty(), "accounts back at the lowest are dropped");
     }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ledger::engine::{Book, DueHold, Progress, State, Step, Written};
+use ledger::engine::{Book, DueHold, Level, Progress, State, Step, Written};
 use ledger::port::{BatchStatus, StoreError};
 use ledger::{AccountBalance, AccountId, AccountVersion, BatchId, TenantId, TransferId};
 
@@ -108,5 +108,13 @@ impl Book for DynamoStore {
 
     fn forget_balance(&self, tenant: &TenantId, account: &AccountId) {
         self.balances.forget(tenant, account);
+    }
+
+    fn contention_level(&self, tenant: &TenantId, accounts: &[AccountId]) -> Level {
+        self.balances.level(tenant, accounts)
+    }
+
+    fn note_try(&self, tenant: &TenantId, accounts: &[AccountId], landed: bool) {
+        self.balances.note_try(tenant, accounts, landed);
     }
 }

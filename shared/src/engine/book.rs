@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use super::contention::Level;
 use crate::account::{AccountBalance, AccountVersion};
 use crate::batch::{Batch, Owner};
 use crate::ids::{AccountId, BatchId, TenantId, TransferId};
@@ -111,6 +112,15 @@ pub trait Book: Send + Sync {
 
     /// Drops what is cached of `account`: a write over it was cancelled.
     fn forget_balance(&self, _tenant: &TenantId, _account: &AccountId) {}
+
+    /// How contended `accounts` are, as this store saw, if it keeps track: the most contended
+    /// one's level, which sets the pauses of a try that lost on them.
+    fn contention_level(&self, _tenant: &TenantId, _accounts: &[AccountId]) -> Level {
+        Level::default()
+    }
+
+    /// A try on `accounts` landed or lost: moves their levels (`Level::after`).
+    fn note_try(&self, _tenant: &TenantId, _accounts: &[AccountId], _landed: bool) {}
 }
 
 /// A transfer as stored, with what the engine needs of its record: the submission that claimed it

@@ -25,7 +25,7 @@ pub use book::{
     Book, DueHold, Progress, Request, State, Step, StoredTransfer, Written, chain_end, chain_members,
     outcome_counts, plan,
 };
-pub use contention::{CONTENTION_BUDGET, Contention, MAX_PAUSE};
+pub use contention::{CONTENTION_BUDGET, Contention, Level, MAX_PAUSE};
 pub use expiry::SWEEP_OVERLAP_SECONDS;
 pub use settle::WINDOW;
 

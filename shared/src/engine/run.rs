@@ -107,10 +107,12 @@ pub(crate) async fn run<B: Book, P: Path>(
         // is made (a post redone past its hold's expiry finds the hold expired), not at the
         // instant the request came in.
         let now = asked_at + started.elapsed();
+        let try_started = std::time::Instant::now();
         let (requests, state) = match path.read(book, tenant, now).await? {
             Read::Done(answer) => return Ok(answer),
             Read::Plan(requests, state) => (requests, state),
         };
+        let accounts: Vec<AccountId> = state.accounts.iter().map(|a| a.id.clone()).collect();
         // Whoever first meets a hold pending past its time writes its expiry, before anything is
         // decided on it: nobody is told "expired" before it is durable.
         let next = match expire_due(book, tenant, &state, now).await? {
@@ -134,12 +136,19 @@ pub(crate) async fn run<B: Book, P: Path>(
                 }
             }
         };
+        contention.timed(try_started.elapsed());
+        // A try on the accounts moves their level: up by a loss, down by a landing.
+        match next {
+            Next::Contended => book.note_try(tenant, &accounts, false),
+            Next::Done(_) => book.note_try(tenant, &accounts, true),
+            Next::Again => {}
+        }
         let time_up = path.until().is_some_and(|until| std::time::Instant::now() >= until);
         match next {
             Next::Done(answer) => return Ok(answer),
             _ if time_up => return path.gave_up(),
             Next::Again => contention.progressed(),
-            Next::Contended => match contention.next_pause() {
+            Next::Contended => match contention.pause_at(book.contention_level(tenant, &accounts)) {
                 Some(pause) => book.pause(pause).await,
                 None => return path.gave_up(),
             },

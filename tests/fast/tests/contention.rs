@@ -3,13 +3,16 @@
 //! instead of spending its budget, and its message's receives, on one write. A `Book` over the
 //! memory store cancels every write of more than one or two steps, as DynamoDB cancels a large
 //! transaction beside a stream of small writers on the same accounts.
+//!
+//! And a synchronous transfer whose first writes a rival beats: each loss raises the accounts'
+//! contention level and the landing lowers it, which is what sets a crowd's pauses.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ledger::engine::{Book, DueHold, Progress, State, Step, Written};
+use ledger::engine::{Book, DueHold, Level, Progress, State, Step, Written};
 use ledger::fixtures::{account, transfer};
 use ledger::linked::LinkedChain;
 use ledger::port::{Accounts, BatchStatus, Settled, Settlement, StoreError, Submissions, Transfers};
@@ -17,12 +20,18 @@ use ledger::{AccountId, AccountVersion, BatchId, Submission, TenantId, TransferB
 use ledger_memory::MemoryStore;
 use time::OffsetDateTime;
 
-/// The memory store, except that a write of more than `most` steps is cancelled (and counted).
+/// The memory store, except that a write of more than `most` steps is cancelled (and counted), and
+/// so are the first `rival_first` writes of any size (a rival landed first); it keeps accounts'
+/// contention levels as the DynamoDB store does, and what the engine told it of each try.
 struct OnlySmallWritesLand {
     store: MemoryStore,
     most: usize,
     cancelled: AtomicUsize,
     landed_steps: std::sync::Mutex<Vec<usize>>,
+    rival_first: AtomicUsize,
+    levels: std::sync::Mutex<HashMap<AccountId, Level>>,
+    tries: std::sync::Mutex<Vec<(Vec<AccountId>, bool)>>,
+    pauses: std::sync::Mutex<Vec<Duration>>,
 }
 
 impl OnlySmallWritesLand {
@@ -32,7 +41,15 @@ impl OnlySmallWritesLand {
             most,
             cancelled: AtomicUsize::new(0),
             landed_steps: Default::default(),
+            rival_first: AtomicUsize::new(0),
+            levels: Default::default(),
+            tries: Default::default(),
+            pauses: Default::default(),
         }
+    }
+
+    fn level(&self, id: &str) -> Level {
+        self.levels.lock().unwrap().get(&AccountId::parse(id).unwrap()).copied().unwrap_or_default()
     }
 }
 
@@ -54,7 +71,8 @@ impl Book for OnlySmallWritesLand {
         versions: &mut HashMap<AccountId, AccountVersion>,
         progress: Option<&mut Progress>,
     ) -> Result<Written, StoreError> {
-        if steps.len() > self.most {
+        let rival = self.rival_first.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        if steps.len() > self.most || rival.is_ok() {
             self.cancelled.fetch_add(1, Ordering::Relaxed);
             return Ok(Written::cancelled_after(0));
         }
@@ -101,8 +119,24 @@ impl Book for OnlySmallWritesLand {
         self.store.advance_sweep(to).await
     }
 
-    /// No pause: only the window's own shrinking can make the run progress.
-    async fn pause(&self, _pause: Duration) {}
+    /// No pause (only the window's own shrinking can make a run progress); noted.
+    async fn pause(&self, pause: Duration) {
+        self.pauses.lock().unwrap().push(pause);
+    }
+
+    fn contention_level(&self, _tenant: &TenantId, accounts: &[AccountId]) -> Level {
+        let levels = self.levels.lock().unwrap();
+        accounts.iter().filter_map(|a| levels.get(a).copied()).max().unwrap_or_default()
+    }
+
+    fn note_try(&self, _tenant: &TenantId, accounts: &[AccountId], landed: bool) {
+        let mut levels = self.levels.lock().unwrap();
+        for account in accounts {
+            let level = levels.entry(account.clone()).or_default();
+            *level = level.after(landed);
+        }
+        self.tries.lock().unwrap().push((accounts.to_vec(), landed));
+    }
 }
 
 fn now() -> OffsetDateTime {
@@ -213,4 +247,35 @@ async fn a_batch_that_progressed_when_its_time_was_up_continues_in_a_new_message
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(stack.store.batch_status(&t, batch.id()).await.unwrap().counts.committed, 150);
     assert!(stack.queues.take_work().is_empty(), "done: nothing continues");
+}
+
+#[tokio::test]
+async fn each_loss_raises_the_accounts_level_and_the_landing_lowers_it_with_the_transfer_applied_once() {
+    let book = OnlySmallWritesLand::new(usize::MAX);
+    let t = opened(&book).await;
+    book.rival_first.store(3, Ordering::Relaxed);
+
+    let created = book.create_transfer(&t, transfer("t1", "bank", "alice", 5), now()).await.unwrap();
+
+    assert!(matches!(created, ledger::port::Created::New(_)));
+    assert_eq!(balance(&book, &t, "alice").await, 5, "applied once");
+    let tries = book.tries.lock().unwrap().clone();
+    let outcomes: Vec<bool> = tries.iter().map(|(_, landed)| *landed).collect();
+    assert_eq!(outcomes, [false, false, false, true]);
+    let accounts = ["bank", "alice"].map(|id| AccountId::parse(id).unwrap());
+    assert!(tries.iter().all(|(on, _)| accounts.iter().all(|a| on.contains(a))), "{tries:?}");
+    assert_eq!(book.pauses.lock().unwrap().len(), 3, "one pause a loss");
+    // Three losses, then a landing.
+    let expected = [false, false, false, true].iter().fold(Level::default(), |l, landed| l.after(*landed));
+    assert_eq!(book.level("alice"), expected);
+    assert_eq!(book.level("bank"), expected);
+    assert!(!expected.is_lowest());
+    assert!(book.level("bob").is_lowest(), "an account no try touched");
+
+    // Transfers that land at once cool the accounts down to the lowest again.
+    for i in 0..20 {
+        book.create_transfer(&t, transfer(&format!("c{i}"), "bank", "alice", 1), now()).await.unwrap();
+    }
+    assert!(book.level("alice").is_lowest(), "{:?}", book.level("alice"));
+    assert_eq!(balance(&book, &t, "alice").await, 25);
 }
