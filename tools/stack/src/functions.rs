@@ -24,11 +24,12 @@ pub enum Binary {
     Worker,
     Sweeper,
     Publisher,
+    Deliverer,
 }
 
 impl Binary {
-    pub const ALL: [Binary; 5] =
-        [Binary::Floor, Binary::Api, Binary::Worker, Binary::Sweeper, Binary::Publisher];
+    pub const ALL: [Binary; 6] =
+        [Binary::Floor, Binary::Api, Binary::Worker, Binary::Sweeper, Binary::Publisher, Binary::Deliverer];
 
     pub fn package(self) -> &'static str {
         match self {
@@ -37,6 +38,7 @@ impl Binary {
             Binary::Worker => "worker",
             Binary::Sweeper => "sweeper",
             Binary::Publisher => "publisher",
+            Binary::Deliverer => "deliverer",
         }
     }
 
@@ -48,6 +50,7 @@ impl Binary {
             Binary::Worker => Some("WorkerFunction"),
             Binary::Sweeper => Some("SweeperFunction"),
             Binary::Publisher => Some("PublisherFunction"),
+            Binary::Deliverer => Some("DelivererFunction"),
         }
     }
 
@@ -187,6 +190,21 @@ pub async fn worker_event(stack: &EmulatedStack, batch: &str, transfers: usize) 
     Ok(event)
 }
 
+/// An SQS event of one webhook message, as the deliverer's mapping delivers it: the fan-out of a
+/// fresh `transfer.committed` event of the sample tenant, so each run finds the tenant's endpoints
+/// and queues a delivery to each.
+pub fn deliverer_event(run: &str) -> std::io::Result<Value> {
+    let mut event = sample("sqs-transfers.json")?;
+    let mut record = event["Records"][0].take();
+    record["messageId"] = json!(uuid::Uuid::new_v4().to_string());
+    let since =
+        OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).map_err(io_error)?;
+    let fan_out = json!({"tenant": TENANT, "fan_out": format!("transfer.committed:{run}"), "since": since});
+    record["body"] = json!(fan_out.to_string());
+    event["Records"] = json!([record]);
+    Ok(event)
+}
+
 /// A DynamoDB stream event of one event item, as the publisher's mapping delivers it: the sample
 /// `dynamodb-stream-event.json` with the event's id made fresh, so each run publishes a new event.
 pub fn publisher_event(run: &str) -> std::io::Result<Value> {
@@ -207,7 +225,7 @@ pub fn succeeded(binary: Binary, response: &[u8]) -> bool {
     let Ok(answer) = serde_json::from_slice::<Value>(response) else { return false };
     match binary {
         Binary::Api => answer["statusCode"].as_u64().is_some_and(|s| (200..300).contains(&s)),
-        Binary::Worker | Binary::Publisher => {
+        Binary::Worker | Binary::Publisher | Binary::Deliverer => {
             answer["batchItemFailures"].as_array().is_some_and(Vec::is_empty)
         }
         Binary::Floor | Binary::Sweeper => answer.is_object(),
