@@ -56,6 +56,10 @@ pub struct BenchArgs {
     /// while tuning contention.
     #[arg(long)]
     pub sync_only: bool,
+    /// Each synchronous client on a store of its own (its own balance cache and contention
+    /// levels), as each Lambda instance has, instead of all on one.
+    #[arg(long)]
+    pub own_stores: bool,
 }
 
 const TENANT: &str = "bench";
@@ -80,7 +84,8 @@ pub async fn run(args: BenchArgs) -> io::Result<String> {
 
     let _ = writeln!(
         report,
-        "raw: TransactWriteItems/s of a transfer's 5 items; sync: committed transfers/s through the HTTP router\n"
+        "raw: TransactWriteItems/s of a transfer's 5 items; sync: committed transfers/s through the HTTP router{}\n",
+        if args.own_stores { ", each client on a store of its own (as Lambda instances)" } else { "" }
     );
     let _ = writeln!(
         report,
@@ -91,7 +96,21 @@ pub async fn run(args: BenchArgs) -> io::Result<String> {
     for &clients in &args.clients {
         let local_stack =
             EmulatedStack::create(&emulators, &format!("sync-{clients}"), StackOptions::default()).await?;
-        let local_sync = SyncBench::new(local_stack.state(), clients).await?;
+        let mut local_sync = SyncBench::new(local_stack.state(), clients).await?;
+        if args.own_stores {
+            let client = emulators.dynamodb().await;
+            local_sync.instances = (0..clients)
+                .map(|_| {
+                    let store = DynamoStore::new(client.clone(), local_stack.table.clone());
+                    let state = AppState::new(
+                        Arc::new(store),
+                        Arc::new(local_stack.queue.clone()),
+                        ledger_config::DEFAULT_TENANT_CLAIM,
+                    );
+                    SyncBench::client(state)
+                })
+                .collect();
+        }
         let moto_sync = if args.sync_only {
             None
         } else {
@@ -398,17 +417,23 @@ enum Workload {
 struct SyncBench {
     api: Client,
     clients: usize,
+    /// One router (and store) per client, if set: client `c` sends through `instances[c]`.
+    instances: Vec<Client>,
 }
 
 impl SyncBench {
-    /// Opens and funds the accounts both workloads use.
-    async fn new(state: AppState, clients: usize) -> io::Result<SyncBench> {
+    /// A client of a router of its own on `state`.
+    fn client(state: AppState) -> Client {
         let auth = DevAuth::new(b"bench-key".to_vec(), state.tenant_claim.clone());
         let token = auth.token(TENANT, Duration::from_secs(3600));
         let router = harness::local_router(state, auth, Arc::new(Faults::new(FaultPlan::none())));
         let transport = Arc::new(harness::client::RouterTransport(router));
-        let api = Client::with_transport("http://ledger.local", &token, transport).with_retry(Retry::NONE);
-        let bench = SyncBench { api, clients };
+        Client::with_transport("http://ledger.local", &token, transport).with_retry(Retry::NONE)
+    }
+
+    /// Opens and funds the accounts both workloads use.
+    async fn new(state: AppState, clients: usize) -> io::Result<SyncBench> {
+        let bench = SyncBench { api: Self::client(state), clients, instances: Vec::new() };
         bench
             .post(routes::CREATE_ACCOUNT, json!({"id": "bank", "currency": "EUR", "allow_overdraft": true}))
             .await?;
@@ -467,7 +492,9 @@ impl SyncBench {
                         }
                     };
                     let body = transfer_body(&format!("{}-{c}-{n}", &run[..12]), &debit, &credit, 1);
-                    let status = self.post(routes::CREATE_TRANSFER, body).await?;
+                    let api = self.instances.get(c).unwrap_or(&self.api);
+                    let answer = api.execute(&Call::new(routes::CREATE_TRANSFER).body(body)).await;
+                    let status = StatusCode::from_u16(answer.map_err(io_error)?.status).map_err(io_error)?;
                     // A transfer committed after the window is not counted (the rate is that of the
                     // window), a failure always is.
                     if status != StatusCode::CREATED || started.elapsed() <= window {
