@@ -7,8 +7,9 @@
 //! transfer is redone from a fresh read; and a rule that refuses a transfer is only ever applied to
 //! freshly read state, since a refusal is permanent.
 //!
-//! It also keeps how contended each account was lately (`ledger::engine::Level`): where a
-//! request on it starts its pauses, so that a crowd of writers of one account spreads out at once.
+//! It also keeps how contended each account was lately (`ledger::engine::Level`): what sets the
+//! pauses of any request that loses a write on it, so that a crowd of writers of one account
+//! spreads out from its first loss instead of each learning the crowd alone.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -40,9 +40,9 @@ pub struct Contention {
 /// How contended accounts are: the doublings of the pause window that balance the tries that
 /// land on them and those that lose. A store keeps it per account across requests (a warm
 /// container's memory), raised by each loss and lowered by each landing, so that every writer of
-/// a hot account waits as long as the crowd requires, newcomers included: with pauses that grow
-/// only with a request's own losses, each newcomer collides at once, each loser starts again from
-/// short pauses, and a crowd of writers of one account spends its tries colliding.
+/// a hot account waits as long as the crowd requires from its first loss on: with pauses that
+/// grow only with a request's own losses, each request starts again from short pauses, and a
+/// crowd of writers of one account spends its tries colliding.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Level(u32);
 
@@ -95,11 +95,7 @@ impl Contention {
     pub fn pause_at(&mut self, level: Level) -> Option<Duration> {
         let left = CONTENTION_BUDGET.checked_sub(self.since.elapsed()).filter(|left| !left.is_zero())?;
         self.tries += 1;
-        let doublings = level.doublings().max(self.tries).min(MAX_DOUBLINGS);
-        // At most a quarter of what is left of the budget: a writer that has waited long tries
-        // more often than the newcomers, so none runs out of budget while they take its turns; and
-        // the last try starts within the budget, so within the API's timeout.
-        let window = (self.slot * (1 << doublings)).min(MAX_PAUSE).min(left / 4);
+        let window = window(self.slot, level.doublings().max(self.tries), left);
         Some(window.mul_f64(rand::rng().random_range(0.0..=1.0)))
     }
 
@@ -117,6 +113,14 @@ impl Contention {
     pub fn tries(&self) -> u32 {
         self.tries
     }
+}
+
+/// The window a pause is drawn from: 2^doublings slots, at most `MAX_PAUSE`, and at most a quarter
+/// of what is `left` of the budget: a writer that has waited long tries more often than the
+/// newcomers, so none runs out of budget while they take its turns; and the last try starts within
+/// the budget, so within the API's timeout.
+fn window(slot: Duration, doublings: u32, left: Duration) -> Duration {
+    (slot * (1 << doublings.min(MAX_DOUBLINGS))).min(MAX_PAUSE).min(left / 4)
 }
 
 #[cfg(test)]
@@ -151,34 +155,21 @@ mod tests {
         let slot = Duration::from_millis(3);
         let five = (0..5).fold(Level::default(), |level, _| level.after(false));
         assert_eq!(five.doublings(), 5);
-        let (mut cold, mut hot) = (Contention::start(), Contention::start());
-        cold.timed(slot);
-        hot.timed(slot);
-        let cold_pauses: Vec<_> = (0..200).map(|_| cold.pause_at(Level::default()).unwrap()).collect();
-        let hot_pauses: Vec<_> = (0..200).map(|_| hot.pause_at(five).unwrap()).collect();
         // A path alone doubles its window with each loss in a row; on accounts at five doublings
         // it starts from 2^5 slots.
-        assert!(cold_pauses[0] <= slot * 2, "{:?}", cold_pauses[0]);
-        assert!(hot_pauses[0] <= slot * 32, "{:?}", hot_pauses[0]);
-        let longest_first = (0..200).map(|_| {
-            let mut c = Contention::start();
-            c.timed(slot);
-            c.pause_at(five).unwrap()
-        });
-        assert!(longest_first.max().unwrap() > slot * 2, "the level set no longer window");
-        assert!(cold_pauses.iter().chain(&hot_pauses).all(|p| *p <= MAX_PAUSE));
+        assert_eq!(window(slot, Level::default().doublings().max(1), CONTENTION_BUDGET), slot * 2);
+        assert_eq!(window(slot, five.doublings().max(1), CONTENTION_BUDGET), slot * 32);
+        assert_eq!(window(slot, 100, CONTENTION_BUDGET), slot * (1 << MAX_DOUBLINGS));
+        let mut hot = Contention::start();
+        hot.timed(slot);
+        assert!(hot.pause_at(five).is_some_and(|pause| pause <= slot * 32));
     }
 
     #[test]
-    fn no_pause_outlasts_the_budget() {
-        let mut contention = Contention {
-            since: Instant::now() - CONTENTION_BUDGET + Duration::from_millis(50),
-            tries: 0,
-            slot: Duration::from_millis(250),
-        };
-        let hottest = (0..100).fold(Level::default(), |level, _| level.after(false));
-        let pause = contention.pause_at(hottest).expect("within the budget");
-        assert!(pause <= Duration::from_millis(50) / 4, "{pause:?}");
+    fn no_pause_outlasts_a_quarter_of_the_budget_left() {
+        let longest = Duration::from_millis(250);
+        assert_eq!(window(longest, MAX_DOUBLINGS, Duration::from_millis(400)), Duration::from_millis(100));
+        assert_eq!(window(longest, MAX_DOUBLINGS, CONTENTION_BUDGET), MAX_PAUSE);
     }
 
     #[test]
