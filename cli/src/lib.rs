@@ -76,6 +76,9 @@ enum AccountCommand {
         /// The balance (pending credits counted) may not go above this.
         #[arg(long)]
         max_balance: Option<u64>,
+        /// Hot: how many shards its balance spreads over (1 to 32).
+        #[arg(long, default_value_t = 1)]
+        shards: u16,
         /// Metadata, as key=value (repeat for several).
         #[arg(long = "meta", value_parser = pair)]
         metadata: Vec<(String, String)>,
@@ -350,7 +353,15 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
 async fn accounts(client: &Client, command: AccountCommand, print: &mut Printer<'_>) -> Result<(), CliError> {
     let account_id = |raw: String| AccountId::parse(raw).map_err(|e| usage("id", e));
     match command {
-        AccountCommand::Create { id, currency, overdraft, overdraft_limit, max_balance, metadata: pairs } => {
+        AccountCommand::Create {
+            id,
+            currency,
+            overdraft,
+            overdraft_limit,
+            max_balance,
+            shards,
+            metadata: pairs,
+        } => {
             let limit =
                 |raw: Option<u64>, name| raw.map(ledger::Limit::new).transpose().map_err(|e| usage(name, e));
             let bounds = ledger::Bounds {
@@ -358,6 +369,8 @@ async fn accounts(client: &Client, command: AccountCommand, print: &mut Printer<
                 max_balance: limit(max_balance, "--max-balance")?,
             };
             bounds.check(overdraft).map_err(|e| usage("--overdraft-limit", e))?;
+            let shards = ledger::ShardCount::new(shards).map_err(|e| usage("--shards", e))?;
+            bounds.check_shards(shards.get()).map_err(|e| usage("--shards", e))?;
             let request = NewAccount {
                 id: account_id(id)?,
                 currency: Currency::parse(&currency).map_err(|e| usage("--currency", e))?,
@@ -365,6 +378,7 @@ async fn accounts(client: &Client, command: AccountCommand, print: &mut Printer<
                 metadata: metadata(pairs)?,
                 bounds,
                 effective_at: None,
+                shards,
             };
             let written = client.create_account(&request).await?;
             print.written(written.replayed)?;

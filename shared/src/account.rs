@@ -8,6 +8,7 @@ use crate::field::FieldError;
 use crate::ids::AccountId;
 use crate::metadata::Metadata;
 use crate::money::{Balances, Currency, Limit};
+use crate::shard::ShardCount;
 
 /// A request to open an account. Its id is the idempotency key of the request. Its JSON is the
 /// API's request body.
@@ -24,6 +25,13 @@ pub struct NewAccount {
     /// imported transfers take effect no earlier.
     #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub effective_at: Option<OffsetDateTime>,
+    /// Hot from the start: how many shards its balance spreads over (`crate::shard`).
+    #[serde(skip_serializing_if = "is_one")]
+    pub shards: ShardCount,
+}
+
+fn is_one(shards: &ShardCount) -> bool {
+    !shards.is_hot()
 }
 
 /// Where an account stands in its life. Only an open account moves money both ways; freezing is
@@ -89,6 +97,16 @@ impl Bounds {
         }
         Ok(())
     }
+
+    /// Refuses an account with shards (`shard_items` above one: hot, or once hot) and a maximum
+    /// balance: its credits spread over shards that no one item bounds. The error is about the
+    /// field `shards`.
+    pub fn check_shards(&self, shard_items: u16) -> Result<(), FieldError> {
+        if shard_items > 1 && self.max_balance.is_some() {
+            return Err(FieldError::new("cannot be more than 1 with a max_balance"));
+        }
+        Ok(())
+    }
 }
 
 /// An account's version: how many entries it has and how many times its policy or metadata
@@ -116,6 +134,10 @@ pub struct Account {
     pub bounds: Bounds,
     /// How many times its policy or metadata changed (see [`AccountVersion`]).
     pub revision: u64,
+    /// How many shards new writes spread over (`crate::shard`).
+    pub shards: ShardCount,
+    /// How many shards it has (see [`AccountBalance::shard_items`]).
+    pub shard_items: u16,
 }
 
 /// The part of an account a transfer reads and changes: the rule inputs (its policy, which only an
@@ -144,6 +166,25 @@ pub struct AccountBalance {
     /// order, and never begins before the account (see `posting::apply`).
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub last_entry_at: Option<OffsetDateTime>,
+    /// How many shards new writes spread over (policy: more than one, the account is hot).
+    #[serde(default)]
+    pub shards: ShardCount,
+    /// How many shards the account has: the most it ever spread over (a hot account un-marked
+    /// keeps its shards, read and drained as the account's).
+    #[serde(default = "one")]
+    pub shard_items: u16,
+    /// Which of the account's shards this balance is (`crate::shard`): 0, the main one, for an
+    /// account that is not hot, and for the account as one.
+    #[serde(default)]
+    pub shard: u16,
+    /// The funds moved into this shard from the account's others (less those moved out): what
+    /// shifts headroom between shards. Zero over the whole account.
+    #[serde(default)]
+    pub moved: i128,
+}
+
+fn one() -> u16 {
+    1
 }
 
 impl AccountBalance {
@@ -151,10 +192,23 @@ impl AccountBalance {
         AccountVersion { entries: self.entry_count, revision: self.revision }
     }
 
-    /// The lowest `available` the account may reach: `None` without bound (`allow_overdraft`).
+    /// The lowest `available` this balance may reach: `None` without bound (`allow_overdraft`).
+    /// For a shard of a hot account, its part of the floor: the main shard holds the overdraft
+    /// limit, and funds moved in lower it (`crate::shard`).
     pub fn floor(&self) -> Option<i128> {
-        let limit = self.bounds.overdraft_limit.map_or(0, Limit::get);
-        (!self.allow_overdraft).then_some(-i128::from(limit))
+        let limit = if self.shard == 0 { self.bounds.overdraft_limit.map_or(0, Limit::get) } else { 0 };
+        (!self.allow_overdraft).then_some(-i128::from(limit) - self.moved)
+    }
+
+    /// What this balance may still spend before its floor (`None`: it has none).
+    pub fn headroom(&self) -> Option<i128> {
+        self.floor().map(|floor| self.balances.available() - floor)
+    }
+
+    /// The balance as it stands on its account's other shards too (a hot account's policy, on
+    /// every shard): spread over more than one shard, or having been.
+    pub fn is_sharded(&self) -> bool {
+        self.shard_items > 1
     }
 
     /// Whether `balances` take `available` below the account's floor.
@@ -192,6 +246,8 @@ struct AccountView<'a> {
     max_balance: Option<Limit>,
     status: AccountStatus,
     metadata: &'a Metadata,
+    #[serde(skip_serializing_if = "is_one")]
+    shards: ShardCount,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
     debits_pending: u128,
@@ -214,6 +270,7 @@ impl Serialize for Account {
             max_balance: self.bounds.max_balance,
             status: self.status,
             metadata: &self.metadata,
+            shards: self.shards,
             created_at: self.created_at,
             debits_pending: b.debits_pending,
             debits_posted: b.debits_posted,
@@ -238,6 +295,10 @@ impl Account {
             balances: self.balances,
             entry_count: self.entry_count,
             last_entry_at: Some(self.created_at),
+            shards: self.shards,
+            shard_items: self.shard_items,
+            shard: 0,
+            moved: 0,
         }
     }
 
@@ -259,6 +320,8 @@ impl NewAccount {
             status: AccountStatus::Open,
             bounds: self.bounds,
             revision: 0,
+            shards: self.shards,
+            shard_items: self.shards.get(),
         }
     }
 
@@ -282,6 +345,7 @@ impl NewAccount {
             ("metadata", self.metadata != existing.metadata),
             ("overdraft_limit", self.bounds.overdraft_limit != existing.bounds.overdraft_limit),
             ("max_balance", self.bounds.max_balance != existing.bounds.max_balance),
+            ("shards", self.shards != existing.shards),
         ];
         fields.extend(changeable.into_iter().filter(|(_, differs)| *differs).map(|(name, _)| name));
         fields
@@ -301,6 +365,7 @@ mod tests {
             metadata: Metadata::default(),
             bounds: Bounds::default(),
             effective_at: None,
+            shards: ShardCount::ONE,
         }
     }
 

@@ -11,6 +11,7 @@ use crate::error::LedgerError;
 use crate::event_type::EventType;
 use crate::money::Limit;
 use crate::rule::RuleViolation;
+use crate::shard::ShardCount;
 
 /// What a client asks to change.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +35,9 @@ pub struct AccountUpdate {
     pub overdraft_limit: Option<Option<Limit>>,
     pub max_balance: Option<Option<Limit>>,
     pub metadata: Option<BTreeMap<String, Option<String>>>,
+    /// How many shards new writes spread over: more than one marks the account hot, one un-marks
+    /// it (it keeps its shards: `AccountBalance::shard_items`).
+    pub shards: Option<ShardCount>,
 }
 
 impl AccountChange {
@@ -85,6 +89,11 @@ impl AccountChange {
                     .check(changed.allow_overdraft)
                     .map_err(|e| LedgerError::invalid("overdraft_limit", e))?;
                 changed.bounds = bounds;
+                if let Some(shards) = update.shards {
+                    changed.shards = shards;
+                    changed.shard_items = changed.shard_items.max(shards.get());
+                }
+                bounds.check_shards(changed.shard_items).map_err(|e| LedgerError::invalid("shards", e))?;
                 if let Some(patch) = &update.metadata {
                     changed.metadata =
                         account.metadata.merged(patch).map_err(|e| LedgerError::invalid("metadata", e))?;

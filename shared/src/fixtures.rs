@@ -97,6 +97,7 @@ pub fn account(id: &str, allow_overdraft: bool) -> NewAccount {
         metadata: Metadata::default(),
         bounds: crate::account::Bounds::default(),
         effective_at: None,
+        shards: crate::shard::ShardCount::ONE,
     }
 }
 

@@ -9,6 +9,7 @@ pub mod account_change;
 pub mod batch;
 pub mod engine;
 pub mod error;
+pub mod escrow;
 pub mod event;
 pub mod event_type;
 pub mod field;
@@ -24,6 +25,7 @@ pub mod posting;
 pub mod rate;
 pub mod rule;
 pub mod search;
+pub mod shard;
 pub mod transfer;
 pub mod transfer_change;
 pub mod webhook;
@@ -43,6 +45,7 @@ pub use posting::{Direction, Entry, apply};
 pub use rate::{RateLimit, Verdict};
 pub use rule::{RuleSubject, RuleViolation};
 pub use search::{KindName, MetadataMatch, SearchIndex, SearchPosition, StatusName, TransferQuery};
+pub use shard::{MAX_SHARDS, ShardCount};
 pub use transfer::{
     MAX_REVERSALS, Movement, NewTransfer, Reversal, Timeout, Transfer, TransferFields, TransferKind,
     TransferStatus,

@@ -30,6 +30,14 @@ pub struct Entry {
     /// account's entries are in time order as they are in sequence order.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The shard of a hot account it was written to (`crate::shard`); its sequence and totals
+    /// are that shard's until a read merges the shards.
+    #[serde(default, skip_serializing_if = "is_main")]
+    pub shard: u16,
+}
+
+fn is_main(shard: &u16) -> bool {
+    *shard == 0
 }
 
 impl Entry {
@@ -138,6 +146,7 @@ pub fn apply(
             counterparty_account_id: counterparty.clone(),
             balances_after: after,
             created_at: at,
+            shard: account.shard,
         }
     };
     let (debit_was, credit_was) = (debit.entry_count, credit.entry_count);

@@ -43,11 +43,16 @@ impl Accounts for DynamoStore {
             let written = self
                 .client
                 .transact_write_items()
+                .set_transact_items(Some(
+                    // A hot account's shards, the main one first (`ledger::shard`).
+                    (0..account.shard_items)
+                        .map(|shard| {
+                            let balance = AccountBalance { shard, ..account.balance_state() };
+                            put_if_new(&self.table, items::balance_item(tenant, &balance))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                ))
                 .transact_items(put_if_new(&self.table, items::profile_item(tenant, &account))?)
-                .transact_items(put_if_new(
-                    &self.table,
-                    items::balance_item(tenant, &account.balance_state()),
-                )?)
                 .transact_items(put(
                     &self.table,
                     crate::events::event_item(tenant, &event, correlation.as_deref())?,
@@ -78,28 +83,15 @@ impl Accounts for DynamoStore {
         }
     }
 
-    /// One strongly consistent Query of the account's profile and balance items.
+    /// One strongly consistent Query of the account's profile and balance items (and for a hot
+    /// account, one snapshot of its shards).
     async fn get_account(&self, tenant: &TenantId, id: &AccountId) -> Result<Account, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND sk <= :balance")
-            .expression_attribute_values(":pk", s(keys::account_pk(tenant, id)))
-            .expression_attribute_values(":balance", s(keys::BALANCE_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk)?;
-        match out.items() {
-            [] => Err(StoreError::not_found("account", id)),
-            [profile, balance] => items::account_from(profile, balance),
-            _ => Err(StoreError::Corrupt(format!("account {id} lacks its profile or balance item"))),
-        }
+        Ok(self.account_and_shards(tenant, id).await?.0)
     }
 
     /// The account's version (its entry count and revision): one consistent GetItem of its
-    /// balance item, the two attributes alone. What a conditional GET revalidates against.
+    /// balance item (for a hot account, a snapshot of its shards, summed). What a conditional GET
+    /// revalidates against.
     async fn account_balance(&self, tenant: &TenantId, id: &AccountId) -> Result<AccountBalance, StoreError> {
         let out = self
             .client
@@ -110,7 +102,11 @@ impl Accounts for DynamoStore {
             .send()
             .await
             .map_err(sdk)?;
-        items::balance_from(&out.item.ok_or_else(|| StoreError::not_found("account", id))?)
+        let main = items::balance_from(&out.item.ok_or_else(|| StoreError::not_found("account", id))?)?;
+        if !main.is_sharded() {
+            return Ok(main);
+        }
+        Ok(ledger::escrow::merged(&self.shard_snapshot(tenant, id, main.shard_items).await?))
     }
 
     /// Reads the account, decides the change, and writes it in one transaction: the balance item's
@@ -130,7 +126,7 @@ impl Accounts for DynamoStore {
             || StoreError::from(LedgerError::PreconditionFailed { what: "account", id: id.to_string() });
         let mut contention = Contention::start();
         loop {
-            let account = self.get_account(tenant, id).await?;
+            let (account, shards) = self.account_and_shards(tenant, id).await?;
             if expected.is_some_and(|version| version != account.version()) {
                 return Err(stale());
             }
@@ -139,7 +135,19 @@ impl Accounts for DynamoStore {
                 self.list_account(tenant, &changed).await?;
             }
             let event = Event::account_changed(tenant, change.event_type(), &changed, now);
-            let mut writes = vec![self.policy_update(tenant, &account, &changed)?];
+            // Every shard takes the new policy, its funds spread so that none is short under it
+            // (`ledger::escrow::respread`); shards the account gains are added.
+            let policy = changed.balance_state();
+            let moved = ledger::escrow::respread(&shards, &policy);
+            let mut writes = Vec::new();
+            for (shard, moved) in shards.iter().zip(moved) {
+                writes.push(self.policy_update(tenant, shard, &policy, moved)?);
+            }
+            for shard in account.shard_items..changed.shard_items {
+                let added =
+                    AccountBalance { shard, balances: Default::default(), entry_count: 0, ..policy.clone() };
+                writes.push(put_if_new(&self.table, items::balance_item(tenant, &added))?);
+            }
             if changed.metadata != account.metadata {
                 writes.push(self.metadata_update(tenant, &changed)?);
             }
@@ -211,6 +219,7 @@ impl Accounts for DynamoStore {
                 balance.ok_or_else(|| StoreError::Corrupt("an account lacks its balance item".into()))?;
             accounts.push(items::account_from(profile, balance)?);
         }
+        self.with_shards(tenant, &mut accounts).await?;
         let next = if next_after { accounts.last().map(|a| a.id.clone()) } else { None };
         Ok(Page { items: accounts, next })
     }
@@ -285,6 +294,66 @@ fn paginate<T, C>(items: &mut Vec<T>, page_size: u16, cursor: impl Fn(&T) -> C) 
 }
 
 impl DynamoStore {
+    /// The account, as one, and each of its shards as read (just its balance item if it is not
+    /// hot): one strongly consistent Query of its profile and balance items, and for a hot
+    /// account one snapshot of its shards.
+    async fn account_and_shards(
+        &self,
+        tenant: &TenantId,
+        id: &AccountId,
+    ) -> Result<(Account, Vec<AccountBalance>), StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk <= :balance")
+            .expression_attribute_values(":pk", s(keys::account_pk(tenant, id)))
+            .expression_attribute_values(":balance", s(keys::BALANCE_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk)?;
+        let (profile, balance) = match out.items() {
+            [] => return Err(StoreError::not_found("account", id)),
+            [profile, balance] => (profile, balance),
+            _ => return Err(StoreError::Corrupt(format!("account {id} lacks its profile or balance item"))),
+        };
+        let mut account = items::account_from(profile, balance)?;
+        let main = items::balance_from(balance)?;
+        if !main.is_sharded() {
+            return Ok((account, vec![main]));
+        }
+        let shards = self.shard_snapshot(tenant, id, main.shard_items).await?;
+        let whole = ledger::escrow::merged(&shards);
+        (account.balances, account.entry_count, account.revision) =
+            (whole.balances, whole.entry_count, whole.revision);
+        Ok((account, shards))
+    }
+
+    /// The `count` shards of a hot account read at one instant (a TransactGetItems).
+    pub(crate) async fn shard_snapshot(
+        &self,
+        tenant: &TenantId,
+        id: &AccountId,
+        count: u16,
+    ) -> Result<Vec<AccountBalance>, StoreError> {
+        let keys = (0..count).map(|shard| key(keys::shard_pk(tenant, id, shard), keys::BALANCE_SK)).collect();
+        let mut shards: Vec<AccountBalance> =
+            self.snapshot(keys).await?.iter().map(items::balance_from).collect::<Result<_, _>>()?;
+        shards.sort_by_key(|s| s.shard);
+        Ok(shards)
+    }
+
+    /// Each hot account of `accounts` (read from its main balance item) as one: its shards summed.
+    async fn with_shards(&self, tenant: &TenantId, accounts: &mut [Account]) -> Result<(), StoreError> {
+        for account in accounts.iter_mut().filter(|a| a.shard_items > 1) {
+            let whole =
+                ledger::escrow::merged(&self.shard_snapshot(tenant, &account.id, account.shard_items).await?);
+            (account.balances, account.entry_count) = (whole.balances, whole.entry_count);
+        }
+        Ok(())
+    }
+
     /// A page of the accounts listed under `first` (a pair of `metadata`), those holding every
     /// pair. A listing whose account was never
     /// created, or was created with other metadata, finds nothing.
@@ -317,39 +386,46 @@ impl DynamoStore {
                 accounts.push(account);
             }
         }
+        self.with_shards(tenant, &mut accounts).await?;
         Ok(Page { items: accounts, next })
     }
 }
 
 impl DynamoStore {
-    /// Sets the balance item's policy and revision as `changed` has them, only if the account is
-    /// still at the version `read` had: the same condition every transfer's write carries.
+    /// Sets a balance item's (`read`, one shard of the account as read) policy and revision as
+    /// `policy` has them, and the funds moved into it (`moved`) if the account has shards, only if
+    /// it is still as read: the same condition every transfer's write carries.
     fn policy_update(
         &self,
         tenant: &TenantId,
-        read: &Account,
-        changed: &Account,
+        read: &AccountBalance,
+        policy: &AccountBalance,
+        moved: i128,
     ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
+        let was = ledger::engine::AsRead::of(read);
         let mut sets = Vec::new();
         let mut update = aws_sdk_dynamodb::types::Update::builder()
             .table_name(&self.table)
-            .key(keys::PK, s(keys::account_pk(tenant, &changed.id)))
+            .key(keys::PK, s(keys::shard_pk(tenant, &read.id, read.shard)))
             .key(keys::SK, s(keys::BALANCE_SK))
-            .condition_expression(format!(
-                "entry_count = :entries AND {}",
-                crate::writer::revision_as_read(read.revision)
-            ))
-            .expression_attribute_values(":entries", items::n(read.entry_count))
-            .expression_attribute_values(":revision", items::n(read.revision));
+            .condition_expression(crate::writer::as_read_condition(was));
+        for (name, value) in crate::writer::as_read_values(was) {
+            update = update.expression_attribute_values(name, value);
+        }
+        let mut attributes = items::policy(policy);
+        if policy.is_sharded() {
+            attributes
+                .extend([("shard".to_owned(), items::n(read.shard)), ("moved".to_owned(), items::n(moved))]);
+        }
         let mut removes = Vec::new();
-        for (i, (name, value)) in items::policy(&changed.balance_state()).into_iter().enumerate() {
+        for (i, (name, value)) in attributes.into_iter().enumerate() {
             sets.push(format!("#p{i} = :p{i}"));
             update = update
                 .expression_attribute_names(format!("#p{i}"), name)
                 .expression_attribute_values(format!(":p{i}"), value);
         }
         for (name, bound) in
-            [("overdraft_limit", changed.bounds.overdraft_limit), ("max_balance", changed.bounds.max_balance)]
+            [("overdraft_limit", policy.bounds.overdraft_limit), ("max_balance", policy.bounds.max_balance)]
         {
             if bound.is_none() {
                 removes.push(name);

@@ -16,40 +16,79 @@ use std::sync::Mutex;
 
 use ledger::engine::Level;
 use ledger::{AccountBalance, AccountId, TenantId};
+use rand::Rng;
 
 /// Entries kept at most: about 200 bytes each.
 const CAPACITY: usize = 10_000;
 
 #[derive(Debug, Default)]
 pub(crate) struct BalanceCache {
-    entries: Mutex<HashMap<(TenantId, AccountId), AccountBalance>>,
+    /// The latest state seen of each shard (0 for an account that is not hot).
+    entries: Mutex<HashMap<(TenantId, AccountId, u16), AccountBalance>>,
+    /// How many shards each account seen hot spreads its writes over (`ledger::shard`).
+    spreads: Mutex<HashMap<(TenantId, AccountId), u16>>,
     levels: Mutex<HashMap<(TenantId, AccountId), Level>>,
 }
 
 impl BalanceCache {
+    /// The state of `account` on the shard this request writes (`shard`).
     pub(crate) fn get(&self, tenant: &TenantId, account: &AccountId) -> Option<AccountBalance> {
+        let shard = self.shard(tenant, account);
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(&(tenant.clone(), account.clone())).cloned()
+        entries.get(&(tenant.clone(), account.clone(), shard)).cloned()
+    }
+
+    /// The shard of `account` a request writes: 0 until the account is seen hot, then one drawn
+    /// at each call among those its writes spread over, so that concurrent requests (in one
+    /// container or many) spread over the shards, as do the retries of a cancelled write.
+    pub(crate) fn shard(&self, tenant: &TenantId, account: &AccountId) -> u16 {
+        let spreads = self.spreads.lock().unwrap_or_else(|e| e.into_inner());
+        match spreads.get(&(tenant.clone(), account.clone())) {
+            Some(&spread) if spread > 1 => rand::rng().random_range(0..spread),
+            _ => 0,
+        }
     }
 
     /// Keeps `state` unless a later one (a higher version) is known already: concurrent requests
-    /// may report their states out of order.
+    /// may report their states out of order. Notes how many shards a hot account spreads over.
     pub(crate) fn put(&self, tenant: &TenantId, state: &AccountBalance) {
+        let spread = state.shards.get();
+        let mut spreads = self.spreads.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (tenant.clone(), state.id.clone());
+        if spreads.get(&key).copied().unwrap_or(1) != spread {
+            if spreads.len() >= CAPACITY {
+                spreads.clear();
+            }
+            spreads.insert(key, spread);
+        }
+        drop(spreads);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= CAPACITY && !entries.contains_key(&(tenant.clone(), state.id.clone())) {
+        let key = (tenant.clone(), state.id.clone(), state.shard);
+        if entries.len() >= CAPACITY && !entries.contains_key(&key) {
             // Bounded memory; which entry goes does not matter for correctness, only for hits.
             entries.clear();
         }
-        let entry = entries.entry((tenant.clone(), state.id.clone())).or_insert_with(|| state.clone());
-        // Versions order by entries, then revision (`AccountVersion`'s order).
-        if state.version() > entry.version() {
+        let entry = entries.entry(key).or_insert_with(|| state.clone());
+        // Versions order by entries, then revision (`AccountVersion`'s order); a gather moves
+        // funds without a new version, so a state that differs at the same version replaces it.
+        if state.version() > entry.version()
+            || (state.version() == entry.version() && state.moved != entry.moved)
+        {
             *entry = state.clone();
         }
     }
 
+    /// Drops what is kept of `account`, every shard of it: a write on one was cancelled, and
+    /// which one is not said.
     pub(crate) fn forget(&self, tenant: &TenantId, account: &AccountId) {
+        let spread = {
+            let spreads = self.spreads.lock().unwrap_or_else(|e| e.into_inner());
+            spreads.get(&(tenant.clone(), account.clone())).copied().unwrap_or(1)
+        };
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.remove(&(tenant.clone(), account.clone()));
+        for shard in 0..spread.max(1) {
+            entries.remove(&(tenant.clone(), account.clone(), shard));
+        }
     }
 
     /// The highest level of `accounts` (the default for those never contended).
@@ -98,6 +137,33 @@ mod tests {
         assert_eq!(cache.get(&tenant, &state.id).map(|s| s.entry_count), Some(5));
         cache.forget(&tenant, &state.id);
         assert_eq!(cache.get(&tenant, &state.id), None);
+    }
+
+    #[test]
+    fn a_hot_accounts_writes_are_drawn_over_its_shards_each_kept_apart() {
+        let cache = BalanceCache::default();
+        let tenant = TenantId::parse("acme").unwrap();
+        let mut main = account("hot", true).open(OffsetDateTime::UNIX_EPOCH).balance_state();
+        assert_eq!(cache.shard(&tenant, &main.id), 0, "not seen hot: the main shard");
+        main.shards = ledger::ShardCount::new(4).unwrap();
+        main.shard_items = 4;
+        cache.put(&tenant, &main);
+        let drawn: std::collections::BTreeSet<u16> =
+            (0..200).map(|_| cache.shard(&tenant, &main.id)).collect();
+        assert_eq!(drawn.into_iter().collect::<Vec<_>>(), [0, 1, 2, 3]);
+        for shard in 1..4 {
+            cache.put(&tenant, &AccountBalance { shard, entry_count: u64::from(shard), ..main.clone() });
+        }
+        // Each draw finds its own shard's state.
+        for _ in 0..20 {
+            let found = cache.get(&tenant, &main.id).unwrap();
+            assert_eq!(found.entry_count, u64::from(found.shard));
+        }
+        cache.forget(&tenant, &main.id);
+        assert!((0..20).all(|_| cache.get(&tenant, &main.id).is_none()), "every shard forgotten");
+        // Un-marked: back to the main shard.
+        cache.put(&tenant, &AccountBalance { shards: ledger::ShardCount::ONE, ..main.clone() });
+        assert!((0..20).all(|_| cache.shard(&tenant, &main.id) == 0));
     }
 
     #[test]

@@ -6,9 +6,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ledger::engine::{Book, DueHold, Level, Progress, State, Step, Written};
+use ledger::engine::{AsRead, Book, DueHold, Level, Progress, State, Step, Written};
+use ledger::escrow::Moves;
 use ledger::port::{BatchStatus, StoreError};
-use ledger::{AccountBalance, AccountId, AccountVersion, BatchId, TenantId, TransferId};
+use ledger::{AccountBalance, AccountId, BatchId, TenantId, TransferId};
 
 use crate::items;
 use crate::keys::{self, key};
@@ -27,16 +28,37 @@ impl Book for DynamoStore {
     ) -> Result<State, StoreError> {
         let (ids, accounts): (BTreeSet<_>, BTreeSet<_>) = (ids.iter().collect(), accounts.iter().collect());
         let transfers = ids.into_iter().map(|id| key(keys::transfer_pk(tenant, id), keys::TRANSFER_SK));
-        let balances = accounts.into_iter().map(|id| key(keys::account_pk(tenant, id), keys::BALANCE_SK));
+        // A hot account is read on the shard this container writes (its main shard at first).
+        let balances = accounts
+            .into_iter()
+            .map(|id| key(keys::shard_pk(tenant, id, self.balances.shard(tenant, id)), keys::BALANCE_SK));
         let mut state = State::default();
         for item in self.batch_get(transfers.chain(balances).collect()).await? {
             match item.get(keys::SK).and_then(|v| v.as_s().ok()).map(String::as_str) {
-                Some(keys::BALANCE_SK) => state.accounts.push(items::balance_from(&item)?),
+                Some(keys::BALANCE_SK) => {
+                    let balance = items::balance_from(&item)?;
+                    // Noted hot (or no longer): later reads draw among the shards it spreads over.
+                    self.balances.put(tenant, &balance);
+                    state.accounts.push(balance);
+                }
                 Some(keys::TRANSFER_SK) => {
                     let stored = items::stored_transfer(&item)?;
                     state.transfers.insert(stored.transfer.request.id.clone(), stored);
                 }
                 _ => return Err(StoreError::Unexpected("a batch read returned an unasked item".into())),
+            }
+        }
+        // A shard its account no longer spreads over (un-marked, or fewer shards): read again
+        // on one it does.
+        let outside: Vec<AccountId> =
+            state.accounts.iter().filter(|a| a.shard >= a.shards.get()).map(|a| a.id.clone()).collect();
+        if !outside.is_empty() {
+            state.accounts.retain(|a| !outside.contains(&a.id));
+            let keys = outside
+                .iter()
+                .map(|id| key(keys::shard_pk(tenant, id, self.balances.shard(tenant, id)), keys::BALANCE_SK));
+            for item in self.batch_get(keys.collect()).await? {
+                state.accounts.push(items::balance_from(&item)?);
             }
         }
         Ok(state)
@@ -46,10 +68,38 @@ impl Book for DynamoStore {
         &self,
         tenant: &TenantId,
         steps: &[Step],
-        versions: &mut HashMap<AccountId, AccountVersion>,
+        versions: &mut HashMap<AccountId, AsRead>,
         progress: Option<&mut Progress>,
     ) -> Result<Written, StoreError> {
         self.write_steps(tenant, steps, versions, progress).await
+    }
+
+    async fn read_main(
+        &self,
+        tenant: &TenantId,
+        accounts: &[AccountId],
+    ) -> Result<Vec<AccountBalance>, StoreError> {
+        let ids: BTreeSet<_> = accounts.iter().collect();
+        let keys = ids.into_iter().map(|id| key(keys::account_pk(tenant, id), keys::BALANCE_SK)).collect();
+        self.batch_get(keys).await?.iter().map(items::balance_from).collect()
+    }
+
+    async fn read_shards(
+        &self,
+        tenant: &TenantId,
+        view: &AccountBalance,
+    ) -> Result<Vec<AccountBalance>, StoreError> {
+        self.shards_of(tenant, &view.id, view.shard_items).await
+    }
+
+    async fn rebalance(&self, tenant: &TenantId, moves: &Moves) -> Result<bool, StoreError> {
+        let landed = self.write_moves(tenant, moves).await?;
+        if landed {
+            for (shard, moved) in moves {
+                self.balances.put(tenant, &AccountBalance { moved: *moved, ..shard.clone() });
+            }
+        }
+        Ok(landed)
     }
 
     async fn batch_ids(

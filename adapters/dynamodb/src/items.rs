@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use ledger::ShardCount;
 use ledger::engine::StoredTransfer;
 use ledger::port::{EntryPosition, StoreError};
 use ledger::{
@@ -84,8 +85,9 @@ pub fn profile_item(tenant: &TenantId, account: &Account) -> Item {
 
 /// The account's balance item: what a transfer reads and rewrites.
 pub fn balance_item(tenant: &TenantId, balance: &AccountBalance) -> Item {
+    let sharded = balance.is_sharded();
     HashMap::from([
-        (keys::PK.into(), s(keys::account_pk(tenant, &balance.id))),
+        (keys::PK.into(), s(keys::shard_pk(tenant, &balance.id, balance.shard))),
         (keys::SK.into(), s(keys::BALANCE_SK)),
         ("id".into(), s(balance.id.as_str())),
         ("currency".into(), s(balance.currency.as_str())),
@@ -95,6 +97,8 @@ pub fn balance_item(tenant: &TenantId, balance: &AccountBalance) -> Item {
     .chain(policy(balance))
     .chain(totals(&balance.balances))
     .chain(balance.last_entry_at.map(|at| ("last_entry_at".to_owned(), timestamp(at))))
+    .chain(sharded.then(|| ("shard".to_owned(), n(balance.shard))))
+    .chain(sharded.then(|| ("moved".to_owned(), n(balance.moved))))
     .collect()
 }
 
@@ -107,6 +111,8 @@ pub fn policy(balance: &AccountBalance) -> Vec<(String, AttributeValue)> {
         ("allow_overdraft".to_owned(), AttributeValue::Bool(balance.allow_overdraft)),
         ("status".to_owned(), s(balance.status.as_str())),
         ("revision".to_owned(), n(balance.revision)),
+        ("shards".to_owned(), n(balance.shards.get())),
+        ("shard_items".to_owned(), n(balance.shard_items)),
     ]
     .into_iter()
     .chain(bounds.into_iter().filter_map(|(name, bound)| Some((name.to_owned(), n(bound?.get())))))
@@ -292,7 +298,7 @@ fn value_size(value: &AttributeValue) -> usize {
 
 pub fn entry_item(tenant: &TenantId, entry: &Entry) -> Item {
     let mut item: Item = HashMap::from([
-        (keys::PK.into(), s(keys::account_pk(tenant, &entry.account_id))),
+        (keys::PK.into(), s(keys::shard_pk(tenant, &entry.account_id, entry.shard))),
         (keys::SK.into(), s(keys::entry_sk(EntryPosition::of(entry)))),
         ("account_id".into(), s(entry.account_id.as_str())),
         ("sequence".into(), n(entry.sequence)),
@@ -459,6 +465,14 @@ pub fn balance_from(item: &Item) -> Result<AccountBalance, StoreError> {
         balances: r.balances()?,
         entry_count: r.num("entry_count")?,
         last_entry_at: r.0.get("last_entry_at").map(|_| r.timestamp("last_entry_at")).transpose()?,
+        // Items written before hot accounts lack these: one shard, the main one.
+        shards: match r.0.get("shards") {
+            Some(_) => ShardCount::new(r.num("shards")?).map_err(|e| r.corrupt("shards", &e.to_string()))?,
+            None => ShardCount::ONE,
+        },
+        shard_items: r.0.get("shard_items").map(|_| r.num("shard_items")).transpose()?.unwrap_or(1),
+        shard: r.num_or_zero("shard")?,
+        moved: r.num_or_zero("moved")?,
     })
 }
 
@@ -478,6 +492,8 @@ pub fn account_from(profile: &Item, balance: &Item) -> Result<Account, StoreErro
         status: state.status,
         bounds: state.bounds,
         revision: state.revision,
+        shards: state.shards,
+        shard_items: state.shard_items,
     })
 }
 
@@ -571,6 +587,7 @@ pub fn entry_from(item: &Item) -> Result<Entry, StoreError> {
         counterparty_account_id: r.parsed("counterparty_account_id", |v| AccountId::parse(v))?,
         balances_after: r.balances()?,
         created_at: r.timestamp("created_at")?,
+        shard: 0,
     })
 }
 
@@ -596,6 +613,7 @@ mod tests {
                 max_balance: Some(ledger::Limit::new(9).unwrap()),
             },
             effective_at: None,
+            shards: ledger::ShardCount::ONE,
         }
         .open(datetime!(2026-11-28 10:00:00.123 UTC));
         account.status = ledger::AccountStatus::DebitsFrozen;

@@ -7,6 +7,8 @@
 //! | account profile | `T#{tenant}#A#{account}`  | `A`                | `T#{tenant}#A` | `{account}` |
 //! | account balance | `T#{tenant}#A#{account}`  | `B`                | -              | -           |
 //! | entry           | `T#{tenant}#A#{account}`  | `E#{at:020}#{sequence:020}` | -     | -           |
+//! | hot account's shard k ≥ 1: balance | `T#{tenant}#A#{account}#{k}` | `B` | -     | -           |
+//! | hot account's shard k ≥ 1: entry | `T#{tenant}#A#{account}#{k}` | `E#{at:020}#{sequence:020}` | - | - |
 //! | hold listing, debit | `T#{tenant}#A#{debit}` | `H#{at:012}#{transfer}` | `H#{hour}#{shard}` | `{at:012}#{tenant}#{transfer}` |
 //! | hold listing, credit | `T#{tenant}#A#{credit}` | `H#{at:012}#{transfer}` | -      | -           |
 //! | transfer        | `T#{tenant}#X#{transfer}` | `X`                | -              | -           |
@@ -44,6 +46,10 @@
 //! (`EVENT_SHARDS`) so that one busy tenant's events do not make one index partition hot; a list
 //! merges the shards.
 //!
+//! A hot account (`ledger::shard`) keeps its balance in shards: shard 0 is its own balance item,
+//! and each other shard a balance item with its own entries in a partition of its own. Its
+//! profile, hold listings and holds stay in its own partition.
+//!
 //! The balance item is apart from the profile so that a transfer rewrites only small items, never
 //! the metadata nor the index copy of the profile.
 
@@ -71,6 +77,16 @@ pub const ENTRY_SK_PREFIX: &str = "E#";
 
 pub fn account_pk(tenant: &TenantId, account: &AccountId) -> String {
     format!("T#{tenant}#A#{account}")
+}
+
+/// The partition of shard `shard` of a hot account (`ledger::shard`): shard 0 is the account's
+/// own partition; each other one is a partition of its own, with its balance item and entries, so
+/// that no partition of a hot account takes all its writes.
+pub fn shard_pk(tenant: &TenantId, account: &AccountId, shard: u16) -> String {
+    match shard {
+        0 => account_pk(tenant, account),
+        _ => format!("T#{tenant}#A#{account}#{shard}"),
+    }
 }
 
 /// The partition of the accounts index that lists one tenant's accounts.

@@ -20,11 +20,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
-use ledger::engine::{DueHold, Progress, Step, Written, chain_end, outcome_counts};
+use ledger::engine::{AsRead, DueHold, Progress, Step, Written, chain_end, outcome_counts};
 use ledger::port::StoreError;
 use ledger::{
-    AccountBalance, AccountId, AccountVersion, Decision, Entry, Event, Owner, TenantId, Transfer, TransferId,
-    TransferStatus,
+    AccountBalance, AccountId, Decision, Entry, Event, Owner, TenantId, Transfer, TransferId, TransferStatus,
 };
 
 use crate::cancel::{Cancelled, cancellation, failed_items};
@@ -47,6 +46,22 @@ pub(crate) fn revision_as_read(revision: u64) -> &'static str {
         "revision = :revision"
     }
 }
+
+/// The condition that a balance item is still as read (`was`): its entries and revision, and for
+/// a shard of a hot account the funds moved into it, which a gather moves
+/// (`ledger::escrow::gather`). Its values: [`as_read_values`].
+pub(crate) fn as_read_condition(was: AsRead) -> String {
+    let moved = if was.sharded { " AND moved = :moved" } else { "" };
+    format!("entry_count = :was AND {}{moved}", revision_as_read(was.version.revision))
+}
+
+pub(crate) fn as_read_values(was: AsRead) -> Vec<(&'static str, AttributeValue)> {
+    let mut values = vec![(":was", n(was.version.entries)), (":revision", n(was.version.revision))];
+    if was.sharded {
+        values.push((":moved", n(was.moved)));
+    }
+    values
+}
 /// What an update of a balance or a batch's progress adds to a transaction, at most.
 const UPDATE_BYTES: usize = 1_024;
 /// An entry's item, at most: two ids of 64 characters, two totals of 38 digits, a few fields.
@@ -68,7 +83,7 @@ impl DynamoStore {
         &self,
         tenant: &TenantId,
         steps: &[Step],
-        versions: &mut HashMap<AccountId, AccountVersion>,
+        versions: &mut HashMap<AccountId, AsRead>,
         mut progress: Option<&mut Progress>,
     ) -> Result<Written, StoreError> {
         // Every transfer the steps record is listed for search before any is recorded (the listings
@@ -83,7 +98,7 @@ impl DynamoStore {
             }
             // Each account's entries in this transaction follow on from its version, gapless.
             for (account, latest) in &transaction.balances {
-                let was = versions.get(account).copied().unwrap_or_default().entries;
+                let was = versions.get(account).copied().unwrap_or_default().version.entries;
                 let written = transaction.entries_of.get(account).copied().unwrap_or_default();
                 assert_eq!(latest.sequence, was + written, "account {account}: entries not gapless");
             }
@@ -95,11 +110,15 @@ impl DynamoStore {
             }
             let balance_updates = first_balance..writes.len();
             // A refusal stands only at the versions its accounts were read at (an account that
-            // does not exist has none: its absence is final).
+            // does not exist has none: its absence is final), and one for want of funds on a hot
+            // account only if its other shards are still as read.
             for account in transaction.checked.iter().filter(|a| !transaction.balances.contains_key(*a)) {
                 if let Some(was) = versions.get(account) {
                     writes.push(self.balance_check(tenant, account, *was)?);
                 }
+            }
+            for shard in transaction.shards_checked.values() {
+                writes.push(self.balance_check(tenant, &shard.id, AsRead::of(shard))?);
             }
             let mut acted_on_checked = HashSet::new();
             for read in &transaction.acted_on {
@@ -139,7 +158,7 @@ impl DynamoStore {
                 }
             }
             for (account, entry) in transaction.balances {
-                versions.entry(account).or_default().entries = entry.sequence;
+                versions.entry(account).or_default().version.entries = entry.sequence;
             }
             if let (Some(progress), Some(batch)) = (progress.as_deref_mut(), batch_after) {
                 progress.cursor += chunk.len() as u64;
@@ -156,18 +175,19 @@ impl DynamoStore {
         &self,
         tenant: &TenantId,
         latest: &Entry,
-        was: AccountVersion,
+        was: AsRead,
     ) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
+        debug_assert_eq!(latest.shard, was.shard, "an entry on another shard than the balance read");
+        let mut update = Update::builder()
             .table_name(&self.table)
-            .key(keys::PK, s(keys::account_pk(tenant, &latest.account_id)))
+            .key(keys::PK, s(keys::shard_pk(tenant, &latest.account_id, latest.shard)))
             .key(keys::SK, s(keys::BALANCE_SK))
             // `writes` counts the item's writes: how hot it runs, visible in the table.
             .update_expression(
                 "SET debits_pending = :dp, debits_posted = :d, credits_pending = :cp, credits_posted = :c, \
                  entry_count = :now, last_entry_at = :at ADD writes :one",
             )
-            .condition_expression(format!("entry_count = :was AND {}", revision_as_read(was.revision)))
+            .condition_expression(as_read_condition(was))
             // A cancelled write hands back the balance as it stands: the retry plans on it.
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .expression_attribute_values(":one", n(1))
@@ -176,12 +196,11 @@ impl DynamoStore {
             .expression_attribute_values(":cp", n(latest.balances_after.credits_pending))
             .expression_attribute_values(":c", n(latest.balances_after.credits_posted))
             .expression_attribute_values(":now", n(latest.sequence))
-            .expression_attribute_values(":at", items::timestamp(latest.created_at))
-            .expression_attribute_values(":was", n(was.entries))
-            .expression_attribute_values(":revision", n(was.revision))
-            .build()
-            .map_err(unbuilt)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+            .expression_attribute_values(":at", items::timestamp(latest.created_at));
+        for (name, value) in as_read_values(was) {
+            update = update.expression_attribute_values(name, value);
+        }
+        Ok(TransactWriteItem::builder().update(update.build().map_err(unbuilt)?).build())
     }
 
     /// Checks that a transfer is still as read: its status, and what it has reversed (`status`,
@@ -208,18 +227,17 @@ impl DynamoStore {
         &self,
         tenant: &TenantId,
         account: &AccountId,
-        was: AccountVersion,
+        was: AsRead,
     ) -> Result<TransactWriteItem, StoreError> {
-        let check = ConditionCheck::builder()
+        let mut check = ConditionCheck::builder()
             .table_name(&self.table)
-            .key(keys::PK, s(keys::account_pk(tenant, account)))
+            .key(keys::PK, s(keys::shard_pk(tenant, account, was.shard)))
             .key(keys::SK, s(keys::BALANCE_SK))
-            .condition_expression(format!("entry_count = :was AND {}", revision_as_read(was.revision)))
-            .expression_attribute_values(":was", n(was.entries))
-            .expression_attribute_values(":revision", n(was.revision))
-            .build()
-            .map_err(unbuilt)?;
-        Ok(TransactWriteItem::builder().condition_check(check).build())
+            .condition_expression(as_read_condition(was));
+        for (name, value) in as_read_values(was) {
+            check = check.expression_attribute_values(name, value);
+        }
+        Ok(TransactWriteItem::builder().condition_check(check.build().map_err(unbuilt)?).build())
     }
 
     /// Moves the batch's cursor over `settled` more transfers and adds their outcomes to its
@@ -372,6 +390,9 @@ struct Transaction {
     entries_of: HashMap<AccountId, u64>,
     /// The accounts refusals rest on: each checked at its version, unless its balance is written.
     checked: BTreeSet<AccountId>,
+    /// The other shards of hot accounts whose refusals for want of funds rest on the whole
+    /// account: each checked as read.
+    shards_checked: BTreeMap<(AccountId, u16), AccountBalance>,
     /// The transfers refusals acted on, as read: each checked, unless this transaction writes it.
     acted_on: Vec<Transfer>,
 }
@@ -398,6 +419,9 @@ impl Transaction {
             Decision::Reject(transfer) => {
                 self.put_transfer(store, tenant, transfer, claim)?;
                 self.checked.extend(step.decision.accounts().into_iter().cloned());
+                for shard in &step.shards_checked {
+                    self.shards_checked.insert((shard.id.clone(), shard.shard), shard.clone());
+                }
                 if let Some(acted_on) = &step.acted_on {
                     self.acted_on.push(acted_on.clone());
                 }
@@ -518,7 +542,7 @@ fn cost(step: &Step) -> (usize, usize, Vec<&AccountId>) {
         // The record and the event, the transfer it acted on checked; its accounts checked
         // (counted as balances are).
         Decision::Reject(transfer) => {
-            let checked = usize::from(step.acted_on.is_some());
+            let checked = usize::from(step.acted_on.is_some()) + step.shards_checked.len();
             let bytes = items::transfer_size(transfer) + slack + event(transfer) + checked * UPDATE_BYTES;
             (2 + checked, bytes, step.decision.accounts())
         }
@@ -666,6 +690,7 @@ mod tests {
                     linked: i + 1 < n,
                     correlation: Some("x".repeat(128)),
                     acted_on: None,
+                    shards_checked: Vec::new(),
                 }
             })
             .collect();
@@ -679,6 +704,7 @@ mod tests {
                 linked: i + 1 < n,
                 correlation: Some("x".repeat(128)),
                 acted_on: None,
+                shards_checked: Vec::new(),
             })
             .collect();
         assert!(posts.iter().all(|s| matches!(s.decision, Decision::Commit { amends: Some(_), .. })));

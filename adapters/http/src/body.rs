@@ -5,7 +5,7 @@ use ledger::BatchId;
 use ledger::port::{BalanceAt, Statement};
 use ledger::{
     AccountId, AccountUpdate, Amount, Bounds, Currency, Direction, Effect, Entry, Limit, Metadata,
-    NewAccount, NewTransfer, TransferId,
+    NewAccount, NewTransfer, ShardCount, TransferId,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -24,6 +24,9 @@ pub struct CreateAccount {
     pub max_balance: Option<Limit>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub effective_at: Option<OffsetDateTime>,
+    /// Hot: how many shards its balance spreads over.
+    #[serde(default)]
+    pub shards: ShardCount,
 }
 
 impl CreateAccount {
@@ -36,6 +39,7 @@ impl CreateAccount {
         }
         let bounds = Bounds { overdraft_limit: self.overdraft_limit, max_balance: self.max_balance };
         bounds.check(self.allow_overdraft).map_err(|e| ledger::LedgerError::invalid("overdraft_limit", e))?;
+        bounds.check_shards(self.shards.get()).map_err(|e| ledger::LedgerError::invalid("shards", e))?;
         Ok(NewAccount {
             id: self.id.unwrap_or_else(AccountId::generate),
             currency: self.currency,
@@ -43,6 +47,7 @@ impl CreateAccount {
             metadata: self.metadata,
             bounds,
             effective_at: self.effective_at,
+            shards: self.shards,
         })
     }
 }
@@ -58,6 +63,8 @@ pub struct PatchAccount {
     #[serde(default, deserialize_with = "present")]
     pub max_balance: Option<Option<Limit>>,
     pub metadata: Option<BTreeMap<String, Option<String>>>,
+    /// Marks the account hot (more than one) or un-marks it (1).
+    pub shards: Option<ShardCount>,
 }
 
 /// A field that is present (even `null`) is `Some`: so `null` can be told from absent.
@@ -72,6 +79,7 @@ impl From<PatchAccount> for AccountUpdate {
             overdraft_limit: p.overdraft_limit,
             max_balance: p.max_balance,
             metadata: p.metadata,
+            shards: p.shards,
         }
     }
 }

@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ledger::engine::{
-    Book, DueHold, Progress, State, Step, StoredTransfer, Written, chain_members, outcome_counts,
+    AsRead, Book, DueHold, Progress, State, Step, StoredTransfer, Written, chain_members, outcome_counts,
 };
 use ledger::port::{BatchStatus, EntryPosition, StoreError, StoredEvent};
 use ledger::{
-    AccountId, AccountVersion, BatchId, Decision, Entry, Event, Owner, TenantId, Transfer, TransferId,
-    TransferStatus,
+    AccountId, BatchId, Decision, Entry, Event, Owner, TenantId, Transfer, TransferId, TransferStatus,
 };
 
 use crate::store::{MemoryStore, current_correlation, stored};
@@ -96,7 +95,7 @@ impl Write {
         &self,
         tables: &Tables,
         tenant: &TenantId,
-        versions: &HashMap<AccountId, AccountVersion>,
+        versions: &HashMap<AccountId, AsRead>,
         progress: Option<&Progress>,
     ) -> bool {
         let key = |id: &TransferId| (tenant.clone(), id.clone());
@@ -123,7 +122,7 @@ impl Write {
         });
         let balances_as_read = self.balances.keys().all(|account| {
             let stored = tables.balances.get(&(tenant.clone(), account.clone())).map(|b| b.version());
-            stored == Some(versions.get(account).copied().unwrap_or_default())
+            stored == Some(versions.get(account).copied().unwrap_or_default().version)
         });
         let written = |id: &TransferId| {
             self.puts.iter().any(|(t, _)| &t.request.id == id)
@@ -138,7 +137,8 @@ impl Write {
         // An account that does not exist has no version: its absence is final.
         let refusals_as_read = self.checked.iter().all(|account| match versions.get(account) {
             Some(was) => {
-                tables.balances.get(&(tenant.clone(), account.clone())).map(|b| b.version()) == Some(*was)
+                tables.balances.get(&(tenant.clone(), account.clone())).map(|b| b.version())
+                    == Some(was.version)
             }
             None => true,
         });
@@ -267,7 +267,7 @@ impl Book for MemoryStore {
         &self,
         tenant: &TenantId,
         steps: &[Step],
-        versions: &mut HashMap<AccountId, AccountVersion>,
+        versions: &mut HashMap<AccountId, AsRead>,
         progress: Option<&mut Progress>,
     ) -> Result<Written, StoreError> {
         let mut write = Write::default();
@@ -283,7 +283,7 @@ impl Book for MemoryStore {
             return Ok(Written::cancelled_after(0));
         }
         for (account, entry) in &write.balances {
-            versions.entry(account.clone()).or_default().entries = entry.sequence;
+            versions.entry(account.clone()).or_default().version.entries = entry.sequence;
         }
         write.apply(&mut tables, tenant);
         for (transfer, chain) in chain_members(steps) {

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use super::contention::Level;
 use crate::account::{AccountBalance, AccountVersion};
 use crate::batch::{Batch, Owner};
+use crate::escrow::Moves;
 use crate::ids::{AccountId, BatchId, TenantId, TransferId};
 use crate::plan::{Decision, Planner};
 use crate::port::{BatchStatus, StoreError};
@@ -52,9 +53,35 @@ pub trait Book: Send + Sync {
         &self,
         tenant: &TenantId,
         steps: &[Step],
-        versions: &mut HashMap<AccountId, AccountVersion>,
+        versions: &mut HashMap<AccountId, AsRead>,
         progress: Option<&mut Progress>,
     ) -> Result<Written, StoreError>;
+
+    /// The main shard (`crate::shard`) of each of `accounts` that exists: where a hot account's
+    /// holds are made and resolved. A store without shards reads the accounts.
+    async fn read_main(
+        &self,
+        tenant: &TenantId,
+        accounts: &[AccountId],
+    ) -> Result<Vec<AccountBalance>, StoreError> {
+        Ok(self.read(tenant, &[], accounts).await?.accounts)
+    }
+
+    /// Every shard of the account `view` is one shard of, read consistently (a store without
+    /// shards: the account).
+    async fn read_shards(
+        &self,
+        tenant: &TenantId,
+        view: &AccountBalance,
+    ) -> Result<Vec<AccountBalance>, StoreError> {
+        Ok(self.read(tenant, &[], std::slice::from_ref(&view.id)).await?.accounts)
+    }
+
+    /// Writes a gather (`crate::escrow::gather`): each shard's new `moved`, only if every shard it
+    /// touches is still as read. Whether it landed (`false`: a shard moved meanwhile).
+    async fn rebalance(&self, _tenant: &TenantId, _moves: &Moves) -> Result<bool, StoreError> {
+        Err(StoreError::Unexpected("this store keeps no shards to rebalance".into()))
+    }
 
     /// A batch's transfer ids in order, once it is accepted (`None` before).
     async fn batch_ids(
@@ -166,8 +193,30 @@ impl State {
     }
 
     /// The versions the accounts were read at: what their balance writes are conditioned on.
-    pub fn versions(&self) -> HashMap<AccountId, AccountVersion> {
-        self.accounts.iter().map(|a| (a.id.clone(), a.version())).collect()
+    pub fn versions(&self) -> HashMap<AccountId, AsRead> {
+        self.accounts.iter().map(|a| (a.id.clone(), AsRead::of(a))).collect()
+    }
+}
+
+/// What a write of an account's balance is conditioned on: the version it was read at, and which
+/// of a hot account's shards it is with the funds moved into it (which a gather moves).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AsRead {
+    pub version: AccountVersion,
+    pub shard: u16,
+    /// The account has shards: a gather may move `moved`, so writes are conditioned on it.
+    pub sharded: bool,
+    pub moved: i128,
+}
+
+impl AsRead {
+    pub fn of(balance: &AccountBalance) -> Self {
+        Self {
+            version: balance.version(),
+            shard: balance.shard,
+            sharded: balance.is_sharded(),
+            moved: balance.moved,
+        }
     }
 }
 
@@ -195,12 +244,23 @@ pub struct Step {
     /// only if that transfer is still as read (with its accounts, `Decision::accounts`): the two
     /// were read one after the other, and a serial order sees both at one instant.
     pub acted_on: Option<Transfer>,
+    /// For a refusal for want of funds on a hot account: the account's other shards as read, each
+    /// with nothing to spare. The refusal stands only if they are still so: then the whole
+    /// account was short at one instant.
+    pub shards_checked: Vec<AccountBalance>,
 }
 
 impl Step {
     /// A step with no claim, chain or request behind it (an expiry).
     pub fn alone(decision: Decision) -> Self {
-        Step { decision, claim: None, linked: false, correlation: None, acted_on: None }
+        Step {
+            decision,
+            claim: None,
+            linked: false,
+            correlation: None,
+            acted_on: None,
+            shards_checked: Vec::new(),
+        }
     }
 }
 
@@ -230,7 +290,14 @@ pub fn plan(
                 .then(|| request.transfer.kind.acts_on().and_then(|id| state.transfers.get(id)))
                 .flatten()
                 .map(|stored| stored.transfer.clone());
-            steps.push(Step { decision, claim, linked: request.transfer.linked, correlation, acted_on });
+            steps.push(Step {
+                decision,
+                claim,
+                linked: request.transfer.linked,
+                correlation,
+                acted_on,
+                shards_checked: Vec::new(),
+            });
         }
     }
     debug_assert_eq!(steps.len(), requests.len(), "one step a request");

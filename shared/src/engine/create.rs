@@ -40,9 +40,16 @@ impl Create {
     /// the transfer only if the id is new). A post, void or reversal names its accounts through
     /// the transfer it acts on, which only a read finds: never cached.
     fn cached_state<B: Book + ?Sized>(&self, book: &B, tenant: &TenantId) -> Option<State> {
-        let movement = self.requests[0].transfer.kind.movement()?;
+        let kind = &self.requests[0].transfer.kind;
+        let movement = kind.movement()?;
         let debit = book.cached_balance(tenant, &movement.debit_account_id)?;
         let credit = book.cached_balance(tenant, &movement.credit_account_id)?;
+        // A hold is made on a hot account's main shard (`crate::shard`): another shard's cached
+        // state will not do.
+        let hold = matches!(kind, crate::transfer::TransferKind::Pending { .. });
+        if hold && (debit.shard != 0 || credit.shard != 0) {
+            return None;
+        }
         Some(State { accounts: vec![debit, credit], ..State::default() })
     }
 }

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 pub use book::{
-    Book, DueHold, Progress, Request, State, Step, StoredTransfer, Written, chain_end, chain_members,
+    AsRead, Book, DueHold, Progress, Request, State, Step, StoredTransfer, Written, chain_end, chain_members,
     outcome_counts, plan,
 };
 pub use contention::{CONTENTION_BUDGET, Contention, Level, MAX_PAUSE};

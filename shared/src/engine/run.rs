@@ -17,6 +17,7 @@ use super::contention::Contention;
 use crate::ids::{AccountId, TenantId, TransferId};
 use crate::plan::{Decision, Planner};
 use crate::port::StoreError;
+use crate::rule::RuleViolation;
 use crate::transfer::NewTransfer;
 use crate::transfer::TransferStatus;
 
@@ -120,9 +121,18 @@ pub(crate) async fn run<B: Book, P: Path>(
             Some(_) => path.expired().map_or(Next::Again, Next::Done),
             None => {
                 let (steps, planner) = plan(&state, &requests, now, book.correlation().as_deref());
-                match release_before_refusing(book, tenant, &state, &steps, now).await? {
-                    Some(written) if written.cancelled => Next::Contended,
-                    Some(_) => Next::Again,
+                let mut steps = steps;
+                let released = match release_before_refusing(book, tenant, &state, &steps, now).await? {
+                    Some(written) if written.cancelled => Some(Next::Contended),
+                    Some(_) => Some(Next::Again),
+                    None => match gather_before_refusing(book, tenant, &state, &mut steps, &planner).await? {
+                        Some(true) => Some(Next::Again),
+                        Some(false) => Some(Next::Contended),
+                        None => None,
+                    },
+                };
+                match released {
+                    Some(next) => next,
                     None => match path.decided(book, tenant, &state, steps, now)? {
                         Decided::Answer(answer) => Next::Done(answer),
                         Decided::ReadAgain => Next::Again,
@@ -187,7 +197,10 @@ fn pending_counted(state: &State, steps: &[Step]) -> Vec<AccountId> {
             },
             _ => None,
         })
-        .filter(|id| state.accounts.iter().any(|a| &a.id == *id && a.balances.holds_pending()))
+        // A hot account's holds are on its main shard, whichever shard refused.
+        .filter(|id| {
+            state.accounts.iter().any(|a| &a.id == *id && (a.balances.holds_pending() || a.is_sharded()))
+        })
         .cloned()
         .collect();
     accounts.sort();
@@ -217,6 +230,80 @@ async fn release_before_refusing<B: Book + ?Sized>(
     expire_due(book, tenant, &holds, now).await
 }
 
+/// Before a refusal for want of funds on a shard of a hot account (`crate::shard`) stands:
+/// gathers what the account's other shards have to spare into the shard the plan read. `Some`:
+/// a gather was written (`true`, plan again) or met another write (`false`). `None`: nothing to
+/// gather; each such refusal then stands only if the other shards are still as read, with nothing
+/// to spare (`Step::shards_checked`), so the whole account was short at one instant.
+async fn gather_before_refusing<B: Book + ?Sized>(
+    book: &B,
+    tenant: &TenantId,
+    state: &State,
+    steps: &mut [Step],
+    planner: &Planner,
+) -> Result<Option<bool>, StoreError> {
+    let short = |step: &Step| match &step.decision {
+        Decision::Reject(transfer) => match &transfer.status {
+            TransferStatus::Rejected { reason: RuleViolation::InsufficientFunds { account_id } } => {
+                let view = state.accounts.iter().find(|a| &a.id == account_id)?;
+                let amount = transfer.movement.as_ref().map_or(0, |m| i128::from(m.amount.get()));
+                view.is_sharded().then(|| (view.clone(), amount))
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    let mut gathered: HashMap<AccountId, Vec<crate::account::AccountBalance>> = HashMap::new();
+    for step in steps.iter_mut() {
+        let Some((view, amount)) = short(step) else { continue };
+        if !gathered.contains_key(&view.id) {
+            let left = planner.account(&view.id).and_then(|a| a.headroom()).unwrap_or(0);
+            let shards = book.read_shards(tenant, &view).await?;
+            if let Some(moves) = crate::escrow::gather(&shards, view.shard, (amount - left).max(1)) {
+                return book.rebalance(tenant, &moves).await.map(Some);
+            }
+            gathered.insert(view.id.clone(), shards);
+        }
+        let others = gathered[&view.id].iter().filter(|s| s.shard != view.shard).cloned();
+        step.shards_checked = others.collect();
+    }
+    Ok(None)
+}
+
+/// Each of `accounts` in `state` read from a shard other than its main one, read again from its
+/// main shard: where a hot account's holds are made and resolved (`crate::shard`).
+async fn on_main<B: Book + ?Sized>(
+    book: &B,
+    tenant: &TenantId,
+    state: &mut State,
+    accounts: &HashSet<AccountId>,
+) -> Result<(), StoreError> {
+    let elsewhere: Vec<AccountId> = state
+        .accounts
+        .iter()
+        .filter(|a| a.shard != 0 && accounts.contains(&a.id))
+        .map(|a| a.id.clone())
+        .collect();
+    if elsewhere.is_empty() {
+        return Ok(());
+    }
+    let main = book.read_main(tenant, &elsewhere).await?;
+    state.accounts.retain(|a| !elsewhere.contains(&a.id));
+    state.accounts.extend(main);
+    Ok(())
+}
+
+/// The accounts a hold moves money between.
+fn hold_accounts(transfer: &crate::transfer::Transfer) -> impl Iterator<Item = AccountId> + '_ {
+    let hold = matches!(transfer.request.kind, crate::transfer::TransferKind::Pending { .. });
+    transfer
+        .movement
+        .as_ref()
+        .filter(|_| hold)
+        .into_iter()
+        .flat_map(|m| [m.debit_account_id.clone(), m.credit_account_id.clone()])
+}
+
 /// The holds `due` names that are still pending, with every account they hold money in, read at
 /// one instant; and the listings of those resolved meanwhile (to remove).
 pub(crate) async fn overdue_state<'d, B: Book + ?Sized>(
@@ -232,6 +319,7 @@ pub(crate) async fn overdue_state<'d, B: Book + ?Sized>(
     accounts.sort();
     accounts.dedup();
     let mut state = book.read(tenant, &ids, &accounts).await?;
+    on_main(book, tenant, &mut state, &accounts.iter().cloned().collect()).await?;
     let mut resolved = Vec::new();
     for listed in due {
         let pending = state
@@ -289,5 +377,14 @@ pub(crate) async fn read_state<B: Book + ?Sized>(
         let more = book.read(tenant, &[], &acted_on).await?;
         state.accounts.extend(more.accounts);
     }
+    // Holds live on a hot account's main shard: those the transfers make, and those read.
+    let mut main: HashSet<AccountId> = transfers
+        .iter()
+        .filter(|t| matches!(t.kind, crate::transfer::TransferKind::Pending { .. }))
+        .filter_map(|t| t.kind.movement())
+        .flat_map(|m| [m.debit_account_id.clone(), m.credit_account_id.clone()])
+        .collect();
+    main.extend(state.transfers.values().flat_map(|t| hold_accounts(&t.transfer)));
+    on_main(book, tenant, &mut state, &main).await?;
     Ok(state)
 }

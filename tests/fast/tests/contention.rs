@@ -16,7 +16,7 @@ use ledger::engine::{Book, DueHold, Level, Progress, State, Step, Written};
 use ledger::fixtures::{account, transfer};
 use ledger::linked::LinkedChain;
 use ledger::port::{Accounts, BatchStatus, Settled, Settlement, StoreError, Submissions, Transfers};
-use ledger::{AccountId, AccountVersion, BatchId, Submission, TenantId, TransferBatch, TransferId};
+use ledger::{AccountId, BatchId, Submission, TenantId, TransferBatch, TransferId};
 use ledger_memory::MemoryStore;
 use time::OffsetDateTime;
 
@@ -68,7 +68,7 @@ impl Book for OnlySmallWritesLand {
         &self,
         tenant: &TenantId,
         steps: &[Step],
-        versions: &mut HashMap<AccountId, AccountVersion>,
+        versions: &mut HashMap<AccountId, ledger::engine::AsRead>,
         progress: Option<&mut Progress>,
     ) -> Result<Written, StoreError> {
         let rival = self.rival_first.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));

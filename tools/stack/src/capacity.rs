@@ -90,6 +90,7 @@ pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
             max_balance: Some(ledger::Limit::new(Amount::MAX).unwrap_or_else(|_| valid_sample())),
         },
         effective_at: None,
+        shards: ledger::ShardCount::ONE,
     }
     .open(now);
     account.balances = balances;
@@ -125,6 +126,7 @@ pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
         counterparty_account_id: b,
         balances_after: balances,
         created_at: now,
+        shard: 0,
     };
     let committed = Decision::Commit {
         transfer: transfer.clone().applied(movement.clone(), now),

@@ -141,6 +141,7 @@ async fn set_up(target: &Target, run: &str, accounts: usize) -> Result<Vec<Strin
         metadata: Metadata::default(),
         bounds: if allow_overdraft { ledger::Bounds::default() } else { bounds },
         effective_at: None,
+        shards: ledger::ShardCount::ONE,
     };
     let bank = id(format!("{run}-bank"))?;
     let opened = target.careful.create_account(&open(bank.clone(), true)).await;

@@ -4,5 +4,6 @@
 
 harness::contract_tests!(harness::fresh_stack().await.store);
 
+mod hot;
 mod search;
 mod store;
