@@ -224,10 +224,70 @@ impl Accounts for DynamoStore {
         Ok(Page { items: accounts, next })
     }
 
+    /// A page of the account's entries (`entries_page`), unless it is hot (`refuse_if_hot`).
+    async fn list_entries(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        page_size: u16,
+        before: Option<EntryPosition>,
+    ) -> Result<Page<Entry, EntryPosition>, StoreError> {
+        let page = self.entries_page(tenant, account, page_size, before);
+        Ok(futures::try_join!(self.refuse_if_hot(tenant, account), page)?.1)
+    }
+
+    async fn balance_at(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<BalanceAt, StoreError> {
+        ledger::port::check_balance_at(at, now)?;
+        let balance = self.balance_until(tenant, account, at, Some("at"));
+        Ok(futures::try_join!(self.refuse_if_hot(tenant, account), balance)?.1)
+    }
+
+    async fn statement(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        range: StatementRange,
+        now: OffsetDateTime,
+    ) -> Result<Statement, StoreError> {
+        range.check(now)?;
+        let statement = self.statement_page(tenant, account, range);
+        Ok(futures::try_join!(self.refuse_if_hot(tenant, account), statement)?.1)
+    }
+}
+
+impl DynamoStore {
+    /// Refuses a read of the history of an account with shards (`LedgerError::HotAccountHistory`):
+    /// its entries are in its shards' partitions, which these reads do not merge yet. One
+    /// GetItem of the balance item's shard count, beside the read it guards.
+    async fn refuse_if_hot(&self, tenant: &TenantId, account: &AccountId) -> Result<(), StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::account_pk(tenant, account), keys::BALANCE_SK)))
+            .projection_expression("shard_items")
+            .send()
+            .await
+            .map_err(sdk)?;
+        let items = out.item.as_ref().and_then(|item| item.get("shard_items")).and_then(|v| v.as_n().ok());
+        match items.and_then(|n| n.parse::<u16>().ok()) {
+            Some(count) if count > 1 => {
+                Err(LedgerError::HotAccountHistory { account_id: account.to_string() }.into())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// One Query of the account's item collection, newest entry first. The account's own items sort
     /// below every entry, so the same query proves the account exists when it has no entries (or
     /// none left past the cursor) at no extra call.
-    async fn list_entries(
+    async fn entries_page(
         &self,
         tenant: &TenantId,
         account: &AccountId,
@@ -256,28 +316,6 @@ impl Accounts for DynamoStore {
             out.items().iter().filter(is_entry).map(items::entry_from).collect::<Result<Vec<_>, _>>()?;
         let next = paginate(&mut entries, page_size, EntryPosition::of);
         Ok(Page { items: entries, next })
-    }
-
-    async fn balance_at(
-        &self,
-        tenant: &TenantId,
-        account: &AccountId,
-        at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<BalanceAt, StoreError> {
-        ledger::port::check_balance_at(at, now)?;
-        self.balance_until(tenant, account, at, Some("at")).await
-    }
-
-    async fn statement(
-        &self,
-        tenant: &TenantId,
-        account: &AccountId,
-        range: StatementRange,
-        now: OffsetDateTime,
-    ) -> Result<Statement, StoreError> {
-        range.check(now)?;
-        self.statement_page(tenant, account, range).await
     }
 }
 

@@ -67,6 +67,8 @@ const CONTENDED_ACCOUNTS: usize = 8;
 /// Accounts the queued transfers move between.
 const QUEUED_ACCOUNTS: usize = 64;
 const FUNDS: u64 = 1_000_000_000_000;
+/// The shards of each hot account of the synchronous bench (`ledger::shard`).
+const HOT_SHARDS: u16 = 32;
 /// DynamoDB Local runs on the JVM: its JIT compiles the hot paths in the first seconds.
 const WARM_UP: Duration = Duration::from_secs(10);
 
@@ -89,9 +91,9 @@ pub async fn run(args: BenchArgs) -> io::Result<String> {
     );
     let _ = writeln!(
         report,
-        "| clients | raw, DynamoDB Local | sync, uncontended | × raw | sync, 8 contended accounts | × raw | sync, one hot credit account | sync, one hot debit account | raw, moto 5.2.5 | sync on moto, uncontended | × raw |"
+        "| clients | raw, DynamoDB Local | sync, uncontended | × raw | sync, 8 contended accounts | × raw | sync, into one hot account | × uncontended | sync, out of one hot account with overdraft | × uncontended | sync, out of one bounded hot account | × uncontended | raw, moto 5.2.5 | sync on moto, uncontended | × raw |"
     );
-    let _ = writeln!(report, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(report, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut raw_at_one = f64::NAN;
     for &clients in &args.clients {
         let local_stack =
@@ -121,7 +123,7 @@ pub async fn run(args: BenchArgs) -> io::Result<String> {
             );
             Some(SyncBench::new(moto_state, clients).await?)
         };
-        let mut figures: [Vec<Rate>; 7] = Default::default();
+        let mut figures: [Vec<Rate>; 8] = Default::default();
         for round in 0..args.rounds {
             let table = format!("raw-{clients}-{round}");
             figures[0]
@@ -130,15 +132,16 @@ pub async fn run(args: BenchArgs) -> io::Result<String> {
             figures[2].push(local_sync.run(Workload::Contended, window).await?);
             figures[3].push(local_sync.run(Workload::HotCredit, window).await?);
             figures[4].push(local_sync.run(Workload::HotDebit, window).await?);
+            figures[5].push(local_sync.run(Workload::HotBoundedDebit, window).await?);
             if let Some(moto_sync) = &moto_sync {
-                figures[5]
+                figures[6]
                     .push(raw(emulators.moto_endpoint(), &format!("{table}-moto"), clients, window).await?);
-                figures[6].push(moto_sync.run(Workload::Uncontended, window).await?);
+                figures[7].push(moto_sync.run(Workload::Uncontended, window).await?);
             }
             let this_round: Vec<String> = figures.iter().filter_map(|f| f.last()).map(Rate::render).collect();
             eprintln!("  {clients} clients, round {}: {}", round + 1, this_round.join(" | "));
         }
-        let [local, uncontended, contended, hot_credit, hot_debit, moto, moto_uncontended] =
+        let [local, uncontended, contended, hot_credit, hot_debit, hot_bounded, moto, moto_uncontended] =
             figures.map(median);
         if clients == 1 {
             raw_at_one = local.per_s;
@@ -151,14 +154,18 @@ pub async fn run(args: BenchArgs) -> io::Result<String> {
         };
         let _ = writeln!(
             report,
-            "| {clients} | {} | {} | {:.2} | {} | {:.2} | {} | {} | {moto} |",
+            "| {clients} | {} | {} | {:.2} | {} | {:.2} | {} | {:.2} | {} | {:.2} | {} | {:.2} | {moto} |",
             local.render(),
             uncontended.render(),
             uncontended.per_s / local.per_s,
             contended.render(),
             contended.per_s / local.per_s,
             hot_credit.render(),
+            hot_credit.per_s / uncontended.per_s,
             hot_debit.render(),
+            hot_debit.per_s / uncontended.per_s,
+            hot_bounded.render(),
+            hot_bounded.per_s / uncontended.per_s,
         );
     }
 
@@ -410,6 +417,8 @@ enum Workload {
     HotCredit,
     /// Every client is paid from the same account (a funding or settlement account, with overdraft).
     HotDebit,
+    /// Every client is paid from the same account without overdraft (a treasury), funded.
+    HotBoundedDebit,
 }
 
 /// Clients of the API router (`ledger-client`, one try a request, in process), each sending one
@@ -434,10 +443,21 @@ impl SyncBench {
     /// Opens and funds the accounts both workloads use.
     async fn new(state: AppState, clients: usize) -> io::Result<SyncBench> {
         let bench = SyncBench { api: Self::client(state), clients, instances: Vec::new() };
+        // The three accounts every client shares are hot (`ledger::shard`).
+        let bank = json!({"id": "bank", "currency": "EUR", "allow_overdraft": true, "shards": HOT_SHARDS});
+        bench.post(routes::CREATE_ACCOUNT, bank).await?;
         bench
-            .post(routes::CREATE_ACCOUNT, json!({"id": "bank", "currency": "EUR", "allow_overdraft": true}))
+            .post(routes::CREATE_ACCOUNT, json!({"id": "merchant", "currency": "EUR", "shards": HOT_SHARDS}))
             .await?;
-        bench.post(routes::CREATE_ACCOUNT, json!({"id": "merchant", "currency": "EUR"})).await?;
+        bench
+            .post(routes::CREATE_ACCOUNT, json!({"id": "treasury", "currency": "EUR", "shards": HOT_SHARDS}))
+            .await?;
+        let funded = bench
+            .post(routes::CREATE_TRANSFER, transfer_body("fund-treasury", "bank", "treasury", FUNDS))
+            .await?;
+        if funded != StatusCode::CREATED {
+            return Err(io_error(format!("funding the treasury answered {funded}")));
+        }
         let own = (0..clients).flat_map(|c| [format!("u{c}a"), format!("u{c}b")]);
         let shared = (0..CONTENDED_ACCOUNTS).map(|i| format!("k{i}"));
         for id in own.chain(shared) {
@@ -484,6 +504,7 @@ impl SyncBench {
                         Workload::Uncontended => (format!("u{c}a"), format!("u{c}b")),
                         Workload::HotCredit => (format!("u{c}a"), "merchant".to_owned()),
                         Workload::HotDebit => ("bank".to_owned(), format!("u{c}b")),
+                        Workload::HotBoundedDebit => ("treasury".to_owned(), format!("u{c}b")),
                         Workload::Contended => {
                             let mut rng = rand::rng();
                             let from = rng.random_range(0..CONTENDED_ACCOUNTS);

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::AttributeValue;
 use harness::{EmulatedStack, fresh_stack};
 use ledger::fixtures::{account, hold, post, transfer};
-use ledger::port::{Created, Store};
+use ledger::port::{Created, Store, StoreError};
 use ledger::{
-    AccountChange, AccountId, AccountUpdate, NewAccount, ShardCount, TenantId, Transfer, TransferStatus,
+    AccountChange, AccountId, AccountUpdate, LedgerError, NewAccount, ShardCount, TenantId, Transfer,
+    TransferStatus,
 };
 use ledger_dynamodb::DynamoStore;
 use time::OffsetDateTime;
@@ -239,4 +240,9 @@ async fn a_hot_accounts_policy_holds_on_every_shard_its_holds_live_on_the_main_o
     assert!(committed(&out), "{out:?}");
     let hub = stores[0].get_account(&t, &id("hub")).await.unwrap();
     assert_eq!(hub.balances.balance(), 0);
+    // Its history is in its shards: a read of it as one account is refused, typed, not partial.
+    let entries = stores[0].list_entries(&t, &id("hub"), 10, None).await;
+    assert!(matches!(entries, Err(StoreError::Ledger(LedgerError::HotAccountHistory { .. }))), "{entries:?}");
+    let bank_entries = stores[0].list_entries(&t, &id("bank"), 10, None).await.unwrap();
+    assert_eq!(bank_entries.items.len(), 10);
 }
