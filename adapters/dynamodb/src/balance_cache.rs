@@ -25,43 +25,43 @@ const CAPACITY: usize = 10_000;
 pub(crate) struct BalanceCache {
     /// The latest state seen of each shard (0 for an account that is not hot).
     entries: Mutex<HashMap<(TenantId, AccountId, u16), AccountBalance>>,
-    /// How many shards each account seen hot spreads its writes over (`ledger::shard`).
-    spreads: Mutex<HashMap<(TenantId, AccountId), u16>>,
+    /// The shard of each hot account this container writes (`ledger::shard`), and how many its
+    /// writes spread over: drawn when the account is first seen hot, drawn again when a write on
+    /// it is cancelled, so that containers spread over the shards and move off a contended one,
+    /// and each finds its own shard's state in its cache.
+    shards: Mutex<HashMap<(TenantId, AccountId), (u16, u16)>>,
     levels: Mutex<HashMap<(TenantId, AccountId), Level>>,
 }
 
 impl BalanceCache {
-    /// The state of `account` on the shard this request writes (`shard`).
+    /// The state of `account` on the shard this container writes.
     pub(crate) fn get(&self, tenant: &TenantId, account: &AccountId) -> Option<AccountBalance> {
         let shard = self.shard(tenant, account);
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.get(&(tenant.clone(), account.clone(), shard)).cloned()
     }
 
-    /// The shard of `account` a request writes: 0 until the account is seen hot, then one drawn
-    /// at each call among those its writes spread over, so that concurrent requests (in one
-    /// container or many) spread over the shards, as do the retries of a cancelled write.
+    /// The shard of `account` this container writes: 0 until it is seen hot.
     pub(crate) fn shard(&self, tenant: &TenantId, account: &AccountId) -> u16 {
-        let spreads = self.spreads.lock().unwrap_or_else(|e| e.into_inner());
-        match spreads.get(&(tenant.clone(), account.clone())) {
-            Some(&spread) if spread > 1 => rand::rng().random_range(0..spread),
-            _ => 0,
-        }
+        let shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        shards.get(&(tenant.clone(), account.clone())).map_or(0, |(shard, _)| *shard)
     }
 
     /// Keeps `state` unless a later one (a higher version) is known already: concurrent requests
-    /// may report their states out of order. Notes how many shards a hot account spreads over.
+    /// may report their states out of order. An account seen hot for the first time, or with
+    /// another spread, gets a shard drawn among those it spreads over (an un-marked one, 0).
     pub(crate) fn put(&self, tenant: &TenantId, state: &AccountBalance) {
         let spread = state.shards.get();
-        let mut spreads = self.spreads.lock().unwrap_or_else(|e| e.into_inner());
+        let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
         let key = (tenant.clone(), state.id.clone());
-        if spreads.get(&key).copied().unwrap_or(1) != spread {
-            if spreads.len() >= CAPACITY {
-                spreads.clear();
+        let known = shards.get(&key).map(|(_, known)| *known);
+        if known != Some(spread) && (spread > 1 || known.is_some()) {
+            if shards.len() >= CAPACITY {
+                shards.clear();
             }
-            spreads.insert(key, spread);
+            shards.insert(key, (rand::rng().random_range(0..spread), spread));
         }
-        drop(spreads);
+        drop(shards);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let key = (tenant.clone(), state.id.clone(), state.shard);
         if entries.len() >= CAPACITY && !entries.contains_key(&key) {
@@ -78,16 +78,18 @@ impl BalanceCache {
         }
     }
 
-    /// Drops what is kept of `account`, every shard of it: a write on one was cancelled, and
-    /// which one is not said.
+    /// Drops the state of the shard this container writes: a write on it was cancelled. For a hot
+    /// account, another shard is drawn.
     pub(crate) fn forget(&self, tenant: &TenantId, account: &AccountId) {
-        let spread = {
-            let spreads = self.spreads.lock().unwrap_or_else(|e| e.into_inner());
-            spreads.get(&(tenant.clone(), account.clone())).copied().unwrap_or(1)
-        };
+        let shard = self.shard(tenant, account);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        for shard in 0..spread.max(1) {
-            entries.remove(&(tenant.clone(), account.clone(), shard));
+        entries.remove(&(tenant.clone(), account.clone(), shard));
+        drop(entries);
+        let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((shard, spread)) = shards.get_mut(&(tenant.clone(), account.clone()))
+            && *spread > 1
+        {
+            *shard = (*shard + rand::rng().random_range(1..*spread)) % *spread;
         }
     }
 
@@ -140,7 +142,7 @@ mod tests {
     }
 
     #[test]
-    fn a_hot_accounts_writes_are_drawn_over_its_shards_each_kept_apart() {
+    fn a_hot_account_is_written_on_a_drawn_shard_and_a_cancelled_write_draws_another() {
         let cache = BalanceCache::default();
         let tenant = TenantId::parse("acme").unwrap();
         let mut main = account("hot", true).open(OffsetDateTime::UNIX_EPOCH).balance_state();
@@ -148,22 +150,18 @@ mod tests {
         main.shards = ledger::ShardCount::new(4).unwrap();
         main.shard_items = 4;
         cache.put(&tenant, &main);
-        let drawn: std::collections::BTreeSet<u16> =
-            (0..200).map(|_| cache.shard(&tenant, &main.id)).collect();
-        assert_eq!(drawn.into_iter().collect::<Vec<_>>(), [0, 1, 2, 3]);
-        for shard in 1..4 {
-            cache.put(&tenant, &AccountBalance { shard, entry_count: u64::from(shard), ..main.clone() });
-        }
-        // Each draw finds its own shard's state.
-        for _ in 0..20 {
-            let found = cache.get(&tenant, &main.id).unwrap();
-            assert_eq!(found.entry_count, u64::from(found.shard));
-        }
+        let shard = cache.shard(&tenant, &main.id);
+        assert!(shard < 4);
+        assert!((0..20).all(|_| cache.shard(&tenant, &main.id) == shard), "the container keeps its shard");
+        // Its state is kept per shard: the drawn shard's is what the cache answers.
+        cache.put(&tenant, &AccountBalance { shard, entry_count: 7, ..main.clone() });
+        assert_eq!(cache.get(&tenant, &main.id).map(|s| (s.shard, s.entry_count)), Some((shard, 7)));
         cache.forget(&tenant, &main.id);
-        assert!((0..20).all(|_| cache.get(&tenant, &main.id).is_none()), "every shard forgotten");
+        let other = cache.shard(&tenant, &main.id);
+        assert!(other < 4 && other != shard);
         // Un-marked: back to the main shard.
         cache.put(&tenant, &AccountBalance { shards: ledger::ShardCount::ONE, ..main.clone() });
-        assert!((0..20).all(|_| cache.shard(&tenant, &main.id) == 0));
+        assert_eq!(cache.shard(&tenant, &main.id), 0);
     }
 
     #[test]
