@@ -31,12 +31,6 @@ pub enum LedgerError {
     /// The tenant has as many of `what` as it may (`limit`): nothing was written.
     #[error("the tenant has {limit} {what}, the most it may have: delete one first")]
     LimitReached { what: &'static str, limit: usize },
-    /// An account with shards (`crate::shard`) keeps its entries per shard, and a read of its
-    /// history (entries, a balance as of an instant, a statement) as one account is not built yet.
-    #[error(
-        "account {account_id} is hot: its entries are kept in shards, and its history is not readable as one account yet"
-    )]
-    HotAccountHistory { account_id: String },
     /// A linked chain was refused: `transfer_id` by `rule`, the others `linked_failed`; `transfers`
     /// is every member as recorded.
     #[error("transfer {transfer_id} of the linked chain was refused ({rule}), so none of the chain applies")]

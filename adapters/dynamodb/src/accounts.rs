@@ -224,7 +224,7 @@ impl Accounts for DynamoStore {
         Ok(Page { items: accounts, next })
     }
 
-    /// A page of the account's entries (`entries_page`), unless it is hot (`refuse_if_hot`).
+    /// A page of the account's entries (`entries_page`; a hot account's merged, `hot_entries`).
     async fn list_entries(
         &self,
         tenant: &TenantId,
@@ -233,7 +233,10 @@ impl Accounts for DynamoStore {
         before: Option<EntryPosition>,
     ) -> Result<Page<Entry, EntryPosition>, StoreError> {
         let page = self.entries_page(tenant, account, page_size, before);
-        Ok(futures::try_join!(self.refuse_if_hot(tenant, account), page)?.1)
+        match futures::try_join!(self.hot_shards(tenant, account), page)? {
+            (Some(shards), _) => self.hot_entries(tenant, account, shards, page_size, before).await,
+            (None, page) => Ok(page),
+        }
     }
 
     async fn balance_at(
@@ -245,7 +248,10 @@ impl Accounts for DynamoStore {
     ) -> Result<BalanceAt, StoreError> {
         ledger::port::check_balance_at(at, now)?;
         let balance = self.balance_until(tenant, account, at, Some("at"));
-        Ok(futures::try_join!(self.refuse_if_hot(tenant, account), balance)?.1)
+        match futures::try_join!(self.hot_shards(tenant, account), balance)? {
+            (Some(shards), _) => self.hot_balance_at(tenant, account, shards, at, Some("at")).await,
+            (None, balance) => Ok(balance),
+        }
     }
 
     async fn statement(
@@ -256,16 +262,18 @@ impl Accounts for DynamoStore {
         now: OffsetDateTime,
     ) -> Result<Statement, StoreError> {
         range.check(now)?;
-        let statement = self.statement_page(tenant, account, range);
-        Ok(futures::try_join!(self.refuse_if_hot(tenant, account), statement)?.1)
+        match self.hot_shards(tenant, account).await? {
+            Some(shards) => self.hot_statement(tenant, account, shards, range).await,
+            None => self.statement_page(tenant, account, range).await,
+        }
     }
 }
 
 impl DynamoStore {
-    /// Refuses a read of the history of an account with shards (`LedgerError::HotAccountHistory`):
-    /// its entries are in its shards' partitions, which these reads do not merge yet. One
-    /// GetItem of the balance item's shard count, beside the read it guards.
-    async fn refuse_if_hot(&self, tenant: &TenantId, account: &AccountId) -> Result<(), StoreError> {
+    /// How many shards the account has, if more than one (its history is then read merged,
+    /// `shard_history`): one GetItem of its balance item's shard count, beside the read of an
+    /// account that is not hot.
+    async fn hot_shards(&self, tenant: &TenantId, account: &AccountId) -> Result<Option<u16>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -276,12 +284,7 @@ impl DynamoStore {
             .await
             .map_err(sdk)?;
         let items = out.item.as_ref().and_then(|item| item.get("shard_items")).and_then(|v| v.as_n().ok());
-        match items.and_then(|n| n.parse::<u16>().ok()) {
-            Some(count) if count > 1 => {
-                Err(LedgerError::HotAccountHistory { account_id: account.to_string() }.into())
-            }
-            _ => Ok(()),
-        }
+        Ok(items.and_then(|n| n.parse::<u16>().ok()).filter(|count| *count > 1))
     }
 
     /// One Query of the account's item collection, newest entry first. The account's own items sort

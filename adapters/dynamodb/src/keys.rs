@@ -326,7 +326,7 @@ mod tests {
 
     #[test]
     fn entry_keys_sort_by_instant_then_sequence() {
-        let at = |at_nanos, sequence| EntryPosition { at_nanos, sequence };
+        let at = |at_nanos, sequence| EntryPosition { at_nanos, shard: 0, sequence };
         assert!(entry_sk(at(5, 9)) < entry_sk(at(5, 10)));
         assert!(entry_sk(at(5, u64::MAX)) < entry_sk(at(6, 0)));
         assert!(entry_sk(at(5, u64::MAX)) < entries_after(at(5, u64::MAX)));

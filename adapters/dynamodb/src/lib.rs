@@ -17,6 +17,7 @@ pub mod keys;
 mod limits;
 mod reads;
 pub mod search;
+mod shard_history;
 mod shards;
 mod store;
 mod submissions;

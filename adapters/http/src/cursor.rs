@@ -40,41 +40,51 @@ pub fn parse_account_cursor(cursor: &str) -> Result<AccountId, ApiError> {
     AccountId::parse(raw).map_err(|_| invalid("cursor", "is not a cursor this list returned"))
 }
 
+/// An entry's position as text: `at:sequence`, and `:shard` for a hot account's shard other
+/// than its main one.
+fn entry_position(position: EntryPosition) -> String {
+    match position.shard {
+        0 => format!("{}:{}", position.at_nanos, position.sequence),
+        shard => format!("{}:{}:{shard}", position.at_nanos, position.sequence),
+    }
+}
+
+/// The position `entry_position` wrote, from its parts (`None` if one does not parse).
+fn parse_entry_position<'a>(mut parts: impl Iterator<Item = &'a str>) -> Option<EntryPosition> {
+    let at_nanos = parts.next()?.parse().ok()?;
+    let sequence = parts.next()?.parse().ok()?;
+    let shard = parts.next().map_or(Some(0), |shard| shard.parse().ok())?;
+    parts.next().is_none().then_some(EntryPosition { at_nanos, shard, sequence })
+}
+
 pub fn entry_cursor(position: EntryPosition) -> String {
-    encode(format!("{ENTRY_PREFIX}{}:{}", position.at_nanos, position.sequence))
+    encode(format!("{ENTRY_PREFIX}{}", entry_position(position)))
 }
 
 pub fn parse_entry_cursor(cursor: &str) -> Result<EntryPosition, ApiError> {
     let mut buf = String::new();
     let raw = decode(cursor, ENTRY_PREFIX, &mut buf)?;
-    let bad = || invalid("cursor", "is not a cursor this list returned");
-    let (at, sequence) = raw.split_once(':').ok_or_else(bad)?;
-    Ok(EntryPosition {
-        at_nanos: at.parse().map_err(|_| bad())?,
-        sequence: sequence.parse().map_err(|_| bad())?,
-    })
+    parse_entry_position(raw.split(':'))
+        .ok_or_else(|| invalid("cursor", "is not a cursor this list returned"))
 }
 
 /// A statement's cursor: the position after which its next page starts, and the statement's `to`
 /// (so every page of a statement "up to now" ends at the same instant).
 pub fn statement_cursor(to: OffsetDateTime, after: EntryPosition) -> String {
-    encode(format!("{STATEMENT_PREFIX}{}:{}:{}", to.unix_timestamp_nanos(), after.at_nanos, after.sequence))
+    encode(format!("{STATEMENT_PREFIX}{}:{}", to.unix_timestamp_nanos(), entry_position(after)))
 }
 
 pub fn parse_statement_cursor(cursor: &str) -> Result<(OffsetDateTime, EntryPosition), ApiError> {
     let mut buf = String::new();
     let raw = decode(cursor, STATEMENT_PREFIX, &mut buf)?;
     let bad = || invalid("cursor", "is not a cursor this statement returned");
-    let mut parts = raw.splitn(3, ':');
-    let mut next = || parts.next().ok_or_else(bad);
-    let to = next()?
-        .parse()
-        .ok()
+    let mut parts = raw.split(':');
+    let to = parts
+        .next()
+        .and_then(|n| n.parse().ok())
         .and_then(|n| OffsetDateTime::from_unix_timestamp_nanos(n).ok())
         .ok_or_else(bad)?;
-    let at_nanos = next()?.parse().map_err(|_| bad())?;
-    let sequence = next()?.parse().map_err(|_| bad())?;
-    Ok((to, EntryPosition { at_nanos, sequence }))
+    Ok((to, parse_entry_position(parts).ok_or_else(bad)?))
 }
 
 /// An events list's cursor: the position of the last event it covered.
@@ -156,12 +166,17 @@ mod tests {
     fn cursors_round_trip_and_do_not_cross_lists() {
         let id = AccountId::parse("alice").unwrap();
         assert_eq!(parse_account_cursor(&account_cursor(&id)).unwrap(), id);
-        let position = EntryPosition { at_nanos: 1_795_860_935_000_000_001, sequence: 17 };
+        let position = EntryPosition { at_nanos: 1_795_860_935_000_000_001, shard: 0, sequence: 17 };
         assert_eq!(parse_entry_cursor(&entry_cursor(position)).unwrap(), position);
         assert!(parse_entry_cursor(&encode("e2:17".into())).is_err());
         let to = OffsetDateTime::from_unix_timestamp_nanos(1_795_860_999_000_000_000).unwrap();
         assert_eq!(parse_statement_cursor(&statement_cursor(to, position)).unwrap(), (to, position));
         assert!(parse_statement_cursor(&entry_cursor(position)).is_err());
+        // A hot account's shard rides along.
+        let on_shard = EntryPosition { shard: 5, ..position };
+        assert_eq!(parse_entry_cursor(&entry_cursor(on_shard)).unwrap(), on_shard);
+        assert_eq!(parse_statement_cursor(&statement_cursor(to, on_shard)).unwrap(), (to, on_shard));
+        assert!(parse_entry_cursor(&encode(format!("{ENTRY_PREFIX}1:2:3:4"))).is_err());
         assert!(parse_entry_cursor(&statement_cursor(to, position)).is_err());
         assert!(parse_entry_cursor(&account_cursor(&id)).is_err());
         assert!(parse_account_cursor("not base64!").is_err());

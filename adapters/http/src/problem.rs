@@ -117,7 +117,6 @@ const HTTP_CODES: &[&str] = &[
     "idempotency_conflict",
     "transfer_in_flight",
     "limit_reached",
-    "hot_account_history",
     "precondition_failed",
     "precondition_required",
     "payload_too_large",
@@ -177,12 +176,6 @@ impl ApiError {
                 LedgerError::LimitReached { .. } => {
                     Problem::new(S::CONFLICT, "limit_reached", "Limit reached", err.to_string())
                 }
-                LedgerError::HotAccountHistory { .. } => Problem::new(
-                    S::CONFLICT,
-                    "hot_account_history",
-                    "History of a hot account",
-                    err.to_string(),
-                ),
                 LedgerError::NotFound { .. } => {
                     Problem::new(S::NOT_FOUND, "not_found", "Not found", err.to_string())
                 }

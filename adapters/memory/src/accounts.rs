@@ -18,7 +18,7 @@ use crate::tables::Tables;
 
 /// The position just after every entry that took effect at or before `at`.
 fn until(at: OffsetDateTime) -> EntryPosition {
-    EntryPosition { at_nanos: at.unix_timestamp_nanos(), sequence: u64::MAX }
+    EntryPosition { at_nanos: at.unix_timestamp_nanos(), shard: u16::MAX, sequence: u64::MAX }
 }
 
 impl Tables {

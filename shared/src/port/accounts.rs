@@ -16,17 +16,23 @@ use crate::posting::Entry;
 use crate::search::MetadataMatch;
 
 /// Where an entry sits in its account's history: the instant it took effect (nanoseconds since
-/// the epoch) and its sequence. An account's entries take effect in sequence order
-/// (`posting::apply`), so ordering by this orders by both.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// the epoch), the shard it was written to (a hot account's, `crate::shard`; 0 otherwise) and its
+/// sequence there. A shard's entries take effect in sequence order (`posting::apply`), so
+/// ordering by this orders by all three; a hot account's history is its shards' merged so.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EntryPosition {
     pub at_nanos: i128,
+    pub shard: u16,
     pub sequence: u64,
 }
 
 impl EntryPosition {
     pub fn of(entry: &Entry) -> Self {
-        Self { at_nanos: entry.created_at.unix_timestamp_nanos(), sequence: entry.sequence }
+        Self {
+            at_nanos: entry.created_at.unix_timestamp_nanos(),
+            shard: entry.shard,
+            sequence: entry.sequence,
+        }
     }
 }
 

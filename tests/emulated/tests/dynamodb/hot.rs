@@ -9,9 +9,9 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::AttributeValue;
 use harness::{EmulatedStack, fresh_stack};
 use ledger::fixtures::{account, hold, post, transfer};
-use ledger::port::{Created, Store, StoreError};
+use ledger::port::{Created, Store};
 use ledger::{
-    AccountChange, AccountId, AccountUpdate, LedgerError, NewAccount, ShardCount, TenantId, Transfer,
+    Account, AccountChange, AccountId, AccountUpdate, Entry, NewAccount, ShardCount, TenantId, Transfer,
     TransferStatus,
 };
 use ledger_dynamodb::DynamoStore;
@@ -143,6 +143,7 @@ async fn eight_instances_paying_into_and_out_of_a_bounded_hot_account_conserve_m
     assert!(shards.iter().all(|(_, balance, _, moved)| balance + moved >= 0), "{shards:?}");
     assert_eq!(shards.iter().map(|s| s.1).sum::<i128>(), into - out);
     assert_eq!(shards.iter().map(|s| s.2).sum::<u64>(), fees.entry_count);
+    assert_history_reads_as_one_account(&stores[6], &t, "fees", &fees).await;
 }
 
 #[tokio::test]
@@ -240,9 +241,51 @@ async fn a_hot_accounts_policy_holds_on_every_shard_its_holds_live_on_the_main_o
     assert!(committed(&out), "{out:?}");
     let hub = stores[0].get_account(&t, &id("hub")).await.unwrap();
     assert_eq!(hub.balances.balance(), 0);
-    // Its history is in its shards: a read of it as one account is refused, typed, not partial.
-    let entries = stores[0].list_entries(&t, &id("hub"), 10, None).await;
-    assert!(matches!(entries, Err(StoreError::Ledger(LedgerError::HotAccountHistory { .. }))), "{entries:?}");
-    let bank_entries = stores[0].list_entries(&t, &id("bank"), 10, None).await.unwrap();
-    assert_eq!(bank_entries.items.len(), 10);
+    assert_history_reads_as_one_account(&stores[2], &t, "hub", &hub).await;
+}
+
+/// The account's history, read in pages through its shards, is one account's: sequences from
+/// `entry_count` down to 1 without a gap, each entry's totals its predecessor's moved by it, the
+/// newest's the account's; a balance as of now and a statement of all of it agree.
+async fn assert_history_reads_as_one_account(
+    store: &Arc<dyn Store>,
+    t: &TenantId,
+    name: &str,
+    account: &Account,
+) {
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store.list_entries(t, &id(name), 7, before).await.unwrap();
+        entries.extend(page.items);
+        match page.next {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    let sequences: Vec<u64> = entries.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, (1..=account.entry_count).rev().collect::<Vec<_>>());
+    assert_eq!(entries[0].balances_after, account.balances);
+    for pair in entries.windows(2) {
+        let (newer, older) = (&pair[0], &pair[1]);
+        let applied = older.balances_after.after(newer.direction, newer.effect, newer.amount);
+        assert_eq!(applied, Some(newer.balances_after), "{older:?} then {newer:?}");
+        assert!(newer.created_at >= older.created_at);
+    }
+    let balance = store.balance_at(t, &id(name), now(), now()).await.unwrap();
+    assert_eq!((balance.balances, balance.entry_count), (account.balances, account.entry_count));
+    let range = ledger::port::StatementRange { from: None, to: now(), page_size: 5, after: None };
+    let mut statement = store.statement(t, &id(name), range, now()).await.unwrap();
+    let mut listed = statement.entries.clone();
+    while let Some(after) = statement.next {
+        statement = store
+            .statement(t, &id(name), ledger::port::StatementRange { after: Some(after), ..range }, now())
+            .await
+            .unwrap();
+        listed.extend(statement.entries.clone());
+    }
+    listed.reverse();
+    assert_eq!(listed, entries);
+    let closing = statement.closing.unwrap();
+    assert_eq!((closing.balances, closing.entry_count), (account.balances, account.entry_count));
 }
