@@ -148,8 +148,8 @@ impl Accounts for DynamoStore {
                     AccountBalance { shard, balances: Default::default(), entry_count: 0, ..policy.clone() };
                 writes.push(put_if_new(&self.table, items::balance_item(tenant, &added))?);
             }
-            if changed.metadata != account.metadata {
-                writes.push(self.metadata_update(tenant, &changed)?);
+            if changed.metadata != account.metadata || changed.shard_items != account.shard_items {
+                writes.push(self.profile_update(tenant, &changed)?);
             }
             writes.push(put(
                 &self.table,
@@ -200,26 +200,19 @@ impl Accounts for DynamoStore {
         let mut profiles = query.send().await.map_err(sdk)?.items.unwrap_or_default();
         let next_after = profiles.len() > usize::from(page_size);
         profiles.truncate(usize::from(page_size));
-        let balance_keys = profiles
-            .iter()
-            .filter_map(|p| p.get(keys::PK))
-            .filter_map(|pk| pk.as_s().ok())
-            .map(|pk| key(pk.clone(), keys::BALANCE_SK));
-        let pk_of = |item: &Item| item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned();
-        let balances: HashMap<String, Item> = self
-            .snapshot(balance_keys.collect())
-            .await?
-            .into_iter()
-            .filter_map(|item| Some((pk_of(&item)?, item)))
-            .collect();
-        let mut accounts = Vec::with_capacity(profiles.len());
+        // Each account's balance items (a hot account's shards, as its profile counts them), as
+        // one snapshot.
+        let shard_items = |profile: &Item| items::number::<u16>(profile.get("shard_items")).unwrap_or(1);
+        let mut wanted = Vec::with_capacity(profiles.len());
         for profile in &profiles {
-            let balance = pk_of(profile).and_then(|pk| balances.get(&pk));
-            let balance =
-                balance.ok_or_else(|| StoreError::Corrupt("an account lacks its balance item".into()))?;
-            accounts.push(items::account_from(profile, balance)?);
+            wanted
+                .push((items::Reader(profile).parsed("id", |v| AccountId::parse(v))?, shard_items(profile)));
         }
-        self.with_shards(tenant, &mut accounts).await?;
+        let balances = self.page_balances(tenant, &wanted).await?;
+        let mut accounts = Vec::with_capacity(profiles.len());
+        for (profile, (id, count)) in profiles.iter().zip(&wanted) {
+            accounts.push(account_on_page(tenant, profile, id, *count, &balances)?);
+        }
         let next = if next_after { accounts.last().map(|a| a.id.clone()) } else { None };
         Ok(Page { items: accounts, next })
     }
@@ -322,6 +315,33 @@ impl DynamoStore {
     }
 }
 
+/// The account of `profile` on a page, as one: its balance items (`count` shards) from
+/// `balances` (`DynamoStore::page_balances`), summed.
+fn account_on_page(
+    tenant: &TenantId,
+    profile: &Item,
+    id: &AccountId,
+    count: u16,
+    balances: &HashMap<String, Item>,
+) -> Result<Account, StoreError> {
+    let lacks = || StoreError::Corrupt(format!("account {id} lacks a balance item"));
+    let main = balances.get(&keys::account_pk(tenant, id)).ok_or_else(lacks)?;
+    let mut account = items::account_from(profile, main)?;
+    if count > 1 {
+        let shards = (0..count)
+            .map(|shard| {
+                balances
+                    .get(&keys::shard_pk(tenant, id, shard))
+                    .ok_or_else(lacks)
+                    .and_then(items::balance_from)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let whole = ledger::escrow::merged(&shards);
+        (account.balances, account.entry_count) = (whole.balances, whole.entry_count);
+    }
+    Ok(account)
+}
+
 /// Cuts a `limit + 1` result down to `limit` and returns the cursor of the last kept item if
 /// anything was cut.
 fn paginate<T, C>(items: &mut Vec<T>, page_size: u16, cursor: impl Fn(&T) -> C) -> Option<C> {
@@ -385,14 +405,33 @@ impl DynamoStore {
         Ok(shards)
     }
 
-    /// Each hot account of `accounts` (read from its main balance item) as one: its shards summed.
-    async fn with_shards(&self, tenant: &TenantId, accounts: &mut [Account]) -> Result<(), StoreError> {
-        for account in accounts.iter_mut().filter(|a| a.shard_items > 1) {
-            let whole =
-                ledger::escrow::merged(&self.shard_snapshot(tenant, &account.id, account.shard_items).await?);
-            (account.balances, account.entry_count) = (whole.balances, whole.entry_count);
+    /// The balance items of a page of accounts (`wanted`: each with its count of shards), by
+    /// partition key: one snapshot, so the page's balances always sum as the ledger's totals did
+    /// at one instant (a BatchGetItem could read one account before a transfer and its
+    /// counterparty after it), unless its hot accounts bring it over 100 items.
+    async fn page_balances(
+        &self,
+        tenant: &TenantId,
+        wanted: &[(AccountId, u16)],
+    ) -> Result<HashMap<String, Item>, StoreError> {
+        let keys: Vec<Item> = wanted
+            .iter()
+            .flat_map(|(id, count)| {
+                (0..(*count).max(1))
+                    .map(move |shard| key(keys::shard_pk(tenant, id, shard), keys::BALANCE_SK))
+            })
+            .collect();
+        let pk_of = |item: &Item| item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned();
+        let mut found = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(crate::reads::MAX_READ_KEYS) {
+            found.extend(
+                self.snapshot(chunk.to_vec())
+                    .await?
+                    .into_iter()
+                    .filter_map(|item| Some((pk_of(&item)?, item))),
+            );
         }
-        Ok(())
+        Ok(found)
     }
 
     /// A page of the accounts listed under `first` (a pair of `metadata`), those holding every
@@ -424,11 +463,19 @@ impl DynamoStore {
             let (Some(profile), Some(balance)) = (profile, balance) else { continue };
             let account = items::account_from(profile, balance)?;
             if metadata.pairs().iter().all(|(k, v)| account.metadata.as_map().get(k) == Some(v)) {
-                accounts.push(account);
+                accounts.push((account, *profile));
             }
         }
-        self.with_shards(tenant, &mut accounts).await?;
-        Ok(Page { items: accounts, next })
+        // With hot accounts, the page's balances again as one snapshot with their shards.
+        if accounts.iter().any(|(a, _)| a.shard_items > 1) {
+            let wanted: Vec<(AccountId, u16)> =
+                accounts.iter().map(|(a, _)| (a.id.clone(), a.shard_items)).collect();
+            let balances = self.page_balances(tenant, &wanted).await?;
+            for ((account, profile), (id, count)) in accounts.iter_mut().zip(&wanted) {
+                *account = account_on_page(tenant, profile, id, *count, &balances)?;
+            }
+        }
+        Ok(Page { items: accounts.into_iter().map(|(a, _)| a).collect(), next })
     }
 }
 
@@ -480,8 +527,9 @@ impl DynamoStore {
         Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder().update(update).build())
     }
 
-    /// Sets the profile's metadata as `changed` has it (the balance item's condition orders it).
-    fn metadata_update(
+    /// Sets the profile's metadata and count of shards as `changed` has them (the balance items'
+    /// conditions order it).
+    fn profile_update(
         &self,
         tenant: &TenantId,
         changed: &Account,
@@ -492,8 +540,9 @@ impl DynamoStore {
             .table_name(&self.table)
             .key(keys::PK, s(keys::account_pk(tenant, &changed.id)))
             .key(keys::SK, s(keys::ACCOUNT_SK))
-            .update_expression("SET metadata = :metadata")
+            .update_expression("SET metadata = :metadata, shard_items = :shards")
             .expression_attribute_values(":metadata", metadata)
+            .expression_attribute_values(":shards", items::n(changed.shard_items))
             .build()
             .map_err(crate::error::unbuilt)?;
         Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder().update(update).build())

@@ -81,6 +81,10 @@ pub fn profile_item(tenant: &TenantId, account: &Account) -> Item {
         ("metadata".into(), metadata(&account.metadata)),
         ("created_at".into(), timestamp(account.created_at)),
     ])
+    .into_iter()
+    // A hot account's shards, which a list reads with its balance (`ledger::shard`).
+    .chain((account.shard_items > 1).then(|| ("shard_items".to_owned(), n(account.shard_items))))
+    .collect()
 }
 
 /// The account's balance item: what a transfer reads and rewrites.

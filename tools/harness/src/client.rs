@@ -277,6 +277,14 @@ impl<B: Backend> Api<B> {
         opened.unwrap_or_else(|e| panic!("opening {id}: {e}"));
     }
 
+    /// Opens a hot account (`ledger::shard`): its balance spread over `shards` shards.
+    pub async fn open_hot_account(&self, tenant: &str, id: &str, allow_overdraft: bool, shards: u16) {
+        let shards = ledger::ShardCount::new(shards).expect("a valid shard count");
+        let account = ledger::NewAccount { shards, ..ledger::fixtures::account(id, allow_overdraft) };
+        let opened = self.careful(tenant).create_account(&account).await;
+        opened.unwrap_or_else(|e| panic!("opening {id}: {e}"));
+    }
+
     /// Every entry of an account, newest first, following the cursor.
     pub async fn all_entries(&self, tenant: &str, account: &str) -> Vec<Value> {
         let account = ledger::AccountId::parse(account).expect("a valid account id");

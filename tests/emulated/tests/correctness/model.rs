@@ -4,7 +4,9 @@
 //! that give up, duplicated deliveries, killed invocations), checked against a sequential model.
 //!
 //! Each client owns two accounts without overdraft; every client also moves money from the shared
-//! funding account (`bank`) and into one shared hot account (`fees`), so the routes contend on the
+//! funding account (`bank`) and into one shared account (`fees`), both hot (their balances in
+//! shards, `ledger::shard`): credits and the bounded debits of reversals out of `fees` race on its
+//! shards, which gather funds from each other under the faults, and the routes contend on the
 //! same items. A client's operations on its own accounts are decided by nothing but its own history,
 //! so the model predicts each outcome exactly: sync, respond-async and batch transfers, replays with
 //! the same fields (same outcome) and with other fields (409 naming them, nothing changed), reads;
@@ -49,6 +51,8 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
 const CLIENTS: usize = 8;
+/// The shards of the shared accounts (`ledger::shard`).
+const HOT_SHARDS: u16 = 4;
 const DEFAULT_OPS: usize = 30;
 const DEFAULT_SEED: u64 = 0x5eed_0009;
 const TENANT: &str = "acme";
@@ -695,6 +699,31 @@ fn outcome_of(transfer: &Value) -> String {
     }
 }
 
+/// The escrow of a hot account without overdraft, as stored (`ledger::shard`): its writes spread
+/// over its shards, the funds moved between them sum to zero, and none is below its part of the
+/// floor.
+async fn check_shards(api: &Api, account: &str) {
+    let tenant = TenantId::parse(TENANT).unwrap();
+    let id = ledger::AccountId::parse(account).unwrap();
+    let (mut moved, mut written, mut gathered) = (0i128, 0, 0);
+    for shard in 0..HOT_SHARDS {
+        let pk = ledger_dynamodb::keys::shard_pk(&tenant, &id, shard);
+        let item = api.stack.dynamodb.get_item().table_name(&api.stack.table);
+        let item = item.set_key(Some(ledger_dynamodb::keys::key(pk, ledger_dynamodb::keys::BALANCE_SK)));
+        let item = item.consistent_read(true).send().await.unwrap().item.unwrap();
+        let balance = ledger_dynamodb::items::balance_from(&item).unwrap();
+        assert!(balance.headroom().unwrap() >= 0, "shard {shard} of {account} below its floor: {balance:?}");
+        moved += balance.moved;
+        written += usize::from(balance.entry_count > 0);
+        gathered += usize::from(balance.moved != 0);
+    }
+    assert_eq!(moved, 0, "the funds moved between {account}'s shards sum to zero");
+    assert!(written >= 2, "{account}'s writes spread over its shards");
+    eprintln!(
+        "{account}: {written} of {HOT_SHARDS} shards written, {gathered} holding funds moved by gathers"
+    );
+}
+
 /// One read of all balances: every account there, the total exactly conserved, no account without
 /// overdraft below zero.
 async fn check_read(api: &Api) {
@@ -722,7 +751,8 @@ async fn check_read(api: &Api) {
         debits_pending += account["debits_pending"].as_i64().unwrap();
         credits_pending += account["credits_pending"].as_i64().unwrap();
     }
-    assert_eq!(total, 0, "a read saw money created or lost");
+    let shown: Vec<String> = accounts.iter().map(|a| format!("{}={}", a["id"], a["balance"])).collect();
+    assert_eq!(total, 0, "a read saw money created or lost: {}", shown.join(" "));
     assert_eq!(debits_pending, credits_pending, "a read saw pending debits without their credits");
 }
 
@@ -1176,8 +1206,10 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
         ..StackOptions::default()
     };
     let api = Arc::new(Api::on(fresh_stack_with(options).await));
-    api.open_account(TENANT, "bank", true).await;
-    api.open_account(TENANT, "fees", false).await;
+    // The two accounts every client shares are hot: their writes spread over shards, and what
+    // leaves `fees` (reversals of payments into it) is gathered from its shards when one runs short.
+    api.open_hot_account(TENANT, "bank", true, HOT_SHARDS).await;
+    api.open_hot_account(TENANT, "fees", false, HOT_SHARDS).await;
     for c in 0..CLIENTS {
         api.open_account(TENANT, &format!("c{c}-a"), false).await;
         api.open_account(TENANT, &format!("c{c}-b"), false).await;
@@ -1321,6 +1353,7 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
     }
     assert_eq!(api.balance(TENANT, "fees").await, fees);
     assert_eq!(api.balance(TENANT, "bank").await, -funded);
+    check_shards(&api, "fees").await;
     let mut sides: BTreeMap<String, u32> = BTreeMap::new();
     let floors: BTreeMap<String, i64> =
         models.iter().flat_map(|m| m.policies.iter().map(|(a, p)| (a.clone(), -p.deepest))).collect();

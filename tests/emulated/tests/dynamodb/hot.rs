@@ -129,12 +129,17 @@ async fn eight_instances_paying_into_and_out_of_a_bounded_hot_account_conserve_m
     assert_eq!(fees.balances.balance(), into - out);
     assert!(fees.balances.balance() >= 0);
     assert_eq!(fees.entry_count as i128, 160 + out / 15);
-    // Money is conserved across every account.
+    // Money is conserved across every account, read one by one and as one page.
     let mut sum = 0;
     for name in ["bank", "fees"].into_iter().map(str::to_owned).chain((0..8).map(|i| format!("c{i}"))) {
         sum += stores[5].get_account(&t, &id(&name)).await.unwrap().balances.balance();
     }
     assert_eq!(sum, 0);
+    let page = stores[7].list_accounts(&t, &ledger::MetadataMatch::default(), 100, None).await.unwrap();
+    assert_eq!(page.items.len(), 10);
+    assert_eq!(page.items.iter().map(|a| a.balances.balance()).sum::<i128>(), 0);
+    let listed = page.items.iter().find(|a| a.id == id("fees")).unwrap();
+    assert_eq!((listed.balances, listed.entry_count), (fees.balances, fees.entry_count));
     // The writes spread over the shards, each at or above its part of the floor, and the funds
     // moved between them sum to zero.
     let shards = shard_items(&stack, &t, "fees", 8).await;
