@@ -76,7 +76,7 @@ enum AccountCommand {
         /// The balance (pending credits counted) may not go above this.
         #[arg(long)]
         max_balance: Option<u64>,
-        /// Hot: how many shards its balance spreads over (1 to 32).
+        /// Hot: how many shards its balance spreads over (1 to 64).
         #[arg(long, default_value_t = 1)]
         shards: u16,
         /// Metadata, as key=value (repeat for several).

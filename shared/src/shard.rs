@@ -20,7 +20,7 @@ use crate::field::{FieldError, WholeNumber};
 
 /// The most shards one account may have: a refusal is conditioned on every shard, in one write
 /// of DynamoDB's 100 items, beside the transfer's own.
-pub const MAX_SHARDS: u16 = 32;
+pub const MAX_SHARDS: u16 = 64;
 
 /// How many shards new writes to an account spread over: 1 (not hot) to [`MAX_SHARDS`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -18,33 +18,108 @@ use ledger::engine::Level;
 use ledger::{AccountBalance, AccountId, TenantId};
 use rand::Rng;
 
+use crate::store::current_correlation;
+
 /// Entries kept at most: about 200 bytes each.
 const CAPACITY: usize = 10_000;
+
+/// How long a request holds its container's shard of a hot account without landing a write:
+/// past it, the request is taken to have ended without a word (an error), and the shard is free.
+const HOLD: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A hot account's shard this container writes, the request writing it now, and the shards the
+/// container's other requests write meanwhile.
+#[derive(Debug)]
+struct Sticky {
+    shard: u16,
+    spread: u16,
+    holder: Option<(String, std::time::Instant)>,
+    others: HashMap<String, (u16, std::time::Instant)>,
+}
+
+impl Sticky {
+    fn new(spread: u16) -> Self {
+        Self { shard: rand::rng().random_range(0..spread), spread, holder: None, others: HashMap::new() }
+    }
+
+    /// A shard no request of the container writes now, if one is left (else any but its own).
+    fn draw(&self) -> u16 {
+        let busy: Vec<u16> =
+            std::iter::once(self.shard).chain(self.others.values().map(|(s, _)| *s)).collect();
+        let free: Vec<u16> = (0..self.spread).filter(|s| !busy.contains(s)).collect();
+        match free.len() {
+            0 => (self.shard + rand::rng().random_range(1..self.spread)) % self.spread,
+            n => free[rand::rng().random_range(0..n)],
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct BalanceCache {
     /// The latest state seen of each shard (0 for an account that is not hot).
     entries: Mutex<HashMap<(TenantId, AccountId, u16), AccountBalance>>,
-    /// The shard of each hot account this container writes (`ledger::shard`), and how many its
-    /// writes spread over: drawn when the account is first seen hot, drawn again when a write on
-    /// it is cancelled, so that containers spread over the shards and move off a contended one,
-    /// and each finds its own shard's state in its cache.
-    shards: Mutex<HashMap<(TenantId, AccountId), (u16, u16)>>,
+    /// The shard of each hot account this container writes (`ledger::shard`): drawn when the
+    /// account is first seen hot, drawn again when a write on it is cancelled, so that containers
+    /// spread over the shards, move off a contended one, and find their shard's state in their
+    /// cache. While one request writes it, each of the container's other requests (a local
+    /// server's: a Lambda container serves one at a time) writes a shard of its own, read fresh.
+    shards: Mutex<HashMap<(TenantId, AccountId), Sticky>>,
     levels: Mutex<HashMap<(TenantId, AccountId), Level>>,
 }
 
 impl BalanceCache {
-    /// The state of `account` on the shard this container writes.
+    /// The state of `account` on the shard this request writes, if the container keeps it: the
+    /// container's own shard (another's it reads fresh).
     pub(crate) fn get(&self, tenant: &TenantId, account: &AccountId) -> Option<AccountBalance> {
-        let shard = self.shard(tenant, account);
+        let (shard, own) = self.claim(tenant, account);
+        if !own {
+            return None;
+        }
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.get(&(tenant.clone(), account.clone(), shard)).cloned()
     }
 
-    /// The shard of `account` this container writes: 0 until it is seen hot.
+    /// The shard of `account` the running request writes: 0 until the account is seen hot.
     pub(crate) fn shard(&self, tenant: &TenantId, account: &AccountId) -> u16 {
-        let shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
-        shards.get(&(tenant.clone(), account.clone())).map_or(0, |(shard, _)| *shard)
+        self.claim(tenant, account).0
+    }
+
+    /// The shard of `account` the running request writes, and whether it is the container's own:
+    /// the container's shard unless another request holds it; then the one this request drew
+    /// (drawn once, among those no request of the container writes).
+    fn claim(&self, tenant: &TenantId, account: &AccountId) -> (u16, bool) {
+        let me = current_correlation();
+        let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(sticky) = shards.get_mut(&(tenant.clone(), account.clone())) else { return (0, true) };
+        let Some(me) = me.filter(|_| sticky.spread > 1) else { return (sticky.shard, true) };
+        let free = match &sticky.holder {
+            None => true,
+            Some((holder, since)) => *holder == me || since.elapsed() > HOLD,
+        };
+        if free {
+            sticky.others.remove(&me);
+            sticky.holder = Some((me, std::time::Instant::now()));
+            return (sticky.shard, true);
+        }
+        if let Some((shard, _)) = sticky.others.get(&me) {
+            return (*shard, false);
+        }
+        sticky.others.retain(|_, (_, since)| since.elapsed() <= HOLD);
+        let shard = sticky.draw();
+        sticky.others.insert(me, (shard, std::time::Instant::now()));
+        (shard, false)
+    }
+
+    /// The running request is done with `account`: the shard it wrote is free again.
+    fn release(&self, tenant: &TenantId, account: &AccountId) {
+        let Some(me) = current_correlation() else { return };
+        let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sticky) = shards.get_mut(&(tenant.clone(), account.clone())) {
+            if sticky.holder.as_ref().is_some_and(|(holder, _)| *holder == me) {
+                sticky.holder = None;
+            }
+            sticky.others.remove(&me);
+        }
     }
 
     /// Keeps `state` unless a later one (a higher version) is known already: concurrent requests
@@ -54,12 +129,12 @@ impl BalanceCache {
         let spread = state.shards.get();
         let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
         let key = (tenant.clone(), state.id.clone());
-        let known = shards.get(&key).map(|(_, known)| *known);
+        let known = shards.get(&key).map(|sticky| sticky.spread);
         if known != Some(spread) && (spread > 1 || known.is_some()) {
             if shards.len() >= CAPACITY {
                 shards.clear();
             }
-            shards.insert(key, (rand::rng().random_range(0..spread), spread));
+            shards.insert(key, Sticky::new(spread));
         }
         drop(shards);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
@@ -78,18 +153,24 @@ impl BalanceCache {
         }
     }
 
-    /// Drops the state of the shard this container writes: a write on it was cancelled. For a hot
-    /// account, another shard is drawn.
+    /// Drops the state of the shard this request writes: a write on it was cancelled. For a hot
+    /// account, the request draws another (the container's own shard moves, if it was that).
     pub(crate) fn forget(&self, tenant: &TenantId, account: &AccountId) {
-        let shard = self.shard(tenant, account);
+        let (shard, own) = self.claim(tenant, account);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.remove(&(tenant.clone(), account.clone(), shard));
         drop(entries);
+        let me = current_correlation();
         let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((shard, spread)) = shards.get_mut(&(tenant.clone(), account.clone()))
-            && *spread > 1
-        {
-            *shard = (*shard + rand::rng().random_range(1..*spread)) % *spread;
+        let Some(sticky) = shards.get_mut(&(tenant.clone(), account.clone())) else { return };
+        if sticky.spread <= 1 {
+            return;
+        }
+        if own {
+            sticky.shard = sticky.draw();
+        } else if let Some(me) = me {
+            let shard = sticky.draw();
+            sticky.others.insert(me, (shard, std::time::Instant::now()));
         }
     }
 
@@ -103,6 +184,11 @@ impl BalanceCache {
     /// A try on `accounts` landed or lost: each one's level moves (`Level::after`); an account
     /// back at the lowest is dropped.
     pub(crate) fn note_try(&self, tenant: &TenantId, accounts: &[AccountId], landed: bool) {
+        if landed {
+            for account in accounts {
+                self.release(tenant, account);
+            }
+        }
         let mut levels = self.levels.lock().unwrap_or_else(|e| e.into_inner());
         for account in accounts {
             let key = (tenant.clone(), account.clone());
@@ -162,6 +248,31 @@ mod tests {
         // Un-marked: back to the main shard.
         cache.put(&tenant, &AccountBalance { shards: ledger::ShardCount::ONE, ..main.clone() });
         assert_eq!(cache.shard(&tenant, &main.id), 0);
+    }
+
+    #[tokio::test]
+    async fn while_one_request_writes_the_containers_shard_the_others_draw_other_shards() {
+        use ledger_telemetry::correlation::{CorrelationId, TraceContext, scope};
+        let cache = std::sync::Arc::new(BalanceCache::default());
+        let tenant = TenantId::parse("acme").unwrap();
+        let mut main = account("hot", true).open(OffsetDateTime::UNIX_EPOCH).balance_state();
+        main.shards = ledger::ShardCount::new(8).unwrap();
+        main.shard_items = 8;
+        cache.put(&tenant, &main);
+        let request = |name: &str| TraceContext::new(CorrelationId::parse(name).unwrap(), None);
+        let (c, t, id) = (cache.clone(), tenant.clone(), main.id.clone());
+        let held = scope(request("first"), async move { c.shard(&t, &id) }).await;
+        // The first request holds the container's shard: a second gets another, every time.
+        for _ in 0..20 {
+            let (c, t, id) = (cache.clone(), tenant.clone(), main.id.clone());
+            let other = scope(request("second"), async move { c.shard(&t, &id) }).await;
+            assert_ne!(other, held);
+        }
+        // Once the first lands its write, the shard is the next request's.
+        let (c, t, id) = (cache.clone(), tenant.clone(), main.id.clone());
+        scope(request("first"), async move { c.note_try(&t, &[id], true) }).await;
+        let (c, t, id) = (cache.clone(), tenant.clone(), main.id.clone());
+        assert_eq!(scope(request("second"), async move { c.shard(&t, &id) }).await, held);
     }
 
     #[test]

@@ -68,7 +68,7 @@ const CONTENDED_ACCOUNTS: usize = 8;
 const QUEUED_ACCOUNTS: usize = 64;
 const FUNDS: u64 = 1_000_000_000_000;
 /// The shards of each hot account of the synchronous bench (`ledger::shard`).
-const HOT_SHARDS: u16 = 32;
+const HOT_SHARDS: u16 = 64;
 /// DynamoDB Local runs on the JVM: its JIT compiles the hot paths in the first seconds.
 const WARM_UP: Duration = Duration::from_secs(10);
 

@@ -699,9 +699,8 @@ fn outcome_of(transfer: &Value) -> String {
     }
 }
 
-/// The escrow of a hot account without overdraft, as stored (`ledger::shard`): its writes spread
-/// over its shards, the funds moved between them sum to zero, and none is below its part of the
-/// floor.
+/// The escrow of a hot account without overdraft, as stored (`ledger::shard`): the funds moved
+/// between its shards sum to zero, and none is below its part of the floor.
 async fn check_shards(api: &Api, account: &str) {
     let tenant = TenantId::parse(TENANT).unwrap();
     let id = ledger::AccountId::parse(account).unwrap();
@@ -718,7 +717,6 @@ async fn check_shards(api: &Api, account: &str) {
         gathered += usize::from(balance.moved != 0);
     }
     assert_eq!(moved, 0, "the funds moved between {account}'s shards sum to zero");
-    assert!(written >= 2, "{account}'s writes spread over its shards");
     eprintln!(
         "{account}: {written} of {HOT_SHARDS} shards written, {gathered} holding funds moved by gathers"
     );
