@@ -403,6 +403,7 @@ impl Transaction {
         match &step.decision {
             Decision::Commit { transfer, debit, credit, amends } => {
                 self.put_transfer(store, tenant, transfer, claim)?;
+                self.check_shards(step);
                 for listing in expiry::listings(tenant, transfer) {
                     self.expiry_puts.entry(transfer.request.id.clone()).or_default().push(self.puts.len());
                     self.puts.push(Some(put(&store.table, listing)?));
@@ -419,9 +420,7 @@ impl Transaction {
             Decision::Reject(transfer) => {
                 self.put_transfer(store, tenant, transfer, claim)?;
                 self.checked.extend(step.decision.accounts().into_iter().cloned());
-                for shard in &step.shards_checked {
-                    self.shards_checked.insert((shard.id.clone(), shard.shard), shard.clone());
-                }
+                self.check_shards(step);
                 if let Some(acted_on) = &step.acted_on {
                     self.acted_on.push(acted_on.clone());
                 }
@@ -434,6 +433,13 @@ impl Transaction {
             self.puts.push(Some(put(&store.table, item)?));
         }
         Ok(())
+    }
+
+    /// The other shards of hot accounts the step stands on, each checked as read once.
+    fn check_shards(&mut self, step: &Step) {
+        for shard in &step.shards_checked {
+            self.shards_checked.insert((shard.id.clone(), shard.shard), shard.clone());
+        }
     }
 
     fn put_transfer(
@@ -528,9 +534,10 @@ fn cost(step: &Step) -> (usize, usize, Vec<&AccountId>) {
             // acts on (a post or void leaves the hold's listings; counted apart even where the
             // two merge).
             let amended = usize::from(amends.is_some());
-            let items = 4 + listed(transfer) + amended;
-            let bytes =
-                items::transfer_size(transfer) + entries + (1 + amended + listed(transfer)) * UPDATE_BYTES;
+            let items = 4 + listed(transfer) + amended + step.shards_checked.len();
+            let bytes = items::transfer_size(transfer)
+                + entries
+                + (1 + amended + listed(transfer) + step.shards_checked.len()) * UPDATE_BYTES;
             let bytes = bytes + amends.as_deref().map_or(0, items::transfer_size) + event(transfer);
             (items, bytes, vec![&debit.account_id, &credit.account_id])
         }

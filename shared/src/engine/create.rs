@@ -7,7 +7,9 @@ use time::OffsetDateTime;
 
 use super::book::{Book, Request, State, Step, Written};
 use super::run::{Decided, Next, Path, Read, read_state};
-use crate::account::AccountVersion;
+use std::collections::HashMap;
+
+use crate::account::{AccountBalance, AccountVersion};
 use crate::error::LedgerError;
 use crate::ids::{AccountId, TenantId};
 use crate::plan::{Decision, Planner};
@@ -23,6 +25,9 @@ pub(crate) struct Create {
     use_cache: bool,
     /// The state being planned came from the cache.
     from_cache: bool,
+    /// Every shard of each hot account `expected` names (`crate::shard`), read after the state:
+    /// its version is the whole account's, and the write stands only on all of them.
+    whole: HashMap<AccountId, Vec<AccountBalance>>,
 }
 
 impl Create {
@@ -33,7 +38,7 @@ impl Create {
     pub(crate) fn expecting(transfers: Vec<NewTransfer>, expected: Vec<(AccountId, AccountVersion)>) -> Self {
         let use_cache = transfers.len() == 1;
         let requests = transfers.into_iter().map(|transfer| Request { transfer, owner: None }).collect();
-        Self { requests, expected, use_cache, from_cache: false }
+        Self { requests, expected, use_cache, from_cache: false, whole: HashMap::new() }
     }
 
     /// Both accounts' cached states, as a state that has not read the transfer id (its write puts
@@ -65,6 +70,11 @@ impl Path for Create {
         _now: OffsetDateTime,
     ) -> Result<Read<Self::Answer>, StoreError> {
         let cached = if self.use_cache { self.cached_state(book, tenant) } else { None };
+        // A hot account named by the client's version is read whole, never from the cache.
+        let named_hot = |state: &State| {
+            state.accounts.iter().any(|a| a.is_sharded() && self.expected.iter().any(|(id, _)| *id == a.id))
+        };
+        let cached = cached.filter(|state| !named_hot(state));
         self.from_cache = cached.is_some();
         let state = match cached {
             Some(state) => state,
@@ -73,6 +83,16 @@ impl Path for Create {
                 read_state(book, tenant, &transfers, true, Default::default()).await?
             }
         };
+        self.whole.clear();
+        for view in state.accounts.iter().filter(|a| a.is_sharded()) {
+            if self.expected.iter().any(|(id, _)| *id == view.id) {
+                let mut shards = book.read_shards(tenant, view).await?;
+                // The shard the plan writes, as the plan read it.
+                shards.retain(|s| s.shard != view.shard);
+                shards.push(view.clone());
+                self.whole.insert(view.id.clone(), shards);
+            }
+        }
         Ok(Read::Plan(self.requests.clone(), state))
     }
 
@@ -87,8 +107,12 @@ impl Path for Create {
         if let Some(answer) = held_answer(&steps, now) {
             return answer.map(Decided::Answer);
         }
-        // The write is conditioned on the versions read: if they are the client's, so is the write.
-        let current = |id: &AccountId| state.accounts.iter().find(|a| &a.id == id).map(|a| a.version());
+        // The write is conditioned on the versions read: if they are the client's, so is the write
+        // (a hot account's version is its shards' together).
+        let current = |id: &AccountId| match self.whole.get(id) {
+            Some(shards) => Some(crate::escrow::merged(shards).version()),
+            None => state.accounts.iter().find(|a| &a.id == id).map(|a| a.version()),
+        };
         if let Some((id, _)) = self.expected.iter().find(|(id, version)| current(id) != Some(*version)) {
             if self.from_cache {
                 self.use_cache = false;
@@ -104,6 +128,15 @@ impl Path for Create {
         if !self.from_cache {
             for account in &state.accounts {
                 book.cache_balance(tenant, account);
+            }
+        }
+        // Each step stands only if the other shards of the hot accounts named are still as read.
+        let mut steps = steps;
+        for (id, shards) in &self.whole {
+            let view = state.accounts.iter().find(|a| &a.id == id).map(|a| a.shard);
+            let others = shards.iter().filter(|s| Some(s.shard) != view);
+            for step in &mut steps {
+                step.shards_checked.extend(others.clone().cloned());
             }
         }
         Ok(Decided::Write(steps))

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::AttributeValue;
 use harness::{EmulatedStack, fresh_stack};
 use ledger::fixtures::{account, hold, post, transfer};
-use ledger::port::{Created, Store};
+use ledger::port::{Created, Store, StoreError};
 use ledger::{
-    Account, AccountChange, AccountId, AccountUpdate, Entry, NewAccount, ShardCount, TenantId, Transfer,
-    TransferStatus,
+    Account, AccountChange, AccountId, AccountUpdate, Entry, LedgerError, NewAccount, ShardCount, TenantId,
+    Transfer, TransferStatus,
 };
 use ledger_dynamodb::DynamoStore;
 use time::OffsetDateTime;
@@ -225,6 +225,13 @@ async fn a_hot_accounts_policy_holds_on_every_shard_its_holds_live_on_the_main_o
     let hub = stores[4].get_account(&t, &id("hub")).await.unwrap();
     assert_eq!((hub.balances.balance(), hub.balances.debits_pending), (100, 0));
     assert!(main.2 >= 2, "the hold and its post are entries of the main shard: {main:?}");
+    // A transfer conditioned on the version a client read (If-Match) stands on every shard.
+    let version = stores[1].get_account(&t, &id("hub")).await.unwrap().version();
+    let expected = vec![(id("hub"), version)];
+    let paid = stores[4].create_transfer_if(&t, transfer("if1", "bank", "hub", 1), expected.clone(), now());
+    assert!(committed(&paid.await.unwrap()));
+    let stale = stores[5].create_transfer_if(&t, transfer("if2", "bank", "hub", 1), expected, now()).await;
+    assert!(matches!(stale, Err(StoreError::Ledger(LedgerError::PreconditionFailed { .. }))), "{stale:?}");
     // Un-marked: new writes go to the main shard; the account still reads as one, and spends
     // what its other shards hold.
     let unmark =
@@ -242,7 +249,7 @@ async fn a_hot_accounts_policy_holds_on_every_shard_its_holds_live_on_the_main_o
     for (shard, _, entries, _) in &after[1..] {
         assert_eq!(*entries, entries_before[shard], "shard {shard} took no write once un-marked");
     }
-    let out = stores[5].create_transfer(&t, transfer("drain", "hub", "bank", 130), now()).await.unwrap();
+    let out = stores[5].create_transfer(&t, transfer("drain", "hub", "bank", 131), now()).await.unwrap();
     assert!(committed(&out), "{out:?}");
     let hub = stores[0].get_account(&t, &id("hub")).await.unwrap();
     assert_eq!(hub.balances.balance(), 0);
