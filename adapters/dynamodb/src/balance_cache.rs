@@ -18,7 +18,7 @@ use ledger::engine::Level;
 use ledger::{AccountBalance, AccountId, TenantId};
 use rand::Rng;
 
-use crate::store::current_correlation;
+use crate::correlation::current_correlation;
 
 /// Entries kept at most: about 200 bytes each.
 const CAPACITY: usize = 10_000;

@@ -8,6 +8,7 @@ mod book;
 mod cancel;
 mod changes;
 pub mod client;
+mod correlation;
 mod error;
 pub mod events;
 pub mod expiry;
