@@ -273,6 +273,8 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key(keys::account_pk(tenant, account), keys::BALANCE_SK)))
             .projection_expression("shard_items")
+            // An account marked hot a moment ago is read merged.
+            .consistent_read(true)
             .send()
             .await
             .map_err(sdk)?;

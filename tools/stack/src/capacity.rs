@@ -213,6 +213,9 @@ pub const STATEMENT_PAGE: &str = "GET /v1/accounts/{id}/statement (25 a page)";
 pub const SEARCH_PAGE: &str = "GET /v1/transfers?account=… (25 candidates a page)";
 
 /// One row per operation, for the given item sizes.
+/// The shards of the hot account the table prices (`ledger::shard`).
+const HOT: usize = 16;
+
 pub fn operations(s: &SampleItems) -> Vec<Operation> {
     let tx = |bytes: usize| 2 * wcu(bytes); // transactional writes cost double (prepare + commit)
     let account = s.profile + s.balance;
@@ -384,21 +387,64 @@ pub fn operations(s: &SampleItems) -> Vec<Operation> {
         ),
         (
             "GET /v1/accounts/{id}/balance?at=T",
-            "1 Query (consistent, descending, limit 2)",
-            rcu(2 * s.entry) as f64,
+            "1 Query (consistent, descending, limit 2) + 1 GetItem (its shard count, consistent, at once)",
+            (rcu(2 * s.entry) + rcu(s.balance)) as f64,
             0,
         ),
         (
             STATEMENT_PAGE,
-            "2 Queries at once (consistent: the opening balance, limit 2; the page, limit 26)",
-            (rcu(2 * s.entry) + (26 * s.entry).div_ceil(4096)) as f64,
+            "1 GetItem (its shard count, consistent) + 2 Queries at once (consistent: the opening balance, \
+             limit 2; the page, limit 26)",
+            (rcu(s.balance) + rcu(2 * s.entry) + (26 * s.entry).div_ceil(4096)) as f64,
             0,
         ),
         (
             "GET /v1/accounts/{id}/entries (25)",
-            "1 Query (consistent, 26 items)",
-            (26 * s.entry).div_ceil(4096) as f64,
+            "1 Query (consistent, 26 items) + 1 GetItem (its shard count, consistent, at once)",
+            ((26 * s.entry).div_ceil(4096) + rcu(s.balance)) as f64,
             0,
+        ),
+        // A hot account (`ledger::shard`), of `HOT` shards.
+        (
+            "POST /v1/transfers (into or out of a hot account, committed)",
+            "as any committed transfer: 1 BatchGetItem (3 keys, one the shard this container writes) + \
+             BatchWriteItem (its search listings) + 1 TransactWriteItems (6 items: the shard's balance)",
+            transfer_read as f64,
+            moved + listed,
+        ),
+        (
+            "gather (a bounded hot account's shard short of funds, 16 shards)",
+            "1 BatchGetItem (its 16 shards, consistent) + 1 TransactWriteItems (the shards moved: \
+             typically 2)",
+            (HOT * rcu(s.balance)) as f64,
+            2 * tx(s.balance),
+        ),
+        (
+            "POST /v1/transfers (refused: a bounded hot account of 16 shards short in whole)",
+            "1 BatchGetItem (3 keys) + 1 BatchGetItem (its 16 shards) + BatchWriteItem (its search \
+             listings) + 1 TransactWriteItems (the rejection, its event, 2 balances and 15 shards checked)",
+            (transfer_read + HOT * rcu(s.balance)) as f64,
+            tx(s.transfer) + event + checks(2 + HOT - 1) + listed,
+        ),
+        (
+            "GET /v1/accounts/{id} (hot, 16 shards)",
+            "1 Query (consistent, 2 items) + 1 TransactGetItems (its 16 shards)",
+            (rcu(account) + 2 * HOT * rcu(s.balance)) as f64,
+            0,
+        ),
+        (
+            "GET /v1/accounts/{id}/entries (25, hot, 16 shards)",
+            "1 GetItem (its shard count) + 1 Query (the main shard's, unused) + 16 Queries at once \
+             (consistent, up to 28 items each)",
+            (rcu(s.balance) + (26 * s.entry).div_ceil(4096) + HOT * (28 * s.entry).div_ceil(4096)) as f64,
+            0,
+        ),
+        (
+            "PATCH /v1/accounts/{id} (freeze or bounds of a hot account, 16 shards)",
+            "1 Query (consistent, 2 items) + 1 TransactGetItems (its 16 shards) + 1 TransactWriteItems \
+             (16 balance items' policy, each conditioned on its version; the event)",
+            (rcu(account) + 2 * HOT * rcu(s.balance)) as f64,
+            HOT * tx(s.balance) + tx(s.account_event) + wcu(s.account_event),
         ),
         (
             SEARCH_PAGE,

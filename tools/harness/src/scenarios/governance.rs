@@ -580,3 +580,84 @@ pub async fn a_transfers_metadata_changes_only_on_the_representation_read_and_se
     bad.assert_invalid_field("metadata", "");
     assert_eq!(event_count(&api, "transfer.updated").await, 3);
 }
+
+/// A hot account (`ledger::shard`) through the API: typed refusals of what it cannot be, payments
+/// in and out on the synchronous and batch routes from concurrent clients, read as one account
+/// (its totals, `shards`, a gapless history, a statement, a balance as of now), a transfer under
+/// its `If-Match` tag, and un-marked under version control.
+pub async fn a_hot_account_reads_as_one_and_obeys_its_rules_on_every_route<B: Backend>(api: Api<B>) {
+    funded(&api).await;
+    for (shards, field) in [(json!(0), "shards"), (json!(65), "shards")] {
+        let refused =
+            api.post("/v1/accounts", "acme", json!({"id": "h", "currency": "EUR", "shards": shards})).await;
+        refused.assert_invalid_field(field, "1 to 64");
+    }
+    let capped = json!({"id": "h", "currency": "EUR", "shards": 4, "max_balance": 10});
+    api.post("/v1/accounts", "acme", capped).await.assert_invalid_field("shards", "max_balance");
+    let opened =
+        api.post("/v1/accounts", "acme", json!({"id": "fees", "currency": "EUR", "shards": 8})).await;
+    assert_eq!((opened.status, opened.body["shards"].as_i64()), (StatusCode::CREATED, Some(8)));
+
+    // Eight clients pay 10 into it and take 15 out, at once, 5 times each: every payout is
+    // committed or refused for want of funds of the whole account.
+    let api = Arc::new(api);
+    let runs = (0..8).map(|c| {
+        let api = api.clone();
+        async move {
+            let mut out = 0;
+            for n in 0..5 {
+                let paid =
+                    api.post("/v1/transfers", "acme", t(&format!("in-{c}-{n}"), "bank", "fees", 10)).await;
+                assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.body);
+                let payout =
+                    api.post("/v1/transfers", "acme", t(&format!("out-{c}-{n}"), "fees", "bob", 15)).await;
+                match payout.status {
+                    StatusCode::CREATED => out += 15,
+                    _ => assert_eq!(payout.code(), "insufficient_funds", "{}", payout.body),
+                }
+            }
+            out
+        }
+    });
+    let out: i64 = futures::future::join_all(runs).await.into_iter().sum();
+    let batch =
+        json!({"id": "hot-batch", "transfers": [t("hb-1", "bank", "fees", 7), t("hb-2", "fees", "bob", 3)]});
+    assert_eq!(api.post("/v1/transfer-batches", "acme", batch).await.status, StatusCode::ACCEPTED);
+    api.stack.settle_queued().await.unwrap();
+    assert_eq!(status(&api, "hb-2").await.0, "committed");
+    let expected = 400 + 7 - out - 3;
+    let read = api.get("/v1/accounts/fees", "acme").await;
+    assert_eq!((read.body["balance"].as_i64(), read.body["shards"].as_i64()), (Some(expected), Some(8)));
+    assert!(expected >= 0);
+
+    // One account's history: newest first, sequences gapless down to 1, the newest at the balance.
+    let entries = api.all_entries("acme", "fees").await;
+    let count = 40 + 2 + (out / 15) as usize;
+    assert_eq!(entries.len(), count);
+    let sequences: Vec<u64> = entries.iter().map(|e| e["sequence"].as_u64().unwrap()).collect();
+    assert_eq!(sequences, (1..=count as u64).rev().collect::<Vec<_>>());
+    assert_eq!(entries[0]["balance_after"].as_i64(), Some(expected));
+    assert!(entries.iter().all(|e| e.get("shard").is_none()), "shards are not shown");
+    let at = time::OffsetDateTime::now_utc();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let at = at.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let now = api.get(&format!("/v1/accounts/fees/balance?at={at}"), "acme").await;
+    assert_eq!(now.body["balance"].as_i64(), Some(expected), "{}", now.body);
+    let statement = api.get(&format!("/v1/accounts/fees/statement?to={at}&limit=100"), "acme").await;
+    assert_eq!(statement.body["closing_balance"]["balance"].as_i64(), Some(expected), "{}", statement.body);
+    assert_eq!(statement.body["entries"].as_array().map(Vec::len), Some(count));
+
+    // Under its tag: the whole account's version, moved by a payment on any shard.
+    let tagged = tag(&read);
+    let paid = transfer_if(&api, t("if-1", "bank", "fees", 1), &tagged).await;
+    assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.body);
+    let stale = transfer_if(&api, t("if-2", "bank", "fees", 1), &tagged).await;
+    assert_eq!((stale.status, stale.code()), (StatusCode::PRECONDITION_FAILED, "precondition_failed"));
+    // Un-marked under version control: new writes to one shard, all of it still spent and read.
+    let current = tag(&api.get("/v1/accounts/fees", "acme").await);
+    let unmarked = patch(&api, "fees", Some(&current), json!({"shards": 1})).await;
+    assert_eq!((unmarked.status, unmarked.body.get("shards")), (StatusCode::OK, None), "{}", unmarked.body);
+    let drain = api.post("/v1/transfers", "acme", t("drain", "fees", "bob", (expected + 1) as u64)).await;
+    assert_eq!(drain.status, StatusCode::CREATED, "{}", drain.body);
+    assert_eq!(api.balance("acme", "fees").await, 0);
+}

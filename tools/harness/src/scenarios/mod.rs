@@ -43,6 +43,7 @@ macro_rules! api_scenarios {
                 a_transfer_under_if_match_commits_only_on_the_versions_read_and_a_dry_run_writes_nothing,
                 changes_racing_transfers_are_ordered_one_way_or_the_other,
                 a_transfers_metadata_changes_only_on_the_representation_read_and_search_finds_it,
+                a_hot_account_reads_as_one_and_obeys_its_rules_on_every_route,
             ];
             isolation: [
                 another_tenant_sees_404_never_data_on_every_route,
