@@ -21,6 +21,9 @@ pub struct Account {
     pub max_balance: Option<Limit>,
     pub status: AccountStatus,
     pub metadata: Metadata,
+    /// A hot account's shards (absent: not hot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<ledger::ShardCount>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     pub debits_pending: u128,
