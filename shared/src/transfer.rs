@@ -158,6 +158,11 @@ pub struct Transfer {
 }
 
 impl TransferKind {
+    /// A hold: a pending transfer, posted, voided or expired later.
+    pub fn is_hold(&self) -> bool {
+        matches!(self, TransferKind::Pending { .. })
+    }
+
     /// The movement the request names itself (immediate and pending transfers).
     pub fn movement(&self) -> Option<&Movement> {
         match self {
@@ -488,7 +493,7 @@ impl Serialize for Transfer {
         TransferView {
             id: &self.request.id,
             movement: self.movement.as_ref(),
-            pending: matches!(kind, TransferKind::Pending { .. }),
+            pending: kind.is_hold(),
             timeout_seconds: self.timeout(),
             expires_at: self.expires_at(),
             post_pending_id: match kind {

@@ -393,20 +393,6 @@ impl DynamoStore {
         Ok((account, shards))
     }
 
-    /// The `count` shards of a hot account read at one instant (a TransactGetItems).
-    pub(crate) async fn shard_snapshot(
-        &self,
-        tenant: &TenantId,
-        id: &AccountId,
-        count: u16,
-    ) -> Result<Vec<AccountBalance>, StoreError> {
-        let keys = (0..count).map(|shard| key(keys::shard_pk(tenant, id, shard), keys::BALANCE_SK)).collect();
-        let mut shards: Vec<AccountBalance> =
-            self.snapshot(keys).await?.iter().map(items::balance_from).collect::<Result<_, _>>()?;
-        shards.sort_by_key(|s| s.shard);
-        Ok(shards)
-    }
-
     /// The balance items of a page of accounts (`wanted`: each with its count of shards), by
     /// partition key: one snapshot, so the page's balances always sum as the ledger's totals did
     /// at one instant (a BatchGetItem could read one account before a transfer and its

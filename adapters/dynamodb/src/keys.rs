@@ -89,6 +89,15 @@ pub fn shard_pk(tenant: &TenantId, account: &AccountId, shard: u16) -> String {
     }
 }
 
+/// The keys of the balance items of an account's `count` shards (at least its own).
+pub fn shard_keys(
+    tenant: &TenantId,
+    account: &AccountId,
+    count: u16,
+) -> Vec<HashMap<String, AttributeValue>> {
+    (0..count.max(1)).map(|shard| key(shard_pk(tenant, account, shard), BALANCE_SK)).collect()
+}
+
 /// The partition of the accounts index that lists one tenant's accounts.
 pub fn accounts_index_pk(tenant: &TenantId) -> String {
     format!("T#{tenant}#A")

@@ -10,29 +10,30 @@ use ledger::{AccountBalance, AccountId, TenantId};
 use crate::cancel::cancellation;
 use crate::error::unbuilt;
 use crate::items::{self, n, s};
-use crate::keys::{self, key};
+use crate::keys;
 use crate::store::DynamoStore;
 use crate::writer::{as_read_condition, as_read_values};
 
 impl DynamoStore {
-    /// The `count` shards of `account` that exist, by a consistent BatchGetItem: each as it stood
-    /// when read (a write conditioned on them finds any that moved since).
+    /// The `count` shards of `account`, by a consistent BatchGetItem: each as it stood when read
+    /// (a write conditioned on them finds any that moved since).
     pub(crate) async fn shards_of(
         &self,
         tenant: &TenantId,
         account: &AccountId,
         count: u16,
     ) -> Result<Vec<AccountBalance>, StoreError> {
-        let keys =
-            (0..count.max(1)).map(|shard| key(keys::shard_pk(tenant, account, shard), keys::BALANCE_SK));
-        let mut shards: Vec<AccountBalance> = self
-            .batch_get(keys.collect())
-            .await?
-            .iter()
-            .map(items::balance_from)
-            .collect::<Result<_, _>>()?;
-        shards.sort_by_key(|s| s.shard);
-        Ok(shards)
+        shards_found(account, count, self.batch_get(keys::shard_keys(tenant, account, count)).await?)
+    }
+
+    /// The `count` shards of `account` read at one instant (a TransactGetItems).
+    pub(crate) async fn shard_snapshot(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        count: u16,
+    ) -> Result<Vec<AccountBalance>, StoreError> {
+        shards_found(account, count, self.snapshot(keys::shard_keys(tenant, account, count)).await?)
     }
 
     /// Sets each shard's `moved` as `moves` has it, only if every one is still as read. Whether it
@@ -68,4 +69,18 @@ impl DynamoStore {
         }
         Ok(TransactWriteItem::builder().update(update.build().map_err(unbuilt)?).build())
     }
+}
+
+/// The shards read (`items`), in order: all `count` of them, or the store is corrupt.
+fn shards_found(
+    account: &AccountId,
+    count: u16,
+    items: Vec<items::Item>,
+) -> Result<Vec<AccountBalance>, StoreError> {
+    let mut shards: Vec<AccountBalance> = items.iter().map(items::balance_from).collect::<Result<_, _>>()?;
+    if shards.len() != usize::from(count.max(1)) {
+        return Err(StoreError::Corrupt(format!("account {account} lacks a shard's balance item")));
+    }
+    shards.sort_by_key(|s| s.shard);
+    Ok(shards)
 }

@@ -51,8 +51,7 @@ impl Create {
         let credit = book.cached_balance(tenant, &movement.credit_account_id)?;
         // A hold is made on a hot account's main shard (`crate::shard`): another shard's cached
         // state will not do.
-        let hold = matches!(kind, crate::transfer::TransferKind::Pending { .. });
-        if hold && (debit.shard != 0 || credit.shard != 0) {
+        if kind.is_hold() && (debit.shard != 0 || credit.shard != 0) {
             return None;
         }
         Some(State { accounts: vec![debit, credit], ..State::default() })

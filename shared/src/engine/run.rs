@@ -293,15 +293,10 @@ async fn on_main<B: Book + ?Sized>(
     Ok(())
 }
 
-/// The accounts a hold moves money between.
-fn hold_accounts(transfer: &crate::transfer::Transfer) -> impl Iterator<Item = AccountId> + '_ {
-    let hold = matches!(transfer.request.kind, crate::transfer::TransferKind::Pending { .. });
-    transfer
-        .movement
-        .as_ref()
-        .filter(|_| hold)
-        .into_iter()
-        .flat_map(|m| [m.debit_account_id.clone(), m.credit_account_id.clone()])
+/// The accounts `request` moves money between if it is a hold.
+fn hold_accounts(request: &NewTransfer) -> impl Iterator<Item = AccountId> + '_ {
+    let movement = request.kind.movement().filter(|_| request.kind.is_hold());
+    movement.into_iter().flat_map(|m| [m.debit_account_id.clone(), m.credit_account_id.clone()])
 }
 
 /// The holds `due` names that are still pending, with every account they hold money in, read at
@@ -378,13 +373,8 @@ pub(crate) async fn read_state<B: Book + ?Sized>(
         state.accounts.extend(more.accounts);
     }
     // Holds live on a hot account's main shard: those the transfers make, and those read.
-    let mut main: HashSet<AccountId> = transfers
-        .iter()
-        .filter(|t| matches!(t.kind, crate::transfer::TransferKind::Pending { .. }))
-        .filter_map(|t| t.kind.movement())
-        .flat_map(|m| [m.debit_account_id.clone(), m.credit_account_id.clone()])
-        .collect();
-    main.extend(state.transfers.values().flat_map(|t| hold_accounts(&t.transfer)));
+    let read = state.transfers.values().map(|t| &t.transfer.request);
+    let main: HashSet<AccountId> = transfers.iter().chain(read).flat_map(hold_accounts).collect();
     on_main(book, tenant, &mut state, &main).await?;
     Ok(state)
 }
