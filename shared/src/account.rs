@@ -192,6 +192,13 @@ impl AccountBalance {
         AccountVersion { entries: self.entry_count, revision: self.revision }
     }
 
+    /// Whether the account is marked hot ([`crate::shard::AUTO_SHARDS`]) when its writers crowd
+    /// it: only one that was never hot (an account its owner un-marked stays as left), open, and
+    /// without a maximum balance (which no hot account has).
+    pub fn may_turn_hot(&self) -> bool {
+        self.shard_items == 1 && self.status == AccountStatus::Open && self.bounds.max_balance.is_none()
+    }
+
     /// The lowest `available` this balance may reach: `None` without bound (`allow_overdraft`).
     /// For a shard of a hot account, its part of the floor: the main shard holds the overdraft
     /// limit, and funds moved in lower it (`crate::shard`).

@@ -181,6 +181,12 @@ impl BalanceCache {
         accounts.iter().filter_map(|a| levels.get(&key(a)).copied()).max().unwrap_or_default()
     }
 
+    /// `account`'s crowd no longer contends (it was marked hot): its level starts again.
+    pub(crate) fn calm(&self, tenant: &TenantId, account: &AccountId) {
+        let mut levels = self.levels.lock().unwrap_or_else(|e| e.into_inner());
+        levels.remove(&(tenant.clone(), account.clone()));
+    }
+
     /// A try on `accounts` landed or lost: each one's level moves (`Level::after`); an account
     /// back at the lowest is dropped.
     pub(crate) fn note_try(&self, tenant: &TenantId, accounts: &[AccountId], landed: bool) {

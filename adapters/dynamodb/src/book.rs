@@ -8,6 +8,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ledger::engine::{AsRead, Book, DueHold, Level, Progress, State, Step, Written};
 use ledger::escrow::Moves;
+use ledger::port::Accounts;
+use ledger::shard::AUTO_SHARDS;
+use ledger::{AccountChange, AccountUpdate, LedgerError};
+use time::OffsetDateTime;
 use ledger::port::{BatchStatus, StoreError};
 use ledger::{AccountBalance, AccountId, BatchId, TenantId, TransferId};
 
@@ -166,5 +170,21 @@ impl Book for DynamoStore {
 
     fn note_try(&self, tenant: &TenantId, accounts: &[AccountId], landed: bool) {
         self.balances.note_try(tenant, accounts, landed);
+    }
+
+    /// An account change (`Accounts::change_account`, so its funds spread as a `PATCH` spreads
+    /// them, with its `account.updated` event), on the version `view` read.
+    async fn mark_hot(&self, tenant: &TenantId, view: &AccountBalance, now: OffsetDateTime) {
+        let update = AccountUpdate { shards: Some(AUTO_SHARDS), ..AccountUpdate::default() };
+        let change = AccountChange::Update(update);
+        match self.change_account(tenant, &view.id, &change, Some(view.version()), now).await {
+            Ok(account) if account.shards.is_hot() => {
+                // Its crowd now spreads: pauses start again from the lowest.
+                self.balances.calm(tenant, &view.id);
+                tracing::info!(account = %view.id, shards = account.shards.get(), "a crowded account was marked hot");
+            }
+            Ok(_) | Err(StoreError::Ledger(LedgerError::PreconditionFailed { .. })) => {}
+            Err(err) => tracing::warn!(account = %view.id, error = %err, "marking a crowded account hot failed"),
+        }
     }
 }

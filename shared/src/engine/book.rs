@@ -148,6 +148,11 @@ pub trait Book: Send + Sync {
 
     /// A try on `accounts` landed or lost: moves their levels (`Level::after`).
     fn note_try(&self, _tenant: &TenantId, _accounts: &[AccountId], _landed: bool) {}
+
+    /// Marks the account `view` reads hot ([`crate::shard::AUTO_SHARDS`]) if it is still at that
+    /// version; a store that keeps one balance per account leaves it. Best effort: an account that
+    /// moved meanwhile stays as it is, and a store's failure is the store's to report.
+    async fn mark_hot(&self, _tenant: &TenantId, _view: &AccountBalance, _now: OffsetDateTime) {}
 }
 
 /// A transfer as stored, with what the engine needs of its record: the submission that claimed it

@@ -51,6 +51,9 @@ pub struct Level(u32);
 /// quarters with `cargo stack bench`: see docs/figures.md).
 const LEVEL_STEPS: u32 = 3;
 
+/// The doublings of the pause window from which an account counts as crowded.
+const CROWDED_DOUBLINGS: u32 = 4;
+
 impl Level {
     /// The level after one more try on the accounts: up by a loss, down by a landing.
     pub fn after(self, landed: bool) -> Level {
@@ -59,6 +62,13 @@ impl Level {
         } else {
             Level((self.0 + LEVEL_STEPS).min(MAX_DOUBLINGS * LEVEL_STEPS))
         }
+    }
+
+    /// Writers crowd the accounts: their tries lose about four times more than a quarter of the
+    /// time would hold them at, and an account this contended is better spread
+    /// (`crate::shard::marks_hot`).
+    pub fn is_crowded(self) -> bool {
+        self.doublings() >= CROWDED_DOUBLINGS
     }
 
     /// The accounts are not contended: nothing to keep.

@@ -25,6 +25,9 @@ pub(crate) struct Create {
     use_cache: bool,
     /// The state being planned came from the cache.
     from_cache: bool,
+    /// A try has been written: from then on, cached state is what this request read or was told,
+    /// not what the container knew before it.
+    tried: bool,
     /// Every shard of each hot account `expected` names (`crate::shard`), read after the state:
     /// its version is the whole account's, and the write stands only on all of them.
     whole: HashMap<AccountId, Vec<AccountBalance>>,
@@ -38,7 +41,7 @@ impl Create {
     pub(crate) fn expecting(transfers: Vec<NewTransfer>, expected: Vec<(AccountId, AccountVersion)>) -> Self {
         let use_cache = transfers.len() == 1;
         let requests = transfers.into_iter().map(|transfer| Request { transfer, owner: None }).collect();
-        Self { requests, expected, use_cache, from_cache: false, whole: HashMap::new() }
+        Self { requests, expected, use_cache, from_cache: false, tried: false, whole: HashMap::new() }
     }
 
     /// Both accounts' cached states, as a state that has not read the transfer id (its write puts
@@ -153,12 +156,20 @@ impl Path for Create {
             .iter()
             .filter_map(|s| s.decision.outcome()?.movement.as_ref())
             .flat_map(|m| [&m.debit_account_id, &m.credit_account_id]);
+        let first_try = !std::mem::replace(&mut self.tried, true);
         if written.cancelled && !written.found.is_empty() {
             // Only accounts' versions cancelled it, and the store said how they stand: the retry
-            // plans on them (after its pause) without reading them again, and the accounts whose
-            // versions held stay cached as they were.
+            // plans on them without reading them again, and the accounts whose versions held stay
+            // cached as they were.
             for found in &written.found {
                 book.cache_balance(tenant, found);
+            }
+            // A first try on what the container knew before this request lost to writes it did
+            // not see (another container's, as every Lambda instance's of a shared account): stale
+            // knowledge, not a race, so the retry goes at once and no level moves. Losses on what
+            // this request read or was told are contention.
+            if first_try && self.from_cache {
+                return Next::Again;
             }
             return Next::Contended;
         }
