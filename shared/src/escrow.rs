@@ -97,6 +97,35 @@ pub fn respread(shards: &[AccountBalance], policy: &AccountBalance) -> Vec<i128>
     moved
 }
 
+/// The `moved` of each shard (in the order of `shards`: every shard the account will have, those
+/// it gains empty) when it spreads over more: the account's headroom under `policy` shared evenly
+/// (the main shard takes the remainder), so that writers drawn to any shard find funds there
+/// rather than each gathering them from the main one at once. An account without a floor, or
+/// with no headroom to share, is spread as [`respread`] spreads it.
+pub fn spread_evenly(shards: &[AccountBalance], policy: &AccountBalance) -> Vec<i128> {
+    let under = |shard: &AccountBalance| AccountBalance {
+        allow_overdraft: policy.allow_overdraft,
+        bounds: policy.bounds,
+        ..shard.clone()
+    };
+    let headroom: Option<Vec<i128>> = shards.iter().map(|s| under(s).headroom()).collect();
+    let Some(headroom) = headroom else { return respread(shards, policy) };
+    let total: i128 = headroom.iter().sum();
+    let count = shards.len() as i128;
+    if total <= 0 || count == 0 {
+        return respread(shards, policy);
+    }
+    let share = total / count;
+    shards
+        .iter()
+        .zip(&headroom)
+        .map(|(shard, had)| {
+            let wanted = if shard.shard == 0 { share + total % count } else { share };
+            shard.moved + wanted - had
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,7 +212,47 @@ mod tests {
         assert_eq!(moved, [80, -80]);
     }
 
+    #[test]
+    fn spread_over_more_shards_each_gets_an_even_share_of_the_headroom() {
+        // 103 on the main shard, 3 shards added empty: 25 each, the main one the remainder.
+        let shards = [shard(0, 103, 0, 0), shard(1, 0, 0, 0), shard(2, 0, 0, 0), shard(3, 0, 0, 0)];
+        let moved = spread_evenly(&shards, &merged(&shards));
+        assert_eq!(moved, [-75, 25, 25, 25]);
+        // No headroom to share: nothing moves.
+        let empty = [shard(0, 0, 0, 0), shard(1, 0, 0, 0)];
+        assert_eq!(spread_evenly(&empty, &merged(&empty)), [0, 0]);
+    }
+
     proptest! {
+        /// Whatever the shards hold, spreading them over more keeps the moves summing to zero and
+        /// leaves every shard's headroom within one share of the others', none below zero.
+        #[test]
+        fn an_even_spread_conserves_and_leaves_no_shard_short(
+            held in proptest::collection::vec((0u128..1_000, 0u128..1_000, -500i128..500), 1..8),
+            added in 1usize..16,
+            limit in 0u64..2_000,
+        ) {
+            let mut shards: Vec<AccountBalance> =
+                held.iter().enumerate().map(|(i, (c, d, m))| shard(i as u16, *c, *d, *m)).collect();
+            let drift: i128 = shards.iter().map(|s| s.moved).sum();
+            shards[0].moved -= drift;
+            shards.extend((0..added).map(|i| shard((held.len() + i) as u16, 0, 0, 0)));
+            for s in &mut shards {
+                s.bounds.overdraft_limit = Some(Limit::new(limit).unwrap());
+            }
+            let whole = merged(&shards);
+            prop_assume!(!whole.below_floor(&whole.balances));
+            let moved = spread_evenly(&shards, &whole);
+            prop_assert_eq!(moved.iter().sum::<i128>(), 0);
+            let shards: Vec<_> = shards.iter().zip(&moved)
+                .map(|(s, m)| AccountBalance { moved: *m, ..s.clone() }).collect();
+            let headroom = headroom(&shards);
+            prop_assert!(headroom.iter().all(|h| *h >= 0));
+            let others = &headroom[1..];
+            prop_assert!(others.iter().all(|h| *h == others[0]), "{:?}", headroom);
+            prop_assert!(headroom[0] >= others[0] && headroom[0] < others[0] + shards.len() as i128);
+        }
+
         /// Whatever the shards hold and whichever is short, a gather keeps the moves summing to
         /// zero, leaves every shard's headroom at zero or more, and gives the target what it needs.
         #[test]

@@ -137,15 +137,28 @@ impl Accounts for DynamoStore {
             let event = Event::account_changed(tenant, change.event_type(), &changed, now);
             // Every shard takes the new policy, its funds spread so that none is short under it
             // (`ledger::escrow::respread`); shards the account gains are added.
+            // An account spread over more shards shares its headroom among them all.
             let policy = changed.balance_state();
-            let moved = ledger::escrow::respread(&shards, &policy);
+            let added: Vec<AccountBalance> = (account.shard_items..changed.shard_items)
+                .map(|shard| AccountBalance {
+                    shard,
+                    balances: Default::default(),
+                    entry_count: 0,
+                    moved: 0,
+                    ..policy.clone()
+                })
+                .collect();
+            let moved = if added.is_empty() {
+                ledger::escrow::respread(&shards, &policy)
+            } else {
+                ledger::escrow::spread_evenly(&[shards.as_slice(), &added].concat(), &policy)
+            };
             let mut writes = Vec::new();
-            for (shard, moved) in shards.iter().zip(moved) {
-                writes.push(self.policy_update(tenant, shard, &policy, moved)?);
+            for (shard, moved) in shards.iter().zip(&moved) {
+                writes.push(self.policy_update(tenant, shard, &policy, *moved)?);
             }
-            for shard in account.shard_items..changed.shard_items {
-                let added =
-                    AccountBalance { shard, balances: Default::default(), entry_count: 0, ..policy.clone() };
+            for (added, moved) in added.into_iter().zip(&moved[shards.len()..]) {
+                let added = AccountBalance { moved: *moved, ..added };
                 writes.push(put_if_new(&self.table, items::balance_item(tenant, &added))?);
             }
             if changed.metadata != account.metadata || changed.shard_items != account.shard_items {

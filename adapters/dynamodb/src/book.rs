@@ -9,8 +9,7 @@ use async_trait::async_trait;
 use ledger::engine::{AsRead, Book, DueHold, Level, Progress, State, Step, Written};
 use ledger::escrow::Moves;
 use ledger::port::Accounts;
-use ledger::shard::AUTO_SHARDS;
-use ledger::{AccountChange, AccountUpdate, LedgerError};
+use ledger::AccountChange;
 use time::OffsetDateTime;
 use ledger::port::{BatchStatus, StoreError};
 use ledger::{AccountBalance, AccountId, BatchId, TenantId, TransferId};
@@ -172,18 +171,15 @@ impl Book for DynamoStore {
         self.balances.note_try(tenant, accounts, landed);
     }
 
-    /// An account change (`Accounts::change_account`, so its funds spread as a `PATCH` spreads
-    /// them, with its `account.updated` event), on the version `view` read.
+    /// An account change (`AccountChange::TurnHot`, written as a `PATCH` is, with its
+    /// `account.updated` event), decided on the account as it stands when written.
     async fn mark_hot(&self, tenant: &TenantId, view: &AccountBalance, now: OffsetDateTime) {
-        let update = AccountUpdate { shards: Some(AUTO_SHARDS), ..AccountUpdate::default() };
-        let change = AccountChange::Update(update);
-        match self.change_account(tenant, &view.id, &change, Some(view.version()), now).await {
-            Ok(account) if account.shards.is_hot() => {
+        match self.change_account(tenant, &view.id, &AccountChange::TurnHot, None, now).await {
+            Ok(account) => {
                 // Its crowd now spreads: pauses start again from the lowest.
                 self.balances.calm(tenant, &view.id);
-                tracing::info!(account = %view.id, shards = account.shards.get(), "a crowded account was marked hot");
+                tracing::info!(account = %view.id, shards = account.shards.get(), "a crowded account is hot");
             }
-            Ok(_) | Err(StoreError::Ledger(LedgerError::PreconditionFailed { .. })) => {}
             Err(err) => tracing::warn!(account = %view.id, error = %err, "marking a crowded account hot failed"),
         }
     }

@@ -149,9 +149,9 @@ pub trait Book: Send + Sync {
     /// A try on `accounts` landed or lost: moves their levels (`Level::after`).
     fn note_try(&self, _tenant: &TenantId, _accounts: &[AccountId], _landed: bool) {}
 
-    /// Marks the account `view` reads hot ([`crate::shard::AUTO_SHARDS`]) if it is still at that
-    /// version; a store that keeps one balance per account leaves it. Best effort: an account that
-    /// moved meanwhile stays as it is, and a store's failure is the store's to report.
+    /// Marks `view`'s account hot (`AccountChange::TurnHot`); a store that keeps one balance per
+    /// account leaves it. Best effort: a store's failure is the store's to report, never the
+    /// transfer's.
     async fn mark_hot(&self, _tenant: &TenantId, _view: &AccountBalance, _now: OffsetDateTime) {}
 }
 

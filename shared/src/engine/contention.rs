@@ -52,7 +52,7 @@ pub struct Level(u32);
 const LEVEL_STEPS: u32 = 3;
 
 /// The doublings of the pause window from which an account counts as crowded.
-const CROWDED_DOUBLINGS: u32 = 4;
+const CROWDED_DOUBLINGS: u32 = 6;
 
 impl Level {
     /// The level after one more try on the accounts: up by a loss, down by a landing.
@@ -64,9 +64,9 @@ impl Level {
         }
     }
 
-    /// Writers crowd the accounts: their tries lose about four times more than a quarter of the
-    /// time would hold them at, and an account this contended is better spread
-    /// (`crate::shard::marks_hot`).
+    /// Writers crowd the accounts: a container's tries on them lost six more times than a third
+    /// of its landings make up for, so pauses span 64 tries' time; an account this contended is
+    /// better spread (`crate::account_change::AccountChange::TurnHot`).
     pub fn is_crowded(self) -> bool {
         self.doublings() >= CROWDED_DOUBLINGS
     }

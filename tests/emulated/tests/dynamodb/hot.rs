@@ -328,27 +328,32 @@ async fn a_crowded_account_is_marked_hot_unless_it_has_a_maximum_or_its_owner_un
         AccountChange::Update(AccountUpdate { shards: Some(ShardCount::ONE), ..AccountUpdate::default() });
     store.change_account(&t, &id("left"), &unmark, None, now()).await.unwrap();
 
-    // Five losses in a row: four counted at the least (a first try on cached state is not), enough
-    // for the crowded level.
-    let paid = crowded_transfer(&stack, "t-shop", "shop", 5).await;
+    let funded = store.create_transfer(&t, transfer("fund-shop", "bank", "shop", 160), now()).await.unwrap();
+    assert!(committed(&funded));
+    // Nine losses in a row: eight counted at the least (a first try on cached state is not), past
+    // the crowded level.
+    let paid = crowded_transfer(&stack, "t-shop", "shop", 9).await;
     assert!(committed(&paid), "{paid:?}");
-    assert_eq!(stack.faults.counts().conflicts, 5);
+    assert_eq!(stack.faults.counts().conflicts, 9);
     let shop = store.get_account(&t, &id("shop")).await.unwrap();
-    assert_eq!((shop.shards, shop.shard_items, shop.balances.balance()), (AUTO_SHARDS, AUTO_SHARDS.get(), 10));
-    // Its funds are where they were, on the main shard; the new shards are empty.
+    assert_eq!((shop.shards, shop.shard_items, shop.balances.balance()), (AUTO_SHARDS, AUTO_SHARDS.get(), 170));
+    // Its funds stay on the main shard, their headroom shared evenly: 10 moved to each other.
     let items = shard_items(&stack, &t, "shop", AUTO_SHARDS.get()).await;
-    assert_eq!(items.iter().map(|(_, balance, _, _)| balance).sum::<i128>(), 10);
-    assert!(items.iter().all(|(_, _, _, moved)| *moved == 0), "{items:?}");
+    assert_eq!(items.iter().map(|(_, balance, _, _)| balance).sum::<i128>(), 170);
+    let moved: Vec<i128> = items.iter().map(|(_, _, _, moved)| *moved).collect();
+    assert_eq!(moved[0], -150, "{items:?}");
+    assert!(moved[1..].iter().all(|m| *m == 10), "{items:?}");
     let bank = store.get_account(&t, &id("bank")).await.unwrap();
     assert!(bank.shards.is_hot(), "the other account of the crowded try is marked too");
 
     for (transfer_id, account_id) in [("t-capped", "capped"), ("t-left", "left")] {
-        let paid = crowded_transfer(&stack, transfer_id, account_id, 5).await;
+        let paid = crowded_transfer(&stack, transfer_id, account_id, 9).await;
         assert!(committed(&paid), "{paid:?}");
         let account = store.get_account(&t, &id(account_id)).await.unwrap();
         assert_eq!(account.shards, ShardCount::ONE, "{account_id} stays as its owner left it");
         assert_eq!(account.balances.balance(), 10);
     }
+    assert_eq!(store.get_account(&t, &id("shop")).await.unwrap().balances.balance(), 170);
     assert_eq!(store.get_account(&t, &id("left")).await.unwrap().shard_items, 4);
     let mut total = 0;
     for account_id in ["bank", "shop", "capped", "left"] {
