@@ -130,13 +130,18 @@ impl BalanceCache {
         let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
         let key = (tenant.clone(), state.id.clone());
         let known = shards.get(&key).map(|sticky| sticky.spread);
-        if known != Some(spread) && (spread > 1 || known.is_some()) {
+        let spread_anew = known != Some(spread) && (spread > 1 || known.is_some());
+        if spread_anew {
             if shards.len() >= CAPACITY {
                 shards.clear();
             }
-            shards.insert(key, Sticky::new(spread));
+            shards.insert(key.clone(), Sticky::new(spread));
         }
         drop(shards);
+        if spread_anew {
+            // Its writers spread otherwise now: how crowded it was no longer says how they meet.
+            self.levels.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+        }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let key = (tenant.clone(), state.id.clone(), state.shard);
         if entries.len() >= CAPACITY && !entries.contains_key(&key) {
@@ -179,12 +184,6 @@ impl BalanceCache {
         let levels = self.levels.lock().unwrap_or_else(|e| e.into_inner());
         let key = |account: &AccountId| (tenant.clone(), account.clone());
         accounts.iter().filter_map(|a| levels.get(&key(a)).copied()).max().unwrap_or_default()
-    }
-
-    /// `account`'s crowd no longer contends (it was marked hot): its level starts again.
-    pub(crate) fn calm(&self, tenant: &TenantId, account: &AccountId) {
-        let mut levels = self.levels.lock().unwrap_or_else(|e| e.into_inner());
-        levels.remove(&(tenant.clone(), account.clone()));
     }
 
     /// A try on `accounts` landed or lost: each one's level moves (`Level::after`); an account
@@ -299,5 +298,25 @@ mod tests {
         }
         assert!(cache.level(&tenant, &[hot, cool]).is_lowest());
         assert!(cache.levels.lock().unwrap().is_empty(), "accounts back at the lowest are dropped");
+    }
+
+    #[test]
+    fn an_account_seen_spread_anew_starts_from_the_lowest_level() {
+        let cache = BalanceCache::default();
+        let tenant = TenantId::parse("acme").unwrap();
+        let mut state = account("k1", false).open(OffsetDateTime::UNIX_EPOCH).balance_state();
+        cache.put(&tenant, &state);
+        for _ in 0..8 {
+            cache.note_try(&tenant, std::slice::from_ref(&state.id), false);
+        }
+        assert!(cache.level(&tenant, std::slice::from_ref(&state.id)).is_crowded());
+        // The same spread again keeps the level; a new one (marked hot) drops it.
+        cache.put(&tenant, &state);
+        assert!(cache.level(&tenant, std::slice::from_ref(&state.id)).is_crowded());
+        state.shards = ledger::shard::AUTO_SHARDS;
+        state.shard_items = ledger::shard::AUTO_SHARDS.get();
+        state.revision += 1;
+        cache.put(&tenant, &state);
+        assert!(cache.level(&tenant, std::slice::from_ref(&state.id)).is_lowest());
     }
 }

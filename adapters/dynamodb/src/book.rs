@@ -175,9 +175,8 @@ impl Book for DynamoStore {
     /// `account.updated` event), decided on the account as it stands when written.
     async fn mark_hot(&self, tenant: &TenantId, view: &AccountBalance, now: OffsetDateTime) {
         match self.change_account(tenant, &view.id, &AccountChange::TurnHot, None, now).await {
+            // Its level starts again once this container sees it spread (`BalanceCache::put`).
             Ok(account) => {
-                // Its crowd now spreads: pauses start again from the lowest.
-                self.balances.calm(tenant, &view.id);
                 tracing::info!(account = %view.id, shards = account.shards.get(), "a crowded account is hot");
             }
             Err(err) => tracing::warn!(account = %view.id, error = %err, "marking a crowded account hot failed"),
