@@ -192,11 +192,6 @@ impl AccountBalance {
         AccountVersion { entries: self.entry_count, revision: self.revision }
     }
 
-    /// Whether the account turns hot when its writers crowd it ([`may_turn_hot`]).
-    pub fn may_turn_hot(&self) -> bool {
-        may_turn_hot(self.shard_items, self.status, &self.bounds)
-    }
-
     /// The lowest `available` this balance may reach: `None` without bound (`allow_overdraft`).
     /// For a shard of a hot account, its part of the floor: the main shard holds the overdraft
     /// limit, and funds moved in lower it (`crate::shard`).
@@ -310,18 +305,6 @@ impl Account {
     pub fn version(&self) -> AccountVersion {
         AccountVersion { entries: self.entry_count, revision: self.revision }
     }
-
-    /// Whether the account turns hot when its writers crowd it ([`may_turn_hot`]).
-    pub fn may_turn_hot(&self) -> bool {
-        may_turn_hot(self.shard_items, self.status, &self.bounds)
-    }
-}
-
-/// Whether an account is spread over [`crate::shard::AUTO_SHARDS`] when its writers crowd it
-/// (`crate::account_change::AccountChange::TurnHot`): only one that was never hot (an account its
-/// owner un-marked stays as left), open, and without a maximum balance (which no hot account has).
-fn may_turn_hot(shard_items: u16, status: AccountStatus, bounds: &Bounds) -> bool {
-    shard_items == 1 && status == AccountStatus::Open && bounds.max_balance.is_none()
 }
 
 impl NewAccount {

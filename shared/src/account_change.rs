@@ -11,7 +11,7 @@ use crate::error::LedgerError;
 use crate::event_type::EventType;
 use crate::money::Limit;
 use crate::rule::RuleViolation;
-use crate::shard::{AUTO_SHARDS, ShardCount};
+use crate::shard::ShardCount;
 
 /// What a client asks to change.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,10 +25,6 @@ pub enum AccountChange {
     Close,
     /// New bounds or metadata (a JSON merge patch: absent fields stay as they are).
     Update(AccountUpdate),
-    /// Spread it over [`AUTO_SHARDS`]: the engine's change of an account its writers crowd, never
-    /// a client's. It changes nothing on an account that may not turn hot
-    /// ([`Account::may_turn_hot`]), or is hot already.
-    TurnHot,
 }
 
 /// The fields of a merge patch of an account: `None` keeps a field; for a bound, `Some(None)`
@@ -51,7 +47,7 @@ impl AccountChange {
             Self::Freeze { .. } => EventType::AccountFrozen,
             Self::Unfreeze => EventType::AccountUnfrozen,
             Self::Close => EventType::AccountClosed,
-            Self::Update(_) | Self::TurnHot => EventType::AccountUpdated,
+            Self::Update(_) => EventType::AccountUpdated,
         }
     }
 
@@ -74,11 +70,6 @@ impl AccountChange {
                     if *debits_only { AccountStatus::DebitsFrozen } else { AccountStatus::Frozen };
             }
             Self::Unfreeze => changed.status = AccountStatus::Open,
-            Self::TurnHot if account.may_turn_hot() => {
-                changed.shards = AUTO_SHARDS;
-                changed.shard_items = AUTO_SHARDS.get();
-            }
-            Self::TurnHot => return Ok(None),
             Self::Close => {
                 let b = &account.balances;
                 if b.balance() != 0 || b.debits_pending != 0 || b.credits_pending != 0 {
@@ -156,20 +147,6 @@ mod tests {
         let thawed = AccountChange::Unfreeze.decide(&whole).unwrap().unwrap();
         assert_eq!((thawed.status, thawed.revision), (AccountStatus::Open, 3));
         assert_eq!(AccountChange::Unfreeze.decide(&thawed).unwrap(), None);
-    }
-
-    #[test]
-    fn a_crowded_account_turns_hot_once_unless_capped_frozen_or_unmarked_by_its_owner() {
-        let hot = AccountChange::TurnHot.decide(&account(5)).unwrap().unwrap();
-        assert_eq!((hot.shards, hot.shard_items, hot.revision), (AUTO_SHARDS, AUTO_SHARDS.get(), 1));
-        assert_eq!(hot.balances, account(5).balances);
-        assert_eq!(AccountChange::TurnHot.decide(&hot).unwrap(), None, "hot already");
-        let capped = Account { bounds: Bounds { max_balance: Some(limit(10)), ..Bounds::default() }, ..account(5) };
-        let frozen = Account { status: AccountStatus::DebitsFrozen, ..account(5) };
-        let unmarked = Account { shard_items: 4, ..account(5) };
-        for account in [capped, frozen, unmarked] {
-            assert_eq!(AccountChange::TurnHot.decide(&account).unwrap(), None, "{account:?}");
-        }
     }
 
     #[test]

@@ -22,10 +22,6 @@ use crate::field::{FieldError, WholeNumber};
 /// of DynamoDB's 100 items, beside the transfer's own.
 pub const MAX_SHARDS: u16 = 64;
 
-/// The shards an account spreads over once marked hot automatically: when writers crowd it
-/// (`crate::account::AccountBalance::may_turn_hot`).
-pub const AUTO_SHARDS: ShardCount = ShardCount(16);
-
 /// How many shards new writes to an account spread over: 1 (not hot) to [`MAX_SHARDS`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "WholeNumber", into = "u16")]

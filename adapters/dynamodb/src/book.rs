@@ -8,9 +8,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ledger::engine::{AsRead, Book, DueHold, Level, Progress, State, Step, Written};
 use ledger::escrow::Moves;
-use ledger::port::Accounts;
-use ledger::AccountChange;
-use time::OffsetDateTime;
 use ledger::port::{BatchStatus, StoreError};
 use ledger::{AccountBalance, AccountId, BatchId, TenantId, TransferId};
 
@@ -169,17 +166,5 @@ impl Book for DynamoStore {
 
     fn note_try(&self, tenant: &TenantId, accounts: &[AccountId], landed: bool) {
         self.balances.note_try(tenant, accounts, landed);
-    }
-
-    /// An account change (`AccountChange::TurnHot`, written as a `PATCH` is, with its
-    /// `account.updated` event), decided on the account as it stands when written.
-    async fn mark_hot(&self, tenant: &TenantId, view: &AccountBalance, now: OffsetDateTime) {
-        match self.change_account(tenant, &view.id, &AccountChange::TurnHot, None, now).await {
-            // Its level starts again once this container sees it spread (`BalanceCache::put`).
-            Ok(account) => {
-                tracing::info!(account = %view.id, shards = account.shards.get(), "a crowded account is hot");
-            }
-            Err(err) => tracing::warn!(account = %view.id, error = %err, "marking a crowded account hot failed"),
-        }
     }
 }

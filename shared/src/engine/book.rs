@@ -148,11 +148,6 @@ pub trait Book: Send + Sync {
 
     /// A try on `accounts` landed or lost: moves their levels (`Level::after`).
     fn note_try(&self, _tenant: &TenantId, _accounts: &[AccountId], _landed: bool) {}
-
-    /// Marks `view`'s account hot (`AccountChange::TurnHot`); a store that keeps one balance per
-    /// account leaves it. Best effort: a store's failure is the store's to report, never the
-    /// transfer's.
-    async fn mark_hot(&self, _tenant: &TenantId, _view: &AccountBalance, _now: OffsetDateTime) {}
 }
 
 /// A transfer as stored, with what the engine needs of its record: the submission that claimed it

@@ -51,9 +51,6 @@ pub struct Level(u32);
 /// quarters with `cargo stack bench`: see docs/figures.md).
 const LEVEL_STEPS: u32 = 3;
 
-/// The doublings of the pause window from which an account counts as crowded.
-const CROWDED_DOUBLINGS: u32 = 6;
-
 impl Level {
     /// The level after one more try on the accounts: up by a loss, down by a landing.
     pub fn after(self, landed: bool) -> Level {
@@ -62,13 +59,6 @@ impl Level {
         } else {
             Level((self.0 + LEVEL_STEPS).min(MAX_DOUBLINGS * LEVEL_STEPS))
         }
-    }
-
-    /// Writers crowd the accounts: a container's tries on them lost six more times than a third
-    /// of its landings make up for, so pauses span 64 tries' time; an account this contended is
-    /// better spread (`crate::account_change::AccountChange::TurnHot`).
-    pub fn is_crowded(self) -> bool {
-        self.doublings() >= CROWDED_DOUBLINGS
     }
 
     /// The accounts are not contended: nothing to keep.

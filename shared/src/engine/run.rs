@@ -158,27 +158,11 @@ pub(crate) async fn run<B: Book, P: Path>(
             Next::Done(answer) => return Ok(answer),
             _ if time_up => return path.gave_up(),
             Next::Again => contention.progressed(),
-            Next::Contended => {
-                turn_crowded_hot(book, tenant, &state, now).await;
-                match contention.pause_at(book.contention_level(tenant, &accounts)) {
-                    Some(pause) => book.pause(pause).await,
-                    None => return path.gave_up(),
-                }
-            }
+            Next::Contended => match contention.pause_at(book.contention_level(tenant, &accounts)) {
+                Some(pause) => book.pause(pause).await,
+                None => return path.gave_up(),
+            },
         }
-    }
-}
-
-/// Marks hot the accounts of a lost try that writers crowd, as this container saw
-/// (`Level::is_crowded`), and that may be (`AccountBalance::may_turn_hot`): their writers then
-/// spread over shards instead of queueing on one item. A mark that meets another write leaves the
-/// account as it is (the next crowded loss tries again); it never fails the transfer.
-async fn turn_crowded_hot<B: Book + ?Sized>(book: &B, tenant: &TenantId, state: &State, now: OffsetDateTime) {
-    for view in state.accounts.iter().filter(|a| a.may_turn_hot()) {
-        if !book.contention_level(tenant, std::slice::from_ref(&view.id)).is_crowded() {
-            continue;
-        }
-        book.mark_hot(tenant, view, now).await;
     }
 }
 

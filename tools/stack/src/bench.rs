@@ -139,12 +139,7 @@ pub async fn run(args: BenchArgs) -> io::Result<String> {
                 figures[7].push(moto_sync.run(Workload::Uncontended, window).await?);
             }
             let this_round: Vec<String> = figures.iter().filter_map(|f| f.last()).map(Rate::render).collect();
-            let turned = local_sync.contended_turned_hot().await?;
-            eprintln!(
-                "  {clients} clients, round {}: {} ({turned} of the {CONTENDED_ACCOUNTS} contended accounts hot)",
-                round + 1,
-                this_round.join(" | ")
-            );
+            eprintln!("  {clients} clients, round {}: {}", round + 1, this_round.join(" | "));
         }
         let [local, uncontended, contended, hot_credit, hot_debit, hot_bounded, moto, moto_uncontended] =
             figures.map(median);
@@ -481,18 +476,6 @@ impl SyncBench {
         } else {
             Err(io_error(format!("funding {id} answered {status}")))
         }
-    }
-
-    /// How many of the contended accounts their crowd turned hot (`ledger::AccountChange::TurnHot`).
-    async fn contended_turned_hot(&self) -> io::Result<usize> {
-        let mut hot = 0;
-        for i in 0..CONTENDED_ACCOUNTS {
-            let answer =
-                self.api.execute(&Call::new(routes::GET_ACCOUNT).id(format!("k{i}"))).await.map_err(io_error)?;
-            let account: Value = serde_json::from_slice(&answer.body).map_err(io_error)?;
-            hot += usize::from(account["shards"].as_u64().is_some_and(|shards| shards > 1));
-        }
-        Ok(hot)
     }
 
     async fn post(&self, route: Route, body: Value) -> io::Result<StatusCode> {

@@ -7,14 +7,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use harness::faults::DynamoDbFault;
-use harness::{EmulatedStack, StackOptions, fresh_stack, fresh_stack_with};
+use harness::{EmulatedStack, fresh_stack};
 use ledger::fixtures::{account, hold, post, transfer};
 use ledger::port::{Created, Store, StoreError};
-use ledger::shard::AUTO_SHARDS;
 use ledger::{
-    Account, AccountChange, AccountId, AccountUpdate, Bounds, Entry, LedgerError, Limit, NewAccount, ShardCount,
-    TenantId, Transfer, TransferStatus,
+    Account, AccountChange, AccountId, AccountUpdate, Entry, LedgerError, NewAccount, ShardCount, TenantId,
+    Transfer, TransferStatus,
 };
 use ledger_dynamodb::DynamoStore;
 use time::OffsetDateTime;
@@ -304,60 +302,41 @@ async fn assert_history_reads_as_one_account(
     assert_eq!((closing.balances, closing.entry_count), (account.balances, account.entry_count));
 }
 
-/// Writes of a transfer cancelled `losses` times in a row (conflicts through the proxy): its
-/// accounts' contention level rises to crowded on this instance.
-async fn crowded_transfer(stack: &EmulatedStack, id: &str, to: &str, losses: usize) -> Created<Transfer> {
-    for _ in 0..losses {
-        stack.faults.inject_next("TransactWriteItems", DynamoDbFault::Conflict);
-    }
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_account_marked_hot_later_shares_its_funds_evenly_and_every_instance_spends_at_once() {
+    let stack = fresh_stack().await;
     let t = TenantId::parse("acme").unwrap();
-    stack.store.create_transfer(&t, transfer(id, "bank", to, 10), now()).await.unwrap()
-}
-
-#[tokio::test]
-async fn a_crowded_account_is_marked_hot_unless_it_has_a_maximum_or_its_owner_unmarked_it() {
-    let stack = fresh_stack_with(StackOptions { dynamodb_proxy: true, ..StackOptions::default() }).await;
-    let t = TenantId::parse("acme").unwrap();
-    let store = stack.store.clone();
-    store.create_account(&t, account("bank", true), now()).await.unwrap();
-    store.create_account(&t, account("shop", false), now()).await.unwrap();
-    let capped = Bounds { max_balance: Some(Limit::new(1_000).unwrap()), ..Bounds::default() };
-    store.create_account(&t, NewAccount { bounds: capped, ..account("capped", false) }, now()).await.unwrap();
-    store.create_account(&t, hot("left", 4), now()).await.unwrap();
-    let unmark =
-        AccountChange::Update(AccountUpdate { shards: Some(ShardCount::ONE), ..AccountUpdate::default() });
-    store.change_account(&t, &id("left"), &unmark, None, now()).await.unwrap();
-
-    let funded = store.create_transfer(&t, transfer("fund-shop", "bank", "shop", 160), now()).await.unwrap();
+    let stores = instances(&stack, 8);
+    stores[0].create_account(&t, account("bank", true), now()).await.unwrap();
+    stores[0].create_account(&t, account("shop", false), now()).await.unwrap();
+    let funded = stores[0].create_transfer(&t, transfer("fund", "bank", "shop", 163), now()).await.unwrap();
     assert!(committed(&funded));
-    // Nine losses in a row: eight counted at the least (a first try on cached state is not), past
-    // the crowded level.
-    let paid = crowded_transfer(&stack, "t-shop", "shop", 9).await;
-    assert!(committed(&paid), "{paid:?}");
-    assert_eq!(stack.faults.counts().conflicts, 9);
-    let shop = store.get_account(&t, &id("shop")).await.unwrap();
-    assert_eq!((shop.shards, shop.shard_items, shop.balances.balance()), (AUTO_SHARDS, AUTO_SHARDS.get(), 170));
-    // Its funds stay on the main shard, their headroom shared evenly: 10 moved to each other.
-    let items = shard_items(&stack, &t, "shop", AUTO_SHARDS.get()).await;
-    assert_eq!(items.iter().map(|(_, balance, _, _)| balance).sum::<i128>(), 170);
+    let mark = AccountChange::Update(AccountUpdate {
+        shards: Some(ShardCount::new(8).unwrap()),
+        ..AccountUpdate::default()
+    });
+    stores[0].change_account(&t, &id("shop"), &mark, None, now()).await.unwrap();
+    // Its 163 stay on the main shard; what it may spend is shared: 20 a shard, the main one 23.
+    let items = shard_items(&stack, &t, "shop", 8).await;
     let moved: Vec<i128> = items.iter().map(|(_, _, _, moved)| *moved).collect();
-    assert_eq!(moved[0], -150, "{items:?}");
-    assert!(moved[1..].iter().all(|m| *m == 10), "{items:?}");
-    let bank = store.get_account(&t, &id("bank")).await.unwrap();
-    assert!(bank.shards.is_hot(), "the other account of the crowded try is marked too");
-
-    for (transfer_id, account_id) in [("t-capped", "capped"), ("t-left", "left")] {
-        let paid = crowded_transfer(&stack, transfer_id, account_id, 9).await;
-        assert!(committed(&paid), "{paid:?}");
-        let account = store.get_account(&t, &id(account_id)).await.unwrap();
-        assert_eq!(account.shards, ShardCount::ONE, "{account_id} stays as its owner left it");
-        assert_eq!(account.balances.balance(), 10);
-    }
-    assert_eq!(store.get_account(&t, &id("shop")).await.unwrap().balances.balance(), 170);
-    assert_eq!(store.get_account(&t, &id("left")).await.unwrap().shard_items, 4);
-    let mut total = 0;
-    for account_id in ["bank", "shop", "capped", "left"] {
-        total += store.get_account(&t, &id(account_id)).await.unwrap().balances.balance();
-    }
-    assert_eq!(total, 0, "money is conserved through the marks");
+    assert_eq!(moved, [-140, 20, 20, 20, 20, 20, 20, 20]);
+    // Eight instances, each on a shard of its own drawing, each pays out 20 at once: no refusal,
+    // and the account never goes below zero.
+    let paid =
+        futures::future::join_all(
+            stores.iter().enumerate().map(|(i, store)| {
+                let store = store.clone();
+                let t = t.clone();
+                async move {
+                    store.create_transfer(&t, transfer(&format!("out{i}"), "shop", "bank", 20), now()).await
+                }
+            }),
+        )
+        .await;
+    assert!(paid.iter().all(|p| committed(p.as_ref().unwrap())), "{paid:?}");
+    let shop = stores[3].get_account(&t, &id("shop")).await.unwrap();
+    assert_eq!(shop.balances.balance(), 3);
+    let items = shard_items(&stack, &t, "shop", 8).await;
+    assert_eq!(items.iter().map(|(_, _, _, moved)| moved).sum::<i128>(), 0);
+    assert_history_reads_as_one_account(&stores[5], &t, "shop", &shop).await;
 }
