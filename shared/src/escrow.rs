@@ -74,13 +74,8 @@ pub fn gather(shards: &[AccountBalance], target: u16, need: i128) -> Option<Move
 /// (its balance above its floor), so the shards' headroom sums to zero or more and none is left
 /// short; an account without a floor keeps its moves.
 pub fn respread(shards: &[AccountBalance], policy: &AccountBalance) -> Vec<i128> {
-    let under = |shard: &AccountBalance| AccountBalance {
-        allow_overdraft: policy.allow_overdraft,
-        bounds: policy.bounds,
-        ..shard.clone()
-    };
     let mut moved: Vec<i128> = shards.iter().map(|s| s.moved).collect();
-    let mut headroom: Vec<i128> = shards.iter().map(|s| under(s).headroom().unwrap_or(0)).collect();
+    let mut headroom: Vec<i128> = shards.iter().map(|s| under(s, policy).headroom().unwrap_or(0)).collect();
     for short in 0..shards.len() {
         while headroom[short] < 0 {
             let Some(rich) = (0..shards.len()).filter(|&i| headroom[i] > 0).max_by_key(|&i| headroom[i])
@@ -103,12 +98,7 @@ pub fn respread(shards: &[AccountBalance], policy: &AccountBalance) -> Vec<i128>
 /// rather than each gathering them from the main one at once. An account without a floor, or
 /// with no headroom to share, is spread as [`respread`] spreads it.
 pub fn spread_evenly(shards: &[AccountBalance], policy: &AccountBalance) -> Vec<i128> {
-    let under = |shard: &AccountBalance| AccountBalance {
-        allow_overdraft: policy.allow_overdraft,
-        bounds: policy.bounds,
-        ..shard.clone()
-    };
-    let headroom: Option<Vec<i128>> = shards.iter().map(|s| under(s).headroom()).collect();
+    let headroom: Option<Vec<i128>> = shards.iter().map(|s| under(s, policy).headroom()).collect();
     let Some(headroom) = headroom else { return respread(shards, policy) };
     let total: i128 = headroom.iter().sum();
     let count = shards.len() as i128;
@@ -126,6 +116,11 @@ pub fn spread_evenly(shards: &[AccountBalance], policy: &AccountBalance) -> Vec<
         .collect()
 }
 
+/// `shard` under `policy`'s overdraft rule and bounds.
+fn under(shard: &AccountBalance, policy: &AccountBalance) -> AccountBalance {
+    AccountBalance { allow_overdraft: policy.allow_overdraft, bounds: policy.bounds, ..shard.clone() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +136,19 @@ mod tests {
         balance.moved = moved;
         balance.balances = Balances { credits_posted: credits, debits_posted: debits, ..Balances::default() };
         balance
+    }
+
+    /// `shards`, each with an overdraft limit of `limit`.
+    fn limited(mut shards: Vec<AccountBalance>, limit: u64) -> Vec<AccountBalance> {
+        for s in &mut shards {
+            s.bounds.overdraft_limit = Some(Limit::new(limit).unwrap());
+        }
+        shards
+    }
+
+    /// `shards` with the `moved` of each (in their order) set.
+    fn with_moved(shards: &[AccountBalance], moved: &[i128]) -> Vec<AccountBalance> {
+        shards.iter().zip(moved).map(|(s, m)| AccountBalance { moved: *m, ..s.clone() }).collect()
     }
 
     fn headroom(shards: &[AccountBalance]) -> Vec<i128> {
@@ -237,15 +245,12 @@ mod tests {
             let drift: i128 = shards.iter().map(|s| s.moved).sum();
             shards[0].moved -= drift;
             shards.extend((0..added).map(|i| shard((held.len() + i) as u16, 0, 0, 0)));
-            for s in &mut shards {
-                s.bounds.overdraft_limit = Some(Limit::new(limit).unwrap());
-            }
+            let shards = limited(shards, limit);
             let whole = merged(&shards);
             prop_assume!(!whole.below_floor(&whole.balances));
             let moved = spread_evenly(&shards, &whole);
             prop_assert_eq!(moved.iter().sum::<i128>(), 0);
-            let shards: Vec<_> = shards.iter().zip(&moved)
-                .map(|(s, m)| AccountBalance { moved: *m, ..s.clone() }).collect();
+            let shards = with_moved(&shards, &moved);
             let headroom = headroom(&shards);
             prop_assert!(headroom.iter().all(|h| *h >= 0));
             let others = &headroom[1..];
@@ -286,17 +291,15 @@ mod tests {
             held in proptest::collection::vec((0u128..1_000, 0u128..1_000), 2..8),
             limit in 0u64..2_000,
         ) {
-            let mut shards: Vec<AccountBalance> =
-                held.iter().enumerate().map(|(i, (c, d))| shard(i as u16, *c, *d, 0)).collect();
-            for s in &mut shards {
-                s.bounds.overdraft_limit = Some(Limit::new(limit).unwrap());
-            }
+            let shards = limited(
+                held.iter().enumerate().map(|(i, (c, d))| shard(i as u16, *c, *d, 0)).collect(),
+                limit,
+            );
             let whole = merged(&shards);
             prop_assume!(!whole.below_floor(&whole.balances));
             let moved = respread(&shards, &whole);
             prop_assert_eq!(moved.iter().sum::<i128>(), 0);
-            let shards: Vec<_> = shards.iter().zip(&moved)
-                .map(|(s, m)| AccountBalance { moved: *m, ..s.clone() }).collect();
+            let shards = with_moved(&shards, &moved);
             prop_assert!(headroom(&shards).iter().all(|h| *h >= 0));
         }
     }
