@@ -7,6 +7,7 @@
 //! item in a tenant-less partition) are still read by the sweeper and removed once handled.
 
 use futures::future::try_join_all;
+use futures::stream::{self, StreamExt, TryStreamExt};
 use ledger::engine::DueHold;
 use ledger::port::StoreError;
 use ledger::{AccountId, TenantId, Transfer, TransferId, TransferStatus};
@@ -15,6 +16,10 @@ use crate::error::{moot_unless_written, sdk};
 use crate::items::{Item, n, s};
 use crate::keys::{self, key};
 use crate::store::DynamoStore;
+
+/// Shards the sweeper reads at once. Each read in flight holds a connection of its own, so a cold
+/// sweeper opens this many, not one per shard (40, each a TLS handshake in AWS).
+const SHARDS_AT_ONCE: usize = 4;
 
 const DEBIT: &str = "debit_account_id";
 const CREDIT: &str = "credit_account_id";
@@ -99,8 +104,11 @@ impl DynamoStore {
             .chain((0..keys::LEGACY_EXPIRY_SHARDS).map(Shard::Legacy))
             .collect();
         let per_shard = limit.div_ceil(shards.len()).max(1);
-        let listed =
-            try_join_all(shards.iter().map(|shard| self.listed_in(*shard, from, to, per_shard))).await?;
+        let listed: Vec<_> =
+            stream::iter(shards.into_iter().map(|shard| self.listed_in(shard, from, to, per_shard)))
+                .buffered(SHARDS_AT_ONCE)
+                .try_collect()
+                .await?;
         let whole = listed.iter().all(|(_, whole)| *whole);
         let mut queues: Vec<std::collections::VecDeque<DueHold>> =
             listed.into_iter().map(|(due, _)| due.into()).collect();
