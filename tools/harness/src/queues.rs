@@ -1,7 +1,6 @@
 //! The transfer queue and its dead-letter queue, created in the emulator as template.yaml declares
 //! them (visibility timeout, retention, redrive policy), and the worker's SQS event source settings.
 
-use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
 
@@ -9,19 +8,14 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_norway::Value;
 
+use crate::template::resources;
+
 /// The template's logical ids.
 pub const TRANSFER_QUEUE: &str = "TransferQueue";
 pub const WORKER_FUNCTION: &str = "WorkerFunction";
 
 fn invalid(why: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("template.yaml: {why}"))
-}
-
-fn resources(template: &Path) -> io::Result<BTreeMap<String, Value>> {
-    let text = std::fs::read_to_string(template)?;
-    let parsed: Value = serde_norway::from_str(&text).map_err(invalid)?;
-    let resources = parsed.get("Resources").cloned().ok_or_else(|| invalid("no Resources"))?;
-    serde_norway::from_value(resources).map_err(invalid)
 }
 
 /// `!GetAtt X.Arn` (short or long form) → `X`.

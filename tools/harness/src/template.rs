@@ -1,8 +1,10 @@
 //! Tables created in the emulator exactly as template.yaml declares them (keys, indexes, TTL, stream):
 //! the template is the one source of truth for the table's shape.
 
+use std::collections::HashMap;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
@@ -10,20 +12,7 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use serde::Deserialize;
-
-#[derive(Debug, Deserialize)]
-struct Template {
-    #[serde(rename = "Resources")]
-    resources: std::collections::BTreeMap<String, Resource>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Resource {
-    #[serde(rename = "Type")]
-    kind: String,
-    #[serde(rename = "Properties", default)]
-    properties: Option<serde_norway::Value>,
-}
+use serde_norway::{Mapping, Value};
 
 /// A table's shape as the template declares it.
 #[derive(Clone, Debug, Deserialize)]
@@ -86,19 +75,41 @@ fn invalid(why: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("template.yaml: {why}"))
 }
 
+/// The template, parsed once per process: each stack a test builds reads it about nine times
+/// (table, queues, event sources), and parsing its 100 KB nine times took a tenth of a debug
+/// test binary's CPU.
+pub fn document(template: &Path) -> io::Result<&'static Value> {
+    static PARSED: OnceLock<Mutex<HashMap<PathBuf, &'static Value>>> = OnceLock::new();
+    let mut parsed = PARSED.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(document) = parsed.get(template) {
+        return Ok(document);
+    }
+    let document: Value = serde_norway::from_str(&std::fs::read_to_string(template)?).map_err(invalid)?;
+    // Lives as long as the process, as the file it was read from is not expected to change.
+    let document: &'static Value = Box::leak(Box::new(document));
+    parsed.insert(template.to_owned(), document);
+    Ok(document)
+}
+
+/// The template's `Resources`, by logical id.
+pub fn resources(template: &Path) -> io::Result<&'static Mapping> {
+    document(template)?["Resources"].as_mapping().ok_or_else(|| invalid("no Resources"))
+}
+
 /// Every `AWS::DynamoDB::Table` of the template.
 pub fn tables(template: &Path) -> io::Result<Vec<TableSpec>> {
-    let text = std::fs::read_to_string(template)?;
-    let parsed: Template = serde_norway::from_str(&text).map_err(invalid)?;
     let mut tables = Vec::new();
-    for (logical_id, resource) in parsed.resources {
-        if resource.kind != "AWS::DynamoDB::Table" {
+    for (logical_id, resource) in resources(template)? {
+        if resource["Type"] != "AWS::DynamoDB::Table" {
             continue;
         }
-        let properties =
-            resource.properties.ok_or_else(|| invalid(format!("{logical_id} has no Properties")))?;
+        let logical_id = logical_id.as_str().ok_or_else(|| invalid("a logical id that is not a string"))?;
+        let properties = match &resource["Properties"] {
+            Value::Null => return Err(invalid(format!("{logical_id} has no Properties"))),
+            properties => properties.clone(),
+        };
         let mut spec: TableSpec = serde_norway::from_value(properties).map_err(invalid)?;
-        spec.logical_id = logical_id;
+        spec.logical_id = logical_id.to_owned();
         tables.push(spec);
     }
     Ok(tables)
@@ -107,8 +118,7 @@ pub fn tables(template: &Path) -> io::Result<Vec<TableSpec>> {
 /// The memory size the template gives the function with this logical id: its own, else the
 /// `Globals`' (in MB).
 pub fn memory_mb(template: &Path, logical_id: &str) -> io::Result<u32> {
-    let template: serde_norway::Value =
-        serde_norway::from_str(&std::fs::read_to_string(template)?).map_err(invalid)?;
+    let template = document(template)?;
     let own = &template["Resources"][logical_id]["Properties"]["MemorySize"];
     let size = if own.is_null() { &template["Globals"]["Function"]["MemorySize"] } else { own };
     size.as_u64()
