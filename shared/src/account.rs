@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::entry_hash::EntryHash;
 use crate::field::FieldError;
 use crate::ids::AccountId;
 use crate::metadata::Metadata;
@@ -181,6 +182,9 @@ pub struct AccountBalance {
     /// shifts headroom between shards. Zero over the whole account.
     #[serde(default)]
     pub moved: i128,
+    /// The hash of its latest entry (`crate::chain`): where its history must end.
+    #[serde(default)]
+    pub head: EntryHash,
 }
 
 fn one() -> u16 {
@@ -299,6 +303,7 @@ impl Account {
             shard_items: self.shard_items,
             shard: 0,
             moved: 0,
+            head: EntryHash::GENESIS,
         }
     }
 

@@ -7,7 +7,9 @@
 pub mod account;
 pub mod account_change;
 pub mod batch;
+pub mod chain;
 pub mod engine;
+pub mod entry_hash;
 pub mod error;
 pub mod escrow;
 pub mod event;

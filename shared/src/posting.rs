@@ -1,9 +1,11 @@
 //! The double-entry rules: applying a movement to its two accounts, producing one entry on each.
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::account::AccountBalance;
+use crate::entry_hash::EntryHash;
 use crate::ids::{AccountId, TransferId};
 pub use crate::money::Direction;
 use crate::money::{Amount, Balances, Effect};
@@ -34,6 +36,10 @@ pub struct Entry {
     /// are that shard's until a read merges the shards.
     #[serde(default, skip_serializing_if = "is_main")]
     pub shard: u16,
+    /// Its link of its shard's chain: over the link before it and its own content
+    /// (`crate::chain`).
+    #[serde(default)]
+    pub hash: EntryHash,
 }
 
 fn is_main(shard: &u16) -> bool {
@@ -43,6 +49,43 @@ fn is_main(shard: &u16) -> bool {
 impl Entry {
     pub fn balance_after(&self) -> i128 {
         self.balances_after.balance()
+    }
+
+    /// Its hash following `previous` (`crate::chain`): over a fixed, versioned encoding of every
+    /// field but its own hash, variable-length fields prefixed with their length so that no two
+    /// entries encode alike.
+    pub fn hash_after(&self, previous: &EntryHash) -> EntryHash {
+        let mut hash = Sha256::new();
+        let mut field = |bytes: &[u8]| {
+            hash.update((bytes.len() as u32).to_be_bytes());
+            hash.update(bytes);
+        };
+        field(b"ledger.entry.v1");
+        field(previous.as_bytes());
+        field(self.account_id.as_str().as_bytes());
+        field(&self.shard.to_be_bytes());
+        field(&self.sequence.to_be_bytes());
+        field(self.transfer_id.as_str().as_bytes());
+        field(match self.direction {
+            Direction::Debit => b"debit",
+            Direction::Credit => b"credit",
+        });
+        let (effect, held): (&[u8], u64) = match self.effect {
+            Effect::Posted => (b"posted", 0),
+            Effect::Held => (b"held", 0),
+            Effect::PostedFromHold { held } => (b"posted_from_hold", held.get()),
+            Effect::Released => (b"released", 0),
+        };
+        field(effect);
+        field(&held.to_be_bytes());
+        field(&self.amount.get().to_be_bytes());
+        field(self.counterparty_account_id.as_str().as_bytes());
+        let Balances { debits_pending, debits_posted, credits_pending, credits_posted } = self.balances_after;
+        for total in [debits_pending, debits_posted, credits_pending, credits_posted] {
+            field(&total.to_be_bytes());
+        }
+        field(&self.created_at.unix_timestamp_nanos().to_be_bytes());
+        EntryHash::from_bytes(hash.finalize().into())
     }
 }
 
@@ -136,7 +179,7 @@ pub fn apply(
         account.balances = after;
         account.entry_count += 1;
         account.last_entry_at = Some(at);
-        Entry {
+        let mut entry = Entry {
             account_id: account.id.clone(),
             sequence: account.entry_count,
             transfer_id: transfer_id.clone(),
@@ -147,7 +190,11 @@ pub fn apply(
             balances_after: after,
             created_at: at,
             shard: account.shard,
-        }
+            hash: EntryHash::GENESIS,
+        };
+        entry.hash = entry.hash_after(&account.head);
+        account.head = entry.hash;
+        entry
     };
     let (debit_was, credit_was) = (debit.entry_count, credit.entry_count);
     let debit_entry = entry(debit, debit_after, Direction::Debit, &movement.credit_account_id);

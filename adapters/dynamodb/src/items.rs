@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use ledger::ShardCount;
+use ledger::chain::EntryHash;
 use ledger::engine::StoredTransfer;
 use ledger::port::{EntryPosition, StoreError};
 use ledger::{
@@ -96,6 +97,7 @@ pub fn balance_item(tenant: &TenantId, balance: &AccountBalance) -> Item {
         ("id".into(), s(balance.id.as_str())),
         ("currency".into(), s(balance.currency.as_str())),
         ("entry_count".into(), n(balance.entry_count)),
+        ("head".into(), s(balance.head.to_string())),
     ])
     .into_iter()
     .chain(policy(balance))
@@ -312,6 +314,7 @@ pub fn entry_item(tenant: &TenantId, entry: &Entry) -> Item {
         ("amount".into(), n(entry.amount.get())),
         ("counterparty_account_id".into(), s(entry.counterparty_account_id.as_str())),
         ("created_at".into(), timestamp(entry.created_at)),
+        ("hash".into(), s(entry.hash.to_string())),
     ]);
     if let Effect::PostedFromHold { held } = entry.effect {
         item.insert("held".into(), n(held.get()));
@@ -370,6 +373,14 @@ impl Reader<'_> {
 
     pub(crate) fn opt_str(&self, name: &str) -> Result<Option<&str>, StoreError> {
         self.0.get(name).map(|_| self.str(name)).transpose()
+    }
+
+    /// A link of a chain (`ledger::chain`), which items written before chains lack: the genesis
+    /// then, which the verifier reports as a break.
+    pub(crate) fn hash(&self, name: &str) -> Result<EntryHash, StoreError> {
+        self.opt_str(name)?
+            .map(|v| EntryHash::parse(v).map_err(|_| self.corrupt(name, "is not a hash")))
+            .unwrap_or(Ok(EntryHash::GENESIS))
     }
 
     /// A number that items written before it existed lack: zero then.
@@ -477,6 +488,7 @@ pub fn balance_from(item: &Item) -> Result<AccountBalance, StoreError> {
         shard_items: r.0.get("shard_items").map(|_| r.num("shard_items")).transpose()?.unwrap_or(1),
         shard: r.num_or_zero("shard")?,
         moved: r.num_or_zero("moved")?,
+        head: r.hash("head")?,
     })
 }
 
@@ -592,6 +604,7 @@ pub fn entry_from(item: &Item) -> Result<Entry, StoreError> {
         balances_after: r.balances()?,
         created_at: r.timestamp("created_at")?,
         shard: 0,
+        hash: r.hash("hash")?,
     })
 }
 

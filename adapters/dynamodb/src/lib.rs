@@ -6,6 +6,7 @@ mod accounts;
 mod balance_cache;
 mod book;
 mod cancel;
+pub mod chains;
 mod changes;
 pub mod client;
 mod correlation;

@@ -292,6 +292,7 @@ mod tests {
             balances_after: Balances { credits_posted: credits, ..Balances::default() },
             created_at: t,
             shard,
+            hash: Default::default(),
         }
     }
 

@@ -185,7 +185,7 @@ impl DynamoStore {
             // `writes` counts the item's writes: how hot it runs, visible in the table.
             .update_expression(
                 "SET debits_pending = :dp, debits_posted = :d, credits_pending = :cp, credits_posted = :c, \
-                 entry_count = :now, last_entry_at = :at ADD writes :one",
+                 entry_count = :now, last_entry_at = :at, head = :head ADD writes :one",
             )
             .condition_expression(as_read_condition(was))
             // A cancelled write hands back the balance as it stands: the retry plans on it.
@@ -196,7 +196,8 @@ impl DynamoStore {
             .expression_attribute_values(":cp", n(latest.balances_after.credits_pending))
             .expression_attribute_values(":c", n(latest.balances_after.credits_posted))
             .expression_attribute_values(":now", n(latest.sequence))
-            .expression_attribute_values(":at", items::timestamp(latest.created_at));
+            .expression_attribute_values(":at", items::timestamp(latest.created_at))
+            .expression_attribute_values(":head", s(latest.hash.to_string()));
         for (name, value) in as_read_values(was) {
             update = update.expression_attribute_values(name, value);
         }

@@ -121,7 +121,12 @@ impl Accounts for MemoryStore {
         let event = stored(tenant, &event, current_correlation())?;
         let key = (tenant.clone(), id.clone());
         let balance = tables.balances.get_mut(&key).ok_or_else(|| StoreError::not_found("account", id))?;
-        *balance = ledger::AccountBalance { last_entry_at: balance.last_entry_at, ..changed.balance_state() };
+        // A change moves no money: the history's end stays where it is.
+        *balance = ledger::AccountBalance {
+            last_entry_at: balance.last_entry_at,
+            head: balance.head,
+            ..changed.balance_state()
+        };
         if let Some(profile) = tables.profiles.get_mut(&key) {
             profile.metadata = changed.metadata.clone();
         }

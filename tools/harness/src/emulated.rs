@@ -11,6 +11,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ledger::port::{Store, StoreError, Sweep};
+use ledger::{AccountId, TenantId};
 use ledger_dynamodb::DynamoStore;
 use ledger_http::AppState;
 use ledger_sqs::SqsTransferQueue;
@@ -311,6 +312,38 @@ impl EmulatedStack {
     pub fn router(&self, auth: DevAuth) -> Router {
         local_router(self.state(), auth, self.faults.clone())
     }
+
+    /// What the chains of `account` (`ledger::chain`) show, read straight from the table: each
+    /// fault with its shard, and how many shards and entries were checked.
+    pub async fn chain_faults(&self, tenant: &TenantId, account: &AccountId) -> io::Result<ChainReport> {
+        let store = DynamoStore::new(self.dynamodb.clone(), self.table.clone());
+        let chains = store.chains(tenant, account).await.map_err(io::Error::other)?;
+        let chains = chains.ok_or_else(|| io::Error::other(format!("no account {account}")))?;
+        let mut report = ChainReport { shards: chains.len(), ..ChainReport::default() };
+        for shard in &chains {
+            report.entries += shard.entries.len();
+            match &shard.head {
+                Some(head) => report.faults.extend(
+                    ledger::chain::verify(head, &shard.entries).into_iter().map(|f| (shard.shard, f)),
+                ),
+                None => {
+                    return Err(io::Error::other(format!(
+                        "shard {} of {account} has no balance",
+                        shard.shard
+                    )));
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// What the chains of one account show (`EmulatedStack::chain_faults`).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ChainReport {
+    pub faults: Vec<(u16, ledger::chain::ChainFault)>,
+    pub shards: usize,
+    pub entries: usize,
 }
 
 #[async_trait::async_trait]

@@ -127,6 +127,8 @@ pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
         balances_after: balances,
         created_at: now,
         shard: 0,
+        // Any hash is as long.
+        hash: ledger::chain::EntryHash::GENESIS,
     };
     let committed = Decision::Commit {
         transfer: transfer.clone().applied(movement.clone(), now),

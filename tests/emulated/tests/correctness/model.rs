@@ -1389,6 +1389,12 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
             *sides.entry(entry["transfer_id"].as_str().unwrap().to_owned()).or_default() += 1;
         }
         assert_eq!(running, api.balance(TENANT, &account).await, "{account}");
+        // Every shard's history chains to its head, under the same faults and races.
+        let tenant = ledger::TenantId::parse(TENANT).unwrap();
+        let chains =
+            api.stack.chain_faults(&tenant, &ledger::AccountId::parse(&account).unwrap()).await.unwrap();
+        assert_eq!(chains.faults, vec![], "{account}: its chains");
+        assert_eq!(chains.entries, entries.len(), "{account}: entries on its shards");
     }
     for (id, n) in &sides {
         // An expired hold has its release entries under its own id as well.

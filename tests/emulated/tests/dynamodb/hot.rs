@@ -138,6 +138,10 @@ async fn eight_instances_paying_into_and_out_of_a_bounded_hot_account_conserve_m
     let page = stores[7].list_accounts(&t, &ledger::MetadataMatch::default(), 100, None).await.unwrap();
     assert_eq!(page.items.len(), 10);
     assert_eq!(page.items.iter().map(|a| a.balances.balance()).sum::<i128>(), 0);
+    // Written by 8 instances at once, every shard's history chains to its head.
+    for name in ["bank", "fees"].into_iter().map(str::to_owned).chain((0..8).map(|i| format!("c{i}"))) {
+        assert_eq!(stack.chain_faults(&t, &id(&name)).await.unwrap().faults, vec![], "{name}");
+    }
     let listed = page.items.iter().find(|a| a.id == id("fees")).unwrap();
     assert_eq!((listed.balances, listed.entry_count), (fees.balances, fees.entry_count));
     // The writes spread over the shards, each at or above its part of the floor, and the funds
