@@ -80,6 +80,7 @@ async fn check_read(api: &Api) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bank_invariants_hold_under_concurrency_and_faults() {
+    let _turn = super::one_at_a_time().await;
     let seed = std::env::var("LEDGER_FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(PLAN_SEED);
     let plan = FaultPlan::mixed(seed);
     let api =

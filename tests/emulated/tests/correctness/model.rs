@@ -1184,6 +1184,7 @@ fn assert_sync_outcome(reply: &Reply, expected: &str, replay: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults() {
+    let _turn = super::one_at_a_time().await;
     // `LEDGER_TEST_LOG=warn` shows the functions' own lines (why a submission was not settled).
     if let Ok(filter) = std::env::var("LEDGER_TEST_LOG") {
         let _ =
@@ -1194,9 +1195,9 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
     println!(
         "model test: seed {seed}, {CLIENTS} clients x {ops} operations (LEDGER_MODEL_SEED, LEDGER_MODEL_OPS)"
     );
-    // The visibility timeout outlasts a worker run here, even slowed by faults and beside the bank
-    // test on two cores, as the template's 180 s outlasts the worker's 30 s timeout: a shorter one
-    // hands a batch still running to other invocations until its receives run out (to the DLQ).
+    // The visibility timeout outlasts a worker run here, even slowed by faults on two cores, as the
+    // template's 180 s outlasts the worker's 30 s timeout: a shorter one hands a batch still
+    // running to other invocations until its receives run out (to the DLQ).
     let options = StackOptions {
         faults: FaultPlan::mixed(seed),
         visibility_timeout: Some(8),
