@@ -151,6 +151,18 @@ pub enum Effect {
     Released,
 }
 
+impl Effect {
+    /// Its name as stored, serialized and hashed (`Entry::hash_after`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Effect::Posted => "posted",
+            Effect::Held => "held",
+            Effect::PostedFromHold { .. } => "posted_from_hold",
+            Effect::Released => "released",
+        }
+    }
+}
+
 impl Balances {
     pub fn balance(&self) -> i128 {
         // Every total is <= POSTED_LIMIT < i128::MAX, so neither the casts nor the difference overflow.
@@ -212,6 +224,16 @@ impl Balances {
 pub enum Direction {
     Debit,
     Credit,
+}
+
+impl Direction {
+    /// Its name as stored, serialized and hashed (`Entry::hash_after`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Direction::Debit => "debit",
+            Direction::Credit => "credit",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -66,17 +66,12 @@ impl Entry {
         field(&self.shard.to_be_bytes());
         field(&self.sequence.to_be_bytes());
         field(self.transfer_id.as_str().as_bytes());
-        field(match self.direction {
-            Direction::Debit => b"debit",
-            Direction::Credit => b"credit",
-        });
-        let (effect, held): (&[u8], u64) = match self.effect {
-            Effect::Posted => (b"posted", 0),
-            Effect::Held => (b"held", 0),
-            Effect::PostedFromHold { held } => (b"posted_from_hold", held.get()),
-            Effect::Released => (b"released", 0),
+        field(self.direction.code().as_bytes());
+        field(self.effect.code().as_bytes());
+        let held = match self.effect {
+            Effect::PostedFromHold { held } => held.get(),
+            _ => 0,
         };
-        field(effect);
         field(&held.to_be_bytes());
         field(&self.amount.get().to_be_bytes());
         field(self.counterparty_account_id.as_str().as_bytes());

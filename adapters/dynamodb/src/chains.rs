@@ -30,11 +30,9 @@ impl DynamoStore {
         tenant: &TenantId,
         account: &AccountId,
     ) -> Result<Option<Vec<ShardChain>>, StoreError> {
-        let main = self.chain(tenant, account, 0).await?;
-        let Some(balance) = &main.1 else { return Ok(None) };
-        let mut chains =
-            vec![ShardChain { shard: 0, head: main.1.as_ref().map(ChainHead::of), entries: main.0 }];
-        for shard in 1..balance.shard_items {
+        let (entries, Some(main)) = self.chain(tenant, account, 0).await? else { return Ok(None) };
+        let mut chains = vec![ShardChain { shard: 0, head: Some(ChainHead::of(&main)), entries }];
+        for shard in 1..main.shard_items {
             let (entries, balance) = self.chain(tenant, account, shard).await?;
             chains.push(ShardChain { shard, head: balance.as_ref().map(ChainHead::of), entries });
         }

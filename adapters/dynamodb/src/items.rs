@@ -309,8 +309,8 @@ pub fn entry_item(tenant: &TenantId, entry: &Entry) -> Item {
         ("account_id".into(), s(entry.account_id.as_str())),
         ("sequence".into(), n(entry.sequence)),
         ("transfer_id".into(), s(entry.transfer_id.as_str())),
-        ("direction".into(), s(direction_code(entry.direction))),
-        ("effect".into(), s(effect_code(entry.effect))),
+        ("direction".into(), s(entry.direction.code())),
+        ("effect".into(), s(entry.effect.code())),
         ("amount".into(), n(entry.amount.get())),
         ("counterparty_account_id".into(), s(entry.counterparty_account_id.as_str())),
         ("created_at".into(), timestamp(entry.created_at)),
@@ -321,22 +321,6 @@ pub fn entry_item(tenant: &TenantId, entry: &Entry) -> Item {
     }
     item.extend(totals(&entry.balances_after));
     item
-}
-
-fn effect_code(effect: Effect) -> &'static str {
-    match effect {
-        Effect::Posted => "posted",
-        Effect::Held => "held",
-        Effect::PostedFromHold { .. } => "posted_from_hold",
-        Effect::Released => "released",
-    }
-}
-
-fn direction_code(direction: Direction) -> &'static str {
-    match direction {
-        Direction::Debit => "debit",
-        Direction::Credit => "credit",
-    }
 }
 
 /// Reads typed attributes out of a stored item. A stored item that does not parse is a fault of
