@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::entry_hash::EntryHash;
 use crate::field::FieldError;
+use crate::hash256::Hash256;
 use crate::ids::AccountId;
 use crate::metadata::Metadata;
 use crate::money::{Balances, Currency, Limit};
@@ -184,7 +184,7 @@ pub struct AccountBalance {
     pub moved: i128,
     /// The hash of its latest entry (`crate::chain`): where its history must end.
     #[serde(default)]
-    pub head: EntryHash,
+    pub head: Hash256,
 }
 
 fn one() -> u16 {
@@ -303,7 +303,7 @@ impl Account {
             shard_items: self.shard_items,
             shard: 0,
             moved: 0,
-            head: EntryHash::GENESIS,
+            head: Hash256::GENESIS,
         }
     }
 

@@ -4,7 +4,8 @@
 //! the table (a signed digest) exposes any rewrite of the history it covers.
 
 use crate::account::AccountBalance;
-pub use crate::entry_hash::{EntryHash, NotAHash};
+use crate::digest::HeadLeaf;
+pub use crate::hash256::{Hash256, NotAHash};
 use crate::money::Balances;
 use crate::posting::Entry;
 
@@ -26,12 +27,18 @@ pub enum ChainFault {
     HeadMismatch,
     /// The balance's totals are not the last entry's.
     BalanceMismatch,
+    /// A digest signed a head at this sequence, and the history no longer reaches it: its newest
+    /// entries were removed.
+    SignedHeadMissing { sequence: u64 },
+    /// A digest signed a head at this sequence, and the history's entry there hashes otherwise:
+    /// the history up to it was rewritten.
+    SignedHeadDiffers { sequence: u64 },
 }
 
 /// A shard's balance as the table holds it: what its history must end at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChainHead {
-    pub head: EntryHash,
+    pub head: Hash256,
     pub entry_count: u64,
     pub balances: Balances,
 }
@@ -48,7 +55,7 @@ impl ChainHead {
 /// head was written).
 pub fn verify(balance: &ChainHead, entries: &[Entry]) -> Vec<ChainFault> {
     let mut faults = Vec::new();
-    let (mut previous, mut totals) = (EntryHash::GENESIS, Balances::default());
+    let (mut previous, mut totals) = (Hash256::GENESIS, Balances::default());
     for (position, entry) in entries.iter().enumerate() {
         let expected = position as u64 + 1;
         if entry.sequence != expected {
@@ -75,6 +82,21 @@ pub fn verify(balance: &ChainHead, entries: &[Entry]) -> Vec<ChainFault> {
         faults.push(ChainFault::BalanceMismatch);
     }
     faults
+}
+
+/// Checks that one account shard's history, oldest first, extends the head a digest signed for
+/// it: the entry at the signed sequence is there and has the signed hash. With [`verify`], which
+/// shows each entry follows the one before it, the history up to that head is as it was signed.
+pub fn extends(signed: &HeadLeaf, entries: &[Entry]) -> Option<ChainFault> {
+    if signed.entry_count == 0 {
+        // Signed before its first entry: any history extends it.
+        return None;
+    }
+    match entries.get((signed.entry_count - 1) as usize) {
+        None => Some(ChainFault::SignedHeadMissing { sequence: signed.entry_count }),
+        Some(entry) if entry.sequence == signed.entry_count && entry.hash == signed.head => None,
+        Some(_) => Some(ChainFault::SignedHeadDiffers { sequence: signed.entry_count }),
+    }
 }
 
 #[cfg(test)]
@@ -124,10 +146,10 @@ mod tests {
         let (a, _, _, _) = history(&[5]);
         let text = a.head.to_string();
         assert_eq!(text.len(), 64);
-        assert_eq!(EntryHash::parse(&text), Ok(a.head));
+        assert_eq!(Hash256::parse(&text), Ok(a.head));
         assert_eq!(serde_json::to_string(&a.head).unwrap(), format!("\"{text}\""));
         for bad in ["", "00", &text[1..], &format!("{}g", &text[1..])] {
-            assert_eq!(EntryHash::parse(bad), Err(NotAHash), "{bad}");
+            assert_eq!(Hash256::parse(bad), Err(NotAHash), "{bad}");
         }
     }
 
@@ -135,7 +157,7 @@ mod tests {
     fn each_entry_links_to_the_one_before_and_the_balance_keeps_the_last() {
         let (a, entries, b, of_b) = history(&[5, 3, 7]);
         assert_eq!(entries.len(), 3);
-        assert_eq!(entries[0].hash, entries[0].hash_after(&EntryHash::GENESIS));
+        assert_eq!(entries[0].hash, entries[0].hash_after(&Hash256::GENESIS));
         assert_eq!(entries[2].hash, entries[2].hash_after(&entries[1].hash));
         assert_eq!(a.head, entries[2].hash);
         assert_ne!(a.head, b.head, "each account has its own chain");
@@ -159,7 +181,7 @@ mod tests {
         // kept outside the table tells.
         let kept = head(&a);
         entries[0].counterparty_account_id = AccountId::parse("mallory").unwrap();
-        let mut previous = EntryHash::GENESIS;
+        let mut previous = Hash256::GENESIS;
         for entry in &mut entries {
             entry.hash = entry.hash_after(&previous);
             previous = entry.hash;
@@ -167,6 +189,32 @@ mod tests {
         let rewritten = ChainHead { head: previous, ..kept };
         assert_eq!(verify(&rewritten, &entries), vec![]);
         assert_eq!(verify(&kept, &entries), vec![ChainFault::HeadMismatch]);
+    }
+
+    #[test]
+    fn a_history_must_extend_the_heads_signed_before() {
+        let (mut a, mut entries, b, _) = history(&[5, 3, 7, 1]);
+        // Digests taken after two entries and after three; a fourth came since.
+        let signed = HeadLeaf { entry_count: 3, head: entries[2].hash, ..HeadLeaf::of(&a) };
+        let signed_early = HeadLeaf { entry_count: 2, head: entries[1].hash, ..signed.clone() };
+        assert_eq!(extends(&signed, &entries), None);
+        assert_eq!(extends(&signed_early, &entries), None);
+        assert_eq!(extends(&HeadLeaf::of(&account("new")), &[]), None);
+        // The newest entry removed, balance and all, so that the chain itself verifies.
+        let shorter = entries[..2].to_vec();
+        assert_eq!(extends(&signed, &shorter), Some(ChainFault::SignedHeadMissing { sequence: 3 }));
+        // The whole chain rewritten from its first entry, every hash recomputed.
+        entries[0].counterparty_account_id = AccountId::parse("mallory").unwrap();
+        let mut previous = Hash256::GENESIS;
+        for entry in &mut entries {
+            entry.hash = entry.hash_after(&previous);
+            previous = entry.hash;
+        }
+        a.head = previous;
+        assert_eq!(verify(&head(&a), &entries), vec![]);
+        assert_eq!(extends(&signed, &entries), Some(ChainFault::SignedHeadDiffers { sequence: 3 }));
+        assert_eq!(extends(&signed_early, &entries), Some(ChainFault::SignedHeadDiffers { sequence: 2 }));
+        assert_eq!(extends(&HeadLeaf::of(&b), &[]), Some(ChainFault::SignedHeadMissing { sequence: 4 }));
     }
 
     #[test]

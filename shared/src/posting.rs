@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::account::AccountBalance;
-use crate::entry_hash::EntryHash;
+use crate::hash256::Hash256;
 use crate::ids::{AccountId, TransferId};
 pub use crate::money::Direction;
 use crate::money::{Amount, Balances, Effect};
@@ -39,7 +39,7 @@ pub struct Entry {
     /// Its link of its shard's chain: over the link before it and its own content
     /// (`crate::chain`).
     #[serde(default)]
-    pub hash: EntryHash,
+    pub hash: Hash256,
 }
 
 fn is_main(shard: &u16) -> bool {
@@ -54,7 +54,7 @@ impl Entry {
     /// Its hash following `previous` (`crate::chain`): over a fixed, versioned encoding of every
     /// field but its own hash, variable-length fields prefixed with their length so that no two
     /// entries encode alike.
-    pub fn hash_after(&self, previous: &EntryHash) -> EntryHash {
+    pub fn hash_after(&self, previous: &Hash256) -> Hash256 {
         let mut hash = Sha256::new();
         let mut field = |bytes: &[u8]| {
             hash.update((bytes.len() as u32).to_be_bytes());
@@ -80,7 +80,7 @@ impl Entry {
             field(&total.to_be_bytes());
         }
         field(&self.created_at.unix_timestamp_nanos().to_be_bytes());
-        EntryHash::from_bytes(hash.finalize().into())
+        Hash256::from_bytes(hash.finalize().into())
     }
 }
 
@@ -185,7 +185,7 @@ pub fn apply(
             balances_after: after,
             created_at: at,
             shard: account.shard,
-            hash: EntryHash::GENESIS,
+            hash: Hash256::GENESIS,
         };
         entry.hash = entry.hash_after(&account.head);
         account.head = entry.hash;

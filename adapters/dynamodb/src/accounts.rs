@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
+use ledger::digest::HeadLeaf;
 use ledger::engine::Contention;
 use ledger::port::{
     Accounts, BalanceAt, Created, EntryPosition, Page, Statement, StatementRange, StoreError,
@@ -196,38 +197,36 @@ impl Accounts for DynamoStore {
         if let Some((key, value)) = metadata.pairs().iter().next() {
             return self.accounts_with(tenant, metadata, (key, value), page_size, after).await;
         }
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::GSI1)
-            .expression_attribute_values(":pk", s(keys::accounts_index_pk(tenant)))
-            // One more than asked: whether it comes back says whether there is a next page.
-            .limit(i32::from(page_size) + 1);
-        query = match after {
-            Some(after) => query
-                .key_condition_expression("gsi1pk = :pk AND gsi1sk > :after")
-                .expression_attribute_values(":after", s(after.as_str())),
-            None => query.key_condition_expression("gsi1pk = :pk"),
-        };
-        let mut profiles = query.send().await.map_err(sdk)?.items.unwrap_or_default();
-        let next_after = profiles.len() > usize::from(page_size);
-        profiles.truncate(usize::from(page_size));
-        // Each account's balance items (a hot account's shards, as its profile counts them), as
-        // one snapshot.
-        let shard_items = |profile: &Item| items::number::<u16>(profile.get("shard_items")).unwrap_or(1);
-        let mut wanted = Vec::with_capacity(profiles.len());
-        for profile in &profiles {
-            wanted
-                .push((items::Reader(profile).parsed("id", |v| AccountId::parse(v))?, shard_items(profile)));
-        }
+        let (profiles, wanted, more) = self.profiles_page(tenant, page_size, after).await?;
         let balances = self.page_balances(tenant, &wanted).await?;
         let mut accounts = Vec::with_capacity(profiles.len());
         for (profile, (id, count)) in profiles.iter().zip(&wanted) {
             accounts.push(account_on_page(tenant, profile, id, *count, &balances)?);
         }
-        let next = if next_after { accounts.last().map(|a| a.id.clone()) } else { None };
+        let next = if more { accounts.last().map(|a| a.id.clone()) } else { None };
         Ok(Page { items: accounts, next })
+    }
+
+    /// The page's balance items as `list_accounts` reads them (one snapshot), each shard a head.
+    async fn chain_heads(
+        &self,
+        tenant: &TenantId,
+        page_size: u16,
+        after: Option<&AccountId>,
+    ) -> Result<Page<HeadLeaf, AccountId>, StoreError> {
+        let (_, wanted, more) = self.profiles_page(tenant, page_size, after).await?;
+        let balances = self.page_balances(tenant, &wanted).await?;
+        let mut heads = Vec::with_capacity(wanted.len());
+        for (id, count) in &wanted {
+            for shard in 0..(*count).max(1) {
+                // A shard with no balance item yet has nothing to commit to.
+                if let Some(item) = balances.get(&keys::shard_pk(tenant, id, shard)) {
+                    heads.push(HeadLeaf::of(&items::balance_from(item)?));
+                }
+            }
+        }
+        let next = if more { wanted.last().map(|(id, _)| id.clone()) } else { None };
+        Ok(Page { items: heads, next })
     }
 
     /// A page of the account's entries (`entries_page`; a hot account's merged, `hot_entries`).
@@ -404,6 +403,41 @@ impl DynamoStore {
         (account.balances, account.entry_count, account.revision) =
             (whole.balances, whole.entry_count, whole.revision);
         Ok((account, shards))
+    }
+
+    /// A page of the tenant's account profiles by id, after `after` (from `gsi1`), with each
+    /// one's id and how many balance items (shards) it has, and whether more follow.
+    async fn profiles_page(
+        &self,
+        tenant: &TenantId,
+        page_size: u16,
+        after: Option<&AccountId>,
+    ) -> Result<(Vec<Item>, Vec<(AccountId, u16)>, bool), StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .expression_attribute_values(":pk", s(keys::accounts_index_pk(tenant)))
+            // One more than asked: whether it comes back says whether there is a next page.
+            .limit(i32::from(page_size) + 1);
+        query = match after {
+            Some(after) => query
+                .key_condition_expression("gsi1pk = :pk AND gsi1sk > :after")
+                .expression_attribute_values(":after", s(after.as_str())),
+            None => query.key_condition_expression("gsi1pk = :pk"),
+        };
+        let mut profiles = query.send().await.map_err(sdk)?.items.unwrap_or_default();
+        let more = profiles.len() > usize::from(page_size);
+        profiles.truncate(usize::from(page_size));
+        // Each account's balance items: a hot account's shards, as its profile counts them.
+        let shard_items = |profile: &Item| items::number::<u16>(profile.get("shard_items")).unwrap_or(1);
+        let mut wanted = Vec::with_capacity(profiles.len());
+        for profile in &profiles {
+            wanted
+                .push((items::Reader(profile).parsed("id", |v| AccountId::parse(v))?, shard_items(profile)));
+        }
+        Ok((profiles, wanted, more))
     }
 
     /// The balance items of a page of accounts (`wanted`: each with its count of shards), by

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use ledger::ShardCount;
-use ledger::chain::EntryHash;
+use ledger::chain::Hash256;
 use ledger::engine::StoredTransfer;
 use ledger::port::{EntryPosition, StoreError};
 use ledger::{
@@ -361,10 +361,10 @@ impl Reader<'_> {
 
     /// A link of a chain (`ledger::chain`), which items written before chains lack: the genesis
     /// then, which the verifier reports as a break.
-    pub(crate) fn hash(&self, name: &str) -> Result<EntryHash, StoreError> {
+    pub(crate) fn hash(&self, name: &str) -> Result<Hash256, StoreError> {
         self.opt_str(name)?
-            .map(|v| EntryHash::parse(v).map_err(|_| self.corrupt(name, "is not a hash")))
-            .unwrap_or(Ok(EntryHash::GENESIS))
+            .map(|v| Hash256::parse(v).map_err(|_| self.corrupt(name, "is not a hash")))
+            .unwrap_or(Ok(Hash256::GENESIS))
     }
 
     /// A number that items written before it existed lack: zero then.

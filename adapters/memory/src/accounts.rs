@@ -4,6 +4,7 @@
 use std::ops::Bound;
 
 use async_trait::async_trait;
+use ledger::digest::HeadLeaf;
 use ledger::port::{
     Accounts, BalanceAt, Created, EntryPosition, Page, Statement, StatementRange, StoreError, invalid,
 };
@@ -166,6 +167,34 @@ impl Accounts for MemoryStore {
         let next = if more { accounts.last().map(|a| a.id.clone()) } else { None };
         accounts.retain(|a| metadata.pairs().iter().all(|(k, v)| a.metadata.as_map().get(k) == Some(v)));
         Ok(Page { items: accounts, next })
+    }
+
+    async fn chain_heads(
+        &self,
+        tenant: &TenantId,
+        page_size: u16,
+        after: Option<&AccountId>,
+    ) -> Result<Page<HeadLeaf, AccountId>, StoreError> {
+        // One balance per account here: a hot account's shards are the DynamoDB store's.
+        let tables = self.tables();
+        let start = match after {
+            Some(after) => Bound::Excluded((tenant.clone(), after.clone())),
+            None => Bound::Unbounded,
+        };
+        let mut heads: Vec<HeadLeaf> = tables
+            .profiles
+            .range((start, Bound::Unbounded))
+            .map(|((t, id), _)| (t, id))
+            .skip_while(|(t, _)| *t < tenant)
+            .take_while(|(t, _)| *t == tenant)
+            .filter_map(|(t, id)| tables.balances.get(&(t.clone(), id.clone())))
+            .map(HeadLeaf::of)
+            .take(usize::from(page_size) + 1)
+            .collect();
+        let more = heads.len() > usize::from(page_size);
+        heads.truncate(usize::from(page_size));
+        let next = if more { heads.last().map(|h| h.account_id.clone()) } else { None };
+        Ok(Page { items: heads, next })
     }
 
     async fn list_entries(

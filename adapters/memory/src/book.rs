@@ -210,6 +210,7 @@ impl Write {
                 balance.balances = latest.balances_after;
                 balance.entry_count = latest.sequence;
                 balance.last_entry_at = Some(latest.created_at);
+                balance.head = latest.hash;
             }
         }
         for event in self.events {

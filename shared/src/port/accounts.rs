@@ -8,6 +8,7 @@ use super::error::StoreError;
 use super::results::{Created, Page};
 use crate::account::{Account, AccountBalance, AccountVersion, NewAccount};
 use crate::account_change::AccountChange;
+use crate::digest::HeadLeaf;
 use crate::error::LedgerError;
 use crate::field::FieldError;
 use crate::ids::{AccountId, TenantId};
@@ -143,6 +144,15 @@ pub trait Accounts: Send + Sync {
         page_size: u16,
         after: Option<&AccountId>,
     ) -> Result<Page<Account, AccountId>, StoreError>;
+
+    /// A page of the tenant's accounts' chain heads by account id, after `after`: one per shard
+    /// of each account (`crate::digest`), the page's read as one snapshot.
+    async fn chain_heads(
+        &self,
+        tenant: &TenantId,
+        page_size: u16,
+        after: Option<&AccountId>,
+    ) -> Result<Page<HeadLeaf, AccountId>, StoreError>;
 
     /// A page of the account's entries, newest first, before `before`.
     async fn list_entries(

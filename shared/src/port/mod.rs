@@ -13,6 +13,7 @@ mod accounts;
 mod error;
 mod events;
 mod limits;
+mod notary;
 mod queues;
 mod results;
 mod sealer;
@@ -26,6 +27,7 @@ pub use accounts::{
 pub use error::StoreError;
 pub use events::{EventFilter, EventPosition, Events, StoredEvent};
 pub use limits::{BucketWrite, BucketWritten, Limits};
+pub use notary::Notary;
 pub use queues::{DeliveryJob, FanOut, QueueError, TransferQueue, WebhookMessage, WebhookQueue, Work};
 pub use results::{Created, Page};
 pub use sealer::Sealer;

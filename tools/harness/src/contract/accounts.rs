@@ -4,9 +4,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ledger::chain::Hash256;
 use ledger::fixtures::{account, transfer};
-use ledger::port::{Created, StatementRange, Store, StoreError};
+use ledger::notarize::take_digest;
+use ledger::port::{Created, Notary, StatementRange, Store, StoreError};
 use ledger::{Direction, LedgerError, Metadata};
+use ledger_kms::LocalNotary;
 
 use super::{account_id, balance, funded, now, tenant};
 
@@ -42,6 +45,55 @@ pub async fn an_account_reads_back_with_its_version(store: Arc<dyn Store>) {
     ] {
         assert!(missing.is_some_and(|e| e.is_not_found()));
     }
+}
+
+/// Heads page through every account once, each its balance's count and its newest entry's hash;
+/// a digest over them is signed, and each account's proof checks against it, another tenant's not.
+pub async fn a_digest_commits_to_every_head_and_each_account_proves_its_own(store: Arc<dyn Store>) {
+    let t = funded(store.as_ref(), 1_000).await;
+    for i in 0..5 {
+        store.create_account(&t, account(&format!("c{i}"), false), now()).await.unwrap();
+        store
+            .create_transfer(&t, transfer(&format!("p{i}"), "alice", &format!("c{i}"), 1), now())
+            .await
+            .unwrap();
+    }
+    let globex = tenant("globex");
+    store.create_account(&globex, account("outsider", true), now()).await.unwrap();
+    let (mut heads, mut after) = (Vec::new(), None);
+    loop {
+        let page = store.chain_heads(&t, 3, after.as_ref()).await.unwrap();
+        assert!(page.items.len() <= 3);
+        heads.extend(page.items);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let ids: Vec<_> = heads.iter().map(|h| h.account_id.to_string()).collect();
+    assert_eq!(ids, ["alice", "bank", "bob", "c0", "c1", "c2", "c3", "c4"]);
+    for head in &heads {
+        let newest = store.list_entries(&t, &head.account_id, 1, None).await.unwrap().items;
+        let balance = store.account_balance(&t, &head.account_id).await.unwrap();
+        assert_eq!(head.entry_count, balance.entry_count, "{}", head.account_id);
+        assert_eq!(head.head, newest.first().map_or(Hash256::GENESIS, |e| e.hash), "{}", head.account_id);
+    }
+    assert_eq!(heads.iter().find(|h| h.account_id.as_str() == "alice").map(|h| h.entry_count), Some(6));
+
+    let notary = LocalNotary::new();
+    let (signed, tree) = take_digest(store.as_ref(), &notary, &t, now()).await.unwrap();
+    assert_eq!(signed.verify(&notary.public_key().await.unwrap()), Ok(()));
+    assert_eq!(signed.digest.size, 8);
+    assert_eq!(tree.leaves(), heads.as_slice());
+    for head in &heads {
+        let proofs = tree.proofs(&head.account_id);
+        assert_eq!(proofs.len(), 1);
+        assert!(proofs[0].verify(&signed.digest));
+    }
+    let (theirs, their_tree) = take_digest(store.as_ref(), &notary, &globex, now()).await.unwrap();
+    assert_eq!(theirs.digest.size, 1);
+    assert!(tree.proofs(&account_id("outsider")).is_empty());
+    assert!(!their_tree.proofs(&account_id("outsider"))[0].verify(&signed.digest));
 }
 
 pub async fn lists_page_through_every_account_and_entry_exactly_once(store: Arc<dyn Store>) {

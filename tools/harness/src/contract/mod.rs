@@ -64,6 +64,7 @@ macro_rules! contract_tests {
                 opening_an_account_twice_replays_and_other_fields_conflict,
                 an_account_reads_back_with_its_version,
                 lists_page_through_every_account_and_entry_exactly_once,
+                a_digest_commits_to_every_head_and_each_account_proves_its_own,
                 balances_as_of_instants_and_statements_page_by_page,
                 instants_a_history_cannot_state_are_typed_refusals,
                 tenants_never_see_each_others_accounts,
