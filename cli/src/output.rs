@@ -26,6 +26,10 @@ fn or_dash<T: ToString>(value: Option<T>) -> String {
 }
 
 impl Printer<'_> {
+    pub fn json_value(&mut self, value: &serde_json::Value) -> Result<(), crate::CliError> {
+        Ok(self.json(value)?)
+    }
+
     fn json(&mut self, value: &impl Serialize) -> io::Result<()> {
         serde_json::to_writer_pretty(&mut *self.out, value).map_err(io::Error::other)?;
         writeln!(self.out)

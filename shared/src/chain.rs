@@ -35,6 +35,34 @@ pub enum ChainFault {
     SignedHeadDiffers { sequence: u64 },
 }
 
+impl std::fmt::Display for ChainFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChainFault::OutOfSequence { expected, found } => {
+                write!(f, "entry {found} where {expected} should be: entries missing, inserted or reordered")
+            }
+            ChainFault::Modified { sequence } => write!(f, "entry {sequence} is not what was written"),
+            ChainFault::TotalsDoNotFollow { sequence } => {
+                write!(f, "entry {sequence}'s totals do not follow from the entry before it")
+            }
+            ChainFault::CountMismatch { balance, entries } => {
+                write!(f, "the balance counts {balance} entries, the history has {entries}")
+            }
+            ChainFault::HeadMismatch => f.write_str("the balance's head is not the last entry's hash"),
+            ChainFault::BalanceMismatch => f.write_str("the balance's totals are not the last entry's"),
+            ChainFault::SignedHeadMissing { sequence } => {
+                write!(f, "entry {sequence}, whose hash the digest signed, is gone")
+            }
+            ChainFault::SignedHeadDiffers { sequence } => {
+                write!(
+                    f,
+                    "entry {sequence} is not the one the digest signed: the history up to it was rewritten"
+                )
+            }
+        }
+    }
+}
+
 /// A shard's balance as the table holds it: what its history must end at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChainHead {
@@ -100,7 +128,7 @@ pub fn extends(signed: &HeadLeaf, entries: &[Entry]) -> Option<ChainFault> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::fixtures;
     use crate::money::{Currency, Direction, Effect};
@@ -110,13 +138,13 @@ mod tests {
     use proptest::prelude::*;
     use time::OffsetDateTime;
 
-    fn account(id: &str) -> AccountBalance {
+    pub(crate) fn account(id: &str) -> AccountBalance {
         fixtures::account(id, true).open(OffsetDateTime::now_utc()).balance_state()
     }
 
     /// `amounts` moved from `a` to `b` (even steps) and back (odd ones): both accounts' histories
     /// and their balances after.
-    fn history(amounts: &[u64]) -> (AccountBalance, Vec<Entry>, AccountBalance, Vec<Entry>) {
+    pub(crate) fn history(amounts: &[u64]) -> (AccountBalance, Vec<Entry>, AccountBalance, Vec<Entry>) {
         let (mut a, mut b) = (account("a"), account("b"));
         let (mut of_a, mut of_b) = (Vec::new(), Vec::new());
         let now = OffsetDateTime::now_utc();

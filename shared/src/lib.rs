@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod account_change;
+pub mod audit;
 pub mod batch;
 pub mod chain;
 pub mod digest;

@@ -13,6 +13,7 @@ mod correlation;
 mod error;
 pub mod events;
 pub mod expiry;
+pub mod export;
 mod history;
 pub mod items;
 pub mod keys;

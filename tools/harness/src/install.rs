@@ -102,7 +102,7 @@ fn ensure_python(set: Requirements) -> io::Result<()> {
     let mut install = Command::new(ensure_installer()?);
     // The system's certificate store, as pip uses: an index behind a proxy of its own is trusted.
     install
-        .args(["pip", "install", "--native-tls", "--python"])
+        .args(["pip", "install", "--system-certs", "--python"])
         .arg(&python)
         .arg("-r")
         .arg(dir.join(set.file()));

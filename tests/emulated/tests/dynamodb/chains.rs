@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+use clap::Parser;
 use harness::{EmulatedStack, Emulators, fresh_stack};
+use ledger::audit::DigestDocument;
 use ledger::chain::{ChainFault, Hash256, extends};
 use ledger::digest::SignedDigest;
 use ledger::fixtures::{account, hold, post, reversal, transfer, void};
@@ -14,6 +16,7 @@ use ledger::port::Notary;
 use ledger::{AccountId, NewAccount, ShardCount, TenantId};
 use ledger_dynamodb::DynamoStore;
 use ledger_dynamodb::chains::ShardChain;
+use ledger_dynamodb::export::write_export;
 use ledger_dynamodb::keys::{self, BALANCE_SK, ENTRY_SK_PREFIX, PK, SK};
 use ledger_kms::KmsNotary;
 use time::OffsetDateTime;
@@ -204,6 +207,32 @@ async fn a_signed_digest_exposes_a_chain_rewritten_with_every_hash_recomputed() 
         let chains = dynamo.chains(&t, &id(name)).await.unwrap().unwrap();
         assert_eq!(against_digest(chains, name), vec![], "{name}");
     }
+    // The auditor's files: the digest document, the public key, an export of the table.
+    let dir = harness::paths::test_output().join(format!("audit-{}", stack.table));
+    std::fs::create_dir_all(&dir).unwrap();
+    let document = DigestDocument::new(signed.clone(), &tree);
+    std::fs::write(dir.join("digest.json"), serde_json::to_vec(&document).unwrap()).unwrap();
+    std::fs::write(dir.join("key.der"), &public_key).unwrap();
+    let audit = async |args: &[&str]| {
+        let mut export = std::fs::File::create(dir.join("table.jsonl")).unwrap();
+        write_export(&stack.dynamodb, &stack.table, &mut export).await.unwrap();
+        let (export, digest, key) = (dir.join("table.jsonl"), dir.join("digest.json"), dir.join("key.der"));
+        let mut line = vec!["ledger".to_owned(), "audit".to_owned()];
+        for (flag, path) in [("--export", &export), ("--digest", &digest), ("--public-key", &key)] {
+            line.extend([flag.to_owned(), path.display().to_string()]);
+        }
+        line.extend(args.iter().map(|a| a.to_string()));
+        let mut out = Vec::new();
+        let result = ledger_cli::run(ledger_cli::Cli::parse_from(line), &mut out).await;
+        (result, String::from_utf8(out).unwrap())
+    };
+    let (passed, printed) = audit(&["--output", "json", "--proof", "alice"]).await;
+    assert!(passed.is_ok(), "{passed:?} {printed}");
+    let report: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(report["passed"], true);
+    assert_eq!(report["signature"], "good");
+    assert_eq!(report["accounts"], 3);
+    assert_eq!(report["proofs"][0]["leaf"]["account_id"], "alice");
 
     // Rewrite alice's history from her first entry: another counterparty, every later hash and
     // the balance's head recomputed, as someone who can write the table would.
@@ -231,6 +260,10 @@ async fn a_signed_digest_exposes_a_chain_rewritten_with_every_hash_recomputed() 
     assert_eq!(against_digest(chains, "alice"), vec![(0, ChainFault::SignedHeadDiffers { sequence: 4 })]);
     let (_, now_tree) = take_digest(store.as_ref(), &notary, &t, now()).await.unwrap();
     assert!(!now_tree.proofs(&id("alice"))[0].verify(&signed.digest));
+    // The offline verifier, on a new export, names alice's shard and nothing else.
+    let (failed, printed) = audit(&[]).await;
+    assert!(matches!(failed, Err(ledger_cli::CliError::AuditFailed(1))), "{failed:?} {printed}");
+    assert!(printed.contains("alice shard 0: entry 4 is not the one the digest signed"), "{printed}");
     // bank's history is untouched: it still extends its signed head.
     let chains = dynamo.chains(&t, &id("bank")).await.unwrap().unwrap();
     assert_eq!(against_digest(chains, "bank"), vec![]);

@@ -1,0 +1,94 @@
+//! `ledger audit`: a tenant's history checked offline, with no AWS access and no token. Its inputs
+//! are an export of the table (DynamoDB JSON lines, as DynamoDB's own export writes them), a
+//! digest document (the signed digest and its leaves) and the signer's public key (DER, as KMS's
+//! `GetPublicKey` exports it).
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use ledger::audit::{DigestDocument, audit};
+use ledger::digest::DigestTree;
+use ledger::{AccountId, TenantId};
+use ledger_dynamodb::export::{read_export, shard_histories};
+use serde_json::json;
+
+use crate::output::{Format, Printer};
+use crate::{CliError, usage};
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The table's export: one `{"Item": {...}}` per line (DynamoDB JSON).
+    #[arg(long)]
+    export: PathBuf,
+    /// The digest document (JSON): the signed digest and the leaves it was taken over.
+    #[arg(long)]
+    digest: PathBuf,
+    /// The signer's public key: DER SubjectPublicKeyInfo.
+    #[arg(long)]
+    public_key: PathBuf,
+    /// Also print this account's proof: its leaves and their Merkle paths to the signed root.
+    #[arg(long)]
+    proof: Option<String>,
+}
+
+fn open(path: &Path) -> Result<File, CliError> {
+    File::open(path).map_err(|e| usage(&path.display().to_string(), e))
+}
+
+/// Checks the export against the digest; fails (after printing what it found) unless everything
+/// is as signed.
+pub fn run(args: AuditArgs, print: &mut Printer<'_>) -> Result<(), CliError> {
+    let document: DigestDocument =
+        serde_json::from_reader(BufReader::new(open(&args.digest)?)).map_err(|e| usage("--digest", e))?;
+    let public_key = std::fs::read(&args.public_key).map_err(|e| usage("--public-key", e))?;
+    let items = read_export(BufReader::new(open(&args.export)?)).map_err(|e| usage("--export", e))?;
+    let tenant: &TenantId = &document.signed.digest.tenant;
+    let histories = shard_histories(&items, tenant).map_err(|e| usage("--export", e))?;
+    let report = audit(&histories, &document, &public_key);
+    let proofs = match &args.proof {
+        Some(raw) => {
+            let account = AccountId::parse(raw).map_err(|e| usage("--proof", e))?;
+            DigestTree::new(document.leaves.clone()).proofs(&account)
+        }
+        None => Vec::new(),
+    };
+    let signature = match &report.signature {
+        Ok(()) => "good".to_owned(),
+        Err(err) => err.to_string(),
+    };
+    match print.format {
+        Format::Json => print.json_value(&json!({
+            "passed": report.passed(),
+            "tenant": tenant,
+            "digest": document.signed.digest,
+            "signature": signature,
+            "leaves_match_root": report.leaves_match_root,
+            "accounts": report.accounts,
+            "shards": report.shards,
+            "entries": report.entries,
+            "findings": report.findings.iter().map(|f| json!({
+                "account_id": f.account_id, "shard": f.shard, "fault": f.fault.to_string(),
+            })).collect::<Vec<_>>(),
+            "proofs": proofs,
+        }))?,
+        Format::Table => {
+            print.note(&format!(
+                "tenant {tenant}: {} accounts, {} shards, {} entries; digest of {} leaves, signature {signature}, leaves {} its root",
+                report.accounts,
+                report.shards,
+                report.entries,
+                document.signed.digest.size,
+                if report.leaves_match_root { "give" } else { "do not give" },
+            ))?;
+            for finding in &report.findings {
+                print.note(&format!("{} shard {}: {}", finding.account_id, finding.shard, finding.fault))?;
+            }
+            if !proofs.is_empty() {
+                print.json_value(&json!(proofs))?;
+            }
+        }
+    }
+    if report.passed() { Ok(()) } else { Err(CliError::AuditFailed(report.findings.len())) }
+}
