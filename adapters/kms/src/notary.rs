@@ -66,11 +66,13 @@ pub struct LocalNotary {
 
 impl LocalNotary {
     pub fn new() -> Self {
-        // A random scalar is a valid key but with odds of about 2^-128 (zero, or past the order).
-        let key = std::iter::repeat_with(rand::random::<[u8; 32]>)
-            .find_map(|bytes| SigningKey::from_bytes(&bytes.into()).ok())
-            .unwrap_or_else(|| unreachable!("the iterator is endless"));
-        Self { key }
+        // 32 random bytes fail to be a key (zero, or past the curve's order) with odds of about
+        // 2^-128: draw again then.
+        loop {
+            if let Ok(key) = SigningKey::from_bytes(&rand::random::<[u8; 32]>().into()) {
+                return Self { key };
+            }
+        }
     }
 }
 
