@@ -100,16 +100,12 @@ impl DigestTree {
     /// The tree over `leaves`, put in account and shard order (one leaf per shard: of two for
     /// the same shard, the one with more entries is kept, being the later read).
     pub fn new(mut leaves: Vec<HeadLeaf>) -> DigestTree {
-        leaves.sort_by(|a, b| {
-            (a.account_id.as_str(), a.shard, a.entry_count).cmp(&(
-                b.account_id.as_str(),
-                b.shard,
-                b.entry_count,
-            ))
-        });
-        leaves.reverse();
+        // Of two leaves for one shard, the one with more entries sorts first and is kept.
+        fn order(leaf: &HeadLeaf) -> (&str, u16, std::cmp::Reverse<u64>) {
+            (leaf.account_id.as_str(), leaf.shard, std::cmp::Reverse(leaf.entry_count))
+        }
+        leaves.sort_by(|a, b| order(a).cmp(&order(b)));
         leaves.dedup_by(|later, kept| later.account_id == kept.account_id && later.shard == kept.shard);
-        leaves.reverse();
         let hashes = leaves.iter().map(HeadLeaf::hash).collect();
         DigestTree { leaves, hashes }
     }
