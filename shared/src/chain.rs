@@ -72,6 +72,10 @@ pub struct ChainHead {
 }
 
 impl ChainHead {
+    /// A shard before its first entry.
+    pub const GENESIS: ChainHead =
+        ChainHead { head: Hash256::GENESIS, entry_count: 0, balances: Balances::ZERO };
+
     pub fn of(balance: &AccountBalance) -> ChainHead {
         ChainHead { head: balance.head, entry_count: balance.entry_count, balances: balance.balances }
     }
@@ -82,10 +86,17 @@ impl ChainHead {
 /// entry does. Returns every fault found (none: the history is whole and unchanged since the
 /// head was written).
 pub fn verify(balance: &ChainHead, entries: &[Entry]) -> Vec<ChainFault> {
+    verify_from(&ChainHead::GENESIS, balance, entries)
+}
+
+/// [`verify`] for the entries written after `start` (a head checked before): the first must
+/// follow it, and the balance must end where the last one does. What the continuous check
+/// (`crate::books`) runs on each shard's new entries.
+pub fn verify_from(start: &ChainHead, balance: &ChainHead, entries: &[Entry]) -> Vec<ChainFault> {
     let mut faults = Vec::new();
-    let (mut previous, mut totals) = (Hash256::GENESIS, Balances::default());
+    let (mut previous, mut totals) = (start.head, start.balances);
     for (position, entry) in entries.iter().enumerate() {
-        let expected = position as u64 + 1;
+        let expected = start.entry_count + position as u64 + 1;
         if entry.sequence != expected {
             faults.push(ChainFault::OutOfSequence { expected, found: entry.sequence });
         }
@@ -99,9 +110,9 @@ pub fn verify(balance: &ChainHead, entries: &[Entry]) -> Vec<ChainFault> {
         // Follow the chain as written, so one change is reported once, where it is.
         (previous, totals) = (entry.hash, entry.balances_after);
     }
-    if balance.entry_count != entries.len() as u64 {
-        faults
-            .push(ChainFault::CountMismatch { balance: balance.entry_count, entries: entries.len() as u64 });
+    let counted = start.entry_count + entries.len() as u64;
+    if balance.entry_count != counted {
+        faults.push(ChainFault::CountMismatch { balance: balance.entry_count, entries: counted });
     }
     if balance.head != previous {
         faults.push(ChainFault::HeadMismatch);

@@ -164,6 +164,10 @@ impl Effect {
 }
 
 impl Balances {
+    /// An account's totals before any entry.
+    pub const ZERO: Balances =
+        Balances { debits_pending: 0, debits_posted: 0, credits_pending: 0, credits_posted: 0 };
+
     pub fn balance(&self) -> i128 {
         // Every total is <= POSTED_LIMIT < i128::MAX, so neither the casts nor the difference overflow.
         self.credits_posted as i128 - self.debits_posted as i128

@@ -3,12 +3,13 @@
 
 use time::OffsetDateTime;
 
-use crate::digest::{DigestTree, SignedDigest};
+use crate::account::AccountBalance;
+use crate::digest::{DigestTree, HeadLeaf, SignedDigest};
 use crate::ids::TenantId;
 use crate::port::{Accounts, Notary, StoreError};
 
-/// Heads read per page.
-const PAGE: u16 = 100;
+/// Accounts read per page.
+pub const PAGE: u16 = 100;
 
 /// `tenant`'s digest as of `now`, signed, and the tree it was taken over (for proofs). Each page
 /// of heads is one snapshot; pages are read one after another, so a head is as of its page's read:
@@ -19,17 +20,26 @@ pub async fn take_digest(
     tenant: &TenantId,
     now: OffsetDateTime,
 ) -> Result<(SignedDigest, DigestTree), StoreError> {
-    let mut leaves = Vec::new();
-    let mut after = None;
-    loop {
-        let page = accounts.chain_heads(tenant, PAGE, after.as_ref()).await?;
-        leaves.extend(page.items);
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
+    let leaves = shard_balances(accounts, tenant, PAGE).await?.iter().map(HeadLeaf::of).collect();
     let tree = DigestTree::new(leaves);
     let signed = notary.sign(tree.digest(tenant.clone(), now)).await?;
     Ok((signed, tree))
+}
+
+/// Every shard's balance of `tenant`'s accounts, `page_size` accounts at a time.
+pub async fn shard_balances(
+    accounts: &dyn Accounts,
+    tenant: &TenantId,
+    page_size: u16,
+) -> Result<Vec<AccountBalance>, StoreError> {
+    let mut balances = Vec::new();
+    let mut after = None;
+    loop {
+        let page = accounts.shard_balances(tenant, page_size, after.as_ref()).await?;
+        balances.extend(page.items);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(balances),
+        }
+    }
 }

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use ledger::digest::HeadLeaf;
 use ledger::engine::Contention;
 use ledger::port::{
     Accounts, BalanceAt, Created, EntryPosition, Page, Statement, StatementRange, StoreError,
@@ -37,8 +36,9 @@ impl Accounts for DynamoStore {
         let account = request.clone().open(now);
         let event = Event::account_opened(tenant, &account);
         let correlation = current_correlation();
-        // Listed by its metadata before it is written: once created, it is found.
-        self.list_account(tenant, &account).await?;
+        // Listed by its metadata, and its tenant in the directory, before it is written: once
+        // created, it is found.
+        futures::try_join!(self.list_account(tenant, &account), self.list_tenant(tenant))?;
         let mut contention = Contention::start();
         loop {
             let written = self
@@ -208,25 +208,36 @@ impl Accounts for DynamoStore {
     }
 
     /// The page's balance items as `list_accounts` reads them (one snapshot), each shard a head.
-    async fn chain_heads(
+    async fn shard_balances(
         &self,
         tenant: &TenantId,
         page_size: u16,
         after: Option<&AccountId>,
-    ) -> Result<Page<HeadLeaf, AccountId>, StoreError> {
+    ) -> Result<Page<AccountBalance, AccountId>, StoreError> {
         let (_, wanted, more) = self.profiles_page(tenant, page_size, after).await?;
         let balances = self.page_balances(tenant, &wanted).await?;
-        let mut heads = Vec::with_capacity(wanted.len());
+        let mut shards = Vec::with_capacity(wanted.len());
         for (id, count) in &wanted {
             for shard in 0..(*count).max(1) {
                 // A shard with no balance item yet has nothing to commit to.
                 if let Some(item) = balances.get(&keys::shard_pk(tenant, id, shard)) {
-                    heads.push(HeadLeaf::of(&items::balance_from(item)?));
+                    shards.push(items::balance_from(item)?);
                 }
             }
         }
         let next = if more { wanted.last().map(|(id, _)| id.clone()) } else { None };
-        Ok(Page { items: heads, next })
+        Ok(Page { items: shards, next })
+    }
+
+    /// Consistent Queries of the shard's entries, newest first, down to `from` (`chains`).
+    async fn shard_entries(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        shard: u16,
+        from: u64,
+    ) -> Result<Vec<Entry>, StoreError> {
+        self.entries_from(tenant, account, shard, from).await
     }
 
     /// A page of the account's entries (`entries_page`; a hot account's merged, `hot_entries`).

@@ -39,6 +39,50 @@ impl DynamoStore {
         Ok(Some(chains))
     }
 
+    /// Shard `shard`'s entries from sequence `from` on, oldest first: read newest first, a page at
+    /// a time, down to the first one before `from` (entries are keyed in sequence order).
+    pub(crate) async fn entries_from(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        shard: u16,
+        from: u64,
+    ) -> Result<Vec<Entry>, StoreError> {
+        let mut entries = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :first AND :last")
+                .expression_attribute_values(":pk", s(keys::shard_pk(tenant, account, shard)))
+                .expression_attribute_values(":first", s(keys::ENTRY_SK_PREFIX))
+                .expression_attribute_values(":last", s(keys::ENTRIES_END))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start.take())
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(sdk)?;
+            for item in out.items() {
+                let entry = Entry { shard, ..items::entry_from(item)? };
+                if entry.sequence < from {
+                    entries.reverse();
+                    return Ok(entries);
+                }
+                entries.push(entry);
+            }
+            match out.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => {
+                    entries.reverse();
+                    return Ok(entries);
+                }
+            }
+        }
+    }
+
     /// Shard `shard`'s entries, oldest first, and its balance: every item of its partition.
     async fn chain(
         &self,

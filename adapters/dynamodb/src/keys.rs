@@ -278,6 +278,18 @@ pub fn legacy_expiry_shard(tenant: &TenantId, transfer: &TransferId) -> u32 {
 /// account or a metadata value that every transfer names takes 8 x 1,000 writes a second.
 pub const SEARCH_SHARDS: u32 = 8;
 
+/// The tenant directory (`books`): each tenant that opened an account, under one of 8 partitions
+/// by FNV-1a of its id, sort key its id.
+pub const TENANT_SHARDS: u32 = 8;
+
+pub fn tenants_pk(shard: u32) -> String {
+    format!("D#{shard}")
+}
+
+pub fn tenant_shard(tenant: &TenantId) -> u32 {
+    fnv1a(tenant.as_str().bytes()) % TENANT_SHARDS
+}
+
 /// The partition of one shard of a search index (`None`: the tenant's own index). A metadata
 /// pair is named by a digest, so any key and value fit the key and no `#` can enter it.
 pub fn search_pk(tenant: &TenantId, index: &ledger::SearchIndex<'_>, shard: u32) -> String {

@@ -5,6 +5,7 @@
 mod accounts;
 mod balance_cache;
 mod book;
+mod books;
 mod cancel;
 pub mod chains;
 mod changes;

@@ -4,7 +4,6 @@
 use std::ops::Bound;
 
 use async_trait::async_trait;
-use ledger::digest::HeadLeaf;
 use ledger::port::{
     Accounts, BalanceAt, Created, EntryPosition, Page, Statement, StatementRange, StoreError, invalid,
 };
@@ -169,32 +168,48 @@ impl Accounts for MemoryStore {
         Ok(Page { items: accounts, next })
     }
 
-    async fn chain_heads(
+    async fn shard_balances(
         &self,
         tenant: &TenantId,
         page_size: u16,
         after: Option<&AccountId>,
-    ) -> Result<Page<HeadLeaf, AccountId>, StoreError> {
+    ) -> Result<Page<AccountBalance, AccountId>, StoreError> {
         // One balance per account here: a hot account's shards are the DynamoDB store's.
         let tables = self.tables();
         let start = match after {
             Some(after) => Bound::Excluded((tenant.clone(), after.clone())),
             None => Bound::Unbounded,
         };
-        let mut heads: Vec<HeadLeaf> = tables
+        let mut balances: Vec<AccountBalance> = tables
             .profiles
             .range((start, Bound::Unbounded))
             .map(|((t, id), _)| (t, id))
             .skip_while(|(t, _)| *t < tenant)
             .take_while(|(t, _)| *t == tenant)
-            .filter_map(|(t, id)| tables.balances.get(&(t.clone(), id.clone())))
-            .map(HeadLeaf::of)
+            .filter_map(|(t, id)| tables.balances.get(&(t.clone(), id.clone())).cloned())
             .take(usize::from(page_size) + 1)
             .collect();
-        let more = heads.len() > usize::from(page_size);
-        heads.truncate(usize::from(page_size));
-        let next = if more { heads.last().map(|h| h.account_id.clone()) } else { None };
-        Ok(Page { items: heads, next })
+        let more = balances.len() > usize::from(page_size);
+        balances.truncate(usize::from(page_size));
+        let next = if more { balances.last().map(|b| b.id.clone()) } else { None };
+        Ok(Page { items: balances, next })
+    }
+
+    async fn shard_entries(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        shard: u16,
+        from: u64,
+    ) -> Result<Vec<Entry>, StoreError> {
+        let tables = self.tables();
+        let entries = tables.entries.get(&(tenant.clone(), account.clone()));
+        Ok(entries
+            .into_iter()
+            .flat_map(|entries| entries.values())
+            .filter(|entry| entry.shard == shard && entry.sequence >= from)
+            .cloned()
+            .collect())
     }
 
     async fn list_entries(

@@ -14,6 +14,7 @@
 
 mod accounts;
 mod book;
+mod books;
 mod changes;
 mod events;
 mod limits;
@@ -24,5 +25,6 @@ mod submissions;
 mod tables;
 mod webhooks;
 
+pub use books::MemoryArchive;
 pub use queues::MemoryQueues;
 pub use store::MemoryStore;

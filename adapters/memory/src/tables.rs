@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ledger::engine::StoredTransfer;
-use ledger::port::{BatchRecord, Delivery, EntryPosition, StoredEvent};
+use ledger::port::{BatchRecord, CheckpointRef, Delivery, EntryPosition, StoredEvent};
 use ledger::webhook::WebhookEndpoint;
 use ledger::{Account, AccountBalance, AccountId, BatchCounts, BatchId, EndpointId, Entry, NewTransfer};
 use ledger::{EventId, TenantId, TransferId};
@@ -55,6 +55,8 @@ pub(crate) struct Tables {
     pub deliveries: BTreeMap<(TenantId, EndpointId, EventKey), Delivery>,
     pub leases: HashMap<(TenantId, EndpointId, EventKey), OffsetDateTime>,
     pub buckets: HashMap<TenantId, i128>,
+    /// Each tenant's latest checkpoint of its books (`ledger::books`).
+    pub checkpoints: HashMap<TenantId, CheckpointRef>,
 }
 
 impl Tables {

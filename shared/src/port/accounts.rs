@@ -8,7 +8,6 @@ use super::error::StoreError;
 use super::results::{Created, Page};
 use crate::account::{Account, AccountBalance, AccountVersion, NewAccount};
 use crate::account_change::AccountChange;
-use crate::digest::HeadLeaf;
 use crate::error::LedgerError;
 use crate::field::FieldError;
 use crate::ids::{AccountId, TenantId};
@@ -145,14 +144,25 @@ pub trait Accounts: Send + Sync {
         after: Option<&AccountId>,
     ) -> Result<Page<Account, AccountId>, StoreError>;
 
-    /// A page of the tenant's accounts' chain heads by account id, after `after`: one per shard
-    /// of each account (`crate::digest`), the page's read as one snapshot.
-    async fn chain_heads(
+    /// A page of the tenant's accounts' balances by account id, after `after`: every shard's
+    /// balance of each account (a digest's heads, `crate::digest`), the page's read as one
+    /// snapshot.
+    async fn shard_balances(
         &self,
         tenant: &TenantId,
         page_size: u16,
         after: Option<&AccountId>,
-    ) -> Result<Page<HeadLeaf, AccountId>, StoreError>;
+    ) -> Result<Page<AccountBalance, AccountId>, StoreError>;
+
+    /// One shard's entries from sequence `from` on, oldest first (`crate::books`: those written
+    /// since a checkpoint). None for a shard or account that does not exist.
+    async fn shard_entries(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        shard: u16,
+        from: u64,
+    ) -> Result<Vec<Entry>, StoreError>;
 
     /// A page of the account's entries, newest first, before `before`.
     async fn list_entries(

@@ -10,6 +10,7 @@
 //! steps under conditions) and gets them from the one engine.
 
 mod accounts;
+mod books;
 mod error;
 mod events;
 mod limits;
@@ -24,6 +25,7 @@ mod webhooks;
 pub use accounts::{
     Accounts, BalanceAt, EntryPosition, Statement, StatementRange, check_balance_at, invalid,
 };
+pub use books::{Archive, CheckpointRef, Checkpoints, TenantBooks, checkpoint_key};
 pub use error::StoreError;
 pub use events::{EventFilter, EventPosition, Events, StoredEvent};
 pub use limits::{BucketWrite, BucketWritten, Limits};
@@ -53,6 +55,7 @@ pub trait Store:
     + WebhookEndpoints
     + WebhookDeliveries
     + Limits
+    + Checkpoints
     + std::fmt::Debug
 {
 }
@@ -68,6 +71,7 @@ impl<T> Store for T where
         + WebhookEndpoints
         + WebhookDeliveries
         + Limits
+        + Checkpoints
         + std::fmt::Debug
 {
 }

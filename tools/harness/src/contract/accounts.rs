@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ledger::chain::Hash256;
+use ledger::digest::HeadLeaf;
 use ledger::fixtures::{account, transfer};
 use ledger::notarize::take_digest;
 use ledger::port::{Created, Notary, StatementRange, Store, StoreError};
@@ -62,9 +63,9 @@ pub async fn a_digest_commits_to_every_head_and_each_account_proves_its_own(stor
     store.create_account(&globex, account("outsider", true), now()).await.unwrap();
     let (mut heads, mut after) = (Vec::new(), None);
     loop {
-        let page = store.chain_heads(&t, 3, after.as_ref()).await.unwrap();
+        let page = store.shard_balances(&t, 3, after.as_ref()).await.unwrap();
         assert!(page.items.len() <= 3);
-        heads.extend(page.items);
+        heads.extend(page.items.iter().map(HeadLeaf::of));
         match page.next {
             Some(next) => after = Some(next),
             None => break,

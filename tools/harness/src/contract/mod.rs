@@ -4,6 +4,7 @@
 //! always run the same list.
 
 pub mod accounts;
+pub mod books;
 pub mod events;
 pub mod limits;
 pub mod submissions;
@@ -69,6 +70,10 @@ macro_rules! contract_tests {
                 instants_a_history_cannot_state_are_typed_refusals,
                 tenants_never_see_each_others_accounts,
                 accounts_are_found_by_their_metadata_across_pages,
+            ];
+            books: [
+                the_books_balance_run_after_run_reading_only_what_is_new,
+                runs_racing_transfers_find_no_fault_and_close_every_side,
             ];
             transfers: [
                 a_transfer_moves_money_once_and_writes_both_entries,
