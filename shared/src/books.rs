@@ -22,10 +22,9 @@ use time::OffsetDateTime;
 
 use crate::account::AccountBalance;
 use crate::chain::{self, ChainFault, ChainHead};
-use crate::digest::{DigestTree, HeadLeaf, SignedDigest};
+use crate::digest::{HeadLeaf, SignedDigest};
 use crate::ids::{AccountId, TenantId, TransferId};
 use crate::money::{Amount, Balances, Currency};
-use crate::port::{Accounts, Notary, StoreError};
 use crate::posting::{Direction, Entry};
 
 /// A shard as the last run checked it: its head (a digest's leaf), currency and totals.
@@ -34,7 +33,7 @@ pub struct Mark {
     #[serde(flatten)]
     pub leaf: HeadLeaf,
     pub currency: Currency,
-    #[serde(flatten)]
+    #[serde(with = "decimal::balances")]
     pub balances: Balances,
 }
 
@@ -65,7 +64,9 @@ pub struct OpenSide {
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// What it moved of its account's debits less credits: posted, and pending.
+    #[serde(with = "decimal")]
     pub posted: i128,
+    #[serde(with = "decimal")]
     pub pending: i128,
     /// The run that found it.
     pub since_run: u64,
@@ -93,6 +94,36 @@ pub struct Checkpoint {
     /// Every shard's mark, in the digest's leaf order.
     pub leaves: Vec<Mark>,
     pub open: Vec<OpenSide>,
+}
+
+/// What a run publishes (the `books.checked` event): its signed digest, where its checkpoint is
+/// kept, and what it found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BooksChecked {
+    pub run: u64,
+    #[serde(flatten)]
+    pub signed: SignedDigest,
+    /// The checkpoint's key in the archive (a digest document).
+    pub archive_key: String,
+    pub shards: usize,
+    pub entries: usize,
+    pub open_sides: usize,
+    /// Each fault found, in words.
+    pub faults: Vec<String>,
+}
+
+impl BooksChecked {
+    pub fn new(checkpoint: &Checkpoint, report: &BooksReport, archive_key: String) -> Self {
+        BooksChecked {
+            run: checkpoint.run,
+            signed: checkpoint.signed.clone(),
+            archive_key,
+            shards: report.shards,
+            entries: report.entries,
+            open_sides: report.open,
+            faults: report.faults.iter().map(ToString::to_string).collect(),
+        }
+    }
 }
 
 /// Something a run found wrong.
@@ -154,6 +185,57 @@ pub struct BooksReport {
 
 type ShardKey = (AccountId, u16);
 
+/// 128-bit numbers in a checkpoint as decimal strings: a checkpoint flattens its signed digest,
+/// and serde reads a flattened struct through a buffer that holds no 128-bit number.
+mod decimal {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &i128, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(value)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i128, D::Error> {
+        String::deserialize(deserializer)?.parse().map_err(D::Error::custom)
+    }
+
+    pub mod balances {
+        use serde::de::Error;
+        use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+        use crate::money::Balances;
+
+        #[derive(Serialize, Deserialize)]
+        struct Text {
+            debits_pending: String,
+            debits_posted: String,
+            credits_pending: String,
+            credits_posted: String,
+        }
+
+        pub fn serialize<S: Serializer>(b: &Balances, serializer: S) -> Result<S::Ok, S::Error> {
+            Text {
+                debits_pending: b.debits_pending.to_string(),
+                debits_posted: b.debits_posted.to_string(),
+                credits_pending: b.credits_pending.to_string(),
+                credits_posted: b.credits_posted.to_string(),
+            }
+            .serialize(serializer)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Balances, D::Error> {
+            let text = Text::deserialize(deserializer)?;
+            let number = |s: &str| s.parse::<u128>().map_err(D::Error::custom);
+            Ok(Balances {
+                debits_pending: number(&text.debits_pending)?,
+                debits_posted: number(&text.debits_posted)?,
+                credits_pending: number(&text.credits_pending)?,
+                credits_posted: number(&text.credits_posted)?,
+            })
+        }
+    }
+}
+
 /// Which entries a run needs: of each shard read, those after its mark, up to its balance's count
 /// (`from` and `to` sequences, inclusive). A shard with no new entry needs none.
 pub fn wanted(previous: Option<&Checkpoint>, balances: &[AccountBalance]) -> Vec<(AccountId, u16, u64, u64)> {
@@ -162,7 +244,8 @@ pub fn wanted(previous: Option<&Checkpoint>, balances: &[AccountBalance]) -> Vec
         .iter()
         .filter_map(|balance| {
             let from = marks.get(&(balance.id.clone(), balance.shard)).map_or(0, |m| m.leaf.entry_count) + 1;
-            (balance.entry_count >= from).then(|| (balance.id.clone(), balance.shard, from, balance.entry_count))
+            (balance.entry_count >= from)
+                .then(|| (balance.id.clone(), balance.shard, from, balance.entry_count))
         })
         .collect()
 }
@@ -240,37 +323,6 @@ pub fn check(
     (next, open, report)
 }
 
-/// One run of `tenant`'s books after `previous`, at `now`: every shard's balance read (pages of
-/// `page_size` accounts, each one snapshot), the entries written since each one's mark, the check, and
-/// the checkpoint, its digest signed by `notary`.
-pub async fn run(
-    accounts: &dyn Accounts,
-    notary: &dyn Notary,
-    tenant: &TenantId,
-    previous: Option<&Checkpoint>,
-    page_size: u16,
-    now: OffsetDateTime,
-) -> Result<(Checkpoint, BooksReport), StoreError> {
-    let balances = crate::notarize::shard_balances(accounts, tenant, page_size).await?;
-    let mut entries = BTreeMap::new();
-    for (account, shard, from, to) in wanted(previous, &balances) {
-        let mut found = accounts.shard_entries(tenant, &account, shard, from).await?;
-        // Entries written after the balance was read are the next run's.
-        found.retain(|entry| entry.sequence <= to);
-        entries.insert((account, shard), found);
-    }
-    let (marks, open, report) = check(tenant, previous, &balances, &entries);
-    let tree = DigestTree::new(marks.iter().map(|m| m.leaf.clone()).collect());
-    let signed = notary.sign(tree.digest(tenant.clone(), now)).await?;
-    let by_leaf: BTreeMap<ShardKey, Mark> = marks.into_iter().map(|m| (m.shard(), m)).collect();
-    let leaves = tree
-        .leaves()
-        .iter()
-        .filter_map(|leaf| by_leaf.get(&(leaf.account_id.clone(), leaf.shard)).cloned())
-        .collect();
-    Ok((Checkpoint { signed, run: report.run, leaves, open }, report))
-}
-
 fn side(entry: &Entry, currency: Currency, before: &Balances, run: u64) -> OpenSide {
     let moved = |after: u128, before: u128| after as i128 - before as i128;
     let after = &entry.balances_after;
@@ -341,6 +393,7 @@ fn imbalance(balances: &[&AccountBalance], open: &[OpenSide]) -> BTreeMap<Curren
 mod tests {
     use super::*;
     use crate::chain::tests::history;
+    use crate::digest::DigestTree;
 
     fn tenant() -> TenantId {
         TenantId::parse("acme").unwrap()
@@ -364,7 +417,12 @@ mod tests {
     fn a_side_read_before_its_other_stays_open_one_run_then_is_unpaired() {
         let (a, of_a, b, of_b) = history(&[5, 3, 7]);
         // b read before the transfers: its balance and no entries; a read after.
-        let b_before = AccountBalance { balances: Balances::ZERO, entry_count: 0, head: Default::default(), ..b.clone() };
+        let b_before = AccountBalance {
+            balances: Balances::ZERO,
+            entry_count: 0,
+            head: Default::default(),
+            ..b.clone()
+        };
         let (marks, open, report) =
             check(&tenant(), None, &[a.clone(), b_before.clone()], &all(&[(&a, &of_a)]));
         assert_eq!(report.faults, vec![], "a side open for one run is no fault");
@@ -382,13 +440,15 @@ mod tests {
     #[test]
     fn an_edited_balance_is_found_every_run_and_its_mark_stays() {
         let (a, of_a, b, of_b) = history(&[5, 3]);
-        let (marks, open, report) = check(&tenant(), None, &[a.clone(), b.clone()], &all(&[(&a, &of_a), (&b, &of_b)]));
+        let (marks, open, report) =
+            check(&tenant(), None, &[a.clone(), b.clone()], &all(&[(&a, &of_a), (&b, &of_b)]));
         assert_eq!(report.faults, vec![]);
         let first = after(1, marks, open);
         let mut edited = a.clone();
         edited.balances.credits_posted += 100;
         for _ in 0..2 {
-            let (marks, _, report) = check(&tenant(), Some(&first), &[edited.clone(), b.clone()], &BTreeMap::new());
+            let (marks, _, report) =
+                check(&tenant(), Some(&first), &[edited.clone(), b.clone()], &BTreeMap::new());
             assert!(report.faults.contains(&BooksFault::Chain {
                 account_id: a.id.clone(),
                 shard: 0,
@@ -402,7 +462,8 @@ mod tests {
     #[test]
     fn a_history_that_lost_its_newest_entries_or_a_shard_is_found() {
         let (a, of_a, b, of_b) = history(&[5, 3, 7]);
-        let (marks, open, _) = check(&tenant(), None, &[a.clone(), b.clone()], &all(&[(&a, &of_a), (&b, &of_b)]));
+        let (marks, open, _) =
+            check(&tenant(), None, &[a.clone(), b.clone()], &all(&[(&a, &of_a), (&b, &of_b)]));
         let first = after(1, marks, open);
         // a's newest entry deleted and its balance rolled back to the one before it.
         let rolled_back = AccountBalance {
@@ -417,8 +478,24 @@ mod tests {
             shard: 0,
             fault: ChainFault::CountMismatch { balance: 2, entries: 3 }
         }));
-        let (_, _, report) = check(&tenant(), Some(&first), &[b.clone()], &BTreeMap::new());
+        let (_, _, report) = check(&tenant(), Some(&first), std::slice::from_ref(&b), &BTreeMap::new());
         assert!(report.faults.contains(&BooksFault::ShardMissing { account_id: a.id.clone(), shard: 0 }));
         assert_eq!(wanted(Some(&first), &[a.clone(), b.clone()]), vec![], "nothing new to read");
+    }
+
+    #[test]
+    fn a_checkpoint_round_trips_as_json() {
+        let (a, of_a, b, _) = history(&[5, 3]);
+        let t = TenantId::parse("acme").unwrap();
+        let entries = [((a.id.clone(), 0), of_a.clone())].into_iter().collect();
+        let (marks, open, _) = check(&t, None, &[a, b], &entries);
+        let signed = SignedDigest {
+            digest: DigestTree::default().digest(t, OffsetDateTime::UNIX_EPOCH),
+            key_id: "k".into(),
+            signature: vec![1, 2],
+        };
+        let checkpoint = Checkpoint { signed, run: 1, leaves: marks, open };
+        let json = serde_json::to_string(&checkpoint).unwrap();
+        assert_eq!(serde_json::from_str::<Checkpoint>(&json).unwrap(), checkpoint);
     }
 }

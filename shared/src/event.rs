@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use crate::account::Account;
 use crate::batch::Batch;
+use crate::books::BooksChecked;
 use crate::event_type::{EventId, EventType};
 use crate::ids::TenantId;
 use crate::plan::Decision;
@@ -31,6 +32,7 @@ pub enum EventObject {
     Transfer(Box<Transfer>),
     Endpoint(Box<WebhookEndpoint>),
     Batch(Box<Batch>),
+    Books(Box<BooksChecked>),
 }
 
 /// One event: `{id, type, created, tenant, api_version, data: {object}}`.
@@ -106,6 +108,17 @@ impl Event {
             created: now,
             tenant: tenant.clone(),
             object: EventObject::Endpoint(Box::new(endpoint.clone())),
+        }
+    }
+
+    /// A run of the continuous check of the books (`crate::books`): one per run (its id names the
+    /// run), as of the instant its digest was taken.
+    pub fn books_checked(tenant: &TenantId, checked: BooksChecked) -> Self {
+        Self {
+            id: EventId::new(EventType::BooksChecked, &checked.run.to_string()),
+            created: checked.signed.digest.taken_at,
+            tenant: tenant.clone(),
+            object: EventObject::Books(Box::new(checked)),
         }
     }
 

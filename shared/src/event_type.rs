@@ -43,6 +43,7 @@ event_types! {
     HoldExpired => "hold.expired",
     BatchSettled => "batch.settled",
     WebhookEndpointDisabled => "webhook_endpoint.disabled",
+    BooksChecked => "books.checked",
 }
 
 impl EventType {

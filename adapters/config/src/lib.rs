@@ -188,6 +188,37 @@ impl SweeperConfig {
     }
 }
 
+/// The auditor's settings: the table, the KMS key that signs digests, the bucket that archives
+/// checkpoints, and telemetry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditorConfig {
+    pub table_name: String,
+    /// The asymmetric KMS key (`ECC_NIST_P256`, `SIGN_VERIFY`) that signs digests.
+    pub digest_key: String,
+    /// The S3 bucket (Object Lock, compliance mode) that keeps each checkpoint.
+    pub archive_bucket: String,
+    /// Whether S3 is addressed by path (a local emulator's endpoint, `AWS_ENDPOINT_URL_S3`) rather
+    /// than by virtual host (AWS).
+    pub s3_path_style: bool,
+    pub telemetry: TelemetryConfig,
+}
+
+impl AuditorConfig {
+    pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: required(source, "TABLE_NAME")?,
+            digest_key: required(source, "DIGEST_KEY")?,
+            archive_bucket: required(source, "ARCHIVE_BUCKET")?,
+            s3_path_style: source.var("AWS_ENDPOINT_URL_S3").is_some(),
+            telemetry: TelemetryConfig::from_source(source),
+        })
+    }
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Environment)
+    }
+}
+
 /// The worker's settings: the table, its queue (a batch that progressed but did not finish
 /// continues in a new message there), and telemetry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -367,5 +398,19 @@ mod tests {
         assert_eq!(WorkerConfig::from_source(&[("TABLE_NAME", "t")]), Err(ConfigError::Missing("QUEUE_URL")));
         let config = WorkerConfig::from_source(&[("TABLE_NAME", "t"), ("QUEUE_URL", "q")]).unwrap();
         assert_eq!((config.table_name.as_str(), config.queue_url.as_str()), ("t", "q"));
+    }
+
+    #[test]
+    fn the_auditor_needs_its_key_and_bucket_and_addresses_a_local_s3_by_path() {
+        assert_eq!(
+            AuditorConfig::from_source(&[("TABLE_NAME", "t")]),
+            Err(ConfigError::Missing("DIGEST_KEY"))
+        );
+        let aws = [("TABLE_NAME", "t"), ("DIGEST_KEY", "k"), ("ARCHIVE_BUCKET", "b")];
+        let config = AuditorConfig::from_source(&aws).unwrap();
+        assert_eq!((config.digest_key.as_str(), config.archive_bucket.as_str()), ("k", "b"));
+        assert!(!config.s3_path_style);
+        let local = [aws[0], aws[1], aws[2], ("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:5000")];
+        assert!(AuditorConfig::from_source(&local).unwrap().s3_path_style);
     }
 }

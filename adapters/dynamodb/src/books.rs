@@ -4,13 +4,17 @@
 //! check, each move conditioned on the run it starts from.
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use ledger::engine::Contention;
 use ledger::port::{CheckpointRef, Checkpoints, StoreError, TenantBooks};
-use ledger::{LedgerError, TenantId};
+use ledger::{Event, LedgerError, TenantId};
 
-use crate::error::{is_condition_failed, sdk};
-use crate::items::{Item, n, number, s};
+use crate::cancel::{Cancelled, cancellation};
+use crate::error::{sdk, unbuilt};
+use crate::items::{Item, n, number, put, s};
 use crate::keys::{self, key};
 use crate::store::DynamoStore;
+use crate::store::current_correlation;
 
 impl DynamoStore {
     /// Puts `tenant` in the directory (idempotent).
@@ -72,16 +76,16 @@ impl Checkpoints for DynamoStore {
         Ok(tenants)
     }
 
-    /// One UpdateItem, conditioned on the checkpoint's run being `previous`'s (absent for none).
+    /// One transaction: the directory item's update, conditioned on the checkpoint's run being
+    /// `previous`'s (absent for none), and the event's put (redone if it only met another one).
     async fn advance(
         &self,
         tenant: &TenantId,
         previous: Option<&CheckpointRef>,
         next: &CheckpointRef,
+        event: &Event,
     ) -> Result<(), StoreError> {
-        let update = self
-            .client
-            .update_item()
+        let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(keys::tenants_pk(keys::tenant_shard(tenant)), tenant.as_str())))
             .update_expression("SET tenant = :tenant, books_run = :run, books_key = :key")
@@ -93,13 +97,40 @@ impl Checkpoints for DynamoStore {
                 .condition_expression("books_run = :previous")
                 .expression_attribute_values(":previous", n(previous.run)),
             None => update.condition_expression("attribute_not_exists(books_run)"),
-        };
-        match update.send().await {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failed(&err) => {
-                Err(LedgerError::PreconditionFailed { what: "books checkpoint", id: tenant.to_string() }.into())
+        }
+        .build()
+        .map_err(unbuilt)?;
+        let event =
+            put(&self.table, crate::events::event_item(tenant, event, current_correlation().as_deref())?)?;
+        let mut contention = Contention::start();
+        loop {
+            let written = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(update.clone()).build())
+                .transact_items(event.clone())
+                .send()
+                .await;
+            match written {
+                Ok(_) => return Ok(()),
+                Err(err) => match cancellation(err)? {
+                    Cancelled::Contended => {
+                        let pause = contention.next_pause().ok_or_else(|| {
+                            StoreError::Unavailable(format!(
+                                "the books checkpoint of {tenant} stayed contended"
+                            ))
+                        })?;
+                        tokio::time::sleep(pause).await;
+                    }
+                    Cancelled::Conditions(_) => {
+                        return Err(LedgerError::PreconditionFailed {
+                            what: "books checkpoint",
+                            id: tenant.to_string(),
+                        }
+                        .into());
+                    }
+                },
             }
-            Err(err) => Err(sdk(err)),
         }
     }
 }

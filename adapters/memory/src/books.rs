@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use ledger::LedgerError;
 use ledger::books::Checkpoint;
 use ledger::port::{Archive, CheckpointRef, Checkpoints, StoreError, TenantBooks, checkpoint_key};
-use ledger::TenantId;
+use ledger::{Event, TenantId};
 
-use crate::store::MemoryStore;
+use crate::store::{MemoryStore, current_correlation, stored};
 
 #[async_trait]
 impl Checkpoints for MemoryStore {
@@ -29,12 +29,17 @@ impl Checkpoints for MemoryStore {
         tenant: &TenantId,
         previous: Option<&CheckpointRef>,
         next: &CheckpointRef,
+        event: &Event,
     ) -> Result<(), StoreError> {
+        let event = stored(tenant, event, current_correlation())?;
         let mut tables = self.tables();
         if tables.checkpoints.get(tenant).map(|c| c.run) != previous.map(|c| c.run) {
-            return Err(LedgerError::PreconditionFailed { what: "books checkpoint", id: tenant.to_string() }.into());
+            return Err(
+                LedgerError::PreconditionFailed { what: "books checkpoint", id: tenant.to_string() }.into()
+            );
         }
         tables.checkpoints.insert(tenant.clone(), next.clone());
+        tables.put_event(event);
         Ok(())
     }
 }

@@ -32,6 +32,8 @@ pub const PUBLISH_LAG: &str = "PublishLag";
 pub const WEBHOOK_DELIVERIES: &str = "WebhookDeliveries";
 pub const WEBHOOK_DELIVERY_LATENCY: &str = "WebhookDeliveryLatency";
 pub const UNDELIVERED_AGE: &str = "UndeliveredWebhookAge";
+pub const BOOKS_FAULTS: &str = "BooksFaults";
+pub const BOOKS_ENTRIES_CHECKED: &str = "BooksEntriesChecked";
 
 /// One metric: its name, unit and the dimensions it carries besides `service`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +86,18 @@ pub const CATALOG: &[MetricSpec] = &[
         &[],
         "age of an event whose webhook attempt failed (its maximum: the oldest undelivered)",
     ),
+    spec(
+        BOOKS_FAULTS,
+        Unit::Count,
+        &[],
+        "what the auditor found wrong with the books: a history that does not follow its checkpoint, an entry without its other side, a currency whose balances do not sum to zero",
+    ),
+    spec(
+        BOOKS_ENTRIES_CHECKED,
+        Unit::Count,
+        &[],
+        "entries the auditor checked (those written since each checkpoint)",
+    ),
 ];
 
 /// The outcomes `WebhookDeliveries` counts.
@@ -97,11 +111,18 @@ pub enum Function {
     Sweeper,
     Publisher,
     Deliverer,
+    Auditor,
 }
 
 impl Function {
-    pub const ALL: [Function; 5] =
-        [Function::Api, Function::Worker, Function::Sweeper, Function::Publisher, Function::Deliverer];
+    pub const ALL: [Function; 6] = [
+        Function::Api,
+        Function::Worker,
+        Function::Sweeper,
+        Function::Publisher,
+        Function::Deliverer,
+        Function::Auditor,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -110,6 +131,7 @@ impl Function {
             Self::Sweeper => "sweeper",
             Self::Publisher => "publisher",
             Self::Deliverer => "deliverer",
+            Self::Auditor => "auditor",
         }
     }
 }
@@ -182,6 +204,13 @@ pub fn submitted_batch(transfers: usize) {
 pub fn worker_batch(records: usize, failed: usize) {
     histogram!(WORKER_BATCH_SIZE).record(records as f64);
     counter!(PARTIAL_BATCH_FAILURES).increment(failed as u64);
+}
+
+/// One tenant's run of the books: entries checked, faults found (0 counted too, so the alarm's
+/// metric has data whenever the auditor runs).
+pub fn books_checked(entries: usize, faults: usize) {
+    counter!(BOOKS_ENTRIES_CHECKED).increment(entries as u64);
+    counter!(BOOKS_FAULTS).increment(faults as u64);
 }
 
 pub fn holds_expired(count: usize) {

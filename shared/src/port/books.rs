@@ -5,6 +5,7 @@ use async_trait::async_trait;
 
 use super::error::StoreError;
 use crate::books::Checkpoint;
+use crate::event::Event;
 use crate::ids::TenantId;
 
 /// A tenant's latest checkpoint: its run, and its key in the archive.
@@ -26,13 +27,15 @@ pub trait Checkpoints: Send + Sync + std::fmt::Debug {
     /// Every tenant that has opened an account, by id, with its latest checkpoint.
     async fn tenants(&self) -> Result<Vec<TenantBooks>, StoreError>;
 
-    /// Makes `next` the tenant's latest checkpoint if `previous` still is: of two runs that
-    /// started from one checkpoint, one moves on and the other gets `PreconditionFailed`.
+    /// Makes `next` the tenant's latest checkpoint if `previous` still is, and writes `event` (its
+    /// `books.checked`) with it, all or nothing: of two runs that started from one checkpoint, one
+    /// moves on and the other gets `PreconditionFailed`.
     async fn advance(
         &self,
         tenant: &TenantId,
         previous: Option<&CheckpointRef>,
         next: &CheckpointRef,
+        event: &Event,
     ) -> Result<(), StoreError>;
 }
 

@@ -171,6 +171,9 @@ async fn every_metric_comes_out_as_emf_with_its_dimensions() {
     assert_eq!(api.post("/v1/transfers", "acme", hold).await.status, StatusCode::CREATED);
     let later = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
     assert_eq!(api.stack.sweep(later).await.unwrap().expired, 1);
+    // The auditor checks the books (entries checked, no fault).
+    let audit = api.stack.audit(time::OffsetDateTime::now_utc()).await.unwrap();
+    assert_eq!((audit.checked, audit.faults), (1, 0));
     // Every event so far, published; those of an endpoint's type delivered to it.
     // Its first attempt fails (an undelivered event's age); that one's retry is not waited for.
     let replies = vec![harness::receiver::Reply::status(500)];
@@ -240,6 +243,7 @@ async fn every_metric_comes_out_as_emf_with_its_dimensions() {
     assert!(values(metrics::DYNAMODB_RETRIES, SERVICE_DIMENSION, DEFAULT_SERVICE_NAME) >= 3.0, "3 retries");
     assert!(values(metrics::PARTIAL_BATCH_FAILURES, SERVICE_DIMENSION, DEFAULT_SERVICE_NAME) >= 1.0);
     assert!(values(metrics::HOLDS_EXPIRED, SERVICE_DIMENSION, DEFAULT_SERVICE_NAME) >= 1.0);
+    assert!(values(metrics::BOOKS_ENTRIES_CHECKED, SERVICE_DIMENSION, DEFAULT_SERVICE_NAME) >= 8.0);
     assert!(values(metrics::WEBHOOK_DELIVERIES, "outcome", "delivered") >= 1.0);
     assert!(values(metrics::WEBHOOK_DELIVERIES, "outcome", "retried") >= 1.0);
 }

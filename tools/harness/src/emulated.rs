@@ -26,7 +26,8 @@ use crate::stream_source::{LocalStreamSource, Pass, StreamHandler, publisher_han
 use crate::{metrics, paths, queues, template};
 use ledger::webhook::UrlPolicy;
 use ledger_eventbridge::EventBus;
-use ledger_kms::KmsSealer;
+use ledger_kms::{KmsNotary, KmsSealer};
+use ledger_s3::S3Archive;
 use ledger_sqs::deliveries::SqsWebhookQueue;
 use ledger_webhooks::WebhookClient;
 
@@ -105,6 +106,13 @@ pub struct EmulatedStack {
     /// The KMS key (in moto) that seals webhook signing secrets, and the sealer on it.
     pub secrets_key: String,
     pub sealer: KmsSealer,
+    /// The KMS key (in moto, ECC_NIST_P256) that signs the books' digests, and the notary on it.
+    pub digest_key: String,
+    pub notary: KmsNotary,
+    /// The bucket (in moto, Object Lock in compliance mode) that keeps the books' checkpoints.
+    pub archive_bucket: String,
+    pub archive: S3Archive,
+    pub s3: aws_sdk_s3::Client,
     pub clock: Option<ledger_http::Clock>,
 }
 
@@ -157,6 +165,10 @@ impl EmulatedStack {
             .await
             .map_err(|e| io::Error::other(aws_sdk_kms::error::DisplayErrorContext(e).to_string()))?;
         let secrets_key = key.key_metadata().map(|k| k.key_id().to_owned()).unwrap_or_default();
+        let (digest_key, notary) = digest_key(&kms, prefix).await?;
+        let s3 = emulators.s3().await;
+        let archive_bucket = archive_bucket(&s3, prefix).await?;
+        let archive = S3Archive::new(s3.clone(), archive_bucket.clone());
         let sealer = KmsSealer::on_first_use(move || kms, secrets_key.clone());
         let delivery_source = LocalEventSource::new(sqs.clone(), webhooks.url, delivery_spec, faults.clone());
         Ok(EmulatedStack {
@@ -180,8 +192,18 @@ impl EmulatedStack {
             webhook_client,
             secrets_key,
             sealer,
+            digest_key,
+            notary,
+            archive_bucket,
+            archive,
+            s3,
             clock: options.clock,
         })
+    }
+
+    /// Runs the auditor once, as its schedule would, with the clock at `now`.
+    pub async fn audit(&self, now: time::OffsetDateTime) -> Result<auditor::Tick, StoreError> {
+        auditor::handle(self.store.as_ref(), &self.notary, &self.archive, now).await
     }
 
     pub fn state(&self) -> AppState {
@@ -516,4 +538,53 @@ async fn gateway(State(faults): State<Arc<Faults>>, request: Request, next: Next
     let body = serde_json::json!({"message": "Endpoint request timed out"}).to_string();
     (http::StatusCode::GATEWAY_TIMEOUT, [(http::header::CONTENT_TYPE, "application/json")], body)
         .into_response()
+}
+
+/// An asymmetric key that signs (`ECC_NIST_P256`, as template.yaml's `DigestKey`), and the notary
+/// on it.
+async fn digest_key(kms: &aws_sdk_kms::Client, prefix: &str) -> io::Result<(String, KmsNotary)> {
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+    let key = kms
+        .create_key()
+        .description(format!("{prefix}: books digests"))
+        .key_spec(KeySpec::EccNistP256)
+        .key_usage(KeyUsageType::SignVerify)
+        .send()
+        .await
+        .map_err(|e| io::Error::other(aws_sdk_kms::error::DisplayErrorContext(e).to_string()))?;
+    let id = key.key_metadata().map(|k| k.key_id().to_owned()).unwrap_or_default();
+    Ok((id.clone(), KmsNotary::new(kms.clone(), id)))
+}
+
+/// A bucket with Object Lock in compliance mode, as template.yaml's `ArchiveBucket` (a day's
+/// retention here), named after `prefix` as S3 allows (lower case, digits, hyphens).
+async fn archive_bucket(s3: &aws_sdk_s3::Client, prefix: &str) -> io::Result<String> {
+    use aws_sdk_s3::types::{
+        DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode, ObjectLockRule,
+    };
+    let named: String = prefix
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .take(50)
+        .collect();
+    let bucket = format!("{}-archive", named.trim_matches('-'));
+    let failed = |e: String| io::Error::other(format!("bucket {bucket}: {e}"));
+    s3.create_bucket()
+        .bucket(&bucket)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .map_err(|e| failed(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+    let retention = DefaultRetention::builder().mode(ObjectLockRetentionMode::Compliance).days(1).build();
+    let configuration = ObjectLockConfiguration::builder()
+        .object_lock_enabled(ObjectLockEnabled::Enabled)
+        .rule(ObjectLockRule::builder().default_retention(retention).build())
+        .build();
+    s3.put_object_lock_configuration()
+        .bucket(&bucket)
+        .object_lock_configuration(configuration)
+        .send()
+        .await
+        .map_err(|e| failed(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+    Ok(bucket)
 }

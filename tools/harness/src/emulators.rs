@@ -105,6 +105,11 @@ impl Emulators {
         aws_sdk_kms::Client::new(&sdk_config(&self.moto).await)
     }
 
+    /// moto's S3, addressed by path (one endpoint for every bucket).
+    pub async fn s3(&self) -> aws_sdk_s3::Client {
+        ledger_s3::s3_client(&sdk_config(&self.moto).await, true)
+    }
+
     /// DynamoDB Local's streams (on its own endpoint).
     pub async fn streams(&self) -> aws_sdk_dynamodbstreams::Client {
         aws_sdk_dynamodbstreams::Client::new(&sdk_config(&self.dynamodb).await)

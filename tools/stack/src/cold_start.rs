@@ -191,7 +191,7 @@ async fn first_event(binary: Binary, stack: &EmulatedStack, run: usize) -> std::
         Binary::Floor => Ok(json!({"hello": "world"})),
         Binary::Api => functions::api_event("create-transfer.json", &[("id", json!(format!("cold-{run}")))]),
         Binary::Worker => functions::worker_event(stack, &format!("cold-batch-{run}"), 2).await,
-        Binary::Sweeper => {
+        Binary::Sweeper | Binary::Auditor => {
             Ok(json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}))
         }
         Binary::Publisher => functions::publisher_event(&format!("cold-{run}")),

@@ -25,11 +25,19 @@ pub enum Binary {
     Sweeper,
     Publisher,
     Deliverer,
+    Auditor,
 }
 
 impl Binary {
-    pub const ALL: [Binary; 6] =
-        [Binary::Floor, Binary::Api, Binary::Worker, Binary::Sweeper, Binary::Publisher, Binary::Deliverer];
+    pub const ALL: [Binary; 7] = [
+        Binary::Floor,
+        Binary::Api,
+        Binary::Worker,
+        Binary::Sweeper,
+        Binary::Publisher,
+        Binary::Deliverer,
+        Binary::Auditor,
+    ];
 
     pub fn package(self) -> &'static str {
         match self {
@@ -39,6 +47,7 @@ impl Binary {
             Binary::Sweeper => "sweeper",
             Binary::Publisher => "publisher",
             Binary::Deliverer => "deliverer",
+            Binary::Auditor => "auditor",
         }
     }
 
@@ -51,6 +60,7 @@ impl Binary {
             Binary::Sweeper => Some("SweeperFunction"),
             Binary::Publisher => Some("PublisherFunction"),
             Binary::Deliverer => Some("DelivererFunction"),
+            Binary::Auditor => Some("AuditorFunction"),
         }
     }
 
@@ -113,6 +123,9 @@ pub fn environment(emulators: &Emulators, stack: &EmulatedStack) -> Vec<(&'stati
         ("AWS_ENDPOINT_URL_SQS", emulators.moto_endpoint().to_owned()),
         ("AWS_ENDPOINT_URL_EVENTBRIDGE", emulators.moto_endpoint().to_owned()),
         ("AWS_ENDPOINT_URL_KMS", emulators.moto_endpoint().to_owned()),
+        ("AWS_ENDPOINT_URL_S3", emulators.moto_endpoint().to_owned()),
+        ("DIGEST_KEY", stack.digest_key.clone()),
+        ("ARCHIVE_BUCKET", stack.archive_bucket.clone()),
     ]
 }
 
@@ -229,5 +242,6 @@ pub fn succeeded(binary: Binary, response: &[u8]) -> bool {
             answer["batchItemFailures"].as_array().is_some_and(Vec::is_empty)
         }
         Binary::Floor | Binary::Sweeper => answer.is_object(),
+        Binary::Auditor => answer["checked"].as_u64().is_some(),
     }
 }

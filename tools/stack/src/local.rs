@@ -1,8 +1,8 @@
 //! The backend served locally, as `cargo stack up` runs it (and the dashboard's test and screenshot):
 //! the API router behind the local gateway, up to the template's `MaximumConcurrency` of worker
 //! invocations fed from the queue, the publisher fed from the table's stream, the webhook deliverer
-//! fed from its queue, the hold sweeper on
-//! its schedule, the metrics flushed as the
+//! fed from its queue, the hold sweeper and the auditor on
+//! their schedules, the metrics flushed as the
 //! Lambda run loop flushes them, and the live dashboard.
 
 use std::time::Duration;
@@ -17,7 +17,10 @@ use crate::dashboard::{self, dashboard};
 /// easier to watch at a shorter period).
 pub const SWEEP_PERIOD: Duration = Duration::from_secs(5);
 
-/// Starts what runs beside the API: the worker invocations, the sweeper, the periodic metrics flush
+/// How often the local auditor checks the books (the template's default is every 15 minutes).
+pub const AUDIT_PERIOD: Duration = Duration::from_secs(30);
+
+/// Starts what runs beside the API: the worker invocations, the sweeper, the auditor, the periodic metrics flush
 /// (for the worker's metrics), and the dashboard's queue sampling.
 pub fn start_background(stack: &EmulatedStack) {
     tokio::spawn(stack.event_source.clone().run(stack.worker()));
@@ -32,6 +35,15 @@ pub fn start_background(stack: &EmulatedStack) {
             ticks.tick().await;
             // A failed sweep is logged by the handler's span and made up by the next tick.
             let _ = sweeper::handle(store.as_ref(), time::OffsetDateTime::now_utc()).await;
+        }
+    });
+    let auditor = stack.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(AUDIT_PERIOD);
+        loop {
+            ticks.tick().await;
+            // A failed run is logged by the handler and taken up again from its checkpoint.
+            let _ = auditor.audit(time::OffsetDateTime::now_utc()).await;
         }
     });
     tokio::spawn(local_metrics().flush_every(Duration::from_millis(200)));

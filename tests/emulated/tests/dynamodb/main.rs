@@ -4,6 +4,7 @@
 
 harness::contract_tests!(harness::fresh_stack().await.store);
 
+mod auditor;
 mod chains;
 mod hot;
 mod search;

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use ledger::LedgerError;
 use ledger::audit::DigestDocument;
-use ledger::books::{self, BooksReport, Checkpoint};
+use ledger::books::{BooksChecked, BooksReport, Checkpoint};
 use ledger::digest::DigestTree;
 use ledger::fixtures::{account, hold, post, transfer, void};
-use ledger::port::{CheckpointRef, Notary, Store, StoreError};
-use ledger::{Currency, TenantId};
+use ledger::port::{CheckpointRef, EventFilter, Notary, Store, StoreError};
+use ledger::{Currency, Event, EventType, TenantId};
 use ledger_kms::LocalNotary;
 
 use super::{funded, now, tenant};
@@ -21,7 +21,7 @@ async fn run(
     t: &TenantId,
     previous: Option<&Checkpoint>,
 ) -> (Checkpoint, BooksReport) {
-    books::run(store, notary, t, previous, 2, now()).await.expect("a run of the books")
+    ledger::notarize::check_books(store, notary, t, previous, 2, now()).await.expect("a run of the books")
 }
 
 fn eur() -> Currency {
@@ -55,11 +55,21 @@ pub async fn the_books_balance_run_after_run_reading_only_what_is_new(store: Arc
     assert_eq!(first.leaves.len(), 3);
 
     let first_ref = CheckpointRef { run: 1, key: "first".into() };
-    store.advance(&t, None, &first_ref).await.unwrap();
-    match store.advance(&t, None, &CheckpointRef { run: 1, key: "racer".into() }).await {
+    let checked = |checkpoint: &Checkpoint, report: &BooksReport, key: &str| {
+        Event::books_checked(&t, BooksChecked::new(checkpoint, report, key.to_owned()))
+    };
+    store.advance(&t, None, &first_ref, &checked(&first, &report, "first")).await.unwrap();
+    let racer = CheckpointRef { run: 1, key: "racer".into() };
+    match store.advance(&t, None, &racer, &checked(&first, &report, "racer")).await {
         Err(StoreError::Ledger(LedgerError::PreconditionFailed { .. })) => {}
         other => panic!("a second run from the same checkpoint must not move it, got {other:?}"),
     }
+    let filter = EventFilter { kind: Some(EventType::BooksChecked), ..Default::default() };
+    let events = store.list_events(&t, &filter, 10, None, now()).await.unwrap().items;
+    assert_eq!(events.iter().map(|e| e.id.to_string()).collect::<Vec<_>>(), ["books.checked:1"]);
+    let body: serde_json::Value = serde_json::from_str(&events[0].body).unwrap();
+    assert_eq!(body["data"]["object"]["archive_key"], "first", "the winner's event, alone");
+    assert_eq!(body["data"]["object"]["root"], first.signed.digest.root.to_string());
     let tenants = store.tenants().await.unwrap();
     let listed: Vec<_> = tenants.iter().map(|b| (b.tenant.to_string(), b.latest.clone())).collect();
     assert_eq!(listed, [("acme".to_owned(), Some(first_ref.clone())), ("globex".to_owned(), None)]);
@@ -71,7 +81,8 @@ pub async fn the_books_balance_run_after_run_reading_only_what_is_new(store: Arc
     assert_eq!((report.run, report.entries), (2, 4), "only the entries since the checkpoint");
     let totals = report.totals[&eur()];
     assert_eq!((totals.debits_pending, totals.credits_pending), (7, 7), "the open hold, both sides");
-    store.advance(&t, Some(&first_ref), &CheckpointRef { run: 2, key: "second".into() }).await.unwrap();
+    let second_ref = CheckpointRef { run: 2, key: "second".into() };
+    store.advance(&t, Some(&first_ref), &second_ref, &checked(&second, &report, "second")).await.unwrap();
 
     let (third, report) = run(store.as_ref(), &notary, &t, Some(&second)).await;
     assert_eq!((report.faults.len(), report.entries), (0, 0), "nothing new, nothing read");
@@ -96,7 +107,7 @@ pub async fn runs_racing_transfers_find_no_fault_and_close_every_side(store: Arc
     let clients = (0..2).map(|client| {
         let (store, t, ids) = (store.clone(), t.clone(), ids.clone());
         tokio::spawn(async move {
-            for i in 0..30usize {
+            for i in 0..16usize {
                 let (from, to) = (&ids[(i * 3 + client) % 8], &ids[(i * 5 + client + 1) % 8]);
                 if from != to {
                     let id = format!("m{client}-{i}");
@@ -109,7 +120,7 @@ pub async fn runs_racing_transfers_find_no_fault_and_close_every_side(store: Arc
     let notary = LocalNotary::new();
     let runs = async {
         let (mut previous, mut reports) = (None::<Checkpoint>, Vec::new());
-        for _ in 0..6 {
+        for _ in 0..4 {
             let (next, report) = run(store.as_ref(), &notary, &t, previous.as_ref()).await;
             reports.push(report);
             previous = Some(next);
