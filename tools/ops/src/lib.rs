@@ -1,4 +1,6 @@
-//! Operations on a running ledger that work the same against the local stack and a deployed stack
-//! (they use only the SQS API): `cargo stack dlq list|redrive` calls them.
+//! Operations on a running ledger that work the same against the local stack and a deployed stack:
+//! `cargo stack dlq list|redrive` (the SQS API only) and `cargo stack drill` (a restore, proven
+//! whole) call them.
 
 pub mod dlq;
+pub mod drill;

@@ -86,6 +86,23 @@ enum Cmd {
         #[arg(long, requires = "queue_url")]
         dlq_url: Option<String>,
     },
+    /// Rehearse a restore: the running local stack's table exported and imported into a new table
+    /// (or, with --table, a deployed table restored with point-in-time recovery), then every
+    /// tenant's books checked on it from the first entry and against its latest signed checkpoint;
+    /// prints the recovery point and time. Fails if the restored table is not whole.
+    Drill {
+        /// A deployed table to restore (with the default AWS credentials); the new table is
+        /// `{table}-drill-{unix seconds}`, left for you to inspect and delete.
+        #[arg(long)]
+        table: Option<String>,
+        /// With --table: the instant to restore to (RFC 3339); default: the latest restorable.
+        #[arg(long, requires = "table")]
+        to: Option<String>,
+        /// With --table: the books archive (the stack's ArchiveBucketName output), to check each
+        /// tenant against its latest signed checkpoint.
+        #[arg(long, requires = "table")]
+        archive_bucket: Option<String>,
+    },
     /// Measure against fresh emulators: both emulators' raw transactions side by side, synchronous
     /// transfers at 1, 4 and 16 clients, queued transfers with 1 and N worker invocations; or, with
     /// `cold-start`, each function's init time against a hello-world floor.
@@ -230,6 +247,11 @@ fn run(cli: Cli) -> Result<ExitCode, AnyError> {
         Cmd::Dlq { action, queue_url, dlq_url } => {
             runtime()?.block_on(dlq(action, queue_url.zip(dlq_url)))?;
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Drill { table, to, archive_bucket } => {
+            let report = runtime()?.block_on(drill(table, to, archive_bucket))?;
+            print!("{}", ledger_ops::drill::render(&report));
+            Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Cmd::Bench { which: Some(BenchCmd::ColdStart(args)), .. } => {
             install::ensure(Requirements::Emulators)?;
@@ -436,6 +458,7 @@ async fn up(port: u16, ports: Ports, faults: FaultPlan) -> Result<(), AnyError> 
         "event_bus": stack.bus.name(),
         "bus_tap_url": stack.bus_tap_url,
         "webhook_queue_url": stack.deliveries.url(),
+        "archive_bucket": stack.archive_bucket,
     });
     std::fs::create_dir_all(paths::local_dir())?;
     std::fs::write(running_file(), running.to_string())?;
@@ -508,6 +531,43 @@ fn print_capacity() {
         println!("| operation | DynamoDB calls | RCU | WCU |\n|---|---|---|---|");
         for op in capacity::operations(&items) {
             println!("| `{}` | {} | {} | {} |", op.name, op.calls, op.rcu, op.wcu);
+        }
+    }
+}
+
+async fn drill(
+    table: Option<String>,
+    to: Option<String>,
+    archive_bucket: Option<String>,
+) -> Result<ledger_ops::drill::DrillReport, AnyError> {
+    use ledger_ops::drill::{self, Restore};
+    let suffix = time::OffsetDateTime::now_utc().unix_timestamp();
+    match table {
+        Some(table) => {
+            let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+            let client = aws_sdk_dynamodb::Client::new(&config);
+            let at = match to {
+                Some(to) => {
+                    Some(time::OffsetDateTime::parse(&to, &time::format_description::well_known::Rfc3339)?)
+                }
+                None => None,
+            };
+            let archive = archive_bucket
+                .map(|bucket| ledger_s3::S3Archive::new(ledger_s3::s3_client(&config, false), bucket));
+            let archive = archive.as_ref().map(|a| a as &dyn ledger::port::Archive);
+            let target = format!("{table}-drill-{suffix}");
+            Ok(drill::run(&client, &table, &target, Restore::PointInTime { at }, archive).await?)
+        }
+        None => {
+            let running = running()?;
+            let field = |name: &str| running[name].as_str().unwrap_or_default().to_owned();
+            let dynamodb = harness::emulators::sdk_config(&field("dynamodb")).await;
+            let client = ledger_dynamodb::client::dynamodb_client(&dynamodb);
+            let moto = harness::emulators::sdk_config(&field("moto")).await;
+            let archive =
+                ledger_s3::S3Archive::new(ledger_s3::s3_client(&moto, true), field("archive_bucket"));
+            let (table, target) = (field("table"), format!("{}-drill-{suffix}", field("table")));
+            Ok(drill::run(&client, &table, &target, Restore::ExportImport, Some(&archive)).await?)
         }
     }
 }

@@ -6,6 +6,7 @@ harness::contract_tests!(harness::fresh_stack().await.store);
 
 mod auditor;
 mod chains;
+mod drill;
 mod hot;
 mod search;
 mod store;
