@@ -218,8 +218,7 @@ async fn point_in_time(
                 .and_then(|d| d.point_in_time_recovery_description)
                 .and_then(|p| p.latest_restorable_date_time)
                 .ok_or_else(|| io::Error::other(format!("{source} has no point-in-time recovery")))?;
-            OffsetDateTime::from_unix_timestamp_nanos(i128::from(latest.as_nanos()))
-                .map_err(io::Error::other)?
+            OffsetDateTime::from_unix_timestamp_nanos(latest.as_nanos()).map_err(io::Error::other)?
         }
     };
     let restore_at = aws_sdk_dynamodb::primitives::DateTime::from_nanos(restore_point.unix_timestamp_nanos())
