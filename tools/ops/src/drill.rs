@@ -11,6 +11,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
+use futures::{StreamExt, TryStreamExt};
 use aws_sdk_dynamodb::types::{
     BillingMode, GlobalSecondaryIndex, Projection, ProjectionType, PutRequest, TableStatus, WriteRequest,
 };
@@ -153,21 +154,26 @@ async fn export_import(client: &Client, source: &str, target: &str) -> io::Resul
     write_export(client, source, &mut export).await.map_err(io::Error::other)?;
     let items = read_export(export.as_slice()).map_err(io::Error::other)?;
     create_like(client, source, target).await?;
-    for chunk in items.chunks(25) {
-        let mut pending: Vec<WriteRequest> = chunk
-            .iter()
-            .map(|item| {
-                let put = PutRequest::builder().set_item(Some(item.clone())).build().map_err(sdk_err)?;
-                Ok(WriteRequest::builder().put_request(put).build())
-            })
-            .collect::<io::Result<_>>()?;
-        while !pending.is_empty() {
-            let out =
-                client.batch_write_item().request_items(target, pending).send().await.map_err(sdk_err)?;
-            pending = out.unprocessed_items.and_then(|mut u| u.remove(target)).unwrap_or_default();
-        }
-    }
+    // 8 BatchWriteItem calls in flight: a restore is bound by its writes.
+    let calls = items.chunks(25).map(|chunk| import_chunk(client, target, chunk));
+    futures::stream::iter(calls).buffer_unordered(8).try_collect::<Vec<()>>().await?;
     Ok(items.len())
+}
+
+/// One BatchWriteItem of up to 25 items, redone with what DynamoDB leaves unprocessed.
+async fn import_chunk(client: &Client, target: &str, chunk: &[ledger_dynamodb::items::Item]) -> io::Result<()> {
+    let mut pending: Vec<WriteRequest> = chunk
+        .iter()
+        .map(|item| {
+            let put = PutRequest::builder().set_item(Some(item.clone())).build().map_err(sdk_err)?;
+            Ok(WriteRequest::builder().put_request(put).build())
+        })
+        .collect::<io::Result<_>>()?;
+    while !pending.is_empty() {
+        let out = client.batch_write_item().request_items(target, pending).send().await.map_err(sdk_err)?;
+        pending = out.unprocessed_items.and_then(|mut u| u.remove(target)).unwrap_or_default();
+    }
+    Ok(())
 }
 
 /// A new table with `source`'s keys, attributes and global indexes (on demand, every attribute
