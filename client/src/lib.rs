@@ -135,6 +135,8 @@ impl Answer {
 pub struct Call {
     pub route: Route,
     pub id: Option<String>,
+    /// A nested resource's id (a reconciliation's, under its account).
+    pub nested: Option<String>,
     pub query: Vec<(String, String)>,
     pub body: Option<Value>,
     pub prefer: Option<String>,
@@ -143,7 +145,7 @@ pub struct Call {
 
 impl Call {
     pub fn new(route: Route) -> Self {
-        Self { route, id: None, query: Vec::new(), body: None, prefer: None, if_match: None }
+        Self { route, id: None, nested: None, query: Vec::new(), body: None, prefer: None, if_match: None }
     }
 
     pub fn if_match(mut self, tags: &str) -> Self {
@@ -153,6 +155,11 @@ impl Call {
 
     pub fn id(mut self, id: impl Into<String>) -> Self {
         self.id = Some(id.into());
+        self
+    }
+
+    pub fn nested(mut self, id: impl Into<String>) -> Self {
+        self.nested = Some(id.into());
         self
     }
 
@@ -216,8 +223,12 @@ impl Client {
     }
 
     fn request(&self, call: &Call) -> Result<Request, ClientError> {
-        let mut url = url::Url::parse(&format!("{}{}", self.base, call.route.path_with(call.id.as_deref())))
-            .map_err(|e| ClientError::NoAnswer(format!("bad URL: {e}")))?;
+        let mut url = url::Url::parse(&format!(
+            "{}{}",
+            self.base,
+            call.route.path_with(call.id.as_deref(), call.nested.as_deref())
+        ))
+        .map_err(|e| ClientError::NoAnswer(format!("bad URL: {e}")))?;
         if !call.query.is_empty() {
             url.query_pairs_mut().extend_pairs(&call.query);
         }
@@ -399,6 +410,31 @@ impl Client {
             call = call.query("cursor", cursor);
         }
         self.typed(call).await
+    }
+
+    /// Reconciles account `id` with its bank's `statement` (`format`: `csv` or `camt.053`); its
+    /// unmatched lines booked against `adjust_with` if given. The same statement again answers
+    /// the kept reconciliation.
+    pub async fn reconcile(
+        &self,
+        id: &AccountId,
+        format: &str,
+        statement: &str,
+        adjust_with: Option<&AccountId>,
+    ) -> Result<Written<Reconciliation>, ClientError> {
+        let mut body = json!({"format": format, "statement": statement});
+        if let Some(counter) = adjust_with {
+            body["adjust_with"] = json!(counter);
+        }
+        self.written(Call::new(routes::RECONCILE).id(id.as_str()).body(body)).await
+    }
+
+    pub async fn reconciliation(
+        &self,
+        id: &AccountId,
+        reconciliation: &str,
+    ) -> Result<Reconciliation, ClientError> {
+        self.typed(Call::new(routes::GET_RECONCILIATION).id(id.as_str()).nested(reconciliation)).await
     }
 
     // --- transfers --------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 //! Every route the client calls, once: the methods build their requests from these, and a test
 //! holds this table to `openapi.yaml` and to the router's, so the client cannot drift from the API.
 
-/// One route: its method and path template (`{id}` stands for the one path parameter), and whether
+/// One route: its method and path template (`{id}` stands for the resource's id, and a nested
+/// resource's id follows it, as `{reconciliation_id}`), and whether
 /// sending it again after an indefinite answer is safe (the request names its own id, or changes
 /// nothing).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +28,10 @@ pub const CLOSE_ACCOUNT: Route = route("POST", "/v1/accounts/{id}/close", true);
 pub const LIST_ENTRIES: Route = route("GET", "/v1/accounts/{id}/entries", true);
 pub const BALANCE_AT: Route = route("GET", "/v1/accounts/{id}/balance", true);
 pub const STATEMENT: Route = route("GET", "/v1/accounts/{id}/statement", true);
+/// The statement is its own key: sent twice, the kept reconciliation answers.
+pub const RECONCILE: Route = route("POST", "/v1/accounts/{id}/reconciliations", true);
+pub const GET_RECONCILIATION: Route =
+    route("GET", "/v1/accounts/{id}/reconciliations/{reconciliation_id}", true);
 pub const CREATE_TRANSFER: Route = route("POST", "/v1/transfers", true);
 pub const SEARCH_TRANSFERS: Route = route("GET", "/v1/transfers", true);
 pub const GET_TRANSFER: Route = route("GET", "/v1/transfers/{id}", true);
@@ -48,7 +53,7 @@ pub const REDELIVER: Route = route("POST", "/v1/webhook-endpoints/{id}/deliverie
 pub const REPLAY: Route = route("POST", "/v1/webhook-endpoints/{id}/replay", false);
 
 /// Every route, as the API's route table lists them.
-pub const ALL: [Route; 28] = [
+pub const ALL: [Route; 30] = [
     CREATE_ACCOUNT,
     LIST_ACCOUNTS,
     GET_ACCOUNT,
@@ -59,6 +64,8 @@ pub const ALL: [Route; 28] = [
     LIST_ENTRIES,
     BALANCE_AT,
     STATEMENT,
+    RECONCILE,
+    GET_RECONCILIATION,
     CREATE_TRANSFER,
     SEARCH_TRANSFERS,
     GET_TRANSFER,
@@ -81,10 +88,14 @@ pub const ALL: [Route; 28] = [
 
 impl Route {
     /// The path with its parameter filled in (ids hold only URL-safe characters).
-    pub fn path_with(&self, id: Option<&str>) -> String {
-        match id {
+    pub fn path_with(&self, id: Option<&str>, nested: Option<&str>) -> String {
+        let path = match id {
             Some(id) => self.path.replace("{id}", id),
             None => self.path.to_owned(),
+        };
+        match nested {
+            Some(nested) => path.replace("{reconciliation_id}", nested),
+            None => path,
         }
     }
 }

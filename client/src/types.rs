@@ -179,6 +179,9 @@ pub struct BalanceAt {
     pub entry_count: u64,
 }
 
+/// A reconciliation with a bank statement (`Reconciliation`): the domain's own shape.
+pub use ledger::reconcile::Reconciliation;
+
 /// One page of an account's statement (`Statement`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Statement {

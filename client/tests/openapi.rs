@@ -98,6 +98,7 @@ fn each_answer_type_has_exactly_its_schemas_properties() {
         ("DryRunAccount", fields_of::<DryRunAccount>()),
         ("BalanceAt", fields_of::<BalanceAt>()),
         ("Statement", fields_of::<Statement>()),
+        ("Reconciliation", fields_of::<Reconciliation>()),
         ("Event", fields_of::<Event>()),
         ("WebhookEndpoint", fields_of::<WebhookEndpoint>()),
         ("WebhookEndpointWithSecret", fields_of::<WebhookEndpointWithSecret>()),

@@ -30,6 +30,8 @@ pub mod plan;
 pub mod port;
 pub mod posting;
 pub mod rate;
+pub mod reconcile;
+pub mod reconciler;
 pub mod rule;
 pub mod search;
 pub mod shard;

@@ -278,6 +278,11 @@ pub fn legacy_expiry_shard(tenant: &TenantId, transfer: &TransferId) -> u32 {
 /// account or a metadata value that every transfer names takes 8 x 1,000 writes a second.
 pub const SEARCH_SHARDS: u32 = 8;
 
+/// An account's reconciliations with bank statements, each under its statement's digest.
+pub fn reconciliation_pk(tenant: &TenantId, account: &AccountId) -> String {
+    format!("T#{tenant}#R#{account}")
+}
+
 /// The tenant directory (`books`): each tenant that opened an account, under one of 8 partitions
 /// by FNV-1a of its id, sort key its id.
 pub const TENANT_SHARDS: u32 = 8;

@@ -20,6 +20,7 @@ pub mod items;
 pub mod keys;
 mod limits;
 mod reads;
+mod reconciliations;
 pub mod search;
 mod shard_history;
 mod shards;

@@ -52,6 +52,19 @@ impl CreateAccount {
     }
 }
 
+/// `POST /v1/accounts/{id}/reconciliations`: a bank statement of the account.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateReconciliation {
+    /// `csv` or `camt.053`.
+    pub format: String,
+    /// The statement's text.
+    pub statement: String,
+    pub window_days: Option<u8>,
+    /// The account that takes the other side of each unmatched line's adjusting transfer.
+    pub adjust_with: Option<AccountId>,
+}
+
 /// `PATCH /v1/accounts/{id}` (a JSON merge patch, RFC 7396): each field given is set, `null`
 /// removes a bound or a metadata key.
 #[derive(Debug, Deserialize)]

@@ -14,6 +14,7 @@ pub mod observe;
 pub mod prefer;
 pub mod problem;
 pub mod rate_limit;
+mod reconciliations;
 pub mod respond;
 pub mod scope;
 mod search;
@@ -34,7 +35,7 @@ pub use state::{AppState, Clock};
 /// Every route with the scope it requires and its handler. The router is built from this table,
 /// and the OpenAPI and template tests check their documents (paths, `AuthorizationScopes`,
 /// `security`) against `routes()`, so the three cannot drift apart.
-fn route_table() -> [(&'static str, &'static str, Scope, MethodRouter<AppState>); 28] {
+fn route_table() -> [(&'static str, &'static str, Scope, MethodRouter<AppState>); 30] {
     use Scope::{Admin, Read, Write};
     [
         ("POST", "/v1/accounts", Write, post(accounts::create_account)),
@@ -47,6 +48,13 @@ fn route_table() -> [(&'static str, &'static str, Scope, MethodRouter<AppState>)
         ("GET", "/v1/accounts/{id}/entries", Read, get(accounts::list_entries)),
         ("GET", "/v1/accounts/{id}/balance", Read, get(accounts::get_balance_at)),
         ("GET", "/v1/accounts/{id}/statement", Read, get(accounts::get_statement)),
+        ("POST", "/v1/accounts/{id}/reconciliations", Write, post(reconciliations::create_reconciliation)),
+        (
+            "GET",
+            "/v1/accounts/{id}/reconciliations/{reconciliation_id}",
+            Read,
+            get(reconciliations::get_reconciliation),
+        ),
         ("POST", "/v1/transfers", Write, post(transfers::create_transfer)),
         ("GET", "/v1/transfers", Read, get(search::search_transfers)),
         ("GET", "/v1/transfers/{id}", Read, get(transfers::get_transfer)),

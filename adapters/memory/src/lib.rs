@@ -19,6 +19,7 @@ mod changes;
 mod events;
 mod limits;
 mod queues;
+mod reconciliations;
 mod search;
 mod store;
 mod submissions;

@@ -57,6 +57,9 @@ pub(crate) struct Tables {
     pub buckets: HashMap<TenantId, i128>,
     /// Each tenant's latest checkpoint of its books (`ledger::books`).
     pub checkpoints: HashMap<TenantId, CheckpointRef>,
+    /// Reconciliations by account and statement digest.
+    pub reconciliations:
+        HashMap<(TenantId, AccountId, ledger::chain::Hash256), ledger::reconcile::Reconciliation>,
 }
 
 impl Tables {

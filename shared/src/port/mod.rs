@@ -16,6 +16,7 @@ mod events;
 mod limits;
 mod notary;
 mod queues;
+mod reconciliations;
 mod results;
 mod sealer;
 mod submissions;
@@ -31,6 +32,7 @@ pub use events::{EventFilter, EventPosition, Events, StoredEvent};
 pub use limits::{BucketWrite, BucketWritten, Limits};
 pub use notary::Notary;
 pub use queues::{DeliveryJob, FanOut, QueueError, TransferQueue, WebhookMessage, WebhookQueue, Work};
+pub use reconciliations::Reconciliations;
 pub use results::{Created, Page};
 pub use sealer::Sealer;
 pub use submissions::{BatchRecord, BatchStatus, Submissions};
@@ -56,6 +58,7 @@ pub trait Store:
     + WebhookDeliveries
     + Limits
     + Checkpoints
+    + Reconciliations
     + std::fmt::Debug
 {
 }
@@ -72,6 +75,7 @@ impl<T> Store for T where
         + WebhookDeliveries
         + Limits
         + Checkpoints
+        + Reconciliations
         + std::fmt::Debug
 {
 }

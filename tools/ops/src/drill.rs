@@ -11,10 +11,10 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
-use futures::{StreamExt, TryStreamExt};
 use aws_sdk_dynamodb::types::{
     BillingMode, GlobalSecondaryIndex, Projection, ProjectionType, PutRequest, TableStatus, WriteRequest,
 };
+use futures::{StreamExt, TryStreamExt};
 use ledger::TenantId;
 use ledger::notarize::{PAGE, check_books};
 use ledger::port::{Archive, Store};
@@ -161,7 +161,11 @@ async fn export_import(client: &Client, source: &str, target: &str) -> io::Resul
 }
 
 /// One BatchWriteItem of up to 25 items, redone with what DynamoDB leaves unprocessed.
-async fn import_chunk(client: &Client, target: &str, chunk: &[ledger_dynamodb::items::Item]) -> io::Result<()> {
+async fn import_chunk(
+    client: &Client,
+    target: &str,
+    chunk: &[ledger_dynamodb::items::Item],
+) -> io::Result<()> {
     let mut pending: Vec<WriteRequest> = chunk
         .iter()
         .map(|item| {

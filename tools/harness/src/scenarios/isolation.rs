@@ -124,6 +124,20 @@ pub async fn another_tenant_sees_404_never_data_on_every_route<B: Backend>(api: 
         api.get(&format!("/v1/accounts/bob/balance?at={at}"), "globex").await,
     );
     not_found("GET", "/v1/accounts/{id}/statement", api.get("/v1/accounts/bob/statement", "globex").await);
+    let statement = json!({"format": "csv", "statement": super::scopes::STATEMENT});
+    let reconciled = api.post("/v1/accounts/bob/reconciliations", "acme", statement.clone()).await;
+    assert_eq!(reconciled.status, StatusCode::CREATED, "{}", reconciled.body);
+    not_found(
+        "POST",
+        "/v1/accounts/{id}/reconciliations",
+        api.post("/v1/accounts/bob/reconciliations", "globex", statement).await,
+    );
+    not_found(
+        "GET",
+        "/v1/accounts/{id}/reconciliations/{reconciliation_id}",
+        api.get(&format!("/v1/accounts/bob/reconciliations/{}", super::scopes::statement_id()), "globex")
+            .await,
+    );
     // Acme's account is not globex's to change, whatever version it names.
     let patch = http::Request::patch("/v1/accounts/bob")
         .header("authorization", format!("Bearer {}", api.token("globex")))

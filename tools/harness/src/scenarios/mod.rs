@@ -10,6 +10,7 @@ pub mod history;
 pub mod holds;
 pub mod isolation;
 pub mod linked;
+pub mod reconcile;
 pub mod reversals;
 pub mod scopes;
 pub mod search;
@@ -79,6 +80,11 @@ macro_rules! api_scenarios {
                 a_transfer_and_its_reversals_settle_in_one_batch_in_order,
                 every_misuse_of_a_reversal_is_a_typed_4xx_and_writes_nothing,
                 several_reversals_of_one_transfer_land_in_one_transaction,
+            ];
+            reconcile: [
+                a_statement_in_either_format_matches_once_and_its_unmatched_line_is_booked_once,
+                concurrent_uploads_of_one_statement_count_once,
+                every_misuse_of_a_reconciliation_is_a_typed_4xx_and_writes_nothing,
             ];
             history: [
                 balances_as_of_past_instants_and_statements_between_them,

@@ -34,10 +34,22 @@ async fn view<B: Backend>(api: &Api<B>, endpoint: &str) -> Vec<Value> {
     view
 }
 
+/// The bank statement of alice the scopes reconcile (matching nothing: its date is long past).
+pub const STATEMENT: &str = "date,amount\n2026-12-01,1.00\n";
+
+/// Its reconciliation's id.
+pub fn statement_id() -> String {
+    let eur = ledger::Currency::parse("EUR").expect("a currency");
+    ledger_statements::parse_csv(STATEMENT, eur).expect("the sample statement").digest().to_string()
+}
+
 /// A request on `route` with ids that exist and, for a write, a body that would succeed.
 fn request(method: &str, route: &str, endpoint: &str, at: &str, token: &str) -> http::Request<Body> {
     let (path, body) = match (method, route) {
         ("GET", "/v1/accounts/{id}/balance") => (format!("/v1/accounts/alice/balance?at={at}"), None),
+        ("GET", "/v1/accounts/{id}/reconciliations/{reconciliation_id}") => {
+            (format!("/v1/accounts/alice/reconciliations/{}", statement_id()), None)
+        }
         ("GET", r) if r.starts_with("/v1/accounts/") => (r.replace("{id}", "alice"), None),
         ("GET", "/v1/transfers/{id}") => ("/v1/transfers/pay".to_owned(), None),
         ("GET", "/v1/transfer-batches/{id}") => ("/v1/transfer-batches/batch".to_owned(), None),
@@ -68,6 +80,9 @@ fn request(method: &str, route: &str, endpoint: &str, at: &str, token: &str) -> 
         // The account the write scope opened, empty: frozen, unfrozen, then closed, in table order.
         ("POST", "/v1/accounts/{id}/freeze") => {
             (route.replace("{id}", "new-account"), Some(json!({"mode": "all"})))
+        }
+        ("POST", "/v1/accounts/{id}/reconciliations") => {
+            (route.replace("{id}", "alice"), Some(json!({"format": "csv", "statement": STATEMENT})))
         }
         ("POST", r) if r.starts_with("/v1/accounts/{id}/") => (route.replace("{id}", "new-account"), None),
         ("POST", "/v1/webhook-endpoints/{id}/deliveries") => {
@@ -115,6 +130,10 @@ pub async fn each_scope_reaches_exactly_its_routes_and_a_refusal_writes_nothing<
     let batch = json!({"id": "batch", "transfers": [t("b-1", "bank", "alice", 1)]});
     assert_eq!(api.post("/v1/transfer-batches", "acme", batch).await.status, StatusCode::ACCEPTED);
     api.stack.settle_queued().await.unwrap();
+    let reconciled = api
+        .post("/v1/accounts/alice/reconciliations", "acme", json!({"format": "csv", "statement": STATEMENT}))
+        .await;
+    assert_eq!(reconciled.status, StatusCode::CREATED, "{}", reconciled.body);
     let created = api
         .post(
             "/v1/webhook-endpoints",
