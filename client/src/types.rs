@@ -128,6 +128,8 @@ pub struct Entry {
     pub available_after: i128,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Its link of the account's (a hot account's shard's) hash chain (64 hex digits).
+    pub hash: String,
 }
 
 /// An account's totals at an instant (`Totals`).

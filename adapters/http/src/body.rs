@@ -280,6 +280,8 @@ pub struct EntryBody {
     pub available_after: i128,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Its link of its (shard's) hash chain.
+    pub hash: ledger::chain::Hash256,
 }
 
 impl From<Entry> for EntryBody {
@@ -299,6 +301,7 @@ impl From<Entry> for EntryBody {
             amount: e.amount,
             counterparty_account_id: e.counterparty_account_id,
             created_at: e.created_at,
+            hash: e.hash,
         }
     }
 }

@@ -120,6 +120,11 @@ pub async fn a_statement_in_either_format_matches_once_and_its_unmatched_line_is
     let id = body["id"].as_str().unwrap();
     let read = api.get(&format!("/v1/accounts/operating/reconciliations/{id}"), "acme").await;
     assert_eq!((read.status, &read.body), (StatusCode::OK, &first.body));
+    // Each entry shows its link of the account's hash chain.
+    let entries = api.all_entries("acme", "operating").await;
+    let links: std::collections::BTreeSet<&str> = entries.iter().filter_map(|e| e["hash"].as_str()).collect();
+    assert_eq!(links.len(), entries.len(), "one distinct link per entry");
+    assert!(links.iter().all(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())));
 }
 
 /// Two clients upload one new statement at once: one reconciliation, one adjustment.
