@@ -122,6 +122,20 @@ enum AccountCommand {
         #[arg(long, value_parser = instant)]
         at: Option<OffsetDateTime>,
     },
+    /// Reconcile an account that mirrors a bank account with the bank's statement (a CSV or an
+    /// ISO 20022 camt.053 file); with `--adjust-with`, book each unmatched line against that
+    /// account. The same statement again reads back the first reconciliation.
+    Reconcile {
+        id: String,
+        /// The statement file.
+        #[arg(long)]
+        file: std::path::PathBuf,
+        /// `csv` or `camt.053`; default: by the file's extension (`.xml` is camt.053).
+        #[arg(long)]
+        format: Option<String>,
+        #[arg(long)]
+        adjust_with: Option<String>,
+    },
     /// An account's statement: opening balance, entries, closing balance.
     Statement {
         id: String,
@@ -414,6 +428,18 @@ async fn accounts(client: &Client, command: AccountCommand, print: &mut Printer<
         AccountCommand::Entries { id, limit } => {
             let found: Vec<_> = client.entries(&account_id(id)?).take(limit).try_collect().await?;
             print.entries(&found)
+        }
+        AccountCommand::Reconcile { id, file, format, adjust_with } => {
+            let statement = std::fs::read_to_string(&file)
+                .map_err(|e| usage("--file", format!("{}: {e}", file.display())))?;
+            let format = format.unwrap_or_else(|| {
+                let xml = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml"));
+                if xml { "camt.053" } else { "csv" }.to_owned()
+            });
+            let counter = adjust_with.map(account_id).transpose()?;
+            let written = client.reconcile(&account_id(id)?, &format, &statement, counter.as_ref()).await?;
+            print.written(written.replayed)?;
+            print.reconciliation(&written.value)
         }
         AccountCommand::Balance { id, at } => {
             let at = at.unwrap_or_else(OffsetDateTime::now_utc);

@@ -161,6 +161,52 @@ impl Printer<'_> {
         Ok(())
     }
 
+    pub fn reconciliation(&mut self, r: &Reconciliation) -> Result<(), crate::CliError> {
+        if let Format::Json = self.format {
+            return Ok(self.json(r)?);
+        }
+        writeln!(
+            self.out,
+            "{} reconciled {} to {}: {} matched, {} lines the ledger lacks, {} entries the bank lacks (id {})",
+            r.account_id,
+            r.from,
+            r.to,
+            r.matched.len(),
+            r.unmatched_lines.len(),
+            r.unmatched_entries.len(),
+            r.id
+        )?;
+        let rows = r
+            .unmatched_lines
+            .iter()
+            .map(|l| {
+                let adjusted = r.adjustments.iter().find(|a| a.as_str().ends_with(&format!("-{}", l.line)));
+                vec![
+                    l.line.to_string(),
+                    l.booked_on.to_string(),
+                    l.direction.code().to_owned(),
+                    l.amount.get().to_string(),
+                    or_dash(l.reference.as_ref()),
+                    or_dash(adjusted),
+                ]
+            })
+            .collect();
+        self.table(&["line", "booked", "side", "amount", "reference", "booked by"], rows)?;
+        let rows = r
+            .unmatched_entries
+            .iter()
+            .map(|e| {
+                vec![
+                    e.transfer_id.to_string(),
+                    at(e.created_at),
+                    e.direction.code().to_owned(),
+                    e.amount.get().to_string(),
+                ]
+            })
+            .collect();
+        Ok(self.table(&["transfer (not on the statement)", "at", "side", "amount"], rows)?)
+    }
+
     pub fn batch(&mut self, b: &TransferBatch) -> Result<(), crate::CliError> {
         if let Format::Json = self.format {
             return Ok(self.json(b)?);

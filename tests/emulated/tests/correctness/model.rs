@@ -1397,6 +1397,17 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
         assert_eq!(chains.faults, vec![], "{account}: its chains");
         assert_eq!(chains.entries, entries.len(), "{account}: entries on its shards");
     }
+    // The books, checked as the auditor checks them, from the first entry: every chain, every
+    // entry's other side, every currency summing to zero; nothing open once all is settled.
+    let tenant = ledger::TenantId::parse(TENANT).unwrap();
+    let notary = ledger_kms::LocalNotary::new();
+    let now = time::OffsetDateTime::now_utc();
+    let (_, books) = ledger::notarize::check_books(api.stack.store.as_ref(), &notary, &tenant, None, 7, now)
+        .await
+        .unwrap();
+    assert_eq!(books.faults, vec![], "the books");
+    assert_eq!(books.open, 0, "every entry met its other side");
+    assert_eq!(books.entries as u32, sides.values().sum::<u32>(), "the books read every entry");
     for (id, n) in &sides {
         // An expired hold has its release entries under its own id as well.
         let expected = if expired_holds.contains(id) { 4 } else { 2 };
