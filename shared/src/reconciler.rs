@@ -135,7 +135,8 @@ fn adjusting(
     }
     let metadata = Metadata::parse(metadata).map_err(|e| StoreError::Unexpected(e.reason().to_owned()))?;
     Ok(NewTransfer {
-        id: adjustment_id(&request.statement.digest(), line.line),
+        id: adjustment_id(&request.statement.digest(), line.line)
+            .map_err(|e| StoreError::Unexpected(e.reason().to_owned()))?,
         kind: TransferKind::Immediate(Movement {
             debit_account_id: debit,
             credit_account_id: credit,
