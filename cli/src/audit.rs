@@ -11,7 +11,7 @@ use clap::Args;
 use ledger::audit::{DigestDocument, audit};
 use ledger::digest::DigestTree;
 use ledger::{AccountId, TenantId};
-use ledger_dynamodb::export::{read_export, shard_histories};
+use ledger_dynamodb::export::{read_export, shard_histories, transfers};
 use serde_json::json;
 
 use crate::output::{Format, Printer};
@@ -46,7 +46,8 @@ pub fn run(args: AuditArgs, print: &mut Printer<'_>) -> Result<(), CliError> {
     let items = read_export(BufReader::new(open(&args.export)?)).map_err(|e| usage("--export", e))?;
     let tenant: &TenantId = &document.signed.digest.tenant;
     let histories = shard_histories(&items, tenant).map_err(|e| usage("--export", e))?;
-    let report = audit(&histories, &document, &public_key);
+    let transfers = transfers(&items, tenant).map_err(|e| usage("--export", e))?;
+    let report = audit(&histories, &transfers, &document, &public_key);
     let proofs = match &args.proof {
         Some(raw) => {
             let account = AccountId::parse(raw).map_err(|e| usage("--proof", e))?;
@@ -68,27 +69,36 @@ pub fn run(args: AuditArgs, print: &mut Printer<'_>) -> Result<(), CliError> {
             "accounts": report.accounts,
             "shards": report.shards,
             "entries": report.entries,
+            "transfers": report.transfers,
             "findings": report.findings.iter().map(|f| json!({
                 "account_id": f.account_id, "shard": f.shard, "fault": f.fault.to_string(),
+            })).collect::<Vec<_>>(),
+            "transfer_findings": report.transfer_findings.iter().map(|f| json!({
+                "transfer_id": f.transfer_id, "fault": f.fault.to_string(),
             })).collect::<Vec<_>>(),
             "proofs": proofs,
         }))?,
         Format::Table => {
             print.note(&format!(
-                "tenant {tenant}: {} accounts, {} shards, {} entries; digest of {} leaves, signature {signature}, leaves {} its root",
+                "tenant {tenant}: {} accounts, {} shards, {} entries, {} transfers; digest of {} leaves, signature {signature}, leaves {} its root",
                 report.accounts,
                 report.shards,
                 report.entries,
+                report.transfers,
                 document.signed.digest.size,
                 if report.leaves_match_root { "give" } else { "do not give" },
             ))?;
             for finding in &report.findings {
                 print.note(&format!("{} shard {}: {}", finding.account_id, finding.shard, finding.fault))?;
             }
+            for finding in &report.transfer_findings {
+                print.note(&format!("transfer {}: {}", finding.transfer_id, finding.fault))?;
+            }
             if !proofs.is_empty() {
                 print.json_value(&json!(proofs))?;
             }
         }
     }
-    if report.passed() { Ok(()) } else { Err(CliError::AuditFailed(report.findings.len())) }
+    let found = report.findings.len() + report.transfer_findings.len();
+    if report.passed() { Ok(()) } else { Err(CliError::AuditFailed(found)) }
 }

@@ -1,16 +1,19 @@
 //! The offline verifier's core: a tenant's histories as an export holds them, checked against a
 //! signed digest and the public key alone. Every chain is recomputed (`chain::verify`), the
 //! digest's signature and root are checked, and every shard must extend the head the digest
-//! signed for it (`chain::extends`).
+//! signed for it (`chain::extends`). Every transfer record must say what its entries did
+//! (`binding::check`).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::binding::{self, TransferFinding};
 use crate::chain::{self, ChainFault, ChainHead};
 use crate::digest::{DigestError, DigestTree, HeadLeaf, SignedDigest};
 use crate::ids::AccountId;
 use crate::posting::Entry;
+use crate::transfer::Transfer;
 
 /// One account shard as an export holds it: its balance item and its entries, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,21 +73,32 @@ pub struct AuditReport {
     /// Whether the document's leaves give the signed root and size.
     pub leaves_match_root: bool,
     pub findings: Vec<Finding>,
+    /// Transfer records that do not say what their entries did.
+    pub transfer_findings: Vec<TransferFinding>,
     pub accounts: usize,
     pub shards: usize,
     pub entries: usize,
+    pub transfers: usize,
 }
 
 impl AuditReport {
     /// Whether the history is as signed: a good signature over these leaves, and no finding.
     pub fn passed(&self) -> bool {
-        self.signature.is_ok() && self.leaves_match_root && self.findings.is_empty()
+        self.signature.is_ok()
+            && self.leaves_match_root
+            && self.findings.is_empty()
+            && self.transfer_findings.is_empty()
     }
 }
 
-/// Checks `histories` (one tenant's shards) against `document`, signed by the holder of
-/// `public_key` (DER SubjectPublicKeyInfo).
-pub fn audit(histories: &[ShardHistory], document: &DigestDocument, public_key: &[u8]) -> AuditReport {
+/// Checks `histories` (one tenant's shards) and `transfers` (its transfer records) against
+/// `document`, signed by the holder of `public_key` (DER SubjectPublicKeyInfo).
+pub fn audit(
+    histories: &[ShardHistory],
+    transfers: &[Transfer],
+    document: &DigestDocument,
+    public_key: &[u8],
+) -> AuditReport {
     let signature = document.signed.verify(public_key);
     let tree = DigestTree::new(document.leaves.clone());
     let recomputed = tree.digest(document.signed.digest.tenant.clone(), document.signed.digest.taken_at);
@@ -119,9 +133,11 @@ pub fn audit(histories: &[ShardHistory], document: &DigestDocument, public_key: 
         signature,
         leaves_match_root,
         findings,
+        transfer_findings: binding::check(transfers, histories.iter().flat_map(|h| &h.entries)),
         accounts,
         shards: histories.len(),
         entries: histories.iter().map(|h| h.entries.len()).sum(),
+        transfers: transfers.len(),
     }
 }
 
@@ -134,6 +150,7 @@ mod tests {
 
     use super::*;
     use crate::chain::tests::history;
+    use crate::fixtures::{committed, transfer};
     use crate::hash256::Hash256;
     use crate::ids::TenantId;
 
@@ -148,8 +165,18 @@ mod tests {
 
     /// Two accounts' histories, and a document signed over their heads after the first `signed`
     /// entries of each, with its public key.
-    fn signed_after(signed: usize) -> (Vec<ShardHistory>, DigestDocument, Vec<u8>) {
-        let (a, of_a, b, of_b) = history(&[5, 3, 7, 2]);
+    fn signed_after(signed: usize) -> (Vec<ShardHistory>, Vec<Transfer>, DigestDocument, Vec<u8>) {
+        let amounts = [5, 3, 7, 2];
+        let (a, of_a, b, of_b) = history(&amounts);
+        // Their records: t0 from a to b, t1 back, and so on.
+        let transfers = amounts
+            .iter()
+            .enumerate()
+            .map(|(i, amount)| {
+                let (debit, credit) = if i % 2 == 0 { ("a", "b") } else { ("b", "a") };
+                committed(transfer(&format!("t{i}"), debit, credit, *amount), OffsetDateTime::UNIX_EPOCH)
+            })
+            .collect();
         let leaf = |balance: &crate::AccountBalance, entries: &[Entry]| HeadLeaf {
             entry_count: signed as u64,
             head: entries[signed - 1].hash,
@@ -162,20 +189,34 @@ mod tests {
         let signed =
             SignedDigest { digest, key_id: "k".into(), signature: signature.to_der().as_bytes().to_vec() };
         let public = p256::PublicKey::from(key.verifying_key()).to_public_key_der().unwrap().into_vec();
-        (vec![shard(&a, &of_a), shard(&b, &of_b)], DigestDocument::new(signed, &tree), public)
+        (vec![shard(&a, &of_a), shard(&b, &of_b)], transfers, DigestDocument::new(signed, &tree), public)
     }
 
     #[test]
     fn an_untouched_history_passes_against_an_earlier_digest() {
-        let (histories, document, public) = signed_after(3);
-        let report = audit(&histories, &document, &public);
+        let (histories, transfers, document, public) = signed_after(3);
+        let report = audit(&histories, &transfers, &document, &public);
         assert!(report.passed(), "{report:?}");
-        assert_eq!((report.accounts, report.shards, report.entries), (2, 2, 8));
+        assert_eq!((report.accounts, report.shards, report.entries, report.transfers), (2, 2, 8, 4));
+    }
+
+    #[test]
+    fn a_transfer_record_that_says_otherwise_than_its_entries_fails_the_audit() {
+        let (histories, mut transfers, document, public) = signed_after(3);
+        transfers[1].movement.as_mut().unwrap().amount = crate::Amount::new(300).unwrap();
+        transfers.remove(0);
+        let report = audit(&histories, &transfers, &document, &public);
+        let found: Vec<_> =
+            report.transfer_findings.iter().map(|f| (f.transfer_id.as_str(), f.fault.to_string())).collect();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0], ("t0", "entries name it and it has no record".to_owned()));
+        assert!(found[1].0 == "t1" && found[1].1.contains("debit b 300 posted"), "{found:?}");
+        assert!(report.findings.is_empty() && report.signature.is_ok() && !report.passed());
     }
 
     #[test]
     fn a_rewritten_chain_a_removed_shard_a_forged_leaf_and_a_foreign_key_are_each_reported() {
-        let (mut histories, document, public) = signed_after(3);
+        let (mut histories, transfers, document, public) = signed_after(3);
         // a's history rewritten from its first entry, every hash and the head recomputed.
         let a = &mut histories[0];
         a.entries[0].amount = crate::Amount::new(6).unwrap();
@@ -185,7 +226,7 @@ mod tests {
             previous = entry.hash;
         }
         a.head.as_mut().unwrap().head = previous;
-        let report = audit(&histories, &document, &public);
+        let report = audit(&histories, &transfers, &document, &public);
         let faults: Vec<_> =
             report.findings.iter().map(|f| (f.account_id.as_str(), f.fault.clone())).collect();
         // The totals no longer follow from the amount, and the signed head is not there.
@@ -196,9 +237,9 @@ mod tests {
         assert!(report.signature.is_ok() && report.leaves_match_root);
 
         // b's history missing from the export.
-        let (mut histories, document, public) = signed_after(3);
+        let (mut histories, transfers, document, public) = signed_after(3);
         histories.pop();
-        let report = audit(&histories, &document, &public);
+        let report = audit(&histories, &transfers, &document, &public);
         assert_eq!(
             report.findings,
             vec![Finding {
@@ -209,15 +250,15 @@ mod tests {
         );
 
         // A leaf of the document changed to match a rewrite: the root no longer does.
-        let (histories, mut document, public) = signed_after(3);
+        let (histories, transfers, mut document, public) = signed_after(3);
         document.leaves[0].head = Hash256::GENESIS;
-        assert!(!audit(&histories, &document, &public).leaves_match_root);
+        assert!(!audit(&histories, &transfers, &document, &public).leaves_match_root);
 
         // Another key's signature.
-        let (histories, document, _) = signed_after(3);
+        let (histories, transfers, document, _) = signed_after(3);
         let other = SigningKey::from_bytes(&[4u8; 32].into()).unwrap();
         let foreign = p256::PublicKey::from(other.verifying_key()).to_public_key_der().unwrap();
-        let report = audit(&histories, &document, foreign.as_bytes());
+        let report = audit(&histories, &transfers, &document, foreign.as_bytes());
         assert_eq!(report.signature, Err(DigestError::BadSignature));
         assert!(!report.passed());
     }

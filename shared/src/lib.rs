@@ -8,6 +8,7 @@ pub mod account;
 pub mod account_change;
 pub mod audit;
 pub mod batch;
+pub mod binding;
 pub mod books;
 pub mod chain;
 pub mod digest;

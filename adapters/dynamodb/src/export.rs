@@ -1,7 +1,7 @@
 //! The table as an export: one item per line, `{"Item": {...}}` in DynamoDB JSON, the format of
 //! DynamoDB's own export to S3 (`ExportTableToPointInTime`, `DYNAMODB_JSON`, its files
 //! decompressed). Written by a Scan of a table, read back into items, and grouped into the account
-//! shards' histories the offline verifier checks (`ledger::audit`).
+//! shards' histories and the transfer records the offline verifier checks (`ledger::audit`).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use ledger::audit::ShardHistory;
 use ledger::chain::ChainHead;
 use ledger::port::StoreError;
-use ledger::{AccountId, Entry, TenantId};
+use ledger::{AccountId, Entry, TenantId, Transfer};
 use serde_json::{Map, Value, json};
 
 use crate::error::sdk;
@@ -173,4 +173,20 @@ pub fn shard_histories(items: &[Item], tenant: &TenantId) -> Result<Vec<ShardHis
             })
         })
         .collect()
+}
+
+/// `tenant`'s transfer records in `items`, in key order.
+pub fn transfers(items: &[Item], tenant: &TenantId) -> Result<Vec<Transfer>, StoreError> {
+    let prefix = format!("T#{tenant}#X#");
+    let mut found: Vec<(&str, Transfer)> = Vec::new();
+    for item in items {
+        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
+        if let (Some(pk), Some(keys::TRANSFER_SK)) = (text(keys::PK), text(keys::SK).map(String::as_str))
+            && pk.starts_with(&prefix)
+        {
+            found.push((pk, items::transfer_from(item)?));
+        }
+    }
+    found.sort_by(|a, b| a.0.cmp(b.0));
+    Ok(found.into_iter().map(|(_, transfer)| transfer).collect())
 }

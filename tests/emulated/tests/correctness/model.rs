@@ -1408,6 +1408,22 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
     assert_eq!(books.faults, vec![], "the books");
     assert_eq!(books.open, 0, "every entry met its other side");
     assert_eq!(books.entries as u32, sides.values().sum::<u32>(), "the books read every entry");
+    // The offline verifier on an export of the table, against a digest signed now: every chain,
+    // and every transfer record saying what its entries did.
+    let (signed, tree) =
+        ledger::notarize::take_digest(api.stack.store.as_ref(), &notary, &tenant, now).await.unwrap();
+    let mut export = Vec::new();
+    ledger_dynamodb::export::write_export(&api.stack.dynamodb, &api.stack.table, &mut export).await.unwrap();
+    let items = ledger_dynamodb::export::read_export(export.as_slice()).unwrap();
+    let histories = ledger_dynamodb::export::shard_histories(&items, &tenant).unwrap();
+    let transfers = ledger_dynamodb::export::transfers(&items, &tenant).unwrap();
+    let public_key = ledger::port::Notary::public_key(&notary).await.unwrap();
+    let document = ledger::audit::DigestDocument::new(signed, &tree);
+    let report = ledger::audit::audit(&histories, &transfers, &document, &public_key);
+    assert_eq!((report.findings.len(), report.transfer_findings.len()), (0, 0), "{report:?}");
+    assert!(report.passed(), "the offline verifier");
+    assert_eq!(report.entries, books.entries, "the verifier read every entry");
+    assert!(transfers.len() >= committed_ids.len(), "every committed transfer has its record");
     for (id, n) in &sides {
         // An expired hold has its release entries under its own id as well.
         let expected = if expired_holds.contains(id) { 4 } else { 2 };

@@ -69,6 +69,35 @@ fn with(item: &Item, name: &str, value: AttributeValue) -> Item {
     item
 }
 
+/// The auditor's files for `document`, signed by the holder of `public_key`: the document and the
+/// key, in a directory of their own (the export is written there by [`audit_offline`]).
+fn auditors_files(stack: &EmulatedStack, document: &DigestDocument, public_key: &[u8]) -> std::path::PathBuf {
+    let dir = harness::paths::test_output().join(format!("audit-{}", stack.table));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("digest.json"), serde_json::to_vec(document).unwrap()).unwrap();
+    std::fs::write(dir.join("key.der"), public_key).unwrap();
+    dir
+}
+
+/// `ledger audit` on a new export of the table, with the files in `dir`: its result and output.
+async fn audit_offline(
+    stack: &EmulatedStack,
+    dir: &std::path::Path,
+    args: &[&str],
+) -> (Result<(), ledger_cli::CliError>, String) {
+    let mut export = std::fs::File::create(dir.join("table.jsonl")).unwrap();
+    write_export(&stack.dynamodb, &stack.table, &mut export).await.unwrap();
+    let (export, digest, key) = (dir.join("table.jsonl"), dir.join("digest.json"), dir.join("key.der"));
+    let mut line = vec!["ledger".to_owned(), "audit".to_owned()];
+    for (flag, path) in [("--export", &export), ("--digest", &digest), ("--public-key", &key)] {
+        line.extend([flag.to_owned(), path.display().to_string()]);
+    }
+    line.extend(args.iter().map(|a| a.to_string()));
+    let mut out = Vec::new();
+    let result = ledger_cli::run(ledger_cli::Cli::parse_from(line), &mut out).await;
+    (result, String::from_utf8(out).unwrap())
+}
+
 #[tokio::test]
 async fn every_routes_entries_chain_and_each_rewrite_is_found_where_it_was_made() {
     let stack = fresh_stack().await;
@@ -207,25 +236,8 @@ async fn a_signed_digest_exposes_a_chain_rewritten_with_every_hash_recomputed() 
         let chains = dynamo.chains(&t, &id(name)).await.unwrap().unwrap();
         assert_eq!(against_digest(chains, name), vec![], "{name}");
     }
-    // The auditor's files: the digest document, the public key, an export of the table.
-    let dir = harness::paths::test_output().join(format!("audit-{}", stack.table));
-    std::fs::create_dir_all(&dir).unwrap();
-    let document = DigestDocument::new(signed.clone(), &tree);
-    std::fs::write(dir.join("digest.json"), serde_json::to_vec(&document).unwrap()).unwrap();
-    std::fs::write(dir.join("key.der"), &public_key).unwrap();
-    let audit = async |args: &[&str]| {
-        let mut export = std::fs::File::create(dir.join("table.jsonl")).unwrap();
-        write_export(&stack.dynamodb, &stack.table, &mut export).await.unwrap();
-        let (export, digest, key) = (dir.join("table.jsonl"), dir.join("digest.json"), dir.join("key.der"));
-        let mut line = vec!["ledger".to_owned(), "audit".to_owned()];
-        for (flag, path) in [("--export", &export), ("--digest", &digest), ("--public-key", &key)] {
-            line.extend([flag.to_owned(), path.display().to_string()]);
-        }
-        line.extend(args.iter().map(|a| a.to_string()));
-        let mut out = Vec::new();
-        let result = ledger_cli::run(ledger_cli::Cli::parse_from(line), &mut out).await;
-        (result, String::from_utf8(out).unwrap())
-    };
+    let dir = auditors_files(&stack, &DigestDocument::new(signed.clone(), &tree), &public_key);
+    let audit = async |args: &[&str]| audit_offline(&stack, &dir, args).await;
     let (passed, printed) = audit(&["--output", "json", "--proof", "alice"]).await;
     assert!(passed.is_ok(), "{passed:?} {printed}");
     let report: serde_json::Value = serde_json::from_str(&printed).unwrap();
@@ -260,11 +272,118 @@ async fn a_signed_digest_exposes_a_chain_rewritten_with_every_hash_recomputed() 
     assert_eq!(against_digest(chains, "alice"), vec![(0, ChainFault::SignedHeadDiffers { sequence: 4 })]);
     let (_, now_tree) = take_digest(store.as_ref(), &notary, &t, now()).await.unwrap();
     assert!(!now_tree.proofs(&id("alice"))[0].verify(&signed.digest));
-    // The offline verifier, on a new export, names alice's shard and nothing else.
+    // The offline verifier, on a new export, names alice's shard, and the transfer whose record
+    // no longer says what her rewritten entry does, and nothing else.
     let (failed, printed) = audit(&[]).await;
-    assert!(matches!(failed, Err(ledger_cli::CliError::AuditFailed(1))), "{failed:?} {printed}");
+    assert!(matches!(failed, Err(ledger_cli::CliError::AuditFailed(2))), "{failed:?} {printed}");
     assert!(printed.contains("alice shard 0: entry 4 is not the one the digest signed"), "{printed}");
+    assert!(printed.contains("transfer fund: its record says"), "{printed}");
     // bank's history is untouched: it still extends its signed head.
     let chains = dynamo.chains(&t, &id("bank")).await.unwrap().unwrap();
     assert_eq!(against_digest(chains, "bank"), vec![]);
+}
+
+/// A transfer's record is bound to its entries: the offline verifier derives from the signed
+/// entries what each record must say, so an edited amount, a reopened hold, a deleted record or a
+/// refusal made to look applied is each found, on the transfer it was made to.
+#[tokio::test]
+async fn an_edited_transfer_record_is_found_by_the_offline_verifier() {
+    let stack = fresh_stack().await;
+    let t = TenantId::parse("acme").unwrap();
+    let store = &stack.store;
+    let now = OffsetDateTime::now_utc;
+    store.create_account(&t, account("bank", true), now()).await.unwrap();
+    store.create_account(&t, account("alice", false), now()).await.unwrap();
+    let hot = NewAccount { shards: ShardCount::new(2).unwrap(), ..account("fees", false) };
+    store.create_account(&t, hot, now()).await.unwrap();
+    for step in [
+        transfer("fund", "bank", "alice", 100),
+        transfer("pay", "alice", "fees", 10),
+        hold("h1", "alice", "bank", 30, None),
+        post("p1", "h1", Some(20)),
+        hold("h2", "alice", "bank", 5, None),
+        void("v2", "h2"),
+        reversal("r1", "pay", Some(4)),
+        transfer("big", "alice", "bank", 10_000),
+    ] {
+        store.create_transfer(&t, step, now()).await.unwrap();
+    }
+    let notary = ledger_kms::LocalNotary::new();
+    let (signed, tree) = take_digest(store.as_ref(), &notary, &t, now()).await.unwrap();
+    let public_key = notary.public_key().await.unwrap();
+    let dir = auditors_files(&stack, &DigestDocument::new(signed, &tree), &public_key);
+    let audit = async || {
+        let (result, printed) = audit_offline(&stack, &dir, &["--output", "json"]).await;
+        let report: serde_json::Value = serde_json::from_str(&printed).unwrap();
+        let found: Vec<String> = report["transfer_findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| format!("{}: {}", f["transfer_id"].as_str().unwrap(), f["fault"].as_str().unwrap()))
+            .collect();
+        (result.is_ok(), report, found)
+    };
+    let (passed, report, found) = audit().await;
+    assert!(passed, "{report}");
+    assert_eq!((report["transfers"].as_u64(), report["entries"].as_u64()), (Some(8), Some(14)));
+    assert_eq!(found, Vec::<String>::new());
+
+    let record = async |raw: &str| {
+        let key = [
+            (
+                PK.to_owned(),
+                AttributeValue::S(keys::transfer_pk(&t, &ledger::TransferId::parse(raw).unwrap())),
+            ),
+            (SK.to_owned(), AttributeValue::S(keys::TRANSFER_SK.to_owned())),
+        ];
+        let got = stack.dynamodb.get_item().table_name(&stack.table).set_key(Some(key.into())).send().await;
+        got.unwrap().item.unwrap()
+    };
+    let n = |v: &str| AttributeValue::N(v.to_owned());
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+
+    // pay's amount edited.
+    let pay = record("pay").await;
+    put(&stack, with(&pay, "amount", n("1000"))).await;
+    let (passed, _, found) = audit().await;
+    assert!(!passed);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("pay: its record says") && found[0].contains("debit alice 1000 posted"),
+        "{found:?}"
+    );
+    put(&stack, pay.clone()).await;
+
+    // h1 reopened (so that it could be posted again).
+    let h1 = record("h1").await;
+    put(&stack, with(&h1, "status", s("pending"))).await;
+    let (_, _, found) = audit().await;
+    assert_eq!(found, ["p1: hold h1 and p1, which resolved it, do not name each other alike"]);
+    put(&stack, h1).await;
+
+    // r1's record deleted: its entries name it, and pay lists it.
+    let r1 = record("r1").await;
+    delete(&stack, &r1).await;
+    let (_, _, found) = audit().await;
+    assert_eq!(
+        found,
+        [
+            "r1: entries name it and it has no record",
+            "pay: pay and its reversal r1 do not name each other alike"
+        ]
+    );
+    put(&stack, r1).await;
+
+    // The refusal made to look applied.
+    let big = record("big").await;
+    assert_eq!(big["status"].as_s().unwrap(), "rejected");
+    put(&stack, with(&big, "status", s("committed"))).await;
+    let (_, _, found) = audit().await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("big: ") && found[0].ends_with("its entries say none"), "{found:?}");
+    put(&stack, big).await;
+
+    // Every record put back as it was: the audit passes again.
+    let (passed, report, _) = audit().await;
+    assert!(passed, "{report}");
 }
