@@ -76,6 +76,9 @@ pub fn run(args: AuditArgs, print: &mut Printer<'_>) -> Result<(), CliError> {
             "transfer_findings": report.transfer_findings.iter().map(|f| json!({
                 "transfer_id": f.transfer_id, "fault": f.fault.to_string(),
             })).collect::<Vec<_>>(),
+            "pending_findings": report.pending_findings.iter().map(|f| json!({
+                "account_id": f.account_id, "fault": f.to_string(),
+            })).collect::<Vec<_>>(),
             "proofs": proofs,
         }))?,
         Format::Table => {
@@ -94,11 +97,14 @@ pub fn run(args: AuditArgs, print: &mut Printer<'_>) -> Result<(), CliError> {
             for finding in &report.transfer_findings {
                 print.note(&format!("transfer {}: {}", finding.transfer_id, finding.fault))?;
             }
+            for finding in &report.pending_findings {
+                print.note(&format!("account {}: {finding}", finding.account_id))?;
+            }
             if !proofs.is_empty() {
                 print.json_value(&json!(proofs))?;
             }
         }
     }
-    let found = report.findings.len() + report.transfer_findings.len();
+    let found = report.findings.len() + report.transfer_findings.len() + report.pending_findings.len();
     if report.passed() { Ok(()) } else { Err(CliError::AuditFailed(found)) }
 }

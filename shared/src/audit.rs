@@ -2,13 +2,14 @@
 //! signed digest and the public key alone. Every chain is recomputed (`chain::verify`), the
 //! digest's signature and root are checked, and every shard must extend the head the digest
 //! signed for it (`chain::extends`). Every transfer record must say what its entries did
-//! (`binding::check`).
+//! (`binding::check`), and every account's pending totals what its open holds reserve
+//! (`binding::check_pending`).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::binding::{self, TransferFinding};
+use crate::binding::{self, PendingFinding, TransferFinding};
 use crate::chain::{self, ChainFault, ChainHead};
 use crate::digest::{DigestError, DigestTree, HeadLeaf, SignedDigest};
 use crate::ids::AccountId;
@@ -75,6 +76,8 @@ pub struct AuditReport {
     pub findings: Vec<Finding>,
     /// Transfer records that do not say what their entries did.
     pub transfer_findings: Vec<TransferFinding>,
+    /// Accounts whose pending totals are not what their open holds reserve.
+    pub pending_findings: Vec<PendingFinding>,
     pub accounts: usize,
     pub shards: usize,
     pub entries: usize,
@@ -88,6 +91,7 @@ impl AuditReport {
             && self.leaves_match_root
             && self.findings.is_empty()
             && self.transfer_findings.is_empty()
+            && self.pending_findings.is_empty()
     }
 }
 
@@ -129,11 +133,19 @@ pub fn audit(
     }
     let accounts =
         by_shard.keys().map(|(account, _)| *account).collect::<std::collections::BTreeSet<_>>().len();
+    let mut pending: BTreeMap<AccountId, (u128, u128)> = BTreeMap::new();
+    for history in histories {
+        let totals = history.head.map(|h| h.balances).unwrap_or_default();
+        let account = pending.entry(history.account_id.clone()).or_default();
+        account.0 += totals.debits_pending;
+        account.1 += totals.credits_pending;
+    }
     AuditReport {
         signature,
         leaves_match_root,
         findings,
         transfer_findings: binding::check(transfers, histories.iter().flat_map(|h| &h.entries)),
+        pending_findings: binding::check_pending(transfers, &pending),
         accounts,
         shards: histories.len(),
         entries: histories.iter().map(|h| h.entries.len()).sum(),

@@ -5,7 +5,8 @@
 //! (accounts, direction, effect, amount), the post or void that resolved a hold (both ways), and
 //! the reversals a transfer lists (both ways). Entries naming a transfer without a record are
 //! reported too. Unbound, by design: metadata (which `transfer_change` may change) and a refusal's
-//! reason (a refused transfer has no entries to derive it from).
+//! reason (a refused transfer has no entries to derive it from). And each account's pending totals
+//! must be what its open holds reserve (`check_pending`).
 
 use std::collections::BTreeMap;
 
@@ -149,6 +150,50 @@ pub fn check<'a>(
         }
     }
     findings
+}
+
+/// An account whose pending totals are not what its open holds reserve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingFinding {
+    pub account_id: AccountId,
+    /// Its pending (debits, credits) as its balance items hold them, summed over its shards.
+    pub stored: (u128, u128),
+    /// The (debits, credits) its holds whose records say `pending` reserve.
+    pub open_holds: (u128, u128),
+}
+
+impl std::fmt::Display for PendingFinding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ((d, c), (hd, hc)) = (self.stored, self.open_holds);
+        write!(f, "pending debits {d} and credits {c}, where its open holds reserve {hd} and {hc}")
+    }
+}
+
+/// Checks each account's pending totals (`pending`: (debits, credits), summed over its shards)
+/// against the holds in `transfers` whose records say `pending`: a hold reserves its amount on its
+/// debit account's pending debits and its credit account's pending credits until it is posted,
+/// voided or expired. Returns every account where the two differ.
+pub fn check_pending(
+    transfers: &[Transfer],
+    pending: &BTreeMap<AccountId, (u128, u128)>,
+) -> Vec<PendingFinding> {
+    let mut reserved: BTreeMap<&AccountId, (u128, u128)> = pending.keys().map(|a| (a, (0, 0))).collect();
+    for transfer in transfers {
+        let open = matches!(transfer.request.kind, TransferKind::Pending { .. })
+            && transfer.status == TransferStatus::Pending;
+        if let (true, Some(m)) = (open, &transfer.movement) {
+            let amount = u128::from(m.amount.get());
+            reserved.entry(&m.debit_account_id).or_default().0 += amount;
+            reserved.entry(&m.credit_account_id).or_default().1 += amount;
+        }
+    }
+    reserved
+        .into_iter()
+        .filter_map(|(account, open_holds)| {
+            let stored = pending.get(account).copied().unwrap_or_default();
+            (stored != open_holds).then(|| PendingFinding { account_id: account.clone(), stored, open_holds })
+        })
+        .collect()
 }
 
 /// The sides a record's kind and status say its transfer wrote, in order.
@@ -392,6 +437,48 @@ mod tests {
         // And v2, applied, no longer named by the hold it voided.
         let unnamed = TransferFault::ResolutionDiffers { hold: id("h2"), resolved_by: id("v2") };
         assert!(found.contains(&("v2".into(), unnamed)), "{found:?}");
+    }
+
+    /// Each account's pending (debits, credits) after `entries` (accounts of one shard).
+    fn pending_after(entries: &[Entry]) -> BTreeMap<AccountId, (u128, u128)> {
+        let mut last: BTreeMap<AccountId, &Entry> = BTreeMap::new();
+        for entry in entries {
+            let newer = last.get(&entry.account_id).is_none_or(|e| e.sequence < entry.sequence);
+            if newer {
+                last.insert(entry.account_id.clone(), entry);
+            }
+        }
+        last.into_iter()
+            .map(|(a, e)| (a, (e.balances_after.debits_pending, e.balances_after.credits_pending)))
+            .collect()
+    }
+
+    #[test]
+    fn pending_totals_are_the_open_holds_and_a_hold_reopened_or_a_total_edited_is_found() {
+        let mut with_open = steps();
+        with_open.push(hold("open", "alice", "bob", 7, None));
+        let (transfers, entries) = ledger(&with_open);
+        let pending = pending_after(&entries);
+        let alice = AccountId::parse("alice").unwrap();
+        assert_eq!(pending[&alice], (7, 0));
+        assert_eq!(check_pending(&transfers, &pending), vec![]);
+
+        // h2, voided, made pending again: alice and bob each show a reservation nothing holds.
+        let mut reopened = transfers.clone();
+        edit(&mut reopened, "h2", |t| t.status = TransferStatus::Pending);
+        let found = check_pending(&reopened, &pending);
+        let summary: Vec<_> = found.iter().map(|f| (f.account_id.as_str(), f.stored, f.open_holds)).collect();
+        assert_eq!(summary, [("alice", (7, 0), (12, 0)), ("bob", (0, 7), (0, 12))]);
+
+        // A pending total edited (its chain would say so too).
+        let mut edited = pending.clone();
+        edited.insert(alice.clone(), (0, 0));
+        let found = check_pending(&transfers, &edited);
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].to_string(),
+            "pending debits 0 and credits 0, where its open holds reserve 7 and 0"
+        );
     }
 
     #[test]

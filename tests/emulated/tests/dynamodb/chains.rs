@@ -357,8 +357,16 @@ async fn an_edited_transfer_record_is_found_by_the_offline_verifier() {
     // h1 reopened (so that it could be posted again).
     let h1 = record("h1").await;
     put(&stack, with(&h1, "status", s("pending"))).await;
-    let (_, _, found) = audit().await;
+    let (_, report, found) = audit().await;
     assert_eq!(found, ["p1: hold h1 and p1, which resolved it, do not name each other alike"]);
+    // And alice and bank now show less pending than the holds that say so reserve.
+    let pending: Vec<&str> = report["pending_findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["account_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(pending, ["alice", "bank"]);
     put(&stack, h1).await;
 
     // r1's record deleted: its entries name it, and pay lists it.
