@@ -69,6 +69,15 @@ fn with(item: &Item, name: &str, value: AttributeValue) -> Item {
     item
 }
 
+/// `bank` (with overdraft), `alice` and `fees`, hot on `fee_shards` shards.
+async fn open_accounts(stack: &EmulatedStack, t: &TenantId, fee_shards: u16) {
+    let now = OffsetDateTime::now_utc();
+    stack.store.create_account(t, account("bank", true), now).await.unwrap();
+    stack.store.create_account(t, account("alice", false), now).await.unwrap();
+    let hot = NewAccount { shards: ShardCount::new(fee_shards).unwrap(), ..account("fees", false) };
+    stack.store.create_account(t, hot, now).await.unwrap();
+}
+
 /// The auditor's files for `document`, signed by the holder of `public_key`: the document and the
 /// key, in a directory of their own (the export is written there by [`audit_offline`]).
 fn auditors_files(stack: &EmulatedStack, document: &DigestDocument, public_key: &[u8]) -> std::path::PathBuf {
@@ -104,10 +113,7 @@ async fn every_routes_entries_chain_and_each_rewrite_is_found_where_it_was_made(
     let t = TenantId::parse("acme").unwrap();
     let store = &stack.store;
     let now = OffsetDateTime::now_utc;
-    store.create_account(&t, account("bank", true), now()).await.unwrap();
-    store.create_account(&t, account("alice", false), now()).await.unwrap();
-    let hot = NewAccount { shards: ShardCount::new(4).unwrap(), ..account("fees", false) };
-    store.create_account(&t, hot, now()).await.unwrap();
+    open_accounts(&stack, &t, 4).await;
     // Posted, held, posted from a hold, released, reversed; into a hot account and out of it.
     let steps = [
         transfer("fund", "bank", "alice", 100),
@@ -192,10 +198,7 @@ async fn a_signed_digest_exposes_a_chain_rewritten_with_every_hash_recomputed() 
     let t = TenantId::parse("acme").unwrap();
     let store = &stack.store;
     let now = OffsetDateTime::now_utc;
-    store.create_account(&t, account("bank", true), now()).await.unwrap();
-    store.create_account(&t, account("alice", false), now()).await.unwrap();
-    let hot = NewAccount { shards: ShardCount::new(3).unwrap(), ..account("fees", false) };
-    store.create_account(&t, hot, now()).await.unwrap();
+    open_accounts(&stack, &t, 3).await;
     for step in [
         transfer("fund", "bank", "alice", 100),
         transfer("pay", "alice", "fees", 10),
@@ -292,10 +295,7 @@ async fn an_edited_transfer_record_is_found_by_the_offline_verifier() {
     let t = TenantId::parse("acme").unwrap();
     let store = &stack.store;
     let now = OffsetDateTime::now_utc;
-    store.create_account(&t, account("bank", true), now()).await.unwrap();
-    store.create_account(&t, account("alice", false), now()).await.unwrap();
-    let hot = NewAccount { shards: ShardCount::new(2).unwrap(), ..account("fees", false) };
-    store.create_account(&t, hot, now()).await.unwrap();
+    open_accounts(&stack, &t, 2).await;
     for step in [
         transfer("fund", "bank", "alice", 100),
         transfer("pay", "alice", "fees", 10),
