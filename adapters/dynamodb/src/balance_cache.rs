@@ -110,6 +110,12 @@ impl BalanceCache {
         (shard, false)
     }
 
+    /// Whether `account` was last seen hot (spread over shards).
+    pub(crate) fn is_hot(&self, tenant: &TenantId, account: &AccountId) -> bool {
+        let shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        shards.get(&(tenant.clone(), account.clone())).is_some_and(|sticky| sticky.spread > 1)
+    }
+
     /// The running request is done with `account`: the shard it wrote is free again.
     fn release(&self, tenant: &TenantId, account: &AccountId) {
         let Some(me) = current_correlation() else { return };

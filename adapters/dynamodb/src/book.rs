@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ledger::engine::{AsRead, Book, DueHold, Level, Progress, State, Step, Written};
+use ledger::engine::{AsRead, Book, DueHold, Level, Progress, State, Step, Turn, Written};
 use ledger::escrow::Moves;
 use ledger::port::{BatchStatus, StoreError};
 use ledger::{AccountBalance, AccountId, BatchId, TenantId, TransferId};
@@ -166,5 +166,11 @@ impl Book for DynamoStore {
 
     fn note_try(&self, tenant: &TenantId, accounts: &[AccountId], landed: bool) {
         self.balances.note_try(tenant, accounts, landed);
+    }
+
+    async fn take_turn(&self, tenant: &TenantId, accounts: &[AccountId]) -> Turn {
+        // A hot account's writers spread over its shards instead (`BalanceCache::shard`).
+        let cold = accounts.iter().filter(|account| !self.balances.is_hot(tenant, account));
+        self.turns.take(tenant, cold).await
     }
 }

@@ -26,6 +26,7 @@ mod shard_history;
 mod shards;
 mod store;
 mod submissions;
+mod turns;
 pub mod webhooks;
 mod writer;
 

@@ -148,6 +148,32 @@ pub trait Book: Send + Sync {
 
     /// A try on `accounts` landed or lost: moves their levels (`Level::after`).
     fn note_try(&self, _tenant: &TenantId, _accounts: &[AccountId], _landed: bool) {}
+
+    /// Waits for this store's turn at `accounts`: while the turn is held, no other request of the
+    /// same store tries them (a store that keeps no turns gives one at once). Only scheduling:
+    /// every write stays conditioned on what it read.
+    async fn take_turn(&self, _tenant: &TenantId, _accounts: &[AccountId]) -> Turn {
+        Turn::default()
+    }
+}
+
+/// A request's turn at accounts (`Book::take_turn`), until it is dropped.
+#[derive(Default)]
+pub struct Turn {
+    accounts: usize,
+    _held: Option<Box<dyn Send>>,
+}
+
+impl Turn {
+    /// A turn at `accounts` accounts, held until `held` is dropped.
+    pub fn holding(accounts: usize, held: Box<dyn Send>) -> Self {
+        Self { accounts, _held: Some(held) }
+    }
+
+    /// How many accounts the turn is at (none: the request tries without one).
+    pub fn accounts(&self) -> usize {
+        self.accounts
+    }
 }
 
 /// A transfer as stored, with what the engine needs of its record: the submission that claimed it

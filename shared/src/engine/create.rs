@@ -65,6 +65,11 @@ impl Create {
 impl Path for Create {
     type Answer = Created<Vec<Transfer>>;
 
+    fn accounts(&self) -> Vec<AccountId> {
+        let movements = self.requests.iter().filter_map(|r| r.transfer.kind.movement());
+        movements.flat_map(|m| [m.debit_account_id.clone(), m.credit_account_id.clone()]).collect()
+    }
+
     async fn read<B: Book + ?Sized>(
         &mut self,
         book: &B,

@@ -22,8 +22,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 pub use book::{
-    AsRead, Book, DueHold, Progress, Request, State, Step, StoredTransfer, Written, chain_end, chain_members,
-    outcome_counts, plan,
+    AsRead, Book, DueHold, Progress, Request, State, Step, StoredTransfer, Turn, Written, chain_end,
+    chain_members, outcome_counts, plan,
 };
 pub use contention::{CONTENTION_BUDGET, Contention, Level, MAX_PAUSE};
 pub use expiry::SWEEP_OVERLAP_SECONDS;

@@ -57,6 +57,12 @@ pub(crate) trait Path: Send {
         now: OffsetDateTime,
     ) -> Result<Read<Self::Answer>, StoreError>;
 
+    /// The accounts the path writes, as far as it knows them before its first read (a post or a
+    /// reversal learns its accounts from what it acts on).
+    fn accounts(&self) -> Vec<AccountId> {
+        Vec::new()
+    }
+
     /// The expiries of holds this path's read found due were written: its answer, if that is all
     /// it was for (`None`: read again).
     fn expired(&mut self) -> Option<Self::Answer> {
@@ -103,7 +109,19 @@ pub(crate) async fn run<B: Book, P: Path>(
 ) -> Result<P::Answer, StoreError> {
     let mut contention = Contention::start();
     let started = std::time::Instant::now();
+    // Each try, read to write, is made in this store's turn at the accounts the path writes (those
+    // it named, then those its last read found): requests of one store (a local server's; a Lambda
+    // container serves one at a time) wait for each other instead of racing writes that all but
+    // one lose. Across stores, losers pause (`Contention`). A path that progressed and goes again
+    // at once keeps its turn: a gather of a hot account's funds is then spent by the request that
+    // gathered them, not gathered away by the next in turn.
+    let mut writes = path.accounts();
+    let mut kept = None;
     loop {
+        let turn = match kept.take() {
+            Some(turn) => turn,
+            None => book.take_turn(tenant, &writes).await,
+        };
         // The request's clock moves on while it is redone: each decision is made at the instant it
         // is made (a post redone past its hold's expiry finds the hold expired), not at the
         // instant the request came in.
@@ -114,6 +132,7 @@ pub(crate) async fn run<B: Book, P: Path>(
             Read::Plan(requests, state) => (requests, state),
         };
         let accounts: Vec<AccountId> = state.accounts.iter().map(|a| a.id.clone()).collect();
+        writes.clone_from(&accounts);
         // Whoever first meets a hold pending past its time writes its expiry, before anything is
         // decided on it: nobody is told "expired" before it is durable.
         let next = match expire_due(book, tenant, &state, now).await? {
@@ -146,6 +165,10 @@ pub(crate) async fn run<B: Book, P: Path>(
                 }
             }
         };
+        match next {
+            Next::Again => kept = Some(turn),
+            _ => drop(turn),
+        }
         contention.timed(try_started.elapsed());
         // A try on the accounts moves their level: up by a loss, down by a landing.
         match next {

@@ -14,6 +14,7 @@ use tower::ServiceExt;
 use crate::auth::DevAuth;
 use crate::backend::Backend;
 use crate::emulated::{EmulatedStack, fresh_stack, local_router};
+use crate::instances::Instances;
 use crate::memory::MemoryStack;
 
 pub struct Api<B: Backend = EmulatedStack> {
@@ -133,6 +134,24 @@ impl Api<EmulatedStack> {
     /// A client of a fresh stack on the emulators.
     pub async fn new() -> Api {
         Api::on(fresh_stack().await)
+    }
+
+    /// A client of the API function's instances on `stack`, as Lambda runs them: each instance
+    /// serves one request at a time on a store of its own, and a request that finds every instance
+    /// busy starts another. So requests at once meet only in the table, as in AWS, never in one
+    /// store's memory (its cached balances, contention levels and turns).
+    pub fn fleet(stack: EmulatedStack) -> Api {
+        let auth = DevAuth::new(b"test-signing-key".to_vec(), stack.tenant_claim.clone());
+        let start = {
+            let (stack, auth) = (stack.clone(), auth.clone());
+            move || local_router(stack.instance().state(), auth.clone(), stack.faults.clone())
+        };
+        let instances = Instances::new(start);
+        let router = Router::new().fallback_service(tower::service_fn(move |request: Request<Body>| {
+            let instances = instances.clone();
+            async move { instances.serve(|instance: Router| instance.oneshot(request)).await }
+        }));
+        Api { router, auth, stack, tokens: Default::default() }
     }
 
     /// A client of a fresh stack whose table's stream is on (events reach the publisher).

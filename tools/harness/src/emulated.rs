@@ -22,6 +22,7 @@ use crate::emulators::{self, Emulators};
 use crate::event_source::{Drained, Handler, LocalEventSource, worker_handler};
 use crate::faults::proxy::FaultProxy;
 use crate::faults::{FaultPlan, Faults};
+use crate::instances::Instances;
 use crate::stream_source::{LocalStreamSource, Pass, StreamHandler, publisher_handler};
 use crate::{metrics, paths, queues, template};
 use ledger::webhook::UrlPolicy;
@@ -114,6 +115,9 @@ pub struct EmulatedStack {
     pub archive: S3Archive,
     pub s3: aws_sdk_s3::Client,
     pub clock: Option<ledger_http::Clock>,
+    /// The store's client (through the fault proxy when `store` is): what another instance's
+    /// store is built on.
+    store_client: aws_sdk_dynamodb::Client,
 }
 
 impl EmulatedStack {
@@ -172,7 +176,8 @@ impl EmulatedStack {
         let sealer = KmsSealer::on_first_use(move || kms, secrets_key.clone());
         let delivery_source = LocalEventSource::new(sqs.clone(), webhooks.url, delivery_spec, faults.clone());
         Ok(EmulatedStack {
-            store: Arc::new(DynamoStore::new(store_client, prefix)),
+            store: Arc::new(DynamoStore::new(store_client.clone(), prefix)),
+            store_client,
             table: prefix.to_owned(),
             dynamodb,
             queue: SqsTransferQueue::new(sqs.clone(), created.url.clone()),
@@ -201,6 +206,13 @@ impl EmulatedStack {
         })
     }
 
+    /// Another instance of the functions on this stack, as Lambda starts one: a store of its own
+    /// (its balance cache, contention levels and turns) over the same table, queues and faults.
+    pub fn instance(&self) -> EmulatedStack {
+        let store = DynamoStore::new(self.store_client.clone(), self.table.clone());
+        EmulatedStack { store: Arc::new(store), ..self.clone() }
+    }
+
     /// Runs the auditor once, as its schedule would, with the clock at `now`.
     pub async fn audit(&self, now: time::OffsetDateTime) -> Result<auditor::Tick, StoreError> {
         auditor::handle(self.store.as_ref(), &self.notary, &self.archive, now).await
@@ -221,9 +233,16 @@ impl EmulatedStack {
         }
     }
 
-    /// The worker function's handler on this stack's store.
+    /// The worker function's handler on this stack, each invocation on an instance of its own
+    /// (`Instances`), as the queue's event source invokes Lambda's.
     pub fn worker(&self) -> Handler {
-        worker_handler(self.store.clone(), Arc::new(self.queue.clone()))
+        let stack = self.clone();
+        let instances =
+            Instances::new(move || worker_handler(stack.instance().store, Arc::new(stack.queue.clone())));
+        Arc::new(move |event, deadline| {
+            let instances = instances.clone();
+            Box::pin(async move { instances.serve(|handler: Handler| handler(event, deadline)).await })
+        })
     }
 
     /// Runs the hold sweeper once, as its schedule would, with the clock at `now`.

@@ -16,6 +16,7 @@ pub mod event_source;
 pub mod faults;
 pub mod flood;
 pub mod install;
+pub mod instances;
 pub mod memory;
 pub mod metrics;
 pub mod paths;

@@ -56,8 +56,8 @@ pub struct BenchArgs {
     /// while tuning contention.
     #[arg(long)]
     pub sync_only: bool,
-    /// Each synchronous client on a store of its own (its own balance cache and contention
-    /// levels), as each Lambda instance has, instead of all on one.
+    /// Each synchronous client on a store of its own (its own balance cache, contention levels
+    /// and turns), as each Lambda instance has, instead of all on one.
     #[arg(long)]
     pub own_stores: bool,
 }

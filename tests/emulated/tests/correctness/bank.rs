@@ -2,6 +2,8 @@
 //! concurrently, with faults injected (throttling, 500s, slow calls, transactions cancelled for a
 //! conflict, writes whose answer is lost, clients that give up): 16 concurrent clients send random
 //! transfers among 8 accounts, a third of them twice at once, with reads of all balances interleaved.
+//! Each request is served by an API instance of its own at that moment (`Api::fleet`), so requests
+//! at once meet only in the table, as Lambda's instances do.
 //!
 //! Every read sees every account, the total exactly conserved and no account without overdraft below
 //! zero. Afterwards every acknowledged transfer is stored as acknowledged, exactly once, with one
@@ -83,8 +85,9 @@ async fn bank_invariants_hold_under_concurrency_and_faults() {
     let _turn = super::one_at_a_time().await;
     let seed = std::env::var("LEDGER_FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(PLAN_SEED);
     let plan = FaultPlan::mixed(seed);
-    let api =
-        Arc::new(Api::on(fresh_stack_with(StackOptions { faults: plan, ..StackOptions::default() }).await));
+    let api = Arc::new(Api::fleet(
+        fresh_stack_with(StackOptions { faults: plan, ..StackOptions::default() }).await,
+    ));
     api.open_account("acme", "bank", true).await;
     for i in 0..ACCOUNTS {
         api.open_account("acme", &name(i), false).await;

@@ -24,6 +24,8 @@
 //! all refused `account_closed`; or the close refused `account_not_empty`); and freezes raced by a
 //! payment, a hold and a reversal out of the account (each ordered before the freeze, as decided,
 //! or after it, `account_frozen`).
+//! Each request is served by an API instance of its own at that moment (`Api::fleet`): requests at
+//! once meet only in the table, as Lambda's instances do.
 //! Queued work is applied by up to 10 concurrent worker invocations that run all along, with extra
 //! copies of each batch's message sent at random (duplicates, late and "redriven" deliveries).
 //!
@@ -1204,7 +1206,7 @@ async fn every_outcome_matches_the_sequential_model_under_concurrency_and_faults
         events_out: true,
         ..StackOptions::default()
     };
-    let api = Arc::new(Api::on(fresh_stack_with(options).await));
+    let api = Arc::new(Api::fleet(fresh_stack_with(options).await));
     // The two accounts every client shares are hot: their writes spread over shards, and what
     // leaves `fees` (reversals of payments into it) is gathered from its shards when one runs short.
     api.open_hot_account(TENANT, "bank", true, HOT_SHARDS).await;

@@ -14,7 +14,6 @@ use ledger::{
     Account, AccountChange, AccountId, AccountUpdate, Entry, LedgerError, NewAccount, ShardCount, TenantId,
     Transfer, TransferStatus,
 };
-use ledger_dynamodb::DynamoStore;
 use time::OffsetDateTime;
 
 fn now() -> OffsetDateTime {
@@ -27,9 +26,7 @@ fn id(raw: &str) -> AccountId {
 
 /// `count` stores over the stack's table, as many Lambda instances.
 fn instances(stack: &EmulatedStack, count: usize) -> Vec<Arc<dyn Store>> {
-    (0..count)
-        .map(|_| Arc::new(DynamoStore::new(stack.dynamodb.clone(), stack.table.clone())) as Arc<dyn Store>)
-        .collect()
+    (0..count).map(|_| stack.instance().store).collect()
 }
 
 fn hot(name: &str, shards: u16) -> NewAccount {
