@@ -131,8 +131,7 @@ pub(crate) async fn run<B: Book, P: Path>(
             Read::Done(answer) => return Ok(answer),
             Read::Plan(requests, state) => (requests, state),
         };
-        let accounts: Vec<AccountId> = state.accounts.iter().map(|a| a.id.clone()).collect();
-        writes.clone_from(&accounts);
+        writes = state.accounts.iter().map(|a| a.id.clone()).collect();
         // Whoever first meets a hold pending past its time writes its expiry, before anything is
         // decided on it: nobody is told "expired" before it is durable.
         let next = match expire_due(book, tenant, &state, now).await? {
@@ -172,8 +171,8 @@ pub(crate) async fn run<B: Book, P: Path>(
         contention.timed(try_started.elapsed());
         // A try on the accounts moves their level: up by a loss, down by a landing.
         match next {
-            Next::Contended => book.note_try(tenant, &accounts, false),
-            Next::Done(_) => book.note_try(tenant, &accounts, true),
+            Next::Contended => book.note_try(tenant, &writes, false),
+            Next::Done(_) => book.note_try(tenant, &writes, true),
             Next::Again => {}
         }
         let time_up = path.until().is_some_and(|until| std::time::Instant::now() >= until);
@@ -181,7 +180,7 @@ pub(crate) async fn run<B: Book, P: Path>(
             Next::Done(answer) => return Ok(answer),
             _ if time_up => return path.gave_up(),
             Next::Again => contention.progressed(),
-            Next::Contended => match contention.pause_at(book.contention_level(tenant, &accounts)) {
+            Next::Contended => match contention.pause_at(book.contention_level(tenant, &writes)) {
                 Some(pause) => book.pause(pause).await,
                 None => return path.gave_up(),
             },

@@ -25,6 +25,11 @@ pub struct Api<B: Backend = EmulatedStack> {
     tokens: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
+/// The tests' token signer and checker: every API of a test signs and checks with one key.
+fn test_auth(tenant_claim: &str) -> DevAuth {
+    DevAuth::new(b"test-signing-key".to_vec(), tenant_claim.to_owned())
+}
+
 /// A response, its body parsed as JSON (`Null` when empty).
 pub struct Reply {
     pub status: StatusCode,
@@ -141,7 +146,7 @@ impl Api<EmulatedStack> {
     /// busy starts another. So requests at once meet only in the table, as in AWS, never in one
     /// store's memory (its cached balances, contention levels and turns).
     pub fn fleet(stack: EmulatedStack) -> Api {
-        let auth = DevAuth::new(b"test-signing-key".to_vec(), stack.tenant_claim.clone());
+        let auth = test_auth(&stack.tenant_claim);
         let start = {
             let (stack, auth) = (stack.clone(), auth.clone());
             move || local_router(stack.instance().state(), auth.clone(), stack.faults.clone())
@@ -170,7 +175,7 @@ impl Api<MemoryStack> {
 impl<B: Backend> Api<B> {
     pub fn on(stack: B) -> Api<B> {
         let state = stack.state();
-        let auth = DevAuth::new(b"test-signing-key".to_vec(), state.tenant_claim.clone());
+        let auth = test_auth(&state.tenant_claim);
         let router = local_router(state, auth.clone(), stack.faults());
         Api { router, auth, stack, tokens: Default::default() }
     }
